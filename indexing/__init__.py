@@ -1,0 +1,5 @@
+"""Buscador Visual's engine: turn a collection of images into a CLIP + FAISS index and search it.
+
+Data flows one way: sources → embedder → store → search. The CLI (`python -m indexing`) and the
+Gradio app are thin layers over these modules.
+"""

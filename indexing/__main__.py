@@ -1,0 +1,5 @@
+"""Entry point for `python -m indexing`."""
+
+from indexing.cli import main
+
+raise SystemExit(main())

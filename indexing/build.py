@@ -1,0 +1,179 @@
+"""The build pipeline: source → embedder → catalog (checkpointed) → FAISS index + manifest.
+
+Incremental: only new or changed images are embedded, and images gone from the source are
+dropped. Resumable: each batch is committed in one transaction, so a build killed at any point
+and run again continues where it stopped and ends with the index a clean build gives.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+from tqdm import tqdm
+
+from indexing import config
+from indexing.embedder import Embedder
+from indexing.errors import BadImage
+from indexing.images import thumbnail_jpeg
+from indexing.sources import DatasetSource, FolderSource, SourceItem
+from indexing.store import Catalog, Row, write_index
+
+T = TypeVar("T")
+
+
+@dataclass
+class BuildSummary:
+    """What a build did, for the final report and the manifest."""
+
+    seen: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (image, reason)
+    count: int = 0
+    index_type: str = ""
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["skipped"] = len(self.skipped)
+        return data
+
+    def report(self) -> str:
+        embedded = self.added + self.updated
+        rate = f" ({embedded / self.seconds:.1f} images/s)" if embedded and self.seconds else ""
+        return (
+            f"{self.count} images indexed ({self.index_type}) in {self.seconds:.1f}s{rate}: "
+            f"{self.added} new, {self.updated} changed, {self.unchanged} unchanged, "
+            f"{self.removed} removed, {len(self.skipped)} skipped"
+        )
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    item: SourceItem
+    pixels: np.ndarray | None = None
+    thumbnail: bytes = b""
+    error: str = ""
+
+
+def build_index(
+    source: FolderSource | DatasetSource,
+    out_dir: Path,
+    embedder: Embedder,
+    *,
+    batch_size: int = config.BATCH_SIZE,
+    index_type: str = "auto",
+    workers: int = 2,
+    progress: bool = True,
+    warn: Callable[[str], None] | None = None,
+) -> BuildSummary:
+    """Bring the index in `out_dir` up to date with `source`; returns what was done."""
+    started = time.perf_counter()
+    warn = warn or (lambda line: tqdm.write(line, file=sys.stderr))
+    summary = BuildSummary()
+    catalog = Catalog.open_for_build(out_dir, embedder.model_name, embedder.dim)
+    try:
+        known = catalog.fingerprints()
+        if isinstance(source, FolderSource):
+            items: Iterable[SourceItem] = source.scan()
+            total: int | None = sum(known.get(i.key) != i.fingerprint for i in items)
+        else:
+            dataset = source.open()
+            total = source.total(dataset)
+            items = source.scan(dataset)
+        seen: set[str] = set()
+
+        def todo() -> Iterator[SourceItem]:
+            for item in items:
+                seen.add(item.key)
+                if known.get(item.key) == item.fingerprint:
+                    summary.unchanged += 1
+                else:
+                    yield item
+
+        def prepare(item: SourceItem) -> _Prepared:
+            try:
+                img = embedder.load(item.data)
+                return _Prepared(item, embedder.pixels(img), thumbnail_jpeg(img))
+            except BadImage as exc:
+                return _Prepared(item, error=str(exc))
+
+        with tqdm(
+            total=total,
+            unit="img",
+            desc="indexing",
+            disable=not progress,
+            dynamic_ncols=True,
+            file=sys.stderr,
+        ) as bar:
+            for batch in _prefetched(_chunks(todo(), batch_size), prepare, workers):
+                good = [p for p in batch if p.pixels is not None]
+                for p in batch:
+                    if p.error:
+                        summary.skipped.append((p.item.label, p.error))
+                        warn(f"skipped {p.item.label}: {p.error}")
+                if good:
+                    vectors = embedder.embed_pixels(np.stack([p.pixels for p in good]))
+                    catalog.write(
+                        Row(p.item.key, p.item.label, p.item.fingerprint, p.item.size, v, p.thumbnail)
+                        for p, v in zip(good, vectors, strict=True)
+                    )
+                    for p in good:
+                        if p.item.key in known:
+                            summary.updated += 1
+                        else:
+                            summary.added += 1
+                bar.update(len(batch))
+        for line in source.warnings:
+            warn(f"skipped {line}")
+            summary.skipped.append((line, "unreadable"))
+        summary.seen = len(seen)
+        summary.removed = catalog.delete(set(known) - seen)
+        summary.seconds = time.perf_counter() - started
+        manifest = write_index(
+            out_dir, catalog, index_type=index_type, source=source.describe(), summary=summary.as_dict()
+        )
+        summary.count = manifest["count"]
+        summary.index_type = manifest["index_type"]
+        return summary
+    finally:
+        catalog.close()
+
+
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _prefetched(
+    chunks: Iterable[list[SourceItem]], prepare: Callable[[SourceItem], _Prepared], workers: int
+) -> Iterator[list[_Prepared]]:
+    """Decode the next batch in worker threads while the caller embeds the current one.
+
+    Pillow releases the GIL while decoding, so this overlaps I/O and decoding with the model.
+    At most two batches are in memory.
+    """
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
+        pending: deque[list[Future[_Prepared]]] = deque()
+        for chunk in chunks:
+            pending.append([pool.submit(prepare, item) for item in chunk])
+            if len(pending) > 1:
+                yield [f.result() for f in pending.popleft()]
+        while pending:
+            yield [f.result() for f in pending.popleft()]

@@ -1,0 +1,205 @@
+"""Command line: `python -m indexing build | search | info | push | pull`.
+
+Parses arguments, calls the engine, prints results. Known problems print one `error:` line and
+exit with status 2; Ctrl-C during a build keeps what was already embedded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from indexing import config
+from indexing.errors import BuscadorError
+
+if TYPE_CHECKING:
+    from indexing.embedder import Embedder
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m indexing",
+        description="Buscador Visual: build and search a CLIP image index.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True)
+    model_help = f"CLIP model: Hub id or local directory (default: $CLIP_MODEL or {config.DEFAULT_MODEL})"
+
+    build = sub.add_parser("build", help="index a folder of images or a Hugging Face dataset")
+    build.add_argument("source", nargs="?", help="folder of images (default: the sample collection)")
+    build.add_argument(
+        "--dataset", help="a Hugging Face dataset instead: Hub name, local folder or parquet file"
+    )
+    build.add_argument("--split", default="train", help="dataset split (default: train)")
+    build.add_argument(
+        "--image-column", help="dataset column holding the images (default: the first image column)"
+    )
+    build.add_argument("--limit", type=int, help="index at most this many dataset rows")
+    build.add_argument("--revision", help="dataset revision (branch, tag or commit) on the Hub")
+    build.add_argument(
+        "--out", type=Path, help=f"index directory (default: $INDEX_DIR or ./{config.DEFAULT_INDEX_DIR})"
+    )
+    build.add_argument("--model", help=model_help)
+    build.add_argument("--batch-size", type=int, default=config.BATCH_SIZE)
+    build.add_argument(
+        "--index-type",
+        choices=["auto", "flat", "hnsw"],
+        default="auto",
+        help=f"auto: exact up to {config.FLAT_LIMIT:,} images, HNSW above",
+    )
+    build.add_argument(
+        "--no-fast-decode",
+        action="store_true",
+        help="decode JPEGs at full size (slower; matches transformers' processor exactly)",
+    )
+    build.add_argument("--summary-json", type=Path, help="also write the build summary to this JSON file")
+    build.add_argument("--no-progress", action="store_true")
+
+    search = sub.add_parser("search", help="search an index by text or by image")
+    search.add_argument(
+        "index", type=Path, nargs="?", help="index directory (default: $INDEX_DIR or ./index)"
+    )
+    query = search.add_mutually_exclusive_group(required=True)
+    query.add_argument("--text", help="a description, e.g. 'a cat on a sofa'")
+    query.add_argument("--image", type=Path, help="an image file")
+    query.add_argument("--like", type=int, metavar="ID", help="images like the indexed image with this id")
+    search.add_argument("-k", type=int, default=config.TOP_K_DEFAULT, help="number of results")
+    search.add_argument("--min-score", type=float, default=-1.0)
+    search.add_argument("--model", help=model_help)
+    search.add_argument("--json", action="store_true", help="print results as JSON")
+
+    info = sub.add_parser("info", help="describe an index")
+    info.add_argument("index", type=Path, nargs="?", help="index directory (default: $INDEX_DIR or ./index)")
+
+    push = sub.add_parser("push", help="upload an index to a Hugging Face dataset repository")
+    push.add_argument("index", type=Path, help="index directory")
+    push.add_argument("--repo", required=True, help="OWNER/NAME of the dataset repository")
+    push.add_argument("--private", action="store_true", help="create the repository as private")
+    push.add_argument("--branch", help="branch to commit to (default: main)")
+
+    pull = sub.add_parser("pull", help="download an index from a Hugging Face dataset repository")
+    pull.add_argument("repo", help="OWNER/NAME of the dataset repository")
+    pull.add_argument("--revision", help="branch, tag or commit (default: main)")
+    pull.add_argument("--out", type=Path, help="also copy the index here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        return {"build": _build, "search": _search, "info": _info, "push": _push, "pull": _pull}[
+            args.command
+        ](args)
+    except BuscadorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted: what was embedded so far is kept; run the same command to resume", file=sys.stderr
+        )
+        return 130
+
+
+def _embedder(model: str | None, fast_decode: bool = True) -> Embedder:
+    from indexing.embedder import Embedder  # imported late: torch takes seconds to load
+
+    return Embedder(model, fast_decode=fast_decode)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from indexing.build import build_index
+    from indexing.sources import DatasetSource, FolderSource
+
+    if args.dataset and args.source:
+        raise BuscadorError("give either a folder or --dataset, not both")
+    if args.batch_size < 1:
+        raise BuscadorError("--batch-size must be at least 1")
+    if args.dataset:
+        source = DatasetSource(
+            args.dataset,
+            split=args.split,
+            image_column=args.image_column,
+            limit=args.limit,
+            revision=args.revision,
+        )
+    else:
+        source = FolderSource(args.source or config.SAMPLE_DIR)
+    out = config.index_dir(args.out)
+    embedder = _embedder(args.model, fast_decode=not args.no_fast_decode)
+    summary = build_index(
+        source,
+        out,
+        embedder,
+        batch_size=args.batch_size,
+        index_type=args.index_type,
+        progress=not args.no_progress,
+    )
+    print(summary.report())
+    print(f"index written to {out}")
+    if args.summary_json:
+        args.summary_json.write_text(
+            json.dumps(summary.as_dict() | {"skipped_images": summary.skipped}, indent=2)
+        )
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    from indexing.search import Searcher
+
+    searcher = Searcher.open(config.index_dir(args.index), _embedder(args.model), max_k=config.CLI_TOP_K_MAX)
+    if args.text is not None:
+        hits = searcher.by_text(args.text, args.k, args.min_score)
+    elif args.image is not None:
+        hits = searcher.by_image(args.image, args.k, args.min_score)
+    else:
+        hits = searcher.by_id(args.like, args.k, args.min_score)
+    if args.json:
+        print(json.dumps([h.as_dict() for h in hits], indent=2, ensure_ascii=False))
+        return 0
+    if not hits:
+        print("no results above the minimum score")
+    for hit in hits:
+        print(f"{hit.rank:>3}  {hit.score:.4f}  {hit.path or hit.label}  (id {hit.id})")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from indexing.store import read_manifest
+
+    index = config.index_dir(args.index)
+    manifest = read_manifest(index)
+    source = manifest.get("source", {})
+    where = source.get("root") or f"{source.get('dataset')} [{source.get('split')}]"
+    print(f"index:       {index.resolve()}")
+    print(f"images:      {manifest['count']}")
+    print(f"model:       {manifest['model']} ({manifest['embedding_dim']}-d)")
+    print(f"index type:  {manifest['index_type']} ({manifest['metric']})")
+    print(f"source:      {source.get('kind')} {where}")
+    print(f"built at:    {manifest['built_at']}")
+    size = sum(f["size"] for f in manifest["files"].values())
+    print(f"size:        {size / 1e6:.1f} MB")
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from indexing.hub import push_index
+
+    url = push_index(
+        args.index, args.repo, private=args.private, branch=args.branch, token=os.environ.get("HF_TOKEN")
+    )
+    print(f"pushed {args.index} to {url}")
+    return 0
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from indexing.hub import pull_index
+
+    path = pull_index(args.repo, revision=args.revision, out=args.out)
+    print(f"index ready at {path}")
+    return 0

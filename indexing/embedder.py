@@ -1,0 +1,98 @@
+"""CLIP embeddings: images and texts in, float32 L2-normalised vectors out (inner product = cosine).
+
+The model comes from a Hub id or a local directory (`--model` / $CLIP_MODEL) and runs on CUDA
+when available. Images are preprocessed here (resize, crop, normalise in one batched tensor op)
+instead of through `CLIPProcessor`, which converts every image to float64 numpy one at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import AutoTokenizer, CLIPImageProcessorPil, CLIPModel
+
+from indexing import config
+from indexing.errors import BuscadorError
+from indexing.images import ImageInput, clip_pixels, load_image
+
+log = logging.getLogger(__name__)
+
+
+class Embedder:
+    """One loaded CLIP model; thread-safe for inference, so an app shares one across requests."""
+
+    def __init__(
+        self, model: str | None = None, *, device: str | None = None, fast_decode: bool = True
+    ) -> None:
+        name = config.model_name(model)
+        self.model_name = config.model_identity(name)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.fast_decode = fast_decode
+        try:
+            self.model = CLIPModel.from_pretrained(name, dtype=torch.float32)
+            self.tokenizer = AutoTokenizer.from_pretrained(name)
+            processor = CLIPImageProcessorPil.from_pretrained(name)
+        except (OSError, ValueError) as exc:
+            raise BuscadorError(
+                f"could not load the CLIP model {name!r}: {str(exc).splitlines()[0]}\n"
+                "Give a Hub id (network needed the first time) or a local directory with the "
+                "model's config, weights and tokenizer, through --model or CLIP_MODEL."
+            ) from None
+        self.model.to(self.device).eval()
+        self.dim = int(self.model.config.projection_dim)
+        self.image_size = int(processor.crop_size["height"])
+        self.max_tokens = int(self.model.config.text_config.max_position_embeddings)
+        self._mean = torch.tensor(processor.image_mean, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(processor.image_std, device=self.device).view(1, 3, 1, 1)
+        log.info("loaded %s on %s (dim %d)", name, self.device, self.dim)
+
+    def load(self, src: ImageInput) -> Image.Image:
+        """Decode an image, at reduced size when fast decoding is on. Raises BadImage."""
+        return load_image(src, min_side=self.image_size if self.fast_decode else None)
+
+    def pixels(self, img: Image.Image) -> np.ndarray:
+        """CLIP's input crop of a decoded image, uint8 (size, size, 3)."""
+        return clip_pixels(img, self.image_size, fast=self.fast_decode)
+
+    @torch.inference_mode()
+    def embed_pixels(self, batch: np.ndarray) -> np.ndarray:
+        """Embed a uint8 (n, size, size, 3) batch of crops."""
+        x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+        x = (x - self._mean) / self._std
+        return _unit(self.model.get_image_features(pixel_values=x))
+
+    def embed_images(self, images: Sequence[ImageInput], batch_size: int = config.BATCH_SIZE) -> np.ndarray:
+        """Decode and embed images (paths, bytes or PIL images). Raises BadImage on the first bad one."""
+        out = [np.empty((0, self.dim), np.float32)]
+        for start in range(0, len(images), batch_size):
+            chunk = images[start : start + batch_size]
+            out.append(self.embed_pixels(np.stack([self.pixels(self.load(i)) for i in chunk])))
+        return np.concatenate(out)
+
+    @torch.inference_mode()
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts; anything past CLIP's 77 tokens is cut off, as CLIP itself would."""
+        tokens = self.tokenizer(
+            [t[: config.MAX_QUERY_CHARS] for t in texts],
+            padding=True,
+            truncation=True,
+            max_length=self.max_tokens,
+            return_tensors="pt",
+        ).to(self.device)
+        return _unit(
+            self.model.get_text_features(
+                input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
+            )
+        )
+
+
+def _unit(features: torch.Tensor | object) -> np.ndarray:
+    """L2-normalised float32 numpy rows from a features tensor or a model output object."""
+    if not isinstance(features, torch.Tensor):  # transformers 5 returns an output object
+        features = features.pooler_output  # type: ignore[attr-defined]
+    features = torch.nn.functional.normalize(features.float(), dim=-1)
+    return features.cpu().numpy().astype(np.float32, copy=False)

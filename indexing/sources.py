@@ -1,0 +1,224 @@
+"""Sources: where images come from — a local folder, or a Hugging Face dataset (by name or on disk).
+
+Each source yields `SourceItem`s in a stable order, each with a key that identifies it across
+builds and a fingerprint that changes when its content does; that is what makes re-builds
+incremental.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from indexing.errors import BuscadorError
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """One image of a source, not yet decoded."""
+
+    key: str  # stable identity: relative path, or "split/row"
+    label: str  # what people see
+    fingerprint: str  # changes whenever the image does
+    data: Path | bytes | Image.Image  # what the embedder decodes
+    size: int | None  # bytes, where known
+
+
+class FolderSource:
+    """Image files under a folder, recursively, in sorted order.
+
+    Hidden files and folders are skipped, and so are symlinks that lead outside the root (and
+    symlink loops). Fingerprint: size and modification time, as rclip does: cheap to re-check.
+    """
+
+    kind = "folder"
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).expanduser().resolve()
+        if not self.root.is_dir():
+            raise BuscadorError(f"{root} is not a folder")
+        self.warnings: list[str] = []
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "root": str(self.root)}
+
+    def scan(self) -> list[SourceItem]:
+        self.warnings = []
+        return list(self._walk(self.root, "", {self.root}))
+
+    def _walk(self, folder: Path, prefix: str, visited: set[Path]) -> Iterator[SourceItem]:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            self.warnings.append(f"{prefix or '.'}: cannot list folder ({exc.strerror})")
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            rel = f"{prefix}{entry.name}"
+            try:
+                real = Path(os.path.realpath(entry.path))
+                if entry.is_symlink() and not real.is_relative_to(self.root):
+                    continue
+                if entry.is_dir():
+                    if real not in visited:
+                        yield from self._walk(Path(entry.path), rel + "/", visited | {real})
+                elif entry.is_file() and Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS:
+                    st = entry.stat()
+                    yield SourceItem(rel, rel, f"{st.st_size}:{st.st_mtime_ns}", Path(entry.path), st.st_size)
+            except OSError as exc:
+                self.warnings.append(f"{rel}: cannot read ({exc.strerror})")
+
+    def path_of(self, key: str) -> Path:
+        return self.root / key
+
+
+class DatasetSource:
+    """Rows of a Hugging Face dataset: a Hub name, a local dataset folder, or parquet file(s).
+
+    Streams, so a large dataset never has to fit in memory or on disk. The image column may hold
+    PIL images, raw bytes, {"bytes", "path"} dicts or file paths; the fingerprint is a hash of the
+    image's bytes.
+    """
+
+    kind = "dataset"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        split: str = "train",
+        image_column: str | None = None,
+        limit: int | None = None,
+        revision: str | None = None,
+    ) -> None:
+        self.name = name
+        self.split = split
+        self.image_column = image_column
+        self.limit = limit
+        self.revision = revision
+        self.warnings: list[str] = []
+        self._base = Path(name).expanduser()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "dataset": self.name,
+            "split": self.split,
+            "image_column": self.image_column,
+            "revision": self.revision,
+            "limit": self.limit,
+        }
+
+    def total(self, ds: Any) -> int | None:
+        """How many rows the build will see, where the dataset says (a streamed one may not)."""
+        try:
+            n = len(ds)
+        except TypeError:
+            splits = getattr(ds.info, "splits", None) or {}
+            n = splits[self.split].num_examples if self.split in splits else None
+        if self.limit is None:
+            return n
+        return self.limit if n is None else min(n, self.limit)
+
+    def open(self) -> Any:
+        """The split as an iterable dataset, with the image column left undecoded where possible."""
+        import datasets
+
+        try:
+            if (self._base / "state.json").is_file() or (self._base / "dataset_dict.json").is_file():
+                ds = datasets.load_from_disk(str(self._base))
+                if isinstance(ds, datasets.DatasetDict):
+                    ds = ds[self.split]
+            elif self._base.is_file() and self._base.suffix == ".parquet":
+                ds = datasets.load_dataset(
+                    "parquet", data_files=str(self._base), split=self.split, streaming=True
+                )
+            else:
+                ds = datasets.load_dataset(
+                    self.name, split=self.split, streaming=True, revision=self.revision
+                )
+        except KeyError:
+            raise BuscadorError(f"dataset {self.name!r} has no split {self.split!r}") from None
+        except (FileNotFoundError, ValueError, OSError, ConnectionError) as exc:
+            raise BuscadorError(
+                f"cannot load dataset {self.name!r} (split {self.split!r}): {str(exc).splitlines()[0]}"
+            ) from None
+        column = self.image_column or _guess_image_column(ds)
+        features = ds.features or {}
+        if column not in features and features:
+            raise BuscadorError(
+                f"dataset {self.name!r} has no column {column!r}; its columns are "
+                f"{', '.join(features)}. Choose one with --image-column."
+            )
+        self.image_column = column
+        if isinstance(features.get(column), datasets.Image):
+            ds = ds.cast_column(column, datasets.Image(decode=False))
+        return ds
+
+    def scan(self, ds: Any) -> Iterator[SourceItem]:
+        self.warnings = []
+        for row, record in enumerate(ds):
+            if self.limit is not None and row >= self.limit:
+                break
+            key = f"{self.split}/{row}"
+            try:
+                data, name = self._image_data(record[self.image_column])
+            except (OSError, TypeError, ValueError) as exc:
+                self.warnings.append(f"{key}: unusable image value ({exc})")
+                continue
+            if isinstance(data, Image.Image):
+                digest = hashlib.blake2b(data.tobytes(), digest_size=16).hexdigest()
+                size = None
+            else:
+                digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+                size = len(data)
+            label = f"{self.split}[{row}]" + (f" {name}" if name else "")
+            yield SourceItem(key, label, digest, data, size)
+
+    def _image_data(self, value: Any) -> tuple[bytes | Image.Image, str]:
+        """Raw bytes (or a decoded image) and an original file name, from any image encoding."""
+        if isinstance(value, Image.Image):
+            return value, ""
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value), ""
+        if isinstance(value, dict) and (value.get("bytes") or value.get("path")):
+            path = value.get("path") or ""
+            if value.get("bytes"):
+                return bytes(value["bytes"]), Path(path).name
+            return self._read_path(path), Path(path).name
+        if isinstance(value, str) and value:
+            return self._read_path(value), Path(value).name
+        raise TypeError(f"expected an image, bytes or a path, got {type(value).__name__}")
+
+    def _read_path(self, path: str) -> bytes:
+        candidate = Path(path)
+        if not candidate.is_absolute() and self._base.is_dir():
+            candidate = self._base / candidate
+        if not candidate.is_file():  # remote paths (hf://…) go through fsspec, as datasets does
+            import fsspec
+
+            with fsspec.open(path, "rb") as f:
+                return f.read()
+        return candidate.read_bytes()
+
+
+def _guess_image_column(ds: Any) -> str:
+    import datasets
+
+    features = ds.features or {}
+    for name, feature in features.items():
+        if isinstance(feature, datasets.Image):
+            return name
+    return "image"

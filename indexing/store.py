@@ -1,0 +1,342 @@
+"""Index store: what an index directory holds, and how it is written and read back.
+
+    catalog.sqlite  one row per image: id, key (path or dataset row), fingerprint, vector,
+                    thumbnail. Committed batch by batch, so it is also the build's checkpoint.
+    index.faiss     the FAISS index (ids = catalog ids), rebuilt from the catalog after each build.
+    manifest.json   model, dimension, count, source, index type, format version, build time and
+                    the SHA-256 of the other files. Written last: it marks a finished build.
+
+Nothing here is pickled; index.faiss and manifest.json are replaced atomically (temp + rename).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from indexing import config
+from indexing.errors import BuscadorError
+
+FORMAT_VERSION = 1
+CATALOG = "catalog.sqlite"
+INDEX = "index.faiss"
+MANIFEST = "manifest.json"
+INDEX_FILES = (MANIFEST, INDEX, CATALOG)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY,
+    key TEXT UNIQUE NOT NULL,
+    label TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    size INTEGER,
+    vector BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS thumbnails (id INTEGER PRIMARY KEY, jpeg BLOB NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One embedded image on its way into the catalog."""
+
+    key: str
+    label: str
+    fingerprint: str
+    size: int | None
+    vector: np.ndarray
+    thumbnail: bytes
+
+
+@dataclass(frozen=True)
+class Item:
+    """What search results need to know about an indexed image."""
+
+    id: int
+    key: str
+    label: str
+
+
+class Catalog:
+    """The SQLite table of indexed images. Each `write` is one transaction: a checkpoint."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = path
+        uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+        try:
+            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+            if not readonly:
+                self._db.executescript(_SCHEMA)
+                self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("SELECT count(*) FROM items").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise BuscadorError(f"{path} is not a readable index catalog ({exc})") from None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open_for_build(cls, out_dir: Path, model: str, dim: int) -> Catalog:
+        """Open (or create) the catalog of `out_dir`, refusing one made with another model."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        catalog = cls(out_dir / CATALOG)
+        built_with = catalog.get_meta("model")
+        built_dim = catalog.get_meta("embedding_dim")
+        if built_with is None:
+            catalog.set_meta(model=model, embedding_dim=str(dim), format_version=str(FORMAT_VERSION))
+        elif built_with != model or int(built_dim or 0) != dim:
+            catalog.close()
+            raise BuscadorError(
+                f"{out_dir} holds an index built with model {built_with} ({built_dim}-d), "
+                f"not {model} ({dim}-d). Build into another --out directory, or delete {out_dir}."
+            )
+        return catalog
+
+    def close(self) -> None:
+        self._db.close()
+
+    def get_meta(self, name: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, **values: str) -> None:
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO meta(name, value) VALUES(?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+                values.items(),
+            )
+
+    def fingerprints(self) -> dict[str, str]:
+        """key → fingerprint of everything indexed so far."""
+        with self._lock:
+            return dict(self._db.execute("SELECT key, fingerprint FROM items"))
+
+    def write(self, rows: Iterable[Row]) -> None:
+        """Insert new keys (ids in order, continuing the sequence) and update changed ones in place."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            next_id = int(self._meta_locked("next_id") or 0)
+            for row in rows:
+                found = self._db.execute("SELECT id FROM items WHERE key=?", (row.key,)).fetchone()
+                if found:
+                    item_id = found[0]
+                else:
+                    item_id, next_id = next_id, next_id + 1
+                self._db.execute(
+                    "INSERT OR REPLACE INTO items VALUES(?, ?, ?, ?, ?, ?)",
+                    (
+                        item_id,
+                        row.key,
+                        row.label,
+                        row.fingerprint,
+                        row.size,
+                        np.asarray(row.vector, np.float32).tobytes(),
+                    ),
+                )
+                self._db.execute("INSERT OR REPLACE INTO thumbnails VALUES(?, ?)", (item_id, row.thumbnail))
+            self._db.execute("INSERT OR REPLACE INTO meta(name, value) VALUES('next_id', ?)", (str(next_id),))
+
+    def _meta_locked(self, name: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def delete(self, keys: Iterable[str]) -> int:
+        """Remove these keys (images gone from the source); returns how many rows went."""
+        keys = list(keys)
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            for key in keys:
+                self._db.execute("DELETE FROM thumbnails WHERE id=(SELECT id FROM items WHERE key=?)", (key,))
+                self._db.execute("DELETE FROM items WHERE key=?", (key,))
+        return len(keys)
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM items").fetchone()[0])
+
+    def vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """All (ids int64, vectors float32 (n, dim)), in id order."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, vector FROM items ORDER BY id").fetchall()
+        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), dim)
+        return ids, vecs
+
+    def items(self) -> Iterator[Item]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, key, label FROM items").fetchall()
+        return (Item(*r) for r in rows)
+
+    def thumbnail(self, item_id: int) -> bytes | None:
+        with self._lock:
+            row = self._db.execute("SELECT jpeg FROM thumbnails WHERE id=?", (item_id,)).fetchone()
+        return row[0] if row else None
+
+
+def choose_index_type(requested: str, count: int) -> str:
+    """`auto` means exact search up to config.FLAT_LIMIT vectors, HNSW above it."""
+    if requested not in ("auto", "flat", "hnsw"):
+        raise BuscadorError(f"unknown index type {requested!r}: use auto, flat or hnsw")
+    if requested == "auto":
+        return "flat" if count <= config.FLAT_LIMIT else "hnsw"
+    return requested
+
+
+def make_faiss_index(ids: np.ndarray, vectors: np.ndarray, index_type: str) -> faiss.Index:
+    """An id-mapped inner-product index over `vectors` (exact, or HNSW)."""
+    dim = vectors.shape[1]
+    if index_type == "flat":
+        base = faiss.IndexFlatIP(dim)
+    else:
+        base = faiss.IndexHNSWFlat(dim, config.HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        base.hnsw.efConstruction = config.HNSW_EF_CONSTRUCTION
+        base.hnsw.efSearch = config.HNSW_EF_SEARCH
+    index = faiss.IndexIDMap2(base)
+    if len(ids):
+        index.add_with_ids(np.ascontiguousarray(vectors, np.float32), ids)
+    return index
+
+
+def write_index(
+    out_dir: Path, catalog: Catalog, *, index_type: str, source: dict[str, Any], summary: dict[str, Any]
+) -> dict[str, Any]:
+    """Write index.faiss from the catalog, then manifest.json; both atomically. Returns the manifest."""
+    model = catalog.get_meta("model") or ""
+    dim = int(catalog.get_meta("embedding_dim") or 0)
+    ids, vectors = catalog.vectors(dim)
+    kind = choose_index_type(index_type, len(ids))
+    index = make_faiss_index(ids, vectors, kind)
+    tmp = out_dir / f".{INDEX}.{os.getpid()}.tmp"
+    faiss.write_index(index, str(tmp))
+    _fsync(tmp)
+    os.replace(tmp, out_dir / INDEX)
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "model": model,
+        "embedding_dim": dim,
+        "count": len(ids),
+        "index_type": kind,
+        "metric": "inner_product",
+        "source": source,
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "build_summary": summary,
+        "files": {name: file_digest(out_dir / name) for name in (INDEX, CATALOG)},
+    }
+    write_json_atomic(out_dir / MANIFEST, manifest)
+    return manifest
+
+
+def file_digest(path: Path) -> dict[str, Any]:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return {"sha256": h.hexdigest(), "size": path.stat().st_size}
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    _fsync(tmp)
+    os.replace(tmp, path)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any]:
+    """The manifest of a finished index, or a BuscadorError saying how to make one."""
+    path = index_dir / MANIFEST
+    if not path.is_file():
+        hint = (
+            "a build was interrupted; run the same build again to finish it"
+            if (index_dir / CATALOG).exists()
+            else f"build one first: python -m indexing build FOLDER --out {index_dir}"
+        )
+        raise BuscadorError(f"no index at {index_dir} ({hint})")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BuscadorError(f"{path} is unreadable ({exc}); rebuild the index") from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise BuscadorError(
+            f"{index_dir} uses index format {manifest.get('format_version')!r}; this version of "
+            f"Buscador Visual reads format {FORMAT_VERSION}. Rebuild the index."
+        )
+    return manifest
+
+
+class IndexStore:
+    """A finished index, loaded for searching: FAISS for the vectors, the catalog for the rest."""
+
+    def __init__(self, index_dir: Path, *, model: str | None = None, dim: int | None = None) -> None:
+        self.dir = index_dir
+        self.manifest = read_manifest(index_dir)
+        self.model = str(self.manifest["model"])
+        self.dim = int(self.manifest["embedding_dim"])
+        if model is not None and dim is not None:
+            self.require_model(model, dim)
+        try:
+            self.index = faiss.read_index(str(index_dir / INDEX))
+        except RuntimeError as exc:
+            raise BuscadorError(f"cannot read {index_dir / INDEX} ({exc}); rebuild the index") from None
+        self.catalog = Catalog(index_dir / CATALOG, readonly=True)
+        self.items = {item.id: item for item in self.catalog.items()}
+        if (
+            self.index.d != self.dim
+            or self.index.ntotal != self.manifest["count"]
+            or any(int(i) not in self.items for i in faiss.vector_to_array(self.index.id_map))
+        ):
+            raise BuscadorError(
+                f"{index_dir} is inconsistent (a build was interrupted or files were mixed); "
+                "run the build again to repair it"
+            )
+
+    def require_model(self, model: str, dim: int) -> None:
+        """Refuse to answer queries embedded by another model: the scores would be meaningless."""
+        if model != self.model or dim != self.dim:
+            raise BuscadorError(
+                f"the index at {self.dir} was built with model {self.model} ({self.dim}-d), but "
+                f"the loaded model is {model} ({dim}-d); their vectors are not comparable. "
+                f"Set CLIP_MODEL={self.model}, or rebuild the index with the current model."
+            )
+
+    @property
+    def count(self) -> int:
+        return int(self.index.ntotal)
+
+    def search(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        """For each query vector, up to k (id, score) pairs, best first."""
+        if self.count == 0:
+            return [[] for _ in range(len(queries))]
+        scores, ids = self.index.search(np.ascontiguousarray(queries, np.float32), min(k, self.count))
+        return [
+            [(int(i), float(s)) for i, s in zip(id_row, score_row, strict=True) if i >= 0]
+            for id_row, score_row in zip(ids, scores, strict=True)
+        ]
+
+    def vector(self, item_id: int) -> np.ndarray:
+        if item_id not in self.items:
+            raise BuscadorError(f"no image with id {item_id} in this index")
+        return self.index.reconstruct(item_id)
+
+    def thumbnail(self, item_id: int) -> bytes | None:
+        return self.catalog.thumbnail(item_id)
