@@ -151,8 +151,10 @@ def _build(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace) -> int:
     from indexing.search import Searcher
+    from indexing.store import IndexStore
 
-    searcher = Searcher.open(config.index_dir(args.index), _embedder(args.model), max_k=config.CLI_TOP_K_MAX)
+    store = IndexStore(config.index_dir(args.index))  # before the model: a missing index fails fast
+    searcher = Searcher(store, _embedder(args.model), max_k=config.CLI_TOP_K_MAX)
     if args.text is not None:
         hits = searcher.by_text(args.text, args.k, args.min_score)
     elif args.image is not None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 from transformers import AutoTokenizer, CLIPImageProcessorPil, CLIPModel
+from transformers.utils import logging as transformers_logging
 
 from indexing import config
 from indexing.errors import BuscadorError
@@ -32,6 +34,9 @@ class Embedder:
         self.model_name = config.model_identity(name)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.fast_decode = fast_decode
+        if name.startswith(("/", ".", "~")) and not Path(name).expanduser().is_dir():
+            raise BuscadorError(f"no model directory at {name} (set --model or CLIP_MODEL)")
+        transformers_logging.disable_progress_bar()  # "Loading weights" bars; downloads keep theirs
         try:
             self.model = CLIPModel.from_pretrained(name, dtype=torch.float32)
             self.tokenizer = AutoTokenizer.from_pretrained(name)

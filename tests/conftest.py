@@ -1,0 +1,50 @@
+"""Shared fixtures: a tiny CLIP (real tokenizer, random weights) and small generated collections."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.synthetic import write_collection
+from tests.tiny_clip import make_tiny_clip
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(make_tiny_clip(tmp_path_factory.mktemp("tiny-clip")))
+
+
+@pytest.fixture(scope="session")
+def other_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A second tiny CLIP with other weights and 256-d output: its vectors do not mix with the first."""
+    return str(make_tiny_clip(tmp_path_factory.mktemp("other-clip"), projection_dim=256, seed=1))
+
+
+@pytest.fixture(scope="session")
+def embedder(tiny_model: str):
+    from indexing.embedder import Embedder
+
+    return Embedder(tiny_model)
+
+
+@pytest.fixture(scope="session")
+def collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 generated images, read-only for tests: copy it before changing it."""
+    folder = tmp_path_factory.mktemp("collection")
+    write_collection(folder, 12)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def built_index(tmp_path_factory: pytest.TempPathFactory, collection: Path, embedder) -> Path:
+    from indexing.build import build_index
+    from indexing.sources import FolderSource
+
+    out = tmp_path_factory.mktemp("index")
+    build_index(FolderSource(collection), out, embedder, progress=False)
+    return out

@@ -1,0 +1,235 @@
+"""Building and searching: known answers, incremental re-builds, resume after a kill, bad files."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+from PIL import Image
+
+from indexing.build import build_index
+from indexing.errors import BuscadorError
+from indexing.search import Searcher
+from indexing.sources import FolderSource
+from indexing.store import CATALOG, INDEX, Catalog, IndexStore, read_manifest
+from tests.synthetic import shapes_image, write_collection
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _state(index_dir: Path) -> dict[str, tuple[int, np.ndarray]]:
+    """key → (id, vector) of a finished index, read from its catalog."""
+    db = sqlite3.connect(index_dir / CATALOG)
+    rows = db.execute("SELECT key, id, vector FROM items").fetchall()
+    db.close()
+    return {k: (i, np.frombuffer(v, np.float32)) for k, i, v in rows}
+
+
+def test_image_search_finds_the_image_and_a_resized_reencoded_copy(built_index, embedder, collection):
+    searcher = Searcher.open(built_index, embedder)
+    original = collection / "img_007.png"
+    top = searcher.by_image(original, k=3)
+    assert top[0].key == "img_007.png" and top[0].score > 0.999
+    assert [h.rank for h in top] == [1, 2, 3] and top[0].score >= top[1].score >= top[2].score
+    copy = io.BytesIO()
+    Image.open(original).resize((160, 120)).save(copy, "JPEG", quality=70)
+    again = searcher.by_image(copy.getvalue(), k=1)
+    assert again[0].key == "img_007.png" and again[0].path == str(original)
+
+
+def test_every_image_of_the_collection_is_its_own_top_1(built_index, embedder, collection):
+    searcher = Searcher.open(built_index, embedder)
+    for path in sorted(collection.iterdir()):
+        assert searcher.by_image(path, k=1)[0].key == path.name
+
+
+def test_text_search_scores_are_the_cosine_with_the_text_vector(built_index, embedder):
+    searcher = Searcher.open(built_index, embedder)
+    hits = searcher.by_text("a red square", k=5)
+    store = searcher.store
+    q = embedder.embed_texts(["a red square"])[0]
+    expected = sorted((float(store.vector(i) @ q) for i in store.items), reverse=True)[:5]
+    assert np.allclose([h.score for h in hits], expected, atol=1e-5)
+
+
+def test_more_like_this_leaves_the_image_itself_out(built_index, embedder):
+    searcher = Searcher.open(built_index, embedder)
+    item = next(iter(searcher.store.items.values()))
+    hits = searcher.by_id(item.id, k=4)
+    assert len(hits) == 4 and item.id not in [h.id for h in hits]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda s: s.by_text("   "), "empty"),
+        (lambda s: s.by_text("cat", k=0), "from 1 to"),
+        (lambda s: s.by_text("cat", k=51), "from 1 to"),
+        (lambda s: s.by_image(None), "no image"),
+        (lambda s: s.by_image(b"not an image"), "not an image"),
+        (lambda s: s.by_id(10_000), "no image with id"),
+    ],
+    ids=["blank-text", "k-zero", "k-too-big", "no-image", "bad-image", "unknown-id"],
+)
+def test_bad_queries_get_clear_errors(built_index, embedder, call, message):
+    with pytest.raises(BuscadorError, match=message):
+        call(Searcher.open(built_index, embedder))
+
+
+def test_incremental_rebuild_changes_exactly_the_right_rows(tmp_path, collection, embedder):
+    folder = tmp_path / "photos"
+    shutil.copytree(collection, folder)
+    out = tmp_path / "index"
+    build_index(FolderSource(folder), out, embedder, progress=False)
+    before = _state(out)
+
+    (folder / "img_002.png").unlink()
+    shapes_image(99).save(folder / "img_005.png")  # same name, new content
+    os.utime(folder / "img_005.png", ns=(time.time_ns(), time.time_ns() + 10**9))
+    write_collection(folder / "new", 2, start=50)
+    summary = build_index(FolderSource(folder), out, embedder, progress=False)
+    after = _state(out)
+
+    assert (summary.added, summary.updated, summary.removed, summary.unchanged) == (2, 1, 1, 10)
+    assert set(before) - set(after) == {"img_002.png"}
+    assert set(after) - set(before) == {"new/img_050.png", "new/img_051.png"}
+    for key in set(before) & set(after):
+        same_vector = np.array_equal(before[key][1], after[key][1])
+        assert before[key][0] == after[key][0], "ids are stable across re-builds"
+        assert same_vector == (key != "img_005.png")
+    assert {after[k][0] for k in ("new/img_050.png", "new/img_051.png")} == {12, 13}
+    assert IndexStore(out).count == 13
+    assert Searcher.open(out, embedder).by_image(folder / "img_005.png", k=1)[0].key == "img_005.png"
+
+
+def test_a_build_killed_with_sigkill_resumes_to_what_a_clean_build_gives(tmp_path, tiny_model):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for seed in range(60):  # large PNGs: slow enough to decode that the kill lands mid-way
+        shapes_image(seed, (1200, 900)).save(folder / f"{seed:03d}.png")
+    env = os.environ | {"CLIP_MODEL": tiny_model}
+    cmd = [sys.executable, "-m", "indexing", "build", str(folder), "--batch-size", "2", "--no-progress"]
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*cmd, "--out", str(killed)], cwd=REPO, env=env, stderr=subprocess.DEVNULL)
+    done_when_killed = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            db = sqlite3.connect(f"file:{killed / CATALOG}?mode=ro", uri=True, timeout=0.05)
+            done_when_killed = db.execute("SELECT count(*) FROM items").fetchone()[0]
+            db.close()
+        except sqlite3.Error:
+            pass
+        if done_when_killed >= 10:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the build finished before it could be killed"
+    assert 10 <= done_when_killed < 60
+    assert not (killed / INDEX).exists()
+    with pytest.raises(BuscadorError, match="interrupted"):
+        read_manifest(killed)
+
+    subprocess.run([*cmd, "--out", str(killed)], cwd=REPO, env=env, check=True, capture_output=True)
+    clean = tmp_path / "clean"
+    subprocess.run([*cmd, "--out", str(clean)], cwd=REPO, env=env, check=True, capture_output=True)
+
+    resumed, fresh = _state(killed), _state(clean)
+    assert len(resumed) == 60 and resumed.keys() == fresh.keys()
+    for key, (item_id, vector) in fresh.items():
+        assert resumed[key][0] == item_id
+        assert np.allclose(resumed[key][1], vector, atol=1e-5)
+    a, b = faiss.read_index(str(killed / INDEX)), faiss.read_index(str(clean / INDEX))
+    assert a.ntotal == b.ntotal == 60
+    assert np.array_equal(np.sort(faiss.vector_to_array(a.id_map)), np.arange(60))
+
+
+def test_bad_files_are_skipped_reported_and_the_rest_indexed(tmp_path, collection, embedder):
+    folder = tmp_path / "mixed"
+    shutil.copytree(collection, folder)
+    (folder / "corrupt.jpg").write_bytes(os.urandom(2000))
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "notes.jpg").write_text("not a picture")
+    good = io.BytesIO()
+    shapes_image(3).save(good, "JPEG")
+    (folder / "truncated.jpg").write_bytes(good.getvalue()[: len(good.getvalue()) // 3])
+    (folder / "readme.txt").write_text("ignored: not an image extension")
+    warnings: list[str] = []
+    summary = build_index(
+        FolderSource(folder), tmp_path / "index", embedder, progress=False, warn=warnings.append
+    )
+    assert sorted(name for name, _ in summary.skipped) == [
+        "corrupt.jpg",
+        "empty.png",
+        "notes.jpg",
+        "truncated.jpg",
+    ]
+    assert len(warnings) == 4 and all(w.startswith("skipped ") for w in warnings)
+    assert summary.count == 12
+    assert "4 skipped" in summary.report()
+
+
+def test_hidden_files_and_symlinks_leaving_the_root_are_skipped(tmp_path, collection):
+    folder = tmp_path / "root"
+    write_collection(folder, 2)
+    write_collection(folder / ".hidden", 1)
+    (folder / ".dot.png").write_bytes((folder / "img_000.png").read_bytes())
+    (folder / "outside").symlink_to(collection)
+    (folder / "outside.png").symlink_to(collection / "img_005.png")
+    (folder / "inside.png").symlink_to(folder / "img_000.png")
+    (folder / "loop").symlink_to(folder)
+    keys = [item.key for item in FolderSource(folder).scan()]
+    assert keys == ["img_000.png", "img_001.png", "inside.png"]
+
+
+def test_an_index_from_another_model_is_refused(built_index, other_model, tmp_path, collection):
+    from indexing.embedder import Embedder
+
+    other = Embedder(other_model)
+    with pytest.raises(BuscadorError, match="built with model .* not comparable"):
+        Searcher.open(built_index, other)
+    with pytest.raises(BuscadorError, match="holds an index built with model"):
+        build_index(FolderSource(collection), built_index, other, progress=False)
+
+
+def test_manifest_records_what_the_index_is(built_index, embedder, collection):
+    manifest = read_manifest(built_index)
+    assert manifest["model"] == embedder.model_name and manifest["embedding_dim"] == 512
+    assert manifest["count"] == 12 and manifest["index_type"] == "flat"
+    assert manifest["source"] == {"kind": "folder", "root": str(collection.resolve())}
+    assert set(manifest["files"]) == {INDEX, CATALOG}
+    assert not list(built_index.glob("*.tmp")) and not list(built_index.glob(".*tmp"))
+
+
+def test_missing_or_broken_index_files_give_clear_errors(tmp_path, built_index):
+    with pytest.raises(BuscadorError, match="no index at"):
+        IndexStore(tmp_path / "nothing")
+    broken = tmp_path / "broken"
+    shutil.copytree(built_index, broken)
+    (broken / INDEX).write_bytes(b"garbage")
+    with pytest.raises(BuscadorError, match="cannot read"):
+        IndexStore(broken)
+
+
+def test_catalog_write_assigns_ids_in_order_and_keeps_them_on_update(tmp_path):
+    from indexing.store import Row
+
+    catalog = Catalog.open_for_build(tmp_path, "m", 4)
+    vec = np.ones(4, np.float32)
+    catalog.write([Row("a", "a", "1", 1, vec, b""), Row("b", "b", "1", 1, vec, b"")])
+    catalog.write([Row("b", "b", "2", 1, vec * 2, b""), Row("c", "c", "1", 1, vec, b"")])
+    ids, vectors = catalog.vectors(4)
+    assert ids.tolist() == [0, 1, 2] and vectors[1].tolist() == [2, 2, 2, 2]
+    assert catalog.fingerprints() == {"a": "1", "b": "2", "c": "1"}

@@ -1,0 +1,34 @@
+"""The command line: build, search and info print what a person needs; problems exit 2 with one line."""
+
+from __future__ import annotations
+
+import json
+
+from indexing.cli import main
+
+
+def test_build_search_info(tmp_path, collection, tiny_model, capsys, monkeypatch):
+    monkeypatch.setenv("CLIP_MODEL", tiny_model)
+    out = tmp_path / "index"
+    assert main(["build", str(collection), "--out", str(out), "--no-progress"]) == 0
+    assert "12 images indexed (flat)" in capsys.readouterr().out
+
+    assert main(["search", str(out), "--image", str(collection / "img_004.png"), "-k", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and lines[0].split()[:3] == ["1", "1.0000", str(collection / "img_004.png")]
+
+    assert main(["search", str(out), "--text", "a blue circle", "-k", "2", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert [h["rank"] for h in hits] == [1, 2] and {"score", "id", "key", "path"} <= hits[0].keys()
+
+    assert main(["info", str(out)]) == 0
+    assert "images:      12" in capsys.readouterr().out
+
+
+def test_problems_exit_2_with_a_single_error_line(tmp_path, tiny_model, capsys, monkeypatch):
+    monkeypatch.setenv("CLIP_MODEL", tiny_model)
+    assert main(["search", str(tmp_path / "none"), "--text", "cat"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no index at") and err.count("\n") == 1
+    assert main(["build", str(tmp_path / "missing-folder"), "--out", str(tmp_path / "i")]) == 2
+    assert "is not a folder" in capsys.readouterr().err

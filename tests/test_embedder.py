@@ -1,0 +1,61 @@
+"""The embedder gives what transformers' own CLIP path gives: same vectors, unit length, 512-d."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import CLIPModel, CLIPProcessor
+
+from indexing.embedder import Embedder
+from indexing.errors import BuscadorError
+from tests.synthetic import shapes_image
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_model: str):
+    return CLIPModel.from_pretrained(tiny_model).eval(), CLIPProcessor.from_pretrained(tiny_model)
+
+
+def _unit(t: torch.Tensor) -> np.ndarray:
+    return torch.nn.functional.normalize(t, dim=-1).numpy()
+
+
+def test_image_embeddings_match_the_reference_path(tiny_model: str, reference):
+    model, processor = reference
+    images = [
+        shapes_image(s, size) for s, size in enumerate([(320, 240), (240, 320), (1000, 700), (225, 600)])
+    ]
+    exact = Embedder(tiny_model, fast_decode=False).embed_images(images)
+    with torch.inference_mode():
+        ref = _unit(model.get_image_features(**processor(images=images, return_tensors="pt")).pooler_output)
+    assert exact.shape == (4, 512) and exact.dtype == np.float32
+    assert np.allclose(np.linalg.norm(exact, axis=1), 1, atol=1e-5)
+    assert (exact * ref).sum(1).min() >= 0.9999
+
+
+def test_text_embeddings_match_the_reference_path(embedder: Embedder, reference):
+    model, processor = reference
+    texts = ["a red circle", "a photo of a dog running on the beach"]
+    mine = embedder.embed_texts(texts)
+    tokens = processor.tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        ref = _unit(model.get_text_features(**tokens).pooler_output)
+    assert mine.shape == (2, 512) and (mine * ref).sum(1).min() >= 0.9999
+
+
+def test_text_past_77_tokens_is_truncated_not_an_error(embedder: Embedder):
+    long = "a very long description of a cat " * 100
+    first_77_tokens = embedder.tokenizer.decode(
+        embedder.tokenizer(long, truncation=True, max_length=77)["input_ids"][1:-1]
+    )
+    a, b = embedder.embed_texts([long, first_77_tokens])
+    assert float(a @ b) > 0.999
+
+
+def test_unknown_model_gives_an_actionable_error(tmp_path):
+    with pytest.raises(BuscadorError, match="no model directory at .*CLIP_MODEL"):
+        Embedder(str(tmp_path / "no-such-model"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BuscadorError, match="(?s)could not load the CLIP model .*CLIP_MODEL"):
+        Embedder(str(tmp_path / "empty"))

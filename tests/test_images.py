@@ -1,0 +1,102 @@
+"""Decoding: orientation, odd modes, reduced-size JPEG decoding, and refusal of bad input."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from indexing import config
+from indexing.errors import BadImage
+from indexing.images import clip_pixels, load_image, thumbnail_jpeg
+
+
+def _jpeg(img: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", **kw)
+    return buf.getvalue()
+
+
+def test_exif_orientation_is_applied():
+    img = Image.new("RGB", (300, 100), "red")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    out = load_image(_jpeg(img, exif=exif.tobytes()))
+    assert out.size == (100, 300)
+
+
+@pytest.mark.parametrize(
+    "img",
+    [
+        Image.new("P", (64, 64), 3),
+        Image.new("RGBA", (64, 64), (255, 0, 0, 0)),
+        Image.new("LA", (64, 64), (10, 255)),
+        Image.new("CMYK", (64, 64), (0, 255, 255, 0)),
+        Image.new("L", (64, 64), 128),
+        Image.new("1", (64, 64), 1),
+        Image.fromarray(np.full((64, 64), 65535, np.uint16)),
+    ],
+    ids=["palette", "rgba", "la", "cmyk", "grey", "bilevel", "16-bit"],
+)
+def test_any_mode_becomes_rgb(img: Image.Image):
+    buf = io.BytesIO()
+    img.save(buf, "TIFF" if img.mode in ("CMYK", "I;16") else "PNG")
+    out = load_image(buf.getvalue())
+    assert out.mode == "RGB" and out.size == (64, 64)
+
+
+def test_transparent_pixels_become_white_and_16_bit_is_rescaled():
+    transparent = load_image(Image.new("RGBA", (8, 8), (255, 0, 0, 0)))
+    assert transparent.getpixel((0, 0)) == (255, 255, 255)
+    white16 = load_image(Image.fromarray(np.full((8, 8), 65535, np.uint16)))
+    assert white16.getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_large_jpeg_is_decoded_at_reduced_size_but_never_below_the_crop():
+    data = _jpeg(Image.new("RGB", (4000, 3000), "blue"))
+    fast = load_image(data, min_side=224)
+    assert fast.size == (500, 375)
+    assert load_image(data).size == (4000, 3000)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty"),
+        (b"this is a text file, not a picture\n", "not an image"),
+        (_jpeg(Image.new("RGB", (400, 300), "green"))[:600], "corrupt or truncated"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "not an image"),
+    ],
+    ids=["zero-byte", "text", "truncated-jpeg", "garbage-png"],
+)
+def test_bad_input_raises_bad_image_with_a_reason(data: bytes, reason: str):
+    with pytest.raises(BadImage, match=reason):
+        load_image(data)
+
+
+def test_huge_image_is_refused(tmp_path):
+    side = int((config.MAX_DECODED_PIXELS * 1.2) ** 0.5)
+    path = tmp_path / "huge.png"
+    Image.new("1", (side, side)).save(path)
+    with pytest.raises(BadImage, match="too large"):
+        load_image(path)
+
+
+def test_missing_file_is_a_bad_image(tmp_path):
+    with pytest.raises(BadImage, match="not found"):
+        load_image(tmp_path / "nope.jpg")
+
+
+def test_clip_pixels_resizes_short_side_and_centre_crops():
+    img = Image.new("RGB", (448, 224), "black")
+    img.paste((255, 255, 255), (112, 0, 336, 224))  # white centre square
+    px = clip_pixels(img, 224, fast=False)
+    assert px.shape == (224, 224, 3) and px.dtype == np.uint8
+    assert px.min() == 255
+
+
+def test_thumbnail_is_small_jpeg():
+    thumb = Image.open(io.BytesIO(thumbnail_jpeg(Image.new("RGB", (4000, 3000)))))
+    assert thumb.format == "JPEG" and max(thumb.size) == config.THUMBNAIL_SIDE

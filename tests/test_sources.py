@@ -1,0 +1,89 @@
+"""Dataset sources: an on-disk dataset indexes and searches like a folder, whatever its image encoding."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import datasets
+import pytest
+
+from indexing.build import build_index
+from indexing.errors import BuscadorError
+from indexing.search import Searcher
+from indexing.sources import DatasetSource, FolderSource
+
+
+def _png_bytes(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def _assert_searches_like_the_folder(index: Path, embedder, collection: Path, split: str = "train"):
+    searcher = Searcher.open(index, embedder)
+    assert searcher.store.count == 12
+    for name in ("img_003.png", "img_010.png"):
+        hit = searcher.by_image(collection / name, k=1)[0]
+        assert hit.score > 0.999 and hit.key.startswith(f"{split}/")
+        assert hit.label.endswith(name) or hit.label == f"{split}[{hit.key.split('/')[1]}]"
+        assert searcher.thumbnail(hit.id)[:2] == b"\xff\xd8"  # a JPEG thumbnail is stored
+
+
+def test_imagefolder_dataset_on_disk(tmp_path, collection, embedder):
+    data = tmp_path / "ds" / "train"
+    shutil.copytree(collection, data)
+    summary = build_index(DatasetSource(str(tmp_path / "ds")), tmp_path / "index", embedder, progress=False)
+    assert summary.added == 12
+    _assert_searches_like_the_folder(tmp_path / "index", embedder, collection)
+
+
+def test_parquet_file_with_image_bytes(tmp_path, collection, embedder):
+    rows = [{"bytes": _png_bytes(p), "path": p.name} for p in sorted(collection.iterdir())]
+    ds = datasets.Dataset.from_dict(
+        {"picture": rows}, features=datasets.Features({"picture": datasets.Image()})
+    )
+    ds.to_parquet(tmp_path / "data.parquet")
+    source = DatasetSource(str(tmp_path / "data.parquet"))
+    build_index(source, tmp_path / "index", embedder, progress=False)
+    assert source.image_column == "picture"  # found without being told
+    _assert_searches_like_the_folder(tmp_path / "index", embedder, collection)
+
+
+@pytest.mark.parametrize("encoding", ["pil", "bytes", "path"])
+def test_saved_dataset_with_any_image_encoding(tmp_path, collection, embedder, encoding):
+    paths = sorted(collection.iterdir())
+    if encoding == "pil":
+        from PIL import Image
+
+        column = [Image.open(p).copy() for p in paths]
+    elif encoding == "bytes":
+        column = [p.read_bytes() for p in paths]
+    else:
+        column = [str(p) for p in paths]
+    ds = datasets.DatasetDict({"test": datasets.Dataset.from_dict({"img": column, "n": list(range(12))})})
+    ds.save_to_disk(tmp_path / "saved")
+    source = DatasetSource(str(tmp_path / "saved"), split="test", image_column="img")
+    build_index(source, tmp_path / "index", embedder, progress=False)
+    _assert_searches_like_the_folder(tmp_path / "index", embedder, collection, split="test")
+
+
+def test_dataset_rebuild_is_incremental_and_bad_rows_are_skipped(tmp_path, collection, embedder):
+    column = [p.read_bytes() for p in sorted(collection.iterdir())] + [b"broken", b""]
+    datasets.Dataset.from_dict({"img": column}).save_to_disk(tmp_path / "saved")
+    source = DatasetSource(str(tmp_path / "saved"), image_column="img")
+    first = build_index(source, tmp_path / "index", embedder, progress=False, warn=lambda _: None)
+    assert (first.added, len(first.skipped)) == (12, 2)
+    again = build_index(source, tmp_path / "index", embedder, progress=False, warn=lambda _: None)
+    assert (again.added, again.unchanged, again.count) == (0, 12, 12)
+    limited = DatasetSource(str(tmp_path / "saved"), image_column="img", limit=5)
+    third = build_index(limited, tmp_path / "index", embedder, progress=False)
+    assert (third.removed, third.count) == (7, 5)
+
+
+def test_dataset_errors_are_clear(tmp_path, collection):
+    datasets.Dataset.from_dict({"img": [b"x"]}).save_to_disk(tmp_path / "saved")
+    with pytest.raises(BuscadorError, match="no column 'photo'"):
+        DatasetSource(str(tmp_path / "saved"), image_column="photo").open()
+    with pytest.raises(BuscadorError, match="cannot load dataset"):
+        DatasetSource(str(tmp_path / "missing-dataset")).open()
+    with pytest.raises(BuscadorError, match="not a folder"):
+        FolderSource(tmp_path / "nope")
