@@ -198,7 +198,7 @@ def test_an_index_from_another_model_is_refused(built_index, other_model, tmp_pa
     from indexing.embedder import Embedder
 
     other = Embedder(other_model)
-    with pytest.raises(BuscadorError, match="built with model .* not comparable"):
+    with pytest.raises(BuscadorError, match=r"built with model .* not comparable"):
         Searcher.open(built_index, other)
     with pytest.raises(BuscadorError, match="holds an index built with model"):
         build_index(FolderSource(collection), built_index, other, progress=False)

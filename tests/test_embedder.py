@@ -54,8 +54,8 @@ def test_text_past_77_tokens_is_truncated_not_an_error(embedder: Embedder):
 
 
 def test_unknown_model_gives_an_actionable_error(tmp_path):
-    with pytest.raises(BuscadorError, match="no model directory at .*CLIP_MODEL"):
+    with pytest.raises(BuscadorError, match=r"no model directory at .*CLIP_MODEL"):
         Embedder(str(tmp_path / "no-such-model"))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(BuscadorError, match="(?s)could not load the CLIP model .*CLIP_MODEL"):
+    with pytest.raises(BuscadorError, match=r"(?s)could not load the CLIP model .*CLIP_MODEL"):
         Embedder(str(tmp_path / "empty"))
