@@ -7,6 +7,7 @@ and run again continues where it stopped and ends with the index a clean build g
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import deque
@@ -73,7 +74,7 @@ def build_index(
     *,
     batch_size: int = config.BATCH_SIZE,
     index_type: str = "auto",
-    workers: int = 2,
+    workers: int = min(4, os.cpu_count() or 1),
     progress: bool = True,
     warn: Callable[[str], None] | None = None,
 ) -> BuildSummary:
@@ -116,7 +117,8 @@ def build_index(
             dynamic_ncols=True,
             file=sys.stderr,
         ) as bar:
-            for batch in _prefetched(_chunks(todo(), batch_size), prepare, workers):
+            lookahead = 0 if embedder.device == "cpu" else 1
+            for batch in _prefetched(_chunks(todo(), batch_size), prepare, workers, lookahead):
                 good = [p for p in batch if p.pixels is not None]
                 for p in batch:
                     if p.error:
@@ -162,18 +164,23 @@ def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 
 def _prefetched(
-    chunks: Iterable[list[SourceItem]], prepare: Callable[[SourceItem], _Prepared], workers: int
+    chunks: Iterable[list[SourceItem]],
+    prepare: Callable[[SourceItem], _Prepared],
+    workers: int,
+    lookahead: int,
 ) -> Iterator[list[_Prepared]]:
-    """Decode the next batch in worker threads while the caller embeds the current one.
+    """Decode each batch on `workers` threads (Pillow releases the GIL), `lookahead` batches ahead.
 
-    Pillow releases the GIL while decoding, so this overlaps I/O and decoding with the model.
-    At most two batches are in memory.
+    On a GPU, decoding the next batch while the model runs hides it (lookahead 1). On the CPU the
+    model's matrix products already use every core, and decoding beside them makes one core's
+    share straggle: decoding a batch with all cores between model calls is faster (measured:
+    benchmarks/RESULTS.md), so lookahead is 0 there.
     """
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
         pending: deque[list[Future[_Prepared]]] = deque()
         for chunk in chunks:
             pending.append([pool.submit(prepare, item) for item in chunk])
-            if len(pending) > 1:
+            if len(pending) > lookahead:
                 yield [f.result() for f in pending.popleft()]
         while pending:
             yield [f.result() for f in pending.popleft()]

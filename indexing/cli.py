@@ -167,7 +167,7 @@ def _search(args: argparse.Namespace) -> int:
     if not hits:
         print("no results above the minimum score")
     for hit in hits:
-        print(f"{hit.rank:>3}  {hit.score:.4f}  {hit.path or hit.label}  (id {hit.id})")
+        print(f"{hit.rank:>3}  {hit.score:.4f}  {hit.file or hit.label}  (id {hit.id})")
     return 0
 
 

@@ -27,7 +27,9 @@ class Hit:
     id: int
     key: str  # path relative to the folder, or "split/row" of the dataset
     label: str
-    path: str | None  # the original file, when the index was built from a folder that is still there
+    # The original image file, when the index was built from a folder that is still there. Not
+    # called "path": gradio_client would take a dict with a "path" key for a file to download.
+    file: str | None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -44,7 +44,7 @@ def test_image_search_finds_the_image_and_a_resized_reencoded_copy(built_index, 
     copy = io.BytesIO()
     Image.open(original).resize((160, 120)).save(copy, "JPEG", quality=70)
     again = searcher.by_image(copy.getvalue(), k=1)
-    assert again[0].key == "img_007.png" and again[0].path == str(original)
+    assert again[0].key == "img_007.png" and again[0].file == str(original)
 
 
 def test_every_image_of_the_collection_is_its_own_top_1(built_index, embedder, collection):

@@ -19,7 +19,7 @@ def test_build_search_info(tmp_path, collection, tiny_model, capsys, monkeypatch
 
     assert main(["search", str(out), "--text", "a blue circle", "-k", "2", "--json"]) == 0
     hits = json.loads(capsys.readouterr().out)
-    assert [h["rank"] for h in hits] == [1, 2] and {"score", "id", "key", "path"} <= hits[0].keys()
+    assert [h["rank"] for h in hits] == [1, 2] and {"score", "id", "key", "file"} <= hits[0].keys()
 
     assert main(["info", str(out)]) == 0
     assert "images:      12" in capsys.readouterr().out

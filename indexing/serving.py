@@ -1,0 +1,67 @@
+"""Start-up for serving: load the CLIP model and find, download or build the index to search.
+
+Never raises for a problem a person can fix: it returns an Engine whose `problem` says what to do,
+so the app can start and show that message instead of dying with a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from indexing import config
+from indexing.errors import BuscadorError
+from indexing.search import Searcher
+from indexing.store import MANIFEST
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What the app serves: a searcher, or the reason there is none."""
+
+    searcher: Searcher | None
+    problem: str | None = None
+    index_dir: Path | None = None
+
+
+def start(
+    *,
+    index_dir: str | os.PathLike[str] | None = None,
+    model: str | None = None,
+    index_repo: str | None = None,
+    revision: str | None = None,
+    sample_dir: Path = config.SAMPLE_DIR,
+) -> Engine:
+    """Load the model and the index: pulled from the Hub when $INDEX_REPO is set, else local.
+
+    A missing local index is built from the sample collection when it is there (with a progress
+    bar on the console), so a fresh clone works with one command.
+    """
+    local = config.index_dir(index_dir)
+    repo = index_repo or os.environ.get("INDEX_REPO")
+    try:
+        if repo:
+            from indexing.hub import pull_index
+
+            local = pull_index(repo, revision=revision or os.environ.get("INDEX_REVISION"))
+        from indexing.embedder import Embedder
+
+        embedder = Embedder(model)
+        if not repo and not (local / MANIFEST).exists():
+            if not sample_dir.is_dir():
+                raise BuscadorError(
+                    f"no index at {local}. Build one: python -m indexing build YOUR_FOLDER --out {local}"
+                )
+            from indexing.build import build_index
+            from indexing.sources import FolderSource
+
+            print(f"No index at {local}: indexing the sample collection in {sample_dir} first.", flush=True)
+            print(build_index(FolderSource(sample_dir), local, embedder).report(), flush=True)
+        return Engine(Searcher.open(local, embedder), index_dir=local)
+    except BuscadorError as exc:
+        log.error("%s", exc)
+        return Engine(None, str(exc), local)

@@ -1,0 +1,247 @@
+"""The Gradio app, served on a free local port: every API endpoint through gradio_client, bad input,
+several visitors at once, and what a person sees in a real browser (Chromium via Playwright)."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+import app
+from indexing import config
+from indexing.build import build_index
+from indexing.search import Searcher
+from indexing.serving import Engine, start
+from indexing.sources import FolderSource
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(engine: Engine):
+    demo = app.build_ui(engine)
+    port = _free_port()
+    app.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    return demo, f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="module")
+def server(built_index, embedder):
+    demo, url = _serve(Engine(Searcher.open(built_index, embedder)))
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server, verbose=False)
+
+
+def test_search_image_endpoint_finds_the_image_itself(client, collection):
+    gallery, results, status, link = client.predict(
+        handle_file(str(collection / "img_005.png")), 5, 0.0, api_name="/search_image"
+    )
+    assert results[0]["key"] == "img_005.png" and results[0]["score"] > 0.999
+    assert [r["rank"] for r in results] == [1, 2, 3, 4, 5]
+    assert len(gallery) == 5 and gallery[0]["caption"].startswith("#1 · 1.0000 · img_005.png")
+    assert status.startswith("5 results") and link == ""
+
+
+def test_search_text_endpoint_gives_k_ranked_results_and_a_link(client):
+    gallery, results, _, link = client.predict("a red circle", 7, -1.0, api_name="/search_text")
+    assert len(results) == len(gallery) == 7
+    assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
+    assert {"rank", "score", "id", "key", "file"} <= results[0].keys()
+    assert "?q=a+red+circle&k=7" in link
+
+
+def test_search_similar_endpoint_by_result_id(client, collection):
+    first = client.predict(handle_file(str(collection / "img_009.png")), 1, 0.0, api_name="/search_image")[1][
+        0
+    ]
+    _, results, _, link = client.predict(first["id"], 4, 0.0, api_name="/search_similar")
+    assert len(results) == 4 and first["id"] not in [r["id"] for r in results]
+    assert f"?like={first['id']}&k=4" in link
+
+
+def test_min_score_filters_results(client, collection):
+    _, results, _, _ = client.predict(
+        handle_file(str(collection / "img_001.png")), 10, 0.9999, api_name="/search_image"
+    )
+    assert [r["key"] for r in results] == ["img_001.png"]
+
+
+def _bad_files(tmp: Path) -> dict[str, Path]:
+    (tmp / "notes.png").write_text("not a picture")
+    good = io.BytesIO()
+    Image.new("RGB", (400, 300), "red").save(good, "JPEG")
+    (tmp / "truncated.jpg").write_bytes(good.getvalue()[:300])
+    side = int((config.MAX_DECODED_PIXELS * 1.2) ** 0.5)
+    Image.new("1", (side, side)).save(tmp / "huge.png")
+    return {name: tmp / name for name in ("notes.png", "truncated.jpg", "huge.png")}
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "args", "message"),
+    [
+        ("/search_text", ["   ", 5, 0.0], "Type a description"),
+        ("/search_text", ["cat", 0, 0.0], "less than minimum value 1"),
+        ("/search_text", ["cat", 51, 0.0], "greater than maximum value 50"),
+        ("/search_image", [None, 5, 0.0], "Upload, paste or take a picture"),
+        ("/search_image", ["notes.png", 5, 0.0], "image"),
+        ("/search_image", ["truncated.jpg", 5, 0.0], "corrupt or truncated"),
+        ("/search_image", ["huge.png", 5, 0.0], "too large"),
+        ("/search_similar", [None, 5, 0.0], "Click a result"),
+        ("/search_similar", [99999, 5, 0.0], "no image with id 99999"),
+    ],
+    ids=[
+        "blank-text",
+        "k-zero",
+        "k-too-big",
+        "no-image",
+        "non-image",
+        "truncated",
+        "huge",
+        "no-id",
+        "bad-id",
+    ],
+)
+def test_bad_input_gets_a_clear_error_and_the_app_keeps_serving(client, tmp_path, endpoint, args, message):
+    files = _bad_files(tmp_path)
+    if isinstance(args[0], str) and args[0] in files:
+        args = [handle_file(str(files[args[0]])), *args[1:]]
+    with pytest.raises(AppError, match=message):
+        client.predict(*args, api_name=endpoint)
+    assert client.predict("still there?", 1, -1.0, api_name="/search_text")[1]
+
+
+def test_several_visitors_at_once_get_their_own_answers(client, server, collection):
+    names = [f"img_{i:03d}.png" for i in range(8)]
+
+    def visit(name: str) -> str:
+        own = Client(server, verbose=False)
+        return own.predict(handle_file(str(collection / name)), 1, 0.0, api_name="/search_image")[1][0]["key"]
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(visit, names)) == names
+
+
+def test_empty_index_and_missing_engine_say_so(tmp_path, embedder):
+    empty = tmp_path / "empty-folder"
+    empty.mkdir()
+    build_index(FolderSource(empty), tmp_path / "index", embedder, progress=False)
+    demo, url = _serve(Engine(Searcher.open(tmp_path / "index", embedder)))
+    try:
+        with pytest.raises(AppError, match="index is empty"):
+            Client(url, verbose=False).predict("cat", 3, 0.0, api_name="/search_text")
+    finally:
+        demo.close()
+    demo, url = _serve(Engine(None, "no index at ./index (build one first)"))
+    try:
+        with pytest.raises(AppError, match=r"not ready: no index at \./index"):
+            Client(url, verbose=False).predict("cat", 3, 0.0, api_name="/search_text")
+    finally:
+        demo.close()
+
+
+def test_start_builds_the_sample_collection_when_there_is_no_index(tmp_path, tiny_model, collection):
+    sample = tmp_path / "sample"
+    shutil.copytree(collection, sample)
+    engine = start(index_dir=tmp_path / "index", model=tiny_model, sample_dir=sample)
+    assert engine.problem is None and engine.searcher.store.count == 12
+    nothing = start(index_dir=tmp_path / "none", model=tiny_model, sample_dir=tmp_path / "no-sample")
+    assert nothing.searcher is None and "no index at" in nothing.problem
+    bad_model = start(index_dir=tmp_path / "index", model=str(tmp_path / "no-model"), sample_dir=sample)
+    assert bad_model.searcher is None and "no model directory" in bad_model.problem
+
+
+# --- a real browser -------------------------------------------------------------------------------
+
+CHROMIUM = os.environ.get("BUSCADOR_CHROMIUM", "/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("BUSCADOR_REQUIRE_BROWSER"):
+            pytest.fail(f"no browser at {CHROMIUM} (install Debian's chromium, or set BUSCADOR_CHROMIUM)")
+        pytest.skip(f"no browser at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+def _captions(page) -> list[str]:
+    return page.locator("#results .caption-label").all_inner_texts()
+
+
+def test_browser_text_search_shows_k_results_with_scores(browser, server):
+    page = browser.new_page(locale="en-US")
+    page.goto(server)
+    page.get_by_label("Number of results (K)").first.fill("6")
+    page.locator("#query textarea, #query input").first.fill("a green square")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelectorAll('#results .caption-label').length === 6", timeout=30000)
+    captions = _captions(page)
+    assert captions[0].startswith("#1 · ") and all(
+        " · 0." in c or " · 1." in c or " · -0." in c for c in captions
+    )
+    assert page.get_by_text("Link to this search").is_visible()
+    page.screenshot(path=ARTIFACTS / "text-search.png", full_page=True)
+    page.close()
+
+
+def test_browser_image_upload_finds_itself_first(browser, server, collection):
+    page = browser.new_page(locale="en-US")
+    page.goto(server)
+    page.get_by_role("tab", name="Image").click()
+    page.locator("#query-image input[type=file]").set_input_files(str(collection / "img_011.png"))
+    page.wait_for_timeout(500)
+    page.locator("#search-image").click()
+    page.wait_for_function("document.querySelectorAll('#results .caption-label').length > 0", timeout=30000)
+    assert _captions(page)[0].startswith("#1 · 1.0000 · img_011.png")
+    page.screenshot(path=ARTIFACTS / "image-search.png", full_page=True)
+    page.close()
+
+
+def test_browser_shared_link_runs_its_search(browser, server):
+    page = browser.new_page(locale="en-US")
+    page.goto(server + "?q=a+blue+circle&k=3")
+    page.wait_for_function("document.querySelectorAll('#results .caption-label').length === 3", timeout=30000)
+    assert page.locator("#query textarea, #query input").first.input_value() == "a blue circle"
+    page.screenshot(path=ARTIFACTS / "shared-link.png", full_page=True)
+    page.close()
+
+
+def test_browser_speaks_spanish_to_spanish_visitors(browser, server):
+    page = browser.new_page(locale="es-ES", extra_http_headers={"Accept-Language": "es-ES,es;q=0.9"})
+    page.goto(server + "?q=un+gato&k=2")
+    page.wait_for_function("document.querySelectorAll('#results .caption-label').length === 2", timeout=30000)
+    assert page.get_by_text("Número de resultados (K)").first.is_visible()
+    assert page.get_by_text("2 resultados para «un gato»").is_visible()
+    page.screenshot(path=ARTIFACTS / "spanish.png", full_page=True)
+    page.close()

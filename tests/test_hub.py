@@ -1,0 +1,201 @@
+"""Hub sync, without the network: pull runs the real huggingface_hub client against a local fake Hub
+(HF_ENDPOINT); push is checked at huggingface_hub's create_commit boundary."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+from indexing.errors import BuscadorError
+from indexing.hub import commit_message, push_index
+from indexing.search import Searcher
+from indexing.store import INDEX_FILES
+
+REPO = Path(__file__).resolve().parent.parent
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+class FakeHub(ThreadingHTTPServer):
+    """Serves dataset repos {repo_id: {filename: bytes}} the way the Hub's HTTP API does."""
+
+    def __init__(self, repos: dict[str, dict[str, bytes]]) -> None:
+        super().__init__(("127.0.0.1", 0), _HubHandler)
+        self.repos = repos
+        self.downloads: list[str] = []
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _HubHandler(BaseHTTPRequestHandler):
+    server: FakeHub
+
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+    def _send(
+        self, status: int, body: bytes, headers: dict[str, str] | None = None, head: bool = False
+    ) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def _route(self, head: bool) -> None:
+        path = unquote(urlparse(self.path).path)
+        parts = path.strip("/").split("/")
+        repo = "/".join(parts[2:4]) if parts[0] == "api" else "/".join(parts[1:3])
+        files = self.server.repos.get(repo)
+        if files is None:
+            self._send(404, b'{"error": "Repository not found"}', {"X-Error-Code": "RepoNotFound"}, head)
+            return
+        if parts[0] == "api" and parts[4] == "revision":
+            info = {"id": repo, "sha": COMMIT, "siblings": [{"rfilename": f} for f in files]}
+            self._send(200, json.dumps(info).encode(), {"Content-Type": "application/json"}, head)
+        elif parts[0] == "api" and parts[4] == "tree":
+            tree = [
+                {"type": "file", "path": f, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
+                for f, b in files.items()
+            ]
+            self._send(200, json.dumps(tree).encode(), {"Content-Type": "application/json"}, head)
+        elif parts[0] == "datasets" and parts[3] == "resolve":
+            name = "/".join(parts[5:])
+            if name not in files:
+                self._send(404, b"", {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": COMMIT}, head)
+                return
+            body = files[name]
+            if not head:
+                self.server.downloads.append(name)
+            etag = f'"{hashlib.sha1(body).hexdigest()}"'
+            self._send(200, body, {"X-Repo-Commit": COMMIT, "ETag": etag}, head)
+        else:
+            self._send(404, b"", {}, head)
+
+    def do_HEAD(self) -> None:
+        self._route(head=True)
+
+    def do_GET(self) -> None:
+        self._route(head=False)
+
+
+@pytest.fixture
+def fake_hub(built_index):
+    files = {name: (built_index / name).read_bytes() for name in INDEX_FILES}
+    hub = FakeHub({"owner/images-index": files})
+    thread = threading.Thread(target=hub.serve_forever, daemon=True)
+    thread.start()
+    yield hub
+    hub.shutdown()
+
+
+def _run(args: list[str], hub: FakeHub, home: Path, **env: str) -> subprocess.CompletedProcess:
+    full_env = os.environ | {"HF_ENDPOINT": hub.endpoint, "HF_HOME": str(home), "HF_HUB_OFFLINE": "0"} | env
+    return subprocess.run(
+        [sys.executable, *args], cwd=REPO, env=full_env, capture_output=True, text=True, check=False
+    )
+
+
+def test_pull_downloads_verifies_and_searches_like_the_original(
+    fake_hub, tmp_path, built_index, embedder, collection
+):
+    home = tmp_path / "hf-home"
+    out = tmp_path / "pulled"
+    result = _run(["-m", "indexing", "pull", "owner/images-index", "--out", str(out)], fake_hub, home)
+    assert result.returncode == 0, result.stderr
+    assert sorted(fake_hub.downloads) == sorted(INDEX_FILES)
+    assert list((home / "hub").glob("datasets--owner--images-index/snapshots/*/manifest.json"))
+    original = Searcher.open(built_index, embedder).by_image(collection / "img_006.png", k=5)
+    pulled = Searcher.open(out, embedder).by_image(collection / "img_006.png", k=5)
+    assert [(h.id, h.score) for h in pulled] == [(h.id, h.score) for h in original]
+
+    again = _run(["-m", "indexing", "pull", "owner/images-index"], fake_hub, home)
+    assert again.returncode == 0, again.stderr
+    assert len(fake_hub.downloads) == len(INDEX_FILES), "a warm cache downloads nothing again"
+
+
+def test_pull_refuses_files_that_do_not_match_the_manifest(fake_hub, tmp_path):
+    files = fake_hub.repos["owner/images-index"]
+    files["catalog.sqlite"] = files["catalog.sqlite"][:-10] + b"0123456789"
+    result = _run(["-m", "indexing", "pull", "owner/images-index"], fake_hub, tmp_path / "home")
+    assert result.returncode == 2 and "does not match its manifest" in result.stderr
+
+
+def test_pull_of_a_missing_repo_is_a_clear_error(fake_hub, tmp_path):
+    result = _run(["-m", "indexing", "pull", "owner/nothing-here"], fake_hub, tmp_path / "home")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: cannot download the index owner/nothing-here")
+
+
+def test_app_start_up_pulls_the_index_named_by_index_repo(fake_hub, tmp_path, tiny_model):
+    script = (
+        "from indexing.serving import start; e = start(); "
+        "print(e.searcher.store.count if e.searcher else 'PROBLEM: ' + e.problem)"
+    )
+    env = {"CLIP_MODEL": tiny_model, "INDEX_DIR": str(tmp_path / "unused")}
+    ok = _run(["-c", script], fake_hub, tmp_path / "home", INDEX_REPO="owner/images-index", **env)
+    assert ok.stdout.strip().splitlines()[-1] == "12", ok.stderr
+    failed = _run(["-c", script], fake_hub, tmp_path / "home", INDEX_REPO="owner/gone", **env)
+    assert "PROBLEM: cannot download the index owner/gone" in failed.stdout
+
+
+def test_push_sends_the_index_files_to_a_dataset_repo_with_a_telling_message(built_index, monkeypatch):
+    from huggingface_hub import CommitInfo, HfApi
+
+    sent: dict = {}
+
+    def create_repo(self, repo_id, **kwargs):
+        sent["repo"] = (repo_id, kwargs)
+
+    def create_commit(self, repo_id, operations, *, commit_message, repo_type=None, **kwargs):
+        sent["commit"] = {
+            "repo_id": repo_id,
+            "repo_type": repo_type,
+            "message": commit_message,
+            "files": {op.path_in_repo: Path(op.path_or_fileobj).read_bytes() for op in operations},
+        }
+        return CommitInfo(
+            commit_url=f"https://huggingface.co/datasets/{repo_id}/commit/abc",
+            commit_message=commit_message,
+            commit_description="",
+            oid="abc",
+        )
+
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "create_commit", create_commit)
+    monkeypatch.setattr("huggingface_hub.hf_api.is_xet_available", lambda: False, raising=False)
+    url = push_index(built_index, "owner/images-index", token="hf_test")
+    assert url.endswith("/commit/abc")
+    assert sent["repo"][0] == "owner/images-index" and sent["repo"][1]["repo_type"] == "dataset"
+    commit = sent["commit"]
+    assert commit["repo_type"] == "dataset"
+    assert commit["files"] == {name: (built_index / name).read_bytes() for name in INDEX_FILES}
+    assert commit["message"].startswith("Index 12 images from folder") and "tiny-clip" in commit["message"]
+
+
+def test_commit_message_names_dataset_model_and_count():
+    manifest = {
+        "count": 500,
+        "model": "openai/clip-vit-base-patch32",
+        "source": {"kind": "dataset", "dataset": "user/photos", "split": "train"},
+    }
+    assert commit_message(manifest) == (
+        "Index 500 images from dataset user/photos [train] with openai/clip-vit-base-patch32"
+    )
+
+
+def test_push_refuses_an_unfinished_index(tmp_path):
+    with pytest.raises(BuscadorError, match="no index at"):
+        push_index(tmp_path, "owner/x", api=object())
