@@ -35,7 +35,7 @@ from indexing.embedder import Embedder  # noqa: E402
 from indexing.images import clip_pixels, load_image  # noqa: E402
 from indexing.sources import FolderSource  # noqa: E402
 from indexing.store import CATALOG, Catalog, make_faiss_index  # noqa: E402
-from tests.tiny_clip import SHARED_FILES, SHARED_MODEL  # noqa: E402
+from tests.tiny_clip import SHARED_FILES, model_files  # noqa: E402
 
 WORK = REPO / "benchmarks" / ".work"
 
@@ -69,9 +69,10 @@ def make_model() -> Path:
     out = WORK / "clip-vit-b32-random"
     if not (out / "config.json").exists():
         torch.manual_seed(0)
-        CLIPModel(CLIPConfig.from_pretrained(SHARED_MODEL)).save_pretrained(out)
+        files = model_files()
+        CLIPModel(CLIPConfig.from_pretrained(files)).save_pretrained(out)
         for name in SHARED_FILES:
-            shutil.copy(SHARED_MODEL / name, out / name)
+            shutil.copy(files / name, out / name)
     return out
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from tests.synthetic import write_collection
-from tests.tiny_clip import make_tiny_clip
+from tests.tiny_clip import SHARED_MODEL, make_tiny_clip
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+if SHARED_MODEL.is_dir():  # everything the tests need is local: make sure nothing reaches for the Hub
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,17 @@ SHARED_FILES = (
 )
 
 
+def model_files() -> Path:
+    """openai/clip-vit-base-patch32's config and tokenizer (no weights): ../shared, else the Hub."""
+    if SHARED_MODEL.is_dir():
+        return SHARED_MODEL
+    from huggingface_hub import snapshot_download
+
+    return Path(
+        snapshot_download("openai/clip-vit-base-patch32", allow_patterns=["config.json", *SHARED_FILES])
+    )
+
+
 def make_tiny_clip(out: Path, *, projection_dim: int = 512, seed: int = 0) -> Path:
     """Save a 2-layer CLIP (512-d output like ViT-B/32) into `out` and return it."""
     torch.manual_seed(seed)
@@ -47,8 +58,9 @@ def make_tiny_clip(out: Path, *, projection_dim: int = 512, seed: int = 0) -> Pa
     )
     out.mkdir(parents=True, exist_ok=True)
     CLIPModel(cfg).save_pretrained(out)
+    source = model_files()
     for name in SHARED_FILES:
-        shutil.copy(SHARED_MODEL / name, out / name)
+        shutil.copy(source / name, out / name)
     return out
 
 

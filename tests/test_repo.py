@@ -1,0 +1,57 @@
+"""The repository as a Space and as a CI project: front matter, pinned versions, workflows, README."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import gradio
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _front_matter() -> dict:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert text.startswith("---\n")
+    return yaml.safe_load(text.split("---\n")[1])
+
+
+def test_space_front_matter_names_the_app_and_the_installed_gradio():
+    meta = _front_matter()
+    assert meta["sdk"] == "gradio" and meta["app_file"] == "app.py" and (REPO / "app.py").is_file()
+    assert {"title", "emoji", "license"} <= meta.keys()
+    pinned = re.search(r"^gradio==(\S+)$", (REPO / "requirements.txt").read_text(), re.M)
+    assert pinned and meta["sdk_version"] == pinned.group(1) == gradio.__version__
+
+
+def test_ci_runs_the_readme_commands():
+    body = (REPO / "README.md").read_text(encoding="utf-8").split("---\n", 2)[2]
+    setup_and_run, tests = re.search(r"```bash\n(.*?)\n```", body, re.S).group(1).splitlines()
+    setup, run = setup_and_run.rsplit(" && ", 1)
+    ci = (REPO / ".ci" / "run").read_text()
+    assert setup in ci and run in ci and tests in ci
+    assert run == ".venv/bin/python app.py" and tests == ".venv/bin/python -m pytest"
+
+
+def test_workflows_pass_actionlint():
+    actionlint = shutil.which("actionlint") or str(Path(sys.executable).parent / "actionlint")
+    workflows = sorted((REPO / ".github" / "workflows").glob("*.yml"))
+    assert {w.name for w in workflows} == {"build-index.yml", "tests.yml"}
+    result = subprocess.run([actionlint, *map(str, workflows)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_index_workflow_builds_from_a_dataset_and_pushes_with_the_secret():
+    flow = yaml.safe_load((REPO / ".github" / "workflows" / "build-index.yml").read_text())
+    triggers = flow[True]  # YAML reads the key `on` as True
+    assert "workflow_dispatch" in triggers and "schedule" in triggers
+    steps = flow["jobs"]["build"]["steps"]
+    runs = "\n".join(s.get("run", "") for s in steps)
+    assert "python -m indexing build" in runs and "--dataset" in runs and "python -m indexing push" in runs
+    assert any(s.get("uses", "").startswith("actions/upload-artifact") for s in steps)
+    assert any(s.get("with", {}).get("cache") == "pip" for s in steps)
+    assert any("secrets.HF_TOKEN" in str(s.get("env", {})) for s in steps)
