@@ -42,6 +42,7 @@ class BuildSummary:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (image, reason)
     count: int = 0
     index_type: str = ""
+    recall_at_10: float = 1.0
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -52,8 +53,13 @@ class BuildSummary:
     def report(self) -> str:
         embedded = self.added + self.updated
         rate = f" ({embedded / self.seconds:.1f} images/s)" if embedded and self.seconds else ""
+        kind = (
+            self.index_type
+            if self.index_type == "flat"
+            else f"{self.index_type}, recall@10 {self.recall_at_10:.3f}"
+        )
         return (
-            f"{self.count} images indexed ({self.index_type}) in {self.seconds:.1f}s{rate}: "
+            f"{self.count} images indexed ({kind}) in {self.seconds:.1f}s{rate}: "
             f"{self.added} new, {self.updated} changed, {self.unchanged} unchanged, "
             f"{self.removed} removed, {len(self.skipped)} skipped"
         )
@@ -147,6 +153,7 @@ def build_index(
         )
         summary.count = manifest["count"]
         summary.index_type = manifest["index_type"]
+        summary.recall_at_10 = manifest["recall_at_10"]
         return summary
     finally:
         catalog.close()

@@ -181,7 +181,11 @@ def _info(args: argparse.Namespace) -> int:
     print(f"index:       {index.resolve()}")
     print(f"images:      {manifest['count']}")
     print(f"model:       {manifest['model']} ({manifest['embedding_dim']}-d)")
-    print(f"index type:  {manifest['index_type']} ({manifest['metric']})")
+    recall = manifest.get("recall_at_10", 1.0)
+    exactness = (
+        "exact" if manifest["index_type"] == "flat" else f"approximate, recall@10 {recall:.3f} measured"
+    )
+    print(f"index type:  {manifest['index_type']} ({manifest['metric']}, {exactness})")
     print(f"source:      {source.get('kind')} {where}")
     print(f"built at:    {manifest['built_at']}")
     size = sum(f["size"] for f in manifest["files"].values())

@@ -245,3 +245,35 @@ def test_browser_speaks_spanish_to_spanish_visitors(browser, server):
     assert page.get_by_text("2 resultados para «un gato»").is_visible()
     page.screenshot(path=ARTIFACTS / "spanish.png", full_page=True)
     page.close()
+
+
+def test_browser_more_like_this_searches_by_the_clicked_result(browser, server, collection):
+    page = browser.new_page(locale="en-US")
+    page.goto(server + "?q=anything&k=4")
+    page.wait_for_function("document.querySelectorAll('#results .caption-label').length === 4", timeout=30000)
+    page.locator("#results .thumbnail-item").nth(1).click()
+    page.wait_for_function(
+        "(() => { const i = document.querySelector('#selected input'); return i && i.value !== ''; })()",
+        timeout=30000,
+    )
+    picked = int(page.locator("#selected input").input_value())
+    page.locator("#more-like-this").click()
+    page.wait_for_function(
+        f"document.querySelector('#status').innerText.includes('image #{picked}')", timeout=30000
+    )
+    assert f"?like={picked}&k=4" in page.locator("#share a").get_attribute("href")
+    page.screenshot(path=ARTIFACTS / "more-like-this.png", full_page=True)
+    page.close()
+
+
+def test_browser_shows_why_the_engine_is_not_ready(browser):
+    demo, url = _serve(Engine(None, "cannot download the index owner/gone: 404 Repository Not Found"))
+    try:
+        page = browser.new_page(locale="en-US")
+        page.goto(url)
+        page.wait_for_selector("#problem")
+        assert "cannot download the index owner/gone" in page.locator("#problem").inner_text()
+        page.screenshot(path=ARTIFACTS / "not-ready.png", full_page=True)
+        page.close()
+    finally:
+        demo.close()

@@ -233,3 +233,27 @@ def test_catalog_write_assigns_ids_in_order_and_keeps_them_on_update(tmp_path):
     ids, vectors = catalog.vectors(4)
     assert ids.tolist() == [0, 1, 2] and vectors[1].tolist() == [2, 2, 2, 2]
     assert catalog.fingerprints() == {"a": "1", "b": "2", "c": "1"}
+
+
+def test_an_hnsw_index_measures_and_records_its_recall(tmp_path, collection, embedder):
+    summary = build_index(
+        FolderSource(collection), tmp_path / "index", embedder, progress=False, index_type="hnsw"
+    )
+    manifest = read_manifest(tmp_path / "index")
+    assert manifest["index_type"] == "hnsw" and summary.index_type == "hnsw"
+    assert manifest["recall_at_10"] == summary.recall_at_10 >= 0.9
+    assert "recall@10" in summary.report()
+    hit = Searcher.open(tmp_path / "index", embedder).by_image(collection / "img_002.png", k=1)[0]
+    assert hit.key == "img_002.png"
+
+
+def test_measured_recall_catches_a_bad_index():
+    from indexing.store import make_faiss_index, measured_recall
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((500, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(500, dtype=np.int64)
+    assert measured_recall(make_faiss_index(ids, vectors, "flat"), ids, vectors) == 1.0
+    shuffled = make_faiss_index(ids, vectors[rng.permutation(500)], "flat")  # ids point at wrong vectors
+    assert measured_recall(shuffled, ids, vectors) < 0.2
