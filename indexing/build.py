@@ -45,6 +45,16 @@ class BuildSummary:
     recall_at_10: float = 1.0
     seconds: float = 0.0
 
+    def changes(self) -> dict[str, int]:
+        """What this build changed, as recorded in the manifest."""
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "skipped": len(self.skipped),
+        }
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["skipped"] = len(self.skipped)
@@ -147,10 +157,10 @@ def build_index(
             summary.skipped.append((line, "unreadable"))
         summary.seen = len(seen)
         summary.removed = catalog.delete(set(known) - seen)
-        summary.seconds = time.perf_counter() - started
         manifest = write_index(
-            out_dir, catalog, index_type=index_type, source=source.describe(), summary=summary.as_dict()
+            out_dir, catalog, index_type=index_type, source=source.describe(), changes=summary.changes()
         )
+        summary.seconds = time.perf_counter() - started
         summary.count = manifest["count"]
         summary.index_type = manifest["index_type"]
         summary.recall_at_10 = manifest["recall_at_10"]

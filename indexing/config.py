@@ -24,6 +24,8 @@ MAX_QUERY_CHARS = 2000
 THUMBNAIL_SIDE = 256
 # Pixels after reduced-size JPEG decoding; larger images are refused rather than exhausting memory.
 MAX_DECODED_PIXELS = 100_000_000
+# Files are read whole before decoding; bigger ones are refused rather than filling memory.
+MAX_FILE_BYTES = 256 * 1024 * 1024
 
 
 def model_name(override: str | None = None) -> str:

@@ -15,7 +15,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from indexing.config import MAX_DECODED_PIXELS, THUMBNAIL_SIDE
+from indexing.config import MAX_DECODED_PIXELS, MAX_FILE_BYTES, THUMBNAIL_SIDE
 from indexing.errors import BadImage
 
 ImageInput = str | Path | bytes | BinaryIO | Image.Image
@@ -33,6 +33,11 @@ def load_image(src: ImageInput, *, min_side: int | None = None) -> Image.Image:
         return _to_rgb(ImageOps.exif_transpose(src))
     try:
         if isinstance(src, (str, Path)):
+            size = Path(src).stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise BadImage(
+                    f"file too large ({size // 2**20} MB; the limit is {MAX_FILE_BYTES // 2**20} MB)"
+                )
             src = Path(src).read_bytes()
         if isinstance(src, bytes):
             if not src:

@@ -211,7 +211,7 @@ def make_faiss_index(ids: np.ndarray, vectors: np.ndarray, index_type: str) -> f
 
 
 def write_index(
-    out_dir: Path, catalog: Catalog, *, index_type: str, source: dict[str, Any], summary: dict[str, Any]
+    out_dir: Path, catalog: Catalog, *, index_type: str, source: dict[str, Any], changes: dict[str, int]
 ) -> dict[str, Any]:
     """Write index.faiss from the catalog, then manifest.json; both atomically. Returns the manifest."""
     model = catalog.get_meta("model") or ""
@@ -234,7 +234,7 @@ def write_index(
         "recall_at_10": recall,
         "source": source,
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "build_summary": summary,
+        "last_build": changes,
         "files": {name: file_digest(out_dir / name) for name in (INDEX, CATALOG)},
     }
     write_json_atomic(out_dir / MANIFEST, manifest)

@@ -257,3 +257,14 @@ def test_measured_recall_catches_a_bad_index():
     assert measured_recall(make_faiss_index(ids, vectors, "flat"), ids, vectors) == 1.0
     shuffled = make_faiss_index(ids, vectors[rng.permutation(500)], "flat")  # ids point at wrong vectors
     assert measured_recall(shuffled, ids, vectors) < 0.2
+
+
+def test_manifest_records_what_the_last_build_changed(tmp_path, collection, embedder):
+    build_index(FolderSource(collection), tmp_path / "index", embedder, progress=False)
+    assert read_manifest(tmp_path / "index")["last_build"] == {
+        "added": 12,
+        "updated": 0,
+        "unchanged": 0,
+        "removed": 0,
+        "skipped": 0,
+    }

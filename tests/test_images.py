@@ -84,6 +84,14 @@ def test_huge_image_is_refused(tmp_path):
         load_image(path)
 
 
+def test_oversized_file_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    monkeypatch.setattr("indexing.images.MAX_FILE_BYTES", 1000)
+    path = tmp_path / "big.jpg"
+    path.write_bytes(_jpeg(Image.new("RGB", (200, 200))) + b"\0" * 2000)
+    with pytest.raises(BadImage, match="file too large"):
+        load_image(path)
+
+
 def test_missing_file_is_a_bad_image(tmp_path):
     with pytest.raises(BadImage, match="not found"):
         load_image(tmp_path / "nope.jpg")
