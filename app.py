@@ -20,7 +20,7 @@ import PIL.Image
 
 import ui_text
 from indexing import config
-from indexing.errors import BuscadorError
+from indexing.errors import BadImage, BuscadorError
 from indexing.search import Hit
 from indexing.serving import Engine, start
 
@@ -107,6 +107,8 @@ class Handlers:
             )
         try:
             return query(self.engine.searcher)
+        except BadImage as exc:
+            raise gr.Error(ui_text.message(lang, "bad_image", reason=exc), print_exception=False) from None
         except BuscadorError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from indexing import config
-from indexing.errors import BuscadorError
+from indexing.errors import BadImage, BuscadorError
 
 if TYPE_CHECKING:
     from indexing.embedder import Embedder
@@ -158,7 +158,10 @@ def _search(args: argparse.Namespace) -> int:
     if args.text is not None:
         hits = searcher.by_text(args.text, args.k, args.min_score)
     elif args.image is not None:
-        hits = searcher.by_image(args.image, args.k, args.min_score)
+        try:
+            hits = searcher.by_image(args.image, args.k, args.min_score)
+        except BadImage as exc:
+            raise BuscadorError(f"{args.image}: {exc}") from None
     else:
         hits = searcher.by_id(args.like, args.k, args.min_score)
     if args.json:

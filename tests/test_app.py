@@ -101,7 +101,7 @@ def _bad_files(tmp: Path) -> dict[str, Path]:
         ("/search_text", ["cat", 0, 0.0], "less than minimum value 1"),
         ("/search_text", ["cat", 51, 0.0], "greater than maximum value 50"),
         ("/search_image", [None, 5, 0.0], "Upload, paste or take a picture"),
-        ("/search_image", ["notes.png", 5, 0.0], "image"),
+        ("/search_image", ["notes.png", 5, 0.0], "could not be used as an image: not an image"),
         ("/search_image", ["truncated.jpg", 5, 0.0], "corrupt or truncated"),
         ("/search_image", ["huge.png", 5, 0.0], "too large"),
         ("/search_similar", [None, 5, 0.0], "Click a result"),

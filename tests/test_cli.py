@@ -25,10 +25,13 @@ def test_build_search_info(tmp_path, collection, tiny_model, capsys, monkeypatch
     assert "images:      12" in capsys.readouterr().out
 
 
-def test_problems_exit_2_with_a_single_error_line(tmp_path, tiny_model, capsys, monkeypatch):
+def test_problems_exit_2_with_a_single_error_line(tmp_path, tiny_model, built_index, capsys, monkeypatch):
     monkeypatch.setenv("CLIP_MODEL", tiny_model)
     assert main(["search", str(tmp_path / "none"), "--text", "cat"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no index at") and err.count("\n") == 1
+    (tmp_path / "bad.jpg").write_text("not a picture")
+    assert main(["search", str(built_index), "--image", str(tmp_path / "bad.jpg")]) == 2
+    assert f"error: {tmp_path / 'bad.jpg'}: not an image" in capsys.readouterr().err
     assert main(["build", str(tmp_path / "missing-folder"), "--out", str(tmp_path / "i")]) == 2
     assert "is not a folder" in capsys.readouterr().err
