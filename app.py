@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -21,7 +22,7 @@ import PIL.Image
 import ui_text
 from indexing import config
 from indexing.errors import BadImage, BuscadorError
-from indexing.search import Hit
+from indexing.search import Hit, Searcher
 from indexing.serving import Engine, start
 
 Results = tuple[list[tuple[str, str]], list[dict[str, Any]], str, str]
@@ -89,7 +90,6 @@ class Handlers:
             k = min(max(int(params.get("k", config.TOP_K_DEFAULT)), 1), config.TOP_K_MAX)
         except ValueError:
             k = config.TOP_K_DEFAULT
-        keep = (gr.update(),) * 5
         try:
             if params.get("q", "").strip():
                 return (params["q"], k, *self.search_text(params["q"], k, 0.0, request), gr.update())
@@ -98,9 +98,9 @@ class Handlers:
                 return (gr.update(), k, *self.search_similar(like, k, 0.0, request), like)
         except gr.Error as exc:
             return (gr.update(), k, [], [], f"⚠️ {exc.message}", "", gr.update())
-        return (gr.update(), gr.update(), *keep)
+        return (gr.update(),) * 7  # no search in the link: leave the page as it is
 
-    def _run(self, query: Any, lang: str) -> list[Hit]:
+    def _run(self, query: Callable[[Searcher], list[Hit]], lang: str) -> list[Hit]:
         if self.engine.searcher is None:
             raise gr.Error(
                 ui_text.message(lang, "not_ready", problem=self.engine.problem), print_exception=False
@@ -131,9 +131,10 @@ class Handlers:
             if data is None:
                 return hit.file or ""
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            # A name of its own per writer: two visitors may fetch the same thumbnail at once.
+            with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
+                tmp.write(data)
+            os.replace(tmp.name, path)
         return str(path)
 
 

@@ -109,6 +109,7 @@ def build_index(
             total = source.total(dataset)
             items = source.scan(dataset)
         seen: set[str] = set()
+        unreadable: set[str] = set()  # a previously indexed file may have become unreadable
 
         def todo() -> Iterator[SourceItem]:
             for item in items:
@@ -139,6 +140,7 @@ def build_index(
                 for p in batch:
                     if p.error:
                         summary.skipped.append((p.item.label, p.error))
+                        unreadable.add(p.item.key)
                         warn(f"skipped {p.item.label}: {p.error}")
                 if good:
                     vectors = embedder.embed_pixels(np.stack([p.pixels for p in good]))
@@ -156,7 +158,7 @@ def build_index(
             warn(f"skipped {line}")
             summary.skipped.append((line, "unreadable"))
         summary.seen = len(seen)
-        summary.removed = catalog.delete(set(known) - seen)
+        summary.removed = catalog.delete(set(known) - (seen - unreadable))
         manifest = write_index(
             out_dir, catalog, index_type=index_type, source=source.describe(), changes=summary.changes()
         )

@@ -268,3 +268,14 @@ def test_manifest_records_what_the_last_build_changed(tmp_path, collection, embe
         "removed": 0,
         "skipped": 0,
     }
+
+
+def test_an_indexed_file_that_becomes_unreadable_leaves_the_index(tmp_path, collection, embedder):
+    folder = tmp_path / "photos"
+    shutil.copytree(collection, folder)
+    out = tmp_path / "index"
+    build_index(FolderSource(folder), out, embedder, progress=False)
+    (folder / "img_004.png").write_bytes(b"half-written by a sync client")
+    summary = build_index(FolderSource(folder), out, embedder, progress=False, warn=lambda _: None)
+    assert (summary.removed, len(summary.skipped), summary.count) == (1, 1, 11)
+    assert "img_004.png" not in _state(out)
