@@ -173,6 +173,11 @@ class DatasetSource:
             if self.limit is not None and row >= self.limit:
                 break
             key = f"{self.split}/{row}"
+            if self.image_column not in record:  # a streamed dataset may not list its columns up front
+                raise BuscadorError(
+                    f"dataset {self.name!r} has no column {self.image_column!r}; its columns are "
+                    f"{', '.join(record)}. Choose one with --image-column."
+                )
             try:
                 data, name = self._image_data(record[self.image_column])
             except (OSError, TypeError, ValueError) as exc:

@@ -83,6 +83,8 @@ def test_dataset_errors_are_clear(tmp_path, collection):
     datasets.Dataset.from_dict({"img": [b"x"]}).save_to_disk(tmp_path / "saved")
     with pytest.raises(BuscadorError, match="no column 'photo'"):
         DatasetSource(str(tmp_path / "saved"), image_column="photo").open()
+    with pytest.raises(BuscadorError, match="no column 'photo'; its columns are img, n"):
+        list(DatasetSource("streamed", image_column="photo").scan(iter([{"img": b"x", "n": 1}])))
     with pytest.raises(BuscadorError, match="cannot load dataset"):
         DatasetSource(str(tmp_path / "missing-dataset")).open()
     with pytest.raises(BuscadorError, match="not a folder"):
