@@ -323,7 +323,8 @@ class IndexStore:
         self.catalog = Catalog(index_dir / CATALOG, readonly=True)
         self.items = {item.id: item for item in self.catalog.items()}
         if (
-            self.index.d != self.dim
+            not hasattr(self.index, "id_map")  # not an index this program wrote
+            or self.index.d != self.dim
             or self.index.ntotal != self.manifest["count"]
             or any(int(i) not in self.items for i in faiss.vector_to_array(self.index.id_map))
         ):

@@ -221,6 +221,9 @@ def test_missing_or_broken_index_files_give_clear_errors(tmp_path, built_index):
     (broken / INDEX).write_bytes(b"garbage")
     with pytest.raises(BuscadorError, match="cannot read"):
         IndexStore(broken)
+    faiss.write_index(faiss.IndexFlatIP(512), str(broken / INDEX))  # a FAISS file, but not ours
+    with pytest.raises(BuscadorError, match="inconsistent"):
+        IndexStore(broken)
 
 
 def test_catalog_write_assigns_ids_in_order_and_keeps_them_on_update(tmp_path):
