@@ -24,6 +24,7 @@ from indexing import config
 from indexing.errors import BadImage, BuscadorError
 from indexing.search import Hit, Searcher
 from indexing.serving import Engine, start
+from indexing.store import replace_atomically
 
 Results = tuple[list[tuple[str, str]], list[dict[str, Any]], str, str]
 
@@ -131,10 +132,7 @@ class Handlers:
             if data is None:
                 return hit.file or ""
             path.parent.mkdir(parents=True, exist_ok=True)
-            # A name of its own per writer: two visitors may fetch the same thumbnail at once.
-            with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
-                tmp.write(data)
-            os.replace(tmp.name, path)
+            replace_atomically(path, lambda tmp: tmp.write_bytes(data), durable=False)
         return str(path)
 
 

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from indexing.errors import BuscadorError
-from indexing.store import CATALOG, INDEX, INDEX_FILES, MANIFEST, file_digest, read_manifest
+from indexing.store import (
+    CATALOG,
+    INDEX,
+    INDEX_FILES,
+    MANIFEST,
+    file_digest,
+    read_manifest,
+    replace_atomically,
+)
 
 
 def commit_message(manifest: dict[str, Any]) -> str:
@@ -108,7 +116,5 @@ def pull_index(
         return folder
     out.mkdir(parents=True, exist_ok=True)
     for name in (INDEX, CATALOG, MANIFEST):
-        tmp = out / f".{name}.{os.getpid()}.tmp"
-        shutil.copyfile(folder / name, tmp)
-        os.replace(tmp, out / name)
+        replace_atomically(out / name, lambda tmp, name=name: shutil.copyfile(folder / name, tmp))
     return out

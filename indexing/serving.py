@@ -25,7 +25,6 @@ class Engine:
 
     searcher: Searcher | None
     problem: str | None = None
-    index_dir: Path | None = None
 
 
 def start(
@@ -61,7 +60,7 @@ def start(
 
             print(f"No index at {local}: indexing the sample collection in {sample_dir} first.", flush=True)
             print(build_index(FolderSource(sample_dir), local, embedder).report(), flush=True)
-        return Engine(Searcher.open(local, embedder), index_dir=local)
+        return Engine(Searcher.open(local, embedder))
     except BuscadorError as exc:
         log.error("%s", exc)
-        return Engine(None, str(exc), local)
+        return Engine(None, str(exc))

@@ -15,8 +15,9 @@ import hashlib
 import json
 import os
 import sqlite3
+import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -220,10 +221,7 @@ def write_index(
     kind = choose_index_type(index_type, len(ids))
     index = make_faiss_index(ids, vectors, kind)
     recall = measured_recall(index, ids, vectors) if kind != "flat" else 1.0
-    tmp = out_dir / f".{INDEX}.{os.getpid()}.tmp"
-    faiss.write_index(index, str(tmp))
-    _fsync(tmp)
-    os.replace(tmp, out_dir / INDEX)
+    replace_atomically(out_dir / INDEX, lambda tmp: faiss.write_index(index, str(tmp)))
     manifest = {
         "format_version": FORMAT_VERSION,
         "model": model,
@@ -237,7 +235,8 @@ def write_index(
         "last_build": changes,
         "files": {name: file_digest(out_dir / name) for name in (INDEX, CATALOG)},
     }
-    write_json_atomic(out_dir / MANIFEST, manifest)
+    text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+    replace_atomically(out_dir / MANIFEST, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return manifest
 
 
@@ -252,12 +251,10 @@ def measured_recall(
         return 1.0
     rng = np.random.default_rng(0)
     sample = vectors[rng.choice(len(ids), size=min(queries, len(ids)), replace=False)]
-    exact = faiss.IndexFlatIP(vectors.shape[1])
-    exact.add(np.ascontiguousarray(vectors, np.float32))
     k = min(k, len(ids))
-    _, truth = exact.search(sample, k)
+    _, truth = make_faiss_index(ids, vectors, "flat").search(sample, k)
     _, found = index.search(sample, k)
-    hits = sum(len(set(ids[t]) & set(f)) for t, f in zip(truth, found, strict=True))
+    hits = sum(len(set(t) & set(f)) for t, f in zip(truth, found, strict=True))
     return round(hits / (len(sample) * k), 4)
 
 
@@ -269,11 +266,24 @@ def file_digest(path: Path) -> dict[str, Any]:
     return {"sha256": h.hexdigest(), "size": path.stat().st_size}
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    _fsync(tmp)
-    os.replace(tmp, path)
+def replace_atomically(path: Path, write: Callable[[Path], object], *, durable: bool = True) -> None:
+    """Write `path` through a temporary file beside it, then rename it into place.
+
+    Readers see the old file or the new one, never half of one. The temporary name is unique
+    per writer, so threads or processes writing the same path do not trip over each other.
+    `durable` syncs the data to disk before the rename (skip it for caches).
+    """
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        if durable:
+            _fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _fsync(path: Path) -> None:
