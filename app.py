@@ -80,9 +80,9 @@ class Handlers:
         what = ui_text.message(lang, "like_query", id=int(item_id))
         return self._results(hits, lang, what, min_score, {"like": int(item_id), "k": int(k)})
 
-    def pick(self, results: list[dict[str, Any]] | None, evt: gr.SelectData) -> int:
-        """The id of the gallery item a visitor clicked, for "More like this"."""
-        return int((results or [])[evt.index]["id"])
+    def pick(self, results: list[dict[str, Any]] | None, evt: gr.SelectData) -> tuple[int, Any]:
+        """The id of the gallery item a visitor clicked, and "More like this" enabled for it."""
+        return int((results or [])[evt.index]["id"]), gr.update(interactive=True)
 
     def open_link(self, request: gr.Request) -> tuple[Any, ...]:
         """Run the search a shared link names (?q=…&k=…, or ?like=ID&k=…); otherwise leave the page as is."""
@@ -196,10 +196,12 @@ def build_ui(engine: Engine) -> gr.Blocks:
             elem_id="results",
         )
         with gr.Row():
-            selected = gr.Number(
-                value=None, label=T("selected"), precision=0, interactive=True, elem_id="selected"
-            )
-            like_button = gr.Button(T("more_like_this"), elem_id="more-like-this")
+            # The clicked result's id. Hidden (the gallery highlights the pick) and -1 until a click:
+            # an empty gr.Number shows and sends 0, which would silently mean image #0.
+            selected = gr.Number(value=-1, label=T("selected"), precision=0, visible=False)
+            # Enabled by a click on a result: an error here would hide the results behind
+            # Gradio's error overlay, just when the visitor needs to click one.
+            like_button = gr.Button(T("more_like_this"), interactive=False, elem_id="more-like-this")
         gr.Markdown(T("scores_note"))
         with gr.Accordion(T("json"), open=False):
             results = gr.JSON(elem_id="results-json")
@@ -218,7 +220,13 @@ def build_ui(engine: Engine) -> gr.Blocks:
         )
         image_button.click(h.search_image, [image, *controls], outputs, api_name="search_image")
         like_button.click(h.search_similar, [selected, *controls], outputs, api_name="search_similar")
-        gallery.select(h.pick, results, selected, api_visibility="private")
+        gallery.select(h.pick, results, [selected, like_button], api_visibility="private")
+        gallery.change(  # new results: nothing of them is picked yet
+            lambda: (-1, gr.update(interactive=False)),
+            None,
+            [selected, like_button],
+            api_visibility="private",
+        )
         demo.load(h.open_link, None, [query, k, *outputs, selected], api_visibility="private")
     demo.queue(default_concurrency_limit=2, max_size=64)
     return demo

@@ -247,21 +247,20 @@ def test_browser_speaks_spanish_to_spanish_visitors(browser, server):
     page.close()
 
 
-def test_browser_more_like_this_searches_by_the_clicked_result(browser, server, collection):
+def test_browser_more_like_this_searches_by_the_clicked_result(browser, server, client):
+    clicked = client.predict("anything", 4, 0.0, api_name="/search_text")[1][1]["id"]  # result #2
     page = browser.new_page(locale="en-US")
     page.goto(server + "?q=anything&k=4")
     page.wait_for_function("document.querySelectorAll('#results .caption-label').length === 4", timeout=30000)
+    assert page.locator("#more-like-this").is_disabled()  # nothing picked yet
     page.locator("#results .thumbnail-item").nth(1).click()
-    page.wait_for_function(
-        "(() => { const i = document.querySelector('#selected input'); return i && i.value !== ''; })()",
-        timeout=30000,
-    )
-    picked = int(page.locator("#selected input").input_value())
+    page.wait_for_function("!document.querySelector('#more-like-this').disabled", timeout=30000)
     page.locator("#more-like-this").click()
     page.wait_for_function(
-        f"document.querySelector('#status').innerText.includes('image #{picked}')", timeout=30000
+        f"document.querySelector('#status').innerText.includes('image #{clicked}')", timeout=30000
     )
-    assert f"?like={picked}&k=4" in page.locator("#share a").get_attribute("href")
+    assert f"?like={clicked}&k=4" in page.locator("#share a").get_attribute("href")
+    page.wait_for_function("document.querySelector('#more-like-this').disabled", timeout=30000)  # new results
     page.screenshot(path=ARTIFACTS / "more-like-this.png", full_page=True)
     page.close()
 
