@@ -4,12 +4,12 @@ Only wiring lives here: every button and API endpoint calls `indexing.search.Sea
 Endpoints: /search_text, /search_image, /search_similar (by result id). A link with ?q=…&k=…
 (or ?like=ID) opens the app and runs that search.
 
-Configuration: CLIP_MODEL, INDEX_DIR, INDEX_REPO (+ INDEX_REVISION), GRADIO_SERVER_NAME/PORT.
+Configuration: CLIP_MODEL, INDEX_DIR, INDEX_REPO (+ INDEX_REVISION), GRADIO_SERVER_NAME/PORT
+(all read by `indexing.config`). Start-up lives in `ui.startup`, the words in `ui.text`.
 """
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,12 +19,13 @@ from urllib.parse import urlencode
 import gradio as gr
 import PIL.Image
 
-import ui_text
 from indexing import config
-from indexing.errors import BadImage, BuscadorError
+from indexing.errors import BuscadorError
+from indexing.files import replace_atomically
 from indexing.search import Hit, Searcher
-from indexing.serving import Engine, start
-from indexing.store import replace_atomically
+from indexing.store import CATALOG
+from ui import text as ui_text
+from ui.startup import APP_MAX_K, Engine, start
 
 Results = tuple[list[tuple[str, str]], list[dict[str, Any]], str, str]
 
@@ -57,26 +58,24 @@ class Handlers:
         self.engine = engine
         self._thumbs = Path(tempfile.gettempdir()) / "buscador-visual" / _index_tag(engine)
 
-    def search_text(self, query: str, k: int, min_score: float, request: gr.Request) -> Results:
+    def search_text(self, query: str, k: float, min_score: float, request: gr.Request) -> Results:
         lang = _lang(request)
-        if not (query or "").strip():
-            raise gr.Error(ui_text.message(lang, "empty"), print_exception=False)
-        hits = self._run(lambda s: s.by_text(query, int(k), float(min_score)), lang)
+        hits = self._run(lambda s: s.by_text(query, k, float(min_score)), lang)
         what = ui_text.message(lang, "text_query", q=query.strip()[:80])
         return self._results(hits, lang, what, min_score, {"q": query.strip(), "k": int(k)})
 
-    def search_image(self, image: str | None, k: int, min_score: float, request: gr.Request) -> Results:
+    def search_image(self, image: str | None, k: float, min_score: float, request: gr.Request) -> Results:
         lang = _lang(request)
-        if not image:
-            raise gr.Error(ui_text.message(lang, "no_image"), print_exception=False)
-        hits = self._run(lambda s: s.by_image(image, int(k), float(min_score)), lang)
+        hits = self._run(lambda s: s.by_image(image, k, float(min_score)), lang)
         return self._results(hits, lang, ui_text.message(lang, "image_query"), min_score, None)
 
-    def search_similar(self, item_id: float | None, k: int, min_score: float, request: gr.Request) -> Results:
+    def search_similar(
+        self, item_id: float | None, k: float, min_score: float, request: gr.Request
+    ) -> Results:
         lang = _lang(request)
-        if item_id is None or item_id < 0:
+        if item_id is None or item_id == -1:  # the page's "nothing picked yet"
             raise gr.Error(ui_text.message(lang, "pick_first"), print_exception=False)
-        hits = self._run(lambda s: s.by_id(int(item_id), int(k), float(min_score)), lang)
+        hits = self._run(lambda s: s.by_id(item_id, k, float(min_score)), lang)
         what = ui_text.message(lang, "like_query", id=int(item_id))
         return self._results(hits, lang, what, min_score, {"like": int(item_id), "k": int(k)})
 
@@ -84,11 +83,12 @@ class Handlers:
         """The id of the gallery item a visitor clicked, and "More like this" enabled for it."""
         return int((results or [])[evt.index]["id"]), gr.update(interactive=True)
 
-    def open_link(self, request: gr.Request) -> tuple[Any, ...]:
-        """Run the search a shared link names (?q=…&k=…, or ?like=ID&k=…); otherwise leave the page as is."""
+    def open_link(self, request: gr.Request) -> tuple[Any, ...] | None:
+        """The page's (query, k, gallery, json, status, link, selected) for the search a shared link
+        names (?q=…&k=…, or ?like=ID&k=…); None when the link names no search."""
         params = request.query_params
         try:
-            k = min(max(int(params.get("k", config.TOP_K_DEFAULT)), 1), config.TOP_K_MAX)
+            k = min(max(int(params.get("k", config.TOP_K_DEFAULT)), 1), APP_MAX_K)
         except ValueError:
             k = config.TOP_K_DEFAULT
         try:
@@ -99,7 +99,7 @@ class Handlers:
                 return (gr.update(), k, *self.search_similar(like, k, 0.0, request), like)
         except gr.Error as exc:
             return (gr.update(), k, [], [], f"⚠️ {exc.message}", "", gr.update())
-        return (gr.update(),) * 7  # no search in the link: leave the page as it is
+        return None
 
     def _run(self, query: Callable[[Searcher], list[Hit]], lang: str) -> list[Hit]:
         if self.engine.searcher is None:
@@ -108,10 +108,8 @@ class Handlers:
             )
         try:
             return query(self.engine.searcher)
-        except BadImage as exc:
-            raise gr.Error(ui_text.message(lang, "bad_image", reason=exc), print_exception=False) from None
         except BuscadorError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise gr.Error(ui_text.error(lang, exc), print_exception=False) from None
 
     def _results(
         self, hits: list[Hit], lang: str, what: str, min_score: float, link: dict[str, Any] | None
@@ -122,7 +120,7 @@ class Handlers:
         else:
             status = ui_text.message(lang, "none", min_score=float(min_score), what=what)
         share = ui_text.message(lang, "link", href="?" + urlencode(link)) if link else ""
-        return gallery, [h.as_dict() for h in hits], status, share
+        return gallery, [_hit_json(h) for h in hits], status, share
 
     def _thumbnail(self, hit: Hit) -> str:
         """A small JPEG on disk for the gallery (written once per id), or the original file."""
@@ -130,10 +128,17 @@ class Handlers:
         if not path.exists():
             data = self.engine.searcher.thumbnail(hit.id) if self.engine.searcher else None
             if data is None:
-                return hit.file or ""
+                return str(hit.path or "")
             path.parent.mkdir(parents=True, exist_ok=True)
             replace_atomically(path, lambda tmp: tmp.write_bytes(data), durable=False)
         return str(path)
+
+
+def _hit_json(hit: Hit) -> dict[str, Any]:
+    """A hit as the API answers it. The original file is under "file", not "path": gradio_client
+    takes any dict with a "path" key for a file to download."""
+    data = hit.as_dict()
+    return data | {"file": data.pop("path")}
 
 
 def _index_tag(engine: Engine) -> str:
@@ -141,7 +146,7 @@ def _index_tag(engine: Engine) -> str:
     if engine.searcher is None:
         return "none"
     manifest = engine.searcher.store.manifest
-    return manifest["files"]["catalog.sqlite"]["sha256"][:16]
+    return manifest["files"][CATALOG]["sha256"][:16]
 
 
 def _lang(request: gr.Request | None) -> str:
@@ -163,7 +168,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
                 f"🖼️ {searcher.store.count} · `{Path(searcher.store.model).name}`", elem_id="index-status"
             )
         with gr.Row():
-            k = gr.Slider(1, config.TOP_K_MAX, value=config.TOP_K_DEFAULT, step=1, label=T("top_k"))
+            k = gr.Slider(1, APP_MAX_K, value=config.TOP_K_DEFAULT, step=1, label=T("top_k"))
             min_score = gr.Slider(-1.0, 1.0, value=0.0, step=0.01, label=T("min_score"))
         with gr.Tabs():
             with gr.Tab(T("tab_text"), id="text"):
@@ -198,7 +203,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
         with gr.Row():
             # The clicked result's id. Hidden (the gallery highlights the pick) and -1 until a click:
             # an empty gr.Number shows and sends 0, which would silently mean image #0.
-            selected = gr.Number(value=-1, label=T("selected"), precision=0, visible=False)
+            selected = gr.Number(value=-1, label=T("selected"), visible=False)
             # Enabled by a click on a result: an error here would hide the results behind
             # Gradio's error overlay, just when the visitor needs to click one.
             like_button = gr.Button(T("more_like_this"), interactive=False, elem_id="more-like-this")
@@ -227,14 +232,20 @@ def build_ui(engine: Engine) -> gr.Blocks:
             [selected, like_button],
             api_visibility="private",
         )
-        demo.load(h.open_link, None, [query, k, *outputs, selected], api_visibility="private")
+        link_outputs = [query, k, *outputs, selected]
+
+        def open_link(request: gr.Request) -> tuple[Any, ...]:
+            found = h.open_link(request)
+            return found if found is not None else (gr.update(),) * len(link_outputs)
+
+        demo.load(open_link, None, link_outputs, api_visibility="private")
     demo.queue(default_concurrency_limit=2, max_size=64)
     return demo
 
 
 def launch(demo: gr.Blocks, **kwargs: Any) -> None:
     """Serve on 127.0.0.1:7860 by default, on all interfaces inside a Hugging Face Space."""
-    if os.environ.get("SPACE_ID") and not os.environ.get("GRADIO_SERVER_NAME"):
+    if config.in_space() and not config.server_name_set():
         kwargs.setdefault("server_name", "0.0.0.0")
     demo.launch(i18n=T, show_error=True, **kwargs)
 

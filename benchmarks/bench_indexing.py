@@ -9,7 +9,7 @@
 2. Text-query latency (embed the text + search) with 10k and 100k indexed vectors (synthetic),
    exact (flat) and HNSW, with HNSW's recall@10 against exact search.
 
-Usage: .venv/bin/python benchmarks/bench_indexing.py [--images 200] [--seed-images 200]
+Usage: .venv/bin/python -m benchmarks.bench_indexing [--images 200] [--seed-images 200]
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -27,16 +26,14 @@ import torch
 from PIL import Image
 from transformers import CLIPConfig, CLIPModel, CLIPProcessor
 
+from indexing.build import build_index
+from indexing.embedder import Embedder
+from indexing.images import clip_pixels, load_image
+from indexing.sources import FolderSource
+from indexing.store import CATALOG, Catalog, make_faiss_index
+from tests.tiny_clip import SHARED_FILES, model_files
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from indexing.build import build_index  # noqa: E402
-from indexing.embedder import Embedder  # noqa: E402
-from indexing.images import clip_pixels, load_image  # noqa: E402
-from indexing.sources import FolderSource  # noqa: E402
-from indexing.store import CATALOG, Catalog, make_faiss_index  # noqa: E402
-from tests.tiny_clip import SHARED_FILES, model_files  # noqa: E402
-
 WORK = REPO / "benchmarks" / ".work"
 
 

@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,10 +25,13 @@ from indexing import config
 from indexing.embedder import Embedder
 from indexing.errors import BadImage
 from indexing.images import thumbnail_jpeg
-from indexing.sources import DatasetSource, FolderSource, SourceItem
+from indexing.sources import Source, SourceItem
 from indexing.store import Catalog, Row, write_index
 
 T = TypeVar("T")
+
+# Where a build's time goes: reading and decoding images, the model, catalog writes, the FAISS index.
+STAGES = ("decode", "embed", "write", "index")
 
 
 @dataclass
@@ -44,6 +48,7 @@ class BuildSummary:
     index_type: str = ""
     recall_at_10: float = 1.0
     seconds: float = 0.0
+    stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
     def changes(self) -> dict[str, int]:
         """What this build changed, as recorded in the manifest."""
@@ -56,9 +61,16 @@ class BuildSummary:
         }
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["skipped"] = len(self.skipped)
-        return data
+        return asdict(self) | self.changes()
+
+    @contextmanager
+    def timing(self, stage: str) -> Iterator[None]:
+        """Add the time the block takes to `stage`."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[stage] += time.perf_counter() - started
 
     def report(self) -> str:
         embedded = self.added + self.updated
@@ -68,23 +80,46 @@ class BuildSummary:
             if self.index_type == "flat"
             else f"{self.index_type}, recall@10 {self.recall_at_10:.3f}"
         )
+        stages = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.stages.items())
         return (
             f"{self.count} images indexed ({kind}) in {self.seconds:.1f}s{rate}: "
             f"{self.added} new, {self.updated} changed, {self.unchanged} unchanged, "
-            f"{self.removed} removed, {len(self.skipped)} skipped"
+            f"{self.removed} removed, {len(self.skipped)} skipped\n"
+            f"time per stage: {stages}"
         )
 
 
 @dataclass(frozen=True)
 class _Prepared:
+    """An item decoded for the model (pixels and thumbnail), or the reason it could not be."""
+
     item: SourceItem
     pixels: np.ndarray | None = None
     thumbnail: bytes = b""
     error: str = ""
 
 
+@dataclass
+class _Diff:
+    """Compares a source's items with what the catalog already holds."""
+
+    known: dict[str, str]  # key → fingerprint in the catalog
+    seen: set[str] = field(default_factory=set)
+    unchanged: int = 0
+
+    def changed(self, items: Iterable[SourceItem], bar: tqdm) -> Iterator[SourceItem]:
+        """The new or changed items; counts the rest as unchanged (and as progress)."""
+        for item in items:
+            self.seen.add(item.key)
+            if self.known.get(item.key) == item.fingerprint:
+                self.unchanged += 1
+                bar.update(1)
+            else:
+                yield item
+
+
 def build_index(
-    source: FolderSource | DatasetSource,
+    source: Source,
     out_dir: Path,
     embedder: Embedder,
     *,
@@ -100,68 +135,45 @@ def build_index(
     summary = BuildSummary()
     catalog = Catalog.open_for_build(out_dir, embedder.model_name, embedder.dim)
     try:
-        known = catalog.fingerprints()
-        if isinstance(source, FolderSource):
-            items: Iterable[SourceItem] = source.scan()
-            total: int | None = sum(known.get(i.key) != i.fingerprint for i in items)
-        else:
-            dataset = source.open()
-            total = source.total(dataset)
-            items = source.scan(dataset)
-        seen: set[str] = set()
-        unreadable: set[str] = set()  # a previously indexed file may have become unreadable
-
-        def todo() -> Iterator[SourceItem]:
-            for item in items:
-                seen.add(item.key)
-                if known.get(item.key) == item.fingerprint:
-                    summary.unchanged += 1
-                else:
-                    yield item
-
-        def prepare(item: SourceItem) -> _Prepared:
-            try:
-                img = embedder.load(item.data)
-                return _Prepared(item, embedder.pixels(img), thumbnail_jpeg(img))
-            except BadImage as exc:
-                return _Prepared(item, error=str(exc))
-
-        with tqdm(
-            total=total,
+        diff = _Diff(catalog.fingerprints())
+        bar = tqdm(
+            total=source.total(),
             unit="img",
             desc="indexing",
             disable=not progress,
             dynamic_ncols=True,
             file=sys.stderr,
-        ) as bar:
-            lookahead = 0 if embedder.device == "cpu" else 1
-            for batch in _prefetched(_chunks(todo(), batch_size), prepare, workers, lookahead):
-                good = [p for p in batch if p.pixels is not None]
-                for p in batch:
-                    if p.error:
-                        summary.skipped.append((p.item.label, p.error))
-                        unreadable.add(p.item.key)
-                        warn(f"skipped {p.item.label}: {p.error}")
-                if good:
-                    vectors = embedder.embed_pixels(np.stack([p.pixels for p in good]))
-                    catalog.write(
-                        Row(p.item.key, p.item.label, p.item.fingerprint, p.item.size, v, p.thumbnail)
-                        for p, v in zip(good, vectors, strict=True)
-                    )
-                    for p in good:
-                        if p.item.key in known:
-                            summary.updated += 1
-                        else:
-                            summary.added += 1
+        )
+        with bar:
+            batches = _prefetched(
+                _chunks(diff.changed(source.items(), bar), batch_size),
+                lambda item: _prepare(embedder, item),
+                workers,
+                lookahead=0 if embedder.device == "cpu" else 1,
+            )
+            while True:
+                with summary.timing("decode"):
+                    batch = next(batches, None)
+                if batch is None:
+                    break
+                _store(
+                    batch, embedder=embedder, catalog=catalog, known=diff.known, summary=summary, warn=warn
+                )
                 bar.update(len(batch))
         for line in source.warnings:
             warn(f"skipped {line}")
             summary.skipped.append((line, "unreadable"))
-        summary.seen = len(seen)
-        summary.removed = catalog.delete(set(known) - (seen - unreadable))
-        manifest = write_index(
-            out_dir, catalog, index_type=index_type, source=source.describe(), changes=summary.changes()
+        summary.seen = len(diff.seen)
+        summary.unchanged = diff.unchanged
+        # A previously indexed image that has become unreadable leaves the index, as in a clean build.
+        unreadable = {name for name, _ in summary.skipped}
+        summary.removed = catalog.delete(
+            key for key in diff.known if key not in diff.seen or key in unreadable
         )
+        with summary.timing("index"):
+            manifest = write_index(
+                out_dir, catalog, index_type=index_type, source=source.describe(), changes=summary.changes()
+            )
         summary.seconds = time.perf_counter() - started
         summary.count = manifest["count"]
         summary.index_type = manifest["index_type"]
@@ -169,6 +181,44 @@ def build_index(
         return summary
     finally:
         catalog.close()
+
+
+def _prepare(embedder: Embedder, item: SourceItem) -> _Prepared:
+    """Decode one item into the model's input crop and a thumbnail (runs on a worker thread)."""
+    try:
+        img = embedder.load(item.data)
+        return _Prepared(item, embedder.pixels(img), thumbnail_jpeg(img))
+    except BadImage as exc:
+        return _Prepared(item, error=str(exc))
+
+
+def _store(
+    batch: list[_Prepared],
+    *,
+    embedder: Embedder,
+    catalog: Catalog,
+    known: dict[str, str],
+    summary: BuildSummary,
+    warn: Callable[[str], None],
+) -> None:
+    """Embed a decoded batch and commit it to the catalog (one transaction: a checkpoint)."""
+    good = [p for p in batch if p.pixels is not None]
+    for p in batch:
+        if p.error:
+            summary.skipped.append((p.item.key, p.error))
+            warn(f"skipped {p.item.label}: {p.error}")
+    if not good:
+        return
+    with summary.timing("embed"):
+        vectors = embedder.embed_pixels(np.stack([p.pixels for p in good]))
+    with summary.timing("write"):
+        catalog.write(
+            Row(p.item.key, p.item.label, p.item.fingerprint, v, p.thumbnail)
+            for p, v in zip(good, vectors, strict=True)
+        )
+    updated = sum(p.item.key in known for p in good)
+    summary.updated += updated
+    summary.added += len(good) - updated
 
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:

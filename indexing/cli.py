@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     model_help = f"CLIP model: Hub id or local directory (default: $CLIP_MODEL or {config.DEFAULT_MODEL})"
 
     build = sub.add_parser("build", help="index a folder of images or a Hugging Face dataset")
-    build.add_argument("source", nargs="?", help="folder of images (default: the sample collection)")
+    build.add_argument("source", nargs="?", help="folder of images (searched recursively)")
     build.add_argument(
         "--dataset", help="a Hugging Face dataset instead: Hub name, local folder or parquet file"
     )
@@ -116,8 +115,8 @@ def _build(args: argparse.Namespace) -> int:
     from indexing.build import build_index
     from indexing.sources import DatasetSource, FolderSource
 
-    if args.dataset and args.source:
-        raise BuscadorError("give either a folder or --dataset, not both")
+    if bool(args.dataset) == bool(args.source):
+        raise BuscadorError("give a folder of images or --dataset NAME (one of them)")
     if args.batch_size < 1:
         raise BuscadorError("--batch-size must be at least 1")
     if args.dataset:
@@ -129,7 +128,7 @@ def _build(args: argparse.Namespace) -> int:
             revision=args.revision,
         )
     else:
-        source = FolderSource(args.source or config.SAMPLE_DIR)
+        source = FolderSource(args.source)
     out = config.index_dir(args.out)
     embedder = _embedder(args.model, fast_decode=not args.no_fast_decode)
     summary = build_index(
@@ -154,7 +153,7 @@ def _search(args: argparse.Namespace) -> int:
     from indexing.store import IndexStore
 
     store = IndexStore(config.index_dir(args.index))  # before the model: a missing index fails fast
-    searcher = Searcher(store, _embedder(args.model), max_k=config.CLI_TOP_K_MAX)
+    searcher = Searcher(store, _embedder(args.model))
     if args.text is not None:
         hits = searcher.by_text(args.text, args.k, args.min_score)
     elif args.image is not None:
@@ -170,18 +169,17 @@ def _search(args: argparse.Namespace) -> int:
     if not hits:
         print("no results above the minimum score")
     for hit in hits:
-        print(f"{hit.rank:>3}  {hit.score:.4f}  {hit.file or hit.label}  (id {hit.id})")
+        print(f"{hit.rank:>3}  {hit.score:.4f}  {hit.path or hit.label}  (id {hit.id})")
     return 0
 
 
 def _info(args: argparse.Namespace) -> int:
+    from indexing.sources import source_text
     from indexing.store import read_manifest
 
     index = config.index_dir(args.index)
     manifest = read_manifest(index)
-    source = manifest.get("source", {})
-    where = source.get("root") or f"{source.get('dataset')} [{source.get('split')}]"
-    print(f"index:       {index.resolve()}")
+    print(f"index:       {index.resolve()} (format {manifest['format_version']})")
     print(f"images:      {manifest['count']}")
     print(f"model:       {manifest['model']} ({manifest['embedding_dim']}-d)")
     recall = manifest.get("recall_at_10", 1.0)
@@ -189,7 +187,7 @@ def _info(args: argparse.Namespace) -> int:
         "exact" if manifest["index_type"] == "flat" else f"approximate, recall@10 {recall:.3f} measured"
     )
     print(f"index type:  {manifest['index_type']} ({manifest['metric']}, {exactness})")
-    print(f"source:      {source.get('kind')} {where}")
+    print(f"source:      {source_text(manifest.get('source', {}))}")
     print(f"built at:    {manifest['built_at']}")
     size = sum(f["size"] for f in manifest["files"].values())
     print(f"size:        {size / 1e6:.1f} MB")
@@ -199,9 +197,7 @@ def _info(args: argparse.Namespace) -> int:
 def _push(args: argparse.Namespace) -> int:
     from indexing.hub import push_index
 
-    url = push_index(
-        args.index, args.repo, private=args.private, branch=args.branch, token=os.environ.get("HF_TOKEN")
-    )
+    url = push_index(args.index, args.repo, private=args.private, branch=args.branch)
     print(f"pushed {args.index} to {url}")
     return 0
 

@@ -1,4 +1,7 @@
-"""Configuration in one place: defaults, and the environment variables and flags that override them."""
+"""Configuration in one place: defaults, and the environment variables and flags that override them.
+
+Every environment variable the project reads is read here, by the functions below.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +10,10 @@ from pathlib import Path
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 DEFAULT_INDEX_DIR = "index"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_DIR = REPO_ROOT / "samples"
 
 TOP_K_DEFAULT = 12
-TOP_K_MAX = 50  # the app's slider; the CLI allows more
-CLI_TOP_K_MAX = 1000
+# The most results one query may ask for (the CLI's bound; the app sets a smaller one of its own).
+MAX_K = 1000
 BATCH_SIZE = 32
 # Above this many vectors `--index-type auto` picks HNSW (approximate) over exact search.
 FLAT_LIMIT = 200_000
@@ -28,14 +29,44 @@ MAX_DECODED_PIXELS = 100_000_000
 MAX_FILE_BYTES = 256 * 1024 * 1024
 
 
+def _env(name: str) -> str | None:
+    """An environment variable, with an empty value taken as unset (as CI variables often are)."""
+    return os.environ.get(name) or None
+
+
 def model_name(override: str | None = None) -> str:
     """The CLIP model to use: the flag, else $CLIP_MODEL, else the default Hub id."""
-    return override or os.environ.get("CLIP_MODEL") or DEFAULT_MODEL
+    return override or _env("CLIP_MODEL") or DEFAULT_MODEL
 
 
 def index_dir(override: str | os.PathLike[str] | None = None) -> Path:
     """Where the index lives: the flag, else $INDEX_DIR, else ./index."""
-    return Path(override or os.environ.get("INDEX_DIR") or DEFAULT_INDEX_DIR)
+    return Path(override or _env("INDEX_DIR") or DEFAULT_INDEX_DIR)
+
+
+def index_repo(override: str | None = None) -> str | None:
+    """The Hub dataset repository the app pulls its index from: the argument, else $INDEX_REPO."""
+    return override or _env("INDEX_REPO")
+
+
+def index_revision(override: str | None = None) -> str | None:
+    """The branch, tag or commit of that repository: the argument, else $INDEX_REVISION."""
+    return override or _env("INDEX_REVISION")
+
+
+def hub_token(override: str | None = None) -> str | None:
+    """The Hugging Face token for pushes and private repositories: the argument, else $HF_TOKEN."""
+    return override or _env("HF_TOKEN")
+
+
+def in_space() -> bool:
+    """Whether we run inside a Hugging Face Space (which sets $SPACE_ID)."""
+    return _env("SPACE_ID") is not None
+
+
+def server_name_set() -> bool:
+    """Whether $GRADIO_SERVER_NAME chooses the app's address (Gradio reads it itself)."""
+    return _env("GRADIO_SERVER_NAME") is not None
 
 
 def model_identity(name: str) -> str:

@@ -70,14 +70,6 @@ class Embedder:
         x = (x - self._mean) / self._std
         return _unit(self.model.get_image_features(pixel_values=x))
 
-    def embed_images(self, images: Sequence[ImageInput], batch_size: int = config.BATCH_SIZE) -> np.ndarray:
-        """Decode and embed images (paths, bytes or PIL images). Raises BadImage on the first bad one."""
-        out = [np.empty((0, self.dim), np.float32)]
-        for start in range(0, len(images), batch_size):
-            chunk = images[start : start + batch_size]
-            out.append(self.embed_pixels(np.stack([self.pixels(self.load(i)) for i in chunk])))
-        return np.concatenate(out)
-
     @torch.inference_mode()
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts; anything past CLIP's 77 tokens is cut off, as CLIP itself would."""

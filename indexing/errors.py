@@ -1,8 +1,20 @@
-"""The one error type a user may see: it carries a message that says what went wrong and what to do."""
+"""The errors a user may see: each carries an English message, plus a code and parameters that a
+front end (the app) can put into the visitor's own language."""
+
+from __future__ import annotations
 
 
 class BuscadorError(Exception):
-    """A problem the user can act on; its message is shown as is, without a traceback."""
+    """A problem the user can act on; its message is shown as is, without a traceback.
+
+    `code` names the problem ("empty_query", "bad_k", ...) and `params` hold the values its
+    message mentions, so the app can say the same thing in Spanish.
+    """
+
+    def __init__(self, message: str, code: str = "error", **params: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 class BadImage(BuscadorError):

@@ -7,29 +7,19 @@ SHA-256 the manifest records before the index is used.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+from indexing import config
 from indexing.errors import BuscadorError
-from indexing.store import (
-    CATALOG,
-    INDEX,
-    INDEX_FILES,
-    MANIFEST,
-    file_digest,
-    read_manifest,
-    replace_atomically,
-)
+from indexing.files import file_digest, replace_atomically
+from indexing.sources import source_text
+from indexing.store import CATALOG, INDEX, INDEX_FILES, MANIFEST, read_manifest
 
 
 def commit_message(manifest: dict[str, Any]) -> str:
-    source = manifest.get("source") or {}
-    if source.get("kind") == "dataset":
-        origin = f"dataset {source.get('dataset')} [{source.get('split')}]"
-    else:
-        origin = f"folder {Path(str(source.get('root', '?'))).name}"
+    origin = source_text(manifest.get("source") or {})
     return f"Index {manifest['count']} images from {origin} with {manifest['model']}"
 
 
@@ -61,7 +51,7 @@ def push_index(
     from huggingface_hub.errors import HfHubHTTPError
 
     manifest = verify(index_dir)
-    api = api or HfApi(token=token)
+    api = api or HfApi(token=config.hub_token(token))
     try:
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         if branch:
@@ -102,7 +92,7 @@ def pull_index(
                 repo_type="dataset",
                 revision=revision,
                 allow_patterns=list(INDEX_FILES),
-                token=token or os.environ.get("HF_TOKEN"),
+                token=config.hub_token(token),
             )
         )
     except LocalEntryNotFoundError:

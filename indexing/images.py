@@ -35,13 +35,14 @@ def load_image(src: ImageInput, *, min_side: int | None = None) -> Image.Image:
         if isinstance(src, (str, Path)):
             size = Path(src).stat().st_size
             if size > MAX_FILE_BYTES:
+                mb, limit = size // 2**20, MAX_FILE_BYTES // 2**20
                 raise BadImage(
-                    f"file too large ({size // 2**20} MB; the limit is {MAX_FILE_BYTES // 2**20} MB)"
+                    f"file too large ({mb} MB; the limit is {limit} MB)", "file_too_large", mb=mb, limit=limit
                 )
             src = Path(src).read_bytes()
         if isinstance(src, bytes):
             if not src:
-                raise BadImage("empty file (0 bytes)")
+                raise BadImage("empty file (0 bytes)", "empty_file")
             src = io.BytesIO(src)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -54,24 +55,30 @@ def load_image(src: ImageInput, *, min_side: int | None = None) -> Image.Image:
     except BadImage:
         raise
     except FileNotFoundError:
-        raise BadImage("file not found") from None
+        raise BadImage("file not found", "file_not_found") from None
     except PermissionError:
-        raise BadImage("permission denied") from None
+        raise BadImage("permission denied", "permission_denied") from None
     except IsADirectoryError:
-        raise BadImage("is a directory") from None
+        raise BadImage("is a directory", "is_directory") from None
     except Image.DecompressionBombError:
-        raise BadImage("image too large (decompression-bomb guard)") from None
+        raise BadImage("image too large (decompression-bomb guard)", "image_bomb") from None
     except UnidentifiedImageError:
-        raise BadImage("not an image, or a format Pillow cannot read") from None
+        raise BadImage("not an image, or a format Pillow cannot read", "not_an_image") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         # Pillow reports truncated and corrupt data as OSError/SyntaxError/ValueError.
-        raise BadImage(f"corrupt or truncated image ({exc})") from None
+        raise BadImage(f"corrupt or truncated image ({exc})", "corrupt_image", detail=str(exc)) from None
 
 
 def _check_size(width: int, height: int) -> None:
     if width * height > MAX_DECODED_PIXELS:
         limit = MAX_DECODED_PIXELS // 1_000_000
-        raise BadImage(f"image too large ({width}×{height} pixels; the limit is {limit} megapixels)")
+        raise BadImage(
+            f"image too large ({width}×{height} pixels; the limit is {limit} megapixels)",
+            "too_many_pixels",
+            width=width,
+            height=height,
+            limit=limit,
+        )
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -107,7 +114,7 @@ def clip_pixels(img: Image.Image, size: int, *, fast: bool) -> np.ndarray:
     top = (arr.shape[0] - size) // 2
     left = (arr.shape[1] - size) // 2
     if top < 0 or left < 0:  # only for images smaller than `size`, which the resize rules out
-        raise BadImage(f"image too small to crop ({width}×{height})")
+        raise BadImage(f"image too small to crop ({width}×{height})", "too_small", width=width, height=height)
     return np.ascontiguousarray(arr[top : top + size, left : left + size])
 
 

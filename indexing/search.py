@@ -27,18 +27,33 @@ class Hit:
     id: int
     key: str  # path relative to the folder, or "split/row" of the dataset
     label: str
-    # The original image file, when the index was built from a folder that is still there. Not
-    # called "path": gradio_client would take a dict with a "path" key for a file to download.
-    file: str | None
+    path: Path | None  # the original file, when the index was built from a folder that is still there
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready: the path as a string (or None)."""
+        return asdict(self) | {"path": str(self.path) if self.path else None}
+
+
+def whole_number(value: object, what: str, low: int, high: int) -> int:
+    """`value` as an int when it is a whole number in [low, high] (2.0 is, 1.5 and True are not)."""
+    whole = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    whole = whole or (isinstance(value, (float, np.floating)) and float(value).is_integer())
+    number = int(value) if whole else None  # type: ignore[call-overload]
+    if number is None or not low <= number <= high:
+        raise BuscadorError(
+            f"{what} must be a whole number from {low} to {high}, not {value!r}",
+            f"bad_{what.lower()}",
+            low=low,
+            high=high,
+            value=value,
+        )
+    return number
 
 
 class Searcher:
     """An index and the model that made it, ready for queries; safe to share between threads."""
 
-    def __init__(self, store: IndexStore, embedder: Embedder, *, max_k: int = config.TOP_K_MAX) -> None:
+    def __init__(self, store: IndexStore, embedder: Embedder, *, max_k: int = config.MAX_K) -> None:
         store.require_model(embedder.model_name, embedder.dim)
         self.store = store
         self.embedder = embedder
@@ -47,41 +62,46 @@ class Searcher:
         self._root = Path(source["root"]) if source.get("kind") == "folder" else None
 
     @classmethod
-    def open(cls, index_dir: Path, embedder: Embedder, *, max_k: int = config.TOP_K_MAX) -> Searcher:
+    def open(cls, index_dir: Path, embedder: Embedder, *, max_k: int = config.MAX_K) -> Searcher:
         return cls(IndexStore(index_dir, model=embedder.model_name, dim=embedder.dim), embedder, max_k=max_k)
 
-    def by_text(self, text: str, k: int = config.TOP_K_DEFAULT, min_score: float = -1.0) -> list[Hit]:
+    def by_text(
+        self, text: str | None, k: object = config.TOP_K_DEFAULT, min_score: float = -1.0
+    ) -> list[Hit]:
         text = (text or "").strip()
         if not text:
-            raise BuscadorError("the description is empty: type what you are looking for")
-        self._check(k)
+            raise BuscadorError("the description is empty: type what you are looking for", "empty_query")
+        k = self._check(k)
         return self._answer(self.embedder.embed_texts([text])[0], k, min_score)
 
     def by_image(
-        self, image: ImageInput, k: int = config.TOP_K_DEFAULT, min_score: float = -1.0
+        self, image: ImageInput | None, k: object = config.TOP_K_DEFAULT, min_score: float = -1.0
     ) -> list[Hit]:
-        self._check(k)
-        if image is None:
-            raise BuscadorError("no image given: upload, paste or take a picture first")
+        if image is None or image == "":
+            raise BuscadorError("no image given: upload, paste or take a picture first", "no_image")
+        k = self._check(k)
         img = self.embedder.load(image)
         vector = self.embedder.embed_pixels(self.embedder.pixels(img)[None])[0]
         return self._answer(vector, k, min_score)
 
-    def by_id(self, item_id: int, k: int = config.TOP_K_DEFAULT, min_score: float = -1.0) -> list[Hit]:
+    def by_id(self, item_id: object, k: object = config.TOP_K_DEFAULT, min_score: float = -1.0) -> list[Hit]:
         """Images most like an indexed one ("more like this"), the image itself left out."""
-        self._check(k)
-        vector = self.store.vector(int(item_id))
-        hits = self._answer(vector, k + 1, min_score, exclude=int(item_id))
+        k = self._check(k)
+        item_id = whole_number(item_id, "ID", 0, 2**62)
+        vector = self.store.vector(item_id)
+        hits = self._answer(vector, k + 1, min_score, exclude=item_id)
         return hits[:k]
 
     def thumbnail(self, item_id: int) -> bytes | None:
         return self.store.thumbnail(item_id)
 
-    def _check(self, k: int) -> None:
-        if not isinstance(k, (int, np.integer)) or not 1 <= k <= self.max_k:
-            raise BuscadorError(f"K must be a whole number from 1 to {self.max_k}, not {k!r}")
+    def _check(self, k: object) -> int:
+        k = whole_number(k, "K", 1, self.max_k)
         if self.store.count == 0:
-            raise BuscadorError("the index is empty: build it from a folder or dataset with images")
+            raise BuscadorError(
+                "the index is empty: build it from a folder or dataset with images", "empty_index"
+            )
+        return k
 
     def _answer(self, vector: np.ndarray, k: int, min_score: float, exclude: int | None = None) -> list[Hit]:
         pairs = [(i, s) for i, s in self.store.search(vector[None], k)[0] if i != exclude and s >= min_score]
@@ -96,7 +116,7 @@ class Searcher:
                     item_id,
                     item.key,
                     item.label,
-                    str(path) if path and path.is_file() else None,
+                    path if path and path.is_file() else None,
                 )
             )
         return hits

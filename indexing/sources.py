@@ -1,8 +1,9 @@
 """Sources: where images come from — a local folder, or a Hugging Face dataset (by name or on disk).
 
-Each source yields `SourceItem`s in a stable order, each with a key that identifies it across
-builds and a fingerprint that changes when its content does; that is what makes re-builds
-incremental.
+Every source implements `Source`: it describes itself (for the manifest), says how many items it
+will give where it knows, and yields `SourceItem`s in a stable order, each with a key that
+identifies it across builds and a fingerprint that changes when its content does; that is what
+makes re-builds incremental.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from PIL import Image
 
@@ -32,7 +33,33 @@ class SourceItem:
     label: str  # what people see
     fingerprint: str  # changes whenever the image does
     data: Path | bytes | Image.Image  # what the embedder decodes
-    size: int | None  # bytes, where known
+
+
+class Source(Protocol):
+    """Where a build's images come from."""
+
+    # Items the source could not even hand over (an unlistable folder, an unusable dataset
+    # value), one line each, filled while `items()` runs.
+    warnings: list[str]
+
+    def describe(self) -> dict[str, Any]:
+        """What the manifest records about the source (JSON-ready)."""
+        ...
+
+    def total(self) -> int | None:
+        """How many items `items()` will yield, where the source knows it up front."""
+        ...
+
+    def items(self) -> Iterator[SourceItem]:
+        """The images, in a stable order."""
+        ...
+
+
+def source_text(described: dict[str, Any]) -> str:
+    """One line naming a source from what its `describe()` gave: "folder /photos", "dataset x [train]"."""
+    if described.get("kind") == "dataset":
+        return f"dataset {described.get('dataset')} [{described.get('split')}]"
+    return f"folder {described.get('root', '?')}"
 
 
 class FolderSource:
@@ -49,11 +76,21 @@ class FolderSource:
         if not self.root.is_dir():
             raise BuscadorError(f"{root} is not a folder")
         self.warnings: list[str] = []
+        self._scanned: list[SourceItem] | None = None
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "root": str(self.root)}
 
-    def scan(self) -> list[SourceItem]:
+    def total(self) -> int:
+        self._scanned = self._scan()
+        return len(self._scanned)
+
+    def items(self) -> Iterator[SourceItem]:
+        # The listing `total()` just made, so both agree; a later build lists the folder anew.
+        listing, self._scanned = self._scanned or self._scan(), None
+        return iter(listing)
+
+    def _scan(self) -> list[SourceItem]:
         self.warnings = []
         return list(self._walk(self.root, "", {self.root}))
 
@@ -76,12 +113,9 @@ class FolderSource:
                         yield from self._walk(Path(entry.path), rel + "/", visited | {real})
                 elif entry.is_file() and Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS:
                     st = entry.stat()
-                    yield SourceItem(rel, rel, f"{st.st_size}:{st.st_mtime_ns}", Path(entry.path), st.st_size)
+                    yield SourceItem(rel, rel, f"{st.st_size}:{st.st_mtime_ns}", Path(entry.path))
             except OSError as exc:
                 self.warnings.append(f"{rel}: cannot read ({exc.strerror})")
-
-    def path_of(self, key: str) -> Path:
-        return self.root / key
 
 
 class DatasetSource:
@@ -110,19 +144,23 @@ class DatasetSource:
         self.revision = revision
         self.warnings: list[str] = []
         self._base = Path(name).expanduser()
+        self._opened: tuple[Any, str] | None = None
 
     def describe(self) -> dict[str, Any]:
+        """The source as given, with the image column found once the dataset was opened."""
+        column = self._opened[1] if self._opened else self.image_column
         return {
             "kind": self.kind,
             "dataset": self.name,
             "split": self.split,
-            "image_column": self.image_column,
+            "image_column": column,
             "revision": self.revision,
             "limit": self.limit,
         }
 
-    def total(self, ds: Any) -> int | None:
+    def total(self) -> int | None:
         """How many rows the build will see, where the dataset says (a streamed one may not)."""
+        ds, _ = self._open()
         try:
             n = len(ds)
         except TypeError:
@@ -132,8 +170,14 @@ class DatasetSource:
             return n
         return self.limit if n is None else min(n, self.limit)
 
-    def open(self) -> Any:
-        """The split as an iterable dataset, with the image column left undecoded where possible."""
+    def _open(self) -> tuple[Any, str]:
+        """The split as an iterable dataset (image column left undecoded where possible), and the
+        image column's name; opened once per source object."""
+        if self._opened is None:
+            self._opened = self._load()
+        return self._opened
+
+    def _load(self) -> tuple[Any, str]:
         import datasets
 
         try:
@@ -162,35 +206,35 @@ class DatasetSource:
                 f"dataset {self.name!r} has no column {column!r}; its columns are "
                 f"{', '.join(features)}. Choose one with --image-column."
             )
-        self.image_column = column
         if isinstance(features.get(column), datasets.Image):
             ds = ds.cast_column(column, datasets.Image(decode=False))
-        return ds
+        return ds, column
 
-    def scan(self, ds: Any) -> Iterator[SourceItem]:
+    def items(self) -> Iterator[SourceItem]:
+        ds, column = self._open()
+        return self.rows(ds, column)
+
+    def rows(self, records: Iterable[dict[str, Any]], column: str) -> Iterator[SourceItem]:
+        """The items of dataset `records` (dicts), their images in `column`."""
         self.warnings = []
-        for row, record in enumerate(ds):
+        for row, record in enumerate(records):
             if self.limit is not None and row >= self.limit:
                 break
             key = f"{self.split}/{row}"
-            if self.image_column not in record:  # a streamed dataset may not list its columns up front
+            if column not in record:  # a streamed dataset may not list its columns up front
                 raise BuscadorError(
-                    f"dataset {self.name!r} has no column {self.image_column!r}; its columns are "
+                    f"dataset {self.name!r} has no column {column!r}; its columns are "
                     f"{', '.join(record)}. Choose one with --image-column."
                 )
             try:
-                data, name = self._image_data(record[self.image_column])
+                data, name = self._image_data(record[column])
             except (OSError, TypeError, ValueError) as exc:
                 self.warnings.append(f"{key}: unusable image value ({exc})")
                 continue
-            if isinstance(data, Image.Image):
-                digest = hashlib.blake2b(data.tobytes(), digest_size=16).hexdigest()
-                size = None
-            else:
-                digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-                size = len(data)
+            pixels = data.tobytes() if isinstance(data, Image.Image) else data
+            digest = hashlib.blake2b(pixels, digest_size=16).hexdigest()
             label = f"{self.split}[{row}]" + (f" {name}" if name else "")
-            yield SourceItem(key, label, digest, data, size)
+            yield SourceItem(key, label, digest, data)
 
     def _image_data(self, value: Any) -> tuple[bytes | Image.Image, str]:
         """Raw bytes (or a decoded image) and an original file name, from any image encoding."""

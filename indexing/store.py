@@ -2,6 +2,8 @@
 
     catalog.sqlite  one row per image: id, key (path or dataset row), fingerprint, vector,
                     thumbnail. Committed batch by batch, so it is also the build's checkpoint.
+                    Records its format version; older catalogs are migrated in place on open
+                    (numbered migrations, each one transaction).
     index.faiss     the FAISS index (ids = catalog ids), rebuilt from the catalog after each build.
     manifest.json   model, dimension, count, source, index type, format version, build time and
                     the SHA-256 of the other files. Written last: it marks a finished build.
@@ -11,11 +13,9 @@ Nothing here is pickled; index.faiss and manifest.json are replaced atomically (
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
+import logging
 import sqlite3
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -28,8 +28,11 @@ import numpy as np
 
 from indexing import config
 from indexing.errors import BuscadorError
+from indexing.files import file_digest, replace_atomically
 
-FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 2
 CATALOG = "catalog.sqlite"
 INDEX = "index.faiss"
 MANIFEST = "manifest.json"
@@ -42,11 +45,19 @@ CREATE TABLE IF NOT EXISTS items (
     key TEXT UNIQUE NOT NULL,
     label TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
-    size INTEGER,
     vector BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS thumbnails (id INTEGER PRIMARY KEY, jpeg BLOB NOT NULL);
 """
+
+
+def _m002_drop_size(db: sqlite3.Connection) -> None:
+    """Format 2: the file size column was never read."""
+    db.execute("ALTER TABLE items DROP COLUMN size")
+
+
+# Format version → the migration that brings a catalog of the version before it up to it.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _m002_drop_size}
 
 
 @dataclass(frozen=True)
@@ -56,7 +67,6 @@ class Row:
     key: str
     label: str
     fingerprint: str
-    size: int | None
     vector: np.ndarray
     thumbnail: bytes
 
@@ -71,20 +81,52 @@ class Item:
 
 
 class Catalog:
-    """The SQLite table of indexed images. Each `write` is one transaction: a checkpoint."""
+    """The SQLite table of indexed images. Each `write` is one transaction: a checkpoint.
+
+    Opened for writing, an older catalog is migrated to FORMAT_VERSION first; opened read-only,
+    it must already be at FORMAT_VERSION.
+    """
 
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
+        self._lock = threading.RLock()
         uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
         try:
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
             if not readonly:
                 self._db.executescript(_SCHEMA)
                 self._db.execute("PRAGMA synchronous=FULL")
+                self._migrate()
             self._db.execute("SELECT count(*) FROM items").fetchone()
+            version = self.format_version()
         except sqlite3.DatabaseError as exc:
             raise BuscadorError(f"{path} is not a readable index catalog ({exc})") from None
-        self._lock = threading.Lock()
+        if version != FORMAT_VERSION:
+            self._db.close()
+            raise BuscadorError(
+                f"{path} has catalog format {version}, not {FORMAT_VERSION}; open its index for "
+                "writing (build or search it from a writable folder) to migrate it"
+            )
+
+    def format_version(self) -> int:
+        return int(self.get_meta("format_version") or 1)
+
+    def _migrate(self) -> None:
+        """Bring the catalog to FORMAT_VERSION, one numbered migration at a time, in one transaction."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            # A catalog just created has no version yet: its schema is the current one.
+            found = self.get_meta("format_version")
+            version = int(found) if found else FORMAT_VERSION
+            if version > FORMAT_VERSION:
+                raise BuscadorError(
+                    f"{self.path} was written by a newer Buscador Visual (catalog format {version}; "
+                    f"this version reads up to {FORMAT_VERSION}). Upgrade Buscador Visual."
+                )
+            for target in range(version + 1, FORMAT_VERSION + 1):
+                MIGRATIONS[target](self._db)
+                log.info("migrated %s to catalog format %d", self.path, target)
+            self._set_meta_locked({"format_version": str(FORMAT_VERSION)})
 
     @classmethod
     def open_for_build(cls, out_dir: Path, model: str, dim: int) -> Catalog:
@@ -94,7 +136,7 @@ class Catalog:
         built_with = catalog.get_meta("model")
         built_dim = catalog.get_meta("embedding_dim")
         if built_with is None:
-            catalog.set_meta(model=model, embedding_dim=str(dim), format_version=str(FORMAT_VERSION))
+            catalog.set_meta(model=model, embedding_dim=str(dim))
         elif built_with != model or int(built_dim or 0) != dim:
             catalog.close()
             raise BuscadorError(
@@ -114,11 +156,13 @@ class Catalog:
     def set_meta(self, **values: str) -> None:
         with self._lock, self._db:
             self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT INTO meta(name, value) VALUES(?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET value=excluded.value",
-                values.items(),
-            )
+            self._set_meta_locked(values)
+
+    def _set_meta_locked(self, values: dict[str, str]) -> None:
+        self._db.executemany(
+            "INSERT INTO meta(name, value) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+            values.items(),
+        )
 
     def fingerprints(self) -> dict[str, str]:
         """key → fingerprint of everything indexed so far."""
@@ -129,30 +173,20 @@ class Catalog:
         """Insert new keys (ids in order, continuing the sequence) and update changed ones in place."""
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            next_id = int(self._meta_locked("next_id") or 0)
+            next_id = int(self.get_meta("next_id") or 0)
             for row in rows:
                 found = self._db.execute("SELECT id FROM items WHERE key=?", (row.key,)).fetchone()
                 if found:
                     item_id = found[0]
                 else:
                     item_id, next_id = next_id, next_id + 1
+                vector = np.asarray(row.vector, np.float32).tobytes()
                 self._db.execute(
-                    "INSERT OR REPLACE INTO items VALUES(?, ?, ?, ?, ?, ?)",
-                    (
-                        item_id,
-                        row.key,
-                        row.label,
-                        row.fingerprint,
-                        row.size,
-                        np.asarray(row.vector, np.float32).tobytes(),
-                    ),
+                    "INSERT OR REPLACE INTO items(id, key, label, fingerprint, vector) VALUES(?, ?, ?, ?, ?)",
+                    (item_id, row.key, row.label, row.fingerprint, vector),
                 )
                 self._db.execute("INSERT OR REPLACE INTO thumbnails VALUES(?, ?)", (item_id, row.thumbnail))
-            self._db.execute("INSERT OR REPLACE INTO meta(name, value) VALUES('next_id', ?)", (str(next_id),))
-
-    def _meta_locked(self, name: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
-        return row[0] if row else None
+            self._set_meta_locked({"next_id": str(next_id)})
 
     def delete(self, keys: Iterable[str]) -> int:
         """Remove these keys (images gone from the source); returns how many rows went."""
@@ -163,10 +197,6 @@ class Catalog:
                 self._db.execute("DELETE FROM thumbnails WHERE id=(SELECT id FROM items WHERE key=?)", (key,))
                 self._db.execute("DELETE FROM items WHERE key=?", (key,))
         return len(keys)
-
-    def count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM items").fetchone()[0])
 
     def vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
         """All (ids int64, vectors float32 (n, dim)), in id order."""
@@ -233,8 +263,13 @@ def write_index(
         "source": source,
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "last_build": changes,
-        "files": {name: file_digest(out_dir / name) for name in (INDEX, CATALOG)},
     }
+    return _write_manifest(out_dir, manifest)
+
+
+def _write_manifest(out_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Record the digests of the index files in `manifest` and write it, atomically. Returns it."""
+    manifest = manifest | {"files": {name: file_digest(out_dir / name) for name in (INDEX, CATALOG)}}
     text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
     replace_atomically(out_dir / MANIFEST, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return manifest
@@ -258,42 +293,6 @@ def measured_recall(
     return round(hits / (len(sample) * k), 4)
 
 
-def file_digest(path: Path) -> dict[str, Any]:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return {"sha256": h.hexdigest(), "size": path.stat().st_size}
-
-
-def replace_atomically(path: Path, write: Callable[[Path], object], *, durable: bool = True) -> None:
-    """Write `path` through a temporary file beside it, then rename it into place.
-
-    Readers see the old file or the new one, never half of one. The temporary name is unique
-    per writer, so threads or processes writing the same path do not trip over each other.
-    `durable` syncs the data to disk before the rename (skip it for caches).
-    """
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        if durable:
-            _fsync(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def read_manifest(index_dir: Path) -> dict[str, Any]:
     """The manifest of a finished index, or a BuscadorError saying how to make one."""
     path = index_dir / MANIFEST
@@ -308,12 +307,33 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise BuscadorError(f"{path} is unreadable ({exc}); rebuild the index") from None
-    if manifest.get("format_version") != FORMAT_VERSION:
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
         raise BuscadorError(
-            f"{index_dir} uses index format {manifest.get('format_version')!r}; this version of "
-            f"Buscador Visual reads format {FORMAT_VERSION}. Rebuild the index."
+            f"{index_dir} uses index format {version!r}; this version of Buscador Visual reads "
+            f"formats 1 to {FORMAT_VERSION}. Upgrade Buscador Visual, or rebuild the index."
         )
     return manifest
+
+
+def open_manifest(index_dir: Path) -> dict[str, Any]:
+    """The manifest of a finished index, after migrating the index in place if it is older.
+
+    A migration rewrites the catalog (one transaction) and then the manifest, so an interrupted
+    one is finished by the next open.
+    """
+    manifest = read_manifest(index_dir)
+    if manifest["format_version"] == FORMAT_VERSION:
+        return manifest
+    if any((index_dir / name).is_symlink() for name in INDEX_FILES):  # e.g. the Hub's cache
+        raise BuscadorError(
+            f"{index_dir} uses index format {manifest['format_version']} and cannot be migrated where "
+            "it is: pull it into a folder of its own (python -m indexing pull REPO --out DIR), or "
+            "rebuild and push it again"
+        )
+    Catalog(index_dir / CATALOG).close()  # opening it for writing migrates it
+    log.info("migrated %s to index format %d", index_dir, FORMAT_VERSION)
+    return _write_manifest(index_dir, manifest | {"format_version": FORMAT_VERSION})
 
 
 class IndexStore:
@@ -321,7 +341,7 @@ class IndexStore:
 
     def __init__(self, index_dir: Path, *, model: str | None = None, dim: int | None = None) -> None:
         self.dir = index_dir
-        self.manifest = read_manifest(index_dir)
+        self.manifest = open_manifest(index_dir)
         self.model = str(self.manifest["model"])
         self.dim = int(self.manifest["embedding_dim"])
         if model is not None and dim is not None:
@@ -336,7 +356,7 @@ class IndexStore:
             not hasattr(self.index, "id_map")  # not an index this program wrote
             or self.index.d != self.dim
             or self.index.ntotal != self.manifest["count"]
-            or any(int(i) not in self.items for i in faiss.vector_to_array(self.index.id_map))
+            or not np.isin(faiss.vector_to_array(self.index.id_map), list(self.items)).all()
         ):
             raise BuscadorError(
                 f"{index_dir} is inconsistent (a build was interrupted or files were mixed); "
@@ -368,7 +388,7 @@ class IndexStore:
 
     def vector(self, item_id: int) -> np.ndarray:
         if item_id not in self.items:
-            raise BuscadorError(f"no image with id {item_id} in this index")
+            raise BuscadorError(f"no image with id {item_id} in this index", "unknown_id", id=item_id)
         return self.index.reconstruct(item_id)
 
     def thumbnail(self, item_id: int) -> bytes | None:

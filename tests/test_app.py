@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +20,8 @@ import app
 from indexing import config
 from indexing.build import build_index
 from indexing.search import Searcher
-from indexing.serving import Engine, start
 from indexing.sources import FolderSource
+from ui.startup import APP_MAX_K, Engine, start
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
@@ -40,7 +41,7 @@ def _serve(engine: Engine):
 
 @pytest.fixture(scope="module")
 def server(built_index, embedder):
-    demo, url = _serve(Engine(Searcher.open(built_index, embedder)))
+    demo, url = _serve(Engine(Searcher.open(built_index, embedder, max_k=APP_MAX_K)))
     yield url
     demo.close()
 
@@ -56,7 +57,7 @@ def test_search_image_endpoint_finds_the_image_itself(client, collection):
     )
     assert results[0]["key"] == "img_005.png" and results[0]["score"] > 0.999
     assert [r["rank"] for r in results] == [1, 2, 3, 4, 5]
-    assert len(gallery) == 5 and gallery[0]["caption"].startswith("#1 · 1.0000 · img_005.png")
+    assert len(gallery) == 5 and gallery[0]["caption"] == "#1 · 1.0000 · img_005.png"
     assert status.startswith("5 results") and link == ""
 
 
@@ -64,7 +65,7 @@ def test_search_text_endpoint_gives_k_ranked_results_and_a_link(client):
     gallery, results, _, link = client.predict("a red circle", 7, -1.0, api_name="/search_text")
     assert len(results) == len(gallery) == 7
     assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
-    assert {"rank", "score", "id", "key", "file"} <= results[0].keys()
+    assert results[0].keys() == {"rank", "score", "id", "key", "label", "file"}
     assert "?q=a+red+circle&k=7" in link
 
 
@@ -106,6 +107,9 @@ def _bad_files(tmp: Path) -> dict[str, Path]:
         ("/search_image", ["huge.png", 5, 0.0], "too large"),
         ("/search_similar", [None, 5, 0.0], "Click a result"),
         ("/search_similar", [99999, 5, 0.0], "no image with id 99999"),
+        ("/search_text", ["cat", 1.5, 0.0], r"K must be a whole number from 1 to 50, not 1\.5"),
+        ("/search_similar", [1.5, 5, 0.0], r"image id must be a whole number .* not 1\.5"),
+        ("/search_similar", [2, 2.5, 0.0], r"K must be a whole number"),
     ],
     ids=[
         "blank-text",
@@ -117,6 +121,9 @@ def _bad_files(tmp: Path) -> dict[str, Path]:
         "huge",
         "no-id",
         "bad-id",
+        "k-fraction",
+        "id-fraction",
+        "similar-k-fraction",
     ],
 )
 def test_bad_input_gets_a_clear_error_and_the_app_keeps_serving(client, tmp_path, endpoint, args, message):
@@ -126,6 +133,26 @@ def test_bad_input_gets_a_clear_error_and_the_app_keeps_serving(client, tmp_path
     with pytest.raises(AppError, match=message):
         client.predict(*args, api_name=endpoint)
     assert client.predict("still there?", 1, -1.0, api_name="/search_text")[1]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "args", "message"),
+    [
+        ("/search_text", ["  ", 5, 0.0], "Escribe primero una descripción"),
+        ("/search_text", ["gato", 1.5, 0.0], "K debe ser un número entero de 1 a 50"),
+        ("/search_similar", [99999, 5, 0.0], "No hay ninguna imagen con id 99999"),
+        ("/search_image", ["notes.png", 5, 0.0], "Ese archivo no sirve como imagen: no es una imagen"),
+        ("/search_image", ["truncated.jpg", 5, 0.0], "la imagen está dañada o incompleta"),
+    ],
+    ids=["blank-text", "k-fraction", "unknown-id", "non-image", "truncated"],
+)
+def test_errors_reach_spanish_visitors_in_spanish(server, tmp_path, endpoint, args, message):
+    files = _bad_files(tmp_path)
+    if args[0] in files:
+        args = [handle_file(str(files[args[0]])), *args[1:]]
+    spanish = Client(server, verbose=False, headers={"Accept-Language": "es-ES,es;q=0.9"})
+    with pytest.raises(AppError, match=message):
+        spanish.predict(*args, api_name=endpoint)
 
 
 def test_several_visitors_at_once_get_their_own_answers(client, server, collection):
@@ -207,9 +234,11 @@ def test_browser_text_search_shows_k_results_with_scores(browser, server):
     page.keyboard.press("Enter")
     page.wait_for_function("document.querySelectorAll('#results .caption-label').length === 6", timeout=30000)
     captions = _captions(page)
-    assert captions[0].startswith("#1 · ") and all(
-        " · 0." in c or " · 1." in c or " · -0." in c for c in captions
-    )
+    ranks_and_scores = [re.fullmatch(r"#(\d+) · (-?[01]\.\d{4}) · img_\d{3}\.png", c) for c in captions]
+    assert all(ranks_and_scores), captions
+    assert [int(m.group(1)) for m in ranks_and_scores] == [1, 2, 3, 4, 5, 6]
+    scores = [float(m.group(2)) for m in ranks_and_scores]
+    assert scores == sorted(scores, reverse=True)
     assert page.get_by_text("Link to this search").is_visible()
     page.screenshot(path=ARTIFACTS / "text-search.png", full_page=True)
     page.close()

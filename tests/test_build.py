@@ -44,7 +44,7 @@ def test_image_search_finds_the_image_and_a_resized_reencoded_copy(built_index, 
     copy = io.BytesIO()
     Image.open(original).resize((160, 120)).save(copy, "JPEG", quality=70)
     again = searcher.by_image(copy.getvalue(), k=1)
-    assert again[0].key == "img_007.png" and again[0].file == str(original)
+    assert again[0].key == "img_007.png" and again[0].path == original
 
 
 def test_every_image_of_the_collection_is_its_own_top_1(built_index, embedder, collection):
@@ -74,12 +74,29 @@ def test_more_like_this_leaves_the_image_itself_out(built_index, embedder):
     [
         (lambda s: s.by_text("   "), "empty"),
         (lambda s: s.by_text("cat", k=0), "from 1 to"),
-        (lambda s: s.by_text("cat", k=51), "from 1 to"),
+        (lambda s: s.by_text("cat", k=1001), "from 1 to 1000"),
+        (lambda s: s.by_text("cat", k=1.5), r"K must be a whole number from 1 to 1000, not 1\.5"),
+        (lambda s: s.by_text("cat", k="3"), "K must be a whole number"),
+        (lambda s: s.by_text("cat", k=True), "K must be a whole number"),
         (lambda s: s.by_image(None), "no image"),
         (lambda s: s.by_image(b"not an image"), "not an image"),
         (lambda s: s.by_id(10_000), "no image with id"),
+        (lambda s: s.by_id(1.5), r"ID must be a whole number .* not 1\.5"),
+        (lambda s: s.by_id(-2), "ID must be a whole number"),
     ],
-    ids=["blank-text", "k-zero", "k-too-big", "no-image", "bad-image", "unknown-id"],
+    ids=[
+        "blank-text",
+        "k-zero",
+        "k-too-big",
+        "k-fraction",
+        "k-string",
+        "k-bool",
+        "no-image",
+        "bad-image",
+        "unknown-id",
+        "id-fraction",
+        "id-negative",
+    ],
 )
 def test_bad_queries_get_clear_errors(built_index, embedder, call, message):
     with pytest.raises(BuscadorError, match=message):
@@ -190,7 +207,7 @@ def test_hidden_files_and_symlinks_leaving_the_root_are_skipped(tmp_path, collec
     (folder / "outside.png").symlink_to(collection / "img_005.png")
     (folder / "inside.png").symlink_to(folder / "img_000.png")
     (folder / "loop").symlink_to(folder)
-    keys = [item.key for item in FolderSource(folder).scan()]
+    keys = [item.key for item in FolderSource(folder).items()]
     assert keys == ["img_000.png", "img_001.png", "inside.png"]
 
 
@@ -231,8 +248,8 @@ def test_catalog_write_assigns_ids_in_order_and_keeps_them_on_update(tmp_path):
 
     catalog = Catalog.open_for_build(tmp_path, "m", 4)
     vec = np.ones(4, np.float32)
-    catalog.write([Row("a", "a", "1", 1, vec, b""), Row("b", "b", "1", 1, vec, b"")])
-    catalog.write([Row("b", "b", "2", 1, vec * 2, b""), Row("c", "c", "1", 1, vec, b"")])
+    catalog.write([Row("a", "a", "1", vec, b""), Row("b", "b", "1", vec, b"")])
+    catalog.write([Row("b", "b", "2", vec * 2, b""), Row("c", "c", "1", vec, b"")])
     ids, vectors = catalog.vectors(4)
     assert ids.tolist() == [0, 1, 2] and vectors[1].tolist() == [2, 2, 2, 2]
     assert catalog.fingerprints() == {"a": "1", "b": "2", "c": "1"}

@@ -19,10 +19,19 @@ def test_build_search_info(tmp_path, collection, tiny_model, capsys, monkeypatch
 
     assert main(["search", str(out), "--text", "a blue circle", "-k", "2", "--json"]) == 0
     hits = json.loads(capsys.readouterr().out)
-    assert [h["rank"] for h in hits] == [1, 2] and {"score", "id", "key", "file"} <= hits[0].keys()
+    assert [h["rank"] for h in hits] == [1, 2] and {"score", "id", "key", "label", "path"} <= hits[0].keys()
 
     assert main(["info", str(out)]) == 0
-    assert "images:      12" in capsys.readouterr().out
+    info = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
+    assert {k: v.strip() for k, v in info.items() if k != "built at"} == {
+        "index": f"{out.resolve()} (format 2)",
+        "images": "12",
+        "model": f"{tiny_model} (512-d)",
+        "index type": "flat (inner_product, exact)",
+        "source": f"folder {collection.resolve()}",
+        "size": info["size"].strip(),
+    }
+    assert info["size"].strip().endswith(" MB") and info["built at"].strip().startswith("20")
 
 
 def test_problems_exit_2_with_a_single_error_line(tmp_path, tiny_model, built_index, capsys, monkeypatch):
@@ -35,3 +44,7 @@ def test_problems_exit_2_with_a_single_error_line(tmp_path, tiny_model, built_in
     assert f"error: {tmp_path / 'bad.jpg'}: not an image" in capsys.readouterr().err
     assert main(["build", str(tmp_path / "missing-folder"), "--out", str(tmp_path / "i")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+    assert main(["build", "--out", str(tmp_path / "i")]) == 2
+    assert "give a folder of images or --dataset" in capsys.readouterr().err
+    assert main(["search", str(built_index), "--text", "cat", "-k", "1001"]) == 2
+    assert "K must be a whole number from 1 to 1000" in capsys.readouterr().err

@@ -141,7 +141,7 @@ def test_pull_of_a_missing_repo_is_a_clear_error(fake_hub, tmp_path):
 
 def test_app_start_up_pulls_the_index_named_by_index_repo(fake_hub, tmp_path, tiny_model):
     script = (
-        "from indexing.serving import start; e = start(); "
+        "from ui.startup import start; e = start(); "
         "print(e.searcher.store.count if e.searcher else 'PROBLEM: ' + e.problem)"
     )
     env = {"CLIP_MODEL": tiny_model, "INDEX_DIR": str(tmp_path / "unused")}

@@ -32,9 +32,30 @@ def test_ci_runs_the_readme_commands():
     body = (REPO / "README.md").read_text(encoding="utf-8").split("---\n", 2)[2]
     setup_and_run, tests = re.search(r"```bash\n(.*?)\n```", body, re.S).group(1).splitlines()
     setup, run = setup_and_run.rsplit(" && ", 1)
-    ci = (REPO / ".ci" / "run").read_text()
-    assert setup in ci and run in ci and tests in ci
-    assert run == ".venv/bin/python app.py" and tests == ".venv/bin/python -m pytest"
+    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    assert setup in ci and tests in ci and any(line.startswith(run) for line in ci)
+    assert run == ".venv/bin/python app.py"
+    assert tests == ".venv/bin/pip install -r requirements-dev.txt && .venv/bin/python -m pytest"
+
+
+def test_the_space_installs_the_runtime_only():
+    runtime = (REPO / "requirements.txt").read_text()
+    dev = (REPO / "requirements-dev.txt").read_text()
+    for tool in ("pytest", "playwright", "ruff", "actionlint"):
+        assert tool not in runtime and tool in dev
+    assert dev.startswith("# ") and "-r requirements.txt" in dev.splitlines()
+
+
+def test_code_is_ruff_clean():
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    result = subprocess.run([ruff, "check", str(REPO)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_script_edits_sys_path():
+    edit = "sys.path." + "insert"  # spelled apart, so this file does not find itself
+    for path in [*REPO.glob("*.py"), *REPO.glob("*/*.py")]:
+        assert edit not in path.read_text(encoding="utf-8"), path
 
 
 def test_workflows_pass_actionlint():

@@ -12,19 +12,24 @@ from indexing.build import build_index
 from indexing.errors import BuscadorError
 from indexing.search import Searcher
 from indexing.sources import DatasetSource, FolderSource
+from indexing.store import read_manifest
 
 
 def _png_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _assert_searches_like_the_folder(index: Path, embedder, collection: Path, split: str = "train"):
+def _assert_searches_like_the_folder(
+    index: Path, embedder, collection: Path, *, split: str = "train", named: bool
+) -> None:
+    """Every row found by its image, as row N of the split (the images are in sorted order);
+    `named`: the dataset knows the file names, so labels show them."""
     searcher = Searcher.open(index, embedder)
     assert searcher.store.count == 12
-    for name in ("img_003.png", "img_010.png"):
+    for row, name in [(3, "img_003.png"), (10, "img_010.png")]:
         hit = searcher.by_image(collection / name, k=1)[0]
-        assert hit.score > 0.999 and hit.key.startswith(f"{split}/")
-        assert hit.label.endswith(name) or hit.label == f"{split}[{hit.key.split('/')[1]}]"
+        assert hit.score > 0.999 and hit.key == f"{split}/{row}"
+        assert hit.label == f"{split}[{row}]" + (f" {name}" if named else "")
         assert searcher.thumbnail(hit.id)[:2] == b"\xff\xd8"  # a JPEG thumbnail is stored
 
 
@@ -33,7 +38,7 @@ def test_imagefolder_dataset_on_disk(tmp_path, collection, embedder):
     shutil.copytree(collection, data)
     summary = build_index(DatasetSource(str(tmp_path / "ds")), tmp_path / "index", embedder, progress=False)
     assert summary.added == 12
-    _assert_searches_like_the_folder(tmp_path / "index", embedder, collection)
+    _assert_searches_like_the_folder(tmp_path / "index", embedder, collection, named=True)
 
 
 def test_parquet_file_with_image_bytes(tmp_path, collection, embedder):
@@ -44,8 +49,9 @@ def test_parquet_file_with_image_bytes(tmp_path, collection, embedder):
     ds.to_parquet(tmp_path / "data.parquet")
     source = DatasetSource(str(tmp_path / "data.parquet"))
     build_index(source, tmp_path / "index", embedder, progress=False)
-    assert source.image_column == "picture"  # found without being told
-    _assert_searches_like_the_folder(tmp_path / "index", embedder, collection)
+    assert source.describe()["image_column"] == "picture"  # found without being told
+    assert read_manifest(tmp_path / "index")["source"]["image_column"] == "picture"
+    _assert_searches_like_the_folder(tmp_path / "index", embedder, collection, named=True)
 
 
 @pytest.mark.parametrize("encoding", ["pil", "bytes", "path"])
@@ -63,7 +69,9 @@ def test_saved_dataset_with_any_image_encoding(tmp_path, collection, embedder, e
     ds.save_to_disk(tmp_path / "saved")
     source = DatasetSource(str(tmp_path / "saved"), split="test", image_column="img")
     build_index(source, tmp_path / "index", embedder, progress=False)
-    _assert_searches_like_the_folder(tmp_path / "index", embedder, collection, split="test")
+    _assert_searches_like_the_folder(
+        tmp_path / "index", embedder, collection, split="test", named=encoding == "path"
+    )
 
 
 def test_dataset_rebuild_is_incremental_and_bad_rows_are_skipped(tmp_path, collection, embedder):
@@ -82,10 +90,10 @@ def test_dataset_rebuild_is_incremental_and_bad_rows_are_skipped(tmp_path, colle
 def test_dataset_errors_are_clear(tmp_path, collection):
     datasets.Dataset.from_dict({"img": [b"x"]}).save_to_disk(tmp_path / "saved")
     with pytest.raises(BuscadorError, match="no column 'photo'"):
-        DatasetSource(str(tmp_path / "saved"), image_column="photo").open()
+        DatasetSource(str(tmp_path / "saved"), image_column="photo").total()
     with pytest.raises(BuscadorError, match="no column 'photo'; its columns are img, n"):
-        list(DatasetSource("streamed", image_column="photo").scan(iter([{"img": b"x", "n": 1}])))
+        list(DatasetSource("streamed").rows(iter([{"img": b"x", "n": 1}]), "photo"))
     with pytest.raises(BuscadorError, match="cannot load dataset"):
-        DatasetSource(str(tmp_path / "missing-dataset")).open()
+        list(DatasetSource(str(tmp_path / "missing-dataset")).items())
     with pytest.raises(BuscadorError, match="not a folder"):
         FolderSource(tmp_path / "nope")

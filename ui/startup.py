@@ -1,4 +1,4 @@
-"""Start-up for serving: load the CLIP model and find, download or build the index to search.
+"""The app's start-up: load the CLIP model and find, download or build the index to search.
 
 Never raises for a problem a person can fix: it returns an Engine whose `problem` says what to do,
 so the app can start and show that message instead of dying with a traceback.
@@ -18,6 +18,11 @@ from indexing.store import MANIFEST
 
 log = logging.getLogger(__name__)
 
+# The sample collection shipped with the repository: what a fresh clone serves.
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "samples"
+# The app's K slider goes up to this; the engine allows more (the CLI's bound).
+APP_MAX_K = 50
+
 
 @dataclass(frozen=True)
 class Engine:
@@ -33,7 +38,7 @@ def start(
     model: str | None = None,
     index_repo: str | None = None,
     revision: str | None = None,
-    sample_dir: Path = config.SAMPLE_DIR,
+    sample_dir: Path = SAMPLE_DIR,
 ) -> Engine:
     """Load the model and the index: pulled from the Hub when $INDEX_REPO is set, else local.
 
@@ -41,12 +46,12 @@ def start(
     bar on the console), so a fresh clone works with one command.
     """
     local = config.index_dir(index_dir)
-    repo = index_repo or os.environ.get("INDEX_REPO")
+    repo = config.index_repo(index_repo)
     try:
         if repo:
             from indexing.hub import pull_index
 
-            local = pull_index(repo, revision=revision or os.environ.get("INDEX_REVISION"))
+            local = pull_index(repo, revision=config.index_revision(revision))
         from indexing.embedder import Embedder
 
         embedder = Embedder(model)
@@ -60,7 +65,7 @@ def start(
 
             print(f"No index at {local}: indexing the sample collection in {sample_dir} first.", flush=True)
             print(build_index(FolderSource(sample_dir), local, embedder).report(), flush=True)
-        return Engine(Searcher.open(local, embedder))
+        return Engine(Searcher.open(local, embedder, max_k=APP_MAX_K))
     except BuscadorError as exc:
         log.error("%s", exc)
         return Engine(None, str(exc))

@@ -2,9 +2,13 @@
 
 Static labels are translated in the browser (gr.I18n, by the browser's language); messages made
 per request (result counts, errors) are chosen here from the request's Accept-Language header.
+The engine's errors carry a code and parameters (`BuscadorError.code`, `.params`), which `error`
+puts into the visitor's language.
 """
 
 from __future__ import annotations
+
+from indexing.errors import BadImage, BuscadorError
 
 LABELS = {
     "en": {
@@ -66,11 +70,8 @@ MESSAGES = {
         "like_query": "image #{id}",
         "link": "[🔗 Link to this search]({href})",
         "pick_first": "Click a result in the gallery first, then “More like this”.",
-        "empty": "Type a description first, e.g. “a dog running on the beach”.",
-        "no_image": "Upload, paste or take a picture first.",
         "not_ready": "The search engine is not ready: {problem}",
         "bad_image": "That file could not be used as an image: {reason}.",
-        "status": "{count} images indexed · model {model}",
     },
     "es": {
         "count": "{n} resultados para {what}.",
@@ -83,11 +84,51 @@ MESSAGES = {
         "like_query": "la imagen n.º {id}",
         "link": "[🔗 Enlace a esta búsqueda]({href})",
         "pick_first": "Primero haz clic en un resultado de la galería y luego en «Más como esta».",
-        "empty": "Escribe primero una descripción, p. ej. «un perro corriendo por la playa».",
-        "no_image": "Primero sube, pega o haz una foto.",
         "not_ready": "El buscador no está listo: {problem}",
         "bad_image": "Ese archivo no sirve como imagen: {reason}.",
-        "status": "{count} imágenes indexadas · modelo {model}",
+    },
+}
+
+# The engine's errors by code (BuscadorError.code), with its parameters; for image problems, the
+# reason that "bad_image" above gives. A code missing here shows the engine's English message.
+ERRORS = {
+    "en": {
+        "empty_query": "Type a description first, e.g. “a dog running on the beach”.",
+        "no_image": "Upload, paste or take a picture first.",
+        "bad_k": "K must be a whole number from {low} to {high}, not {value!r}.",
+        "bad_id": "The image id must be a whole number from {low} to {high}, not {value!r}.",
+        "unknown_id": "There is no image with id {id} in this index.",
+        "empty_index": "The index is empty: build it from a folder or dataset with images.",
+        "not_an_image": "not an image, or a format we cannot read",
+        "corrupt_image": "corrupt or truncated image",
+        "empty_file": "empty file (0 bytes)",
+        "file_too_large": "file too large ({mb} MB; the limit is {limit} MB)",
+        "too_many_pixels": "image too large ({width}×{height} pixels; the limit is {limit} megapixels)",
+        "image_bomb": "image too large",
+        "too_small": "image too small ({width}×{height})",
+        "file_not_found": "file not found",
+        "permission_denied": "permission denied",
+        "is_directory": "a folder, not a file",
+    },
+    "es": {
+        "empty_query": "Escribe primero una descripción, p. ej. «un perro corriendo por la playa».",
+        "no_image": "Primero sube, pega o haz una foto.",
+        "bad_k": "K debe ser un número entero de {low} a {high}, no {value!r}.",
+        "bad_id": "El id de la imagen debe ser un número entero de {low} a {high}, no {value!r}.",
+        "unknown_id": "No hay ninguna imagen con id {id} en este índice.",
+        "empty_index": "El índice está vacío: créalo a partir de una carpeta o un dataset con imágenes.",
+        "not_an_image": "no es una imagen, o tiene un formato que no sabemos leer",
+        "corrupt_image": "la imagen está dañada o incompleta",
+        "empty_file": "el archivo está vacío (0 bytes)",
+        "file_too_large": "archivo demasiado grande ({mb} MB; el límite es {limit} MB)",
+        "too_many_pixels": (
+            "imagen demasiado grande ({width}×{height} píxeles; el límite es {limit} megapíxeles)"
+        ),
+        "image_bomb": "imagen demasiado grande",
+        "too_small": "imagen demasiado pequeña ({width}×{height})",
+        "file_not_found": "no se encuentra el archivo",
+        "permission_denied": "permiso denegado",
+        "is_directory": "es una carpeta, no un archivo",
     },
 }
 
@@ -115,4 +156,12 @@ def language(accept_language: str | None) -> str:
 
 
 def message(lang: str, key: str, **values: object) -> str:
+    """The app's message `key` in `lang` (English for a language we do not speak)."""
     return MESSAGES.get(lang, MESSAGES["en"])[key].format(**values)
+
+
+def error(lang: str, exc: BuscadorError) -> str:
+    """An engine error in `lang`, from its code and parameters; its own message for unknown codes."""
+    template = ERRORS.get(lang, ERRORS["en"]).get(exc.code)
+    text = template.format(**exc.params) if template else str(exc)
+    return message(lang, "bad_image", reason=text) if isinstance(exc, BadImage) else text

@@ -1,0 +1,64 @@
+"""Rankings pinned down: with the colour embedder, which image comes first (and with what score)
+is known for a text, an image and "more like this"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from indexing.build import build_index
+from indexing.search import Searcher
+from indexing.sources import FolderSource
+from tests.colour_embedder import ColourEmbedder, colour_image
+
+IMAGES = {
+    "red.png": ("red",),
+    "blue.png": ("blue",),
+    "green.png": ("green",),
+    "red-blue.png": ("red", "blue"),
+    "yellow-white.png": ("yellow", "white"),
+}
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory: pytest.TempPathFactory) -> Searcher:
+    folder = tmp_path_factory.mktemp("colours")
+    for name, colours in IMAGES.items():
+        colour_image(*colours).save(folder / name)
+    embedder = ColourEmbedder()
+    out = tmp_path_factory.mktemp("index")
+    build_index(FolderSource(folder), out, embedder, progress=False)
+    return Searcher.open(out, embedder)
+
+
+def _ranking(hits) -> list[tuple[str, float]]:
+    return [(h.key, round(h.score, 4)) for h in hits]
+
+
+def test_a_colour_word_ranks_the_all_that_colour_image_first_then_the_half(searcher):
+    assert _ranking(searcher.by_text("red", k=2)) == [("red.png", 1.0), ("red-blue.png", 0.7071)]
+    assert _ranking(searcher.by_text("white", k=1)) == [("yellow-white.png", 0.7071)]
+    both = _ranking(searcher.by_text("red blue", k=3))
+    assert both[0] == ("red-blue.png", 1.0) and sorted(both[1:]) == [
+        ("blue.png", 0.7071),
+        ("red.png", 0.7071),
+    ]
+
+
+def test_an_image_query_ranks_by_colour_share(searcher, tmp_path: Path):
+    query = colour_image("blue", "blue", "blue", "red")  # three quarters blue
+    hits = searcher.by_image(query, k=3)
+    assert [h.key for h in hits] == ["blue.png", "red-blue.png", "red.png"]
+    assert [round(h.score, 4) for h in hits] == [0.9487, 0.8944, 0.3162]
+
+
+def test_more_like_this_ranks_the_nearest_other_image_first(searcher):
+    red = next(i for i in searcher.store.items.values() if i.key == "red.png")
+    hits = searcher.by_id(red.id, k=2)
+    assert hits[0].key == "red-blue.png" and round(hits[0].score, 4) == 0.7071
+    assert red.id not in [h.id for h in hits] and hits[1].score == 0.0
+
+
+def test_min_score_cuts_the_ranking(searcher):
+    assert [h.key for h in searcher.by_text("red", k=5, min_score=0.5)] == ["red.png", "red-blue.png"]

@@ -1,0 +1,93 @@
+"""The index format: older indexes are migrated in place on open, newer ones refused clearly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from indexing.errors import BuscadorError
+from indexing.files import file_digest
+from indexing.hub import verify
+from indexing.search import Searcher
+from indexing.store import CATALOG, FORMAT_VERSION, INDEX, MANIFEST, Catalog, IndexStore, read_manifest
+
+
+def _as_format_1(index_dir: Path) -> None:
+    """Turn a current index into what format 1 wrote: a `size` column, version 1 everywhere."""
+    db = sqlite3.connect(index_dir / CATALOG)
+    with db:
+        db.execute("ALTER TABLE items ADD COLUMN size INTEGER")
+        db.execute("UPDATE items SET size = 1234")
+        db.execute("UPDATE meta SET value = '1' WHERE name = 'format_version'")
+    db.close()
+    manifest = json.loads((index_dir / MANIFEST).read_text())
+    manifest["format_version"] = 1
+    manifest["files"] = {name: file_digest(index_dir / name) for name in (INDEX, CATALOG)}
+    (index_dir / MANIFEST).write_text(json.dumps(manifest))
+
+
+def _columns(index_dir: Path) -> list[str]:
+    db = sqlite3.connect(index_dir / CATALOG)
+    names = [row[1] for row in db.execute("PRAGMA table_info(items)")]
+    db.close()
+    return names
+
+
+def test_a_format_1_index_is_migrated_in_place_when_opened(tmp_path, built_index, embedder, collection):
+    old = tmp_path / "old"
+    shutil.copytree(built_index, old)
+    _as_format_1(old)
+    with pytest.raises(BuscadorError, match="catalog format 1, not 2"):
+        Catalog(old / CATALOG, readonly=True)
+
+    hit = Searcher.open(old, embedder).by_image(collection / "img_008.png", k=1)[0]
+    assert hit.key == "img_008.png" and hit.score > 0.999
+    assert "size" not in _columns(old)
+    manifest = verify(old)  # the rewritten manifest matches the migrated files
+    assert manifest["format_version"] == FORMAT_VERSION == 2
+    assert Catalog(old / CATALOG, readonly=True).format_version() == 2
+    assert IndexStore(old).count == 12  # opening again changes nothing
+
+
+def test_a_build_on_a_format_1_index_migrates_it_first(tmp_path, built_index, embedder, collection):
+    from indexing.build import build_index
+    from indexing.sources import FolderSource
+
+    old = tmp_path / "old"
+    shutil.copytree(built_index, old)
+    _as_format_1(old)
+    summary = build_index(FolderSource(collection), old, embedder, progress=False)
+    assert (summary.unchanged, summary.added) == (12, 0)
+    assert read_manifest(old)["format_version"] == 2 and "size" not in _columns(old)
+
+
+def test_a_newer_index_is_refused_with_advice(tmp_path, built_index):
+    newer = tmp_path / "newer"
+    shutil.copytree(built_index, newer)
+    manifest = json.loads((newer / MANIFEST).read_text())
+    (newer / MANIFEST).write_text(json.dumps(manifest | {"format_version": 99}))
+    with pytest.raises(BuscadorError, match=r"index format 99.*Upgrade Buscador Visual"):
+        IndexStore(newer)
+    db = sqlite3.connect(newer / CATALOG)
+    with db:
+        db.execute("UPDATE meta SET value = '99' WHERE name = 'format_version'")
+    db.close()
+    with pytest.raises(BuscadorError, match="newer Buscador Visual"):
+        Catalog.open_for_build(newer, "m", 512)
+
+
+def test_an_old_index_in_a_read_only_place_is_not_touched(tmp_path, built_index):
+    old = tmp_path / "old"
+    shutil.copytree(built_index, old)
+    _as_format_1(old)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for name in (MANIFEST, INDEX, CATALOG):  # the Hub cache links its files
+        (cache / name).symlink_to(old / name)
+    with pytest.raises(BuscadorError, match="cannot be migrated where it is: pull it into a folder"):
+        IndexStore(cache)
+    assert "size" in _columns(old)
