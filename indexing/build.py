@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from indexing import config
-from indexing.embedder import Embedder
+from indexing.embedder import EmbedderLike
 from indexing.errors import BadImage
 from indexing.images import thumbnail_jpeg
 from indexing.sources import Source, SourceItem
@@ -121,7 +121,7 @@ class _Diff:
 def build_index(
     source: Source,
     out_dir: Path,
-    embedder: Embedder,
+    embedder: EmbedderLike,
     *,
     batch_size: int = config.BATCH_SIZE,
     index_type: str = "auto",
@@ -183,7 +183,7 @@ def build_index(
         catalog.close()
 
 
-def _prepare(embedder: Embedder, item: SourceItem) -> _Prepared:
+def _prepare(embedder: EmbedderLike, item: SourceItem) -> _Prepared:
     """Decode one item into the model's input crop and a thumbnail (runs on a worker thread)."""
     try:
         img = embedder.load(item.data)
@@ -195,7 +195,7 @@ def _prepare(embedder: Embedder, item: SourceItem) -> _Prepared:
 def _store(
     batch: list[_Prepared],
     *,
-    embedder: Embedder,
+    embedder: EmbedderLike,
     catalog: Catalog,
     known: dict[str, str],
     summary: BuildSummary,

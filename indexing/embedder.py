@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -22,6 +23,22 @@ from indexing.errors import BuscadorError
 from indexing.images import ImageInput, clip_pixels, load_image
 
 log = logging.getLogger(__name__)
+
+
+class EmbedderLike(Protocol):
+    """What the build and the searcher use of an embedder (CLIP's, a batching one, a test one)."""
+
+    model_name: str
+    dim: int
+    device: str
+
+    def load(self, src: ImageInput) -> Image.Image: ...
+
+    def pixels(self, img: Image.Image) -> np.ndarray: ...
+
+    def embed_pixels(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 class Embedder:
@@ -72,19 +89,38 @@ class Embedder:
 
     @torch.inference_mode()
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts; anything past CLIP's 77 tokens is cut off, as CLIP itself would."""
-        tokens = self.tokenizer(
-            [t[: config.MAX_QUERY_CHARS] for t in texts],
-            padding=True,
-            truncation=True,
-            max_length=self.max_tokens,
-            return_tensors="pt",
-        ).to(self.device)
-        return _unit(
-            self.model.get_text_features(
-                input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
+        """Embed texts; anything past CLIP's 77 tokens is cut off, as CLIP itself would.
+
+        Texts of similar token counts run together, each group padded to its own longest text:
+        one pasted paragraph in a batch of short queries does not make them all cost 77 tokens.
+        """
+        ids = self.tokenizer(
+            [t[: config.MAX_QUERY_CHARS] for t in texts], truncation=True, max_length=self.max_tokens
+        )["input_ids"]
+        out = np.empty((len(texts), self.dim), np.float32)
+        for group in _length_groups([len(i) for i in ids]):
+            width = max(len(ids[i]) for i in group)
+            input_ids = torch.full((len(group), width), self.tokenizer.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((len(group), width), dtype=torch.long)
+            for row, i in enumerate(group):
+                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
+                mask[row, : len(ids[i])] = 1
+            features = self.model.get_text_features(
+                input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)
             )
-        )
+            out[group] = _unit(features)
+        return out
+
+
+def _length_groups(lengths: Sequence[int]) -> list[list[int]]:
+    """Indices grouped by length, shortest first; no group's longest is over twice its shortest."""
+    groups: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        if groups and lengths[i] <= 2 * lengths[groups[-1][0]]:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
 
 
 def _unit(features: torch.Tensor | object) -> np.ndarray:

@@ -5,6 +5,7 @@ The one place queries are checked and answered; the CLI, the app's buttons and i
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from indexing import config
-from indexing.embedder import Embedder
+from indexing.embedder import EmbedderLike
 from indexing.errors import BuscadorError
 from indexing.images import ImageInput
 from indexing.store import IndexStore
@@ -50,10 +51,27 @@ def whole_number(value: object, what: str, low: int, high: int) -> int:
     return number
 
 
-class Searcher:
-    """An index and the model that made it, ready for queries; safe to share between threads."""
+def score_bound(value: object) -> float:
+    """A minimum score: a number from -1 to 1 (cosine similarities lie there)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not (-1.0 <= float(value) <= 1.0)
+    ):
+        raise BuscadorError(
+            f"the minimum score must be a number from -1 to 1, not {value!r}", "bad_min_score", value=value
+        )
+    return float(value)
 
-    def __init__(self, store: IndexStore, embedder: Embedder, *, max_k: int = config.MAX_K) -> None:
+
+class Searcher:
+    """An index and the model that made it, ready for queries; safe to share between threads.
+
+    Each query method takes an optional `timings` dict, to which it adds the seconds spent
+    embedding the query ("embed") and searching the index ("search").
+    """
+
+    def __init__(self, store: IndexStore, embedder: EmbedderLike, *, max_k: int = config.MAX_K) -> None:
         store.require_model(embedder.model_name, embedder.dim)
         self.store = store
         self.embedder = embedder
@@ -62,51 +80,82 @@ class Searcher:
         self._root = Path(source["root"]) if source.get("kind") == "folder" else None
 
     @classmethod
-    def open(cls, index_dir: Path, embedder: Embedder, *, max_k: int = config.MAX_K) -> Searcher:
+    def open(cls, index_dir: Path, embedder: EmbedderLike, *, max_k: int = config.MAX_K) -> Searcher:
         return cls(IndexStore(index_dir, model=embedder.model_name, dim=embedder.dim), embedder, max_k=max_k)
 
     def by_text(
-        self, text: str | None, k: object = config.TOP_K_DEFAULT, min_score: float = -1.0
+        self,
+        text: str | None,
+        k: object = config.TOP_K_DEFAULT,
+        min_score: object = -1.0,
+        timings: dict[str, float] | None = None,
     ) -> list[Hit]:
         text = (text or "").strip()
         if not text:
             raise BuscadorError("the description is empty: type what you are looking for", "empty_query")
-        k = self._check(k)
-        return self._answer(self.embedder.embed_texts([text])[0], k, min_score)
+        k, min_score = self._check(k, min_score)
+        started = time.perf_counter()
+        vector = self.embedder.embed_texts([text])[0]
+        _add(timings, "embed", started)
+        return self._answer(vector, k, min_score, timings)
 
     def by_image(
-        self, image: ImageInput | None, k: object = config.TOP_K_DEFAULT, min_score: float = -1.0
+        self,
+        image: ImageInput | None,
+        k: object = config.TOP_K_DEFAULT,
+        min_score: object = -1.0,
+        timings: dict[str, float] | None = None,
     ) -> list[Hit]:
         if image is None or image == "":
             raise BuscadorError("no image given: upload, paste or take a picture first", "no_image")
-        k = self._check(k)
+        k, min_score = self._check(k, min_score)
+        started = time.perf_counter()
         img = self.embedder.load(image)
         vector = self.embedder.embed_pixels(self.embedder.pixels(img)[None])[0]
-        return self._answer(vector, k, min_score)
+        _add(timings, "embed", started)
+        return self._answer(vector, k, min_score, timings)
 
-    def by_id(self, item_id: object, k: object = config.TOP_K_DEFAULT, min_score: float = -1.0) -> list[Hit]:
+    def by_id(
+        self,
+        item_id: object,
+        k: object = config.TOP_K_DEFAULT,
+        min_score: object = -1.0,
+        timings: dict[str, float] | None = None,
+    ) -> list[Hit]:
         """Images most like an indexed one ("more like this"), the image itself left out."""
-        k = self._check(k)
+        k, min_score = self._check(k, min_score)
         item_id = whole_number(item_id, "ID", 0, 2**62)
         vector = self.store.vector(item_id)
-        hits = self._answer(vector, k + 1, min_score, exclude=item_id)
+        hits = self._answer(vector, k + 1, min_score, timings, exclude=item_id)
         return hits[:k]
 
     def thumbnail(self, item_id: int) -> bytes | None:
         return self.store.thumbnail(item_id)
 
-    def _check(self, k: object) -> int:
+    def _check(self, k: object, min_score: object) -> tuple[int, float]:
         k = whole_number(k, "K", 1, self.max_k)
+        min_score = score_bound(min_score)
         if self.store.count == 0:
             raise BuscadorError(
                 "the index is empty: build it from a folder or dataset with images", "empty_index"
             )
-        return k
+        return k, min_score
 
-    def _answer(self, vector: np.ndarray, k: int, min_score: float, exclude: int | None = None) -> list[Hit]:
-        pairs = [(i, s) for i, s in self.store.search(vector[None], k)[0] if i != exclude and s >= min_score]
+    def _answer(
+        self,
+        vector: np.ndarray,
+        k: int,
+        min_score: float,
+        timings: dict[str, float] | None,
+        exclude: int | None = None,
+    ) -> list[Hit]:
+        started = time.perf_counter()
+        found = self.store.search(vector[None], k)[0]
+        _add(timings, "search", started)
         hits = []
-        for rank, (item_id, score) in enumerate(pairs, start=1):
+        for rank, (item_id, score) in enumerate(
+            ((i, s) for i, s in found if i != exclude and s >= min_score), start=1
+        ):
             item = self.store.items[item_id]
             path = self._root / item.key if self._root else None
             hits.append(
@@ -120,3 +169,8 @@ class Searcher:
                 )
             )
         return hits
+
+
+def _add(timings: dict[str, float] | None, stage: str, started: float) -> None:
+    if timings is not None:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - started

@@ -18,6 +18,7 @@ from PIL import Image
 
 import app
 from indexing import config
+from indexing.batching import BatchingEmbedder
 from indexing.build import build_index
 from indexing.search import Searcher
 from indexing.sources import FolderSource
@@ -35,13 +36,19 @@ def _free_port() -> int:
 def _serve(engine: Engine):
     demo = app.build_ui(engine)
     port = _free_port()
-    app.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    app.launch(demo, engine, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     return demo, f"http://127.0.0.1:{port}/"
 
 
 @pytest.fixture(scope="module")
-def server(built_index, embedder):
-    demo, url = _serve(Engine(Searcher.open(built_index, embedder, max_k=APP_MAX_K)))
+def batching(embedder):
+    """The tiny CLIP behind micro-batchers, as the app serves it."""
+    return BatchingEmbedder(embedder)
+
+
+@pytest.fixture(scope="module")
+def server(built_index, batching):
+    demo, url = _serve(Engine(Searcher.open(built_index, batching, max_k=APP_MAX_K)))
     yield url
     demo.close()
 
@@ -65,7 +72,7 @@ def test_search_text_endpoint_gives_k_ranked_results_and_a_link(client):
     gallery, results, _, link = client.predict("a red circle", 7, -1.0, api_name="/search_text")
     assert len(results) == len(gallery) == 7
     assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
-    assert results[0].keys() == {"rank", "score", "id", "key", "label", "file"}
+    assert results[0].keys() == {"rank", "score", "id", "key", "label", "file", "thumbnail"}
     assert "?q=a+red+circle&k=7" in link
 
 

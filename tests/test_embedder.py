@@ -64,3 +64,10 @@ def test_unknown_model_gives_an_actionable_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(BuscadorError, match=r"(?s)could not load the CLIP model .*CLIP_MODEL"):
         Embedder(str(tmp_path / "empty"))
+
+
+def test_a_batch_of_mixed_lengths_gives_each_text_its_own_vector(embedder: Embedder):
+    texts = ["a cat", "a red circle on a blue square", "a long pasted paragraph " * 40, "dog", "¿qué?"]
+    together = embedder.embed_texts(texts)
+    alone = np.concatenate([embedder.embed_texts([t]) for t in texts])
+    assert together.shape == (5, 512) and np.allclose(together, alone, atol=1e-5)

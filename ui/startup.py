@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexing import config
+from indexing.batching import BatchingEmbedder
 from indexing.errors import BuscadorError
 from indexing.search import Searcher
 from indexing.store import MANIFEST
@@ -39,11 +40,13 @@ def start(
     index_repo: str | None = None,
     revision: str | None = None,
     sample_dir: Path = SAMPLE_DIR,
+    batch_queries: bool = False,
 ) -> Engine:
     """Load the model and the index: pulled from the Hub when $INDEX_REPO is set, else local.
 
     A missing local index is built from the sample collection when it is there (with a progress
-    bar on the console), so a fresh clone works with one command.
+    bar on the console), so a fresh clone works with one command. With `batch_queries`, queries
+    that arrive together share the model's forward passes (`indexing.batching`), as a server wants.
     """
     local = config.index_dir(index_dir)
     repo = config.index_repo(index_repo)
@@ -65,7 +68,8 @@ def start(
 
             print(f"No index at {local}: indexing the sample collection in {sample_dir} first.", flush=True)
             print(build_index(FolderSource(sample_dir), local, embedder).report(), flush=True)
-        return Engine(Searcher.open(local, embedder, max_k=APP_MAX_K))
+        served = BatchingEmbedder(embedder) if batch_queries else embedder
+        return Engine(Searcher.open(local, served, max_k=APP_MAX_K))
     except BuscadorError as exc:
         log.error("%s", exc)
         return Engine(None, str(exc))

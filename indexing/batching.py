@@ -1,0 +1,119 @@
+"""Micro-batching: queries that arrive together share one forward pass of the model.
+
+A server answers each visitor on its own thread. `MicroBatcher.submit` puts one input on a queue
+and waits; a single worker thread takes whatever has queued up (waiting a few milliseconds for
+more after the first), runs the batch, and hands each caller its own row. While a batch runs, the
+next one queues up, so the busier the server, the bigger (and cheaper per query) the batches.
+A batch that fails is retried one input at a time, so a bad input fails only its own caller.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+import numpy as np
+from PIL import Image
+
+from indexing.errors import BuscadorError
+
+if TYPE_CHECKING:
+    from indexing.embedder import EmbedderLike
+    from indexing.images import ImageInput
+
+In = TypeVar("In")
+
+
+class MicroBatcher(Generic[In]):
+    """Runs `run(inputs) -> one row per input` on batches of concurrently submitted inputs."""
+
+    def __init__(
+        self,
+        run: Callable[[list[In]], np.ndarray],
+        *,
+        max_batch: int = 64,
+        window_s: float = 0.002,
+        max_waiting: int = 256,
+        name: str = "batcher",
+    ) -> None:
+        self._run = run
+        self.max_batch = max_batch
+        self.window_s = window_s
+        self.max_waiting = max_waiting
+        self._queue: queue.SimpleQueue[tuple[In, Future[np.ndarray]]] = queue.SimpleQueue()
+        self.batches = 0  # batches run so far (tests and benchmarks read it)
+        self._worker = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._worker.start()
+
+    def submit(self, items: Sequence[In]) -> np.ndarray:
+        """One row per input, computed in batches with whatever else arrived meanwhile.
+
+        Refused at once with a "busy" error when more than `max_waiting` inputs already wait.
+        """
+        if self._queue.qsize() + len(items) > self.max_waiting:
+            raise BuscadorError("the server is busy: try again in a moment", "busy")
+        waiting = []
+        for item in items:
+            done: Future[np.ndarray] = Future()
+            self._queue.put((item, done))
+            waiting.append(done)
+        return np.stack([done.result() for done in waiting])
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            deadline = time.monotonic() + self.window_s
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get(timeout=max(deadline - time.monotonic(), 0)))
+                except queue.Empty:
+                    break
+            self._answer(batch)
+
+    def _answer(self, batch: list[tuple[In, Future[np.ndarray]]]) -> None:
+        self.batches += 1
+        try:
+            rows = self._run([item for item, _ in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0][1].set_exception(exc)
+                return
+            for one in batch:  # find the culprit: every other input still gets its answer
+                self._answer([one])
+            return
+        for (_, done), row in zip(batch, rows, strict=True):
+            done.set_result(row)
+
+
+class BatchingEmbedder:
+    """An embedder whose text and image queries go through micro-batchers; decoding stays with the
+    caller's thread (so images decode in parallel) and only the model calls are batched."""
+
+    def __init__(self, embedder: EmbedderLike, *, window_s: float = 0.002) -> None:
+        self.embedder = embedder
+        self.model_name = embedder.model_name
+        self.dim = embedder.dim
+        self.device = embedder.device
+        self.texts: MicroBatcher[str] = MicroBatcher(embedder.embed_texts, window_s=window_s, name="texts")
+        self.images: MicroBatcher[np.ndarray] = MicroBatcher(
+            lambda crops: embedder.embed_pixels(np.stack(crops)),
+            max_batch=32,
+            window_s=window_s,
+            name="images",
+        )
+
+    def load(self, src: ImageInput) -> Image.Image:
+        return self.embedder.load(src)
+
+    def pixels(self, img: Image.Image) -> np.ndarray:
+        return self.embedder.pixels(img)
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        return self.texts.submit(texts)
+
+    def embed_pixels(self, batch: np.ndarray) -> np.ndarray:
+        return self.images.submit(list(batch))

@@ -1,0 +1,265 @@
+"""Serving under load: micro-batched queries, thumbnails by URL, results-only endpoints, a clear
+answer when busy, and one log line per search. Everything runs on loopback, bounded in count."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import re
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+import app
+from indexing.batching import BatchingEmbedder, MicroBatcher
+from indexing.errors import BuscadorError
+from indexing.search import Searcher
+from tests.test_app import _serve
+from ui.routes import ServingMiddleware
+from ui.startup import APP_MAX_K, Engine
+
+# --- the micro-batcher --------------------------------------------------------------------------
+
+
+def test_concurrent_submissions_share_batches_and_each_gets_its_own_row():
+    calls: list[int] = []
+
+    def run(items: list[int]) -> np.ndarray:
+        calls.append(len(items))
+        time.sleep(0.02)  # a forward pass: others queue up meanwhile
+        return np.array([[i, i * i] for i in items], np.float32)
+
+    batcher: MicroBatcher[int] = MicroBatcher(run)
+    with ThreadPoolExecutor(16) as pool:
+        rows = list(pool.map(lambda i: batcher.submit([i])[0], range(64)))
+    assert [r.tolist() for r in rows] == [[i, i * i] for i in range(64)]
+    assert sum(calls) == 64 and len(calls) < 32, calls  # batched, not one call per submission
+
+
+def test_a_bad_input_in_a_batch_fails_only_its_own_caller():
+    def run(items: list[str]) -> np.ndarray:
+        time.sleep(0.01)
+        if "bad" in items:
+            raise ValueError("cannot embed 'bad'")
+        return np.array([[len(i)] for i in items], np.float32)
+
+    batcher: MicroBatcher[str] = MicroBatcher(run, window_s=0.05)
+    texts = ["a", "bb", "bad", "dddd", "eeeee"]
+
+    def ask(text: str) -> object:
+        try:
+            return float(batcher.submit([text])[0][0])
+        except ValueError as exc:
+            return str(exc)
+
+    with ThreadPoolExecutor(len(texts)) as pool:
+        answers = list(pool.map(ask, texts))
+    assert answers == [1.0, 2.0, "cannot embed 'bad'", 4.0, 5.0]
+
+
+def test_a_full_batcher_says_busy_instead_of_queueing_forever():
+    release = threading.Event()
+
+    def run(items: list[int]) -> np.ndarray:
+        release.wait(10)
+        return np.zeros((len(items), 1))
+
+    batcher: MicroBatcher[int] = MicroBatcher(run, max_batch=1, max_waiting=2)
+    with ThreadPoolExecutor(4) as pool:
+        waiting = [pool.submit(batcher.submit, [0])]
+        time.sleep(0.2)  # 0 is running
+        waiting += [pool.submit(batcher.submit, [i]) for i in (1, 2)]
+        time.sleep(0.2)  # 1 and 2 are waiting
+        with pytest.raises(BuscadorError, match="busy") as refused:
+            batcher.submit([99])
+        assert refused.value.code == "busy"
+        release.set()
+        assert all(f.result(5).shape == (1, 1) for f in waiting)
+    assert batcher.submit([7]).shape == (1, 1)  # and it recovers
+
+
+def test_the_batching_embedder_gives_what_the_model_gives(embedder, collection):
+    batching = BatchingEmbedder(embedder)
+    texts = ["a red circle", "a dog on the beach", "x " * 300]
+    with ThreadPoolExecutor(3) as pool:
+        batched = np.stack(list(pool.map(lambda t: batching.embed_texts([t])[0], texts)))
+    assert np.allclose(batched, embedder.embed_texts(texts), atol=1e-5)
+    crops = np.stack([embedder.pixels(embedder.load(p)) for p in sorted(collection.iterdir())[:4]])
+    assert np.allclose(batching.embed_pixels(crops), embedder.embed_pixels(crops), atol=1e-5)
+
+
+# --- the app --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served(built_index, embedder):
+    engine = Engine(Searcher.open(built_index, BatchingEmbedder(embedder), max_k=APP_MAX_K))
+    demo, url = _serve(engine)
+    yield url, engine
+    demo.close()
+
+
+def test_results_only_endpoints_are_listed_and_answer_hits_with_thumbnail_urls(served, collection):
+    url, _ = served
+    client = Client(url, verbose=False)
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert {"/hits_text", "/hits_image", "/hits_similar"} <= endpoints.keys()
+
+    hits = client.predict(handle_file(str(collection / "img_003.png")), 4, 0.0, api_name="/hits_image")
+    assert [h["rank"] for h in hits] == [1, 2, 3, 4] and hits[0]["key"] == "img_003.png"
+    assert hits[0].keys() == {"rank", "score", "id", "key", "label", "file", "thumbnail"}
+    with urllib.request.urlopen(hits[0]["thumbnail"]) as answer:
+        assert answer.headers["Content-Type"] == "image/jpeg" and answer.read(2) == b"\xff\xd8"
+        assert "immutable" in answer.headers["Cache-Control"]
+
+    similar = client.predict(hits[0]["id"], 3, -1.0, api_name="/hits_similar")
+    assert len(similar) == 3 and hits[0]["id"] not in [h["id"] for h in similar]
+    texts = client.predict("a red circle", 5, -1.0, api_name="/hits_text")
+    assert [h["rank"] for h in texts] == [1, 2, 3, 4, 5]
+    with pytest.raises(AppError, match=r"K must be a whole number from 1 to 50, not 2\.5"):
+        client.predict("a red circle", 2.5, 0.0, api_name="/hits_text")
+    with pytest.raises(AppError, match="minimum score must be a number from -1 to 1"):
+        client.predict("a red circle", 2, 3.0, api_name="/hits_text")
+
+
+def test_concurrent_clients_each_get_their_own_answer(served, collection, embedder, built_index):
+    url, _ = served
+    reference = Searcher.open(built_index, embedder, max_k=APP_MAX_K)
+    names = [f"img_{i:03d}.png" for i in range(12)]
+    texts = ["a red circle", "a blue square", "a green field", "two yellow dots"]
+    expected_text = {t: [h.id for h in reference.by_text(t, 5)] for t in texts}
+
+    def image_query(name: str) -> str:
+        hits = Client(url, verbose=False).predict(
+            handle_file(str(collection / name)), 1, 0.0, api_name="/hits_image"
+        )
+        return hits[0]["key"]
+
+    def text_query(text: str) -> list[int]:
+        return [h["id"] for h in Client(url, verbose=False).predict(text, 5, -1.0, api_name="/hits_text")]
+
+    with ThreadPoolExecutor(16) as pool:
+        images = pool.map(image_query, names)
+        found_texts = pool.map(text_query, texts * 3)
+        assert list(images) == names
+        assert list(found_texts) == [expected_text[t] for t in texts * 3]
+
+
+def _get(url: str, raw_path: str) -> int:
+    """Status of GET raw_path, sent as is (no client-side '..' clean-up)."""
+    parts = urlparse(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn.putrequest("GET", raw_path, skip_accept_encoding=True)
+    conn.endheaders()
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def test_the_thumbnail_route_serves_only_thumbnails_of_the_served_index(served):
+    url, _ = served
+    hit = Client(url, verbose=False).predict("anything", 1, -1.0, api_name="/hits_text")[0]
+    good = urlparse(hit["thumbnail"]).path
+    tag = good.split("/")[2]
+    assert _get(url, good) == 200
+    for path in [
+        f"/thumb/{tag}/99999.jpg",  # unknown id
+        f"/thumb/{tag}/-1.jpg",
+        f"/thumb/{tag}/1.png",
+        f"/thumb/0000000000000000/{hit['id']}.jpg",  # another build
+        f"/thumb/{tag}/../../../../etc/passwd",
+        f"/thumb/{tag}/..%2F..%2F..%2Fetc%2Fpasswd",
+        f"/thumb/{tag}/%2e%2e/%2e%2e/app.py",
+        "/thumb/../app.py",
+        f"/gradio_api/file=http://x/thumb/{tag}/../../app.py",
+        "/gradio_api/file=/etc/passwd",
+    ]:
+        assert _get(url, path) in (400, 403, 404), path
+
+
+def test_a_full_queue_says_busy_in_the_visitors_language_and_recovers(built_index, embedder, monkeypatch):
+    class Slow:
+        """The tiny CLIP, 0.4 s a text query: a burst fills the queue."""
+
+        def __init__(self) -> None:
+            self.model_name, self.dim, self.device = embedder.model_name, embedder.dim, "cpu"
+
+        def embed_texts(self, texts):
+            time.sleep(0.4)
+            return embedder.embed_texts(texts)
+
+    monkeypatch.setattr(app, "CONCURRENT_SEARCHES", 1)
+    monkeypatch.setattr(app, "QUEUE_SIZE", 1)
+    demo, url = _serve(Engine(Searcher.open(built_index, Slow(), max_k=APP_MAX_K)))
+    try:
+
+        def call(lang: str) -> tuple[int, str]:
+            body = json.dumps({"data": ["a cat", 2, 0.0]}).encode()
+            request = urllib.request.Request(
+                url + "gradio_api/call/hits_text",
+                data=body,
+                headers={"Content-Type": "application/json", "Accept-Language": lang},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=30) as answer:
+                    event = json.loads(answer.read())["event_id"]
+                with urllib.request.urlopen(f"{url}gradio_api/call/hits_text/{event}", timeout=30) as done:
+                    return 200, done.read().decode()
+            except urllib.error.HTTPError as exc:
+                return exc.code, json.loads(exc.read())["detail"]
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(call, ["es-ES", "en-US"] * 4))
+        busy = [(code, text) for code, text in answers if code == 503]
+        assert busy and len(busy) < len(answers)
+        assert all(
+            text
+            in (
+                "Many people are searching right now: try again in a moment.",
+                "Ahora mismo hay mucha gente buscando: inténtalo de nuevo en un momento.",
+            )
+            for _, text in busy
+        )
+        assert any("Ahora mismo" in text for _, text in busy) or all("Many" in t for _, t in busy)
+        code, text = call("en-US")  # the burst is over
+        assert code == 200 and "event: complete" in text
+    finally:
+        demo.close()
+
+
+def test_the_busy_wording_replaces_only_503_answers_of_the_queue():
+    def full(request):
+        return JSONResponse({"detail": "Queue is full. Max size is 1 and size is 1."}, status_code=503)
+
+    def fine(request):
+        return JSONResponse({"event_id": "abc"})
+
+    inner = Starlette(routes=[Route("/gradio_api/queue/join", full, methods=["POST"]), Route("/x", fine)])
+    client = TestClient(ServingMiddleware(inner))
+    answer = client.post("/gradio_api/queue/join", headers={"Accept-Language": "es"})
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "2"
+    assert answer.json() == {
+        "detail": "Ahora mismo hay mucha gente buscando: inténtalo de nuevo en un momento."
+    }
+    assert client.get("/x").json() == {"event_id": "abc"}
+
+
+def test_each_search_logs_one_line_with_its_stages(served, caplog):
+    url, _ = served
+    with caplog.at_level(logging.INFO, logger="buscador.search"):
+        Client(url, verbose=False).predict("a cat", 3, -1.0, api_name="/hits_text")
+    lines = [r.getMessage() for r in caplog.records if r.name == "buscador.search"]
+    assert len(lines) == 1, lines
+    assert re.fullmatch(r"search text k=3 hits=3 embed=\d+\.\dms search=\d+\.\dms answer=\d+\.\dms", lines[0])

@@ -1,0 +1,209 @@
+"""The functions behind the app's events and API endpoints: check nothing themselves (the engine
+does), turn engine errors into the visitor's language, answer with thumbnails by URL, and log one
+line per search with the time of each stage.
+
+Page endpoints answer (gallery, hits JSON, status line, link); results-only endpoints answer the
+hits JSON alone, so an API client downloads no image unless it asks for one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import gradio as gr
+from gradio import route_utils
+from gradio.data_classes import FileData
+
+from indexing import config
+from indexing.errors import BuscadorError
+from indexing.search import Hit, Searcher
+from indexing.store import CATALOG
+from ui import text as ui_text
+from ui.startup import APP_MAX_K, Engine
+
+log = logging.getLogger("buscador.search")
+
+Results = tuple[list[tuple[str, str]], list[dict[str, Any]], str, str]
+Answer = TypeVar("Answer")
+Query = Callable[[Searcher, dict[str, float]], list[Hit]]
+
+# Thumbnails are served at THUMBNAIL_PATH.format(tag=index build, id=image id): see ui.routes.
+THUMBNAIL_PATH = "/thumb/{tag}/{id}.jpg"
+
+
+def index_tag(engine: Engine) -> str:
+    """Names the served index build in thumbnail URLs, so a browser never shows a stale one."""
+    if engine.searcher is None:
+        return "none"
+    return str(engine.searcher.store.manifest["files"][CATALOG]["sha256"][:16])
+
+
+class Handlers:
+    """The functions behind the events, for one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.tag = index_tag(engine)
+
+    # --- the page's endpoints: (gallery, hits, status, link) -------------------------------------
+
+    def search_text(self, query: str | None, k: float, min_score: float, request: gr.Request) -> Results:
+        def respond(hits: list[Hit], lang: str, root: str) -> Results:
+            text = (query or "").strip()
+            what = ui_text.message(lang, "text_query", q=text[:80])
+            return self._page(hits, lang, root, what=what, min_score=min_score, link={"q": text, "k": int(k)})
+
+        return self._serve("text", request, k, lambda s, t: s.by_text(query, k, min_score, t), respond)
+
+    def search_image(self, image: str | None, k: float, min_score: float, request: gr.Request) -> Results:
+        def respond(hits: list[Hit], lang: str, root: str) -> Results:
+            what = ui_text.message(lang, "image_query")
+            return self._page(hits, lang, root, what=what, min_score=min_score, link=None)
+
+        return self._serve("image", request, k, lambda s, t: s.by_image(image, k, min_score, t), respond)
+
+    def search_similar(
+        self, item_id: float | None, k: float, min_score: float, request: gr.Request
+    ) -> Results:
+        if item_id is None or item_id == -1:  # the page's "nothing picked yet"
+            raise gr.Error(ui_text.message(_lang(request), "pick_first"), print_exception=False)
+
+        def respond(hits: list[Hit], lang: str, root: str) -> Results:
+            what = ui_text.message(lang, "like_query", id=int(item_id))
+            link = {"like": int(item_id), "k": int(k)}
+            return self._page(hits, lang, root, what=what, min_score=min_score, link=link)
+
+        return self._serve("similar", request, k, lambda s, t: s.by_id(item_id, k, min_score, t), respond)
+
+    # --- results-only endpoints: the hits JSON alone ---------------------------------------------
+
+    def hits_text(self, text: str, k: int, min_score: float, request: gr.Request) -> list[dict[str, Any]]:
+        """Images described by `text`: [{rank, score, id, key, label, file, thumbnail}], best first."""
+        return self._serve("text", request, k, lambda s, t: s.by_text(text, k, min_score, t), self._hits)
+
+    def hits_image(
+        self, image: FileData | None, k: int, min_score: float, request: gr.Request
+    ) -> list[dict[str, Any]]:
+        """Images like the uploaded `image`: [{rank, score, id, key, label, file, thumbnail}]."""
+        path = _uploaded_path(image)
+        return self._serve("image", request, k, lambda s, t: s.by_image(path, k, min_score, t), self._hits)
+
+    def hits_similar(self, id: int, k: int, min_score: float, request: gr.Request) -> list[dict[str, Any]]:
+        """Images like the indexed image `id` (itself left out): [{rank, score, id, key, ...}]."""
+        return self._serve("similar", request, k, lambda s, t: s.by_id(id, k, min_score, t), self._hits)
+
+    # --- the page's other events -----------------------------------------------------------------
+
+    def pick(self, results: list[dict[str, Any]] | None, evt: gr.SelectData) -> tuple[int, Any]:
+        """The id of the gallery item a visitor clicked, and "More like this" enabled for it."""
+        return int((results or [])[evt.index]["id"]), gr.update(interactive=True)
+
+    def open_link(self, request: gr.Request) -> tuple[Any, ...] | None:
+        """The page's (query, k, gallery, json, status, link, selected) for the search a shared link
+        names (?q=…&k=…, or ?like=ID&k=…); None when the link names no search."""
+        params = request.query_params
+        try:
+            k = min(max(int(params.get("k", config.TOP_K_DEFAULT)), 1), APP_MAX_K)
+        except ValueError:
+            k = config.TOP_K_DEFAULT
+        try:
+            if params.get("q", "").strip():
+                return (params["q"], k, *self.search_text(params["q"], k, 0.0, request), gr.update())
+            if params.get("like", "").isdigit():
+                like = int(params["like"])
+                return (gr.update(), k, *self.search_similar(like, k, 0.0, request), like)
+        except gr.Error as exc:
+            return (gr.update(), k, [], [], f"⚠️ {exc.message}", "", gr.update())
+        return None
+
+    # --- shared ----------------------------------------------------------------------------------
+
+    def _serve(
+        self,
+        kind: str,
+        request: gr.Request,
+        k: object,
+        query: Query,
+        respond: Callable[[list[Hit], str, str], Answer],
+    ) -> Answer:
+        """Run `query`, build the answer with `respond(hits, lang, root url)`, log the stages."""
+        lang = _lang(request)
+        searcher = self.engine.searcher
+        if searcher is None:
+            raise gr.Error(
+                ui_text.message(lang, "not_ready", problem=self.engine.problem), print_exception=False
+            )
+        timings: dict[str, float] = {}
+        try:
+            hits = query(searcher, timings)
+        except BuscadorError as exc:
+            log.info("search %s k=%s refused: %s", kind, k, exc.code)
+            raise gr.Error(ui_text.error(lang, exc), print_exception=False) from None
+        started = time.perf_counter()
+        answer = respond(hits, lang, _root_url(request))
+        timings["answer"] = time.perf_counter() - started
+        log.info(
+            "search %s k=%s hits=%d %s",
+            kind,
+            k,
+            len(hits),
+            " ".join(f"{stage}={seconds * 1000:.1f}ms" for stage, seconds in timings.items()),
+        )
+        return answer
+
+    def _hits(self, hits: list[Hit], lang: str, root: str) -> list[dict[str, Any]]:
+        """Hits as the API answers them. The original file is under "file", not "path": gradio_client
+        would take any dict with a "path" key for a file to download."""
+        out = []
+        for hit in hits:
+            data = hit.as_dict()
+            out.append(data | {"file": data.pop("path"), "thumbnail": self._thumbnail_url(root, hit.id)})
+        return out
+
+    def _page(
+        self,
+        hits: list[Hit],
+        lang: str,
+        root: str,
+        *,
+        what: str,
+        min_score: float,
+        link: dict[str, Any] | None,
+    ) -> Results:
+        found = self._hits(hits, lang, root)
+        gallery = [(h["thumbnail"], f"#{h['rank']} · {h['score']:.4f} · {h['label']}") for h in found]
+        if hits:
+            status = ui_text.message(lang, "count", n=len(hits), what=what)
+        else:
+            status = ui_text.message(lang, "none", min_score=float(min_score), what=what)
+        share = ui_text.message(lang, "link", href="?" + urlencode(link)) if link else ""
+        return gallery, found, status, share
+
+    def _thumbnail_url(self, root: str, item_id: int) -> str:
+        return root + THUMBNAIL_PATH.format(tag=self.tag, id=item_id)
+
+
+def _uploaded_path(image: FileData | dict[str, Any] | str | None) -> str | None:
+    """The server-side path of a file an API client uploaded (Gradio checked it is an upload)."""
+    if isinstance(image, FileData):
+        return image.path
+    if isinstance(image, dict):
+        return image.get("path")
+    return image
+
+
+def _lang(request: gr.Request | None) -> str:
+    headers = getattr(request, "headers", None) or {}
+    return ui_text.language(headers.get("accept-language"))
+
+
+def _root_url(request: gr.Request) -> str:
+    """The app's public URL (behind a Space's proxy too), without a trailing slash."""
+    http = request.request
+    if http is None:
+        return ""
+    return route_utils.get_root_url(http, http.url.path, None)

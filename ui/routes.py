@@ -1,0 +1,103 @@
+"""What the app adds to Gradio's HTTP server: thumbnails by URL, and a clear answer when busy.
+
+- GET /thumb/{tag}/{id}.jpg: the stored thumbnail of image `id` of the served index build `tag`,
+  read from the catalog (never from a path on disk), cacheable for a year; 404 for anything else.
+- gradio_client fetches a gallery image through Gradio's `/gradio_api/file=URL`; for one of our
+  thumbnail URLs, that request is answered by the route above instead of being refused.
+- When Gradio's queue is full, it answers 503 "Queue is full…"; the visitor gets "busy, try again
+  in a moment" in their own language instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from indexing.errors import BuscadorError
+from ui import text as ui_text
+from ui.handlers import index_tag
+from ui.startup import Engine
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_YEAR = 365 * 24 * 3600
+_THUMB_IN_FILE_ROUTE = re.compile(r"^/gradio_api/file=https?://[^/]+(?:/[^?#]*)?(/thumb/[0-9a-z]+/\d+\.jpg)$")
+_QUEUE_ROUTES = ("/gradio_api/queue/join", "/gradio_api/call/")
+_BUSY = BuscadorError("the server is busy: try again in a moment", "busy")
+
+
+def thumbnail_route(engine: Engine) -> Route:
+    """The thumbnail route for the index `engine` serves."""
+    served = index_tag(engine)
+
+    def thumbnail(request: Request) -> Response:
+        searcher = engine.searcher
+        tag, item = request.path_params["tag"], request.path_params["item"]
+        data = None
+        if searcher is not None and tag == served and item.endswith(".jpg") and item[:-4].isdigit():
+            data = searcher.thumbnail(int(item[:-4]))
+        if data is None:
+            return Response(b"no such thumbnail", status_code=404, media_type="text/plain")
+        headers = {"Cache-Control": f"public, max-age={_YEAR}, immutable"}
+        return Response(data, media_type="image/jpeg", headers=headers)
+
+    return Route("/thumb/{tag}/{item}", thumbnail, methods=["GET", "HEAD"])
+
+
+class ServingMiddleware:
+    """Routes gradio_client's file= requests for thumbnails, and words a full queue clearly."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        thumb = _THUMB_IN_FILE_ROUTE.match(path)
+        if thumb:
+            scope = dict(scope) | {"path": thumb.group(1), "raw_path": thumb.group(1).encode()}
+            await self.app(scope, receive, send)
+        elif path.startswith(_QUEUE_ROUTES):
+            await self.app(scope, receive, _busy_in_words(scope, send))
+        else:
+            await self.app(scope, receive, send)
+
+
+def _busy_in_words(scope: Scope, send: Send) -> Send:
+    """`send`, with a 503 answer's body replaced by the busy message in the visitor's language."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    lang = ui_text.language(headers.get("accept-language"))
+    replacing = False
+
+    async def wrapped(message: Message) -> None:
+        nonlocal replacing
+        if message["type"] == "http.response.start" and message["status"] == 503:
+            replacing = True
+            body = json.dumps({"detail": ui_text.error(lang, _BUSY)}).encode()
+            message = dict(message) | {
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", b"2"),
+                ]
+            }
+            await send(message)
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return
+        if replacing:  # the original body is dropped
+            return
+        await send(message)
+
+    return wrapped
