@@ -18,6 +18,8 @@ from typing import Any
 
 import gradio as gr
 import PIL.Image
+from gradio.components.gallery import GalleryData, GalleryImage
+from gradio.data_classes import ImageData
 from starlette.middleware import Middleware
 
 from indexing import config
@@ -51,6 +53,26 @@ def lenient_upload(image: gr.Image) -> gr.Image:
 
     image.preprocess = preprocess  # type: ignore[method-assign]
     return image
+
+
+def url_gallery(gallery: gr.Gallery) -> gr.Gallery:
+    """Send (thumbnail URL, caption) pairs as they are.
+
+    gr.Gallery's own postprocessing starts a thread pool for every answer to look at each item;
+    profiled under load, that was 44% of the server's time. Our items are always URLs, which it
+    would pass through unchanged. (Wrapped on the instance, as in `lenient_upload`.)
+    """
+
+    def postprocess(value: list[tuple[str, str]] | None) -> GalleryData:
+        return GalleryData(
+            root=[
+                GalleryImage(image=ImageData(path=url, url=url, mime_type="image/jpeg"), caption=caption)
+                for url, caption in value or []
+            ]
+        )
+
+    gallery.postprocess = postprocess  # type: ignore[method-assign]
+    return gallery
 
 
 def build_ui(engine: Engine) -> gr.Blocks:
@@ -91,13 +113,15 @@ def build_ui(engine: Engine) -> gr.Blocks:
                 image_button = gr.Button(T("search"), variant="primary", elem_id="search-image")
         status = gr.Markdown(elem_id="status")
         share = gr.Markdown(elem_id="share")
-        gallery = gr.Gallery(
-            label=T("results"),
-            columns=4,
-            height="auto",
-            object_fit="contain",
-            allow_preview=True,
-            elem_id="results",
+        gallery = url_gallery(
+            gr.Gallery(
+                label=T("results"),
+                columns=4,
+                height="auto",
+                object_fit="contain",
+                allow_preview=True,
+                elem_id="results",
+            )
         )
         with gr.Row():
             # The clicked result's id. Hidden (the gallery highlights the pick) and -1 until a click:

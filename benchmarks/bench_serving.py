@@ -121,7 +121,7 @@ def report(name: str, latencies: list[float], errors: int, seconds: float) -> fl
 
 
 def text(i: int, k: int = 12) -> list:
-    return [f"a {WORDS[i % len(WORDS)]} and a {WORDS[(i * 7) % len(WORDS)]}", k, 0.0]
+    return [f"a {WORDS[i % len(WORDS)]} and a {WORDS[(i * 7) % len(WORDS)]}", k, -1.0]
 
 
 def main() -> None:
@@ -143,7 +143,10 @@ def main() -> None:
         WORK / "app.log",
     )
     trivial = start([sys.executable, "-m", "benchmarks.trivial_app", "7871"], 7871, {}, WORK / "trivial.log")
-    ours, ceiling = "http://127.0.0.1:7870", "http://127.0.0.1:7871"
+    canned = start(
+        [sys.executable, "-m", "benchmarks.trivial_app", "7872", "--canned"], 7872, {}, WORK / "canned.log"
+    )
+    ours, ceiling, same_size = "http://127.0.0.1:7870", "http://127.0.0.1:7871", "http://127.0.0.1:7872"
     try:
         with (REPO / "samples" / "coffee.png").open("rb") as photo:
             upload = httpx.post(f"{ours}/gradio_api/upload", files={"files": photo}).json()[0]
@@ -182,9 +185,21 @@ def main() -> None:
         top = report(
             f"trivial app, /search_text, {n} clients", *load(ceiling, "search_text", text, n, secs), secs
         )
+        same = report(
+            f"trivial app, canned answer, /search_text, {n} clients",
+            *load(same_size, "search_text", text, n, secs),
+            secs,
+        )
         mine = report(f"app, /search_text, {n} clients", *load(ours, "search_text", text, n, secs), secs)
-        print(f"text throughput: {mine / top:.0%} of the trivial app's")
-        report(f"trivial app, /hits_text, {n} clients", *load(ceiling, "hits_text", text, n, secs), secs)
+        print(
+            f"text throughput: {mine / top:.0%} of the trivial app's (empty answers), "
+            f"{mine / same:.0%} of the trivial app's with answers of the same size"
+        )
+        report(
+            f"trivial app, canned answer, /hits_text, {n} clients",
+            *load(same_size, "hits_text", text, n, secs),
+            secs,
+        )
         report(f"app, /hits_text, {n} clients", *load(ours, "hits_text", text, n, secs), secs)
         paste = "a long pasted paragraph about many things " * 70  # about 3,000 characters
 
@@ -200,8 +215,8 @@ def main() -> None:
             secs,
         )
     finally:
-        app.terminate()
-        trivial.terminate()
+        for proc in (app, trivial, canned):
+            proc.terminate()
     log_lines = [json.dumps(line) for line in (WORK / "app.log").read_text().splitlines()[-2:]]
     print("last log lines of the app:", *log_lines, sep="\n  ")
 

@@ -1,5 +1,6 @@
 """The serving benchmark's ceiling: a Gradio app with the same inputs and outputs as ours, whose
-handlers return at once. Usage: python -m benchmarks.trivial_app PORT"""
+handlers return at once. With --canned, they return an answer of the size ours gives (12 gallery
+items by URL, 12 hits); without, an empty one. Usage: python -m benchmarks.trivial_app PORT [--canned]"""
 
 from __future__ import annotations
 
@@ -8,14 +9,31 @@ from typing import Any
 
 import gradio as gr
 
+CANNED = "--canned" in sys.argv
+HITS = [
+    {
+        "rank": i + 1,
+        "score": 0.3 - i / 100,
+        "id": i,
+        "key": f"photo_{i}.jpg",
+        "label": f"photo_{i}.jpg",
+        "file": None,
+        "thumbnail": f"http://127.0.0.1:{sys.argv[1]}/thumb/0123456789abcdef/{i}.jpg",
+    }
+    for i in range(12)
+]
+
 
 def answer(*_: Any) -> tuple[list, list, str, str]:
-    return [], [], "", ""
+    if not CANNED:
+        return [], [], "", ""
+    gallery = [(h["thumbnail"], f"#{h['rank']} · {h['score']:.4f} · {h['label']}") for h in HITS]
+    return gallery, HITS, "12 results for “a cat”.", "[🔗 Link to this search](?q=a+cat&k=12)"
 
 
 def hits(text: str, k: int, min_score: float) -> list[dict[str, Any]]:
     """Answers at once."""
-    return []
+    return HITS if CANNED else []
 
 
 def main() -> None:

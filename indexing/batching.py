@@ -1,8 +1,9 @@
 """Micro-batching: queries that arrive together share one forward pass of the model.
 
 A server answers each visitor on its own thread. `MicroBatcher.submit` puts one input on a queue
-and waits; a single worker thread takes whatever has queued up (waiting a few milliseconds for
-more after the first), runs the batch, and hands each caller its own row. While a batch runs, the
+and waits; a single worker thread takes whatever has queued up (a lone input runs at once; when
+others wait beside it, a few milliseconds more let late ones join), runs the batch, and hands each
+caller its own row. While a batch runs, the
 next one queues up, so the busier the server, the bigger (and cheaper per query) the batches.
 A batch that fails is retried one input at a time, so a bad input fails only its own caller.
 """
@@ -66,7 +67,8 @@ class MicroBatcher(Generic[In]):
     def _loop(self) -> None:
         while True:
             batch = [self._queue.get()]
-            deadline = time.monotonic() + self.window_s
+            # A lone query runs at once; one with company waits `window_s` for more to join.
+            deadline = time.monotonic() + (self.window_s if not self._queue.empty() else 0.0)
             while len(batch) < self.max_batch:
                 try:
                     batch.append(self._queue.get(timeout=max(deadline - time.monotonic(), 0)))

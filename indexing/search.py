@@ -28,7 +28,7 @@ class Hit:
     id: int
     key: str  # path relative to the folder, or "split/row" of the dataset
     label: str
-    path: Path | None  # the original file, when the index was built from a folder that is still there
+    path: Path | None  # the original file, when the index was built from a folder (there at start-up)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: the path as a string (or None)."""
@@ -77,7 +77,8 @@ class Searcher:
         self.embedder = embedder
         self.max_k = max_k
         source = store.manifest.get("source") or {}
-        self._root = Path(source["root"]) if source.get("kind") == "folder" else None
+        root = Path(source["root"]) if source.get("kind") == "folder" else None
+        self._root = root if root and root.is_dir() else None  # checked once, not per hit
 
     @classmethod
     def open(cls, index_dir: Path, embedder: EmbedderLike, *, max_k: int = config.MAX_K) -> Searcher:
@@ -158,16 +159,7 @@ class Searcher:
         ):
             item = self.store.items[item_id]
             path = self._root / item.key if self._root else None
-            hits.append(
-                Hit(
-                    rank,
-                    round(score, 6),
-                    item_id,
-                    item.key,
-                    item.label,
-                    path if path and path.is_file() else None,
-                )
-            )
+            hits.append(Hit(rank, round(score, 6), item_id, item.key, item.label, path))
         return hits
 
 
