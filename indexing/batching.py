@@ -119,3 +119,6 @@ class BatchingEmbedder:
 
     def embed_pixels(self, batch: np.ndarray) -> np.ndarray:
         return self.images.submit(list(batch))
+
+    def precision_used(self, tower: str) -> str:
+        return self.embedder.precision_used(tower)

@@ -39,6 +39,11 @@ def model_name(override: str | None = None) -> str:
     return override or _env("CLIP_MODEL") or DEFAULT_MODEL
 
 
+def precision(override: str | None = None) -> str:
+    """The model's precision: the flag, else $CLIP_PRECISION, else "auto" (see indexing.precision)."""
+    return override or _env("CLIP_PRECISION") or "auto"
+
+
 def index_dir(override: str | os.PathLike[str] | None = None) -> Path:
     """Where the index lives: the flag, else $INDEX_DIR, else ./index."""
     return Path(override or _env("INDEX_DIR") or DEFAULT_INDEX_DIR)

@@ -1,8 +1,9 @@
 """CLIP embeddings: images and texts in, float32 L2-normalised vectors out (inner product = cosine).
 
 The model comes from a Hub id or a local directory (`--model` / $CLIP_MODEL) and runs on CUDA
-when available. Images are preprocessed here (resize, crop, normalise in one batched tensor op)
-instead of through `CLIPProcessor`, which converts every image to float64 numpy one at a time.
+when available, in fp32 or bf16 as `indexing.precision` chooses (`--precision` / $CLIP_PRECISION).
+Images are preprocessed here (resize, crop, normalise in one batched tensor op) instead of
+through `CLIPProcessor`, which converts every image to float64 numpy one at a time.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from transformers.utils import logging as transformers_logging
 from indexing import config
 from indexing.errors import BuscadorError
 from indexing.images import ImageInput, clip_pixels, load_image
+from indexing.precision import Precision
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +42,25 @@ class EmbedderLike(Protocol):
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
 
+    def precision_used(self, tower: str) -> str: ...
+
 
 class Embedder:
     """One loaded CLIP model; thread-safe for inference, so an app shares one across requests."""
 
     def __init__(
-        self, model: str | None = None, *, device: str | None = None, fast_decode: bool = True
+        self,
+        model: str | None = None,
+        *,
+        device: str | None = None,
+        fast_decode: bool = True,
+        precision: str | None = None,
     ) -> None:
         name = config.model_name(model)
         self.model_name = config.model_identity(name)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.fast_decode = fast_decode
+        self.precision = Precision(config.precision(precision), self.device)
         if name.startswith(("/", ".", "~")) and not Path(name).expanduser().is_dir():
             raise BuscadorError(f"no model directory at {name} (set --model or CLIP_MODEL)")
         transformers_logging.disable_progress_bar()  # "Loading weights" bars; downloads keep theirs
@@ -85,7 +95,11 @@ class Embedder:
         """Embed a uint8 (n, size, size, 3) batch of crops."""
         x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         x = (x - self._mean) / self._std
-        return _unit(self.model.get_image_features(pixel_values=x))
+        return _unit(
+            self.precision.run(
+                "image", len(x), lambda: _tensor(self.model.get_image_features(pixel_values=x))
+            )
+        )
 
     @torch.inference_mode()
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -105,11 +119,20 @@ class Embedder:
             for row, i in enumerate(group):
                 input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
                 mask[row, : len(ids[i])] = 1
-            features = self.model.get_text_features(
-                input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)
+            input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+            features = self.precision.run(
+                "text",
+                len(group),
+                lambda t=input_ids, m=mask: _tensor(
+                    self.model.get_text_features(input_ids=t, attention_mask=m)
+                ),
             )
             out[group] = _unit(features)
         return out
+
+    def precision_used(self, tower: str) -> str:
+        """What this embedder ran `tower` ("image" or "text") in so far: "fp32", "bf16", "bf16+fp32"."""
+        return self.precision.describe(tower)
 
 
 def _length_groups(lengths: Sequence[int]) -> list[list[int]]:
@@ -123,9 +146,12 @@ def _length_groups(lengths: Sequence[int]) -> list[list[int]]:
     return groups
 
 
-def _unit(features: torch.Tensor | object) -> np.ndarray:
-    """L2-normalised float32 numpy rows from a features tensor or a model output object."""
-    if not isinstance(features, torch.Tensor):  # transformers 5 returns an output object
-        features = features.pooler_output  # type: ignore[attr-defined]
+def _tensor(features: torch.Tensor | object) -> torch.Tensor:
+    """The features tensor, from a tensor or a model output object (transformers 5 returns one)."""
+    return features if isinstance(features, torch.Tensor) else features.pooler_output  # type: ignore[attr-defined]
+
+
+def _unit(features: torch.Tensor) -> np.ndarray:
+    """L2-normalised float32 numpy rows."""
     features = torch.nn.functional.normalize(features.float(), dim=-1)
     return features.cpu().numpy().astype(np.float32, copy=False)

@@ -164,6 +164,11 @@ class Catalog:
             values.items(),
         )
 
+    def record_precision(self, used: str) -> None:
+        """Add `used` ("bf16", "fp32" or "bf16+fp32") to the precisions the vectors were made in."""
+        known = set(filter(None, (self.get_meta("image_precision") or "").split("+")))
+        self.set_meta(image_precision="+".join(sorted(known | set(used.split("+")))))
+
     def fingerprints(self) -> dict[str, str]:
         """key → fingerprint of everything indexed so far."""
         with self._lock:
@@ -260,6 +265,8 @@ def write_index(
         "index_type": kind,
         "metric": "inner_product",
         "recall_at_10": recall,
+        # Indexes made before this was recorded were all made in fp32.
+        "precision": {"image": catalog.get_meta("image_precision") or "fp32"},
         "source": source,
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "last_build": changes,

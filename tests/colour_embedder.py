@@ -57,6 +57,9 @@ class ColourEmbedder:
         counts = np.stack([np.bincount(row, minlength=self.dim) for row in nearest]).astype(np.float32)
         return counts / np.linalg.norm(counts, axis=1, keepdims=True)
 
+    def precision_used(self, tower: str) -> str:
+        return "fp32"
+
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         self.text_calls += 1
         out = np.ones((len(texts), self.dim), np.float32)  # no colour word: equally like everything

@@ -30,7 +30,8 @@ def other_model(tmp_path_factory: pytest.TempPathFactory) -> str:
 def embedder(tiny_model: str):
     from indexing.embedder import Embedder
 
-    return Embedder(tiny_model)
+    # fp32: tests compare vectors from different paths (one text, a batch) to 1e-5.
+    return Embedder(tiny_model, precision="fp32")
 
 
 @pytest.fixture(scope="session")

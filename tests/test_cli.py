@@ -9,6 +9,7 @@ from indexing.cli import main
 
 def test_build_search_info(tmp_path, collection, tiny_model, capsys, monkeypatch):
     monkeypatch.setenv("CLIP_MODEL", tiny_model)
+    monkeypatch.setenv("CLIP_PRECISION", "fp32")  # so the image finds itself with score 1.0000
     out = tmp_path / "index"
     assert main(["build", str(collection), "--out", str(out), "--no-progress"]) == 0
     assert "12 images indexed (flat)" in capsys.readouterr().out
@@ -28,6 +29,7 @@ def test_build_search_info(tmp_path, collection, tiny_model, capsys, monkeypatch
         "images": "12",
         "model": f"{tiny_model} (512-d)",
         "index type": "flat (inner_product, exact)",
+        "precision": "fp32 (image embeddings)",
         "source": f"folder {collection.resolve()}",
         "size": info["size"].strip(),
     }
