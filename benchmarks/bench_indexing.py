@@ -6,7 +6,13 @@
    - Buscador Visual's pipeline (`build_index`): reduced-size JPEG decoding, batched embedding,
      decoding overlapped with the model.
    Prints images/s for both, the ratio, and the cosine between the two paths' embeddings.
-2. Text-query latency (embed the text + search) with 10k and 100k indexed vectors (synthetic),
+   The build runs in the precision `auto` picks on this machine (see indexing/precision.py).
+2. bf16 fidelity on --fidelity-images generated images and 200 texts: centred cosine (the
+   collection's mean fp32 vector subtracted) between bf16 and fp32 embeddings of every image, and
+   recall@10 of bf16 queries (images and texts) against the fp32 index.
+3. The feeding side: decode + crop + 256-px thumbnail of 1024×768 JPEGs, images/s with one
+   worker process and with one per core, and the scaling (N workers against N × one worker).
+4. Text-query latency (embed the text + search) with 10k and 100k indexed vectors (synthetic),
    exact (flat) and HNSW, with HNSW's recall@10 against exact search.
 
 Usage: .venv/bin/python -m benchmarks.bench_indexing [--images 200] [--seed-images 200]
@@ -15,6 +21,7 @@ Usage: .venv/bin/python -m benchmarks.bench_indexing [--images 200] [--seed-imag
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import time
@@ -28,9 +35,11 @@ from transformers import CLIPConfig, CLIPModel, CLIPProcessor
 
 from indexing.build import build_index
 from indexing.embedder import Embedder
-from indexing.images import clip_pixels, load_image
+from indexing.images import clip_pixels, load_image, thumbnail_jpeg
+from indexing.precision import cpu_has_bf16
 from indexing.sources import FolderSource
 from indexing.store import CATALOG, Catalog, make_faiss_index
+from tests.synthetic import shapes_image
 from tests.tiny_clip import SHARED_FILES, model_files
 
 REPO = Path(__file__).resolve().parent.parent
@@ -142,15 +151,84 @@ def crop_difference(paths: list[Path]) -> tuple[float, float]:
     return float(stacked.mean()), float(np.percentile(stacked, 99.9))
 
 
+def centred_fidelity(model_dir: Path, n: int) -> None:
+    """Section 2: bf16 against fp32 on n generated images and 200 texts, printed."""
+    crops = np.stack([clip_pixels(shapes_image(i, (320, 240)), 224, fast=True) for i in range(n)])
+    fp32, bf16 = Embedder(str(model_dir), precision="fp32"), Embedder(str(model_dir), precision="bf16")
+    seconds, vectors = {}, {}
+    for name, embedder in (("fp32", fp32), ("bf16", bf16)):
+        started = time.perf_counter()
+        vectors[name] = np.concatenate([embedder.embed_pixels(crops[i : i + 32]) for i in range(0, n, 32)])
+        seconds[name] = time.perf_counter() - started
+    mean = vectors["fp32"].mean(0)
+    a, b = vectors["fp32"] - mean, vectors["bf16"] - mean
+    centred = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    ids = np.arange(n, dtype=np.int64)
+    index = make_faiss_index(ids, vectors["fp32"], "flat")
+    sample = np.random.default_rng(0).choice(n, size=min(200, n), replace=False)
+
+    def recall(exact: np.ndarray, approx: np.ndarray) -> float:
+        _, truth = index.search(exact, 10)
+        _, found = index.search(approx, 10)
+        return float(np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth, found, strict=True)]))
+
+    texts = [
+        f"a photo of {w} number {i}" for i, w in enumerate(["a dog", "the sea", "a red car", "coffee"] * 50)
+    ]
+    text32, text16 = fp32.embed_texts(texts), bf16.embed_texts(texts)
+    print(
+        f"bf16 against fp32, {n} images: model {n / seconds['fp32']:.1f} images/s fp32, "
+        f"{n / seconds['bf16']:.1f} bf16 ({seconds['fp32'] / seconds['bf16']:.2f}×); centred cosine "
+        f"min {centred.min():.5f}, mean {centred.mean():.5f}"
+    )
+    print(
+        f"recall@10 of bf16 queries against the fp32 index: images "
+        f"{recall(vectors['fp32'][sample], vectors['bf16'][sample]):.3f}, texts {recall(text32, text16):.3f}"
+    )
+
+
+def _decode_for_model(path: Path) -> int:
+    img = load_image(path, min_side=224)
+    clip_pixels(img, 224, fast=True)
+    return len(thumbnail_jpeg(img))
+
+
+def feeding_scaling(n: int = 240) -> None:
+    """Section 3: decode + crop + thumbnail throughput, one worker process against one per core."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    folder = WORK / "photos-1024"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        path = folder / f"photo_{i:04d}.jpg"
+        if not path.exists():
+            photo_like(i, (1024, 768)).save(path, "JPEG", quality=90)
+        paths.append(path)
+    cores = os.cpu_count() or 1
+    rates = {}
+    for workers in sorted({1, cores}):
+        with ProcessPoolExecutor(workers) as pool:
+            list(pool.map(_decode_for_model, paths[:workers]))  # start the workers
+            started = time.perf_counter()
+            list(pool.map(_decode_for_model, paths, chunksize=8))
+            rates[workers] = n / (time.perf_counter() - started)
+    print(
+        f"decode + crop + thumbnail, 1024×768 JPEGs: {rates[1]:.0f} images/s with 1 process, "
+        f"{rates[cores]:.0f} with {cores} (scaling {rates[cores] / (cores * rates[1]):.2f} of linear)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--seed-images", type=int, default=200, help="images timed through the seed approach")
+    parser.add_argument("--fidelity-images", type=int, default=1000)
     args = parser.parse_args()
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32, CPU")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; bf16 native: {cpu_has_bf16()}")
     folder = make_photos(args.images)
     model_dir = make_model()
     paths = sorted(folder.glob("*.jpg"))[: args.images]
@@ -169,7 +247,10 @@ def main() -> None:
     summary = build_index(FolderSource(folder), out, embedder, progress=False)
     fast_s = time.perf_counter() - start
     fast_rate = summary.count / fast_s
-    print(f"buscador build:  {fast_rate:6.2f} images/s  ({summary.count} in {fast_s:.1f}s, with index)")
+    print(
+        f"buscador build:  {fast_rate:6.2f} images/s  ({summary.count} in {fast_s:.1f}s, with index; "
+        f"{embedder.precision_used('image')}, chosen by --precision auto)"
+    )
     print(f"speed-up:        {fast_rate / seed_rate:.2f}×")
 
     catalog = Catalog(out / CATALOG, readonly=True)
@@ -186,6 +267,9 @@ def main() -> None:
     )
     mean_diff, p999 = crop_difference(seed_paths[:20])
     print(f"fast vs exact 224×224 crops: mean |diff| {mean_diff:.2f}/255, 99.9th percentile {p999:.0f}/255")
+
+    centred_fidelity(model_dir, args.fidelity_images)
+    feeding_scaling()
 
     for n in (10_000, 100_000):
         for data in ("lowrank", "uniform"):

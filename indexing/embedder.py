@@ -97,7 +97,7 @@ class Embedder:
         x = (x - self._mean) / self._std
         return _unit(
             self.precision.run(
-                "image", len(x), lambda: _tensor(self.model.get_image_features(pixel_values=x))
+                "image", len(x), lambda rows: _tensor(self.model.get_image_features(pixel_values=x[rows]))
             )
         )
 
@@ -123,8 +123,8 @@ class Embedder:
             features = self.precision.run(
                 "text",
                 len(group),
-                lambda t=input_ids, m=mask: _tensor(
-                    self.model.get_text_features(input_ids=t, attention_mask=m)
+                lambda rows, t=input_ids, m=mask: _tensor(
+                    self.model.get_text_features(input_ids=t[rows], attention_mask=m[rows])
                 ),
             )
             out[group] = _unit(features)

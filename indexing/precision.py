@@ -27,6 +27,8 @@ PRECISIONS = ("auto", "fp32", "bf16")
 MIN_GAIN = 0.15
 # Below this cosine between fp32 and bf16 outputs, bf16 is not trusted on this hardware.
 MIN_AGREEMENT = 0.99
+# The measurement runs on at most this many rows of the first batch (enough to time it fairly).
+PROBE_ROWS = 8
 
 
 def cpu_has_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
@@ -61,29 +63,27 @@ class Precision:
         self.chosen: dict[str, str] = {}  # path → precision, once measured
         self.used: dict[str, set[str]] = {"image": set(), "text": set()}  # tower → precisions used
 
-    def run(self, tower: str, batch: int, forward: Callable[[], torch.Tensor]) -> torch.Tensor:
-        """`forward()` in the precision of its path; measures both the first time under `auto`."""
-        path = f"{tower}_{'one' if batch == 1 else 'batch'}"
-        choice = self.fixed or self.chosen.get(path)
-        if choice is None:
-            choice, out = self._measure(path, forward)
-        else:
-            with self._autocast(choice):
-                out = forward()
+    def run(self, tower: str, rows: int, forward: Callable[[slice], torch.Tensor]) -> torch.Tensor:
+        """`forward(slice(0, rows))` (the model on those rows of its input) in the precision of its
+        path; under `auto`, the path's first call measures both on a few rows first."""
+        path = f"{tower}_{'one' if rows == 1 else 'batch'}"
+        choice = self.fixed or self.chosen.get(path) or self._measure(path, forward, rows)
         self.used[tower].add(choice)
-        return out.float()
+        with self._autocast(choice):
+            return forward(slice(0, rows)).float()
 
     def describe(self, tower: str) -> str:
         """The precisions a tower used so far, e.g. "bf16", or "bf16+fp32" after a mix."""
         return "+".join(sorted(self.used[tower]))
 
-    def _measure(self, path: str, forward: Callable[[], torch.Tensor]) -> tuple[str, torch.Tensor]:
+    def _measure(self, path: str, forward: Callable[[slice], torch.Tensor], rows: int) -> str:
+        probe = slice(0, min(rows, PROBE_ROWS))
         seconds: dict[str, float] = {}
         outputs: dict[str, torch.Tensor] = {}
         for precision in ("fp32", "bf16", "fp32", "bf16"):  # the first of each warms up
             started = time.perf_counter()
             with self._autocast(precision):
-                outputs[precision] = forward().float()
+                outputs[precision] = forward(probe).float()
             seconds[precision] = time.perf_counter() - started
         agreement = float(
             torch.nn.functional.cosine_similarity(outputs["fp32"], outputs["bf16"], dim=-1).min()
@@ -92,14 +92,15 @@ class Precision:
         choice = "bf16" if faster and agreement >= MIN_AGREEMENT else "fp32"
         self.chosen[path] = choice
         log.info(
-            "precision for %s: %s (fp32 %.1f ms, bf16 %.1f ms, agreement %.4f)",
+            "precision for %s: %s (%d rows: fp32 %.1f ms, bf16 %.1f ms, agreement %.4f)",
             path,
             choice,
+            probe.stop,
             seconds["fp32"] * 1000,
             seconds["bf16"] * 1000,
             agreement,
         )
-        return choice, outputs[choice]
+        return choice
 
     @contextlib.contextmanager
     def _autocast(self, precision: str) -> Iterator[None]:
