@@ -23,8 +23,9 @@ from gradio.data_classes import ImageData
 from starlette.middleware import Middleware
 
 from indexing import config
+from ui import page
 from ui import text as ui_text
-from ui.handlers import Handlers
+from ui.handlers import Handlers, visitor_language
 from ui.routes import ServingMiddleware, thumbnail_route
 from ui.startup import APP_MAX_K, Engine, start
 
@@ -33,7 +34,7 @@ CONCURRENT_SEARCHES = 48
 # Searches that may wait beyond those; past this, a visitor is told to try again in a moment.
 QUEUE_SIZE = 256
 
-T = gr.I18n(**ui_text.LABELS)  # T("key"): a label the browser shows in its language
+T = gr.I18n(**ui_text.labels())  # T("key"): a label the browser shows in its language
 
 
 def lenient_upload(image: gr.Image) -> gr.Image:
@@ -76,29 +77,29 @@ def url_gallery(gallery: gr.Gallery) -> gr.Gallery:
 
 
 def build_ui(engine: Engine) -> gr.Blocks:
-    """The Blocks app for `engine`; tests call this with their own engine."""
+    """The Blocks app for `engine`; tests call this with their own engine.
+
+    The search box comes first and the rarely changed controls (K, minimum score) are folded
+    under "Options", so that on a phone the results land on the first screen after a search.
+    """
     h = Handlers(engine)
     searcher = engine.searcher
     with gr.Blocks(title="Buscador Visual") as demo:
         gr.Markdown("# 🔎 Buscador Visual")
-        gr.Markdown(T("intro"))
+        gr.Markdown(T("intro"), elem_id="intro")
         if searcher is None:
             gr.Markdown(f"⚠️ **{engine.problem}**", elem_id="problem")
-        else:
-            gr.Markdown(
-                f"🖼️ {searcher.store.count} · `{Path(searcher.store.model).name}`", elem_id="index-status"
-            )
-        with gr.Row():
-            k = gr.Slider(1, APP_MAX_K, value=config.TOP_K_DEFAULT, step=1, label=T("top_k"))
-            min_score = gr.Slider(-1.0, 1.0, value=0.0, step=0.01, label=T("min_score"))
         with gr.Tabs():
-            with gr.Tab(T("tab_text"), id="text"):
+            with gr.Tab(T("tab_text"), id="text"), gr.Row(equal_height=True):
                 query = gr.Textbox(
-                    label=T("query"), placeholder=T("query_placeholder"), max_lines=1, elem_id="query"
+                    label=T("query"),
+                    placeholder=T("query_placeholder"),
+                    max_lines=1,
+                    elem_id="query",
+                    scale=4,
                 )
-                text_button = gr.Button(T("search"), variant="primary", elem_id="search-text")
-                examples = gr.Dataset(
-                    components=[query], samples=[[e] for e in ui_text.EXAMPLES], label=T("examples")
+                text_button = gr.Button(
+                    T("search"), variant="primary", elem_id="search-text", scale=1, min_width=90
                 )
             with gr.Tab(T("tab_image"), id="image"):
                 image = lenient_upload(
@@ -108,11 +109,28 @@ def build_ui(engine: Engine) -> gr.Blocks:
                         image_mode=None,
                         sources=["upload", "webcam", "clipboard"],
                         elem_id="query-image",
+                        height=240,
                     )
                 )
                 image_button = gr.Button(T("search"), variant="primary", elem_id="search-image")
+        examples = gr.Dataset(
+            components=[query],
+            samples=[[e] for e in ui_text.examples(ui_text.DEFAULT)],  # replaced by the visitor's language
+            label=T("examples"),
+            elem_id="examples",
+        )
+        with gr.Accordion(T("options"), open=False, elem_id="options"):
+            with gr.Row():
+                k = gr.Slider(1, APP_MAX_K, value=config.TOP_K_DEFAULT, step=1, label=T("top_k"))
+                min_score = gr.Slider(-1.0, 1.0, value=0.0, step=0.01, label=T("min_score"))
+            if searcher is not None:
+                gr.Markdown(
+                    f"🖼️ {searcher.store.count} · `{Path(searcher.store.model).name}`", elem_id="index-status"
+                )
         status = gr.Markdown(elem_id="status")
-        share = gr.Markdown(elem_id="share")
+        with gr.Row(equal_height=True):
+            share = gr.Markdown(elem_id="share")
+            copy_link = gr.Button(T("copy_link"), size="sm", elem_id="copy-link", visible=True)
         gallery = url_gallery(
             gr.Gallery(
                 label=T("results"),
@@ -161,19 +179,23 @@ def build_ui(engine: Engine) -> gr.Blocks:
                 concurrency_limit=CONCURRENT_SEARCHES,
             )
         gallery.select(h.pick, results, [selected, like_button], api_visibility="private")
-        gallery.change(  # new results: nothing of them is picked yet
+        gallery.change(  # new results: nothing of them is picked yet; bring them into view
             lambda: (-1, gr.update(interactive=False)),
             None,
             [selected, like_button],
+            js=page.ON_RESULTS,
             api_visibility="private",
         )
+        copy_link.click(None, js=page.COPY_LINK, api_visibility="private")
         link_outputs = [query, k, *outputs, selected]
 
-        def open_link(request: gr.Request) -> tuple[Any, ...]:
+        def open_page(request: gr.Request) -> tuple[Any, ...]:
+            """The examples in the visitor's language, and the search a shared link names, if any."""
             found = h.open_link(request)
-            return found if found is not None else (gr.update(),) * len(link_outputs)
+            words = gr.Dataset(samples=[[e] for e in ui_text.examples(visitor_language(request))])
+            return (words, *(found if found is not None else (gr.update(),) * len(link_outputs)))
 
-        demo.load(open_link, None, link_outputs, api_visibility="private")
+        demo.load(open_page, None, [examples, *link_outputs], api_visibility="private")
 
         for fn in (h.hits_text, h.hits_image, h.hits_similar):
             gr.api(fn, api_name=fn.__name__, concurrency_id="search", concurrency_limit=CONCURRENT_SEARCHES)
@@ -188,7 +210,13 @@ def launch(demo: gr.Blocks, engine: Engine, **kwargs: Any) -> None:
         kwargs.setdefault("server_name", "0.0.0.0")
     app_kwargs = {"routes": [thumbnail_route(engine)], "middleware": [Middleware(ServingMiddleware)]}
     demo.launch(
-        i18n=T, show_error=True, app_kwargs=app_kwargs, max_threads=CONCURRENT_SEARCHES + 16, **kwargs
+        i18n=T,
+        css=page.CSS,
+        js=page.ON_LOAD,
+        show_error=True,
+        app_kwargs=app_kwargs,
+        max_threads=CONCURRENT_SEARCHES + 16,
+        **kwargs,
     )
 
 

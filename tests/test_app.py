@@ -236,7 +236,14 @@ def _captions(page) -> list[str]:
 def test_browser_text_search_shows_k_results_with_scores(browser, server):
     page = browser.new_page(locale="en-US")
     page.goto(server)
-    page.get_by_label("Number of results (K)").first.fill("6")
+    page.wait_for_load_state("networkidle")  # the page's own start-up events are done
+    page.get_by_text("Options: K, minimum score").click()  # folded away by default
+    k_box = page.get_by_label("Number of results (K)").first
+    k_box.wait_for(state="visible")
+    page.wait_for_timeout(300)  # the accordion finishes opening
+    k_box.fill("6")
+    page.keyboard.press("Tab")  # the number box commits its value when it loses focus
+    assert k_box.input_value() == "6"
     page.locator("#query textarea, #query input").first.fill("a green square")
     page.keyboard.press("Enter")
     page.wait_for_function("document.querySelectorAll('#results .caption-label').length === 6", timeout=30000)
@@ -277,7 +284,7 @@ def test_browser_speaks_spanish_to_spanish_visitors(browser, server):
     page = browser.new_page(locale="es-ES", extra_http_headers={"Accept-Language": "es-ES,es;q=0.9"})
     page.goto(server + "?q=un+gato&k=2")
     page.wait_for_function("document.querySelectorAll('#results .caption-label').length === 2", timeout=30000)
-    assert page.get_by_text("Número de resultados (K)").first.is_visible()
+    assert page.get_by_text("Opciones: K, puntuación mínima").first.is_visible()
     assert page.get_by_text("2 resultados para «un gato»").is_visible()
     page.screenshot(path=ARTIFACTS / "spanish.png", full_page=True)
     page.close()
@@ -312,3 +319,70 @@ def test_browser_shows_why_the_engine_is_not_ready(browser):
         page.close()
     finally:
         demo.close()
+
+
+# --- the page as visitors see it: phone and desktop, language, accessibility, sharing ------------
+
+
+@pytest.mark.parametrize(
+    ("device", "viewport"),
+    [("phone", {"width": 390, "height": 844}), ("desktop", {"width": 1280, "height": 900})],
+)
+def test_browser_results_arrive_in_view_without_scrolling(browser, server, device, viewport):
+    context = browser.new_context(viewport=viewport, locale="en-US", is_mobile=device == "phone")
+    page = context.new_page()
+    page.goto(server)
+    page.locator("#query textarea, #query input").first.fill("a red circle")
+    page.keyboard.press("Enter")  # no click, no scroll: as a visitor on a phone keyboard would
+    page.wait_for_function("document.querySelectorAll('#results .thumbnail-item').length > 0", timeout=30000)
+    page.wait_for_timeout(500)  # the scroll to the results
+    box = page.locator("#results .thumbnail-item").first.bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= viewport["height"], box
+    alts = page.locator("#results img").evaluate_all("imgs => imgs.map(i => i.alt)")
+    assert alts and all(re.fullmatch(r"#\d+ · -?[01]\.\d{4} · img_\d{3}\.png", a) for a in alts), alts
+    assert page.locator("#status").get_attribute("aria-live") == "polite"
+    page.screenshot(path=ARTIFACTS / f"results-{device}.png")
+    context.close()
+
+
+def test_browser_spanish_page_has_spanish_examples(browser, server):
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        locale="es-ES",
+        extra_http_headers={"Accept-Language": "es-ES,es;q=0.9"},
+        is_mobile=True,
+    )
+    page = context.new_page()
+    page.goto(server)
+    page.get_by_text("un gato", exact=True).wait_for(timeout=30000)
+    assert page.get_by_text("una taza de café", exact=True).is_visible()
+    assert page.get_by_text("a cup of coffee", exact=True).count() == 0
+    page.get_by_text("un astronauta", exact=True).click()
+    page.wait_for_function(
+        "document.querySelector('#status').innerText.includes('«un astronauta»')", timeout=30000
+    )
+    page.screenshot(path=ARTIFACTS / "spanish-phone.png")
+    context.close()
+
+
+def test_browser_copy_link_reproduces_the_search(browser, server):
+    context = browser.new_context(locale="en-US")
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.goto(server)
+    assert not page.locator("#copy-link").is_visible()  # no search, no link
+    page.locator("#query textarea, #query input").first.fill("a blue square")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelectorAll('#results .caption-label').length > 0", timeout=30000)
+    page.locator("#copy-link").click()
+    page.wait_for_function("document.querySelector('#copy-link').classList.contains('copied')", timeout=5000)
+    url = page.evaluate("navigator.clipboard.readText()")
+    assert url.startswith(server) and "q=a+blue+square" in url and "k=12" in url
+    opened = context.new_page()
+    opened.goto(url)
+    opened.wait_for_function(
+        "document.querySelectorAll('#results .caption-label').length === 12", timeout=30000
+    )
+    assert opened.locator("#query textarea, #query input").first.input_value() == "a blue square"
+    assert _captions(opened) == _captions(page)
+    context.close()

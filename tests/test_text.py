@@ -31,9 +31,13 @@ def test_message_fills_in_values_and_falls_back_to_english():
     assert text.message("fr", "count", n=1, what="x") == "1 results for x."
 
 
-def test_every_language_has_every_label_message_and_error():
-    for table in (text.LABELS, text.MESSAGES, text.ERRORS):
-        assert table["es"].keys() == table["en"].keys()
+def test_every_language_says_everything_english_says():
+    english = text.LANGUAGES["en"]
+    for lang, words in text.LANGUAGES.items():
+        for part in ("labels", "messages", "errors"):
+            assert words[part].keys() == english[part].keys(), (lang, part)
+        assert len(words["examples"]) == len(english["examples"]) >= 4
+    assert text.examples("es")[0] == "un gato" and text.examples("fr") == english["examples"]
 
 
 def test_engine_errors_are_translated_by_code():

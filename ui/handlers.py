@@ -70,7 +70,7 @@ class Handlers:
         self, item_id: float | None, k: float, min_score: float, request: gr.Request
     ) -> Results:
         if item_id is None or item_id == -1:  # the page's "nothing picked yet"
-            raise gr.Error(ui_text.message(_lang(request), "pick_first"), print_exception=False)
+            raise gr.Error(ui_text.message(visitor_language(request), "pick_first"), print_exception=False)
 
         def respond(hits: list[Hit], lang: str, root: str) -> Results:
             what = ui_text.message(lang, "like_query", id=int(item_id))
@@ -131,7 +131,7 @@ class Handlers:
         respond: Callable[[list[Hit], str, str], Answer],
     ) -> Answer:
         """Run `query`, build the answer with `respond(hits, lang, root url)`, log the stages."""
-        lang = _lang(request)
+        lang = visitor_language(request)
         searcher = self.engine.searcher
         if searcher is None:
             raise gr.Error(
@@ -196,7 +196,8 @@ def _uploaded_path(image: FileData | dict[str, Any] | str | None) -> str | None:
     return image
 
 
-def _lang(request: gr.Request | None) -> str:
+def visitor_language(request: gr.Request | None) -> str:
+    """The visitor's language, from the request's Accept-Language header."""
     headers = getattr(request, "headers", None) or {}
     return ui_text.language(headers.get("accept-language"))
 

@@ -1,4 +1,4 @@
-"""The app's words, in English and Spanish.
+"""The app's words, in English and Spanish (one entry per language in LANGUAGES).
 
 Static labels are translated in the browser (gr.I18n, by the browser's language); messages made
 per request (result counts, errors) are chosen here from the request's Accept-Language header.
@@ -8,164 +8,187 @@ puts into the visitor's language.
 
 from __future__ import annotations
 
+from typing import Any
+
 from indexing.errors import BadImage, BuscadorError
 
-LABELS = {
+# Everything the app says, one entry per language: adding a language is adding an entry here
+# (its labels, messages, the engine's errors by code, and example queries).
+LANGUAGES: dict[str, dict[str, Any]] = {
     "en": {
-        "intro": (
-            "Find the most similar images in the collection: describe what you look for, or drop in a photo."
-        ),
-        "tab_text": "Text",
-        "tab_image": "Image",
-        "query": "Description",
-        "query_placeholder": "e.g. a cat sleeping on a sofa",
-        "examples": "Examples (click one)",
-        "image": "Your image (upload, webcam or paste)",
-        "search": "Search",
-        "top_k": "Number of results (K)",
-        "min_score": "Minimum score",
-        "results": "Results (best first)",
-        "selected": "Selected result id",
-        "more_like_this": "More like this",
-        "json": "Results as JSON",
-        "scores_note": (
-            "**About scores.** The score is the cosine similarity of CLIP embeddings. Image → image "
-            "scores are high (≈0.7–0.85 for close matches, 1.0 for the same picture); text → image "
-            "scores are low (≈0.2–0.3 for a good match), which is normal for CLIP: compare results "
-            "with each other, not with 1."
-        ),
+        "labels": {
+            "intro": (
+                "Find the most similar images in the collection: "
+                "describe what you look for, or drop in a photo."
+            ),
+            "tab_text": "Text",
+            "tab_image": "Image",
+            "query": "Description",
+            "query_placeholder": "e.g. a cat sleeping on a sofa",
+            "examples": "Try",
+            "image": "Your image (upload, webcam or paste)",
+            "search": "Search",
+            "top_k": "Number of results (K)",
+            "min_score": "Minimum score",
+            "results": "Results (best first)",
+            "selected": "Selected result id",
+            "more_like_this": "More like this",
+            "options": "Options: K, minimum score",
+            "copy_link": "🔗 Copy link",
+            "json": "Results as JSON",
+            "scores_note": (
+                "**About scores.** The score is the cosine similarity of CLIP embeddings. Image → image "
+                "scores are high (≈0.7–0.85 for close matches, 1.0 for the same picture); text → image "
+                "scores are low (≈0.2–0.3 for a good match), which is normal for CLIP: compare results "
+                "with each other, not with 1."
+            ),
+        },
+        "messages": {
+            "count": "{n} results for {what}.",
+            "none": (
+                "No result above the minimum score {min_score:.2f} for {what}: lower it and search again."
+            ),
+            "text_query": "“{q}”",
+            "image_query": "your image",
+            "like_query": "image #{id}",
+            "link": "[🔗 Link to this search]({href})",
+            "pick_first": "Click a result in the gallery first, then “More like this”.",
+            "not_ready": "The search engine is not ready: {problem}",
+            "bad_image": "That file could not be used as an image: {reason}.",
+        },
+        "errors": {
+            "empty_query": "Type a description first, e.g. “a dog running on the beach”.",
+            "no_image": "Upload, paste or take a picture first.",
+            "bad_k": "K must be a whole number from {low} to {high}, not {value!r}.",
+            "bad_id": "The image id must be a whole number from {low} to {high}, not {value!r}.",
+            "unknown_id": "There is no image with id {id} in this index.",
+            "empty_index": "The index is empty: build it from a folder or dataset with images.",
+            "bad_min_score": "The minimum score must be a number from -1 to 1, not {value!r}.",
+            "busy": "Many people are searching right now: try again in a moment.",
+            "not_an_image": "not an image, or a format we cannot read",
+            "corrupt_image": "corrupt or truncated image",
+            "empty_file": "empty file (0 bytes)",
+            "file_too_large": "file too large ({mb} MB; the limit is {limit} MB)",
+            "too_many_pixels": "image too large ({width}×{height} pixels; the limit is {limit} megapixels)",
+            "image_bomb": "image too large",
+            "too_small": "image too small ({width}×{height})",
+            "file_not_found": "file not found",
+            "permission_denied": "permission denied",
+            "is_directory": "a folder, not a file",
+        },
+        # Queries that make sense for the sample collection in samples/.
+        "examples": [
+            "a cat",
+            "a cup of coffee",
+            "an astronaut",
+            "a rocket launching",
+            "coins on a table",
+            "the surface of the moon",
+        ],
     },
     "es": {
-        "intro": (
-            "Encuentra las imágenes más parecidas de la colección: describe lo que buscas o suelta una foto."
-        ),
-        "tab_text": "Texto",
-        "tab_image": "Imagen",
-        "query": "Descripción",
-        "query_placeholder": "p. ej. un gato durmiendo en un sofá",
-        "examples": "Ejemplos (haz clic en uno)",
-        "image": "Tu imagen (subir, cámara o pegar)",
-        "search": "Buscar",
-        "top_k": "Número de resultados (K)",
-        "min_score": "Puntuación mínima",
-        "results": "Resultados (el mejor primero)",
-        "selected": "Id del resultado elegido",
-        "more_like_this": "Más como esta",
-        "json": "Resultados en JSON",
-        "scores_note": (
-            "**Sobre las puntuaciones.** La puntuación es la similitud coseno de los vectores de "
-            "CLIP. De imagen a imagen es alta (≈0,7–0,85 para imágenes parecidas, 1,0 para la misma "
-            "foto); de texto a imagen es baja (≈0,2–0,3 para un buen resultado), y eso es normal en "
-            "CLIP: compara los resultados entre sí, no con 1."
-        ),
+        "labels": {
+            "intro": (
+                "Encuentra las imágenes más parecidas de la colección: "
+                "describe lo que buscas o suelta una foto."
+            ),
+            "tab_text": "Texto",
+            "tab_image": "Imagen",
+            "query": "Descripción",
+            "query_placeholder": "p. ej. un gato durmiendo en un sofá",
+            "examples": "Prueba",
+            "image": "Tu imagen (subir, cámara o pegar)",
+            "search": "Buscar",
+            "top_k": "Número de resultados (K)",
+            "min_score": "Puntuación mínima",
+            "results": "Resultados (el mejor primero)",
+            "selected": "Id del resultado elegido",
+            "more_like_this": "Más como esta",
+            "options": "Opciones: K, puntuación mínima",
+            "copy_link": "🔗 Copiar enlace",
+            "json": "Resultados en JSON",
+            "scores_note": (
+                "**Sobre las puntuaciones.** La puntuación es la similitud coseno de los vectores de "
+                "CLIP. De imagen a imagen es alta (≈0,7–0,85 para imágenes parecidas, 1,0 para la misma "
+                "foto); de texto a imagen es baja (≈0,2–0,3 para un buen resultado), y eso es normal en "
+                "CLIP: compara los resultados entre sí, no con 1."
+            ),
+        },
+        "messages": {
+            "count": "{n} resultados para {what}.",
+            "none": (
+                "Ningún resultado supera la puntuación mínima {min_score:.2f} para {what}: "
+                "bájala y busca otra vez."
+            ),
+            "text_query": "«{q}»",
+            "image_query": "tu imagen",
+            "like_query": "la imagen n.º {id}",
+            "link": "[🔗 Enlace a esta búsqueda]({href})",
+            "pick_first": "Primero haz clic en un resultado de la galería y luego en «Más como esta».",
+            "not_ready": "El buscador no está listo: {problem}",
+            "bad_image": "Ese archivo no sirve como imagen: {reason}.",
+        },
+        "errors": {
+            "empty_query": "Escribe primero una descripción, p. ej. «un perro corriendo por la playa».",
+            "no_image": "Primero sube, pega o haz una foto.",
+            "bad_k": "K debe ser un número entero de {low} a {high}, no {value!r}.",
+            "bad_id": "El id de la imagen debe ser un número entero de {low} a {high}, no {value!r}.",
+            "unknown_id": "No hay ninguna imagen con id {id} en este índice.",
+            "empty_index": "El índice está vacío: créalo a partir de una carpeta o un dataset con imágenes.",
+            "bad_min_score": "La puntuación mínima debe ser un número de -1 a 1, no {value!r}.",
+            "busy": "Ahora mismo hay mucha gente buscando: inténtalo de nuevo en un momento.",
+            "not_an_image": "no es una imagen, o tiene un formato que no sabemos leer",
+            "corrupt_image": "la imagen está dañada o incompleta",
+            "empty_file": "el archivo está vacío (0 bytes)",
+            "file_too_large": "archivo demasiado grande ({mb} MB; el límite es {limit} MB)",
+            "too_many_pixels": (
+                "imagen demasiado grande ({width}×{height} píxeles; el límite es {limit} megapíxeles)"
+            ),
+            "image_bomb": "imagen demasiado grande",
+            "too_small": "imagen demasiado pequeña ({width}×{height})",
+            "file_not_found": "no se encuentra el archivo",
+            "permission_denied": "permiso denegado",
+            "is_directory": "es una carpeta, no un archivo",
+        },
+        # Queries that make sense for the sample collection in samples/.
+        "examples": [
+            "un gato",
+            "una taza de café",
+            "un astronauta",
+            "un cohete despegando",
+            "monedas sobre una mesa",
+            "la superficie de la luna",
+        ],
     },
 }
+DEFAULT = "en"
 
-MESSAGES = {
-    "en": {
-        "count": "{n} results for {what}.",
-        "none": "No result above the minimum score {min_score:.2f} for {what}: lower it and search again.",
-        "text_query": "“{q}”",
-        "image_query": "your image",
-        "like_query": "image #{id}",
-        "link": "[🔗 Link to this search]({href})",
-        "pick_first": "Click a result in the gallery first, then “More like this”.",
-        "not_ready": "The search engine is not ready: {problem}",
-        "bad_image": "That file could not be used as an image: {reason}.",
-    },
-    "es": {
-        "count": "{n} resultados para {what}.",
-        "none": (
-            "Ningún resultado supera la puntuación mínima {min_score:.2f} para {what}: "
-            "bájala y busca otra vez."
-        ),
-        "text_query": "«{q}»",
-        "image_query": "tu imagen",
-        "like_query": "la imagen n.º {id}",
-        "link": "[🔗 Enlace a esta búsqueda]({href})",
-        "pick_first": "Primero haz clic en un resultado de la galería y luego en «Más como esta».",
-        "not_ready": "El buscador no está listo: {problem}",
-        "bad_image": "Ese archivo no sirve como imagen: {reason}.",
-    },
-}
 
-# The engine's errors by code (BuscadorError.code), with its parameters; for image problems, the
-# reason that "bad_image" above gives. A code missing here shows the engine's English message.
-ERRORS = {
-    "en": {
-        "empty_query": "Type a description first, e.g. “a dog running on the beach”.",
-        "no_image": "Upload, paste or take a picture first.",
-        "bad_k": "K must be a whole number from {low} to {high}, not {value!r}.",
-        "bad_id": "The image id must be a whole number from {low} to {high}, not {value!r}.",
-        "unknown_id": "There is no image with id {id} in this index.",
-        "empty_index": "The index is empty: build it from a folder or dataset with images.",
-        "bad_min_score": "The minimum score must be a number from -1 to 1, not {value!r}.",
-        "busy": "Many people are searching right now: try again in a moment.",
-        "not_an_image": "not an image, or a format we cannot read",
-        "corrupt_image": "corrupt or truncated image",
-        "empty_file": "empty file (0 bytes)",
-        "file_too_large": "file too large ({mb} MB; the limit is {limit} MB)",
-        "too_many_pixels": "image too large ({width}×{height} pixels; the limit is {limit} megapixels)",
-        "image_bomb": "image too large",
-        "too_small": "image too small ({width}×{height})",
-        "file_not_found": "file not found",
-        "permission_denied": "permission denied",
-        "is_directory": "a folder, not a file",
-    },
-    "es": {
-        "empty_query": "Escribe primero una descripción, p. ej. «un perro corriendo por la playa».",
-        "no_image": "Primero sube, pega o haz una foto.",
-        "bad_k": "K debe ser un número entero de {low} a {high}, no {value!r}.",
-        "bad_id": "El id de la imagen debe ser un número entero de {low} a {high}, no {value!r}.",
-        "unknown_id": "No hay ninguna imagen con id {id} en este índice.",
-        "empty_index": "El índice está vacío: créalo a partir de una carpeta o un dataset con imágenes.",
-        "bad_min_score": "La puntuación mínima debe ser un número de -1 a 1, no {value!r}.",
-        "busy": "Ahora mismo hay mucha gente buscando: inténtalo de nuevo en un momento.",
-        "not_an_image": "no es una imagen, o tiene un formato que no sabemos leer",
-        "corrupt_image": "la imagen está dañada o incompleta",
-        "empty_file": "el archivo está vacío (0 bytes)",
-        "file_too_large": "archivo demasiado grande ({mb} MB; el límite es {limit} MB)",
-        "too_many_pixels": (
-            "imagen demasiado grande ({width}×{height} píxeles; el límite es {limit} megapíxeles)"
-        ),
-        "image_bomb": "imagen demasiado grande",
-        "too_small": "imagen demasiado pequeña ({width}×{height})",
-        "file_not_found": "no se encuentra el archivo",
-        "permission_denied": "permiso denegado",
-        "is_directory": "es una carpeta, no un archivo",
-    },
-}
+def labels() -> dict[str, dict[str, str]]:
+    """Every language's static labels, for gr.I18n."""
+    return {lang: words["labels"] for lang, words in LANGUAGES.items()}
 
-EXAMPLES = [
-    "a cat",
-    "a cup of coffee",
-    "an astronaut",
-    "a rocket launching",
-    "coins on a table",
-    "the surface of the moon",
-    "a red flower",
-    "a woman in uniform",
-]
+
+def examples(lang: str) -> list[str]:
+    return LANGUAGES.get(lang, LANGUAGES[DEFAULT])["examples"]
 
 
 def language(accept_language: str | None) -> str:
-    """'es' when the browser prefers Spanish over English, else 'en'."""
+    """The first language of the browser's Accept-Language that we speak, else English."""
     for part in (accept_language or "").split(","):
-        tag = part.split(";")[0].strip().lower()
-        if tag.startswith("es"):
-            return "es"
-        if tag.startswith("en"):
-            return "en"
-    return "en"
+        tag = part.split(";")[0].strip().lower().split("-")[0]
+        if tag in LANGUAGES:
+            return tag
+    return DEFAULT
 
 
 def message(lang: str, key: str, **values: object) -> str:
     """The app's message `key` in `lang` (English for a language we do not speak)."""
-    return MESSAGES.get(lang, MESSAGES["en"])[key].format(**values)
+    return LANGUAGES.get(lang, LANGUAGES[DEFAULT])["messages"][key].format(**values)
 
 
 def error(lang: str, exc: BuscadorError) -> str:
     """An engine error in `lang`, from its code and parameters; its own message for unknown codes."""
-    template = ERRORS.get(lang, ERRORS["en"]).get(exc.code)
+    template = LANGUAGES.get(lang, LANGUAGES[DEFAULT])["errors"].get(exc.code)
     text = template.format(**exc.params) if template else str(exc)
     return message(lang, "bad_image", reason=text) if isinstance(exc, BadImage) else text

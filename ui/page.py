@@ -1,0 +1,56 @@
+"""The page's own style and scripts: readable captions over results, a screen-reader-friendly
+status line, scrolling to the results when they arrive, and the copy-link button."""
+
+from __future__ import annotations
+
+CSS = """
+/* Captions over result images: light text on a dark band, readable on any picture. */
+#results .caption-label { background: rgba(0, 0, 0, 0.78) !important; color: #fff !important; }
+#share { align-self: center; }
+#copy-link { flex-grow: 0; min-width: max-content; }
+#copy-link.copied { outline: 2px solid var(--color-accent); }
+"""
+
+# Runs once when the page loads: the status line becomes a polite live region, so a screen reader
+# announces "12 results for …" or an error without the visitor looking for it; the copy-link
+# button waits for a search that has a link.
+ON_LOAD = """
+() => {
+  const status = document.querySelector('#status');
+  if (status) {
+    status.setAttribute('role', 'status');
+    status.setAttribute('aria-live', 'polite');
+  }
+  const copy = document.querySelector('#copy-link');
+  if (copy && !document.querySelector('#share a')) copy.style.display = 'none';
+}
+"""
+
+# New results: bring the status line (with the results right below it) to the top of the
+# screen, so a visitor sees them without scrolling, on a phone too; and show the copy-link
+# button only when the search has a link (an uploaded image has none).
+ON_RESULTS = """
+() => {
+  const status = document.querySelector('#status');
+  if (status) status.scrollIntoView({block: 'start'});
+  const copy = document.querySelector('#copy-link');
+  if (copy) copy.style.display = document.querySelector('#share a') ? '' : 'none';
+}
+"""
+
+# The copy-link button: the current search's link, made absolute, onto the clipboard.
+COPY_LINK = """
+async () => {
+  const link = document.querySelector('#share a');
+  const button = document.querySelector('#copy-link');
+  if (!link) return;
+  const url = new URL(link.getAttribute('href'), window.location.href).href;
+  try {
+    await navigator.clipboard.writeText(url);
+    button.classList.add('copied');
+    setTimeout(() => button.classList.remove('copied'), 2000);
+  } catch (err) {
+    window.prompt('', url);  // no clipboard (an insecure page, a refusal): offer it to copy by hand
+  }
+}
+"""
