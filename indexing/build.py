@@ -24,8 +24,8 @@ from tqdm import tqdm
 from indexing import config
 from indexing.embedder import EmbedderLike
 from indexing.errors import BadImage
-from indexing.images import thumbnail_jpeg
-from indexing.sources import Source, SourceItem
+from indexing.images import read_file, thumbnail_jpeg
+from indexing.sources import Source, SourceItem, content_hash
 from indexing.store import Catalog, Row, write_index
 
 T = TypeVar("T")
@@ -43,6 +43,7 @@ class BuildSummary:
     updated: int = 0
     unchanged: int = 0
     removed: int = 0
+    reused: int = 0  # new or changed images whose content was already embedded
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (image, reason)
     count: int = 0
     index_type: str = ""
@@ -58,6 +59,7 @@ class BuildSummary:
             "unchanged": self.unchanged,
             "removed": self.removed,
             "skipped": len(self.skipped),
+            "reused": self.reused,
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -84,19 +86,27 @@ class BuildSummary:
         return (
             f"{self.count} images indexed ({kind}) in {self.seconds:.1f}s{rate}: "
             f"{self.added} new, {self.updated} changed, {self.unchanged} unchanged, "
-            f"{self.removed} removed, {len(self.skipped)} skipped\n"
+            f"{self.removed} removed, {len(self.skipped)} skipped, {self.reused} reused\n"
             f"time per stage: {stages}"
         )
 
 
 @dataclass(frozen=True)
 class _Prepared:
-    """An item decoded for the model (pixels and thumbnail), or the reason it could not be."""
+    """An item decoded for the model (pixels and thumbnail), or found already embedded under its
+    content hash (vector and thumbnail), or the reason it could not be used."""
 
     item: SourceItem
     pixels: np.ndarray | None = None
     thumbnail: bytes = b""
+    content: str | None = None
+    vector: np.ndarray | None = None
     error: str = ""
+
+    @property
+    def identity(self) -> str:
+        """What makes two items the same image: their content, when known, else their key."""
+        return self.content or f"key:{self.item.key}"
 
 
 @dataclass
@@ -147,7 +157,7 @@ def build_index(
         with bar:
             batches = _prefetched(
                 _chunks(diff.changed(source.items(), bar), batch_size),
-                lambda item: _prepare(embedder, item),
+                lambda item: _prepare(embedder, catalog, item),
                 workers,
                 lookahead=0 if embedder.device == "cpu" else 1,
             )
@@ -185,11 +195,17 @@ def build_index(
         catalog.close()
 
 
-def _prepare(embedder: EmbedderLike, item: SourceItem) -> _Prepared:
-    """Decode one item into the model's input crop and a thumbnail (runs on a worker thread)."""
+def _prepare(embedder: EmbedderLike, catalog: Catalog, item: SourceItem) -> _Prepared:
+    """Decode one item into the model's input crop and a thumbnail (runs on a worker thread), or
+    take the vector and thumbnail of an indexed image with the same content (a copy, a rename)."""
     try:
-        img = embedder.load(item.data)
-        return _Prepared(item, embedder.pixels(img), thumbnail_jpeg(img))
+        data = read_file(item.data) if isinstance(item.data, Path) else item.data
+        content = item.content or (content_hash(data) if isinstance(data, bytes) else None)
+        stored = catalog.by_content(content) if content else None
+        if stored is not None:
+            return _Prepared(item, content=content, vector=stored[0], thumbnail=stored[1])
+        img = embedder.load(data)
+        return _Prepared(item, embedder.pixels(img), thumbnail_jpeg(img), content=content)
     except BadImage as exc:
         return _Prepared(item, error=str(exc))
 
@@ -203,21 +219,36 @@ def _store(
     summary: BuildSummary,
     warn: Callable[[str], None],
 ) -> None:
-    """Embed a decoded batch and commit it to the catalog (one transaction: a checkpoint)."""
-    good = [p for p in batch if p.pixels is not None]
+    """Embed a decoded batch and commit it to the catalog (one transaction: a checkpoint).
+
+    Each distinct content is embedded once: an image whose content is already indexed, or appears
+    twice in the batch, reuses that vector (counted as reused).
+    """
+    good = [p for p in batch if not p.error]
     for p in batch:
         if p.error:
             summary.skipped.append((p.item.key, p.error))
             warn(f"skipped {p.item.label}: {p.error}")
     if not good:
         return
-    with summary.timing("embed"):
-        vectors = embedder.embed_pixels(np.stack([p.pixels for p in good]))
+    embed: dict[str, _Prepared] = {}  # identity → the one item of the batch embedded for it
+    for p in good:
+        if p.vector is None:
+            embed.setdefault(p.identity, p)
+    vectors: dict[str, np.ndarray] = {}
+    if embed:
+        with summary.timing("embed"):
+            embedded = embedder.embed_pixels(np.stack([p.pixels for p in embed.values()]))
+        vectors = dict(zip(embed, embedded, strict=True))
+    rows = []
+    for p in good:
+        first = embed.get(p.identity)
+        if first is not p:
+            summary.reused += 1
+        vector = p.vector if p.vector is not None else vectors[p.identity]
+        rows.append(Row(p.item.key, p.item.label, p.item.fingerprint, vector, p.thumbnail, p.content))
     with summary.timing("write"):
-        catalog.write(
-            Row(p.item.key, p.item.label, p.item.fingerprint, v, p.thumbnail)
-            for p, v in zip(good, vectors, strict=True)
-        )
+        catalog.write(rows)
     updated = sum(p.item.key in known for p in good)
     summary.updated += updated
     summary.added += len(good) - updated

@@ -31,15 +31,9 @@ def load_image(src: ImageInput, *, min_side: int | None = None) -> Image.Image:
     if isinstance(src, Image.Image):
         _check_size(*src.size)
         return _to_rgb(ImageOps.exif_transpose(src))
+    if isinstance(src, (str, Path)):
+        src = read_file(Path(src))
     try:
-        if isinstance(src, (str, Path)):
-            size = Path(src).stat().st_size
-            if size > MAX_FILE_BYTES:
-                mb, limit = size // 2**20, MAX_FILE_BYTES // 2**20
-                raise BadImage(
-                    f"file too large ({mb} MB; the limit is {limit} MB)", "file_too_large", mb=mb, limit=limit
-                )
-            src = Path(src).read_bytes()
         if isinstance(src, bytes):
             if not src:
                 raise BadImage("empty file (0 bytes)", "empty_file")
@@ -54,12 +48,6 @@ def load_image(src: ImageInput, *, min_side: int | None = None) -> Image.Image:
         return _to_rgb(ImageOps.exif_transpose(img))
     except BadImage:
         raise
-    except FileNotFoundError:
-        raise BadImage("file not found", "file_not_found") from None
-    except PermissionError:
-        raise BadImage("permission denied", "permission_denied") from None
-    except IsADirectoryError:
-        raise BadImage("is a directory", "is_directory") from None
     except Image.DecompressionBombError:
         raise BadImage("image too large (decompression-bomb guard)", "image_bomb") from None
     except UnidentifiedImageError:
@@ -67,6 +55,24 @@ def load_image(src: ImageInput, *, min_side: int | None = None) -> Image.Image:
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         # Pillow reports truncated and corrupt data as OSError/SyntaxError/ValueError.
         raise BadImage(f"corrupt or truncated image ({exc})", "corrupt_image", detail=str(exc)) from None
+
+
+def read_file(path: Path) -> bytes:
+    """A file's bytes, refusing one over MAX_FILE_BYTES before reading it. Raises BadImage."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            mb, limit = size // 2**20, MAX_FILE_BYTES // 2**20
+            raise BadImage(
+                f"file too large ({mb} MB; the limit is {limit} MB)", "file_too_large", mb=mb, limit=limit
+            )
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise BadImage("file not found", "file_not_found") from None
+    except PermissionError:
+        raise BadImage("permission denied", "permission_denied") from None
+    except IsADirectoryError:
+        raise BadImage("is a directory", "is_directory") from None
 
 
 def _check_size(width: int, height: int) -> None:

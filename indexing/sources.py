@@ -33,6 +33,12 @@ class SourceItem:
     label: str  # what people see
     fingerprint: str  # changes whenever the image does
     data: Path | bytes | Image.Image  # what the embedder decodes
+    content: str | None = None  # content_hash of the image's bytes, where the source knows it
+
+
+def content_hash(data: bytes) -> str:
+    """Identifies an image's content: the same bytes under any name give the same hash."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 class Source(Protocol):
@@ -231,10 +237,9 @@ class DatasetSource:
             except (OSError, TypeError, ValueError) as exc:
                 self.warnings.append(f"{key}: unusable image value ({exc})")
                 continue
-            pixels = data.tobytes() if isinstance(data, Image.Image) else data
-            digest = hashlib.blake2b(pixels, digest_size=16).hexdigest()
+            digest = content_hash(data.tobytes() if isinstance(data, Image.Image) else data)
             label = f"{self.split}[{row}]" + (f" {name}" if name else "")
-            yield SourceItem(key, label, digest, data)
+            yield SourceItem(key, label, digest, data, digest)
 
     def _image_data(self, value: Any) -> tuple[bytes | Image.Image, str]:
         """Raw bytes (or a decoded image) and an original file name, from any image encoding."""

@@ -32,7 +32,7 @@ from indexing.files import file_digest, replace_atomically
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CATALOG = "catalog.sqlite"
 INDEX = "index.faiss"
 MANIFEST = "manifest.json"
@@ -45,10 +45,13 @@ CREATE TABLE IF NOT EXISTS items (
     key TEXT UNIQUE NOT NULL,
     label TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
-    vector BLOB NOT NULL
+    vector BLOB NOT NULL,
+    content TEXT
 );
 CREATE TABLE IF NOT EXISTS thumbnails (id INTEGER PRIMARY KEY, jpeg BLOB NOT NULL);
 """
+# After the migrations: an older catalog gets the columns these need from them.
+_INDEXES = "CREATE INDEX IF NOT EXISTS items_content ON items(content);"
 
 
 def _m002_drop_size(db: sqlite3.Connection) -> None:
@@ -56,8 +59,13 @@ def _m002_drop_size(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE items DROP COLUMN size")
 
 
+def _m003_content(db: sqlite3.Connection) -> None:
+    """Format 3: each image's content hash, so a copied or renamed file reuses its vector."""
+    db.execute("ALTER TABLE items ADD COLUMN content TEXT")
+
+
 # Format version → the migration that brings a catalog of the version before it up to it.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _m002_drop_size}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _m002_drop_size, 3: _m003_content}
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,7 @@ class Row:
     fingerprint: str
     vector: np.ndarray
     thumbnail: bytes
+    content: str | None = None  # the image's content hash
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,7 @@ class Catalog:
                 self._db.executescript(_SCHEMA)
                 self._db.execute("PRAGMA synchronous=FULL")
                 self._migrate()
+                self._db.executescript(_INDEXES)
             self._db.execute("SELECT count(*) FROM items").fetchone()
             version = self.format_version()
         except sqlite3.DatabaseError as exc:
@@ -169,6 +179,16 @@ class Catalog:
         known = set(filter(None, (self.get_meta("image_precision") or "").split("+")))
         self.set_meta(image_precision="+".join(sorted(known | set(used.split("+")))))
 
+    def by_content(self, content: str) -> tuple[np.ndarray, bytes] | None:
+        """The vector and thumbnail of an image with this content hash, if one is indexed."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT i.vector, t.jpeg FROM items i JOIN thumbnails t ON t.id = i.id "
+                "WHERE i.content=? LIMIT 1",
+                (content,),
+            ).fetchone()
+        return (np.frombuffer(row[0], np.float32), row[1]) if row else None
+
     def fingerprints(self) -> dict[str, str]:
         """key → fingerprint of everything indexed so far."""
         with self._lock:
@@ -187,8 +207,9 @@ class Catalog:
                     item_id, next_id = next_id, next_id + 1
                 vector = np.asarray(row.vector, np.float32).tobytes()
                 self._db.execute(
-                    "INSERT OR REPLACE INTO items(id, key, label, fingerprint, vector) VALUES(?, ?, ?, ?, ?)",
-                    (item_id, row.key, row.label, row.fingerprint, vector),
+                    "INSERT OR REPLACE INTO items(id, key, label, fingerprint, vector, content) "
+                    "VALUES(?, ?, ?, ?, ?, ?)",
+                    (item_id, row.key, row.label, row.fingerprint, vector, row.content),
                 )
                 self._db.execute("INSERT OR REPLACE INTO thumbnails VALUES(?, ?)", (item_id, row.thumbnail))
             self._set_meta_locked({"next_id": str(next_id)})

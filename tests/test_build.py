@@ -287,6 +287,7 @@ def test_manifest_records_what_the_last_build_changed(tmp_path, collection, embe
         "unchanged": 0,
         "removed": 0,
         "skipped": 0,
+        "reused": 0,
     }
 
 
@@ -299,3 +300,37 @@ def test_an_indexed_file_that_becomes_unreadable_leaves_the_index(tmp_path, coll
     summary = build_index(FolderSource(folder), out, embedder, progress=False, warn=lambda _: None)
     assert (summary.removed, len(summary.skipped), summary.count) == (1, 1, 11)
     assert "img_004.png" not in _state(out)
+
+
+def test_a_copied_or_renamed_image_reuses_its_vector_instead_of_the_model(tmp_path, collection, tiny_model):
+    from indexing.embedder import Embedder
+
+    counting = Embedder(tiny_model, precision="fp32")
+    embedded: list[int] = []
+    model = counting.embed_pixels
+    counting.embed_pixels = lambda batch: (embedded.append(len(batch)), model(batch))[1]
+    folder = tmp_path / "photos"
+    shutil.copytree(collection, folder)
+    out = tmp_path / "index"
+    build_index(FolderSource(folder), out, counting, progress=False)
+    assert sum(embedded) == 12
+    before = _state(out)
+
+    (folder / "img_003.png").rename(folder / "renamed.png")
+    (folder / "copies").mkdir()
+    for name in ("a.png", "b.png"):  # two copies of one image, new in the same build
+        shutil.copy(folder / "img_004.png", folder / "copies" / name)
+    embedded.clear()
+    summary = build_index(FolderSource(folder), out, counting, progress=False)
+    assert sum(embedded) == 0, "no image was embedded again"
+    assert (summary.added, summary.removed, summary.reused, summary.count) == (3, 1, 3, 14)
+    assert "3 reused" in summary.report()
+    after = _state(out)
+    assert np.array_equal(after["renamed.png"][1], before["img_003.png"][1])
+    assert np.array_equal(after["copies/a.png"][1], before["img_004.png"][1])
+
+    shapes_image(77).save(folder / "copies" / "c.png")  # new content, and a copy of it
+    shapes_image(77).save(folder / "copies" / "d.png")
+    embedded.clear()
+    summary = build_index(FolderSource(folder), out, counting, progress=False)
+    assert sum(embedded) == 1 and summary.reused == 1  # embedded once for both

@@ -25,7 +25,7 @@ def test_build_search_info(tmp_path, collection, tiny_model, capsys, monkeypatch
     assert main(["info", str(out)]) == 0
     info = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
     assert {k: v.strip() for k, v in info.items() if k != "built at"} == {
-        "index": f"{out.resolve()} (format 2)",
+        "index": f"{out.resolve()} (format 3)",
         "images": "12",
         "model": f"{tiny_model} (512-d)",
         "index type": "flat (inner_product, exact)",
