@@ -123,6 +123,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
             with gr.Row():
                 k = gr.Slider(1, APP_MAX_K, value=config.TOP_K_DEFAULT, step=1, label=T("top_k"))
                 min_score = gr.Slider(-1.0, 1.0, value=0.0, step=0.01, label=T("min_score"))
+            collapse = gr.Checkbox(value=True, label=T("collapse"), elem_id="collapse")
             if searcher is not None:
                 gr.Markdown(
                     f"🖼️ {searcher.store.count} · `{Path(searcher.store.model).name}`", elem_id="index-status"
@@ -152,7 +153,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
         with gr.Accordion(T("json"), open=False):
             results = gr.JSON(elem_id="results-json")
 
-        controls = [k, min_score]
+        controls = [k, min_score, collapse]
         outputs = [gallery, results, status, share]
         gr.on(
             [text_button.click, query.submit],
@@ -187,7 +188,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
             api_visibility="private",
         )
         copy_link.click(None, js=page.COPY_LINK, api_visibility="private")
-        link_outputs = [query, k, *outputs, selected]
+        link_outputs = [query, k, collapse, *outputs, selected]
 
         def open_page(request: gr.Request) -> tuple[Any, ...]:
             """The examples in the visitor's language, and the search a shared link names, if any."""

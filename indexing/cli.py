@@ -1,4 +1,4 @@
-"""Command line: `python -m indexing build | search | info | push | pull`.
+"""Command line: `python -m indexing build | search | info | duplicates | push | pull`.
 
 Parses arguments, calls the engine, prints results. Known problems print one `error:` line and
 exit with status 2; Ctrl-C during a build keeps what was already embedded.
@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,6 +79,29 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--model", help=model_help)
     search.add_argument("--precision", choices=PRECISIONS, help=precision_help)
     search.add_argument("--json", action="store_true", help="print results as JSON")
+    search.add_argument(
+        "--collapse",
+        type=float,
+        nargs="?",
+        const=config.DUPLICATE_THRESHOLD,
+        default=0.0,
+        metavar="T",
+        help="fold results at least T similar to a better one into it "
+        f"(T: a cosine, {config.DUPLICATE_THRESHOLD} if left out; default: off)",
+    )
+
+    duplicates = sub.add_parser("duplicates", help="list groups of near-duplicate images in an index")
+    duplicates.add_argument(
+        "index", type=Path, nargs="?", help="index directory (default: $INDEX_DIR or ./index)"
+    )
+    duplicates.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help=f"cosine from which two images are near-duplicates (default: $DUPLICATE_THRESHOLD or "
+        f"{config.DUPLICATE_THRESHOLD})",
+    )
+    duplicates.add_argument("--json", action="store_true", help="print the groups as JSON")
 
     info = sub.add_parser("info", help="describe an index")
     info.add_argument("index", type=Path, nargs="?", help="index directory (default: $INDEX_DIR or ./index)")
@@ -99,9 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
-        return {"build": _build, "search": _search, "info": _info, "push": _push, "pull": _pull}[
-            args.command
-        ](args)
+        commands = {
+            "build": _build,
+            "search": _search,
+            "info": _info,
+            "duplicates": _duplicates,
+            "push": _push,
+            "pull": _pull,
+        }
+        return commands[args.command](args)
     except BuscadorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -162,21 +192,22 @@ def _search(args: argparse.Namespace) -> int:
     store = IndexStore(config.index_dir(args.index))  # before the model: a missing index fails fast
     searcher = Searcher(store, _embedder(args))
     if args.text is not None:
-        hits = searcher.by_text(args.text, args.k, args.min_score)
+        hits = searcher.by_text(args.text, args.k, args.min_score, collapse=args.collapse)
     elif args.image is not None:
         try:
-            hits = searcher.by_image(args.image, args.k, args.min_score)
+            hits = searcher.by_image(args.image, args.k, args.min_score, collapse=args.collapse)
         except BadImage as exc:
             raise BuscadorError(f"{args.image}: {exc}") from None
     else:
-        hits = searcher.by_id(args.like, args.k, args.min_score)
+        hits = searcher.by_id(args.like, args.k, args.min_score, collapse=args.collapse)
     if args.json:
         print(json.dumps([h.as_dict() for h in hits], indent=2, ensure_ascii=False))
         return 0
     if not hits:
         print("no results above the minimum score")
     for hit in hits:
-        print(f"{hit.rank:>3}  {hit.score:.4f}  {hit.path or hit.label}  (id {hit.id})")
+        folded = f", +{len(hit.folded)} similar: ids {', '.join(map(str, hit.folded))}" if hit.folded else ""
+        print(f"{hit.rank:>3}  {hit.score:.4f}  {hit.path or hit.label}  (id {hit.id}{folded})")
     return 0
 
 
@@ -199,6 +230,36 @@ def _info(args: argparse.Namespace) -> int:
     print(f"built at:    {manifest['built_at']}")
     size = sum(f["size"] for f in manifest["files"].values())
     print(f"size:        {size / 1e6:.1f} MB")
+    return 0
+
+
+def _duplicates(args: argparse.Namespace) -> int:
+    import time
+
+    from indexing.duplicates import find_duplicates
+    from indexing.search import duplicate_threshold
+    from indexing.store import IndexStore
+
+    threshold = duplicate_threshold(config.duplicate_threshold(args.threshold))
+    if threshold == 0:
+        raise BuscadorError("the near-duplicate threshold must be above 0 to find duplicates")
+    store = IndexStore(config.index_dir(args.index))
+    started = time.perf_counter()
+    groups = find_duplicates(store, threshold)
+    seconds = time.perf_counter() - started
+    if args.json:
+        data = [{"size": len(g), "members": [asdict(m) for m in g]} for g in groups]
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return 0
+    images = sum(len(g) for g in groups)
+    print(
+        f"{len(groups)} groups of near-duplicates (cosine ≥ {threshold}), {images} images, "
+        f"among {store.count} ({seconds:.1f}s)"
+    )
+    for n, group in enumerate(groups, start=1):
+        print(f"group {n}: {len(group)} images")
+        for member in group:
+            print(f"  {member.similarity:.4f}  {member.label}  (id {member.id})")
     return 0
 
 

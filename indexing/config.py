@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from indexing.errors import BuscadorError
+
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 DEFAULT_INDEX_DIR = "index"
 
@@ -20,6 +22,12 @@ FLAT_LIMIT = 200_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128
+# Near-duplicates: results (or images) whose vectors' cosine is at least this are folded together.
+# clip-retrieval's default for the same job; re-encoded or resized copies of a photo score above it
+# with CLIP ViT-B/32, distinct photos of one scene below.
+DUPLICATE_THRESHOLD = 0.94
+# When folding near-duplicate results, at most this many nearest images are looked at to find K.
+COLLAPSE_CANDIDATES = 2000
 # Only the first 77 CLIP tokens count; cutting the text first keeps a huge paste cheap.
 MAX_QUERY_CHARS = 2000
 THUMBNAIL_SIDE = 256
@@ -42,6 +50,24 @@ def model_name(override: str | None = None) -> str:
 def precision(override: str | None = None) -> str:
     """The model's precision: the flag, else $CLIP_PRECISION, else "auto" (see indexing.precision)."""
     return override or _env("CLIP_PRECISION") or "auto"
+
+
+def duplicate_threshold(override: float | None = None) -> float:
+    """Near-duplicate cosine: the argument, else $DUPLICATE_THRESHOLD, else DUPLICATE_THRESHOLD.
+
+    It depends on the model (a random-weight test model needs about 0.999), hence a setting.
+    """
+    if override is not None:
+        return override
+    value = _env("DUPLICATE_THRESHOLD")
+    try:
+        return float(value) if value else DUPLICATE_THRESHOLD
+    except ValueError:
+        raise BuscadorError(
+            f"DUPLICATE_THRESHOLD must be a number from 0 (off) to 1, not {value!r}",
+            "bad_threshold",
+            value=value,
+        ) from None
 
 
 def index_dir(override: str | os.PathLike[str] | None = None) -> Path:

@@ -29,10 +29,11 @@ class Hit:
     key: str  # path relative to the folder, or "split/row" of the dataset
     label: str
     path: Path | None  # the original file, when the index was built from a folder (there at start-up)
+    folded: tuple[int, ...] = ()  # ids of near-duplicates of this result, folded into it
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: the path as a string (or None)."""
-        return asdict(self) | {"path": str(self.path) if self.path else None}
+        return asdict(self) | {"path": str(self.path) if self.path else None, "folded": list(self.folded)}
 
 
 def whole_number(value: object, what: str, low: int, high: int) -> int:
@@ -64,11 +65,28 @@ def score_bound(value: object) -> float:
     return float(value)
 
 
+def duplicate_threshold(value: object) -> float:
+    """A near-duplicate threshold: a cosine from 0 (off) to 1."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not (0.0 <= float(value) <= 1.0)
+    ):
+        raise BuscadorError(
+            f"the near-duplicate threshold must be a number from 0 (off) to 1, not {value!r}",
+            "bad_threshold",
+            value=value,
+        )
+    return float(value)
+
+
 class Searcher:
     """An index and the model that made it, ready for queries; safe to share between threads.
 
-    Each query method takes an optional `timings` dict, to which it adds the seconds spent
-    embedding the query ("embed") and searching the index ("search").
+    Each query method takes `collapse`, a near-duplicate threshold (0: off): results whose vectors
+    are at least that similar to a better-ranked result are folded into it (`Hit.folded`), and K
+    still means K distinct results. And an optional `timings` dict, to which it adds the seconds
+    spent embedding the query ("embed") and searching the index ("search").
     """
 
     def __init__(self, store: IndexStore, embedder: EmbedderLike, *, max_k: int = config.MAX_K) -> None:
@@ -89,78 +107,119 @@ class Searcher:
         text: str | None,
         k: object = config.TOP_K_DEFAULT,
         min_score: object = -1.0,
+        *,
+        collapse: object = 0.0,
         timings: dict[str, float] | None = None,
     ) -> list[Hit]:
         text = (text or "").strip()
         if not text:
             raise BuscadorError("the description is empty: type what you are looking for", "empty_query")
-        k, min_score = self._check(k, min_score)
+        k, min_score, threshold = self._check(k, min_score, collapse)
         started = time.perf_counter()
         vector = self.embedder.embed_texts([text])[0]
         _add(timings, "embed", started)
-        return self._answer(vector, k, min_score, timings)
+        return self._answer(vector, k, min_score, threshold, timings=timings)
 
     def by_image(
         self,
         image: ImageInput | None,
         k: object = config.TOP_K_DEFAULT,
         min_score: object = -1.0,
+        *,
+        collapse: object = 0.0,
         timings: dict[str, float] | None = None,
     ) -> list[Hit]:
         if image is None or image == "":
             raise BuscadorError("no image given: upload, paste or take a picture first", "no_image")
-        k, min_score = self._check(k, min_score)
+        k, min_score, threshold = self._check(k, min_score, collapse)
         started = time.perf_counter()
         img = self.embedder.load(image)
         vector = self.embedder.embed_pixels(self.embedder.pixels(img)[None])[0]
         _add(timings, "embed", started)
-        return self._answer(vector, k, min_score, timings)
+        return self._answer(vector, k, min_score, threshold, timings=timings)
 
     def by_id(
         self,
         item_id: object,
         k: object = config.TOP_K_DEFAULT,
         min_score: object = -1.0,
+        *,
+        collapse: object = 0.0,
         timings: dict[str, float] | None = None,
     ) -> list[Hit]:
         """Images most like an indexed one ("more like this"), the image itself left out."""
-        k, min_score = self._check(k, min_score)
+        k, min_score, threshold = self._check(k, min_score, collapse)
         item_id = whole_number(item_id, "ID", 0, 2**62)
         vector = self.store.vector(item_id)
-        hits = self._answer(vector, k + 1, min_score, timings, exclude=item_id)
-        return hits[:k]
+        return self._answer(vector, k, min_score, threshold, timings=timings, exclude=item_id)
 
     def thumbnail(self, item_id: int) -> bytes | None:
         return self.store.thumbnail(item_id)
 
-    def _check(self, k: object, min_score: object) -> tuple[int, float]:
+    def _check(self, k: object, min_score: object, collapse: object) -> tuple[int, float, float]:
         k = whole_number(k, "K", 1, self.max_k)
         min_score = score_bound(min_score)
+        threshold = duplicate_threshold(collapse)
         if self.store.count == 0:
             raise BuscadorError(
                 "the index is empty: build it from a folder or dataset with images", "empty_index"
             )
-        return k, min_score
+        return k, min_score, threshold
 
     def _answer(
         self,
         vector: np.ndarray,
         k: int,
         min_score: float,
+        threshold: float,
+        *,
         timings: dict[str, float] | None,
         exclude: int | None = None,
     ) -> list[Hit]:
-        started = time.perf_counter()
-        found = self.store.search(vector[None], k)[0]
-        _add(timings, "search", started)
+        """The K best results (distinct ones, with a threshold), fetching more candidates as
+        near-duplicates are folded, up to config.COLLAPSE_CANDIDATES."""
+        wanted = k + (exclude is not None)
+        fetch = wanted if not threshold else min(4 * wanted, self.store.count)
+        while True:
+            started = time.perf_counter()
+            found = [(i, s) for i, s in self.store.search(vector[None], fetch)[0] if i != exclude]
+            _add(timings, "search", started)
+            kept = self._fold(found, k, min_score, threshold)
+            bound = min(self.store.count, max(config.COLLAPSE_CANDIDATES, wanted))
+            if not threshold or len(kept) >= k or fetch >= bound:
+                break
+            fetch = min(4 * fetch, bound)
         hits = []
-        for rank, (item_id, score) in enumerate(
-            ((i, s) for i, s in found if i != exclude and s >= min_score), start=1
-        ):
+        for rank, (item_id, score, folded) in enumerate(kept, start=1):
             item = self.store.items[item_id]
             path = self._root / item.key if self._root else None
-            hits.append(Hit(rank, round(score, 6), item_id, item.key, item.label, path))
+            hits.append(Hit(rank, round(score, 6), item_id, item.key, item.label, path, tuple(folded)))
         return hits
+
+    def _fold(
+        self, found: list[tuple[int, float]], k: int, min_score: float, threshold: float
+    ) -> list[tuple[int, float, list[int]]]:
+        """Up to k (id, score, folded ids), best first; with a threshold, each candidate at least
+        that similar to a kept result is folded into the first such result instead."""
+        kept: list[tuple[int, float, list[int]]] = []
+        vectors: list[np.ndarray] = []
+        for item_id, score in found:
+            if score < min_score:
+                break
+            if not threshold:
+                kept.append((item_id, score, []))
+            else:
+                vector = self.store.vector(item_id)
+                twin = next((n for n, v in enumerate(vectors) if float(v @ vector) >= threshold), None)
+                if twin is not None:
+                    kept[twin][2].append(item_id)
+                    continue
+                if len(kept) < k:
+                    kept.append((item_id, score, []))
+                    vectors.append(vector)
+            if len(kept) == k and not threshold:
+                break
+        return kept
 
 
 def _add(timings: dict[str, float] | None, stage: str, started: float) -> None:

@@ -22,6 +22,7 @@ from indexing.batching import BatchingEmbedder
 from indexing.build import build_index
 from indexing.search import Searcher
 from indexing.sources import FolderSource
+from tests.tiny_clip import DUPLICATE_THRESHOLD
 from ui.startup import APP_MAX_K, Engine, start
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -48,7 +49,8 @@ def batching(embedder):
 
 @pytest.fixture(scope="module")
 def server(built_index, batching):
-    demo, url = _serve(Engine(Searcher.open(built_index, batching, max_k=APP_MAX_K)))
+    searcher = Searcher.open(built_index, batching, max_k=APP_MAX_K)
+    demo, url = _serve(Engine(searcher, duplicate_threshold=DUPLICATE_THRESHOLD))
     yield url
     demo.close()
 
@@ -72,7 +74,7 @@ def test_search_text_endpoint_gives_k_ranked_results_and_a_link(client):
     gallery, results, _, link = client.predict("a red circle", 7, -1.0, api_name="/search_text")
     assert len(results) == len(gallery) == 7
     assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
-    assert results[0].keys() == {"rank", "score", "id", "key", "label", "file", "thumbnail"}
+    assert results[0].keys() == {"rank", "score", "id", "key", "label", "file", "thumbnail", "folded"}
     assert "?q=a+red+circle&k=7" in link
 
 

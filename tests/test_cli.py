@@ -20,7 +20,8 @@ def test_build_search_info(tmp_path, collection, tiny_model, capsys, monkeypatch
 
     assert main(["search", str(out), "--text", "a blue circle", "-k", "2", "--json"]) == 0
     hits = json.loads(capsys.readouterr().out)
-    assert [h["rank"] for h in hits] == [1, 2] and {"score", "id", "key", "label", "path"} <= hits[0].keys()
+    assert [h["rank"] for h in hits] == [1, 2]
+    assert {"score", "id", "key", "label", "path", "folded"} <= hits[0].keys()
 
     assert main(["info", str(out)]) == 0
     info = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
@@ -50,3 +51,42 @@ def test_problems_exit_2_with_a_single_error_line(tmp_path, tiny_model, built_in
     assert "give a folder of images or --dataset" in capsys.readouterr().err
     assert main(["search", str(built_index), "--text", "cat", "-k", "1001"]) == 2
     assert "K must be a whole number from 1 to 1000" in capsys.readouterr().err
+
+
+def test_duplicates_groups_copies_and_not_distinct_images(
+    tmp_path, collection, tiny_model, capsys, monkeypatch
+):
+    import io
+    import shutil
+
+    from PIL import Image
+
+    from tests.tiny_clip import DUPLICATE_THRESHOLD
+
+    monkeypatch.setenv("CLIP_MODEL", tiny_model)
+    folder = tmp_path / "photos"
+    shutil.copytree(collection, folder)
+    shutil.copy(folder / "img_001.png", folder / "copy_of_001.png")  # the same bytes
+    again = io.BytesIO()
+    Image.open(folder / "img_002.png").resize((300, 225)).save(again, "JPEG", quality=85)
+    (folder / "img_002_small.jpg").write_bytes(again.getvalue())  # resized and re-encoded
+    out = tmp_path / "index"
+    assert main(["build", str(folder), "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+
+    # With the tiny random model distinct images score up to about 0.994 (DUPLICATE_THRESHOLD's note).
+    assert main(["duplicates", str(out), "--threshold", str(DUPLICATE_THRESHOLD), "--json"]) == 0
+    groups = json.loads(capsys.readouterr().out)
+    assert [sorted(m["key"] for m in g["members"]) for g in groups] == [
+        ["copy_of_001.png", "img_001.png"],
+        ["img_002.png", "img_002_small.jpg"],
+    ]
+    assert all(g["size"] == 2 and g["members"][1]["similarity"] >= DUPLICATE_THRESHOLD for g in groups)
+
+    assert main(["duplicates", str(out), "--threshold", str(DUPLICATE_THRESHOLD)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("2 groups of near-duplicates (cosine ≥ 0.999), 4 images, among 14")
+
+    for bad in ("-0.5", "1.5", "0"):
+        assert main(["duplicates", str(out), "--threshold", bad]) == 2
+        assert "near-duplicate threshold must be" in capsys.readouterr().err

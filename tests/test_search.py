@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from indexing.build import build_index
+from indexing.errors import BuscadorError
 from indexing.search import Searcher
 from indexing.sources import FolderSource
 from tests.colour_embedder import ColourEmbedder, colour_image
@@ -62,3 +63,50 @@ def test_more_like_this_ranks_the_nearest_other_image_first(searcher):
 
 def test_min_score_cuts_the_ranking(searcher):
     assert [h.key for h in searcher.by_text("red", k=5, min_score=0.5)] == ["red.png", "red-blue.png"]
+
+
+# --- near-duplicates ------------------------------------------------------------------------------
+# The colour embedder gives copies of an image (re-encoded, resized) the same colour histogram,
+# so cosine 1.0, while distinct colour images score 0.71 or less: the default threshold (0.94)
+# separates them as it should separate copies from distinct photos with the real CLIP.
+
+
+@pytest.fixture(scope="module")
+def with_copies(tmp_path_factory: pytest.TempPathFactory) -> Searcher:
+    folder = tmp_path_factory.mktemp("copies")
+    for name, colours in IMAGES.items():
+        colour_image(*colours).save(folder / name)
+    colour_image("red").save(folder / "red-copy.jpg", quality=80)  # re-encoded
+    colour_image("red", size=(60, 45)).save(folder / "red-small.png")  # resized
+    embedder = ColourEmbedder()
+    out = tmp_path_factory.mktemp("index")
+    build_index(FolderSource(folder), out, embedder, progress=False)
+    return Searcher.open(out, embedder)
+
+
+def test_near_duplicate_results_fold_into_the_best_and_k_stays_k(with_copies):
+    plain = with_copies.by_text("red", k=3)
+    assert {h.key for h in plain} == {"red.png", "red-copy.jpg", "red-small.png"}  # three times the same
+    folded = with_copies.by_text("red", k=3, collapse=0.94)
+    assert len(folded) == 3 and [round(h.score, 4) for h in folded][:2] == [1.0, 0.7071]
+    assert folded[0].key in {"red.png", "red-copy.jpg", "red-small.png"} and folded[1].key == "red-blue.png"
+    copies = {with_copies.store.items[i].key for i in folded[0].folded}
+    assert copies | {folded[0].key} == {"red.png", "red-copy.jpg", "red-small.png"}
+    assert [h.rank for h in folded] == [1, 2, 3] and not folded[1].folded
+    assert folded[0].as_dict()["folded"] == list(folded[0].folded)
+
+
+def test_more_like_this_folds_too_and_leaves_the_image_out(with_copies):
+    blue = next(i for i in with_copies.store.items.values() if i.key == "blue.png")
+    hits = with_copies.by_id(blue.id, k=2, collapse=0.94)
+    assert hits[0].key == "red-blue.png" and blue.id not in [h.id for h in hits]
+    assert all(blue.id not in h.folded for h in hits)
+
+
+@pytest.mark.parametrize("threshold", [-0.1, 1.5, "0.9", True, None])
+def test_bad_near_duplicate_thresholds_are_refused(with_copies, threshold):
+    with pytest.raises(
+        BuscadorError, match=r"near-duplicate threshold must be a number from 0 \(off\) to 1"
+    ) as bad:
+        with_copies.by_text("red", k=3, collapse=threshold)
+    assert bad.value.code == "bad_threshold"

@@ -27,6 +27,7 @@ from indexing.batching import BatchingEmbedder, MicroBatcher
 from indexing.errors import BuscadorError
 from indexing.search import Searcher
 from tests.test_app import _serve
+from tests.tiny_clip import DUPLICATE_THRESHOLD
 from ui.routes import ServingMiddleware
 from ui.startup import APP_MAX_K, Engine
 
@@ -105,7 +106,8 @@ def test_the_batching_embedder_gives_what_the_model_gives(embedder, collection):
 
 @pytest.fixture(scope="module")
 def served(built_index, embedder):
-    engine = Engine(Searcher.open(built_index, BatchingEmbedder(embedder), max_k=APP_MAX_K))
+    searcher = Searcher.open(built_index, BatchingEmbedder(embedder), max_k=APP_MAX_K)
+    engine = Engine(searcher, duplicate_threshold=DUPLICATE_THRESHOLD)
     demo, url = _serve(engine)
     yield url, engine
     demo.close()
@@ -119,7 +121,7 @@ def test_results_only_endpoints_are_listed_and_answer_hits_with_thumbnail_urls(s
 
     hits = client.predict(handle_file(str(collection / "img_003.png")), 4, 0.0, api_name="/hits_image")
     assert [h["rank"] for h in hits] == [1, 2, 3, 4] and hits[0]["key"] == "img_003.png"
-    assert hits[0].keys() == {"rank", "score", "id", "key", "label", "file", "thumbnail"}
+    assert hits[0].keys() == {"rank", "score", "id", "key", "label", "file", "thumbnail", "folded"}
     with urllib.request.urlopen(hits[0]["thumbnail"]) as answer:
         assert answer.headers["Content-Type"] == "image/jpeg" and answer.read(2) == b"\xff\xd8"
         assert "immutable" in answer.headers["Cache-Control"]
@@ -132,6 +134,9 @@ def test_results_only_endpoints_are_listed_and_answer_hits_with_thumbnail_urls(s
         client.predict("a red circle", 2.5, 0.0, api_name="/hits_text")
     with pytest.raises(AppError, match="minimum score must be a number from -1 to 1"):
         client.predict("a red circle", 2, 3.0, api_name="/hits_text")
+    with pytest.raises(AppError, match=r"near-duplicate threshold must be a number from 0 \(off\) to 1"):
+        client.predict("a red circle", 2, 0.0, 1.5, api_name="/hits_text")
+    assert len(client.predict("a red circle", 12, -1.0, 0, api_name="/hits_text")) == 12  # 0: not folded
 
 
 def test_concurrent_clients_each_get_their_own_answer(served, collection, embedder, built_index):
@@ -206,7 +211,7 @@ def test_a_full_queue_says_busy_in_the_visitors_language_and_recovers(built_inde
     try:
 
         def call(lang: str) -> tuple[int, str]:
-            body = json.dumps({"data": ["a cat", 2, 0.0]}).encode()
+            body = json.dumps({"data": ["a cat", 2, 0.0, None]}).encode()
             request = urllib.request.Request(
                 url + "gradio_api/call/hits_text",
                 data=body,
@@ -263,3 +268,36 @@ def test_each_search_logs_one_line_with_its_stages(served, caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == "buscador.search"]
     assert len(lines) == 1, lines
     assert re.fullmatch(r"search text k=3 hits=3 embed=\d+\.\dms search=\d+\.\dms answer=\d+\.\dms", lines[0])
+
+
+def test_the_page_folds_a_copy_into_its_original_unless_told_not_to(tmp_path, collection, embedder):
+    import shutil
+
+    from indexing.build import build_index
+    from indexing.sources import FolderSource
+
+    folder = tmp_path / "photos"
+    shutil.copytree(collection, folder)
+    shutil.copy(folder / "img_001.png", folder / "zz_copy_of_001.png")
+    build_index(FolderSource(folder), tmp_path / "index", embedder, progress=False)
+    searcher = Searcher.open(tmp_path / "index", embedder, max_k=APP_MAX_K)
+    demo, url = _serve(Engine(searcher, duplicate_threshold=DUPLICATE_THRESHOLD))
+    try:
+        photo = handle_file(str(folder / "img_001.png"))
+        gallery, hits, _, _ = Client(url, verbose=False).predict(
+            photo, 3, 0.0, True, api_name="/search_image"
+        )
+        ids = {i.key: i.id for i in searcher.store.items.values()}
+        pair = {ids["img_001.png"], ids["zz_copy_of_001.png"]}  # the same vector: either may lead
+        assert {hits[0]["id"], *hits[0]["folded"]} == pair and len(hits[0]["folded"]) == 1
+        assert gallery[0]["caption"] == f"#1 · 1.0000 · {hits[0]['key']} · +1 similar" and len(hits) == 3
+        spanish = Client(url, verbose=False, headers={"Accept-Language": "es"})
+        gallery, _, _, _ = spanish.predict(photo, 3, 0.0, True, api_name="/search_image")
+        assert gallery[0]["caption"].endswith(" · +1 parecidas")
+        _, hits, _, _ = Client(url, verbose=False).predict(photo, 3, 0.0, False, api_name="/search_image")
+        assert {h["key"] for h in hits[:2]} == {"img_001.png", "zz_copy_of_001.png"}
+        assert all(h["folded"] == [] for h in hits)
+        _, _, _, link = Client(url, verbose=False).predict("a cat", 3, -1.0, False, api_name="/search_text")
+        assert "collapse=0" in link
+    finally:
+        demo.close()

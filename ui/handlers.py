@@ -29,7 +29,8 @@ log = logging.getLogger("buscador.search")
 
 Results = tuple[list[tuple[str, str]], list[dict[str, Any]], str, str]
 Answer = TypeVar("Answer")
-Query = Callable[[Searcher, dict[str, float]], list[Hit]]
+# A search: (searcher, near-duplicate threshold, timings) → hits.
+Query = Callable[[Searcher, float, dict[str, float]], list[Hit]]
 
 # Thumbnails are served at THUMBNAIL_PATH.format(tag=index build, id=image id): see ui.routes.
 THUMBNAIL_PATH = "/thumb/{tag}/{id}.jpg"
@@ -51,50 +52,87 @@ class Handlers:
 
     # --- the page's endpoints: (gallery, hits, status, link) -------------------------------------
 
-    def search_text(self, query: str | None, k: float, min_score: float, request: gr.Request) -> Results:
-        def respond(hits: list[Hit], lang: str, root: str) -> Results:
-            text = (query or "").strip()
-            what = ui_text.message(lang, "text_query", q=text[:80])
-            return self._page(hits, lang, root, what=what, min_score=min_score, link={"q": text, "k": int(k)})
+    def search_text(
+        self, query: str | None, k: float, min_score: float, collapse: bool, request: gr.Request
+    ) -> Results:
+        text = (query or "").strip()
+        return self._page_search(
+            "text",
+            request,
+            k=k,
+            min_score=min_score,
+            collapse=collapse,
+            query=lambda s, c, t: s.by_text(query, k, min_score, collapse=c, timings=t),
+            what=lambda lang: ui_text.message(lang, "text_query", q=text[:80]),
+            link=lambda: {"q": text, "k": int(k)},
+        )
 
-        return self._serve("text", request, k, lambda s, t: s.by_text(query, k, min_score, t), respond)
-
-    def search_image(self, image: str | None, k: float, min_score: float, request: gr.Request) -> Results:
-        def respond(hits: list[Hit], lang: str, root: str) -> Results:
-            what = ui_text.message(lang, "image_query")
-            return self._page(hits, lang, root, what=what, min_score=min_score, link=None)
-
-        return self._serve("image", request, k, lambda s, t: s.by_image(image, k, min_score, t), respond)
+    def search_image(
+        self, image: str | None, k: float, min_score: float, collapse: bool, request: gr.Request
+    ) -> Results:
+        return self._page_search(
+            "image",
+            request,
+            k=k,
+            min_score=min_score,
+            collapse=collapse,
+            query=lambda s, c, t: s.by_image(image, k, min_score, collapse=c, timings=t),
+            what=lambda lang: ui_text.message(lang, "image_query"),
+            link=None,  # an uploaded image has no link
+        )
 
     def search_similar(
-        self, item_id: float | None, k: float, min_score: float, request: gr.Request
+        self, item_id: float | None, k: float, min_score: float, collapse: bool, request: gr.Request
     ) -> Results:
         if item_id is None or item_id == -1:  # the page's "nothing picked yet"
             raise gr.Error(ui_text.message(visitor_language(request), "pick_first"), print_exception=False)
-
-        def respond(hits: list[Hit], lang: str, root: str) -> Results:
-            what = ui_text.message(lang, "like_query", id=int(item_id))
-            link = {"like": int(item_id), "k": int(k)}
-            return self._page(hits, lang, root, what=what, min_score=min_score, link=link)
-
-        return self._serve("similar", request, k, lambda s, t: s.by_id(item_id, k, min_score, t), respond)
+        return self._page_search(
+            "similar",
+            request,
+            k=k,
+            min_score=min_score,
+            collapse=collapse,
+            query=lambda s, c, t: s.by_id(item_id, k, min_score, collapse=c, timings=t),
+            what=lambda lang: ui_text.message(lang, "like_query", id=int(item_id)),
+            link=lambda: {"like": int(item_id), "k": int(k)},
+        )
 
     # --- results-only endpoints: the hits JSON alone ---------------------------------------------
+    # `collapse`: fold results at least this similar to a better one (0: off; None: the app's).
 
-    def hits_text(self, text: str, k: int, min_score: float, request: gr.Request) -> list[dict[str, Any]]:
-        """Images described by `text`: [{rank, score, id, key, label, file, thumbnail}], best first."""
-        return self._serve("text", request, k, lambda s, t: s.by_text(text, k, min_score, t), self._hits)
+    def hits_text(
+        self, text: str, k: int, min_score: float, request: gr.Request, collapse: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Images described by `text`: [{rank, score, id, key, label, file, thumbnail, folded}]."""
+        return self._hits_search(
+            "text", request, k, collapse, lambda s, c, t: s.by_text(text, k, min_score, collapse=c, timings=t)
+        )
 
     def hits_image(
-        self, image: FileData | None, k: int, min_score: float, request: gr.Request
+        self,
+        image: FileData | None,
+        k: int,
+        min_score: float,
+        request: gr.Request,
+        collapse: float | None = None,
     ) -> list[dict[str, Any]]:
-        """Images like the uploaded `image`: [{rank, score, id, key, label, file, thumbnail}]."""
+        """Images like the uploaded `image`: [{rank, score, id, key, label, file, thumbnail, folded}]."""
         path = _uploaded_path(image)
-        return self._serve("image", request, k, lambda s, t: s.by_image(path, k, min_score, t), self._hits)
+        return self._hits_search(
+            "image",
+            request,
+            k,
+            collapse,
+            lambda s, c, t: s.by_image(path, k, min_score, collapse=c, timings=t),
+        )
 
-    def hits_similar(self, id: int, k: int, min_score: float, request: gr.Request) -> list[dict[str, Any]]:
-        """Images like the indexed image `id` (itself left out): [{rank, score, id, key, ...}]."""
-        return self._serve("similar", request, k, lambda s, t: s.by_id(id, k, min_score, t), self._hits)
+    def hits_similar(
+        self, id: int, k: int, min_score: float, request: gr.Request, collapse: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Images like the indexed image `id`, itself left out: [{rank, score, id, key, ...}]."""
+        return self._hits_search(
+            "similar", request, k, collapse, lambda s, c, t: s.by_id(id, k, min_score, collapse=c, timings=t)
+        )
 
     # --- the page's other events -----------------------------------------------------------------
 
@@ -103,31 +141,64 @@ class Handlers:
         return int((results or [])[evt.index]["id"]), gr.update(interactive=True)
 
     def open_link(self, request: gr.Request) -> tuple[Any, ...] | None:
-        """The page's (query, k, gallery, json, status, link, selected) for the search a shared link
-        names (?q=…&k=…, or ?like=ID&k=…); None when the link names no search."""
+        """The page's (query, k, collapse, gallery, json, status, link, selected) for the search a
+        shared link names (?q=…&k=…, or ?like=ID&k=…, and collapse=0 for all results); None when the
+        link names no search."""
         params = request.query_params
         try:
             k = min(max(int(params.get("k", config.TOP_K_DEFAULT)), 1), APP_MAX_K)
         except ValueError:
             k = config.TOP_K_DEFAULT
         try:
+            collapse = params.get("collapse") != "0"
             if params.get("q", "").strip():
-                return (params["q"], k, *self.search_text(params["q"], k, 0.0, request), gr.update())
+                found = self.search_text(params["q"], k, 0.0, collapse, request)
+                return (params["q"], k, collapse, *found, gr.update())
             if params.get("like", "").isdigit():
                 like = int(params["like"])
-                return (gr.update(), k, *self.search_similar(like, k, 0.0, request), like)
+                return (gr.update(), k, collapse, *self.search_similar(like, k, 0.0, collapse, request), like)
         except gr.Error as exc:
-            return (gr.update(), k, [], [], f"⚠️ {exc.message}", "", gr.update())
+            return (gr.update(), k, gr.update(), [], [], f"⚠️ {exc.message}", "", gr.update())
         return None
 
     # --- shared ----------------------------------------------------------------------------------
+
+    def _page_search(
+        self,
+        kind: str,
+        request: gr.Request,
+        *,
+        k: object,
+        min_score: float,
+        collapse: bool,
+        query: Query,
+        what: Callable[[str], str],
+        link: Callable[[], dict[str, Any]] | None,
+    ) -> Results:
+        """A page search: `what(lang)` names it in the status line, `link()` gives its link's
+        parameters (once the search succeeded), and the page's box says whether to fold."""
+        threshold = self.engine.duplicate_threshold if collapse else 0.0
+
+        def respond(hits: list[Hit], lang: str, root: str) -> Results:
+            params = link() if link else None
+            if params and not collapse:
+                params |= {"collapse": 0}
+            return self._page(hits, lang, root, what=what(lang), min_score=min_score, link=params)
+
+        return self._serve(kind, request, k, lambda s, t: query(s, threshold, t), respond)
+
+    def _hits_search(
+        self, kind: str, request: gr.Request, k: object, collapse: float | None, query: Query
+    ) -> list[dict[str, Any]]:
+        threshold = self.engine.duplicate_threshold if collapse is None else collapse
+        return self._serve(kind, request, k, lambda s, t: query(s, threshold, t), self._hits)
 
     def _serve(
         self,
         kind: str,
         request: gr.Request,
         k: object,
-        query: Query,
+        query: Callable[[Searcher, dict[str, float]], list[Hit]],
         respond: Callable[[list[Hit], str, str], Answer],
     ) -> Answer:
         """Run `query`, build the answer with `respond(hits, lang, root url)`, log the stages."""
@@ -175,7 +246,7 @@ class Handlers:
         link: dict[str, Any] | None,
     ) -> Results:
         found = self._hits(hits, lang, root)
-        gallery = [(h["thumbnail"], f"#{h['rank']} · {h['score']:.4f} · {h['label']}") for h in found]
+        gallery = [(h["thumbnail"], _caption(h, lang)) for h in found]
         if hits:
             status = ui_text.message(lang, "count", n=len(hits), what=what)
         else:
@@ -185,6 +256,14 @@ class Handlers:
 
     def _thumbnail_url(self, root: str, item_id: int) -> str:
         return root + THUMBNAIL_PATH.format(tag=self.tag, id=item_id)
+
+
+def _caption(hit: dict[str, Any], lang: str) -> str:
+    """'#1 · 0.8312 · label', and ' · +2 similar' when near-duplicates were folded into it."""
+    caption = f"#{hit['rank']} · {hit['score']:.4f} · {hit['label']}"
+    if hit["folded"]:
+        caption += " · " + ui_text.message(lang, "folded", n=len(hit["folded"]))
+    return caption
 
 
 def _uploaded_path(image: FileData | dict[str, Any] | str | None) -> str | None:

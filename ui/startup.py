@@ -31,6 +31,8 @@ class Engine:
 
     searcher: Searcher | None
     problem: str | None = None
+    # Results at least this similar to a better one are folded into it, unless a visitor says not.
+    duplicate_threshold: float = config.DUPLICATE_THRESHOLD
 
 
 def start(
@@ -69,7 +71,8 @@ def start(
             print(f"No index at {local}: indexing the sample collection in {sample_dir} first.", flush=True)
             print(build_index(FolderSource(sample_dir), local, embedder).report(), flush=True)
         served = BatchingEmbedder(embedder) if batch_queries else embedder
-        return Engine(Searcher.open(local, served, max_k=APP_MAX_K))
+        searcher = Searcher.open(local, served, max_k=APP_MAX_K)
+        return Engine(searcher, duplicate_threshold=config.duplicate_threshold())
     except BuscadorError as exc:
         log.error("%s", exc)
         return Engine(None, str(exc))

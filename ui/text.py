@@ -33,7 +33,8 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "results": "Results (best first)",
             "selected": "Selected result id",
             "more_like_this": "More like this",
-            "options": "Options: K, minimum score",
+            "options": "Options: K, minimum score, near-duplicates",
+            "collapse": "Fold near-duplicates into one result",
             "copy_link": "🔗 Copy link",
             "json": "Results as JSON",
             "scores_note": (
@@ -53,6 +54,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "like_query": "image #{id}",
             "link": "[🔗 Link to this search]({href})",
             "pick_first": "Click a result in the gallery first, then “More like this”.",
+            "folded": "+{n} similar",
             "not_ready": "The search engine is not ready: {problem}",
             "bad_image": "That file could not be used as an image: {reason}.",
         },
@@ -64,6 +66,9 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "unknown_id": "There is no image with id {id} in this index.",
             "empty_index": "The index is empty: build it from a folder or dataset with images.",
             "bad_min_score": "The minimum score must be a number from -1 to 1, not {value!r}.",
+            "bad_threshold": (
+                "The near-duplicate threshold must be a number from 0 (off) to 1, not {value!r}."
+            ),
             "busy": "Many people are searching right now: try again in a moment.",
             "not_an_image": "not an image, or a format we cannot read",
             "corrupt_image": "corrupt or truncated image",
@@ -104,7 +109,8 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "results": "Resultados (el mejor primero)",
             "selected": "Id del resultado elegido",
             "more_like_this": "Más como esta",
-            "options": "Opciones: K, puntuación mínima",
+            "options": "Opciones: K, puntuación mínima, casi duplicados",
+            "collapse": "Agrupar las casi duplicadas en un solo resultado",
             "copy_link": "🔗 Copiar enlace",
             "json": "Resultados en JSON",
             "scores_note": (
@@ -125,6 +131,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "like_query": "la imagen n.º {id}",
             "link": "[🔗 Enlace a esta búsqueda]({href})",
             "pick_first": "Primero haz clic en un resultado de la galería y luego en «Más como esta».",
+            "folded": "+{n} parecidas",
             "not_ready": "El buscador no está listo: {problem}",
             "bad_image": "Ese archivo no sirve como imagen: {reason}.",
         },
@@ -136,6 +143,9 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "unknown_id": "No hay ninguna imagen con id {id} en este índice.",
             "empty_index": "El índice está vacío: créalo a partir de una carpeta o un dataset con imágenes.",
             "bad_min_score": "La puntuación mínima debe ser un número de -1 a 1, no {value!r}.",
+            "bad_threshold": (
+                "El umbral de casi duplicados debe ser un número de 0 (desactivado) a 1, no {value!r}."
+            ),
             "busy": "Ahora mismo hay mucha gente buscando: inténtalo de nuevo en un momento.",
             "not_an_image": "no es una imagen, o tiene un formato que no sabemos leer",
             "corrupt_image": "la imagen está dañada o incompleta",

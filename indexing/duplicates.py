@@ -1,0 +1,87 @@
+"""Near-duplicates across a whole index: groups of images whose vectors are at least a threshold
+similar (copies, re-encodings, resizes, burst shots), biggest groups first.
+
+Each vector's nearest neighbours come from FAISS, not an all-pairs loop: exact k-NN up to
+EXACT_LIMIT vectors, an inverted-file index (IVF, a few lists probed) above, since near-duplicates
+lie so close together that they share a list. Pairs above the threshold are joined into groups
+(union-find), so a group may be larger than the neighbours each image looks at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from indexing.store import IndexStore
+
+# Up to this many vectors, every vector's neighbours are found exactly.
+EXACT_LIMIT = 50_000
+NEIGHBOURS = 10
+IVF_PROBES = 4
+
+
+@dataclass(frozen=True)
+class Member:
+    """One image of a group, and its cosine with the group's first image."""
+
+    id: int
+    key: str
+    label: str
+    similarity: float
+
+
+def duplicate_pairs(ids: np.ndarray, vectors: np.ndarray, threshold: float) -> list[list[tuple[int, float]]]:
+    """Groups of ids (each (id, cosine with the group's first id)), biggest first, then by first id."""
+    n = len(ids)
+    if n < 2:
+        return []
+    vectors = np.ascontiguousarray(vectors, np.float32)
+    k = min(NEIGHBOURS + 1, n)
+    if n <= EXACT_LIMIT:
+        index: faiss.Index = faiss.IndexFlatIP(vectors.shape[1])
+    else:
+        lists = int(4 * np.sqrt(n))
+        quantizer = faiss.IndexFlatIP(vectors.shape[1])
+        index = faiss.IndexIVFFlat(quantizer, vectors.shape[1], lists, faiss.METRIC_INNER_PRODUCT)
+        sample = vectors[np.random.default_rng(0).choice(n, size=min(n, 40 * lists), replace=False)]
+        index.train(sample)
+        index.nprobe = IVF_PROBES
+    index.add(vectors)
+    scores, neighbours = index.search(vectors, k)
+    parent = np.arange(n)
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    rows, cols = np.nonzero((scores >= threshold) & (neighbours >= 0))
+    for i, j in zip(rows, neighbours[rows, cols], strict=True):
+        a, b = root(int(i)), root(int(j))
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(root(i), []).append(i)
+    out = []
+    for members in groups.values():
+        if len(members) > 1:
+            first = vectors[members[0]]
+            out.append([(int(ids[m]), float(vectors[m] @ first)) for m in members])
+    out.sort(key=lambda g: (-len(g), g[0][0]))
+    return out
+
+
+def find_duplicates(store: IndexStore, threshold: float) -> list[list[Member]]:
+    """The near-duplicate groups of an index, with keys and labels."""
+    n = store.count
+    base = faiss.downcast_index(store.index.index)
+    vectors = base.reconstruct_n(0, n) if n else np.empty((0, store.dim), np.float32)
+    ids = faiss.vector_to_array(store.index.id_map)
+    return [
+        [Member(i, store.items[i].key, store.items[i].label, round(s, 6)) for i, s in group]
+        for group in duplicate_pairs(ids, vectors, threshold)
+    ]
