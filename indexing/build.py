@@ -246,7 +246,9 @@ def _store(
         if first is not p:
             summary.reused += 1
         vector = p.vector if p.vector is not None else vectors[p.identity]
-        rows.append(Row(p.item.key, p.item.label, p.item.fingerprint, vector, p.thumbnail, p.content))
+        rows.append(
+            Row(p.item.key, p.item.label, p.item.fingerprint, vector, p.thumbnail, p.content, p.item.meta)
+        )
     with summary.timing("write"):
         catalog.write(rows)
     updated = sum(p.item.key in known for p in good)

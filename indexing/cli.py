@@ -45,6 +45,15 @@ def _parser() -> argparse.ArgumentParser:
         "--image-column", help="dataset column holding the images (default: the first image column)"
     )
     build.add_argument("--limit", type=int, help="index at most this many dataset rows")
+    build.add_argument(
+        "--label-column", help="dataset column shown under each result, e.g. a caption or title"
+    )
+    build.add_argument(
+        "--meta-columns",
+        default="",
+        help="comma-separated dataset columns kept with each row and returned with results, "
+        "e.g. artist,url,license",
+    )
     build.add_argument("--revision", help="dataset revision (branch, tag or commit) on the Hub")
     build.add_argument(
         "--out", type=Path, help=f"index directory (default: $INDEX_DIR or ./{config.DEFAULT_INDEX_DIR})"
@@ -154,6 +163,10 @@ def _build(args: argparse.Namespace) -> int:
 
     if bool(args.dataset) == bool(args.source):
         raise BuscadorError("give a folder of images or --dataset NAME (one of them)")
+    if args.source and (args.label_column or args.meta_columns):
+        raise BuscadorError(
+            "--label-column and --meta-columns are for datasets; a folder's label is its path"
+        )
     if args.batch_size < 1:
         raise BuscadorError("--batch-size must be at least 1")
     if args.dataset:
@@ -163,6 +176,8 @@ def _build(args: argparse.Namespace) -> int:
             image_column=args.image_column,
             limit=args.limit,
             revision=args.revision,
+            label_column=args.label_column,
+            meta_columns=[c.strip() for c in args.meta_columns.split(",") if c.strip()],
         )
     else:
         source = FolderSource(args.source)
@@ -267,7 +282,10 @@ def _push(args: argparse.Namespace) -> int:
     from indexing.hub import push_index
 
     url = push_index(args.index, args.repo, private=args.private, branch=args.branch)
-    print(f"pushed {args.index} to {url}")
+    if url is None:
+        print(f"nothing to push: {args.repo} already holds this index (same model and content)")
+    else:
+        print(f"pushed {args.index} to {url}")
     return 0
 
 

@@ -7,7 +7,9 @@ SHA-256 the manifest records before the index is used.
 
 from __future__ import annotations
 
+import json
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +47,9 @@ def push_index(
     branch: str | None = None,
     token: str | None = None,
     api: Any = None,
-) -> str:
-    """Upload manifest, FAISS index and catalog in one commit; returns the commit's URL."""
+) -> str | None:
+    """Upload manifest, FAISS index and catalog in one commit; returns the commit's URL, or None
+    when the repository already holds the same index (same model and content), pushing nothing."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -56,6 +59,9 @@ def push_index(
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         if branch:
             api.create_branch(repo_id, repo_type="dataset", branch=branch, exist_ok=True)
+        remote = _remote_manifest(api, repo_id, branch)
+        if remote and all(remote.get(f) == manifest.get(f) for f in ("model", "content_digest", "count")):
+            return None
         info = api.upload_folder(
             folder_path=str(index_dir),
             repo_id=repo_id,
@@ -72,6 +78,20 @@ def push_index(
     except OSError as exc:
         raise BuscadorError(f"cannot push to {repo_id}: {exc}") from None
     return str(getattr(info, "commit_url", None) or info)
+
+
+def _remote_manifest(api: Any, repo_id: str, branch: str | None) -> dict[str, Any] | None:
+    """The manifest of the index already in the repository, if there is a readable one."""
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
+
+    with tempfile.TemporaryDirectory() as cache:
+        try:
+            path = api.hf_hub_download(
+                repo_id, MANIFEST, repo_type="dataset", revision=branch, cache_dir=cache
+            )
+            return json.loads(Path(path).read_text(encoding="utf-8"))
+        except (EntryNotFoundError, RepositoryNotFoundError, HfHubHTTPError, OSError, ValueError):
+            return None
 
 
 def pull_index(

@@ -30,6 +30,7 @@ class Hit:
     label: str
     path: Path | None  # the original file, when the index was built from a folder (there at start-up)
     folded: tuple[int, ...] = ()  # ids of near-duplicates of this result, folded into it
+    meta: dict[str, str] | None = None  # the dataset's own fields for it (caption, artist, URL...)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: the path as a string (or None)."""
@@ -193,7 +194,9 @@ class Searcher:
         for rank, (item_id, score, folded) in enumerate(kept, start=1):
             item = self.store.items[item_id]
             path = self._root / item.key if self._root else None
-            hits.append(Hit(rank, round(score, 6), item_id, item.key, item.label, path, tuple(folded)))
+            hits.append(
+                Hit(rank, round(score, 6), item_id, item.key, item.label, path, tuple(folded), item.meta)
+            )
         return hits
 
     def _fold(

@@ -9,9 +9,10 @@ makes re-builds incremental.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +23,8 @@ from indexing.errors import BuscadorError
 
 log = logging.getLogger(__name__)
 
+# A label or metadata field is cut to this many characters: a caption, not a book.
+MAX_FIELD_CHARS = 500
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 
 
@@ -34,6 +37,7 @@ class SourceItem:
     fingerprint: str  # changes whenever the image does
     data: Path | bytes | Image.Image  # what the embedder decodes
     content: str | None = None  # content_hash of the image's bytes, where the source knows it
+    meta: dict[str, str] | None = None  # the source's own fields for it (caption, artist, URL, ...)
 
 
 def content_hash(data: bytes) -> str:
@@ -128,8 +132,10 @@ class DatasetSource:
     """Rows of a Hugging Face dataset: a Hub name, a local dataset folder, or parquet file(s).
 
     Streams, so a large dataset never has to fit in memory or on disk. The image column may hold
-    PIL images, raw bytes, {"bytes", "path"} dicts or file paths; the fingerprint is a hash of the
-    image's bytes.
+    PIL images, raw bytes, {"bytes", "path"} dicts or file paths. `label_column` names the field
+    shown under each result (a caption, a title), and `meta_columns` the fields kept with each row
+    (artist, source URL, licence...). The fingerprint covers the image's bytes and those fields, so
+    a changed caption updates its row (reusing the image's vector).
     """
 
     kind = "dataset"
@@ -142,10 +148,14 @@ class DatasetSource:
         image_column: str | None = None,
         limit: int | None = None,
         revision: str | None = None,
+        label_column: str | None = None,
+        meta_columns: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.split = split
         self.image_column = image_column
+        self.label_column = label_column
+        self.meta_columns = tuple(meta_columns)
         self.limit = limit
         self.revision = revision
         self.warnings: list[str] = []
@@ -162,6 +172,8 @@ class DatasetSource:
             "image_column": column,
             "revision": self.revision,
             "limit": self.limit,
+            "label_column": self.label_column,
+            "meta_columns": list(self.meta_columns),
         }
 
     def total(self) -> int | None:
@@ -227,11 +239,8 @@ class DatasetSource:
             if self.limit is not None and row >= self.limit:
                 break
             key = f"{self.split}/{row}"
-            if column not in record:  # a streamed dataset may not list its columns up front
-                raise BuscadorError(
-                    f"dataset {self.name!r} has no column {column!r}; its columns are "
-                    f"{', '.join(record)}. Choose one with --image-column."
-                )
+            if row == 0:  # a streamed dataset may not list its columns up front
+                self._check_columns(record, column)
             try:
                 data, name = self._image_data(record[column])
             except (OSError, TypeError, ValueError) as exc:
@@ -239,7 +248,28 @@ class DatasetSource:
                 continue
             digest = content_hash(data.tobytes() if isinstance(data, Image.Image) else data)
             label = f"{self.split}[{row}]" + (f" {name}" if name else "")
-            yield SourceItem(key, label, digest, data, digest)
+            if self.label_column and record[self.label_column] not in (None, ""):
+                label = str(record[self.label_column])[:MAX_FIELD_CHARS]
+            meta = {c: str(record[c])[:MAX_FIELD_CHARS] for c in self.meta_columns if record[c] is not None}
+            described = json.dumps([label, meta], ensure_ascii=False, sort_keys=True)
+            fingerprint = (
+                content_hash(f"{digest}{described}".encode()) if self.label_column or meta else digest
+            )
+            yield SourceItem(key, label, fingerprint, data, digest, meta or None)
+
+    def _check_columns(self, record: dict[str, Any], image_column: str) -> None:
+        for column, flag in [
+            (image_column, "--image-column"),
+            *([(self.label_column, "--label-column")] if self.label_column else []),
+            *((c, "--meta-columns") for c in self.meta_columns),
+        ]:
+            if column not in record:
+                raise BuscadorError(
+                    f"dataset {self.name!r} has no column {column!r}; its columns are "
+                    f"{', '.join(record)}. Choose one with {flag}.",
+                    "no_column",
+                    column=column,
+                )
 
     def _image_data(self, value: Any) -> tuple[bytes | Image.Image, str]:
         """Raw bytes (or a decoded image) and an original file name, from any image encoding."""

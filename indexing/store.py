@@ -13,6 +13,7 @@ Nothing here is pickled; index.faiss and manifest.json are replaced atomically (
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sqlite3
@@ -32,7 +33,7 @@ from indexing.files import file_digest, replace_atomically
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 CATALOG = "catalog.sqlite"
 INDEX = "index.faiss"
 MANIFEST = "manifest.json"
@@ -46,7 +47,8 @@ CREATE TABLE IF NOT EXISTS items (
     label TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
     vector BLOB NOT NULL,
-    content TEXT
+    content TEXT,
+    meta TEXT
 );
 CREATE TABLE IF NOT EXISTS thumbnails (id INTEGER PRIMARY KEY, jpeg BLOB NOT NULL);
 """
@@ -64,8 +66,17 @@ def _m003_content(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE items ADD COLUMN content TEXT")
 
 
+def _m004_meta(db: sqlite3.Connection) -> None:
+    """Format 4: each image's own fields from its dataset (caption, artist, URL...), as JSON."""
+    db.execute("ALTER TABLE items ADD COLUMN meta TEXT")
+
+
 # Format version → the migration that brings a catalog of the version before it up to it.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _m002_drop_size, 3: _m003_content}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    2: _m002_drop_size,
+    3: _m003_content,
+    4: _m004_meta,
+}
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,7 @@ class Row:
     vector: np.ndarray
     thumbnail: bytes
     content: str | None = None  # the image's content hash
+    meta: dict[str, str] | None = None  # the source's own fields for it
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,7 @@ class Item:
     id: int
     key: str
     label: str
+    meta: dict[str, str] | None = None
 
 
 class Catalog:
@@ -206,10 +219,11 @@ class Catalog:
                 else:
                     item_id, next_id = next_id, next_id + 1
                 vector = np.asarray(row.vector, np.float32).tobytes()
+                meta = json.dumps(row.meta, ensure_ascii=False) if row.meta else None
                 self._db.execute(
-                    "INSERT OR REPLACE INTO items(id, key, label, fingerprint, vector, content) "
-                    "VALUES(?, ?, ?, ?, ?, ?)",
-                    (item_id, row.key, row.label, row.fingerprint, vector, row.content),
+                    "INSERT OR REPLACE INTO items(id, key, label, fingerprint, vector, content, meta) "
+                    "VALUES(?, ?, ?, ?, ?, ?, ?)",
+                    (item_id, row.key, row.label, row.fingerprint, vector, row.content, meta),
                 )
                 self._db.execute("INSERT OR REPLACE INTO thumbnails VALUES(?, ?)", (item_id, row.thumbnail))
             self._set_meta_locked({"next_id": str(next_id)})
@@ -234,8 +248,17 @@ class Catalog:
 
     def items(self) -> Iterator[Item]:
         with self._lock:
-            rows = self._db.execute("SELECT id, key, label FROM items").fetchall()
-        return (Item(*r) for r in rows)
+            rows = self._db.execute("SELECT id, key, label, meta FROM items").fetchall()
+        return (Item(i, key, label, json.loads(meta) if meta else None) for i, key, label, meta in rows)
+
+    def content_digest(self) -> str:
+        """Identifies what the index holds (ids, keys, labels, fields, fingerprints), whatever the
+        bytes of its files: two builds of the same collection give the same digest."""
+        h = hashlib.sha256()
+        with self._lock:
+            for row in self._db.execute("SELECT id, key, label, fingerprint, meta FROM items ORDER BY id"):
+                h.update(json.dumps(row, ensure_ascii=False).encode())
+        return h.hexdigest()
 
     def thumbnail(self, item_id: int) -> bytes | None:
         with self._lock:
@@ -291,6 +314,7 @@ def write_index(
         "source": source,
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "last_build": changes,
+        "content_digest": catalog.content_digest(),
     }
     return _write_manifest(out_dir, manifest)
 

@@ -74,7 +74,18 @@ def test_search_text_endpoint_gives_k_ranked_results_and_a_link(client):
     gallery, results, _, link = client.predict("a red circle", 7, -1.0, api_name="/search_text")
     assert len(results) == len(gallery) == 7
     assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
-    assert results[0].keys() == {"rank", "score", "id", "key", "label", "file", "thumbnail", "folded"}
+    assert results[0].keys() == {
+        "rank",
+        "score",
+        "id",
+        "key",
+        "label",
+        "file",
+        "thumbnail",
+        "folded",
+        "meta",
+        "link",
+    }
     assert "?q=a+red+circle&k=7" in link
 
 

@@ -26,7 +26,7 @@ def test_build_search_info(tmp_path, collection, tiny_model, capsys, monkeypatch
     assert main(["info", str(out)]) == 0
     info = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
     assert {k: v.strip() for k, v in info.items() if k != "built at"} == {
-        "index": f"{out.resolve()} (format 3)",
+        "index": f"{out.resolve()} (format 4)",
         "images": "12",
         "model": f"{tiny_model} (512-d)",
         "index type": "flat (inner_product, exact)",

@@ -199,3 +199,89 @@ def test_commit_message_names_dataset_model_and_count():
 def test_push_refuses_an_unfinished_index(tmp_path):
     with pytest.raises(BuscadorError, match="no index at"):
         push_index(tmp_path, "owner/x", api=object())
+
+
+def _serve_hub(repos: dict[str, dict[str, bytes]]) -> FakeHub:
+    hub = FakeHub(repos)
+    threading.Thread(target=hub.serve_forever, daemon=True).start()
+    return hub
+
+
+def test_a_build_on_a_pulled_index_embeds_only_the_rows_added_since(tmp_path, collection, tiny_model):
+    import datasets
+
+    from indexing.build import build_index
+    from indexing.embedder import Embedder
+    from indexing.sources import DatasetSource
+
+    paths = sorted(collection.iterdir())
+    datasets.Dataset.from_dict({"img": [p.read_bytes() for p in paths[:8]]}).save_to_disk(tmp_path / "v1")
+    datasets.Dataset.from_dict({"img": [p.read_bytes() for p in paths]}).save_to_disk(tmp_path / "v2")
+    counting = Embedder(tiny_model, precision="fp32")
+    embedded: list[int] = []
+    model = counting.embed_pixels
+    counting.embed_pixels = lambda batch: (embedded.append(len(batch)), model(batch))[1]
+    first = tmp_path / "ci-run-1"
+    build_index(DatasetSource(str(tmp_path / "v1"), image_column="img"), first, counting, progress=False)
+    hub = _serve_hub({"owner/ds-index": {name: (first / name).read_bytes() for name in INDEX_FILES}})
+    try:  # the next CI run starts from an empty folder and pulls what the last one pushed
+        pulled = tmp_path / "ci-run-2"
+        result = _run(
+            ["-m", "indexing", "pull", "owner/ds-index", "--out", str(pulled)], hub, tmp_path / "home"
+        )
+        assert result.returncode == 0, result.stderr
+    finally:
+        hub.shutdown()
+    embedded.clear()
+    summary = build_index(
+        DatasetSource(str(tmp_path / "v2"), image_column="img"), pulled, counting, progress=False
+    )
+    assert sum(embedded) == 4 and (summary.added, summary.unchanged, summary.count) == (4, 8, 12)
+
+
+def test_push_sends_nothing_when_the_repo_already_holds_the_same_index(
+    tmp_path, built_index, collection, embedder, monkeypatch
+):
+    import shutil
+
+    import huggingface_hub
+    from huggingface_hub import CommitInfo, HfApi
+
+    from indexing.build import build_index
+    from indexing.sources import FolderSource
+    from tests.synthetic import shapes_image
+
+    commits: list[str] = []
+
+    def create_commit(self, repo_id, operations, *, commit_message, **kwargs):
+        commits.append(commit_message)
+        return CommitInfo(
+            commit_url=f"https://huggingface.co/datasets/{repo_id}/commit/abc",
+            commit_message=commit_message,
+            commit_description="",
+            oid="abc",
+        )
+
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kwargs: None)
+    monkeypatch.setattr(HfApi, "create_commit", create_commit)
+    monkeypatch.setattr("huggingface_hub.hf_api.is_xet_available", lambda: False, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    hub = _serve_hub(
+        {"owner/images-index": {name: (built_index / name).read_bytes() for name in INDEX_FILES}}
+    )
+    try:
+        api = HfApi(endpoint=hub.endpoint, token="hf_test")
+        rebuilt = tmp_path / "rebuilt"  # the same collection built again: other file bytes, same content
+        build_index(FolderSource(collection), rebuilt, embedder, progress=False)
+        assert push_index(rebuilt, "owner/images-index", api=api) is None and commits == []
+        grown = tmp_path / "grown"
+        shutil.copytree(collection, grown)
+        shapes_image(123).save(grown / "new.png")
+        build_index(FolderSource(grown), rebuilt, embedder, progress=False)
+        assert (
+            push_index(rebuilt, "owner/images-index", api=api)
+            == "https://huggingface.co/datasets/owner/images-index/commit/abc"
+        )
+        assert len(commits) == 1 and commits[0].startswith("Index 13 images")
+    finally:
+        hub.shutdown()

@@ -76,3 +76,21 @@ def test_index_workflow_builds_from_a_dataset_and_pushes_with_the_secret():
     assert any(s.get("uses", "").startswith("actions/upload-artifact") for s in steps)
     assert any(s.get("with", {}).get("cache") == "pip" for s in steps)
     assert any("secrets.HF_TOKEN" in str(s.get("env", {})) for s in steps)
+
+
+def test_index_workflow_builds_on_the_pushed_index_with_cpu_wheels_and_reports():
+    flow = yaml.safe_load((REPO / ".github" / "workflows" / "build-index.yml").read_text())
+    assert flow[True]["workflow_dispatch"]["inputs"]["full_rebuild"]["type"] == "boolean"
+    steps = flow["jobs"]["build"]["steps"]
+    runs = [s.get("run", "") for s in steps]
+    pull = next(i for i, r in enumerate(runs) if "python -m indexing pull" in r)
+    build = next(i for i, r in enumerate(runs) if "python -m indexing build" in r)
+    push = next(i for i, r in enumerate(runs) if "python -m indexing push" in r)
+    install = next(i for i, r in enumerate(runs) if "pip install -r requirements.txt" in r)
+    assert install < pull < build < push, "it pulls the last index before it builds on it"
+    assert steps[pull]["if"] == "env.FULL_REBUILD != 'true'" and "--out index" in runs[pull]
+    assert "--index-url https://download.pytorch.org/whl/cpu" in runs[install]
+    assert runs[install].index("torch==") < runs[install].index("requirements.txt")
+    assert any("GITHUB_STEP_SUMMARY" in r and "build-summary.json" in r for r in runs[build:push])
+    assert "--label-column" in runs[build] and "--meta-columns" in runs[build]
+    assert any("path" in s.get("with", {}) and "huggingface" in s["with"]["path"] for s in steps)

@@ -121,7 +121,18 @@ def test_results_only_endpoints_are_listed_and_answer_hits_with_thumbnail_urls(s
 
     hits = client.predict(handle_file(str(collection / "img_003.png")), 4, 0.0, api_name="/hits_image")
     assert [h["rank"] for h in hits] == [1, 2, 3, 4] and hits[0]["key"] == "img_003.png"
-    assert hits[0].keys() == {"rank", "score", "id", "key", "label", "file", "thumbnail", "folded"}
+    assert hits[0].keys() == {
+        "rank",
+        "score",
+        "id",
+        "key",
+        "label",
+        "file",
+        "thumbnail",
+        "folded",
+        "meta",
+        "link",
+    }
     with urllib.request.urlopen(hits[0]["thumbnail"]) as answer:
         assert answer.headers["Content-Type"] == "image/jpeg" and answer.read(2) == b"\xff\xd8"
         assert "immutable" in answer.headers["Cache-Control"]

@@ -97,3 +97,57 @@ def test_dataset_errors_are_clear(tmp_path, collection):
         list(DatasetSource(str(tmp_path / "missing-dataset")).items())
     with pytest.raises(BuscadorError, match="not a folder"):
         FolderSource(tmp_path / "nope")
+
+
+def test_label_and_metadata_columns_are_kept_and_returned(tmp_path, collection, embedder):
+    paths = sorted(collection.iterdir())
+    ds = datasets.Dataset.from_dict(
+        {
+            "img": [p.read_bytes() for p in paths],
+            "caption": [f"shapes number {i}" for i in range(12)],
+            "artist": ["Ana", "Luis"] * 6,
+            "url": [f"https://example.org/photo/{i}" for i in range(12)],
+            "width": list(range(12)),
+        }
+    )
+    ds.save_to_disk(tmp_path / "saved")
+    source = DatasetSource(
+        str(tmp_path / "saved"), image_column="img", label_column="caption", meta_columns=["artist", "url"]
+    )
+    build_index(source, tmp_path / "index", embedder, progress=False)
+    hit = Searcher.open(tmp_path / "index", embedder).by_image(paths[5], k=1)[0]
+    assert hit.label == "shapes number 5"
+    assert hit.meta == {"artist": "Luis", "url": "https://example.org/photo/5"}
+    assert read_manifest(tmp_path / "index")["source"]["meta_columns"] == ["artist", "url"]
+
+    # A changed caption updates its row, and the image's vector is reused, not embedded again.
+    ds.map(
+        lambda row, i: {"caption": "renamed" if i == 5 else row["caption"]}, with_indices=True
+    ).save_to_disk(tmp_path / "saved2")
+    source2 = DatasetSource(
+        str(tmp_path / "saved2"), image_column="img", label_column="caption", meta_columns=["artist", "url"]
+    )
+    again = build_index(source2, tmp_path / "index", embedder, progress=False)
+    assert (again.updated, again.reused, again.unchanged) == (1, 1, 11)
+    assert Searcher.open(tmp_path / "index", embedder).by_image(paths[5], k=1)[0].label == "renamed"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"label_column": "title"},
+            r"no column 'title'; its columns are img, caption\. Choose one with --label-column",
+        ),
+        ({"meta_columns": ["caption", "licence"]}, r"no column 'licence'.*--meta-columns"),
+    ],
+)
+def test_a_missing_metadata_column_is_named(tmp_path, collection, embedder, options, message):
+    paths = sorted(collection.iterdir())[:2]
+    datasets.Dataset.from_dict({"img": [p.read_bytes() for p in paths], "caption": ["a", "b"]}).save_to_disk(
+        tmp_path / "saved"
+    )
+    with pytest.raises(BuscadorError, match=message):
+        build_index(
+            DatasetSource(str(tmp_path / "saved"), image_column="img", **options), tmp_path / "i", embedder
+        )

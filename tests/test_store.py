@@ -17,12 +17,13 @@ from indexing.store import CATALOG, FORMAT_VERSION, INDEX, MANIFEST, Catalog, In
 
 
 def _as_format_1(index_dir: Path) -> None:
-    """Turn a current index into what format 1 wrote: a `size` column and no `content` column,
-    version 1 everywhere."""
+    """Turn a current index into what format 1 wrote: a `size` column and no `content` or `meta`
+    column, version 1 everywhere."""
     db = sqlite3.connect(index_dir / CATALOG)
     with db:
         db.execute("DROP INDEX items_content")
         db.execute("ALTER TABLE items DROP COLUMN content")
+        db.execute("ALTER TABLE items DROP COLUMN meta")
         db.execute("ALTER TABLE items ADD COLUMN size INTEGER")
         db.execute("UPDATE items SET size = 1234")
         db.execute("UPDATE meta SET value = '1' WHERE name = 'format_version'")
@@ -44,15 +45,15 @@ def test_a_format_1_index_is_migrated_in_place_when_opened(tmp_path, built_index
     old = tmp_path / "old"
     shutil.copytree(built_index, old)
     _as_format_1(old)
-    with pytest.raises(BuscadorError, match="catalog format 1, not 3"):
+    with pytest.raises(BuscadorError, match="catalog format 1, not 4"):
         Catalog(old / CATALOG, readonly=True)
 
     hit = Searcher.open(old, embedder).by_image(collection / "img_008.png", k=1)[0]
     assert hit.key == "img_008.png" and hit.score > 0.999
-    assert "size" not in _columns(old) and "content" in _columns(old)
+    assert "size" not in _columns(old) and {"content", "meta"} <= set(_columns(old))
     manifest = verify(old)  # the rewritten manifest matches the migrated files
-    assert manifest["format_version"] == FORMAT_VERSION == 3
-    assert Catalog(old / CATALOG, readonly=True).format_version() == 3
+    assert manifest["format_version"] == FORMAT_VERSION == 4
+    assert Catalog(old / CATALOG, readonly=True).format_version() == 4
     assert IndexStore(old).count == 12  # opening again changes nothing
 
 
@@ -65,7 +66,7 @@ def test_a_build_on_a_format_1_index_migrates_it_first(tmp_path, built_index, em
     _as_format_1(old)
     summary = build_index(FolderSource(collection), old, embedder, progress=False)
     assert (summary.unchanged, summary.added) == (12, 0)
-    assert read_manifest(old)["format_version"] == 3 and "size" not in _columns(old)
+    assert read_manifest(old)["format_version"] == 4 and "size" not in _columns(old)
 
 
 def test_a_newer_index_is_refused_with_advice(tmp_path, built_index):

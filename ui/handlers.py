@@ -228,11 +228,14 @@ class Handlers:
 
     def _hits(self, hits: list[Hit], lang: str, root: str) -> list[dict[str, Any]]:
         """Hits as the API answers them. The original file is under "file", not "path": gradio_client
-        would take any dict with a "path" key for a file to download."""
+        would take any dict with a "path" key for a file to download. "link": the first of the
+        dataset's fields that is a web address (its source page), if any."""
         out = []
         for hit in hits:
             data = hit.as_dict()
-            out.append(data | {"file": data.pop("path"), "thumbnail": self._thumbnail_url(root, hit.id)})
+            link = next((v for v in (hit.meta or {}).values() if v.startswith(("http://", "https://"))), None)
+            thumbnail = self._thumbnail_url(root, hit.id)
+            out.append(data | {"file": data.pop("path"), "thumbnail": thumbnail, "link": link})
         return out
 
     def _page(
