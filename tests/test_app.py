@@ -26,6 +26,8 @@ from tests.tiny_clip import DUPLICATE_THRESHOLD
 from ui.startup import APP_MAX_K, Engine, start
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+# What the API says of each result.
+HIT_KEYS = {"rank", "score", "id", "key", "label", "file", "thumbnail", "folded", "meta", "link"}
 
 
 def _free_port() -> int:
@@ -74,18 +76,7 @@ def test_search_text_endpoint_gives_k_ranked_results_and_a_link(client):
     gallery, results, _, link = client.predict("a red circle", 7, -1.0, api_name="/search_text")
     assert len(results) == len(gallery) == 7
     assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
-    assert results[0].keys() == {
-        "rank",
-        "score",
-        "id",
-        "key",
-        "label",
-        "file",
-        "thumbnail",
-        "folded",
-        "meta",
-        "link",
-    }
+    assert results[0].keys() == HIT_KEYS
     assert "?q=a+red+circle&k=7" in link
 
 

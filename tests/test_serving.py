@@ -26,7 +26,7 @@ import app
 from indexing.batching import BatchingEmbedder, MicroBatcher
 from indexing.errors import BuscadorError
 from indexing.search import Searcher
-from tests.test_app import _serve
+from tests.test_app import HIT_KEYS, _serve
 from tests.tiny_clip import DUPLICATE_THRESHOLD
 from ui.routes import ServingMiddleware
 from ui.startup import APP_MAX_K, Engine
@@ -121,18 +121,7 @@ def test_results_only_endpoints_are_listed_and_answer_hits_with_thumbnail_urls(s
 
     hits = client.predict(handle_file(str(collection / "img_003.png")), 4, 0.0, api_name="/hits_image")
     assert [h["rank"] for h in hits] == [1, 2, 3, 4] and hits[0]["key"] == "img_003.png"
-    assert hits[0].keys() == {
-        "rank",
-        "score",
-        "id",
-        "key",
-        "label",
-        "file",
-        "thumbnail",
-        "folded",
-        "meta",
-        "link",
-    }
+    assert hits[0].keys() == HIT_KEYS
     with urllib.request.urlopen(hits[0]["thumbnail"]) as answer:
         assert answer.headers["Content-Type"] == "image/jpeg" and answer.read(2) == b"\xff\xd8"
         assert "immutable" in answer.headers["Cache-Control"]
