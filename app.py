@@ -76,6 +76,21 @@ def url_gallery(gallery: gr.Gallery) -> gr.Gallery:
     return gallery
 
 
+def remember(kind: str) -> Any:
+    """An event that records a successful search, for "More results"."""
+
+    def record(query: Any, k: float, min_score: float, collapse: bool) -> dict[str, Any]:
+        return {
+            "kind": kind,
+            "query": query,
+            "k": int(k),
+            "min_score": float(min_score),
+            "collapse": collapse,
+        }
+
+    return record
+
+
 def build_ui(engine: Engine) -> gr.Blocks:
     """The Blocks app for `engine`; tests call this with their own engine.
 
@@ -149,6 +164,8 @@ def build_ui(engine: Engine) -> gr.Blocks:
             # Enabled by a click on a result: an error here would hide the results behind
             # Gradio's error overlay, just when the visitor needs to click one.
             like_button = gr.Button(T("more_like_this"), interactive=False, elem_id="more-like-this")
+            more_button = gr.Button(T("more_results"), elem_id="more-results")
+        last = gr.State(None)  # the last search, for "More results"
         gr.Markdown(T("scores_note"))
         with gr.Accordion(T("json"), open=False):
             results = gr.JSON(elem_id="results-json")
@@ -163,13 +180,13 @@ def build_ui(engine: Engine) -> gr.Blocks:
             api_name="search_text",
             concurrency_id="search",
             concurrency_limit=CONCURRENT_SEARCHES,
-        )
+        ).success(remember("text"), [query, *controls], last, api_visibility="private")
         examples.click(lambda sample: sample[0], examples, query, api_visibility="private").then(
             h.search_text, [query, *controls], outputs, api_visibility="private"
-        )
-        for button, handler, first in [
-            (image_button, h.search_image, image),
-            (like_button, h.search_similar, selected),
+        ).success(remember("text"), [query, *controls], last, api_visibility="private")
+        for button, handler, first, kind in [
+            (image_button, h.search_image, image, "image"),
+            (like_button, h.search_similar, selected, "similar"),
         ]:
             button.click(
                 handler,
@@ -178,7 +195,16 @@ def build_ui(engine: Engine) -> gr.Blocks:
                 api_name=handler.__name__,
                 concurrency_id="search",
                 concurrency_limit=CONCURRENT_SEARCHES,
-            )
+            ).success(remember(kind), [first, *controls], last, api_visibility="private")
+        more_button.click(
+            h.more_results,
+            [last, results],
+            [gallery, results, status],
+            js=page.BEFORE_MORE,
+            api_visibility="private",
+            concurrency_id="search",
+            concurrency_limit=CONCURRENT_SEARCHES,
+        )
         gallery.select(h.pick, results, [selected, like_button], api_visibility="private")
         gallery.change(  # new results: nothing of them is picked yet; bring them into view
             lambda: (-1, gr.update(interactive=False)),
@@ -188,7 +214,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
             api_visibility="private",
         )
         copy_link.click(None, js=page.COPY_LINK, api_visibility="private")
-        link_outputs = [query, k, collapse, *outputs, selected]
+        link_outputs = [query, k, collapse, *outputs, selected, last]
 
         def open_page(request: gr.Request) -> tuple[Any, ...]:
             """The examples in the visitor's language, and the search a shared link names, if any."""
@@ -198,7 +224,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
 
         demo.load(open_page, None, [examples, *link_outputs], api_visibility="private")
 
-        for fn in (h.hits_text, h.hits_image, h.hits_similar):
+        for fn in (h.search, h.hits_text, h.hits_image, h.hits_similar):
             gr.api(fn, api_name=fn.__name__, concurrency_id="search", concurrency_limit=CONCURRENT_SEARCHES)
     demo.queue(default_concurrency_limit=2, max_size=QUEUE_SIZE)
     return demo

@@ -79,11 +79,17 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument(
         "index", type=Path, nargs="?", help="index directory (default: $INDEX_DIR or ./index)"
     )
-    query = search.add_mutually_exclusive_group(required=True)
-    query.add_argument("--text", help="a description, e.g. 'a cat on a sofa'")
-    query.add_argument("--image", type=Path, help="an image file")
-    query.add_argument("--like", type=int, metavar="ID", help="images like the indexed image with this id")
+    search.add_argument(
+        "--text", help="a description, e.g. 'a cat on a sofa'; -word leaves a word out: 'beach -people'"
+    )
+    search.add_argument("--image", type=Path, help="an image file (with --text too: both together)")
+    search.add_argument("--like", type=int, metavar="ID", help="images like the indexed image with this id")
+    search.add_argument("--negative", default="", help="comma-separated things to leave out")
+    search.add_argument(
+        "--image-weight", type=float, default=0.5, help="with --text and --image: the image's share (0 to 1)"
+    )
     search.add_argument("-k", type=int, default=config.TOP_K_DEFAULT, help="number of results")
+    search.add_argument("--offset", type=int, default=0, help="skip this many results (the next page)")
     search.add_argument("--min-score", type=float, default=-1.0)
     search.add_argument("--model", help=model_help)
     search.add_argument("--precision", choices=PRECISIONS, help=precision_help)
@@ -206,15 +212,20 @@ def _search(args: argparse.Namespace) -> int:
 
     store = IndexStore(config.index_dir(args.index))  # before the model: a missing index fails fast
     searcher = Searcher(store, _embedder(args))
-    if args.text is not None:
-        hits = searcher.by_text(args.text, args.k, args.min_score, collapse=args.collapse)
-    elif args.image is not None:
+    options = {"k": args.k, "min_score": args.min_score, "offset": args.offset, "collapse": args.collapse}
+    if args.like is not None:
+        if args.text is not None or args.image is not None:
+            raise BuscadorError("--like searches by an indexed image alone: leave out --text and --image")
+        hits = searcher.by_id(args.like, **options)
+    elif args.text is None and args.image is None:
+        raise BuscadorError("give --text, --image (or both), or --like ID")
+    else:
         try:
-            hits = searcher.by_image(args.image, args.k, args.min_score, collapse=args.collapse)
+            hits = searcher.by_query(
+                args.text, args.image, negative=args.negative, image_weight=args.image_weight, **options
+            )
         except BadImage as exc:
             raise BuscadorError(f"{args.image}: {exc}") from None
-    else:
-        hits = searcher.by_id(args.like, args.k, args.min_score, collapse=args.collapse)
     if args.json:
         print(json.dumps([h.as_dict() for h in hits], indent=2, ensure_ascii=False))
         return 0

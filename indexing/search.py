@@ -5,7 +5,9 @@ The one place queries are checked and answered; the CLI, the app's buttons and i
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -109,17 +111,16 @@ class Searcher:
         k: object = config.TOP_K_DEFAULT,
         min_score: object = -1.0,
         *,
+        offset: object = 0,
         collapse: object = 0.0,
         timings: dict[str, float] | None = None,
     ) -> list[Hit]:
-        text = (text or "").strip()
-        if not text:
+        """Images described by `text`; words written `-word` (or `-"two words"`) are left out."""
+        if not (text or "").strip():
             raise BuscadorError("the description is empty: type what you are looking for", "empty_query")
-        k, min_score, threshold = self._check(k, min_score, collapse)
-        started = time.perf_counter()
-        vector = self.embedder.embed_texts([text])[0]
-        _add(timings, "embed", started)
-        return self._answer(vector, k, min_score, threshold, timings=timings)
+        return self.by_query(
+            text, k=k, min_score=min_score, offset=offset, collapse=collapse, timings=timings
+        )
 
     def by_image(
         self,
@@ -127,17 +128,63 @@ class Searcher:
         k: object = config.TOP_K_DEFAULT,
         min_score: object = -1.0,
         *,
+        offset: object = 0,
         collapse: object = 0.0,
         timings: dict[str, float] | None = None,
     ) -> list[Hit]:
         if image is None or image == "":
             raise BuscadorError("no image given: upload, paste or take a picture first", "no_image")
+        return self.by_query(
+            image=image, k=k, min_score=min_score, offset=offset, collapse=collapse, timings=timings
+        )
+
+    def by_query(
+        self,
+        text: str | None = None,
+        image: ImageInput | None = None,
+        *,
+        negative: str | Sequence[str] = (),
+        image_weight: object = 0.5,
+        k: object = config.TOP_K_DEFAULT,
+        min_score: object = -1.0,
+        offset: object = 0,
+        collapse: object = 0.0,
+        timings: dict[str, float] | None = None,
+    ) -> list[Hit]:
+        """The general query: a text, an example image, or both, minus what to leave out.
+
+        query = normalise((1 − w)·t + w·i) − mean of the negatives' vectors, normalised again;
+        t, i and each negative are unit vectors (text, image, `-word`s and `negative`), w is
+        `image_weight`, and a lone text or image is taken as it is.
+        """
+        positive, negatives = split_negatives(text or "")
+        extra = negative.split(",") if isinstance(negative, str) else list(negative)
+        negatives += [n.strip() for n in extra if n and n.strip()]
+        has_image = image is not None and image != ""
+        if not positive and not has_image:
+            if negatives:
+                raise BuscadorError(
+                    "the query only says what to leave out: add what you are looking for",
+                    "negatives_only",
+                )
+            raise BuscadorError("the query is empty: type a description or give an image", "empty_query")
         k, min_score, threshold = self._check(k, min_score, collapse)
+        weight = _fraction(image_weight)
+        offset = whole_number(offset, "offset", 0, config.MAX_K - k)
         started = time.perf_counter()
-        img = self.embedder.load(image)
-        vector = self.embedder.embed_pixels(self.embedder.pixels(img)[None])[0]
+        texts = self.embedder.embed_texts([positive, *negatives]) if positive else None
+        if texts is None and negatives:
+            texts = np.concatenate(
+                [np.zeros((1, self.store.dim), np.float32), self.embedder.embed_texts(negatives)]
+            )
+        vector = texts[0] if positive else None
+        if has_image:
+            pixels = self.embedder.embed_pixels(self.embedder.pixels(self.embedder.load(image))[None])[0]
+            vector = pixels if vector is None else _normalise((1 - weight) * vector + weight * pixels)
+        if negatives:
+            vector = _normalise(vector - texts[1:].mean(0))
         _add(timings, "embed", started)
-        return self._answer(vector, k, min_score, threshold, timings=timings)
+        return self._answer(vector, k, min_score, threshold, timings=timings, offset=offset)
 
     def by_id(
         self,
@@ -145,14 +192,16 @@ class Searcher:
         k: object = config.TOP_K_DEFAULT,
         min_score: object = -1.0,
         *,
+        offset: object = 0,
         collapse: object = 0.0,
         timings: dict[str, float] | None = None,
     ) -> list[Hit]:
         """Images most like an indexed one ("more like this"), the image itself left out."""
         k, min_score, threshold = self._check(k, min_score, collapse)
+        offset = whole_number(offset, "offset", 0, config.MAX_K - k)
         item_id = whole_number(item_id, "ID", 0, 2**62)
         vector = self.store.vector(item_id)
-        return self._answer(vector, k, min_score, threshold, timings=timings, exclude=item_id)
+        return self._answer(vector, k, min_score, threshold, timings=timings, exclude=item_id, offset=offset)
 
     def thumbnail(self, item_id: int) -> bytes | None:
         return self.store.thumbnail(item_id)
@@ -176,9 +225,11 @@ class Searcher:
         *,
         timings: dict[str, float] | None,
         exclude: int | None = None,
+        offset: int = 0,
     ) -> list[Hit]:
-        """The K best results (distinct ones, with a threshold), fetching more candidates as
-        near-duplicates are folded, up to config.COLLAPSE_CANDIDATES."""
+        """Results offset+1 to offset+K (distinct ones, with a threshold), fetching more candidates
+        as near-duplicates are folded, up to config.COLLAPSE_CANDIDATES."""
+        k += offset
         wanted = k + (exclude is not None)
         fetch = wanted if not threshold else min(4 * wanted, self.store.count)
         while True:
@@ -191,7 +242,7 @@ class Searcher:
                 break
             fetch = min(4 * fetch, bound)
         hits = []
-        for rank, (item_id, score, folded) in enumerate(kept, start=1):
+        for rank, (item_id, score, folded) in enumerate(kept[offset:], start=offset + 1):
             item = self.store.items[item_id]
             path = self._root / item.key if self._root else None
             hits.append(
@@ -223,6 +274,34 @@ class Searcher:
             if len(kept) == k and not threshold:
                 break
         return kept
+
+
+NEGATIVE = re.compile(r'(?:^|\s)-(?:"([^"]+)"|(\S+))')
+
+
+def split_negatives(text: str) -> tuple[str, list[str]]:
+    """'beach -people -"red car"' → ("beach", ["people", "red car"])."""
+    negatives = [quoted or word for quoted, word in NEGATIVE.findall(text)]
+    return " ".join(NEGATIVE.sub(" ", text).split()), negatives
+
+
+def _fraction(value: object) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not (0.0 <= float(value) <= 1.0)
+    ):
+        raise BuscadorError(
+            f"the image weight must be a number from 0 (all text) to 1 (all image), not {value!r}",
+            "bad_weight",
+            value=value,
+        )
+    return float(value)
+
+
+def _normalise(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm).astype(np.float32) if norm > 0 else vector.astype(np.float32)
 
 
 def _add(timings: dict[str, float] | None, stage: str, started: float) -> None:

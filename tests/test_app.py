@@ -240,7 +240,8 @@ def _captions(page) -> list[str]:
 def test_browser_text_search_shows_k_results_with_scores(browser, server):
     page = browser.new_page(locale="en-US")
     page.goto(server)
-    page.wait_for_load_state("networkidle")  # the page's own start-up events are done
+    page.get_by_text("a cup of coffee", exact=True).wait_for()  # the page's start-up event ran
+    page.wait_for_timeout(500)
     page.get_by_text("Options: K, minimum score").click()  # folded away by default
     k_box = page.get_by_label("Number of results (K)").first
     k_box.wait_for(state="visible")
@@ -390,3 +391,21 @@ def test_browser_copy_link_reproduces_the_search(browser, server):
     assert opened.locator("#query textarea, #query input").first.input_value() == "a blue square"
     assert _captions(opened) == _captions(page)
     context.close()
+
+
+def test_browser_more_results_appends_the_next_k(browser, server):
+    page = browser.new_page(locale="en-US")
+    page.goto(server + "?q=a+red+circle&k=4")
+    page.wait_for_function("document.querySelectorAll('#results .caption-label').length === 4", timeout=30000)
+    first = _captions(page)
+    page.locator("#more-results").click()
+    page.wait_for_function("document.querySelectorAll('#results .caption-label').length > 4", timeout=30000)
+    captions = _captions(page)  # up to 4 more: those above the link's minimum score (0)
+    n = len(captions)
+    assert captions[:4] == first and [c.split(" · ")[0] for c in captions] == [
+        f"#{i}" for i in range(1, n + 1)
+    ]
+    assert len({c.split(" · ")[2] for c in captions}) == n  # no repeats
+    assert f"{n - 4} more results, {n} in all." in page.locator("#status").inner_text()
+    page.screenshot(path=ARTIFACTS / "more-results.png", full_page=True)
+    page.close()

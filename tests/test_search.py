@@ -9,7 +9,7 @@ import pytest
 
 from indexing.build import build_index
 from indexing.errors import BuscadorError
-from indexing.search import Searcher
+from indexing.search import Searcher, split_negatives
 from indexing.sources import FolderSource
 from tests.colour_embedder import ColourEmbedder, colour_image
 
@@ -110,3 +110,65 @@ def test_bad_near_duplicate_thresholds_are_refused(with_copies, threshold):
     ) as bad:
         with_copies.by_text("red", k=3, collapse=threshold)
     assert bad.value.code == "bad_threshold"
+
+
+# --- combined, negative and paged queries ---------------------------------------------------------
+
+
+def test_a_text_and_an_image_together_find_what_has_both(searcher):
+    red = colour_image("red")
+    assert _ranking(searcher.by_query("blue", red, k=1)) == [("red-blue.png", 1.0)]
+    assert searcher.by_query("blue", red, image_weight=1.0, k=1)[0].key == "red.png"  # all image
+    assert searcher.by_query("blue", red, image_weight=0.0, k=1)[0].key == "blue.png"  # all text
+
+
+def test_leaving_something_out_pushes_it_down(searcher):
+    with_blue = [h.key for h in searcher.by_text("red white", k=3)]  # 0.5 each after red.png
+    assert with_blue[0] == "red.png" and set(with_blue[1:]) == {"red-blue.png", "yellow-white.png"}
+    without_blue = [h.key for h in searcher.by_text("red white -blue", k=3)]
+    assert without_blue[:2] == ["red.png", "yellow-white.png"] and "red-blue.png" not in without_blue
+    assert [h.key for h in searcher.by_query("red white", negative="blue", k=3)] == without_blue
+    assert split_negatives('beach -people -"red car" sunset') == ("beach sunset", ["people", "red car"])
+
+
+def test_pages_are_disjoint_and_ranked_consecutively(searcher):
+    first = searcher.by_text("red", k=2)
+    second = searcher.by_text("red", k=2, offset=2)
+    assert [h.rank for h in first] == [1, 2] and [h.rank for h in second] == [3, 4]
+    assert {h.id for h in first}.isdisjoint(h.id for h in second)
+    assert [h.id for h in first + second] == [h.id for h in searcher.by_text("red", k=4)]
+
+
+@pytest.mark.parametrize(
+    ("call", "code"),
+    [
+        (lambda s: s.by_query(), "empty_query"),
+        (lambda s: s.by_query("   "), "empty_query"),
+        (lambda s: s.by_text("-people -cars"), "negatives_only"),
+        (lambda s: s.by_query(negative="people"), "negatives_only"),
+        (lambda s: s.by_query("red", colour_image("red"), image_weight=1.5), "bad_weight"),
+        (lambda s: s.by_query("red", colour_image("red"), image_weight=-0.1), "bad_weight"),
+        (lambda s: s.by_text("red", k=12, offset=-1), "bad_offset"),
+        (lambda s: s.by_text("red", k=12, offset=990), "bad_offset"),
+        (lambda s: s.by_text("red", k=12, offset=2.5), "bad_offset"),
+    ],
+    ids=[
+        "nothing",
+        "blank",
+        "negatives",
+        "negative-field",
+        "weight-high",
+        "weight-low",
+        "offset-neg",
+        "offset-far",
+        "offset-fraction",
+    ],
+)
+def test_bad_combined_queries_get_clear_errors_in_english_and_spanish(searcher, call, code):
+    from ui import text
+
+    with pytest.raises(BuscadorError) as bad:
+        call(searcher)
+    assert bad.value.code == code
+    english, spanish = text.error("en", bad.value), text.error("es", bad.value)
+    assert english != spanish and english == text.LANGUAGES["en"]["errors"][code].format(**bad.value.params)

@@ -301,3 +301,23 @@ def test_the_page_folds_a_copy_into_its_original_unless_told_not_to(tmp_path, co
         assert "collapse=0" in link
     finally:
         demo.close()
+
+
+def test_the_general_search_endpoint_combines_and_pages(served, collection):
+    url, _ = served
+    client = Client(url, verbose=False)
+    assert "/search" in client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    photo = handle_file(str(collection / "img_007.png"))
+    hits = client.predict(None, photo, "", 0.5, 3, 0, -1.0, api_name="/search")
+    assert hits[0]["key"] == "img_007.png" and hits[0].keys() == HIT_KEYS
+    both = client.predict("a red circle", photo, "", 0.9, 1, 0, -1.0, api_name="/search")
+    assert both[0]["key"] == "img_007.png"  # mostly the image
+    page1 = client.predict("a red circle", None, "blue", 0.5, 4, 0, -1.0, api_name="/search")
+    page2 = client.predict("a red circle", None, "blue", 0.5, 4, 4, -1.0, api_name="/search")
+    assert [h["rank"] for h in page1 + page2] == list(range(1, 9))
+    assert {h["id"] for h in page1}.isdisjoint(h["id"] for h in page2)
+    spanish = Client(url, verbose=False, headers={"Accept-Language": "es"})
+    with pytest.raises(AppError, match="La consulta solo dice qué dejar fuera"):
+        spanish.predict("-people", None, "", 0.5, 3, 0, 0.0, api_name="/search")
+    with pytest.raises(AppError, match="image weight must be a number from 0"):
+        client.predict("a cat", photo, "", 2.0, 3, 0, 0.0, api_name="/search")

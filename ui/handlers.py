@@ -134,15 +134,74 @@ class Handlers:
             "similar", request, k, collapse, lambda s, c, t: s.by_id(id, k, min_score, collapse=c, timings=t)
         )
 
+    def search(  # noqa: PLR0917 (an API endpoint: clients pass its parameters in order)
+        self,
+        text: str | None,
+        image: FileData | None,
+        negative: str,
+        image_weight: float,
+        k: int,
+        offset: int,
+        min_score: float,
+        request: gr.Request,
+        collapse: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """The general search: a text (`-word` leaves it out), an example image, or both, with the
+        image's share `image_weight` (0 to 1); `negative`: comma-separated things to leave out;
+        results offset+1 to offset+k. Hits as in /hits_text."""
+        path = _uploaded_path(image)
+        return self._hits_search(
+            "query",
+            request,
+            k,
+            collapse,
+            lambda s, c, t: s.by_query(
+                text,
+                path,
+                negative=negative,
+                image_weight=image_weight,
+                k=k,
+                offset=offset,
+                min_score=min_score,
+                collapse=c,
+                timings=t,
+            ),
+        )
+
     # --- the page's other events -----------------------------------------------------------------
+
+    def more_results(
+        self, last: dict[str, Any] | None, shown: list[dict[str, Any]] | None, request: gr.Request
+    ) -> tuple[Any, ...]:
+        """The next K results of the last search, appended: (gallery, hits, status)."""
+        lang = visitor_language(request)
+        if not last or not shown:
+            raise gr.Error(ui_text.message(lang, "search_first"), print_exception=False)
+        offset, k, min_score = len(shown), last["k"], last["min_score"]
+        threshold = self.engine.duplicate_threshold if last["collapse"] else 0.0
+
+        def query(s: Searcher, t: dict[str, float]) -> list[Hit]:
+            if last["kind"] == "similar":
+                return s.by_id(last["query"], k, min_score, offset=offset, collapse=threshold, timings=t)
+            if last["kind"] == "image":
+                return s.by_image(last["query"], k, min_score, offset=offset, collapse=threshold, timings=t)
+            return s.by_text(last["query"], k, min_score, offset=offset, collapse=threshold, timings=t)
+
+        def respond(hits: list[Hit], lang: str, root: str) -> tuple[Any, ...]:
+            found = shown + self._hits(hits, lang, root)
+            gallery = [(h["thumbnail"], _caption(h, lang)) for h in found]
+            key = "more" if hits else "no_more"
+            return gallery, found, ui_text.message(lang, key, n=len(hits), total=len(found))
+
+        return self._serve("more", request, k, query, respond)
 
     def pick(self, results: list[dict[str, Any]] | None, evt: gr.SelectData) -> tuple[int, Any]:
         """The id of the gallery item a visitor clicked, and "More like this" enabled for it."""
         return int((results or [])[evt.index]["id"]), gr.update(interactive=True)
 
     def open_link(self, request: gr.Request) -> tuple[Any, ...] | None:
-        """The page's (query, k, collapse, gallery, json, status, link, selected) for the search a
-        shared link names (?q=…&k=…, or ?like=ID&k=…, and collapse=0 for all results); None when the
+        """The page's (query, k, collapse, gallery, json, status, link, selected, last search) for the
+        search a shared link names (?q=…&k=…, or ?like=ID&k=…, and collapse=0 for all results); None when the
         link names no search."""
         params = request.query_params
         try:
@@ -151,14 +210,17 @@ class Handlers:
             k = config.TOP_K_DEFAULT
         try:
             collapse = params.get("collapse") != "0"
+            last = {"k": k, "min_score": 0.0, "collapse": collapse}
             if params.get("q", "").strip():
                 found = self.search_text(params["q"], k, 0.0, collapse, request)
-                return (params["q"], k, collapse, *found, gr.update())
+                last |= {"kind": "text", "query": params["q"]}
+                return (params["q"], k, collapse, *found, gr.update(), last)
             if params.get("like", "").isdigit():
                 like = int(params["like"])
-                return (gr.update(), k, collapse, *self.search_similar(like, k, 0.0, collapse, request), like)
+                found = self.search_similar(like, k, 0.0, collapse, request)
+                return (gr.update(), k, collapse, *found, like, last | {"kind": "similar", "query": like})
         except gr.Error as exc:
-            return (gr.update(), k, gr.update(), [], [], f"⚠️ {exc.message}", "", gr.update())
+            return (gr.update(), k, gr.update(), [], [], f"⚠️ {exc.message}", "", gr.update(), None)
         return None
 
     # --- shared ----------------------------------------------------------------------------------

@@ -32,10 +32,16 @@ ON_LOAD = """
 ON_RESULTS = """
 () => {
   const status = document.querySelector('#status');
-  if (status) status.scrollIntoView({block: 'start'});
+  if (window.buscadorMore) window.buscadorMore = false;  // appended results: stay where they are
+  else if (status) status.scrollIntoView({block: 'start'});
   const copy = document.querySelector('#copy-link');
   if (copy) copy.style.display = document.querySelector('#share a') ? '' : 'none';
 }
+"""
+
+# "More results": its answer is appended below, where the visitor already is (no scroll up).
+BEFORE_MORE = """
+(...inputs) => { window.buscadorMore = true; return inputs; }
 """
 
 # The copy-link button: the current search's link, made absolute, onto the clipboard.

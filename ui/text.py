@@ -33,6 +33,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "results": "Results (best first)",
             "selected": "Selected result id",
             "more_like_this": "More like this",
+            "more_results": "More results",
             "options": "Options: K, minimum score, near-duplicates",
             "collapse": "Fold near-duplicates into one result",
             "copy_link": "🔗 Copy link",
@@ -55,6 +56,9 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "link": "[🔗 Link to this search]({href})",
             "pick_first": "Click a result in the gallery first, then “More like this”.",
             "folded": "+{n} similar",
+            "search_first": "Search first, then ask for more results.",
+            "more": "{n} more results, {total} in all.",
+            "no_more": "No more results: these {total} are all there are above the minimum score.",
             "not_ready": "The search engine is not ready: {problem}",
             "bad_image": "That file could not be used as an image: {reason}.",
         },
@@ -70,6 +74,11 @@ LANGUAGES: dict[str, dict[str, Any]] = {
                 "The near-duplicate threshold must be a number from 0 (off) to 1, not {value!r}."
             ),
             "busy": "Many people are searching right now: try again in a moment.",
+            "bad_offset": "That is as far as results go: {high} at most before the last page.",
+            "bad_weight": (
+                "The image weight must be a number from 0 (all text) to 1 (all image), not {value!r}."
+            ),
+            "negatives_only": "The query only says what to leave out: add what you are looking for.",
             "not_an_image": "not an image, or a format we cannot read",
             "corrupt_image": "corrupt or truncated image",
             "empty_file": "empty file (0 bytes)",
@@ -109,6 +118,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "results": "Resultados (el mejor primero)",
             "selected": "Id del resultado elegido",
             "more_like_this": "Más como esta",
+            "more_results": "Más resultados",
             "options": "Opciones: K, puntuación mínima, casi duplicados",
             "collapse": "Agrupar las casi duplicadas en un solo resultado",
             "copy_link": "🔗 Copiar enlace",
@@ -132,6 +142,9 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "link": "[🔗 Enlace a esta búsqueda]({href})",
             "pick_first": "Primero haz clic en un resultado de la galería y luego en «Más como esta».",
             "folded": "+{n} parecidas",
+            "search_first": "Busca primero y luego pide más resultados.",
+            "more": "{n} resultados más, {total} en total.",
+            "no_more": "No hay más resultados: estos {total} son todos los que superan la puntuación mínima.",
             "not_ready": "El buscador no está listo: {problem}",
             "bad_image": "Ese archivo no sirve como imagen: {reason}.",
         },
@@ -147,6 +160,11 @@ LANGUAGES: dict[str, dict[str, Any]] = {
                 "El umbral de casi duplicados debe ser un número de 0 (desactivado) a 1, no {value!r}."
             ),
             "busy": "Ahora mismo hay mucha gente buscando: inténtalo de nuevo en un momento.",
+            "bad_offset": "Hasta aquí llegan los resultados: como mucho {high} antes de la última página.",
+            "bad_weight": (
+                "El peso de la imagen debe ser un número de 0 (solo texto) a 1 (solo imagen), no {value!r}."
+            ),
+            "negatives_only": "La consulta solo dice qué dejar fuera: añade lo que buscas.",
             "not_an_image": "no es una imagen, o tiene un formato que no sabemos leer",
             "corrupt_image": "la imagen está dañada o incompleta",
             "empty_file": "el archivo está vacío (0 bytes)",
