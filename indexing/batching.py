@@ -23,7 +23,7 @@ from PIL import Image
 from indexing.errors import BuscadorError
 
 if TYPE_CHECKING:
-    from indexing.embedder import EmbedderLike
+    from indexing.embedder import EmbedderLike, TextEncoderLike
     from indexing.images import ImageInput
 
 In = TypeVar("In")
@@ -89,6 +89,23 @@ class MicroBatcher(Generic[In]):
             return
         for (_, done), row in zip(batch, rows, strict=True):
             done.set_result(row)
+
+
+class BatchingTextEncoder:
+    """A second text encoder (indexing.text_encoder) whose queries go through a micro-batcher."""
+
+    def __init__(self, encoder: TextEncoderLike, *, window_s: float = 0.002) -> None:
+        self.encoder = encoder
+        self.model_name = encoder.model_name
+        self.texts: MicroBatcher[str] = MicroBatcher(
+            encoder.embed_texts, window_s=window_s, name="other-texts"
+        )
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        return self.texts.submit(texts)
+
+    def require_image_model(self, image_model: str) -> None:
+        self.encoder.require_image_model(image_model)
 
 
 class BatchingEmbedder:

@@ -12,6 +12,8 @@ from indexing.errors import BuscadorError
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 DEFAULT_INDEX_DIR = "index"
+# Distilled into CLIP ViT-B/32's image space from a multilingual DistilBERT: 50+ languages.
+MULTILINGUAL_TEXT_MODEL = "sentence-transformers/clip-ViT-B-32-multilingual-v1"
 
 TOP_K_DEFAULT = 12
 # The most results one query may ask for (the CLI's bound; the app sets a smaller one of its own).
@@ -68,6 +70,13 @@ def duplicate_threshold(override: float | None = None) -> float:
             "bad_threshold",
             value=value,
         ) from None
+
+
+def text_model(override: str | None = None) -> str | None:
+    """The second text encoder, for queries in other languages: the flag, else $TEXT_MODEL; in a
+    Hugging Face Space, the multilingual CLIP text model by default. "none" turns it off."""
+    name = override or _env("TEXT_MODEL") or (MULTILINGUAL_TEXT_MODEL if in_space() else None)
+    return None if name == "none" else name
 
 
 def index_dir(override: str | os.PathLike[str] | None = None) -> Path:

@@ -27,6 +27,16 @@ from indexing.precision import Precision
 log = logging.getLogger(__name__)
 
 
+class TextEncoderLike(Protocol):
+    """A second text encoder, aligned to an image model's space (indexing.text_encoder)."""
+
+    model_name: str
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def require_image_model(self, image_model: str) -> None: ...
+
+
 class EmbedderLike(Protocol):
     """What the build and the searcher use of an embedder (CLIP's, a batching one, a test one)."""
 

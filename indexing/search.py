@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from indexing import config
-from indexing.embedder import EmbedderLike
+from indexing.embedder import EmbedderLike, TextEncoderLike
 from indexing.errors import BuscadorError
 from indexing.images import ImageInput
 from indexing.store import IndexStore
@@ -92,18 +92,42 @@ class Searcher:
     spent embedding the query ("embed") and searching the index ("search").
     """
 
-    def __init__(self, store: IndexStore, embedder: EmbedderLike, *, max_k: int = config.MAX_K) -> None:
+    def __init__(
+        self,
+        store: IndexStore,
+        embedder: EmbedderLike,
+        *,
+        max_k: int = config.MAX_K,
+        text_encoder: TextEncoderLike | None = None,
+    ) -> None:
         store.require_model(embedder.model_name, embedder.dim)
+        if text_encoder is not None:
+            text_encoder.require_image_model(store.model)
         self.store = store
         self.embedder = embedder
         self.max_k = max_k
+        # For texts in other languages than English (see `by_query`), when there is one.
+        self.text_encoder = text_encoder
         source = store.manifest.get("source") or {}
         root = Path(source["root"]) if source.get("kind") == "folder" else None
         self._root = root if root and root.is_dir() else None  # checked once, not per hit
 
     @classmethod
-    def open(cls, index_dir: Path, embedder: EmbedderLike, *, max_k: int = config.MAX_K) -> Searcher:
-        return cls(IndexStore(index_dir, model=embedder.model_name, dim=embedder.dim), embedder, max_k=max_k)
+    def open(
+        cls,
+        index_dir: Path,
+        embedder: EmbedderLike,
+        *,
+        max_k: int = config.MAX_K,
+        text_encoder: TextEncoderLike | None = None,
+    ) -> Searcher:
+        store = IndexStore(index_dir, model=embedder.model_name, dim=embedder.dim)
+        return cls(store, embedder, max_k=max_k, text_encoder=text_encoder)
+
+    def text_encoder_for(self, language: str) -> str:
+        """Which encoder embeds a text in `language`: "clip" for English, else "multilingual"
+        when there is a second text encoder."""
+        return "multilingual" if self.text_encoder is not None and language != "en" else "clip"
 
     def by_text(
         self,
@@ -113,13 +137,20 @@ class Searcher:
         *,
         offset: object = 0,
         collapse: object = 0.0,
+        language: str = "en",
         timings: dict[str, float] | None = None,
     ) -> list[Hit]:
         """Images described by `text`; words written `-word` (or `-"two words"`) are left out."""
         if not (text or "").strip():
             raise BuscadorError("the description is empty: type what you are looking for", "empty_query")
         return self.by_query(
-            text, k=k, min_score=min_score, offset=offset, collapse=collapse, timings=timings
+            text,
+            k=k,
+            min_score=min_score,
+            offset=offset,
+            collapse=collapse,
+            language=language,
+            timings=timings,
         )
 
     def by_image(
@@ -149,9 +180,11 @@ class Searcher:
         min_score: object = -1.0,
         offset: object = 0,
         collapse: object = 0.0,
+        language: str = "en",
         timings: dict[str, float] | None = None,
     ) -> list[Hit]:
         """The general query: a text, an example image, or both, minus what to leave out.
+        Texts in `language` go to `text_encoder_for(language)`.
 
         query = normalise((1 − w)·t + w·i) − mean of the negatives' vectors, normalised again;
         t, i and each negative are unit vectors (text, image, `-word`s and `negative`), w is
@@ -172,10 +205,11 @@ class Searcher:
         weight = _fraction(image_weight)
         offset = whole_number(offset, "offset", 0, config.MAX_K - k)
         started = time.perf_counter()
-        texts = self.embedder.embed_texts([positive, *negatives]) if positive else None
+        encoder = self.text_encoder if self.text_encoder_for(language) == "multilingual" else self.embedder
+        texts = encoder.embed_texts([positive, *negatives]) if positive else None
         if texts is None and negatives:
             texts = np.concatenate(
-                [np.zeros((1, self.store.dim), np.float32), self.embedder.embed_texts(negatives)]
+                [np.zeros((1, self.store.dim), np.float32), encoder.embed_texts(negatives)]
             )
         vector = texts[0] if positive else None
         if has_image:

@@ -267,7 +267,10 @@ def test_each_search_logs_one_line_with_its_stages(served, caplog):
         Client(url, verbose=False).predict("a cat", 3, -1.0, api_name="/hits_text")
     lines = [r.getMessage() for r in caplog.records if r.name == "buscador.search"]
     assert len(lines) == 1, lines
-    assert re.fullmatch(r"search text k=3 hits=3 embed=\d+\.\dms search=\d+\.\dms answer=\d+\.\dms", lines[0])
+    assert re.fullmatch(
+        r"search text k=3 hits=3 text_encoder=clip embed=\d+\.\dms search=\d+\.\dms answer=\d+\.\dms",
+        lines[0],
+    )
 
 
 def test_the_page_folds_a_copy_into_its_original_unless_told_not_to(tmp_path, collection, embedder):

@@ -62,7 +62,9 @@ class Handlers:
             k=k,
             min_score=min_score,
             collapse=collapse,
-            query=lambda s, c, t: s.by_text(query, k, min_score, collapse=c, timings=t),
+            query=lambda s, c, t: s.by_text(
+                query, k, min_score, collapse=c, language=visitor_language(request), timings=t
+            ),
             what=lambda lang: ui_text.message(lang, "text_query", q=text[:80]),
             link=lambda: {"q": text, "k": int(k)},
         )
@@ -105,7 +107,13 @@ class Handlers:
     ) -> list[dict[str, Any]]:
         """Images described by `text`: [{rank, score, id, key, label, file, thumbnail, folded}]."""
         return self._hits_search(
-            "text", request, k, collapse, lambda s, c, t: s.by_text(text, k, min_score, collapse=c, timings=t)
+            "text",
+            request,
+            k,
+            collapse,
+            lambda s, c, t: s.by_text(
+                text, k, min_score, collapse=c, language=visitor_language(request), timings=t
+            ),
         )
 
     def hits_image(
@@ -164,6 +172,7 @@ class Handlers:
                 offset=offset,
                 min_score=min_score,
                 collapse=c,
+                language=visitor_language(request),
                 timings=t,
             ),
         )
@@ -185,7 +194,9 @@ class Handlers:
                 return s.by_id(last["query"], k, min_score, offset=offset, collapse=threshold, timings=t)
             if last["kind"] == "image":
                 return s.by_image(last["query"], k, min_score, offset=offset, collapse=threshold, timings=t)
-            return s.by_text(last["query"], k, min_score, offset=offset, collapse=threshold, timings=t)
+            return s.by_text(
+                last["query"], k, min_score, offset=offset, collapse=threshold, language=lang, timings=t
+            )
 
         def respond(hits: list[Hit], lang: str, root: str) -> tuple[Any, ...]:
             found = shown + self._hits(hits, lang, root)
@@ -279,11 +290,13 @@ class Handlers:
         started = time.perf_counter()
         answer = respond(hits, lang, _root_url(request))
         timings["answer"] = time.perf_counter() - started
+        encoder = f" text_encoder={searcher.text_encoder_for(lang)}" if kind in ("text", "query") else ""
         log.info(
-            "search %s k=%s hits=%d %s",
+            "search %s k=%s hits=%d%s %s",
             kind,
             k,
             len(hits),
+            encoder,
             " ".join(f"{stage}={seconds * 1000:.1f}ms" for stage, seconds in timings.items()),
         )
         return answer

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexing import config
-from indexing.batching import BatchingEmbedder
+from indexing.batching import BatchingEmbedder, BatchingTextEncoder
+from indexing.embedder import TextEncoderLike
 from indexing.errors import BuscadorError
 from indexing.search import Searcher
 from indexing.store import MANIFEST
@@ -23,6 +24,20 @@ log = logging.getLogger(__name__)
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "samples"
 # The app's K slider goes up to this; the engine allows more (the CLI's bound).
 APP_MAX_K = 50
+
+
+def _text_encoder(name: str | None, batch_queries: bool) -> TextEncoderLike | None:
+    name = config.text_model(name)
+    if name is None:
+        return None
+    from indexing.text_encoder import TextEncoder
+
+    try:
+        encoder = TextEncoder(name)
+    except BuscadorError as exc:
+        log.warning("queries in other languages will use CLIP's own text encoder: %s", exc)
+        return None
+    return BatchingTextEncoder(encoder) if batch_queries else encoder
 
 
 @dataclass(frozen=True)
@@ -43,12 +58,15 @@ def start(
     revision: str | None = None,
     sample_dir: Path = SAMPLE_DIR,
     batch_queries: bool = False,
+    text_model: str | None = None,
 ) -> Engine:
     """Load the model and the index: pulled from the Hub when $INDEX_REPO is set, else local.
 
     A missing local index is built from the sample collection when it is there (with a progress
     bar on the console), so a fresh clone works with one command. With `batch_queries`, queries
     that arrive together share the model's forward passes (`indexing.batching`), as a server wants.
+    A second text encoder for other languages (`text_model`, else $TEXT_MODEL) is loaded beside
+    CLIP; if it cannot be, the app starts without it and says so in its log.
     """
     local = config.index_dir(index_dir)
     repo = config.index_repo(index_repo)
@@ -71,7 +89,9 @@ def start(
             print(f"No index at {local}: indexing the sample collection in {sample_dir} first.", flush=True)
             print(build_index(FolderSource(sample_dir), local, embedder).report(), flush=True)
         served = BatchingEmbedder(embedder) if batch_queries else embedder
-        searcher = Searcher.open(local, served, max_k=APP_MAX_K)
+        searcher = Searcher.open(
+            local, served, max_k=APP_MAX_K, text_encoder=_text_encoder(text_model, batch_queries)
+        )
         return Engine(searcher, duplicate_threshold=config.duplicate_threshold())
     except BuscadorError as exc:
         log.error("%s", exc)

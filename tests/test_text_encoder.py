@@ -1,0 +1,76 @@
+"""The second text encoder: read faithfully (equal to sentence-transformers' own), aligned to the
+index's image model or refused, and used for queries in other languages than English."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from indexing.errors import BuscadorError
+from indexing.search import Searcher
+from indexing.text_encoder import TextEncoder
+from tests.tiny_multilingual import SENTENCES, make_tiny_multilingual
+
+
+@pytest.fixture(scope="session")
+def multilingual(tmp_path_factory, embedder) -> str:
+    return str(make_tiny_multilingual(tmp_path_factory.mktemp("multilingual"), embedder.model_name))
+
+
+def test_it_embeds_as_sentence_transformers_does(multilingual):
+    from sentence_transformers import SentenceTransformer
+
+    texts = [*SENTENCES, "a much longer text about many cats and dogs " * 10]
+    reference = SentenceTransformer(multilingual, device="cpu").encode(texts, normalize_embeddings=True)
+    mine = TextEncoder(multilingual).embed_texts(texts)
+    assert mine.shape == (len(texts), 512) and np.allclose(mine, reference, atol=1e-5)
+
+
+def test_spanish_goes_to_the_multilingual_encoder_and_english_to_clip(built_index, embedder, multilingual):
+    encoder = TextEncoder(multilingual)
+    calls: list[str] = []
+    real = encoder.embed_texts
+    encoder.embed_texts = lambda texts: (calls.append("multilingual"), real(texts))[1]
+    searcher = Searcher.open(built_index, embedder, text_encoder=encoder)
+    spanish = searcher.by_text("un gato rojo", k=3, language="es")
+    assert calls == ["multilingual"] and len(spanish) == 3
+    expected = searcher.store.search(real(["un gato rojo"]), 3)[0]
+    assert [(h.id, h.score) for h in spanish] == [(i, round(s, 6)) for i, s in expected]
+    searcher.by_text("a red cat", k=3, language="en")
+    assert calls == ["multilingual"]  # English stayed with CLIP
+    assert searcher.text_encoder_for("es") == "multilingual" and searcher.text_encoder_for("en") == "clip"
+    assert Searcher.open(built_index, embedder).text_encoder_for("es") == "clip"  # none loaded
+
+
+def test_a_text_model_for_another_image_space_is_refused(tmp_path, built_index, embedder):
+    other = make_tiny_multilingual(tmp_path / "other", "openai/clip-vit-large-patch14")
+    with pytest.raises(BuscadorError, match="aligned to the images of openai/clip-vit-large-patch14"):
+        Searcher.open(built_index, embedder, text_encoder=TextEncoder(str(other)))
+    undeclared = make_tiny_multilingual(tmp_path / "undeclared", None)
+    with pytest.raises(BuscadorError, match="does not say which image model it is aligned to"):
+        TextEncoder(str(undeclared))
+    with pytest.raises(BuscadorError, match="could not load the text model"):
+        TextEncoder(str(tmp_path / "nothing-here"))
+
+
+def test_the_app_logs_which_encoder_answered(built_index, embedder, multilingual, caplog):
+    from gradio_client import Client
+
+    from tests.test_app import _serve
+    from tests.tiny_clip import DUPLICATE_THRESHOLD
+    from ui.startup import APP_MAX_K, Engine
+
+    searcher = Searcher.open(built_index, embedder, max_k=APP_MAX_K, text_encoder=TextEncoder(multilingual))
+    demo, url = _serve(Engine(searcher, duplicate_threshold=DUPLICATE_THRESHOLD))
+    try:
+        with caplog.at_level(logging.INFO, logger="buscador.search"):
+            Client(url, verbose=False, headers={"Accept-Language": "es"}).predict(
+                "un gato", 2, -1.0, api_name="/hits_text"
+            )
+            Client(url, verbose=False).predict("a cat", 2, -1.0, api_name="/hits_text")
+        lines = [r.getMessage() for r in caplog.records if r.name == "buscador.search"]
+        assert [line.split()[4] for line in lines] == ["text_encoder=multilingual", "text_encoder=clip"]
+    finally:
+        demo.close()
