@@ -91,6 +91,13 @@ def remember(kind: str) -> Any:
     return record
 
 
+def remember_combined(  # noqa: PLR0917 (Gradio passes an event's inputs in order)
+    image: str | None, words: str, weight: float, k: float, min_score: float, collapse: bool
+) -> dict[str, Any]:
+    """Records a successful image (and words) search, for "More results"."""
+    return remember("image")({"image": image, "words": words, "weight": weight}, k, min_score, collapse)
+
+
 def build_ui(engine: Engine) -> gr.Blocks:
     """The Blocks app for `engine`; tests call this with their own engine.
 
@@ -127,7 +134,18 @@ def build_ui(engine: Engine) -> gr.Blocks:
                         height=240,
                     )
                 )
+                with gr.Row():
+                    words = gr.Textbox(
+                        label=T("image_words"),
+                        placeholder=T("image_words_placeholder"),
+                        elem_id="image-words",
+                        scale=3,
+                    )
+                    weight = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label=T("image_weight"), scale=2)
                 image_button = gr.Button(T("search"), variant="primary", elem_id="search-image")
+                # The API's /search_image (an image alone), as documented; the page's button also
+                # takes the words and weight above.
+                image_only = gr.Button(visible=False)
         examples = gr.Dataset(
             components=[query],
             samples=[[e] for e in ui_text.examples(ui_text.DEFAULT)],  # replaced by the visitor's language
@@ -184,8 +202,16 @@ def build_ui(engine: Engine) -> gr.Blocks:
         examples.click(lambda sample: sample[0], examples, query, api_visibility="private").then(
             h.search_text, [query, *controls], outputs, api_visibility="private"
         ).success(remember("text"), [query, *controls], last, api_visibility="private")
+        image_button.click(
+            h.search_combined,
+            [image, words, weight, *controls],
+            outputs,
+            api_visibility="private",
+            concurrency_id="search",
+            concurrency_limit=CONCURRENT_SEARCHES,
+        ).success(remember_combined, [image, words, weight, *controls], last, api_visibility="private")
         for button, handler, first, kind in [
-            (image_button, h.search_image, image, "image"),
+            (image_only, h.search_image, image, "image"),
             (like_button, h.search_similar, selected, "similar"),
         ]:
             button.click(

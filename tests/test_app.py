@@ -409,3 +409,33 @@ def test_browser_more_results_appends_the_next_k(browser, server):
     assert f"{n - 4} more results, {n} in all." in page.locator("#status").inner_text()
     page.screenshot(path=ARTIFACTS / "more-results.png", full_page=True)
     page.close()
+
+
+def test_browser_combined_query_weighs_the_image_and_the_words(browser, server, client, collection):
+    words_only = client.predict("a blue square", 3, 0.0, api_name="/search_text")[1][0]["key"]
+    page = browser.new_page(locale="en-US")
+    page.goto(server)
+    page.get_by_role("tab", name="Image").click()
+    page.locator("#query-image input[type=file]").set_input_files(str(collection / "img_011.png"))
+    page.locator("#image-words textarea, #image-words input").first.fill("a blue square")
+    share = page.get_by_label("Image's share (0: words only, 1: image only)").first
+    share.wait_for(state="visible")
+    page.wait_for_timeout(300)
+    share.fill("0")
+    page.keyboard.press("Tab")
+    assert share.input_value() == "0"
+    page.locator("#search-image").click()
+    page.wait_for_function(
+        "document.querySelector('#status').innerText.includes('your image and “a blue square”')",
+        timeout=30000,
+    )
+    assert _captions(page)[0].endswith(f" · {words_only}")  # all words: what the words alone find
+    share.fill("1")
+    page.keyboard.press("Tab")
+    page.locator("#search-image").click()
+    page.wait_for_function(
+        "document.querySelector('#results .caption-label').innerText.includes('1.0000 · img_011.png')",
+        timeout=30000,
+    )  # all image: the image itself first
+    page.screenshot(path=ARTIFACTS / "combined-query.png", full_page=True)
+    page.close()

@@ -83,6 +83,46 @@ class Handlers:
             link=None,  # an uploaded image has no link
         )
 
+    def search_combined(  # noqa: PLR0917 (Gradio passes an event's inputs in order)
+        self,
+        image: str | None,
+        words: str | None,
+        weight: float,
+        k: float,
+        min_score: float,
+        collapse: bool,
+        request: gr.Request,
+    ) -> Results:
+        """The page's image tab: an image, and words with it if any, `weight` being the image's share."""
+        if not image:
+            raise gr.Error(ui_text.error(visitor_language(request), _NO_IMAGE), print_exception=False)
+        text = (words or "").strip()
+
+        def what(lang: str) -> str:
+            if not text:
+                return ui_text.message(lang, "image_query")
+            return ui_text.message(lang, "image_and_words", q=text[:80])
+
+        return self._page_search(
+            "query",
+            request,
+            k=k,
+            min_score=min_score,
+            collapse=collapse,
+            query=lambda s, c, t: s.by_query(
+                text,
+                image,
+                image_weight=weight,
+                k=k,
+                min_score=min_score,
+                collapse=c,
+                language=visitor_language(request),
+                timings=t,
+            ),
+            what=what,
+            link=None,  # an uploaded image has no link
+        )
+
     def search_similar(
         self, item_id: float | None, k: float, min_score: float, collapse: bool, request: gr.Request
     ) -> Results:
@@ -193,7 +233,18 @@ class Handlers:
             if last["kind"] == "similar":
                 return s.by_id(last["query"], k, min_score, offset=offset, collapse=threshold, timings=t)
             if last["kind"] == "image":
-                return s.by_image(last["query"], k, min_score, offset=offset, collapse=threshold, timings=t)
+                asked = last["query"]
+                return s.by_query(
+                    asked["words"],
+                    asked["image"],
+                    image_weight=asked["weight"],
+                    k=k,
+                    min_score=min_score,
+                    offset=offset,
+                    collapse=threshold,
+                    language=lang,
+                    timings=t,
+                )
             return s.by_text(
                 last["query"], k, min_score, offset=offset, collapse=threshold, language=lang, timings=t
             )
@@ -334,6 +385,9 @@ class Handlers:
 
     def _thumbnail_url(self, root: str, item_id: int) -> str:
         return root + THUMBNAIL_PATH.format(tag=self.tag, id=item_id)
+
+
+_NO_IMAGE = BuscadorError("no image given", "no_image")
 
 
 def _caption(hit: dict[str, Any], lang: str) -> str:
