@@ -90,6 +90,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     search.add_argument("-k", type=int, default=config.TOP_K_DEFAULT, help="number of results")
     search.add_argument("--offset", type=int, default=0, help="skip this many results (the next page)")
+    search.add_argument(
+        "--text-model",
+        help="a second text encoder for texts in other languages (default: $TEXT_MODEL), e.g. "
+        f"{config.MULTILINGUAL_TEXT_MODEL}",
+    )
+    search.add_argument(
+        "--language",
+        default="en",
+        help="the text's language: anything but en goes to --text-model when there is one (default: en)",
+    )
     search.add_argument("--min-score", type=float, default=-1.0)
     search.add_argument("--model", help=model_help)
     search.add_argument("--precision", choices=PRECISIONS, help=precision_help)
@@ -211,7 +221,13 @@ def _search(args: argparse.Namespace) -> int:
     from indexing.store import IndexStore
 
     store = IndexStore(config.index_dir(args.index))  # before the model: a missing index fails fast
-    searcher = Searcher(store, _embedder(args))
+    text_model = config.text_model(args.text_model)
+    if text_model:
+        from indexing.text_encoder import TextEncoder
+
+        searcher = Searcher(store, _embedder(args), text_encoder=TextEncoder(text_model))
+    else:
+        searcher = Searcher(store, _embedder(args))
     options = {"k": args.k, "min_score": args.min_score, "offset": args.offset, "collapse": args.collapse}
     if args.like is not None:
         if args.text is not None or args.image is not None:
@@ -222,7 +238,12 @@ def _search(args: argparse.Namespace) -> int:
     else:
         try:
             hits = searcher.by_query(
-                args.text, args.image, negative=args.negative, image_weight=args.image_weight, **options
+                args.text,
+                args.image,
+                negative=args.negative,
+                image_weight=args.image_weight,
+                language=args.language,
+                **options,
             )
         except BadImage as exc:
             raise BuscadorError(f"{args.image}: {exc}") from None

@@ -74,3 +74,34 @@ def test_the_app_logs_which_encoder_answered(built_index, embedder, multilingual
         assert [line.split()[4] for line in lines] == ["text_encoder=multilingual", "text_encoder=clip"]
     finally:
         demo.close()
+
+
+def test_the_cli_takes_a_text_model_and_a_language(
+    built_index, tiny_model, multilingual, capsys, monkeypatch
+):
+    import json
+
+    from indexing.cli import main
+
+    monkeypatch.setenv("CLIP_MODEL", tiny_model)
+    monkeypatch.setenv("CLIP_PRECISION", "fp32")
+    args = [
+        "search",
+        str(built_index),
+        "--text",
+        "un gato",
+        "-k",
+        "3",
+        "--json",
+        "--text-model",
+        multilingual,
+    ]
+    assert main([*args, "--language", "es"]) == 0
+    spanish = [h["id"] for h in json.loads(capsys.readouterr().out)]
+    encoder = TextEncoder(multilingual)
+    from indexing.store import IndexStore
+
+    expected = [i for i, _ in IndexStore(built_index).search(encoder.embed_texts(["un gato"]), 3)[0]]
+    assert spanish == expected
+    assert main([*args, "--language", "xx"]) == 0  # any language but English
+    assert [h["id"] for h in json.loads(capsys.readouterr().out)] == expected
