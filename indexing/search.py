@@ -206,17 +206,14 @@ class Searcher:
         offset = whole_number(offset, "offset", 0, config.MAX_K - k)
         started = time.perf_counter()
         encoder = self.text_encoder if self.text_encoder_for(language) == "multilingual" else self.embedder
-        texts = encoder.embed_texts([positive, *negatives]) if positive else None
-        if texts is None and negatives:
-            texts = np.concatenate(
-                [np.zeros((1, self.store.dim), np.float32), encoder.embed_texts(negatives)]
-            )
-        vector = texts[0] if positive else None
+        texts = [positive, *negatives] if positive else negatives
+        text_vectors = encoder.embed_texts(texts) if texts else np.empty((0, self.store.dim), np.float32)
+        vector = text_vectors[0] if positive else None
         if has_image:
             pixels = self.embedder.embed_pixels(self.embedder.pixels(self.embedder.load(image))[None])[0]
             vector = pixels if vector is None else _normalise((1 - weight) * vector + weight * pixels)
         if negatives:
-            vector = _normalise(vector - texts[1:].mean(0))
+            vector = _normalise(vector - text_vectors[-len(negatives) :].mean(0))
         _add(timings, "embed", started)
         return self._answer(vector, k, min_score, threshold, timings=timings, offset=offset)
 

@@ -128,6 +128,8 @@ def test_leaving_something_out_pushes_it_down(searcher):
     without_blue = [h.key for h in searcher.by_text("red white -blue", k=3)]
     assert without_blue[:2] == ["red.png", "yellow-white.png"] and "red-blue.png" not in without_blue
     assert [h.key for h in searcher.by_query("red white", negative="blue", k=3)] == without_blue
+    # An example image, minus a colour: what is left of the image wins.
+    assert searcher.by_query(image=colour_image("red", "blue"), negative="blue", k=1)[0].key == "red.png"
     assert split_negatives('beach -people -"red car" sunset') == ("beach sunset", ["people", "red car"])
 
 
