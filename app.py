@@ -127,6 +127,9 @@ def build_ui(engine: Engine) -> gr.Blocks:
                 image = lenient_upload(
                     gr.Image(
                         label=T("image"),
+                        # Gradio shows an I18n label as "[object Object]" once an image is in;
+                        # the tab already says "Image", and the drop area says what to do.
+                        show_label=False,
                         type="filepath",
                         image_mode=None,
                         sources=["upload", "webcam", "clipboard"],
