@@ -343,6 +343,8 @@ def test_browser_results_arrive_in_view_without_scrolling(browser, server, devic
     page.wait_for_timeout(500)  # the scroll to the results
     box = page.locator("#results .thumbnail-item").first.bounding_box()
     assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= viewport["height"], box
+    boxes = [item.bounding_box() for item in page.locator("#results .thumbnail-item").all()]
+    assert all(b["x"] >= 0 and b["x"] + b["width"] <= viewport["width"] for b in boxes), boxes  # none cut off
     alts = page.locator("#results img").evaluate_all("imgs => imgs.map(i => i.alt)")
     assert alts and all(re.fullmatch(r"#\d+ · -?[01]\.\d{4} · img_\d{3}\.png", a) for a in alts), alts
     assert page.locator("#status").get_attribute("aria-live") == "polite"

@@ -7,6 +7,10 @@ CSS = """
 /* Captions over result images: light text on a dark band, readable on any picture. */
 #results .caption-label { background: rgba(0, 0, 0, 0.78) !important; color: #fff !important; }
 #share { align-self: center; }
+/* On a phone, two results a row: Gradio's fixed four columns would push one out of sight. */
+@media (max-width: 640px) {
+  #results .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
+}
 #copy-link { flex-grow: 0; min-width: max-content; }
 #copy-link.copied { outline: 2px solid var(--color-accent); }
 """
