@@ -55,32 +55,31 @@ def whole_number(value: object, what: str, low: int, high: int) -> int:
     return number
 
 
+def number_in(value: object, low: float, high: float, message: str, code: str) -> float:
+    """`value` as a float when it is a number (not a bool) from `low` to `high`; else a
+    BuscadorError with `message` (which may name {value!r}) and `code`."""
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not number or not low <= float(value) <= high:  # type: ignore[arg-type]
+        raise BuscadorError(message.format(value=value), code, value=value)
+    return float(value)  # type: ignore[arg-type]
+
+
 def score_bound(value: object) -> float:
     """A minimum score: a number from -1 to 1 (cosine similarities lie there)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float, np.integer, np.floating))
-        or not (-1.0 <= float(value) <= 1.0)
-    ):
-        raise BuscadorError(
-            f"the minimum score must be a number from -1 to 1, not {value!r}", "bad_min_score", value=value
-        )
-    return float(value)
+    return number_in(
+        value, -1.0, 1.0, "the minimum score must be a number from -1 to 1, not {value!r}", "bad_min_score"
+    )
 
 
 def duplicate_threshold(value: object) -> float:
     """A near-duplicate threshold: a cosine from 0 (off) to 1."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float, np.integer, np.floating))
-        or not (0.0 <= float(value) <= 1.0)
-    ):
-        raise BuscadorError(
-            f"the near-duplicate threshold must be a number from 0 (off) to 1, not {value!r}",
-            "bad_threshold",
-            value=value,
-        )
-    return float(value)
+    return number_in(
+        value,
+        0.0,
+        1.0,
+        "the near-duplicate threshold must be a number from 0 (off) to 1, not {value!r}",
+        "bad_threshold",
+    )
 
 
 class Searcher:
@@ -317,17 +316,13 @@ def split_negatives(text: str) -> tuple[str, list[str]]:
 
 
 def _fraction(value: object) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float, np.integer, np.floating))
-        or not (0.0 <= float(value) <= 1.0)
-    ):
-        raise BuscadorError(
-            f"the image weight must be a number from 0 (all text) to 1 (all image), not {value!r}",
-            "bad_weight",
-            value=value,
-        )
-    return float(value)
+    return number_in(
+        value,
+        0.0,
+        1.0,
+        "the image weight must be a number from 0 (all text) to 1 (all image), not {value!r}",
+        "bad_weight",
+    )
 
 
 def _normalise(vector: np.ndarray) -> np.ndarray:

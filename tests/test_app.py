@@ -377,7 +377,7 @@ def test_browser_copy_link_reproduces_the_search(browser, server):
     context.grant_permissions(["clipboard-read", "clipboard-write"])
     page = context.new_page()
     page.goto(server)
-    assert not page.locator("#copy-link").is_visible()  # no search, no link
+    page.locator("#copy-link").wait_for(state="hidden", timeout=10000)  # no search, no link
     page.locator("#query textarea, #query input").first.fill("a blue square")
     page.keyboard.press("Enter")
     page.wait_for_function("document.querySelectorAll('#results .caption-label').length > 0", timeout=30000)
