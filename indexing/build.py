@@ -173,8 +173,7 @@ def build_index(
         for line in source.warnings:
             warn(f"skipped {line}")
             summary.skipped.append((line, "unreadable"))
-        if summary.added or summary.updated:  # what the stored vectors were embedded in, over all builds
-            catalog.record_precision(embedder.precision_used("image"))
+        catalog.record_precision(embedder.precision_used("image"))  # over all builds
         summary.seen = len(diff.seen)
         summary.unchanged = diff.unchanged
         # A previously indexed image that has become unreadable leaves the index, as in a clean build.

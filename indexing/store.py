@@ -188,9 +188,15 @@ class Catalog:
         )
 
     def record_precision(self, used: str) -> None:
-        """Add `used` ("bf16", "fp32" or "bf16+fp32") to the precisions the vectors were made in."""
-        known = set(filter(None, (self.get_meta("image_precision") or "").split("+")))
-        self.set_meta(image_precision="+".join(sorted(known | set(used.split("+")))))
+        """Add `used` ("bf16", "fp32", "bf16+fp32", or "" when the model did not run) to the
+        precisions the vectors were made in."""
+
+        def parts(text: str) -> set[str]:
+            return set(filter(None, text.split("+")))
+
+        known = parts(self.get_meta("image_precision") or "")
+        if parts(used) - known:
+            self.set_meta(image_precision="+".join(sorted(known | parts(used))))
 
     def by_content(self, content: str) -> tuple[np.ndarray, bytes] | None:
         """The vector and thumbnail of an image with this content hash, if one is indexed."""

@@ -86,3 +86,18 @@ def test_a_bf16_index_answers_fp32_queries_and_the_manifest_says_bf16(tmp_path, 
     assert read_manifest(tmp_path / "fp32")["precision"] == {"image": "fp32"}
     hit = Searcher.open(tmp_path / "fp32", bf16).by_image(collection / "img_004.png", k=1)[0]
     assert hit.key == "img_004.png" and hit.score > 0.99
+
+
+def test_a_build_that_only_reuses_vectors_keeps_the_recorded_precision(tmp_path, tiny_model, collection):
+    import shutil
+
+    folder = tmp_path / "photos"
+    shutil.copytree(collection, folder)
+    build_index(
+        FolderSource(folder), tmp_path / "index", Embedder(tiny_model, precision="fp32"), progress=False
+    )
+    shutil.copy(folder / "img_003.png", folder / "copy.png")  # reused, so no model call at all
+    fresh = Embedder(tiny_model, precision="bf16")
+    summary = build_index(FolderSource(folder), tmp_path / "index", fresh, progress=False)
+    assert summary.reused == 1 and fresh.precision_used("image") == ""
+    assert read_manifest(tmp_path / "index")["precision"] == {"image": "fp32"}
