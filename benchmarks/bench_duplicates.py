@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from benchmarks.bench_indexing import synthetic_vectors
+from benchmarks.vectors import synthetic_vectors
 from indexing import config
 from indexing.duplicates import EXACT_LIMIT, duplicate_pairs
 

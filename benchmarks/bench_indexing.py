@@ -33,12 +33,14 @@ import torch
 from PIL import Image
 from transformers import CLIPConfig, CLIPModel, CLIPProcessor
 
+from benchmarks.vectors import synthetic_vectors
+from indexing import ann, config
 from indexing.build import build_index
 from indexing.embedder import Embedder
 from indexing.images import clip_pixels, load_image, thumbnail_jpeg
 from indexing.precision import cpu_has_bf16
 from indexing.sources import FolderSource
-from indexing.store import CATALOG, Catalog, make_faiss_index
+from indexing.store import IndexStore
 from tests.synthetic import shapes_image
 from tests.tiny_clip import SHARED_FILES, model_files
 
@@ -99,22 +101,6 @@ def seed_approach(model_dir: Path, paths: list[Path]) -> tuple[float, np.ndarray
     return time.perf_counter() - start, np.stack(vectors)
 
 
-def synthetic_vectors(n: int, kind: str, seed: int = 0) -> np.ndarray:
-    """Unit vectors: 'uniform' (isotropic, HNSW's worst case) or 'lowrank' (64-d latent + noise).
-
-    CLIP embeddings of a real collection are clustered and have a low intrinsic dimension, so the
-    low-rank set is the closer stand-in; both are reported.
-    """
-    rng = np.random.default_rng(seed)
-    if kind == "uniform":
-        vectors = rng.standard_normal((n, 512), dtype=np.float32)
-    else:
-        basis = rng.standard_normal((64, 512), dtype=np.float32)
-        vectors = rng.standard_normal((n, 64), dtype=np.float32) @ basis
-        vectors += 2.0 * rng.standard_normal((n, 512), dtype=np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
 def query_latency(
     embedder: Embedder, vectors: np.ndarray, index_type: str, repeats: int = 30
 ) -> tuple[float, float]:
@@ -125,16 +111,18 @@ def query_latency(
     """
     rng = np.random.default_rng(1)
     ids = np.arange(len(vectors), dtype=np.int64)
-    index = make_faiss_index(ids, vectors, index_type)
-    exact = make_faiss_index(ids, vectors, "flat")
+    built = ann.build(index_type, ids, vectors, budget_mb=config.MEMORY_BUDGET_MB)
+    exact = ann.build("flat", ids, vectors, budget_mb=config.MEMORY_BUDGET_MB).index
+    rescore = ann.rescore_from(ids, vectors)
     times, recalls = [], []
     for i in range(repeats):
         t0 = time.perf_counter()
-        index.search(embedder.embed_texts([f"a photo of thing number {i}"]), 10)
+        query = embedder.embed_texts([f"a photo of thing number {i}"])
+        ann.search(built.index, built.params, query, 10, rescore)
         times.append((time.perf_counter() - t0) * 1000)
         near = vectors[rng.integers(0, len(vectors))] + 0.03 * rng.standard_normal(512).astype(np.float32)
         near = (near / np.linalg.norm(near))[None].astype(np.float32)
-        _, approx = index.search(near, 10)
+        _, approx = ann.search(built.index, built.params, near, 10, rescore)
         _, truth = exact.search(near, 10)
         recalls.append(len(set(approx[0]) & set(truth[0])) / 10)
     return statistics.median(times), float(np.mean(recalls))
@@ -164,7 +152,7 @@ def centred_fidelity(model_dir: Path, n: int) -> None:
     a, b = vectors["fp32"] - mean, vectors["bf16"] - mean
     centred = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     ids = np.arange(n, dtype=np.int64)
-    index = make_faiss_index(ids, vectors["fp32"], "flat")
+    index = ann.build("flat", ids, vectors["fp32"], budget_mb=config.MEMORY_BUDGET_MB).index
     sample = np.random.default_rng(0).choice(n, size=min(200, n), replace=False)
 
     def recall(exact: np.ndarray, approx: np.ndarray) -> float:
@@ -253,10 +241,10 @@ def main() -> None:
     )
     print(f"speed-up:        {fast_rate / seed_rate:.2f}×")
 
-    catalog = Catalog(out / CATALOG, readonly=True)
-    key_of = {item.id: item.key for item in catalog.items()}
-    ids, vectors = catalog.vectors(512)
-    by_key = {key_of[int(i)]: v for i, v in zip(ids, vectors, strict=True)}
+    store = IndexStore(out)
+    ids = store.catalog.ids()
+    key_of = {i: item.key for i, item in store.items(ids).items()}
+    by_key = {key_of[int(i)]: v for i, v in zip(ids, store.vectors.read(ids), strict=True)}
     fast_vecs = np.stack([by_key[p.name] for p in seed_paths])
     cos = (fast_vecs * seed_vecs).sum(1)
     others = seed_vecs @ seed_vecs.T

@@ -25,8 +25,8 @@ from indexing import config
 from indexing.embedder import EmbedderLike
 from indexing.errors import BadImage
 from indexing.images import read_file, thumbnail_jpeg
-from indexing.sources import Source, SourceItem, content_hash
-from indexing.store import Catalog, Row, write_index
+from indexing.sources import Shard, Source, SourceItem, content_hash
+from indexing.store import Catalog, Row, Writer, write_index
 
 T = TypeVar("T")
 
@@ -48,6 +48,7 @@ class BuildSummary:
     count: int = 0
     index_type: str = ""
     recall_at_10: float = 1.0
+    warning: str = ""  # e.g. an approximate index that could not reach the recall floor
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
@@ -87,7 +88,7 @@ class BuildSummary:
             f"{self.count} images indexed ({kind}) in {self.seconds:.1f}s{rate}: "
             f"{self.added} new, {self.updated} changed, {self.unchanged} unchanged, "
             f"{self.removed} removed, {len(self.skipped)} skipped, {self.reused} reused\n"
-            f"time per stage: {stages}"
+            f"time per stage: {stages}" + (f"\nwarning: {self.warning}" if self.warning else "")
         )
 
 
@@ -135,19 +136,25 @@ def build_index(
     *,
     batch_size: int = config.BATCH_SIZE,
     index_type: str = "auto",
+    memory_budget_mb: int = config.MEMORY_BUDGET_MB,
+    shard: Shard | None = None,
     workers: int = min(4, os.cpu_count() or 1),
     progress: bool = True,
     warn: Callable[[str], None] | None = None,
 ) -> BuildSummary:
-    """Bring the index in `out_dir` up to date with `source`; returns what was done."""
+    """Bring the index in `out_dir` up to date with `source` (or with its `shard` slice);
+    returns what was done."""
     started = time.perf_counter()
     warn = warn or (lambda line: tqdm.write(line, file=sys.stderr))
     summary = BuildSummary()
     catalog = Catalog.open_for_build(out_dir, embedder.model_name, embedder.dim)
+    writer = Writer(out_dir, catalog, embedder.dim)
+    items = shard.items(source) if shard else source.items()
     try:
         diff = _Diff(catalog.fingerprints())
+        total = source.total()
         bar = tqdm(
-            total=source.total(),
+            total=shard.share(total) if shard and total is not None else total,
             unit="img",
             desc="indexing",
             disable=not progress,
@@ -156,8 +163,8 @@ def build_index(
         )
         with bar:
             batches = _prefetched(
-                _chunks(diff.changed(source.items(), bar), batch_size),
-                lambda item: _prepare(embedder, catalog, item),
+                _chunks(diff.changed(items, bar), batch_size),
+                lambda item: _prepare(embedder, writer, item),
                 workers,
                 lookahead=0 if embedder.device == "cpu" else 1,
             )
@@ -166,9 +173,7 @@ def build_index(
                     batch = next(batches, None)
                 if batch is None:
                     break
-                _store(
-                    batch, embedder=embedder, catalog=catalog, known=diff.known, summary=summary, warn=warn
-                )
+                _store(batch, embedder=embedder, writer=writer, known=diff.known, summary=summary, warn=warn)
                 bar.update(len(batch))
         for line in source.warnings:
             warn(f"skipped {line}")
@@ -178,31 +183,39 @@ def build_index(
         summary.unchanged = diff.unchanged
         # A previously indexed image that has become unreadable leaves the index, as in a clean build.
         unreadable = {name for name, _ in summary.skipped}
-        summary.removed = catalog.delete(
+        summary.removed = writer.delete(
             key for key in diff.known if key not in diff.seen or key in unreadable
         )
+        described = source.describe() | ({"shard": str(shard)} if shard else {})
         with summary.timing("index"):
             manifest = write_index(
-                out_dir, catalog, index_type=index_type, source=source.describe(), changes=summary.changes()
+                out_dir,
+                catalog,
+                index_type=index_type,
+                source=described,
+                changes=summary.changes(),
+                memory_budget_mb=memory_budget_mb,
             )
         summary.seconds = time.perf_counter() - started
         summary.count = manifest["count"]
         summary.index_type = manifest["index_type"]
         summary.recall_at_10 = manifest["recall_at_10"]
+        summary.warning = manifest.get("warning", "")
         return summary
     finally:
         catalog.close()
 
 
-def _prepare(embedder: EmbedderLike, catalog: Catalog, item: SourceItem) -> _Prepared:
+def _prepare(embedder: EmbedderLike, writer: Writer, item: SourceItem) -> _Prepared:
     """Decode one item into the model's input crop and a thumbnail (runs on a worker thread), or
     take the vector and thumbnail of an indexed image with the same content (a copy, a rename)."""
     try:
         data = read_file(item.data) if isinstance(item.data, Path) else item.data
         content = item.content or (content_hash(data) if isinstance(data, bytes) else None)
-        stored = catalog.by_content(content) if content else None
-        if stored is not None:
-            return _Prepared(item, content=content, vector=stored[0], thumbnail=stored[1])
+        same = writer.catalog.by_content(content) if content else None
+        if same is not None:
+            vector, thumbnail = writer.stored(same)
+            return _Prepared(item, content=content, vector=vector, thumbnail=thumbnail)
         img = embedder.load(data)
         return _Prepared(item, embedder.pixels(img), thumbnail_jpeg(img), content=content)
     except BadImage as exc:
@@ -213,7 +226,7 @@ def _store(
     batch: list[_Prepared],
     *,
     embedder: EmbedderLike,
-    catalog: Catalog,
+    writer: Writer,
     known: dict[str, str],
     summary: BuildSummary,
     warn: Callable[[str], None],
@@ -245,11 +258,12 @@ def _store(
         if first is not p:
             summary.reused += 1
         vector = p.vector if p.vector is not None else vectors[p.identity]
+        item = p.item
         rows.append(
-            Row(p.item.key, p.item.label, p.item.fingerprint, vector, p.thumbnail, p.content, p.item.meta)
+            Row(item.key, item.label, item.fingerprint, vector, p.thumbnail, p.content, item.meta, item.id)
         )
     with summary.timing("write"):
-        catalog.write(rows)
+        writer.write(rows)
     updated = sum(p.item.key in known for p in good)
     summary.updated += updated
     summary.added += len(good) - updated

@@ -1,4 +1,4 @@
-"""Command line: `python -m indexing build | search | info | duplicates | push | pull`.
+"""Command line: `python -m indexing build | merge | search | info | duplicates | push | pull`.
 
 Parses arguments, calls the engine, prints results. Known problems print one `error:` line and
 exit with status 2; Ctrl-C during a build keeps what was already embedded.
@@ -61,11 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--model", help=model_help)
     build.add_argument("--precision", choices=PRECISIONS, help=precision_help)
     build.add_argument("--batch-size", type=int, default=config.BATCH_SIZE)
+    _index_options(build)
     build.add_argument(
-        "--index-type",
-        choices=["auto", "flat", "hnsw"],
-        default="auto",
-        help=f"auto: exact up to {config.FLAT_LIMIT:,} images, HNSW above",
+        "--shard",
+        metavar="I/N",
+        help="build only slice I of N of the source (I from 0), to merge later with `merge`",
     )
     build.add_argument(
         "--no-fast-decode",
@@ -128,6 +128,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     duplicates.add_argument("--json", action="store_true", help="print the groups as JSON")
 
+    merge = sub.add_parser("merge", help="join shard builds (build --shard I/N) into one index")
+    merge.add_argument("shards", type=Path, nargs="+", help="the folders of the N shard builds")
+    merge.add_argument("--out", type=Path, required=True, help="folder of the merged index (empty)")
+    _index_options(merge)
+
     info = sub.add_parser("info", help="describe an index")
     info.add_argument("index", type=Path, nargs="?", help="index directory (default: $INDEX_DIR or ./index)")
 
@@ -144,6 +149,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _index_options(parser: argparse.ArgumentParser) -> None:
+    from indexing.ann import INDEX_TYPES
+
+    parser.add_argument(
+        "--index-type",
+        choices=INDEX_TYPES,
+        default="auto",
+        help=f"auto: exact up to {config.FLAT_LIMIT:,} images, then HNSW while it fits the memory "
+        "budget, then IVF-PQ; approximate ones are tuned to a recall@10 of "
+        f"{config.RECALL_FLOOR}, measured",
+    )
+    parser.add_argument(
+        "--memory-budget",
+        type=int,
+        default=config.MEMORY_BUDGET_MB,
+        metavar="MB",
+        help=f"memory the search index may take, for --index-type auto (default: {config.MEMORY_BUDGET_MB})",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
@@ -153,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             "search": _search,
             "info": _info,
             "duplicates": _duplicates,
+            "merge": _merge,
             "push": _push,
             "pull": _pull,
         }
@@ -175,7 +201,7 @@ def _embedder(args: argparse.Namespace, fast_decode: bool = True) -> Embedder:
 
 def _build(args: argparse.Namespace) -> int:
     from indexing.build import build_index
-    from indexing.sources import DatasetSource, FolderSource
+    from indexing.sources import DatasetSource, FolderSource, Shard
 
     if bool(args.dataset) == bool(args.source):
         raise BuscadorError("give a folder of images or --dataset NAME (one of them)")
@@ -185,6 +211,9 @@ def _build(args: argparse.Namespace) -> int:
         )
     if args.batch_size < 1:
         raise BuscadorError("--batch-size must be at least 1")
+    if args.memory_budget < 1:
+        raise BuscadorError("--memory-budget must be at least 1 (MB)")
+    shard = Shard.parse(args.shard) if args.shard else None
     if args.dataset:
         source = DatasetSource(
             args.dataset,
@@ -205,6 +234,8 @@ def _build(args: argparse.Namespace) -> int:
         embedder,
         batch_size=args.batch_size,
         index_type=args.index_type,
+        memory_budget_mb=args.memory_budget,
+        shard=shard,
         progress=not args.no_progress,
     )
     print(summary.report())
@@ -272,11 +303,19 @@ def _info(args: argparse.Namespace) -> int:
         "exact" if manifest["index_type"] == "flat" else f"approximate, recall@10 {recall:.3f} measured"
     )
     print(f"index type:  {manifest['index_type']} ({manifest['metric']}, {exactness})")
+    settings = manifest.get("search") or {}
+    if settings:
+        print(f"search:      {', '.join(f'{name} {value}' for name, value in settings.items())}")
+    if manifest.get("warning"):
+        print(f"warning:     {manifest['warning']}")
     print(f"precision:   {manifest.get('precision', {}).get('image', 'fp32')} (image embeddings)")
     print(f"source:      {source_text(manifest.get('source', {}))}")
     print(f"built at:    {manifest['built_at']}")
     size = sum(f["size"] for f in manifest["files"].values())
-    print(f"size:        {size / 1e6:.1f} MB")
+    thumbs = manifest.get("thumbnails", {})
+    print(f"size:        {size / 1e6:.1f} MB to search", end="")
+    shards = f"{len(thumbs)} shard{'s' if len(thumbs) != 1 else ''}"
+    print(f", {sum(f['size'] for f in thumbs.values()) / 1e6:.1f} MB of thumbnails in {shards}")
     return 0
 
 
@@ -307,6 +346,21 @@ def _duplicates(args: argparse.Namespace) -> int:
         print(f"group {n}: {len(group)} images")
         for member in group:
             print(f"  {member.similarity:.4f}  {member.label}  (id {member.id})")
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from indexing.merge import merge_shards
+
+    manifest = merge_shards(
+        args.shards, args.out, index_type=args.index_type, memory_budget_mb=args.memory_budget
+    )
+    kind = manifest["index_type"]
+    quality = "exact" if kind == "flat" else f"recall@10 {manifest['recall_at_10']:.3f}"
+    count, shards = manifest["count"], len(args.shards)
+    print(f"{count} images from {shards} shards merged into {args.out} ({kind}, {quality})")
+    if manifest.get("warning"):
+        print(f"warning: {manifest['warning']}")
     return 0
 
 

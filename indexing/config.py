@@ -23,7 +23,11 @@ BATCH_SIZE = 32
 FLAT_LIMIT = 200_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 128
+# Approximate indexes get the cheapest search settings that reach this recall@10, measured.
+RECALL_FLOOR = 0.95
+# What the FAISS index may take in memory (MB) when `--index-type auto` chooses it: a 16 GB CPU
+# Space keeps room for the models, the app and the catalog's page cache. See indexing.ann.
+MEMORY_BUDGET_MB = 1024
 # Near-duplicates: results (or images) whose vectors' cosine is at least this are folded together.
 # clip-retrieval's default for the same job; re-encoded or resized copies of a photo score above it
 # with CLIP ViT-B/32, distinct photos of one scene below.

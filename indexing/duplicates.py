@@ -77,11 +77,8 @@ def duplicate_pairs(ids: np.ndarray, vectors: np.ndarray, threshold: float) -> l
 
 def find_duplicates(store: IndexStore, threshold: float) -> list[list[Member]]:
     """The near-duplicate groups of an index, with keys and labels."""
-    n = store.count
-    base = faiss.downcast_index(store.index.index)
-    vectors = base.reconstruct_n(0, n) if n else np.empty((0, store.dim), np.float32)
-    ids = faiss.vector_to_array(store.index.id_map)
-    return [
-        [Member(i, store.items[i].key, store.items[i].label, round(s, 6)) for i, s in group]
-        for group in duplicate_pairs(ids, vectors, threshold)
-    ]
+    ids = store.catalog.ids()
+    vectors = store.vectors.read(ids) if len(ids) else np.empty((0, store.dim), np.float32)
+    groups = duplicate_pairs(ids, vectors, threshold)
+    items = store.items(i for group in groups for i, _ in group)
+    return [[Member(i, items[i].key, items[i].label, round(s, 6)) for i, s in group] for group in groups]

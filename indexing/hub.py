@@ -1,15 +1,19 @@
 """Hub sync: push a built index to a Hugging Face dataset repository, and pull it back.
 
-Pulling goes through `snapshot_download`, so files land in the Hub cache ($HF_HOME), downloads
-resume, and a warm cache downloads nothing again. Every pulled file is checked against the
-SHA-256 the manifest records before the index is used.
+Pulling goes through the Hub cache ($HF_HOME), so downloads resume and a warm cache downloads
+nothing again. The app pulls what search needs (manifest, catalog, vectors, FAISS index) and
+fetches a thumbnail shard the first time one of its images is shown (`thumbnail_fetcher`);
+`pull --out` copies everything. Every pulled file is checked against the SHA-256 the manifest
+records before it is used.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +21,12 @@ from indexing import config
 from indexing.errors import BuscadorError
 from indexing.files import file_digest, replace_atomically
 from indexing.sources import source_text
-from indexing.store import CATALOG, INDEX, INDEX_FILES, MANIFEST, read_manifest
+from indexing.store import MANIFEST, SEARCH_FILES, read_manifest
+from indexing.thumbnails import FOLDER as THUMBNAILS
+
+log = logging.getLogger(__name__)
+# What a push uploads, and a full pull downloads.
+ALL_FILES = [*SEARCH_FILES, f"{THUMBNAILS}/*.sqlite"]
 
 
 def commit_message(manifest: dict[str, Any]) -> str:
@@ -25,18 +34,22 @@ def commit_message(manifest: dict[str, Any]) -> str:
     return f"Index {manifest['count']} images from {origin} with {manifest['model']}"
 
 
-def verify(index_dir: Path) -> dict[str, Any]:
-    """The manifest, once every file matches the size and SHA-256 it records."""
+def verify(index_dir: Path, *, thumbnails: bool = False) -> dict[str, Any]:
+    """The manifest, once every search file (and with `thumbnails`, every thumbnail shard)
+    matches the size and SHA-256 it records."""
     manifest = read_manifest(index_dir)
-    for name in (INDEX, CATALOG):
-        expected = manifest["files"].get(name)
-        path = index_dir / name
-        if expected is None or not path.is_file() or file_digest(path) != expected:
+    recorded = dict(manifest["files"]) | (manifest.get("thumbnails", {}) if thumbnails else {})
+    for name, expected in recorded.items():
+        if not _matches(index_dir / name, expected):
             raise BuscadorError(
-                f"{path} does not match its manifest (incomplete download or a file changed); "
-                "pull or build the index again"
+                f"{index_dir / name} does not match its manifest (incomplete download or a file "
+                "changed); pull or build the index again"
             )
     return manifest
+
+
+def _matches(path: Path, expected: dict[str, Any] | None) -> bool:
+    return expected is not None and path.is_file() and file_digest(path) == expected
 
 
 def push_index(
@@ -48,12 +61,13 @@ def push_index(
     token: str | None = None,
     api: Any = None,
 ) -> str | None:
-    """Upload manifest, FAISS index and catalog in one commit; returns the commit's URL, or None
-    when the repository already holds the same index (same model and content), pushing nothing."""
+    """Upload the index (search files and thumbnail shards) in one commit; returns the commit's
+    URL, or None when the repository already holds the same index (same model and content),
+    pushing nothing."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
-    manifest = verify(index_dir)
+    manifest = verify(index_dir, thumbnails=True)
     api = api or HfApi(token=config.hub_token(token))
     try:
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
@@ -67,7 +81,7 @@ def push_index(
             repo_id=repo_id,
             repo_type="dataset",
             revision=branch,
-            allow_patterns=list(INDEX_FILES),
+            allow_patterns=ALL_FILES,  # the Hub stores again only the files that changed
             commit_message=commit_message(manifest),
         )
     except HfHubHTTPError as exc:
@@ -97,21 +111,35 @@ def _remote_manifest(api: Any, repo_id: str, branch: str | None) -> dict[str, An
 def pull_index(
     repo_id: str, *, revision: str | None = None, out: Path | None = None, token: str | None = None
 ) -> Path:
-    """Download (or reuse from the cache) the index in `repo_id`, verify it; returns its folder.
+    """Download (or reuse from the cache) what search needs of the index in `repo_id`, verify it;
+    returns its folder in the Hub cache, whose name is the commit it comes from.
 
-    With `out`, the verified files are also copied there (manifest last, each replaced atomically).
+    With `out`, the thumbnails are downloaded too and everything is copied there (each file
+    replaced atomically, the manifest last): a complete local copy to build on.
     """
+    folder = _download(repo_id, revision, token, [*SEARCH_FILES, *([ALL_FILES[-1]] if out else [])])
+    manifest = verify(folder, thumbnails=out is not None)
+    if out is None:
+        return folder
+    out.mkdir(parents=True, exist_ok=True)
+    for name in [*manifest["thumbnails"], *manifest["files"], MANIFEST]:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        replace_atomically(out / name, lambda tmp, name=name: shutil.copyfile(folder / name, tmp))
+    return out
+
+
+def _download(repo_id: str, revision: str | None, token: str | None, patterns: list[str]) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     where = f"{repo_id}@{revision}" if revision else repo_id
     try:
-        folder = Path(
+        return Path(
             snapshot_download(
                 repo_id,
                 repo_type="dataset",
                 revision=revision,
-                allow_patterns=list(INDEX_FILES),
+                allow_patterns=patterns,
                 token=config.hub_token(token),
             )
         )
@@ -121,10 +149,34 @@ def pull_index(
         ) from None
     except (HfHubHTTPError, OSError, ValueError) as exc:
         raise BuscadorError(f"cannot download the index {where}: {str(exc).splitlines()[0]}") from None
-    verify(folder)
-    if out is None:
-        return folder
-    out.mkdir(parents=True, exist_ok=True)
-    for name in (INDEX, CATALOG, MANIFEST):
-        replace_atomically(out / name, lambda tmp, name=name: shutil.copyfile(folder / name, tmp))
-    return out
+
+
+def thumbnail_fetcher(
+    repo_id: str, folder: Path, *, token: str | None = None
+) -> Callable[[str], Path | None]:
+    """For an index pulled into `folder` (a snapshot of the Hub cache, named after its commit):
+    downloads one thumbnail shard of that same commit into it, checked against the manifest."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    recorded = read_manifest(folder).get("thumbnails", {})
+
+    def fetch(name: str) -> Path | None:
+        if name not in recorded:
+            return None
+        try:
+            path = Path(
+                hf_hub_download(
+                    repo_id, name, repo_type="dataset", revision=folder.name, token=config.hub_token(token)
+                )
+            )
+        except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
+            log.warning("cannot download thumbnails %s of %s: %s", name, repo_id, str(exc).splitlines()[0])
+            return None
+        if not _matches(path, recorded[name]):
+            log.warning("%s of %s does not match its manifest: not shown", name, repo_id)
+            path.unlink(missing_ok=True)  # the next request downloads it again
+            return None
+        return path
+
+    return fetch

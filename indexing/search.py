@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -119,8 +119,10 @@ class Searcher:
         *,
         max_k: int = config.MAX_K,
         text_encoder: TextEncoderLike | None = None,
+        fetch: Callable[[str], Path | None] | None = None,
     ) -> Searcher:
-        store = IndexStore(index_dir, model=embedder.model_name, dim=embedder.dim)
+        """`fetch` gets thumbnail shards the index folder lacks (see indexing.thumbnails)."""
+        store = IndexStore(index_dir, model=embedder.model_name, dim=embedder.dim, fetch=fetch)
         return cls(store, embedder, max_k=max_k, text_encoder=text_encoder)
 
     def text_encoder_for(self, language: str) -> str:
@@ -272,8 +274,10 @@ class Searcher:
                 break
             fetch = min(4 * fetch, bound)
         hits = []
-        for rank, (item_id, score, folded) in enumerate(kept[offset:], start=offset + 1):
-            item = self.store.items[item_id]
+        page = kept[offset:]
+        items = self.store.items(item_id for item_id, _, _ in page)
+        for rank, (item_id, score, folded) in enumerate(page, start=offset + 1):
+            item = items[item_id]
             path = self._root / item.key if self._root else None
             hits.append(
                 Hit(rank, round(score, 6), item_id, item.key, item.label, path, tuple(folded), item.meta)
@@ -287,14 +291,15 @@ class Searcher:
         that similar to a kept result is folded into the first such result instead."""
         kept: list[tuple[int, float, list[int]]] = []
         vectors: list[np.ndarray] = []
-        for item_id, score in found:
+        stored = self.store.vectors.read([i for i, _ in found]) if threshold else None
+        for n, (item_id, score) in enumerate(found):
             if score < min_score:
                 break
-            if not threshold:
+            if stored is None:
                 kept.append((item_id, score, []))
             else:
-                vector = self.store.vector(item_id)
-                twin = next((n for n, v in enumerate(vectors) if float(v @ vector) >= threshold), None)
+                vector = stored[n]
+                twin = next((j for j, v in enumerate(vectors) if float(v @ vector) >= threshold), None)
                 if twin is not None:
                     kept[twin][2].append(item_id)
                     continue

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,11 +38,49 @@ class SourceItem:
     data: Path | bytes | Image.Image  # what the embedder decodes
     content: str | None = None  # content_hash of the image's bytes, where the source knows it
     meta: dict[str, str] | None = None  # the source's own fields for it (caption, artist, URL, ...)
+    id: int | None = None  # in a shard build, its position in the whole source (see Shard)
 
 
 def content_hash(data: bytes) -> str:
     """Identifies an image's content: the same bytes under any name give the same hash."""
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Slice `index` of `count` of a source, for a build spread over several machines: the items
+    whose key's stable hash falls in it. Each keeps its position in the whole source as its id,
+    so merged slices get the ids one build of the whole source gives (see indexing.merge)."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """ "I/N" (I from 0 to N − 1) → Shard(I, N)."""
+        try:
+            index, count = (int(part) for part in text.split("/"))
+        except ValueError:
+            index, count = -1, 0
+        if not 0 <= index < count:
+            raise BuscadorError(f"a shard is written I/N with I from 0 to N-1 (e.g. 0/4), not {text!r}")
+        return cls(index, count)
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def holds(self, key: str) -> bool:
+        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") % self.count == self.index
+
+    def items(self, source: Source) -> Iterator[SourceItem]:
+        for position, item in enumerate(source.items()):
+            if self.holds(item.key):
+                yield replace(item, id=position)
+
+    def share(self, total: int) -> int:
+        """About how many of `total` items fall in this slice."""
+        return -(-total // self.count)
 
 
 class Source(Protocol):

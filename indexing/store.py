@@ -1,14 +1,19 @@
 """Index store: what an index directory holds, and how it is written and read back.
 
-    catalog.sqlite  one row per image: id, key (path or dataset row), fingerprint, vector,
-                    thumbnail. Committed batch by batch, so it is also the build's checkpoint.
-                    Records its format version; older catalogs are migrated in place on open
-                    (numbered migrations, each one transaction).
-    index.faiss     the FAISS index (ids = catalog ids), rebuilt from the catalog after each build.
-    manifest.json   model, dimension, count, source, index type, format version, build time and
-                    the SHA-256 of the other files. Written last: it marks a finished build.
+    manifest.json   model, dimension, count, source, index type with its search settings and
+                    measured recall, format version, build time and the SHA-256 of the other
+                    files. Written last: it marks a finished build.
+    catalog.sqlite  one row per image: id, key (path or dataset row), label, fingerprint,
+                    content hash, dataset fields. Committed batch by batch, so it is also the
+                    build's checkpoint. Records its format version; older catalogs are migrated
+                    in place on open (numbered migrations).
+    vectors.f16     the embeddings, float16, row = id: the one durable copy (indexing.vectors).
+    index.faiss     the FAISS index (ids = catalog ids), rebuilt from the vectors after each build
+                    (indexing.ann chooses and tunes it).
+    thumbs/*.sqlite the thumbnails, in shards fetched on demand (indexing.thumbnails).
 
-Nothing here is pickled; index.faiss and manifest.json are replaced atomically (temp + rename).
+Search needs the first four: one small download. Nothing here is pickled; index.faiss and
+manifest.json are replaced atomically (temp + rename).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,17 +32,21 @@ from typing import Any
 import faiss
 import numpy as np
 
-from indexing import config
+from indexing import ann, config
 from indexing.errors import BuscadorError
 from indexing.files import file_digest, replace_atomically
+from indexing.thumbnails import Thumbnails
+from indexing.vectors import NAME as VECTORS
+from indexing.vectors import VectorFile
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 CATALOG = "catalog.sqlite"
 INDEX = "index.faiss"
 MANIFEST = "manifest.json"
-INDEX_FILES = (MANIFEST, INDEX, CATALOG)
+# What search needs, downloaded together; thumbnails come apart (indexing.thumbnails).
+SEARCH_FILES = (MANIFEST, INDEX, CATALOG, VECTORS)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -46,13 +55,10 @@ CREATE TABLE IF NOT EXISTS items (
     key TEXT UNIQUE NOT NULL,
     label TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
-    vector BLOB NOT NULL,
     content TEXT,
     meta TEXT
 );
-CREATE TABLE IF NOT EXISTS thumbnails (id INTEGER PRIMARY KEY, jpeg BLOB NOT NULL);
 """
-# After the migrations: an older catalog gets the columns these need from them.
 _INDEXES = "CREATE INDEX IF NOT EXISTS items_content ON items(content);"
 
 
@@ -71,11 +77,29 @@ def _m004_meta(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE items ADD COLUMN meta TEXT")
 
 
+def _m005_files_apart(db: sqlite3.Connection) -> None:
+    """Format 5: vectors move to vectors.f16 (float16, row = id) and thumbnails to thumbs/ shards,
+    so the catalog keeps only what search needs."""
+    folder = Path(db.execute("PRAGMA database_list").fetchone()[2]).parent
+    dim = int(db.execute("SELECT value FROM meta WHERE name='embedding_dim'").fetchone()[0])
+    vectors, thumbs = VectorFile(folder / VECTORS, dim), Thumbnails(folder)
+    cursor = db.execute(
+        "SELECT i.id, i.vector, t.jpeg FROM items i LEFT JOIN thumbnails t ON t.id = i.id ORDER BY i.id"
+    )
+    while chunk := cursor.fetchmany(4096):
+        ids = np.array([row[0] for row in chunk], np.int64)
+        vectors.write(ids, np.frombuffer(b"".join(row[1] for row in chunk), np.float32).reshape(-1, dim))
+        thumbs.write({row[0]: row[2] for row in chunk if row[2]})
+    db.execute("ALTER TABLE items DROP COLUMN vector")
+    db.execute("DROP TABLE thumbnails")
+
+
 # Format version → the migration that brings a catalog of the version before it up to it.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     2: _m002_drop_size,
     3: _m003_content,
     4: _m004_meta,
+    5: _m005_files_apart,
 }
 
 
@@ -90,6 +114,7 @@ class Row:
     thumbnail: bytes
     content: str | None = None  # the image's content hash
     meta: dict[str, str] | None = None  # the source's own fields for it
+    id: int | None = None  # its id, when the build chooses it (a shard build: the source position)
 
 
 @dataclass(frozen=True)
@@ -118,9 +143,10 @@ class Catalog:
             if not readonly:
                 self._db.executescript(_SCHEMA)
                 self._db.execute("PRAGMA synchronous=FULL")
-                self._migrate()
+                if self._migrate():
+                    self._db.execute("VACUUM")  # give back the space of what moved out
                 self._db.executescript(_INDEXES)
-            self._db.execute("SELECT count(*) FROM items").fetchone()
+            self._db.execute("SELECT count(*) FROM meta").fetchone()
             version = self.format_version()
         except sqlite3.DatabaseError as exc:
             raise BuscadorError(f"{path} is not a readable index catalog ({exc})") from None
@@ -134,8 +160,9 @@ class Catalog:
     def format_version(self) -> int:
         return int(self.get_meta("format_version") or 1)
 
-    def _migrate(self) -> None:
-        """Bring the catalog to FORMAT_VERSION, one numbered migration at a time, in one transaction."""
+    def _migrate(self) -> bool:
+        """Bring the catalog to FORMAT_VERSION, one numbered migration at a time, in one transaction.
+        Returns whether it migrated anything."""
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             # A catalog just created has no version yet: its schema is the current one.
@@ -150,6 +177,7 @@ class Catalog:
                 MIGRATIONS[target](self._db)
                 log.info("migrated %s to catalog format %d", self.path, target)
             self._set_meta_locked({"format_version": str(FORMAT_VERSION)})
+        return version < FORMAT_VERSION
 
     @classmethod
     def open_for_build(cls, out_dir: Path, model: str, dim: int) -> Catalog:
@@ -198,64 +226,84 @@ class Catalog:
         if parts(used) - known:
             self.set_meta(image_precision="+".join(sorted(known | parts(used))))
 
-    def by_content(self, content: str) -> tuple[np.ndarray, bytes] | None:
-        """The vector and thumbnail of an image with this content hash, if one is indexed."""
+    def by_content(self, content: str) -> int | None:
+        """The id of an indexed image with this content hash, if there is one."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT i.vector, t.jpeg FROM items i JOIN thumbnails t ON t.id = i.id "
-                "WHERE i.content=? LIMIT 1",
-                (content,),
-            ).fetchone()
-        return (np.frombuffer(row[0], np.float32), row[1]) if row else None
+            row = self._db.execute("SELECT id FROM items WHERE content=? LIMIT 1", (content,)).fetchone()
+        return row[0] if row else None
 
     def fingerprints(self) -> dict[str, str]:
         """key → fingerprint of everything indexed so far."""
         with self._lock:
             return dict(self._db.execute("SELECT key, fingerprint FROM items"))
 
-    def write(self, rows: Iterable[Row]) -> None:
-        """Insert new keys (ids in order, continuing the sequence) and update changed ones in place."""
+    def assign_ids(self, rows: list[Row]) -> list[int]:
+        """The id each row will have: its own when it has one, the key's when it is indexed, else
+        the next ones of the sequence, in order. Writes nothing: `write` commits them."""
+        with self._lock:
+            next_id = int(self.get_meta("next_id") or 0)
+            ids = []
+            for row in rows:
+                found = self._db.execute("SELECT id FROM items WHERE key=?", (row.key,)).fetchone()
+                if row.id is not None:
+                    ids.append(row.id)
+                elif found:
+                    ids.append(found[0])
+                else:
+                    ids.append(next_id)
+                    next_id += 1
+        return ids
+
+    def write(self, rows: list[Row], ids: list[int]) -> None:
+        """Insert or replace these rows under these ids (from `assign_ids`), in one transaction."""
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             next_id = int(self.get_meta("next_id") or 0)
-            for row in rows:
-                found = self._db.execute("SELECT id FROM items WHERE key=?", (row.key,)).fetchone()
-                if found:
-                    item_id = found[0]
-                else:
-                    item_id, next_id = next_id, next_id + 1
-                vector = np.asarray(row.vector, np.float32).tobytes()
+            for row, item_id in zip(rows, ids, strict=True):
                 meta = json.dumps(row.meta, ensure_ascii=False) if row.meta else None
                 self._db.execute(
-                    "INSERT OR REPLACE INTO items(id, key, label, fingerprint, vector, content, meta) "
-                    "VALUES(?, ?, ?, ?, ?, ?, ?)",
-                    (item_id, row.key, row.label, row.fingerprint, vector, row.content, meta),
+                    "INSERT OR REPLACE INTO items(id, key, label, fingerprint, content, meta) "
+                    "VALUES(?, ?, ?, ?, ?, ?)",
+                    (item_id, row.key, row.label, row.fingerprint, row.content, meta),
                 )
-                self._db.execute("INSERT OR REPLACE INTO thumbnails VALUES(?, ?)", (item_id, row.thumbnail))
-            self._set_meta_locked({"next_id": str(next_id)})
+            self._set_meta_locked({"next_id": str(max([next_id, *(i + 1 for i in ids)]))})
 
-    def delete(self, keys: Iterable[str]) -> int:
-        """Remove these keys (images gone from the source); returns how many rows went."""
-        keys = list(keys)
+    def delete(self, keys: Iterable[str]) -> list[int]:
+        """Remove these keys (images gone from the source); returns the ids that went."""
+        gone = []
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             for key in keys:
-                self._db.execute("DELETE FROM thumbnails WHERE id=(SELECT id FROM items WHERE key=?)", (key,))
-                self._db.execute("DELETE FROM items WHERE key=?", (key,))
-        return len(keys)
+                row = self._db.execute("DELETE FROM items WHERE key=? RETURNING id", (key,)).fetchone()
+                if row:
+                    gone.append(row[0])
+        return gone
 
-    def vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        """All (ids int64, vectors float32 (n, dim)), in id order."""
+    def ids(self) -> np.ndarray:
+        """Every id, in order (int64)."""
         with self._lock:
-            rows = self._db.execute("SELECT id, vector FROM items ORDER BY id").fetchall()
-        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-        vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), dim)
-        return ids, vecs
+            cursor = self._db.execute("SELECT id FROM items ORDER BY id")
+            return np.fromiter((row[0] for row in cursor), np.int64)
 
-    def items(self) -> Iterator[Item]:
+    def items(self, ids: Iterable[int]) -> dict[int, Item]:
+        """id → Item for those of these ids that are indexed."""
+        return {
+            i: Item(i, key, label, json.loads(meta) if meta else None)
+            for i, (key, label, _, _, meta) in self.records(ids).items()
+        }
+
+    def records(self, ids: Iterable[int]) -> dict[int, tuple[str, str, str, str | None, str | None]]:
+        """id → (key, label, fingerprint, content, meta JSON) for those of these ids that are indexed."""
+        wanted = sorted({int(i) for i in ids})
+        found = {}
         with self._lock:
-            rows = self._db.execute("SELECT id, key, label, meta FROM items").fetchall()
-        return (Item(i, key, label, json.loads(meta) if meta else None) for i, key, label, meta in rows)
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                query = f"SELECT id, key, label, fingerprint, content, meta FROM items WHERE id IN ({marks})"
+                for i, *record in self._db.execute(query, chunk):
+                    found[i] = tuple(record)
+        return found
 
     def content_digest(self) -> str:
         """Identifies what the index holds (ids, keys, labels, fields, fingerprints), whatever the
@@ -266,47 +314,57 @@ class Catalog:
                 h.update(json.dumps(row, ensure_ascii=False).encode())
         return h.hexdigest()
 
-    def thumbnail(self, item_id: int) -> bytes | None:
-        with self._lock:
-            row = self._db.execute("SELECT jpeg FROM thumbnails WHERE id=?", (item_id,)).fetchone()
-        return row[0] if row else None
 
+class Writer:
+    """Writes embedded rows into an index folder: vectors and thumbnails first, then the catalog
+    rows in one transaction, the checkpoint. A crash before that commit leaves rows the resumed
+    build writes again under the same ids."""
 
-def choose_index_type(requested: str, count: int) -> str:
-    """`auto` means exact search up to config.FLAT_LIMIT vectors, HNSW above it."""
-    if requested not in ("auto", "flat", "hnsw"):
-        raise BuscadorError(f"unknown index type {requested!r}: use auto, flat or hnsw")
-    if requested == "auto":
-        return "flat" if count <= config.FLAT_LIMIT else "hnsw"
-    return requested
+    def __init__(self, out_dir: Path, catalog: Catalog, dim: int) -> None:
+        self.catalog = catalog
+        self.vectors = VectorFile(out_dir / VECTORS, dim)
+        self.thumbnails = Thumbnails(out_dir)
 
+    def write(self, rows: list[Row]) -> None:
+        ids = self.catalog.assign_ids(rows)
+        self.vectors.write(np.array(ids, np.int64), np.stack([r.vector for r in rows]))
+        self.thumbnails.write({i: r.thumbnail for i, r in zip(ids, rows, strict=True)})
+        self.catalog.write(rows, ids)
 
-def make_faiss_index(ids: np.ndarray, vectors: np.ndarray, index_type: str) -> faiss.Index:
-    """An id-mapped inner-product index over `vectors` (exact, or HNSW)."""
-    dim = vectors.shape[1]
-    if index_type == "flat":
-        base = faiss.IndexFlatIP(dim)
-    else:
-        base = faiss.IndexHNSWFlat(dim, config.HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        base.hnsw.efConstruction = config.HNSW_EF_CONSTRUCTION
-        base.hnsw.efSearch = config.HNSW_EF_SEARCH
-    index = faiss.IndexIDMap2(base)
-    if len(ids):
-        index.add_with_ids(np.ascontiguousarray(vectors, np.float32), ids)
-    return index
+    def delete(self, keys: Iterable[str]) -> int:
+        gone = self.catalog.delete(keys)
+        self.thumbnails.delete(gone)
+        return len(gone)
+
+    def stored(self, item_id: int) -> tuple[np.ndarray, bytes]:
+        """The vector and thumbnail of an indexed image."""
+        return self.vectors.read([item_id])[0], self.thumbnails.get(item_id) or b""
 
 
 def write_index(
-    out_dir: Path, catalog: Catalog, *, index_type: str, source: dict[str, Any], changes: dict[str, int]
+    out_dir: Path,
+    catalog: Catalog,
+    *,
+    index_type: str,
+    source: dict[str, Any],
+    changes: dict[str, int],
+    memory_budget_mb: int = config.MEMORY_BUDGET_MB,
 ) -> dict[str, Any]:
-    """Write index.faiss from the catalog, then manifest.json; both atomically. Returns the manifest."""
+    """Build index.faiss from the vectors of the catalog's ids, then write manifest.json; both
+    atomically. Returns the manifest."""
     model = catalog.get_meta("model") or ""
     dim = int(catalog.get_meta("embedding_dim") or 0)
-    ids, vectors = catalog.vectors(dim)
-    kind = choose_index_type(index_type, len(ids))
-    index = make_faiss_index(ids, vectors, kind)
-    recall = measured_recall(index, ids, vectors) if kind != "flat" else 1.0
-    replace_atomically(out_dir / INDEX, lambda tmp: faiss.write_index(index, str(tmp)))
+    ids = catalog.ids()
+    vectors = VectorFile(out_dir / VECTORS, dim)
+    stored = np.empty((len(ids), dim), np.float32)
+    for start in range(0, len(ids), 65536):
+        stored[start : start + 65536] = vectors.read(ids[start : start + 65536])
+    kind = ann.choose(index_type, len(ids), dim, memory_budget_mb)
+    built = ann.build(kind, ids, stored, budget_mb=memory_budget_mb)
+    del stored
+    if built.warning:
+        log.warning("%s", built.warning)
+    replace_atomically(out_dir / INDEX, lambda tmp: faiss.write_index(built.index, str(tmp)))
     manifest = {
         "format_version": FORMAT_VERSION,
         "model": model,
@@ -314,7 +372,10 @@ def write_index(
         "count": len(ids),
         "index_type": kind,
         "metric": "inner_product",
-        "recall_at_10": recall,
+        "recall_at_10": built.recall,
+        "search": built.params,
+        "memory_budget_mb": memory_budget_mb,
+        "vectors": {"file": VECTORS, "dtype": "float16", "rows": vectors.rows()},
         # Indexes made before this was recorded were all made in fp32.
         "precision": {"image": catalog.get_meta("image_precision") or "fp32"},
         "source": source,
@@ -322,33 +383,43 @@ def write_index(
         "last_build": changes,
         "content_digest": catalog.content_digest(),
     }
+    if built.warning:
+        manifest["warning"] = built.warning
     return _write_manifest(out_dir, manifest)
 
 
 def _write_manifest(out_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Record the digests of the index files in `manifest` and write it, atomically. Returns it."""
-    manifest = manifest | {"files": {name: file_digest(out_dir / name) for name in (INDEX, CATALOG)}}
+    """Record the digests of the index files in `manifest` and write it, atomically. Returns it.
+
+    A thumbnail shard untouched since the last manifest keeps its recorded digest (hashing a
+    million images' thumbnails again on every small update would cost minutes).
+    """
+    previous: dict[str, Any] = {}
+    stamp = 0
+    if (out_dir / MANIFEST).exists():
+        try:
+            previous = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8")).get("thumbnails", {})
+            stamp = (out_dir / MANIFEST).stat().st_mtime_ns
+        except (OSError, ValueError):
+            previous = {}
+    thumbs = {}
+    for name in Thumbnails(out_dir).names():
+        path = out_dir / name
+        known = previous.get(name)
+        fresh = known and path.stat().st_mtime_ns < stamp and known.get("size") == path.stat().st_size
+        thumbs[name] = known if fresh else file_digest(path)
+    manifest = manifest | {
+        "files": {name: file_digest(out_dir / name) for name in _present(out_dir)},
+        "thumbnails": thumbs,
+    }
     text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
     replace_atomically(out_dir / MANIFEST, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return manifest
 
 
-def measured_recall(
-    index: faiss.Index, ids: np.ndarray, vectors: np.ndarray, queries: int = 200, k: int = 10
-) -> float:
-    """Recall@k of `index` against exact search, with a sample of the indexed vectors as queries.
-
-    An approximate index's quality is measured on the collection it serves, never assumed.
-    """
-    if len(ids) == 0:
-        return 1.0
-    rng = np.random.default_rng(0)
-    sample = vectors[rng.choice(len(ids), size=min(queries, len(ids)), replace=False)]
-    k = min(k, len(ids))
-    _, truth = make_faiss_index(ids, vectors, "flat").search(sample, k)
-    _, found = index.search(sample, k)
-    hits = sum(len(set(t) & set(f)) for t, f in zip(truth, found, strict=True))
-    return round(hits / (len(sample) * k), 4)
+def _present(out_dir: Path) -> list[str]:
+    """The search files besides the manifest that `out_dir` holds (an empty index has no vectors)."""
+    return [name for name in SEARCH_FILES[1:] if (out_dir / name).exists()]
 
 
 def read_manifest(index_dir: Path) -> dict[str, Any]:
@@ -383,7 +454,7 @@ def open_manifest(index_dir: Path) -> dict[str, Any]:
     manifest = read_manifest(index_dir)
     if manifest["format_version"] == FORMAT_VERSION:
         return manifest
-    if any((index_dir / name).is_symlink() for name in INDEX_FILES):  # e.g. the Hub's cache
+    if any((index_dir / name).is_symlink() for name in (MANIFEST, INDEX, CATALOG)):  # the Hub's cache
         raise BuscadorError(
             f"{index_dir} uses index format {manifest['format_version']} and cannot be migrated where "
             "it is: pull it into a folder of its own (python -m indexing pull REPO --out DIR), or "
@@ -391,13 +462,45 @@ def open_manifest(index_dir: Path) -> dict[str, Any]:
         )
     Catalog(index_dir / CATALOG).close()  # opening it for writing migrates it
     log.info("migrated %s to index format %d", index_dir, FORMAT_VERSION)
-    return _write_manifest(index_dir, manifest | {"format_version": FORMAT_VERSION})
+    rows = VectorFile(index_dir / VECTORS, int(manifest["embedding_dim"])).rows()
+    manifest = manifest | {
+        "format_version": FORMAT_VERSION,
+        "vectors": {"file": VECTORS, "dtype": "float16", "rows": rows},
+    }
+    return _write_manifest(index_dir, manifest)
+
+
+def index_ids(index: faiss.Index) -> np.ndarray:
+    """The ids a FAISS index written by this program holds (id-mapped, or an inverted file)."""
+    if hasattr(index, "id_map"):
+        return faiss.vector_to_array(index.id_map)
+    ivf = faiss.extract_index_ivf(index)
+    lists = ivf.invlists
+    parts = []
+    for number in range(ivf.nlist):
+        size = lists.list_size(number)
+        if size:
+            pointer = lists.get_ids(number)
+            parts.append(faiss.rev_swig_ptr(pointer, size).copy())
+            lists.release_ids(number, pointer)
+    return np.concatenate(parts) if parts else np.empty(0, np.int64)
 
 
 class IndexStore:
-    """A finished index, loaded for searching: FAISS for the vectors, the catalog for the rest."""
+    """A finished index, opened for searching: the FAISS index in memory, the vectors mapped from
+    their file, ids resolved through the catalog. No per-image object is made at start-up.
 
-    def __init__(self, index_dir: Path, *, model: str | None = None, dim: int | None = None) -> None:
+    `fetch` gets a thumbnail shard that is not in the folder (see indexing.thumbnails).
+    """
+
+    def __init__(
+        self,
+        index_dir: Path,
+        *,
+        model: str | None = None,
+        dim: int | None = None,
+        fetch: Callable[[str], Path | None] | None = None,
+    ) -> None:
         self.dir = index_dir
         self.manifest = open_manifest(index_dir)
         self.model = str(self.manifest["model"])
@@ -406,15 +509,20 @@ class IndexStore:
             self.require_model(model, dim)
         try:
             self.index = faiss.read_index(str(index_dir / INDEX))
+            ids = index_ids(self.index)
         except RuntimeError as exc:
             raise BuscadorError(f"cannot read {index_dir / INDEX} ({exc}); rebuild the index") from None
+        self.params: dict[str, Any] = self.manifest.get("search") or {}
+        ann.apply(self.index, self.params)
         self.catalog = Catalog(index_dir / CATALOG, readonly=True)
-        self.items = {item.id: item for item in self.catalog.items()}
+        self.vectors = VectorFile(index_dir / VECTORS, self.dim)
+        self.thumbnails = Thumbnails(index_dir, fetch=fetch)
+        known = self.catalog.ids()
         if (
-            not hasattr(self.index, "id_map")  # not an index this program wrote
-            or self.index.d != self.dim
+            self.index.d != self.dim
             or self.index.ntotal != self.manifest["count"]
-            or not np.isin(faiss.vector_to_array(self.index.id_map), list(self.items)).all()
+            or not np.array_equal(np.sort(ids), known)
+            or (len(known) and known[-1] >= self.vectors.rows())
         ):
             raise BuscadorError(
                 f"{index_dir} is inconsistent (a build was interrupted or files were mixed); "
@@ -438,16 +546,24 @@ class IndexStore:
         """For each query vector, up to k (id, score) pairs, best first."""
         if self.count == 0:
             return [[] for _ in range(len(queries))]
-        scores, ids = self.index.search(np.ascontiguousarray(queries, np.float32), min(k, self.count))
+        queries = np.ascontiguousarray(queries, np.float32)
+        scores, ids = ann.search(self.index, self.params, queries, min(k, self.count), self._rescore)
         return [
             [(int(i), float(s)) for i, s in zip(id_row, score_row, strict=True) if i >= 0]
             for id_row, score_row in zip(ids, scores, strict=True)
         ]
 
+    def _rescore(self, queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        vectors = self.vectors.read(np.maximum(candidates, 0))
+        return np.einsum("qcd,qd->qc", vectors, queries)
+
     def vector(self, item_id: int) -> np.ndarray:
-        if item_id not in self.items:
+        if item_id not in self.catalog.items([item_id]):
             raise BuscadorError(f"no image with id {item_id} in this index", "unknown_id", id=item_id)
-        return self.index.reconstruct(item_id)
+        return self.vectors.read([item_id])[0]
+
+    def items(self, ids: Iterable[int]) -> dict[int, Item]:
+        return self.catalog.items(ids)
 
     def thumbnail(self, item_id: int) -> bytes | None:
-        return self.catalog.thumbnail(item_id)
+        return self.thumbnails.get(item_id)

@@ -26,7 +26,7 @@ def test_build_search_info(tmp_path, collection, tiny_model, capsys, monkeypatch
     assert main(["info", str(out)]) == 0
     info = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
     assert {k: v.strip() for k, v in info.items() if k != "built at"} == {
-        "index": f"{out.resolve()} (format 4)",
+        "index": f"{out.resolve()} (format 5)",
         "images": "12",
         "model": f"{tiny_model} (512-d)",
         "index type": "flat (inner_product, exact)",
@@ -34,7 +34,8 @@ def test_build_search_info(tmp_path, collection, tiny_model, capsys, monkeypatch
         "source": f"folder {collection.resolve()}",
         "size": info["size"].strip(),
     }
-    assert info["size"].strip().endswith(" MB") and info["built at"].strip().startswith("20")
+    assert info["size"].strip().endswith(" MB of thumbnails in 1 shard")
+    assert info["built at"].strip().startswith("20")
 
 
 def test_problems_exit_2_with_a_single_error_line(tmp_path, tiny_model, built_index, capsys, monkeypatch):

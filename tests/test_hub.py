@@ -18,7 +18,7 @@ import pytest
 from indexing.errors import BuscadorError
 from indexing.hub import commit_message, push_index
 from indexing.search import Searcher
-from indexing.store import INDEX_FILES
+from indexing.store import SEARCH_FILES
 
 REPO = Path(__file__).resolve().parent.parent
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -91,10 +91,18 @@ class _HubHandler(BaseHTTPRequestHandler):
         self._route(head=False)
 
 
+def index_files(index_dir: Path) -> dict[str, bytes]:
+    """Every file of an index folder (search files and thumbnail shards) by its name in a repo."""
+    return {
+        str(path.relative_to(index_dir)): path.read_bytes()
+        for path in sorted(index_dir.rglob("*"))
+        if path.is_file() and not path.name.startswith(".")
+    }
+
+
 @pytest.fixture
 def fake_hub(built_index):
-    files = {name: (built_index / name).read_bytes() for name in INDEX_FILES}
-    hub = FakeHub({"owner/images-index": files})
+    hub = FakeHub({"owner/images-index": index_files(built_index)})
     thread = threading.Thread(target=hub.serve_forever, daemon=True)
     thread.start()
     yield hub
@@ -115,7 +123,7 @@ def test_pull_downloads_verifies_and_searches_like_the_original(
     out = tmp_path / "pulled"
     result = _run(["-m", "indexing", "pull", "owner/images-index", "--out", str(out)], fake_hub, home)
     assert result.returncode == 0, result.stderr
-    assert sorted(fake_hub.downloads) == sorted(INDEX_FILES)
+    assert sorted(fake_hub.downloads) == sorted(index_files(built_index)) == sorted(index_files(out))
     assert list((home / "hub").glob("datasets--owner--images-index/snapshots/*/manifest.json"))
     original = Searcher.open(built_index, embedder).by_image(collection / "img_006.png", k=5)
     pulled = Searcher.open(out, embedder).by_image(collection / "img_006.png", k=5)
@@ -123,7 +131,7 @@ def test_pull_downloads_verifies_and_searches_like_the_original(
 
     again = _run(["-m", "indexing", "pull", "owner/images-index"], fake_hub, home)
     assert again.returncode == 0, again.stderr
-    assert len(fake_hub.downloads) == len(INDEX_FILES), "a warm cache downloads nothing again"
+    assert len(fake_hub.downloads) == len(index_files(built_index)), "a warm cache downloads nothing again"
 
 
 def test_pull_refuses_files_that_do_not_match_the_manifest(fake_hub, tmp_path):
@@ -147,8 +155,32 @@ def test_app_start_up_pulls_the_index_named_by_index_repo(fake_hub, tmp_path, ti
     env = {"CLIP_MODEL": tiny_model, "INDEX_DIR": str(tmp_path / "unused")}
     ok = _run(["-c", script], fake_hub, tmp_path / "home", INDEX_REPO="owner/images-index", **env)
     assert ok.stdout.strip().splitlines()[-1] == "12", ok.stderr
+    assert sorted(fake_hub.downloads) == sorted(SEARCH_FILES), "thumbnails are not downloaded at start-up"
     failed = _run(["-c", script], fake_hub, tmp_path / "home", INDEX_REPO="owner/gone", **env)
     assert "PROBLEM: cannot download the index owner/gone" in failed.stdout
+
+
+def test_a_pulled_index_fetches_a_thumbnail_shard_when_one_of_its_images_is_shown(
+    fake_hub, tmp_path, tiny_model, built_index
+):
+    from indexing.store import IndexStore
+
+    script = (
+        "from ui.startup import start; s = start().searcher; "
+        "print((s.store.dir / 'thumbs' / '00000.sqlite').exists()); "
+        "t = s.thumbnail(3); print(t.hex() if t else 'none')"
+    )
+    env = {"CLIP_MODEL": tiny_model, "INDEX_REPO": "owner/images-index"}
+    result = _run(["-c", script], fake_hub, tmp_path / "home", **env)
+    before, thumbnail = result.stdout.strip().splitlines()[-2:]
+    assert before == "False", result.stderr  # not there at start-up
+    assert bytes.fromhex(thumbnail) == IndexStore(built_index).thumbnail(3)
+    assert fake_hub.downloads.count("thumbs/00000.sqlite") == 1
+
+    fake_hub.repos["owner/images-index"]["thumbs/00000.sqlite"] = b"not the shard the manifest names"
+    tampered = _run(["-c", script], fake_hub, tmp_path / "other-home", **env)
+    assert tampered.stdout.strip().splitlines()[-1] == "none", tampered.stderr  # refused, not shown
+    assert "does not match its manifest" in tampered.stderr
 
 
 def test_push_sends_the_index_files_to_a_dataset_repo_with_a_telling_message(built_index, monkeypatch):
@@ -181,7 +213,7 @@ def test_push_sends_the_index_files_to_a_dataset_repo_with_a_telling_message(bui
     assert sent["repo"][0] == "owner/images-index" and sent["repo"][1]["repo_type"] == "dataset"
     commit = sent["commit"]
     assert commit["repo_type"] == "dataset"
-    assert commit["files"] == {name: (built_index / name).read_bytes() for name in INDEX_FILES}
+    assert commit["files"] == index_files(built_index)
     assert commit["message"].startswith("Index 12 images from folder") and "tiny-clip" in commit["message"]
 
 
@@ -223,7 +255,7 @@ def test_a_build_on_a_pulled_index_embeds_only_the_rows_added_since(tmp_path, co
     counting.embed_pixels = lambda batch: (embedded.append(len(batch)), model(batch))[1]
     first = tmp_path / "ci-run-1"
     build_index(DatasetSource(str(tmp_path / "v1"), image_column="img"), first, counting, progress=False)
-    hub = _serve_hub({"owner/ds-index": {name: (first / name).read_bytes() for name in INDEX_FILES}})
+    hub = _serve_hub({"owner/ds-index": index_files(first)})
     try:  # the next CI run starts from an empty folder and pulls what the last one pushed
         pulled = tmp_path / "ci-run-2"
         result = _run(
@@ -266,9 +298,7 @@ def test_push_sends_nothing_when_the_repo_already_holds_the_same_index(
     monkeypatch.setattr(HfApi, "create_commit", create_commit)
     monkeypatch.setattr("huggingface_hub.hf_api.is_xet_available", lambda: False, raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    hub = _serve_hub(
-        {"owner/images-index": {name: (built_index / name).read_bytes() for name in INDEX_FILES}}
-    )
+    hub = _serve_hub({"owner/images-index": index_files(built_index)})
     try:
         api = HfApi(endpoint=hub.endpoint, token="hf_test")
         rebuilt = tmp_path / "rebuilt"  # the same collection built again: other file bytes, same content

@@ -290,7 +290,7 @@ def test_the_page_folds_a_copy_into_its_original_unless_told_not_to(tmp_path, co
         gallery, hits, _, _ = Client(url, verbose=False).predict(
             photo, 3, 0.0, True, api_name="/search_image"
         )
-        ids = {i.key: i.id for i in searcher.store.items.values()}
+        ids = {i.key: i.id for i in searcher.store.items(searcher.store.catalog.ids()).values()}
         pair = {ids["img_001.png"], ids["zz_copy_of_001.png"]}  # the same vector: either may lead
         assert {hits[0]["id"], *hits[0]["folded"]} == pair and len(hits[0]["folded"]) == 1
         assert gallery[0]["caption"] == f"#1 · 1.0000 · {hits[0]['key']} · +1 similar" and len(hits) == 3

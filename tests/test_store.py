@@ -7,30 +7,51 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from indexing.errors import BuscadorError
 from indexing.files import file_digest
 from indexing.hub import verify
 from indexing.search import Searcher
-from indexing.store import CATALOG, FORMAT_VERSION, INDEX, MANIFEST, Catalog, IndexStore, read_manifest
+from indexing.store import (
+    CATALOG,
+    FORMAT_VERSION,
+    INDEX,
+    MANIFEST,
+    VECTORS,
+    Catalog,
+    IndexStore,
+    read_manifest,
+)
 
 
 def _as_format_1(index_dir: Path) -> None:
-    """Turn a current index into what format 1 wrote: a `size` column and no `content` or `meta`
-    column, version 1 everywhere."""
+    """Turn a current index into what format 1 wrote: vectors (float32) and thumbnails inside the
+    catalog, a `size` column and no `content` or `meta` column, version 1 everywhere."""
+    store = IndexStore(index_dir)
+    ids = store.catalog.ids().tolist()
+    vectors, thumbs = store.vectors.read(ids), store.thumbnails.get_many(ids)
+    store.catalog.close()
     db = sqlite3.connect(index_dir / CATALOG)
     with db:
         db.execute("DROP INDEX items_content")
         db.execute("ALTER TABLE items DROP COLUMN content")
         db.execute("ALTER TABLE items DROP COLUMN meta")
         db.execute("ALTER TABLE items ADD COLUMN size INTEGER")
-        db.execute("UPDATE items SET size = 1234")
+        db.execute("ALTER TABLE items ADD COLUMN vector BLOB")
+        db.execute("CREATE TABLE thumbnails (id INTEGER PRIMARY KEY, jpeg BLOB NOT NULL)")
+        for i, vector in zip(ids, vectors, strict=True):
+            db.execute("UPDATE items SET size = 1234, vector = ? WHERE id = ?", (vector.tobytes(), i))
+            db.execute("INSERT INTO thumbnails VALUES (?, ?)", (i, thumbs[i]))
         db.execute("UPDATE meta SET value = '1' WHERE name = 'format_version'")
     db.close()
+    (index_dir / VECTORS).unlink()
+    shutil.rmtree(index_dir / "thumbs")
     manifest = json.loads((index_dir / MANIFEST).read_text())
     manifest["format_version"] = 1
     manifest["files"] = {name: file_digest(index_dir / name) for name in (INDEX, CATALOG)}
+    del manifest["thumbnails"], manifest["vectors"]
     (index_dir / MANIFEST).write_text(json.dumps(manifest))
 
 
@@ -45,15 +66,18 @@ def test_a_format_1_index_is_migrated_in_place_when_opened(tmp_path, built_index
     old = tmp_path / "old"
     shutil.copytree(built_index, old)
     _as_format_1(old)
-    with pytest.raises(BuscadorError, match="catalog format 1, not 4"):
+    with pytest.raises(BuscadorError, match="catalog format 1, not 5"):
         Catalog(old / CATALOG, readonly=True)
 
-    hit = Searcher.open(old, embedder).by_image(collection / "img_008.png", k=1)[0]
+    searcher = Searcher.open(old, embedder)
+    hit = searcher.by_image(collection / "img_008.png", k=1)[0]
     assert hit.key == "img_008.png" and hit.score > 0.999
-    assert "size" not in _columns(old) and {"content", "meta"} <= set(_columns(old))
-    manifest = verify(old)  # the rewritten manifest matches the migrated files
-    assert manifest["format_version"] == FORMAT_VERSION == 4
-    assert Catalog(old / CATALOG, readonly=True).format_version() == 4
+    assert searcher.thumbnail(hit.id) == IndexStore(built_index).thumbnail(hit.id)  # moved to a shard
+    assert np.allclose(searcher.store.vector(hit.id), IndexStore(built_index).vector(hit.id))
+    assert set(_columns(old)) == {"id", "key", "label", "fingerprint", "content", "meta"}
+    manifest = verify(old, thumbnails=True)  # the rewritten manifest matches the migrated files
+    assert manifest["format_version"] == FORMAT_VERSION == 5
+    assert Catalog(old / CATALOG, readonly=True).format_version() == 5
     assert IndexStore(old).count == 12  # opening again changes nothing
 
 
@@ -66,7 +90,7 @@ def test_a_build_on_a_format_1_index_migrates_it_first(tmp_path, built_index, em
     _as_format_1(old)
     summary = build_index(FolderSource(collection), old, embedder, progress=False)
     assert (summary.unchanged, summary.added) == (12, 0)
-    assert read_manifest(old)["format_version"] == 4 and "size" not in _columns(old)
+    assert read_manifest(old)["format_version"] == 5 and "size" not in _columns(old)
 
 
 def test_a_newer_index_is_refused_with_advice(tmp_path, built_index):

@@ -70,11 +70,13 @@ def start(
     """
     local = config.index_dir(index_dir)
     repo = config.index_repo(index_repo)
+    fetch = None
     try:
         if repo:
-            from indexing.hub import pull_index
+            from indexing.hub import pull_index, thumbnail_fetcher
 
             local = pull_index(repo, revision=config.index_revision(revision))
+            fetch = thumbnail_fetcher(repo, local)  # thumbnail shards come when first shown
         from indexing.embedder import Embedder
 
         embedder = Embedder(model)
@@ -90,7 +92,11 @@ def start(
             print(build_index(FolderSource(sample_dir), local, embedder).report(), flush=True)
         served = BatchingEmbedder(embedder) if batch_queries else embedder
         searcher = Searcher.open(
-            local, served, max_k=APP_MAX_K, text_encoder=_text_encoder(text_model, batch_queries)
+            local,
+            served,
+            max_k=APP_MAX_K,
+            text_encoder=_text_encoder(text_model, batch_queries),
+            fetch=fetch,
         )
         return Engine(searcher, duplicate_threshold=config.duplicate_threshold())
     except BuscadorError as exc:

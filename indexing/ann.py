@@ -1,0 +1,231 @@
+"""The FAISS index: which kind fits a memory budget, how it is built, and its search settings
+tuned to a recall floor, measured against exact search.
+
+    flat   exact inner product; while the collection is small (config.FLAT_LIMIT) and fits.
+    hnsw   a graph over the full vectors; fast and accurate while it fits the budget.
+    ivfpq  an inverted file of 4-bit product-quantised codes (FAISS fast scan, 16 to 64 bytes a
+           vector): a million vectors in tens of MB, scanned with SIMD. Its best `rerank`
+           candidates are re-scored with the stored vectors (indexing.vectors), so the codes
+           choose candidates and never decide scores.
+
+Recall@10 is measured on held-out queries (indexed vectors, each left out of its own answer) and
+the cheapest settings that reach config.RECALL_FLOOR are kept, with the recall, in the manifest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import faiss
+import numpy as np
+
+from indexing import config
+from indexing.errors import BuscadorError
+
+INDEX_TYPES = ("auto", "flat", "hnsw", "ivfpq")
+# Fewer vectors than this make no sensible inverted file (its lists and codes need training data).
+IVFPQ_MIN = 1000
+EF_SEARCH = (16, 32, 64, 128, 256, 512)
+NPROBE = (8, 16, 32, 64, 128, 256, 512, 1024)
+RERANK = (100, 200, 500, 1000, 2000)
+TUNING_QUERIES = 200
+
+# Scores of candidates, re-scored exactly: (query vectors, candidate ids (n, c)) → scores (n, c).
+Rescore = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass
+class Built:
+    """A built FAISS index, its search settings and what they were measured to give."""
+
+    index: faiss.Index
+    kind: str
+    params: dict[str, int] = field(default_factory=dict)
+    recall: float = 1.0
+    warning: str = ""
+
+
+def estimated_bytes(kind: str, count: int, dim: int, code_bytes: int = 0) -> int:
+    """Memory the index takes when loaded (and about its file size)."""
+    if kind == "flat":
+        return count * (4 * dim + 8)
+    if kind == "hnsw":
+        return count * (4 * dim + 8 + int(2.2 * 4 * config.HNSW_M))
+    lists = ivf_lists(count)
+    return count * (code_bytes + 8) + lists * 4 * dim
+
+
+def ivf_lists(count: int) -> int:
+    """Inverted lists: a power of two near 2·√count, with at least 39 training vectors each."""
+    target = max(16, min(2 * np.sqrt(count), count / 39))
+    return int(2 ** np.floor(np.log2(target)))
+
+
+def code_bytes_for(count: int, dim: int, budget: int) -> int | None:
+    """The largest code (bytes a vector: half a byte for each of dim/4, dim/8 or dim/16
+    sub-vectors) whose index fits `budget`, or None if none does."""
+    for parts in (4, 8, 16):
+        code = dim // parts // 2
+        if dim % (2 * parts) == 0 and estimated_bytes("ivfpq", count, dim, code) <= budget:
+            return code
+    return None
+
+
+def choose(requested: str, count: int, dim: int, budget_mb: int) -> str:
+    """`auto`: exact while small and within the budget, then HNSW while it fits, then IVF-PQ."""
+    if requested not in INDEX_TYPES:
+        raise BuscadorError(f"unknown index type {requested!r}: use {', '.join(INDEX_TYPES)}")
+    if requested != "auto":
+        return requested
+    budget = budget_mb * 2**20
+    if count <= config.FLAT_LIMIT and estimated_bytes("flat", count, dim) <= budget:
+        return "flat"
+    if count < IVFPQ_MIN or estimated_bytes("hnsw", count, dim) <= budget:
+        return "hnsw"
+    return "ivfpq"
+
+
+def build(
+    kind: str,
+    ids: np.ndarray,
+    vectors: np.ndarray,
+    *,
+    budget_mb: int,
+    rescore: Rescore | None = None,
+) -> Built:
+    """Build a `kind` index over (ids, vectors) and tune its search settings to the recall floor.
+
+    `rescore` gives exact scores of candidates from the stored vectors (default: from `vectors`).
+    """
+    vectors = np.ascontiguousarray(vectors, np.float32)
+    dim = vectors.shape[1]
+    if kind == "flat":
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        if len(ids):
+            index.add_with_ids(vectors, ids)
+        return Built(index, kind)
+    rescore = rescore or rescore_from(ids, vectors)
+    if kind == "hnsw":
+        base = faiss.IndexHNSWFlat(dim, config.HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        base.hnsw.efConstruction = config.HNSW_EF_CONSTRUCTION
+        index = faiss.IndexIDMap2(base)
+        if len(ids):
+            index.add_with_ids(vectors, ids)
+        grid = [{"ef_search": ef} for ef in EF_SEARCH]
+        return _tune(index, grid, kind=kind, ids=ids, vectors=vectors, rescore=rescore)
+    if len(ids) < IVFPQ_MIN:
+        raise BuscadorError(
+            f"an ivfpq index needs at least {IVFPQ_MIN} images ({len(ids)} here): use --index-type auto"
+        )
+    code = code_bytes_for(len(ids), dim, budget_mb * 2**20)
+    if code is None:
+        raise BuscadorError(
+            f"{len(ids):,} images do not fit a {budget_mb} MB memory budget even as "
+            f"{dim // 32}-byte codes: raise --memory-budget"
+        )
+    lists = ivf_lists(len(ids))
+    index = faiss.index_factory(dim, f"IVF{lists},PQ{2 * code}x4fs", faiss.METRIC_INNER_PRODUCT)
+    rng = np.random.default_rng(0)
+    sample = vectors[np.sort(rng.choice(len(ids), size=min(len(ids), 50 * lists), replace=False))]
+    index.train(sample)
+    for start in range(0, len(ids), 65536):
+        index.add_with_ids(vectors[start : start + 65536], ids[start : start + 65536])
+    grid = [
+        {"code_bytes": code, "lists": lists, "nprobe": p, "rerank": r}
+        for r in RERANK
+        for p in NPROBE
+        if p <= lists
+    ]
+    return _tune(index, grid, kind=kind, ids=ids, vectors=vectors, rescore=rescore)
+
+
+def apply(index: faiss.Index, params: dict[str, Any]) -> None:
+    """Set the recorded search settings on a loaded index."""
+    if "ef_search" in params:
+        faiss.downcast_index(index.index).hnsw.efSearch = int(params["ef_search"])
+    if "nprobe" in params:
+        faiss.extract_index_ivf(index).nprobe = int(params["nprobe"])
+
+
+def search(
+    index: faiss.Index, params: dict[str, Any], queries: np.ndarray, k: int, rescore: Rescore
+) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, ids) of the k best, best first (ids -1 where fewer): with `rerank`, the index's
+    best `rerank` candidates re-scored exactly."""
+    rerank = int(params.get("rerank", 0))
+    if not rerank:
+        return index.search(queries, k)
+    _, candidates = index.search(queries, max(k, rerank))
+    scores = np.where(candidates >= 0, rescore(queries, candidates), -np.inf).astype(np.float32)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    ids = np.take_along_axis(candidates, order, 1)
+    return np.take_along_axis(scores, order, 1), np.where(ids >= 0, ids, -1)
+
+
+def rescore_from(ids: np.ndarray, vectors: np.ndarray) -> Rescore:
+    rows = np.full(int(ids.max()) + 1 if len(ids) else 0, -1, np.int64)
+    rows[ids] = np.arange(len(ids))
+
+    def rescore(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        picked = vectors[rows[np.maximum(candidates, 0)]]
+        return np.einsum("qcd,qd->qc", picked, queries)
+
+    return rescore
+
+
+def _tune(
+    index: faiss.Index,
+    grid: list[dict[str, int]],
+    *,
+    kind: str,
+    ids: np.ndarray,
+    vectors: np.ndarray,
+    rescore: Rescore,
+    k: int = 10,
+) -> Built:
+    """The fastest settings of `grid` reaching the recall floor on held-out queries, or the most
+    accurate ones with a warning when none does."""
+    n = len(ids)
+    if n == 0:
+        return Built(index, kind, grid[-1], 1.0)
+    rng = np.random.default_rng(1)
+    picked = rng.choice(n, size=min(TUNING_QUERIES, n), replace=False)
+    queries, own = vectors[picked], ids[picked]
+    k = min(k, n - 1) or 1
+    _, truth_rows = faiss.knn(queries, vectors, k + 1, metric=faiss.METRIC_INNER_PRODUCT)
+    truth = [
+        set([i for i in ids[row[row >= 0]].tolist() if i != q][:k])
+        for row, q in zip(truth_rows, own, strict=True)
+    ]
+    results = []
+    done: set[int] = set()  # groups (same rerank) where a smaller setting already reached the floor
+    for params in grid:
+        group = params.get("rerank", 0)
+        if group in done:
+            continue
+        apply(index, params)
+        started = time.perf_counter()
+        _, found = search(index, params, queries, k + 1, rescore)
+        seconds = time.perf_counter() - started
+        hits = 0
+        for row, q, t in zip(found, own, truth, strict=True):
+            hits += len(t & set([i for i in row.tolist() if i != q][:k]))
+        recall = round(hits / max(1, sum(len(t) for t in truth)), 4)
+        results.append((recall, seconds, params))
+        if recall >= config.RECALL_FLOOR:  # larger settings of this group only cost more
+            done.add(group)
+    good = [r for r in results if r[0] >= config.RECALL_FLOOR]
+    if good:
+        recall, _, params = min(good, key=lambda r: r[1])
+        warning = ""
+    else:
+        recall, _, params = max(results, key=lambda r: (r[0], -r[1]))
+        warning = (
+            f"recall@10 {recall:.3f} is below the {config.RECALL_FLOOR} floor with every setting tried: "
+            "raise --memory-budget, or use --index-type hnsw or flat"
+        )
+    apply(index, params)
+    return Built(index, kind, params, recall, warning)

@@ -1,0 +1,84 @@
+"""The FAISS index choice under a memory budget, and search settings tuned to a measured recall."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from indexing import ann, config
+from indexing.errors import BuscadorError
+
+
+def low_rank(n: int, dim: int = 64, rank: int = 8, seed: int = 0) -> np.ndarray:
+    """Unit vectors near a `rank`-dimensional subspace, as the scale benchmark makes them."""
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((n, rank), dtype=np.float32) @ rng.standard_normal(
+        (rank, dim), dtype=np.float32
+    )
+    vectors += 0.5 * rng.standard_normal((n, dim), dtype=np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_auto_is_exact_while_small_then_hnsw_while_it_fits_then_ivfpq():
+    assert ann.choose("auto", 50_000, 512, 1024) == "flat"
+    assert ann.choose("auto", 300_000, 512, 1024) == "hnsw"  # 0.7 GB of graph and vectors
+    assert ann.choose("auto", 1_000_000, 512, 1024) == "ivfpq"
+    assert ann.choose("auto", 300_000, 512, 256) == "ivfpq"  # a smaller budget
+    assert ann.choose("hnsw", 1_000_000, 512, 1024) == "hnsw"  # asked for by name
+    assert ann.estimated_bytes("ivfpq", 1_000_000, 512, ann.code_bytes_for(1_000_000, 512, 2**30)) < 80e6
+    with pytest.raises(BuscadorError, match="unknown index type"):
+        ann.choose("lsh", 10, 512, 1024)
+
+
+def test_an_ivfpq_index_is_tuned_to_the_recall_floor_and_answers_with_exact_scores():
+    vectors = low_rank(6000)
+    ids = np.arange(100, 6100, dtype=np.int64)  # ids are not row numbers
+    built = ann.build("ivfpq", ids, vectors, budget_mb=64)
+    assert built.kind == "ivfpq" and built.recall >= config.RECALL_FLOOR and not built.warning
+    assert set(built.params) == {"code_bytes", "lists", "nprobe", "rerank"}
+    query = vectors[1234][None]
+    scores, found = ann.search(built.index, built.params, query, 5, ann.rescore_from(ids, vectors))
+    assert found[0][0] == 1334 and scores[0][0] == pytest.approx(1.0, abs=1e-5)
+    exact = np.sort(vectors @ query[0])[::-1][:5]
+    assert np.allclose(scores[0], exact, atol=1e-5), "re-scored candidates carry exact cosines"
+
+
+def test_a_setting_that_cannot_reach_the_floor_says_so():
+    rng = np.random.default_rng(3)
+    noise = rng.standard_normal((3000, 64)).astype(np.float32)  # no structure: IVF's worst case
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    ids = np.arange(3000, dtype=np.int64)
+    original = ann.NPROBE, ann.RERANK
+    try:
+        ann.NPROBE, ann.RERANK = (1,), (10,)  # far too few lists probed and candidates re-scored
+        built = ann.build("ivfpq", ids, noise, budget_mb=64)
+    finally:
+        ann.NPROBE, ann.RERANK = original
+    assert built.recall < config.RECALL_FLOOR and "below the 0.95 floor" in built.warning
+
+
+def test_recall_is_measured_not_assumed():
+    vectors = low_rank(800)
+    ids = np.arange(800, dtype=np.int64)
+    good = ann.build("hnsw", ids, vectors, budget_mb=64)
+    assert good.recall >= config.RECALL_FLOOR
+    wrong = ann.build("hnsw", ids, vectors[np.random.default_rng(0).permutation(800)], budget_mb=64)
+    # ids that point at the wrong vectors: measured against the true vectors, recall collapses
+    assert (
+        ann._tune(
+            wrong.index,
+            [wrong.params],
+            kind="hnsw",
+            ids=ids,
+            vectors=vectors,
+            rescore=ann.rescore_from(ids, vectors),
+        ).recall
+        < 0.2
+    )
+
+
+def test_a_collection_too_big_for_the_budget_is_refused_with_advice():
+    with pytest.raises(BuscadorError, match="raise --memory-budget"):
+        ann.build("ivfpq", np.arange(2000, dtype=np.int64), low_rank(2000), budget_mb=0)
+    with pytest.raises(BuscadorError, match="at least 1000 images"):
+        ann.build("ivfpq", np.arange(10, dtype=np.int64), low_rank(10), budget_mb=64)
