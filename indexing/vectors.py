@@ -4,7 +4,7 @@
                   dtype and dimension). Row i holds the vector of catalog id i; rows of removed
                   images stay until the next merge or clean build.
 
-Any index type is rebuilt from this file; search reads it memory-mapped, to re-score approximate
+Any index type is rebuilt from this file; search reads rows of it, to re-score approximate
 candidates and to fetch the vector of an image ("more like this", folding near-duplicates).
 float16 keeps 11 significant bits: cosines of unit vectors move by about 1e-4 at most (measured by
 benchmarks/bench_scale.py). A build writes rows before it commits their catalog rows, so rows a
@@ -13,6 +13,7 @@ crash left behind are overwritten by the run that resumes it.
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -31,7 +32,6 @@ class VectorFile:
         self.path = path
         self.dim = dim
         self._row_bytes = dim * DTYPE.itemsize
-        self._map: np.memmap | None = None
 
     def rows(self) -> int:
         """How many rows the file holds (ids up to rows − 1)."""
@@ -60,23 +60,29 @@ class VectorFile:
             os.fsync(fd)
         finally:
             os.close(fd)
-        self._map = None
 
     def read(self, ids: np.ndarray | list[int]) -> np.ndarray:
-        """The vectors of these ids as float32, in the shape of `ids` plus (dim,)."""
+        """The vectors of these ids as float32, in the shape of `ids` plus (dim,).
+
+        Read with one pread per run of consecutive ids, not memory-mapped: a mapping would count
+        every page the kernel maps around a touched row (whole large folios) as this process's
+        memory, up to the whole file after a few hundred queries.
+        """
         ids = np.asarray(ids, np.int64)
-        rows = self._mapped()
-        if ids.size and (ids.min() < 0 or ids.max() >= len(rows)):
+        wanted, inverse = np.unique(ids.ravel(), return_inverse=True)
+        if wanted.size and (wanted[0] < 0 or wanted[-1] >= self.rows()):
             raise BuscadorError(
                 f"{self.path} has no vector for some ids (a build was interrupted or files were "
                 "mixed); run the build again to repair it"
             )
-        return rows[ids].astype(np.float32)
-
-    def _mapped(self) -> np.ndarray:
-        count = self.rows()
-        if self._map is None or len(self._map) != count:
-            if count == 0:
-                return np.empty((0, self.dim), DTYPE)
-            self._map = np.memmap(self.path, DTYPE, "r", shape=(count, self.dim))
-        return self._map
+        found = np.empty((len(wanted), self.dim), DTYPE)
+        if wanted.size:
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                starts = np.concatenate([[0], np.flatnonzero(np.diff(wanted) != 1) + 1, [len(wanted)]])
+                for a, b in itertools.pairwise(starts):
+                    data = os.pread(fd, int(b - a) * self._row_bytes, int(wanted[a]) * self._row_bytes)
+                    found[a:b] = np.frombuffer(data, DTYPE).reshape(-1, self.dim)
+            finally:
+                os.close(fd)
+        return found[inverse].reshape(*ids.shape, self.dim).astype(np.float32)

@@ -38,6 +38,21 @@ def test_build_search_info(tmp_path, collection, tiny_model, capsys, monkeypatch
     assert info["built at"].strip().startswith("20")
 
 
+def test_info_shows_an_approximate_index_s_recall_and_search_settings(
+    tmp_path, collection, tiny_model, capsys, monkeypatch
+):
+    monkeypatch.setenv("CLIP_MODEL", tiny_model)
+    out = tmp_path / "index"
+    assert main(["build", str(collection), "--out", str(out), "--no-progress", "--index-type", "hnsw"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    info = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
+    manifest = json.loads((out / "manifest.json").read_text())
+    recall = manifest["recall_at_10"]
+    assert info["index type"].strip() == f"hnsw (inner_product, approximate, recall@10 {recall:.3f} measured)"
+    assert info["search"].strip() == f"ef_search {manifest['search']['ef_search']}"
+
+
 def test_problems_exit_2_with_a_single_error_line(tmp_path, tiny_model, built_index, capsys, monkeypatch):
     monkeypatch.setenv("CLIP_MODEL", tiny_model)
     assert main(["search", str(tmp_path / "none"), "--text", "cat"]) == 2

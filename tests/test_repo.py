@@ -66,31 +66,72 @@ def test_workflows_pass_actionlint():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _index_workflow() -> dict:
+    return yaml.safe_load((REPO / ".github" / "workflows" / "build-index.yml").read_text())
+
+
+def _runs(steps: list[dict]) -> list[str]:
+    return [s.get("run", "") for s in steps]
+
+
 def test_index_workflow_builds_from_a_dataset_and_pushes_with_the_secret():
-    flow = yaml.safe_load((REPO / ".github" / "workflows" / "build-index.yml").read_text())
+    flow = _index_workflow()
     triggers = flow[True]  # YAML reads the key `on` as True
     assert "workflow_dispatch" in triggers and "schedule" in triggers
-    steps = flow["jobs"]["build"]["steps"]
-    runs = "\n".join(s.get("run", "") for s in steps)
-    assert "python -m indexing build" in runs and "--dataset" in runs and "python -m indexing push" in runs
-    assert any(s.get("uses", "").startswith("actions/upload-artifact") for s in steps)
-    assert any(s.get("with", {}).get("cache") == "pip" for s in steps)
-    assert any("secrets.HF_TOKEN" in str(s.get("env", {})) for s in steps)
+    build, merge = flow["jobs"]["build"]["steps"], flow["jobs"]["merge"]["steps"]
+    assert "python -m indexing build" in "\n".join(_runs(build)) and "--dataset" in "\n".join(_runs(build))
+    assert "python -m indexing push" in "\n".join(_runs(merge))
+    assert any(s.get("uses", "").startswith("actions/upload-artifact") for s in build + merge)
+    assert all(any(s.get("with", {}).get("cache") == "pip" for s in job) for job in (build, merge))
+    assert any("secrets.HF_TOKEN" in str(s.get("env", {})) for s in merge)
 
 
 def test_index_workflow_builds_on_the_pushed_index_with_cpu_wheels_and_reports():
-    flow = yaml.safe_load((REPO / ".github" / "workflows" / "build-index.yml").read_text())
+    flow = _index_workflow()
     assert flow[True]["workflow_dispatch"]["inputs"]["full_rebuild"]["type"] == "boolean"
     steps = flow["jobs"]["build"]["steps"]
-    runs = [s.get("run", "") for s in steps]
+    runs = _runs(steps)
     pull = next(i for i, r in enumerate(runs) if "python -m indexing pull" in r)
     build = next(i for i, r in enumerate(runs) if "python -m indexing build" in r)
-    push = next(i for i, r in enumerate(runs) if "python -m indexing push" in r)
     install = next(i for i, r in enumerate(runs) if "pip install -r requirements.txt" in r)
-    assert install < pull < build < push, "it pulls the last index before it builds on it"
-    assert steps[pull]["if"] == "env.FULL_REBUILD != 'true'" and "--out index" in runs[pull]
+    assert install < pull < build, "it pulls the last index before it builds on it"
+    assert (
+        steps[pull]["if"] == "env.FULL_REBUILD != 'true' && env.SHARDS == '1'" and "--out index" in runs[pull]
+    )
     assert "--index-url https://download.pytorch.org/whl/cpu" in runs[install]
     assert runs[install].index("torch==") < runs[install].index("requirements.txt")
-    assert any("GITHUB_STEP_SUMMARY" in r and "build-summary.json" in r for r in runs[build:push])
+    merge_runs = _runs(flow["jobs"]["merge"]["steps"])
+    assert any("GITHUB_STEP_SUMMARY" in r and "build-summary.json" in r for r in merge_runs)
     assert "--label-column" in runs[build] and "--meta-columns" in runs[build]
     assert any("path" in s.get("with", {}) and "huggingface" in s["with"]["path"] for s in steps)
+
+
+def test_index_workflow_fans_out_over_shards_and_merges_before_pushing():
+    flow = _index_workflow()
+    jobs = flow["jobs"]
+    assert flow[True]["workflow_dispatch"]["inputs"]["shards"]["default"] == "1"
+    plan = "\n".join(_runs(jobs["plan"]["steps"]))
+    assert "[range($n)]" in plan and "GITHUB_OUTPUT" in plan
+    build = jobs["build"]
+    assert build["needs"] == "plan"
+    assert build["strategy"]["matrix"]["shard"] == "${{ fromJSON(needs.plan.outputs.shards) }}"
+    assert build["env"]["SHARD"] == "${{ matrix.shard }}"
+    command = next(r for r in _runs(build["steps"]) if "python -m indexing build" in r)
+    assert '--shard "$SHARD/$SHARDS"' in command
+    upload = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["with"]["name"] == "shard-${{ matrix.shard }}" and "index/" in upload["with"]["path"]
+
+    merge = jobs["merge"]
+    assert set(merge["needs"]) == {"plan", "build"}
+    steps = merge["steps"]
+    download = next(
+        i for i, s in enumerate(steps) if s.get("uses", "").startswith("actions/download-artifact")
+    )
+    assert steps[download]["with"] == {"pattern": "shard-*", "path": "shards"}
+    runs = _runs(steps)
+    joined = next(
+        i for i, r in enumerate(runs) if "python -m indexing merge shards/shard-*/index --out index" in r
+    )
+    push = next(i for i, r in enumerate(runs) if "python -m indexing push index" in r)
+    assert download < joined < push, "the shards are downloaded, merged, then pushed"
+    assert "python -m indexing info index" in runs[joined]  # the merged index's recall, in the log

@@ -1,0 +1,168 @@
+"""Scale benchmark: an index of N synthetic CLIP-like vectors, built and reopened through the
+project's own store and index code. Prints figures; asserts nothing.
+
+1. Writes N catalog rows (keys, labels, fingerprints and content hashes shaped like a real
+   collection's; no thumbnails: they are downloaded apart) and their vectors with the build's
+   Writer, then `write_index` chooses, builds and tunes the FAISS index under the default memory
+   budget, as `python -m indexing build` does.
+2. Reopens the index in a fresh process (no model loaded) and measures: the time to open it, its
+   peak resident memory, and the latency of 200 single queries (p50), each a held-out vector
+   from the same distribution (not in the index).
+3. recall@10 of those answers against exact search over the original float32 vectors, so the
+   float16 storage and the approximate index are both in the figure.
+
+The search files (manifest, catalog, vectors, index) are what a Space downloads: their size is
+the download. The last line reads:
+    N vectors: index_type T, download X MB, resident Y MB, open Z s, search p50 W ms, recall@10 R
+
+Usage: .venv/bin/python -m benchmarks.bench_scale --vectors 1000000 [--data lowrank|uniform]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from benchmarks.vectors import synthetic_vectors
+from indexing import config
+from indexing.store import SEARCH_FILES, Catalog, Row, Writer, write_index
+
+REPO = Path(__file__).resolve().parent.parent
+QUERIES = 200
+CHUNK = 20_000
+
+
+def build(out: Path, vectors: np.ndarray) -> dict:
+    """Catalog rows and vectors through the Writer, then the FAISS index; returns the manifest."""
+    catalog = Catalog.open_for_build(out, "synthetic/clip-like", vectors.shape[1])
+    writer = Writer(out, catalog, vectors.shape[1])
+    try:
+        for start in range(0, len(vectors), CHUNK):
+            rows = []
+            for i in range(start, min(start + CHUNK, len(vectors))):
+                name = f"photos/{i // 1000:04d}/IMG_{i:07d}.jpg"
+                content = hashlib.blake2b(i.to_bytes(8, "big"), digest_size=16).hexdigest()
+                rows.append(Row(name, name, f"{2_400_000 + i}:{1_700_000_000 + i}", vectors[i], b"", content))
+            writer.write(rows)
+        source = {"kind": "synthetic", "count": len(vectors)}
+        return write_index(out, catalog, index_type="auto", source=source, changes={"added": len(vectors)})
+    finally:
+        catalog.close()
+
+
+def reopen(out: Path, queries: Path) -> dict:
+    """Run `--measure` in a fresh process: what a Space does at start-up, then single queries."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_scale", "--measure", str(out), "--queries", str(queries)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def measure(out: Path, queries_file: Path) -> None:
+    """In the fresh process: open the index, answer each query alone, report as JSON."""
+    from indexing.store import IndexStore
+
+    queries = np.load(queries_file)
+    started = time.perf_counter()
+    store = IndexStore(out)
+    opened = time.perf_counter() - started
+    times, found = [], []
+    for query in queries:
+        t0 = time.perf_counter()
+        hits = store.search(query[None], 10)[0]
+        times.append(time.perf_counter() - t0)
+        found.append([i for i, _ in hits])
+    print(
+        json.dumps(
+            {
+                "open_s": opened,
+                "p50_ms": statistics.median(times) * 1000,
+                "resident_mb": _peak_resident_mb(),
+                "found": found,
+            }
+        )
+    )
+
+
+def _peak_resident_mb() -> float:
+    """Peak resident memory of this process (VmHWM), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--vectors", type=int, default=100_000)
+    parser.add_argument("--data", choices=["lowrank", "uniform"], default="lowrank")
+    parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / ".work" / "scale")
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--queries", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        measure(args.measure, args.queries)
+        return
+
+    began = time.perf_counter()
+    n = args.vectors
+    out = args.work / f"{args.data}-{n}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    everything = synthetic_vectors(n + QUERIES, args.data)
+    vectors, queries = everything[:n], everything[n:]
+    np.save(args.work / "queries.npy", queries)
+    print(
+        f"{n:,} {args.data} vectors of {vectors.shape[1]} dimensions, "
+        f"memory budget {config.MEMORY_BUDGET_MB} MB"
+    )
+
+    started = time.perf_counter()
+    manifest = build(out, vectors)
+    print(
+        f"built in {time.perf_counter() - started:.1f}s: {manifest['index_type']}, search settings "
+        f"{manifest['search']}, recall@10 {manifest['recall_at_10']:.3f} measured at build time"
+    )
+    sizes = {name: (out / name).stat().st_size / 1e6 for name in SEARCH_FILES}
+    print("files: " + ", ".join(f"{name} {mb:.1f} MB" for name, mb in sizes.items()))
+
+    stored = np.fromfile(out / "vectors.f16", "<f2").reshape(-1, vectors.shape[1])[:n].astype(np.float32)
+    sample = np.random.default_rng(0).choice(n, size=min(n, 10_000), replace=False)
+    cosine_error = np.abs((stored[sample] * vectors[sample]).sum(1) - 1).max()
+    score_error = np.abs(stored[sample] @ queries[0] - vectors[sample] @ queries[0]).max()
+    print(
+        f"float16 storage: max |1 − cos(stored, original)| {cosine_error:.1e}, "
+        f"max score error {score_error:.1e}"
+    )
+
+    result = reopen(out, args.work / "queries.npy")
+    _, truth = faiss.knn(queries, vectors, 10, metric=faiss.METRIC_INNER_PRODUCT)
+    recall = np.mean(
+        [len(set(t) & set(f)) / 10 for t, f in zip(truth.tolist(), result["found"], strict=True)]
+    )
+    print(f"whole run {time.perf_counter() - began:.0f}s")
+    print(
+        f"{n} vectors: index_type {manifest['index_type']}, download {sum(sizes.values()):.0f} MB, "
+        f"resident {result['resident_mb']:.0f} MB, open {result['open_s']:.2f} s, "
+        f"search p50 {result['p50_ms']:.2f} ms, recall@10 {recall:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
