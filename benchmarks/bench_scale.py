@@ -10,6 +10,8 @@ project's own store and index code. Prints figures; asserts nothing.
    from the same distribution (not in the index).
 3. recall@10 of those answers against exact search over the original float32 vectors, so the
    float16 storage and the approximate index are both in the figure.
+4. With --with-model, the same in a second fresh process that first loads the full-size ViT-B/32
+   (random weights) and embeds a text, as the app does: open time and resident memory then.
 
 The search files (manifest, catalog, vectors, index) are what a Space downloads: their size is
 the download. The last line reads:
@@ -60,10 +62,20 @@ def build(out: Path, vectors: np.ndarray) -> dict:
         catalog.close()
 
 
-def reopen(out: Path, queries: Path) -> dict:
+def reopen(out: Path, queries: Path, model: Path | None = None) -> dict:
     """Run `--measure` in a fresh process: what a Space does at start-up, then single queries."""
+    extra = ["--model", str(model)] if model else []
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_scale", "--measure", str(out), "--queries", str(queries)],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.bench_scale",
+            "--measure",
+            str(out),
+            "--queries",
+            str(queries),
+            *extra,
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -72,11 +84,16 @@ def reopen(out: Path, queries: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def measure(out: Path, queries_file: Path) -> None:
-    """In the fresh process: open the index, answer each query alone, report as JSON."""
+def measure(out: Path, queries_file: Path, model: Path | None) -> None:
+    """In the fresh process: (load the model,) open the index, answer each query alone, report
+    as JSON."""
     from indexing.store import IndexStore
 
     queries = np.load(queries_file)
+    if model:
+        from indexing.embedder import Embedder
+
+        Embedder(str(model)).embed_texts(["a dog running on the beach"])
     started = time.perf_counter()
     store = IndexStore(out)
     opened = time.perf_counter() - started
@@ -113,11 +130,13 @@ def main() -> None:
     parser.add_argument("--vectors", type=int, default=100_000)
     parser.add_argument("--data", choices=["lowrank", "uniform"], default="lowrank")
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / ".work" / "scale")
+    parser.add_argument("--with-model", action="store_true", help="also measure with the model loaded")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--queries", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        measure(args.measure, args.queries)
+        measure(args.measure, args.queries, args.model)
         return
 
     began = time.perf_counter()
@@ -151,6 +170,14 @@ def main() -> None:
         f"max score error {score_error:.1e}"
     )
 
+    if args.with_model:
+        from benchmarks.bench_indexing import make_model
+
+        loaded = reopen(out, args.work / "queries.npy", make_model())
+        print(
+            f"with the model loaded: resident {loaded['resident_mb']:.0f} MB, open {loaded['open_s']:.2f} s, "
+            f"search p50 {loaded['p50_ms']:.2f} ms"
+        )
     result = reopen(out, args.work / "queries.npy")
     _, truth = faiss.knn(queries, vectors, 10, metric=faiss.METRIC_INNER_PRODUCT)
     recall = np.mean(
