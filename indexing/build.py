@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -27,8 +26,6 @@ from indexing.errors import BadImage
 from indexing.images import read_file, thumbnail_jpeg
 from indexing.sources import Shard, Source, SourceItem, content_hash
 from indexing.store import Catalog, Row, Writer, write_index
-
-T = TypeVar("T")
 
 # Where a build's time goes: reading and decoding images, the model, catalog writes, the FAISS index.
 STAGES = ("decode", "embed", "write", "index")
@@ -162,19 +159,31 @@ def build_index(
             file=sys.stderr,
         )
         with bar:
-            batches = _prefetched(
-                _chunks(diff.changed(items, bar), batch_size),
+            batches = _decoded(
+                diff.changed(items, bar),
                 lambda item: _prepare(embedder, writer, item),
-                workers,
-                lookahead=0 if embedder.device == "cpu" else 1,
+                workers=workers,
+                batch_size=batch_size,
+                ahead=0 if embedder.device == "cpu" else 1,
             )
+            in_order = _InOrder()
             while True:
                 with summary.timing("decode"):
                     batch = next(batches, None)
+                if batch is not None:
+                    in_order.add(_embed(batch, embedder=embedder, summary=summary, warn=warn))
+                done = in_order.take(batch_size if batch is not None else 0)
+                if done:
+                    rows = [row for row in done if row is not None]
+                    with summary.timing("write"):
+                        if rows:
+                            writer.write(rows)
+                    updated = sum(row.key in diff.known for row in rows)
+                    summary.updated += updated
+                    summary.added += len(rows) - updated
+                    bar.update(len(done))
                 if batch is None:
                     break
-                _store(batch, embedder=embedder, writer=writer, known=diff.known, summary=summary, warn=warn)
-                bar.update(len(batch))
         for line in source.warnings:
             warn(f"skipped {line}")
             summary.skipped.append((line, "unreadable"))
@@ -222,29 +231,25 @@ def _prepare(embedder: EmbedderLike, writer: Writer, item: SourceItem) -> _Prepa
         return _Prepared(item, error=str(exc))
 
 
-def _store(
-    batch: list[_Prepared],
+def _embed(
+    batch: list[tuple[int, _Prepared]],
     *,
     embedder: EmbedderLike,
-    writer: Writer,
-    known: dict[str, str],
     summary: BuildSummary,
     warn: Callable[[str], None],
-) -> None:
-    """Embed a decoded batch and commit it to the catalog (one transaction: a checkpoint).
+) -> list[tuple[int, Row | None]]:
+    """Embed a decoded batch: (position, row), or (position, None) for an item that failed.
 
     Each distinct content is embedded once: an image whose content is already indexed, or appears
     twice in the batch, reuses that vector (counted as reused).
     """
-    good = [p for p in batch if not p.error]
-    for p in batch:
+    good = [(n, p) for n, p in batch if not p.error]
+    for _, p in batch:
         if p.error:
             summary.skipped.append((p.item.key, p.error))
             warn(f"skipped {p.item.label}: {p.error}")
-    if not good:
-        return
     embed: dict[str, _Prepared] = {}  # identity → the one item of the batch embedded for it
-    for p in good:
+    for _, p in good:
         if p.vector is None:
             embed.setdefault(p.identity, p)
     vectors: dict[str, np.ndarray] = {}
@@ -252,52 +257,77 @@ def _store(
         with summary.timing("embed"):
             embedded = embedder.embed_pixels(np.stack([p.pixels for p in embed.values()]))
         vectors = dict(zip(embed, embedded, strict=True))
-    rows = []
-    for p in good:
-        first = embed.get(p.identity)
-        if first is not p:
+    rows: list[tuple[int, Row | None]] = [(n, None) for n, p in batch if p.error]
+    for n, p in good:
+        if embed.get(p.identity) is not p:
             summary.reused += 1
         vector = p.vector if p.vector is not None else vectors[p.identity]
         item = p.item
-        rows.append(
-            Row(item.key, item.label, item.fingerprint, vector, p.thumbnail, p.content, item.meta, item.id)
-        )
-    with summary.timing("write"):
-        writer.write(rows)
-    updated = sum(p.item.key in known for p in good)
-    summary.updated += updated
-    summary.added += len(good) - updated
+        row = Row(item.key, item.label, item.fingerprint, vector, p.thumbnail, p.content, item.meta, item.id)
+        rows.append((n, row))
+    return rows
 
 
-def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    chunk: list[T] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+class _InOrder:
+    """Holds embedded rows until every row before them is embedded too, so the catalog gets
+    them in source order (ids are then the same whatever order decoding finished in)."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[int, Row | None] = {}
+        self._next = 0
+
+    def add(self, rows: list[tuple[int, Row | None]]) -> None:
+        self._waiting.update(rows)
+
+    def take(self, at_least: int) -> list[Row | None]:
+        """The rows next in order, once there are `at_least` of them (0: whatever there is)."""
+        end = self._next
+        while end in self._waiting:
+            end += 1
+        if end == self._next or end - self._next < at_least:
+            return []
+        taken = [self._waiting.pop(n) for n in range(self._next, end)]
+        self._next = end
+        return taken
 
 
-def _prefetched(
-    chunks: Iterable[list[SourceItem]],
+def _decoded(
+    items: Iterable[SourceItem],
     prepare: Callable[[SourceItem], _Prepared],
+    *,
     workers: int,
-    lookahead: int,
-) -> Iterator[list[_Prepared]]:
-    """Decode each batch on `workers` threads (Pillow releases the GIL), `lookahead` batches ahead.
+    batch_size: int,
+    ahead: int,
+) -> Iterator[list[tuple[int, _Prepared]]]:
+    """Decode items on `workers` threads (Pillow releases the GIL) and hand them over in batches
+    of (position, item) in the order decoding finishes, so one slow file (a huge PNG, which has no
+    reduced-size decoding) holds up its own place, not its batch: the others go on without it.
 
-    On a GPU, decoding the next batch while the model runs hides it (lookahead 1). On the CPU the
-    model's matrix products already use every core, and decoding beside them makes one core's
-    share straggle: decoding a batch with all cores between model calls is faster (measured:
-    benchmarks/RESULTS.md), so lookahead is 0 there.
+    About `batch_size` × (1 + `ahead`) items are decoding or waiting at a time, plus one a worker
+    for files that are slow. On a GPU, decoding the next batch while the model runs hides it
+    (ahead 1). On the CPU the model's matrix products already use every core, and decoding beside
+    them makes one core's share straggle: decoding a batch with all cores between model calls is
+    faster (measured: benchmarks/RESULTS.md), so ahead is 0 there.
     """
+    limit = batch_size * (1 + ahead) + workers
+    source = enumerate(items)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
-        pending: deque[list[Future[_Prepared]]] = deque()
-        for chunk in chunks:
-            pending.append([pool.submit(prepare, item) for item in chunk])
-            if len(pending) > lookahead:
-                yield [f.result() for f in pending.popleft()]
-        while pending:
-            yield [f.result() for f in pending.popleft()]
+        position: dict[Future[_Prepared], int] = {}
+        ready: list[tuple[int, _Prepared]] = []
+        exhausted = False
+        while True:
+            while not exhausted and len(position) + len(ready) < limit:
+                following = next(source, None)
+                if following is None:
+                    exhausted = True
+                else:
+                    position[pool.submit(prepare, following[1])] = following[0]
+            if len(ready) >= batch_size or (exhausted and not position):
+                if not ready:
+                    return
+                ready.sort(key=lambda pair: pair[0])
+                yield ready[:batch_size]
+                ready = ready[batch_size:]
+                continue
+            done, _ = wait(position, return_when=FIRST_COMPLETED)
+            ready += [(position.pop(f), f.result()) for f in done]

@@ -170,7 +170,9 @@ def test_a_build_killed_with_sigkill_resumes_to_what_a_clean_build_gives(tmp_pat
     assert len(resumed) == 60 and resumed.keys() == fresh.keys()
     for key, (item_id, vector) in fresh.items():
         assert resumed[key][0] == item_id
-        assert np.allclose(resumed[key][1], vector, atol=1e-5)
+        # Batches form in the order decoding finishes, and bf16 results depend a little on a batch's
+        # other rows: the same image, not the same bits.
+        assert float(resumed[key][1] @ vector) > 0.999
     a, b = faiss.read_index(str(killed / INDEX)), faiss.read_index(str(clean / INDEX))
     assert a.ntotal == b.ntotal == 60
     assert np.array_equal(np.sort(faiss.vector_to_array(a.id_map)), np.arange(60))
@@ -336,3 +338,46 @@ def test_a_copied_or_renamed_image_reuses_its_vector_instead_of_the_model(tmp_pa
     embedded.clear()
     summary = build_index(FolderSource(folder), out, counting, progress=False)
     assert sum(embedded) == 1 and summary.reused == 1  # embedded once for both
+
+
+def test_a_slow_file_holds_up_its_own_place_not_its_batch():
+    from indexing.build import _decoded
+
+    def prepare(item):
+        if item == 1:
+            time.sleep(1.0)  # a huge PNG: no reduced-size decoding
+        return item
+
+    started = time.perf_counter()
+    batches = _decoded(range(12), prepare, workers=2, batch_size=4, ahead=0)
+    first = next(batches)
+    assert time.perf_counter() - started < 0.5, "the first batch did not wait for the slow file"
+    assert 1 not in [n for n, _ in first] and len(first) == 4
+    rest = [n for batch in batches for n, _ in batch]
+    assert sorted([n for n, _ in first] + rest) == list(range(12))
+
+
+def test_ids_follow_the_source_order_whatever_order_decoding_finishes_in(tmp_path, collection, tiny_model):
+    from indexing.embedder import Embedder
+
+    slow = Embedder(tiny_model, precision="fp32")
+    load = slow.load
+
+    def load_slowly(data):
+        image = load(data)
+        if image.getpixel((0, 0)) == load(collection / "img_001.png").getpixel((0, 0)):
+            time.sleep(0.5)
+        return image
+
+    slow.load = load_slowly
+    build_index(FolderSource(collection), tmp_path / "slow", slow, progress=False, batch_size=4)
+    build_index(FolderSource(collection), tmp_path / "plain", tiny_model_embedder(tiny_model), progress=False)
+    assert {k: i for k, (i, _) in _state(tmp_path / "slow").items()} == {
+        k: i for k, (i, _) in _state(tmp_path / "plain").items()
+    }
+
+
+def tiny_model_embedder(tiny_model):
+    from indexing.embedder import Embedder
+
+    return Embedder(tiny_model, precision="fp32")
