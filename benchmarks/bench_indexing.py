@@ -33,6 +33,7 @@ import torch
 from PIL import Image
 from transformers import CLIPConfig, CLIPModel, CLIPProcessor
 
+from benchmarks.photos import WORK, photo_like
 from benchmarks.vectors import synthetic_vectors
 from indexing import ann, config
 from indexing.build import build_index
@@ -43,23 +44,6 @@ from indexing.sources import FolderSource
 from indexing.store import IndexStore
 from tests.synthetic import shapes_image
 from tests.tiny_clip import SHARED_FILES, model_files
-
-REPO = Path(__file__).resolve().parent.parent
-WORK = REPO / "benchmarks" / ".work"
-
-
-def photo_like(seed: int, size: tuple[int, int] = (4000, 3000)) -> Image.Image:
-    """Smooth colour fields, shapes and sensor-like noise: JPEG sizes and decode costs like a photo."""
-    rng = np.random.default_rng(seed)
-    w, h = size
-    small = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
-    base = np.asarray(Image.fromarray(small).resize(size, Image.Resampling.BICUBIC), np.int16)
-    noise = rng.normal(0, 12, (h, w, 1)).astype(np.int16)
-    img = Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8))
-    shapes = Image.fromarray(rng.integers(0, 256, (h // 50, w // 50, 3), dtype=np.uint8)).resize(size)
-    mask = Image.fromarray((rng.random((h // 100, w // 100)) > 0.7).astype(np.uint8) * 255).resize(size)
-    img.paste(shapes, (0, 0), mask)
-    return img
 
 
 def make_photos(n: int) -> Path:

@@ -18,7 +18,8 @@ import shutil
 import time
 from pathlib import Path
 
-from benchmarks.bench_indexing import WORK, feeding_scaling, make_model, photo_like
+from benchmarks.bench_indexing import feeding_scaling, make_model
+from benchmarks.photos import WORK, photo_like
 from indexing.build import build_index
 from indexing.embedder import Embedder
 from indexing.images import clip_pixels, load_image, read_file, thumbnail_jpeg

@@ -7,11 +7,12 @@ and run again continues where it stopped and ends with the index a clean build g
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from indexing import config
+from indexing.decoding import Decoded, prepare_for_model
 from indexing.embedder import EmbedderLike
 from indexing.errors import BadImage
 from indexing.images import read_file, thumbnail_jpeg
@@ -135,12 +137,18 @@ def build_index(
     index_type: str = "auto",
     memory_budget_mb: int = config.MEMORY_BUDGET_MB,
     shard: Shard | None = None,
-    workers: int = min(4, os.cpu_count() or 1),
+    workers: int | None = None,
+    decode: str = "auto",
     progress: bool = True,
     warn: Callable[[str], None] | None = None,
 ) -> BuildSummary:
     """Bring the index in `out_dir` up to date with `source` (or with its `shard` slice);
-    returns what was done."""
+    returns what was done.
+
+    `decode`: "threads", "processes", or "auto": processes (one a core) when the model runs on a
+    GPU and decoding is the bottleneck, threads (up to 4) on the CPU, where the model shares the
+    cores. `workers` overrides how many.
+    """
     started = time.perf_counter()
     warn = warn or (lambda line: tqdm.write(line, file=sys.stderr))
     summary = BuildSummary()
@@ -158,13 +166,15 @@ def build_index(
             dynamic_ncols=True,
             file=sys.stderr,
         )
-        with bar:
+        on_gpu = embedder.device != "cpu"
+        with bar, _decoders(embedder, writer, decode, workers) as (start, finish, count):
             batches = _decoded(
                 diff.changed(items, bar),
-                lambda item: _prepare(embedder, writer, item),
-                workers=workers,
+                start,
+                finish,
+                workers=count,
                 batch_size=batch_size,
-                ahead=0 if embedder.device == "cpu" else 1,
+                ahead=2 if on_gpu else 0,
             )
             in_order = _InOrder()
             while True:
@@ -213,6 +223,48 @@ def build_index(
         return summary
     finally:
         catalog.close()
+
+
+@contextmanager
+def _decoders(
+    embedder: EmbedderLike, writer: Writer, decode: str, workers: int | None
+) -> Iterator[tuple[Callable[[SourceItem], Future[Any]], Callable[[SourceItem, Any], _Prepared], int]]:
+    """(start decoding an item, turn what that gave into a _Prepared, how many workers), on a pool
+    of threads or of processes."""
+    if decode not in ("auto", "threads", "processes"):
+        raise ValueError(f"decode must be auto, threads or processes, not {decode!r}")
+    size = getattr(embedder, "image_size", None)
+    fast = getattr(embedder, "fast_decode", None)
+    standard = size is not None and fast is not None  # a CLIP embedder, whose decoding a process can do
+    if decode == "processes" or (decode == "auto" and embedder.device != "cpu" and standard):
+        if not standard:
+            raise ValueError("decoding in processes needs an Embedder (image_size, fast_decode)")
+        count = workers or os.cpu_count() or 1
+        # spawn, not fork: the parent has torch's and SQLite's threads, which a fork would copy mid-work.
+        with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool:
+            yield (
+                lambda item: pool.submit(prepare_for_model, item.data, size, fast, item.content),
+                lambda item, decoded: _reuse_or(writer, item, decoded),
+                count,
+            )
+        return
+    count = workers or min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="decode") as pool:
+        yield (
+            lambda item: pool.submit(_prepare, embedder, writer, item),
+            lambda _, prepared: prepared,
+            count,
+        )
+
+
+def _reuse_or(writer: Writer, item: SourceItem, decoded: Decoded) -> _Prepared:
+    """A _Prepared from a decode process's answer, or the stored vector of the same content."""
+    content, pixels, thumbnail, error = decoded
+    same = writer.catalog.by_content(content) if content else None
+    if same is not None:
+        vector, stored = writer.stored(same)
+        return _Prepared(item, content=content, vector=vector, thumbnail=stored)
+    return _Prepared(item, pixels, thumbnail, content=content, error=error)
 
 
 def _prepare(embedder: EmbedderLike, writer: Writer, item: SourceItem) -> _Prepared:
@@ -293,41 +345,44 @@ class _InOrder:
 
 def _decoded(
     items: Iterable[SourceItem],
-    prepare: Callable[[SourceItem], _Prepared],
+    start: Callable[[SourceItem], Future[Any]],
+    finish: Callable[[SourceItem, Any], _Prepared],
     *,
     workers: int,
     batch_size: int,
     ahead: int,
 ) -> Iterator[list[tuple[int, _Prepared]]]:
-    """Decode items on `workers` threads (Pillow releases the GIL) and hand them over in batches
+    """Decode items on `workers` threads or processes (`start`, then `finish` with what that gave)
+    and hand them over in batches
     of (position, item) in the order decoding finishes, so one slow file (a huge PNG, which has no
     reduced-size decoding) holds up its own place, not its batch: the others go on without it.
 
     About `batch_size` × (1 + `ahead`) items are decoding or waiting at a time, plus one a worker
-    for files that are slow. On a GPU, decoding the next batch while the model runs hides it
-    (ahead 1). On the CPU the model's matrix products already use every core, and decoding beside
+    for files that are slow. On a GPU, decoding the next batches while the model runs hides it
+    (ahead 2). On the CPU the model's matrix products already use every core, and decoding beside
     them makes one core's share straggle: decoding a batch with all cores between model calls is
     faster (measured: benchmarks/RESULTS.md), so ahead is 0 there.
     """
     limit = batch_size * (1 + ahead) + workers
     source = enumerate(items)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
-        position: dict[Future[_Prepared], int] = {}
-        ready: list[tuple[int, _Prepared]] = []
-        exhausted = False
-        while True:
-            while not exhausted and len(position) + len(ready) < limit:
-                following = next(source, None)
-                if following is None:
-                    exhausted = True
-                else:
-                    position[pool.submit(prepare, following[1])] = following[0]
-            if len(ready) >= batch_size or (exhausted and not position):
-                if not ready:
-                    return
-                ready.sort(key=lambda pair: pair[0])
-                yield ready[:batch_size]
-                ready = ready[batch_size:]
-                continue
-            done, _ = wait(position, return_when=FIRST_COMPLETED)
-            ready += [(position.pop(f), f.result()) for f in done]
+    position: dict[Future[Any], tuple[int, SourceItem]] = {}
+    ready: list[tuple[int, _Prepared]] = []
+    exhausted = False
+    while True:
+        while not exhausted and len(position) + len(ready) < limit:
+            following = next(source, None)
+            if following is None:
+                exhausted = True
+            else:
+                position[start(following[1])] = following
+        if len(ready) >= batch_size or (exhausted and not position):
+            if not ready:
+                return
+            ready.sort(key=lambda pair: pair[0])
+            yield ready[:batch_size]
+            ready = ready[batch_size:]
+            continue
+        done, _ = wait(position, return_when=FIRST_COMPLETED)
+        for future in done:
+            n, item = position.pop(future)
+            ready.append((n, finish(item, future.result())))

@@ -72,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="decode JPEGs at full size (slower; matches transformers' processor exactly)",
     )
+    build.add_argument(
+        "--decode",
+        choices=["auto", "threads", "processes"],
+        default="auto",
+        help="where images are decoded: auto = one process a core when the model is on a GPU, "
+        "up to 4 threads on the CPU",
+    )
+    build.add_argument("--workers", type=int, help="how many decode threads or processes")
     build.add_argument("--summary-json", type=Path, help="also write the build summary to this JSON file")
     build.add_argument("--no-progress", action="store_true")
 
@@ -211,6 +219,8 @@ def _build(args: argparse.Namespace) -> int:
         )
     if args.batch_size < 1:
         raise BuscadorError("--batch-size must be at least 1")
+    if args.workers is not None and args.workers < 1:
+        raise BuscadorError("--workers must be at least 1")
     if args.memory_budget < 1:
         raise BuscadorError("--memory-budget must be at least 1 (MB)")
     shard = Shard.parse(args.shard) if args.shard else None
@@ -236,6 +246,8 @@ def _build(args: argparse.Namespace) -> int:
         index_type=args.index_type,
         memory_budget_mb=args.memory_budget,
         shard=shard,
+        workers=args.workers,
+        decode=args.decode,
         progress=not args.no_progress,
     )
     print(summary.report())

@@ -348,13 +348,18 @@ def test_a_slow_file_holds_up_its_own_place_not_its_batch():
             time.sleep(1.0)  # a huge PNG: no reduced-size decoding
         return item
 
+    from concurrent.futures import ThreadPoolExecutor
+
     started = time.perf_counter()
-    batches = _decoded(range(12), prepare, workers=2, batch_size=4, ahead=0)
+    pool = ThreadPoolExecutor(2)
+    start = lambda n: pool.submit(prepare, n)  # noqa: E731
+    batches = _decoded(range(12), start, lambda _, n: n, workers=2, batch_size=4, ahead=0)
     first = next(batches)
     assert time.perf_counter() - started < 0.5, "the first batch did not wait for the slow file"
     assert 1 not in [n for n, _ in first] and len(first) == 4
     rest = [n for batch in batches for n, _ in batch]
     assert sorted([n for n, _ in first] + rest) == list(range(12))
+    pool.shutdown()
 
 
 def test_ids_follow_the_source_order_whatever_order_decoding_finishes_in(tmp_path, collection, tiny_model):
@@ -381,3 +386,30 @@ def tiny_model_embedder(tiny_model):
     from indexing.embedder import Embedder
 
     return Embedder(tiny_model, precision="fp32")
+
+
+def test_decoding_in_processes_gives_the_index_threads_give(tmp_path, collection, tiny_model):
+    from indexing.embedder import Embedder
+
+    embedder = Embedder(tiny_model, precision="fp32")
+    folder = tmp_path / "photos"
+    shutil.copytree(collection, folder)
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    shutil.copy(folder / "img_003.png", folder / "copy.png")
+    summaries = {}
+    for decode in ("threads", "processes"):
+        summaries[decode] = build_index(
+            FolderSource(folder),
+            tmp_path / decode,
+            embedder,
+            progress=False,
+            decode=decode,
+            workers=2,
+            warn=print,
+        )
+    assert summaries["processes"].count == summaries["threads"].count == 13
+    assert len(summaries["processes"].skipped) == 1
+    a, b = _state(tmp_path / "threads"), _state(tmp_path / "processes")
+    assert {k: i for k, (i, _) in a.items()} == {k: i for k, (i, _) in b.items()}
+    assert all(float(a[k][1] @ b[k][1]) > 0.9999 for k in a)
+    assert IndexStore(tmp_path / "processes").thumbnail(0)[:2] == b"\xff\xd8"

@@ -1,0 +1,114 @@
+"""The feeding side of a build: how many images/s decoding, cropping and thumbnails deliver to a
+model, with threads and with processes. Prints figures; asserts nothing.
+
+1. Raw scaling: the build's decode-process function (`indexing.decoding.prepare_for_model`) over
+   1024×768 JPEGs with one process and with one per core (issue #8's check: N workers against
+   N × one worker, target ≥ 0.8).
+2. The build itself (`build_index`, catalog writes included) with a model that costs nothing, so
+   that only feeding is timed: what a GPU fast enough to keep up would see, with `--decode
+   threads` and `--decode processes`, one worker a core.
+
+On a GPU machine this is the ceiling the model can be fed at; on the CPU the real model shares
+the cores with decoding, and the build keeps threads (see RESULTS.md).
+
+Usage: .venv/bin/python -m benchmarks.bench_feeding [--images 480]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from benchmarks.photos import WORK, photo_like
+from indexing.decoding import prepare_for_model
+from indexing.images import ImageInput, clip_pixels, load_image
+from indexing.sources import FolderSource
+
+
+class InstantModel:
+    """The embedder interface with a model that takes no time: unit vectors from the pixels' means."""
+
+    model_name = "instant"
+    dim = 512
+    device = "cpu"
+    image_size = 224
+    fast_decode = True
+
+    def load(self, src: ImageInput) -> Image.Image:
+        return load_image(src, min_side=self.image_size)
+
+    def pixels(self, img: Image.Image) -> np.ndarray:
+        return clip_pixels(img, self.image_size, fast=True)
+
+    def embed_pixels(self, batch: np.ndarray) -> np.ndarray:
+        vectors = np.zeros((len(batch), self.dim), np.float32)
+        vectors[:, :3] = batch.mean(axis=(1, 2)) + 1.0
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def precision_used(self, tower: str) -> str:
+        return "fp32"
+
+
+def _decode(path: Path) -> int:
+    return len(prepare_for_model(path, 224, True, None)[2])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--images", type=int, default=480)
+    args = parser.parse_args()
+    folder = WORK / f"feeding-{args.images}"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(args.images):
+        path = folder / f"photo_{i:04d}.jpg"
+        if not path.exists():
+            photo_like(i, (1024, 768)).save(path, "JPEG", quality=90)
+        paths.append(path)
+    cores = os.cpu_count() or 1
+    print(f"{args.images} JPEGs of 1024×768, {cores} cores")
+
+    rates = {}
+    for workers in sorted({1, cores}):
+        with ProcessPoolExecutor(workers) as pool:
+            list(pool.map(_decode, paths[:workers]))  # start the workers
+            started = time.perf_counter()
+            list(pool.map(_decode, paths, chunksize=8))
+            rates[workers] = args.images / (time.perf_counter() - started)
+    print(
+        f"decode + crop + thumbnail: {rates[1]:.0f} images/s with 1 process, {rates[cores]:.0f} with "
+        f"{cores} (scaling {rates[cores] / (cores * rates[1]):.2f} of linear)"
+    )
+
+    from indexing.build import build_index  # here, not above: decode processes import this module
+
+    model = InstantModel()
+    out = WORK / "feeding-index"
+    for decode in ("threads", "processes"):
+        shutil.rmtree(out, ignore_errors=True)
+        started = time.perf_counter()
+        summary = build_index(
+            FolderSource(folder), out, model, progress=False, decode=decode, workers=cores, batch_size=64
+        )
+        seconds = time.perf_counter() - started
+        print(
+            f"build with a model that takes no time, {cores} decode {decode}: "
+            f"{summary.count / seconds:.0f} images/s ({summary.count} in {seconds:.1f}s)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""Generated photographs for the benchmarks, and where the benchmarks keep their files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+WORK = REPO / "benchmarks" / ".work"
+
+
+def photo_like(seed: int, size: tuple[int, int] = (4000, 3000)) -> Image.Image:
+    """Smooth colour fields, shapes and sensor-like noise: JPEG sizes and decode costs like a photo."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    small = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    base = np.asarray(Image.fromarray(small).resize(size, Image.Resampling.BICUBIC), np.int16)
+    noise = rng.normal(0, 12, (h, w, 1)).astype(np.int16)
+    img = Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8))
+    shapes = Image.fromarray(rng.integers(0, 256, (h // 50, w // 50, 3), dtype=np.uint8)).resize(size)
+    mask = Image.fromarray((rng.random((h // 100, w // 100)) > 0.7).astype(np.uint8) * 255).resize(size)
+    img.paste(shapes, (0, 0), mask)
+    return img

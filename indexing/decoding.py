@@ -1,0 +1,33 @@
+"""Decoding for the model, in a worker process: read, hash, decode, crop and thumbnail one image.
+
+What a build runs in its decode processes when the model is on a GPU, where decoding is the
+bottleneck and threads stop scaling (see indexing.build). Imports neither torch nor the catalog,
+so a worker starts fast and returns plain values: the content hash, CLIP's uint8 crop and the
+thumbnail, or the reason the image is unusable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from indexing.errors import BadImage
+from indexing.images import clip_pixels, load_image, read_file, thumbnail_jpeg
+from indexing.sources import content_hash
+
+Decoded = tuple[str | None, np.ndarray | None, bytes, str]
+
+
+def prepare_for_model(
+    data: Path | bytes | Image.Image, size: int, fast: bool, content: str | None
+) -> Decoded:
+    """(content hash, crop, thumbnail, "") for a usable image, (content, None, b"", reason) else."""
+    try:
+        raw = read_file(data) if isinstance(data, Path) else data
+        content = content or (content_hash(raw) if isinstance(raw, bytes) else None)
+        image = load_image(raw, min_side=size if fast else None)
+        return content, clip_pixels(image, size, fast=fast), thumbnail_jpeg(image), ""
+    except BadImage as exc:
+        return content, None, b"", str(exc)
