@@ -64,34 +64,50 @@ def _decode(path: Path) -> int:
     return len(prepare_for_model(path, 224, True, None)[2])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--images", type=int, default=480)
-    args = parser.parse_args()
-    folder = WORK / f"feeding-{args.images}"
+def photos_1024(n: int) -> list[Path]:
+    """n generated 1024×768 JPEGs (made once, kept in the work folder)."""
+    folder = WORK / "photos-1024"
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for i in range(args.images):
+    for i in range(n):
         path = folder / f"photo_{i:04d}.jpg"
         if not path.exists():
             photo_like(i, (1024, 768)).save(path, "JPEG", quality=90)
         paths.append(path)
-    cores = os.cpu_count() or 1
-    print(f"{args.images} JPEGs of 1024×768, {cores} cores")
+    return paths
 
+
+def decode_scaling(paths: list[Path]) -> None:
+    """The build's decode function over `paths`: one process against one per core, printed."""
+    cores = os.cpu_count() or 1
     rates = {}
     for workers in sorted({1, cores}):
         with ProcessPoolExecutor(workers) as pool:
             list(pool.map(_decode, paths[:workers]))  # start the workers
             started = time.perf_counter()
             list(pool.map(_decode, paths, chunksize=8))
-            rates[workers] = args.images / (time.perf_counter() - started)
+            rates[workers] = len(paths) / (time.perf_counter() - started)
     print(
-        f"decode + crop + thumbnail: {rates[1]:.0f} images/s with 1 process, {rates[cores]:.0f} with "
-        f"{cores} (scaling {rates[cores] / (cores * rates[1]):.2f} of linear)"
+        f"decode + crop + thumbnail, 1024×768 JPEGs: {rates[1]:.0f} images/s with 1 process, "
+        f"{rates[cores]:.0f} with {cores} (scaling {rates[cores] / (cores * rates[1]):.2f} of linear)"
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--images", type=int, default=480)
+    args = parser.parse_args()
+    paths = photos_1024(args.images)
+    cores = os.cpu_count() or 1
+    print(f"{args.images} JPEGs of 1024×768, {cores} cores")
+    decode_scaling(paths)
+    folder = WORK / f"feeding-{args.images}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for path in paths:
+        shutil.copy(path, folder / path.name)
 
     from indexing.build import build_index  # here, not above: decode processes import this module
 

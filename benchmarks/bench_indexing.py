@@ -21,7 +21,6 @@ Usage: .venv/bin/python -m benchmarks.bench_indexing [--images 200] [--seed-imag
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import time
@@ -33,12 +32,13 @@ import torch
 from PIL import Image
 from transformers import CLIPConfig, CLIPModel, CLIPProcessor
 
+from benchmarks.bench_feeding import decode_scaling, photos_1024
 from benchmarks.photos import WORK, photo_like
 from benchmarks.vectors import synthetic_vectors
 from indexing import ann, config
 from indexing.build import build_index
 from indexing.embedder import Embedder
-from indexing.images import clip_pixels, load_image, thumbnail_jpeg
+from indexing.images import clip_pixels, load_image
 from indexing.precision import cpu_has_bf16
 from indexing.sources import FolderSource
 from indexing.store import IndexStore
@@ -159,36 +159,9 @@ def centred_fidelity(model_dir: Path, n: int) -> None:
     )
 
 
-def _decode_for_model(path: Path) -> int:
-    img = load_image(path, min_side=224)
-    clip_pixels(img, 224, fast=True)
-    return len(thumbnail_jpeg(img))
-
-
 def feeding_scaling(n: int = 240) -> None:
     """Section 3: decode + crop + thumbnail throughput, one worker process against one per core."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    folder = WORK / "photos-1024"
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(n):
-        path = folder / f"photo_{i:04d}.jpg"
-        if not path.exists():
-            photo_like(i, (1024, 768)).save(path, "JPEG", quality=90)
-        paths.append(path)
-    cores = os.cpu_count() or 1
-    rates = {}
-    for workers in sorted({1, cores}):
-        with ProcessPoolExecutor(workers) as pool:
-            list(pool.map(_decode_for_model, paths[:workers]))  # start the workers
-            started = time.perf_counter()
-            list(pool.map(_decode_for_model, paths, chunksize=8))
-            rates[workers] = n / (time.perf_counter() - started)
-    print(
-        f"decode + crop + thumbnail, 1024×768 JPEGs: {rates[1]:.0f} images/s with 1 process, "
-        f"{rates[cores]:.0f} with {cores} (scaling {rates[cores] / (cores * rates[1]):.2f} of linear)"
-    )
+    decode_scaling(photos_1024(n))
 
 
 def main() -> None:
