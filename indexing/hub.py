@@ -122,7 +122,7 @@ def pull_index(
     if out is None:
         return folder
     out.mkdir(parents=True, exist_ok=True)
-    for name in [*manifest["thumbnails"], *manifest["files"], MANIFEST]:
+    for name in [*manifest.get("thumbnails", {}), *manifest["files"], MANIFEST]:
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         replace_atomically(out / name, lambda tmp, name=name: shutil.copyfile(folder / name, tmp))
     return out

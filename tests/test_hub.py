@@ -315,3 +315,27 @@ def test_push_sends_nothing_when_the_repo_already_holds_the_same_index(
         assert len(commits) == 1 and commits[0].startswith("Index 13 images")
     finally:
         hub.shutdown()
+
+
+def test_an_index_pushed_by_an_older_version_is_pulled_and_migrated(
+    tmp_path, built_index, embedder, collection
+):
+    import shutil
+
+    from tests.test_store import _as_format_1
+
+    old = tmp_path / "old"
+    shutil.copytree(built_index, old)
+    _as_format_1(old)  # vectors and thumbnails inside the catalog, no vectors.f16, no thumbs/
+    hub = _serve_hub({"owner/old-index": index_files(old)})
+    try:
+        out = tmp_path / "pulled"
+        result = _run(
+            ["-m", "indexing", "pull", "owner/old-index", "--out", str(out)], hub, tmp_path / "home"
+        )
+        assert result.returncode == 0, result.stderr
+    finally:
+        hub.shutdown()
+    searcher = Searcher.open(out, embedder)  # migrated to the current format on open
+    hit = searcher.by_image(collection / "img_002.png", k=1)[0]
+    assert hit.key == "img_002.png" and searcher.thumbnail(hit.id)[:2] == b"\xff\xd8"
