@@ -29,7 +29,8 @@ from indexing.images import read_file, thumbnail_jpeg
 from indexing.sources import Shard, Source, SourceItem, content_hash
 from indexing.store import Catalog, Row, Writer, write_index
 
-# Where a build's time goes: reading and decoding images, the model, catalog writes, the FAISS index.
+# Where a build's time goes: waiting for decoded images, the model, waiting for the previous commit
+# (vectors, thumbnails and catalog rows are written beside the model), the FAISS index.
 STAGES = ("decode", "embed", "write", "index")
 
 
@@ -167,7 +168,11 @@ def build_index(
             file=sys.stderr,
         )
         on_gpu = embedder.device != "cpu"
-        with bar, _decoders(embedder, writer, decode, workers) as (start, finish, count):
+        with (
+            bar,
+            _decoders(embedder, writer, decode, workers) as (start, finish, count),
+            _Committer(writer) as commit,
+        ):
             batches = _decoded(
                 diff.changed(items, bar),
                 start,
@@ -186,8 +191,7 @@ def build_index(
                 if done:
                     rows = [row for row in done if row is not None]
                     with summary.timing("write"):
-                        if rows:
-                            writer.write(rows)
+                        commit(rows)
                     updated = sum(row.key in diff.known for row in rows)
                     summary.updated += updated
                     summary.added += len(rows) - updated
@@ -318,6 +322,36 @@ def _embed(
         row = Row(item.key, item.label, item.fingerprint, vector, p.thumbnail, p.content, item.meta, item.id)
         rows.append((n, row))
     return rows
+
+
+class _Committer:
+    """Commits rows to the index folder on a thread of its own, one commit at a time and in order,
+    so the model does not wait for the disk's syncs: a commit waits only for the one before it.
+    An error in a commit is raised by the next call, or on leaving the block."""
+
+    def __init__(self, writer: Writer) -> None:
+        self._writer = writer
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
+        self._last: Future[None] | None = None
+
+    def __enter__(self) -> Callable[[list[Row]], None]:
+        return self
+
+    def __call__(self, rows: list[Row]) -> None:
+        self._wait()
+        if rows:
+            self._last = self._pool.submit(self._writer.write, rows)
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._wait()
+        finally:
+            self._pool.shutdown()
+
+    def _wait(self) -> None:
+        if self._last is not None:
+            last, self._last = self._last, None
+            last.result()
 
 
 class _InOrder:

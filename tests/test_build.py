@@ -413,3 +413,29 @@ def test_decoding_in_processes_gives_the_index_threads_give(tmp_path, collection
     assert {k: i for k, (i, _) in a.items()} == {k: i for k, (i, _) in b.items()}
     assert all(float(a[k][1] @ b[k][1]) > 0.9999 for k in a)
     assert IndexStore(tmp_path / "processes").thumbnail(0)[:2] == b"\xff\xd8"
+
+
+def test_commits_run_beside_the_model_in_order_and_their_errors_surface():
+    from indexing.build import _Committer
+
+    class Disk:
+        def __init__(self) -> None:
+            self.written: list[list[str]] = []
+
+        def write(self, rows):
+            time.sleep(0.05)
+            if rows == ["bad"]:
+                raise OSError("disk full")
+            self.written.append(rows)
+
+    disk = Disk()
+    with _Committer(disk) as commit:
+        started = time.perf_counter()
+        commit(["a"])
+        assert time.perf_counter() - started < 0.04, "the caller does not wait for its own commit"
+        commit(["b"])  # waits for "a" only
+    assert disk.written == [["a"], ["b"]]
+    with pytest.raises(OSError, match="disk full"), _Committer(disk) as commit:
+        commit(["bad"])
+        commit(["c"])  # raises the error of the commit before it
+    assert disk.written == [["a"], ["b"]]
