@@ -470,22 +470,6 @@ def open_manifest(index_dir: Path) -> dict[str, Any]:
     return _write_manifest(index_dir, manifest)
 
 
-def index_ids(index: faiss.Index) -> np.ndarray:
-    """The ids a FAISS index written by this program holds (id-mapped, or an inverted file)."""
-    if hasattr(index, "id_map"):
-        return faiss.vector_to_array(index.id_map)
-    ivf = faiss.extract_index_ivf(index)
-    lists = ivf.invlists
-    parts = []
-    for number in range(ivf.nlist):
-        size = lists.list_size(number)
-        if size:
-            pointer = lists.get_ids(number)
-            parts.append(faiss.rev_swig_ptr(pointer, size).copy())
-            lists.release_ids(number, pointer)
-    return np.concatenate(parts) if parts else np.empty(0, np.int64)
-
-
 class IndexStore:
     """A finished index, opened for searching: the FAISS index in memory, the vectors mapped from
     their file, ids resolved through the catalog. No per-image object is made at start-up.
@@ -509,7 +493,7 @@ class IndexStore:
             self.require_model(model, dim)
         try:
             self.index = faiss.read_index(str(index_dir / INDEX))
-            ids = index_ids(self.index)
+            ids = ann.index_ids(self.index)
         except RuntimeError as exc:
             raise BuscadorError(f"cannot read {index_dir / INDEX} ({exc}); rebuild the index") from None
         self.params: dict[str, Any] = self.manifest.get("search") or {}
