@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 from transformers import CLIPConfig, CLIPModel, CLIPProcessor
+from transformers.utils import logging as transformers_logging
 
 from benchmarks.bench_feeding import decode_scaling, photos_1024
 from benchmarks.photos import WORK, photo_like
@@ -165,6 +166,7 @@ def feeding_scaling(n: int = 240) -> None:
 
 
 def main() -> None:
+    transformers_logging.disable_progress_bar()  # "Loading weights" bars would fill the output
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
