@@ -471,8 +471,8 @@ def open_manifest(index_dir: Path) -> dict[str, Any]:
 
 
 class IndexStore:
-    """A finished index, opened for searching: the FAISS index in memory, the vectors mapped from
-    their file, ids resolved through the catalog. No per-image object is made at start-up.
+    """A finished index, opened for searching: the FAISS index in memory, vectors read from their
+    file as needed, ids resolved through the catalog. No per-image object is made at start-up.
 
     `fetch` gets a thumbnail shard that is not in the folder (see indexing.thumbnails).
     """
