@@ -12,7 +12,14 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    BrokenExecutor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +31,7 @@ from tqdm import tqdm
 from indexing import config
 from indexing.decoding import Decoded, prepare_for_model
 from indexing.embedder import EmbedderLike
-from indexing.errors import BadImage
+from indexing.errors import BadImage, BuscadorError
 from indexing.images import read_file, thumbnail_jpeg
 from indexing.sources import Shard, Source, SourceItem, content_hash
 from indexing.store import Catalog, Row, Writer, write_index
@@ -419,4 +426,11 @@ def _decoded(
         done, _ = wait(position, return_when=FIRST_COMPLETED)
         for future in done:
             n, item = position.pop(future)
-            ready.append((n, finish(item, future.result())))
+            try:
+                result = future.result()
+            except BrokenExecutor:
+                raise BuscadorError(
+                    f"a decode process stopped while decoding {item.label} (out of memory?). What was "
+                    "embedded so far is kept: run the build again, or with --decode threads"
+                ) from None
+            ready.append((n, finish(item, result)))

@@ -439,3 +439,21 @@ def test_commits_run_beside_the_model_in_order_and_their_errors_surface():
         commit(["bad"])
         commit(["c"])  # raises the error of the commit before it
     assert disk.written == [["a"], ["b"]]
+
+
+def test_a_decode_process_that_dies_stops_the_build_with_advice():
+    from concurrent.futures import BrokenExecutor, Future
+
+    from indexing.build import _decoded
+    from indexing.sources import SourceItem
+
+    def start(item):
+        future = Future()
+        future.set_exception(BrokenExecutor("a child process terminated abruptly"))
+        return future
+
+    items = [SourceItem("huge.png", "huge.png", "1", b"")]
+    with pytest.raises(
+        BuscadorError, match=r"decode process stopped while decoding huge.png.*--decode threads"
+    ):
+        next(_decoded(items, start, lambda _, r: r, workers=1, batch_size=4, ahead=0))
