@@ -98,16 +98,16 @@ def query_latency(
     ids = np.arange(len(vectors), dtype=np.int64)
     built = ann.build(index_type, ids, vectors, budget_mb=config.MEMORY_BUDGET_MB)
     exact = ann.build("flat", ids, vectors, budget_mb=config.MEMORY_BUDGET_MB).index
-    rescore = ann.rescore_from(ids, vectors)
+    stored = ann.lookup(ids, vectors)
     times, recalls = [], []
     for i in range(repeats):
         t0 = time.perf_counter()
         query = embedder.embed_texts([f"a photo of thing number {i}"])
-        ann.search(built.index, built.params, query, 10, rescore)
+        ann.search(built.index, built.params, query, 10, stored)
         times.append((time.perf_counter() - t0) * 1000)
         near = vectors[rng.integers(0, len(vectors))] + 0.03 * rng.standard_normal(512).astype(np.float32)
         near = (near / np.linalg.norm(near))[None].astype(np.float32)
-        _, approx = ann.search(built.index, built.params, near, 10, rescore)
+        _, approx = ann.search(built.index, built.params, near, 10, stored)
         _, truth = exact.search(near, 10)
         recalls.append(len(set(approx[0]) & set(truth[0])) / 10)
     return statistics.median(times), float(np.mean(recalls))

@@ -36,8 +36,9 @@ NPROBE = (8, 16, 32, 64, 128, 256, 512, 1024)
 RERANK = (100, 200, 500, 1000, 2000)
 TUNING_QUERIES = 200
 
-# Scores of candidates, re-scored exactly: (query vectors, candidate ids (n, c)) → scores (n, c).
-Rescore = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# The stored vectors of ids (an array of any shape) → an array of that shape plus (dim,): what
+# re-scores candidates exactly (the vector file when searching, the build's vectors when tuning).
+Stored = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -97,12 +98,8 @@ def build(
     vectors: np.ndarray,
     *,
     budget_mb: int,
-    rescore: Rescore | None = None,
 ) -> Built:
-    """Build a `kind` index over (ids, vectors) and tune its search settings to the recall floor.
-
-    `rescore` gives exact scores of candidates from the stored vectors (default: from `vectors`).
-    """
+    """Build a `kind` index over (ids, vectors) and tune its search settings to the recall floor."""
     vectors = np.ascontiguousarray(vectors, np.float32)
     dim = vectors.shape[1]
     if kind == "flat":
@@ -110,13 +107,13 @@ def build(
         if len(ids):
             index.add_with_ids(vectors, ids)
         return Built(index, kind)
-    rescore = rescore or rescore_from(ids, vectors)
+    stored = lookup(ids, vectors)
     if kind == "hnsw":
         base = faiss.IndexHNSWFlat(dim, config.HNSW_M, faiss.METRIC_INNER_PRODUCT)
         base.hnsw.efConstruction = config.HNSW_EF_CONSTRUCTION
         grid = [{"ef_search": ef} for ef in EF_SEARCH]
         return _add_and_tune(
-            faiss.IndexIDMap2(base), grid, kind=kind, ids=ids, vectors=vectors, rescore=rescore
+            faiss.IndexIDMap2(base), grid, kind=kind, ids=ids, vectors=vectors, stored=stored
         )
     if len(ids) < IVFPQ_MIN:
         raise BuscadorError(
@@ -139,7 +136,7 @@ def build(
         for p in NPROBE
         if p <= lists
     ]
-    return _add_and_tune(index, grid, kind=kind, ids=ids, vectors=vectors, rescore=rescore)
+    return _add_and_tune(index, grid, kind=kind, ids=ids, vectors=vectors, stored=stored)
 
 
 def _add_and_tune(
@@ -149,7 +146,7 @@ def _add_and_tune(
     kind: str,
     ids: np.ndarray,
     vectors: np.ndarray,
-    rescore: Rescore,
+    stored: Stored,
 ) -> Built:
     """Add all but TUNING_QUERIES held-out vectors, tune on those held-out queries (so they are
     not in the index they query, as a visitor's query is not), then add them too."""
@@ -157,7 +154,7 @@ def _add_and_tune(
     rng = np.random.default_rng(1)
     held = np.sort(rng.choice(n, size=min(TUNING_QUERIES, n // 5), replace=False)) if n else ids[:0]
     _add(index, ids, vectors, np.setdiff1d(np.arange(n), held))
-    built = _tune(index, grid, kind=kind, queries=vectors[held], ids=ids, vectors=vectors, rescore=rescore)
+    built = _tune(index, grid, kind=kind, queries=vectors[held], ids=ids, vectors=vectors, stored=stored)
     _add(index, ids, vectors, held)
     return built
 
@@ -178,15 +175,16 @@ def apply(index: faiss.Index, params: dict[str, Any]) -> None:
 
 
 def search(
-    index: faiss.Index, params: dict[str, Any], queries: np.ndarray, k: int, rescore: Rescore
+    index: faiss.Index, params: dict[str, Any], queries: np.ndarray, k: int, stored: Stored
 ) -> tuple[np.ndarray, np.ndarray]:
     """(scores, ids) of the k best, best first (ids -1 where fewer): with `rerank`, the index's
-    best `rerank` candidates re-scored exactly."""
+    best `rerank` candidates re-scored exactly with their `stored` vectors."""
     rerank = int(params.get("rerank", 0))
     if not rerank:
         return index.search(queries, k)
     _, candidates = index.search(queries, max(k, rerank))
-    scores = np.where(candidates >= 0, rescore(queries, candidates), -np.inf).astype(np.float32)
+    exact = np.einsum("qcd,qd->qc", stored(np.maximum(candidates, 0)), queries)
+    scores = np.where(candidates >= 0, exact, -np.inf).astype(np.float32)
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     ids = np.take_along_axis(candidates, order, 1)
     return np.take_along_axis(scores, order, 1), np.where(ids >= 0, ids, -1)
@@ -208,15 +206,11 @@ def index_ids(index: faiss.Index) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, np.int64)
 
 
-def rescore_from(ids: np.ndarray, vectors: np.ndarray) -> Rescore:
+def lookup(ids: np.ndarray, vectors: np.ndarray) -> Stored:
+    """`Stored` for vectors held in memory, row i being the vector of ids[i]."""
     rows = np.full(int(ids.max()) + 1 if len(ids) else 0, -1, np.int64)
     rows[ids] = np.arange(len(ids))
-
-    def rescore(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-        picked = vectors[rows[np.maximum(candidates, 0)]]
-        return np.einsum("qcd,qd->qc", picked, queries)
-
-    return rescore
+    return lambda wanted: vectors[rows[wanted]]
 
 
 def _tune(
@@ -227,7 +221,7 @@ def _tune(
     queries: np.ndarray,
     ids: np.ndarray,
     vectors: np.ndarray,
-    rescore: Rescore,
+    stored: Stored,
     k: int = 10,
 ) -> Built:
     """The fastest settings of `grid` reaching the recall floor on `queries`, or the most
@@ -248,7 +242,7 @@ def _tune(
             continue
         apply(index, params)
         started = time.perf_counter()
-        _, found = search(index, params, queries, k, rescore)
+        _, found = search(index, params, queries, k, stored)
         seconds = time.perf_counter() - started
         hits = sum(len(t & set(row.tolist())) for row, t in zip(found, truth, strict=True))
         recall = round(hits / max(1, sum(len(t) for t in truth)), 4)

@@ -29,11 +29,11 @@ import numpy as np
 from tqdm import tqdm
 
 from indexing import config
-from indexing.decoding import Decoded, prepare_for_model
+from indexing.decoding import Decoded, prepare_for_model, read_and_hash
 from indexing.embedder import EmbedderLike
 from indexing.errors import BadImage, BuscadorError
-from indexing.images import read_file, thumbnail_jpeg
-from indexing.sources import Shard, Source, SourceItem, content_hash
+from indexing.images import thumbnail_jpeg
+from indexing.sources import Shard, Source, SourceItem
 from indexing.store import Catalog, Row, Writer, write_index
 
 # Where a build's time goes: waiting for decoded images, the model, waiting for the previous commit
@@ -271,23 +271,26 @@ def _decoders(
 def _reuse_or(writer: Writer, item: SourceItem, decoded: Decoded) -> _Prepared:
     """A _Prepared from a decode process's answer, or the stored vector of the same content."""
     content, pixels, thumbnail, error = decoded
+    return _copy_of(writer, item, content) or _Prepared(item, pixels, thumbnail, content=content, error=error)
+
+
+def _copy_of(writer: Writer, item: SourceItem, content: str | None) -> _Prepared | None:
+    """The vector and thumbnail of an indexed image with this content (a copy, a rename), if any."""
     same = writer.catalog.by_content(content) if content else None
-    if same is not None:
-        vector, stored = writer.stored(same)
-        return _Prepared(item, content=content, vector=vector, thumbnail=stored)
-    return _Prepared(item, pixels, thumbnail, content=content, error=error)
+    if same is None:
+        return None
+    vector, thumbnail = writer.stored(same)
+    return _Prepared(item, content=content, vector=vector, thumbnail=thumbnail)
 
 
 def _prepare(embedder: EmbedderLike, writer: Writer, item: SourceItem) -> _Prepared:
     """Decode one item into the model's input crop and a thumbnail (runs on a worker thread), or
     take the vector and thumbnail of an indexed image with the same content (a copy, a rename)."""
     try:
-        data = read_file(item.data) if isinstance(item.data, Path) else item.data
-        content = item.content or (content_hash(data) if isinstance(data, bytes) else None)
-        same = writer.catalog.by_content(content) if content else None
-        if same is not None:
-            vector, thumbnail = writer.stored(same)
-            return _Prepared(item, content=content, vector=vector, thumbnail=thumbnail)
+        data, content = read_and_hash(item.data, item.content)
+        copy = _copy_of(writer, item, content)
+        if copy is not None:
+            return copy
         img = embedder.load(data)
         return _Prepared(item, embedder.pixels(img), thumbnail_jpeg(img), content=content)
     except BadImage as exc:

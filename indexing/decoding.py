@@ -20,13 +20,21 @@ from indexing.sources import content_hash
 Decoded = tuple[str | None, np.ndarray | None, bytes, str]
 
 
+def read_and_hash(
+    data: Path | bytes | Image.Image, content: str | None
+) -> tuple[bytes | Image.Image, str | None]:
+    """A source item's image (a file read, bytes or a picture as given) and its content hash (the
+    source's own, else one of its bytes; none for a picture already decoded). Raises BadImage."""
+    raw = read_file(data) if isinstance(data, Path) else data
+    return raw, content or (content_hash(raw) if isinstance(raw, bytes) else None)
+
+
 def prepare_for_model(
     data: Path | bytes | Image.Image, size: int, fast: bool, content: str | None
 ) -> Decoded:
     """(content hash, crop, thumbnail, "") for a usable image, (content, None, b"", reason) else."""
     try:
-        raw = read_file(data) if isinstance(data, Path) else data
-        content = content or (content_hash(raw) if isinstance(raw, bytes) else None)
+        raw, content = read_and_hash(data, content)
         image = load_image(raw, min_side=size if fast else None)
         return content, clip_pixels(image, size, fast=fast), thumbnail_jpeg(image), ""
     except BadImage as exc:

@@ -117,7 +117,7 @@ def pull_index(
     With `out`, the thumbnails are downloaded too and everything is copied there (each file
     replaced atomically, the manifest last): a complete local copy to build on.
     """
-    folder = _download(repo_id, revision, token, [*SEARCH_FILES, *([ALL_FILES[-1]] if out else [])])
+    folder = _download(repo_id, revision, token, ALL_FILES if out else list(SEARCH_FILES))
     manifest = verify(folder, thumbnails=out is not None)
     if out is None:
         return folder

@@ -16,6 +16,7 @@ from typing import Any
 
 from indexing import config
 from indexing.errors import BuscadorError
+from indexing.sources import Shard
 from indexing.store import CATALOG, MANIFEST, SEARCH_FILES, Catalog, Row, Writer, read_manifest, write_index
 from indexing.thumbnails import FOLDER as THUMBNAILS
 from indexing.thumbnails import Thumbnails
@@ -77,7 +78,7 @@ def merge_shards(
             writer.write(rows)
         used = {p for m in manifests for p in m.get("precision", {}).get("image", "").split("+") if p}
         catalog.set_meta(image_precision="+".join(sorted(used)))
-        source = {k: v for k, v in first["source"].items() if k != "shard"}
+        source = _whole(first)
         skipped = sum(m.get("last_build", {}).get("skipped", 0) for m in manifests)
         changes = {
             "added": len(order),
@@ -111,20 +112,22 @@ def _shard_manifest(shard_dir: Path) -> dict[str, Any]:
 def _check_together(shard_dirs: Sequence[Path], manifests: list[dict[str, Any]]) -> None:
     """The shards must be the N slices of one source, each once, made with one model."""
     first = manifests[0]
-
-    def whole(manifest: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in manifest["source"].items() if k != "shard"}
-
-    count = int(first["source"]["shard"].split("/")[1])
-    for d, m in zip(shard_dirs, manifests, strict=True):
+    shards = [Shard.parse(m["source"]["shard"]) for m in manifests]
+    count = shards[0].count
+    for d, m, shard in zip(shard_dirs, manifests, shards, strict=True):
         if (m["model"], m["embedding_dim"]) != (first["model"], first["embedding_dim"]):
             raise BuscadorError(f"{d} was built with {m['model']}, {shard_dirs[0]} with {first['model']}")
-        if whole(m) != whole(first):
+        if _whole(m) != _whole(first):
             raise BuscadorError(
-                f"{d} is a shard of {json.dumps(whole(m))}, {shard_dirs[0]} of {json.dumps(whole(first))}"
+                f"{d} is a shard of {json.dumps(_whole(m))}, {shard_dirs[0]} of {json.dumps(_whole(first))}"
             )
-        if int(m["source"]["shard"].split("/")[1]) != count:
-            raise BuscadorError(f"{d} is shard {m['source']['shard']}, not one of {count}")
-    numbers = sorted(int(m["source"]["shard"].split("/")[0]) for m in manifests)
+        if shard.count != count:
+            raise BuscadorError(f"{d} is shard {shard}, not one of {count}")
+    numbers = sorted(shard.index for shard in shards)
     if numbers != list(range(count)):
         raise BuscadorError(f"merging needs all {count} shards once each; given shards {numbers}")
+
+
+def _whole(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The source a shard build describes, without its shard: the whole source."""
+    return {k: v for k, v in manifest["source"].items() if k != "shard"}

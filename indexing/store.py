@@ -531,15 +531,11 @@ class IndexStore:
         if self.count == 0:
             return [[] for _ in range(len(queries))]
         queries = np.ascontiguousarray(queries, np.float32)
-        scores, ids = ann.search(self.index, self.params, queries, min(k, self.count), self._rescore)
+        scores, ids = ann.search(self.index, self.params, queries, min(k, self.count), self.vectors.read)
         return [
             [(int(i), float(s)) for i, s in zip(id_row, score_row, strict=True) if i >= 0]
             for id_row, score_row in zip(ids, scores, strict=True)
         ]
-
-    def _rescore(self, queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-        vectors = self.vectors.read(np.maximum(candidates, 0))
-        return np.einsum("qcd,qd->qc", vectors, queries)
 
     def vector(self, item_id: int) -> np.ndarray:
         if item_id not in self.catalog.items([item_id]):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -44,19 +45,13 @@ class VectorFile:
         """Write each vector at its id's row (growing the file as needed), then sync to disk."""
         if not len(ids):
             return
-        data = np.ascontiguousarray(vectors, DTYPE)
         order = np.argsort(ids, kind="stable")
+        ids = np.asarray(ids)[order]
+        data = np.ascontiguousarray(vectors, DTYPE)[order]
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            start = 0
-            ids = np.asarray(ids)[order]
-            data = data[order]
-            while start < len(ids):  # one write per run of consecutive ids
-                end = start + 1
-                while end < len(ids) and ids[end] == ids[end - 1] + 1:
-                    end += 1
-                os.pwrite(fd, data[start:end].tobytes(), int(ids[start]) * self._row_bytes)
-                start = end
+            for a, b in _runs(ids):
+                os.pwrite(fd, data[a:b].tobytes(), int(ids[a]) * self._row_bytes)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -79,10 +74,15 @@ class VectorFile:
         if wanted.size:
             fd = os.open(self.path, os.O_RDONLY)
             try:
-                starts = np.concatenate([[0], np.flatnonzero(np.diff(wanted) != 1) + 1, [len(wanted)]])
-                for a, b in itertools.pairwise(starts):
+                for a, b in _runs(wanted):
                     data = os.pread(fd, int(b - a) * self._row_bytes, int(wanted[a]) * self._row_bytes)
                     found[a:b] = np.frombuffer(data, DTYPE).reshape(-1, self.dim)
             finally:
                 os.close(fd)
         return found[inverse].reshape(*ids.shape, self.dim).astype(np.float32)
+
+
+def _runs(ids: np.ndarray) -> Iterator[tuple[int, int]]:
+    """(start, end) of each run of consecutive values in sorted `ids`: one read or write each."""
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(ids) != 1) + 1, [len(ids)]])
+    return itertools.pairwise(starts.tolist())
