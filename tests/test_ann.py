@@ -37,7 +37,7 @@ def test_an_ivfpq_index_is_tuned_to_the_recall_floor_and_answers_with_exact_scor
     assert built.kind == "ivfpq" and built.recall >= config.RECALL_FLOOR and not built.warning
     assert set(built.params) == {"code_bytes", "lists", "nprobe", "rerank"}
     query = vectors[1234][None]
-    scores, found = ann.search(built.index, built.params, query, 5, ann.rescore_from(ids, vectors))
+    scores, found = ann.search(built.index, built.params, query, 5, ann.lookup(ids, vectors))
     assert found[0][0] == 1334 and scores[0][0] == pytest.approx(1.0, abs=1e-5)
     exact = np.sort(vectors @ query[0])[::-1][:5]
     assert np.allclose(scores[0], exact, atol=1e-5), "re-scored candidates carry exact cosines"
@@ -64,7 +64,7 @@ def test_recall_is_measured_not_assumed():
     assert good.recall >= config.RECALL_FLOOR
     wrong = ann.build("hnsw", ids, vectors[np.random.default_rng(0).permutation(800)], budget_mb=64)
     # ids that point at the wrong vectors: measured against the true vectors, recall collapses
-    rescore = ann.rescore_from(ids, vectors)
+    stored = ann.lookup(ids, vectors)
     tuned = ann._tune(
         wrong.index,
         [wrong.params],
@@ -72,7 +72,7 @@ def test_recall_is_measured_not_assumed():
         queries=vectors[:50],
         ids=ids,
         vectors=vectors,
-        rescore=rescore,
+        stored=stored,
     )
     assert tuned.recall < 0.2
 

@@ -362,7 +362,9 @@ def test_a_slow_file_holds_up_its_own_place_not_its_batch():
     pool.shutdown()
 
 
-def test_ids_follow_the_source_order_whatever_order_decoding_finishes_in(tmp_path, collection, tiny_model):
+def test_ids_follow_the_source_order_whatever_order_decoding_finishes_in(
+    tmp_path, collection, tiny_model, embedder
+):
     from indexing.embedder import Embedder
 
     slow = Embedder(tiny_model, precision="fp32")
@@ -376,16 +378,10 @@ def test_ids_follow_the_source_order_whatever_order_decoding_finishes_in(tmp_pat
 
     slow.load = load_slowly
     build_index(FolderSource(collection), tmp_path / "slow", slow, progress=False, batch_size=4)
-    build_index(FolderSource(collection), tmp_path / "plain", tiny_model_embedder(tiny_model), progress=False)
+    build_index(FolderSource(collection), tmp_path / "plain", embedder, progress=False)
     assert {k: i for k, (i, _) in _state(tmp_path / "slow").items()} == {
         k: i for k, (i, _) in _state(tmp_path / "plain").items()
     }
-
-
-def tiny_model_embedder(tiny_model):
-    from indexing.embedder import Embedder
-
-    return Embedder(tiny_model, precision="fp32")
 
 
 def test_decoding_in_processes_gives_the_index_threads_give(tmp_path, collection, tiny_model):

@@ -233,6 +233,16 @@ def test_push_refuses_an_unfinished_index(tmp_path):
         push_index(tmp_path, "owner/x", api=object())
 
 
+def _pull_into(out: Path, files: dict[str, bytes], home: Path) -> None:
+    """`python -m indexing pull --out OUT` of a repository holding `files`, on a fake Hub of its own."""
+    hub = _serve_hub({"owner/an-index": files})
+    try:
+        result = _run(["-m", "indexing", "pull", "owner/an-index", "--out", str(out)], hub, home)
+        assert result.returncode == 0, result.stderr
+    finally:
+        hub.shutdown()
+
+
 def _serve_hub(repos: dict[str, dict[str, bytes]]) -> FakeHub:
     hub = FakeHub(repos)
     threading.Thread(target=hub.serve_forever, daemon=True).start()
@@ -255,15 +265,10 @@ def test_a_build_on_a_pulled_index_embeds_only_the_rows_added_since(tmp_path, co
     counting.embed_pixels = lambda batch: (embedded.append(len(batch)), model(batch))[1]
     first = tmp_path / "ci-run-1"
     build_index(DatasetSource(str(tmp_path / "v1"), image_column="img"), first, counting, progress=False)
-    hub = _serve_hub({"owner/ds-index": index_files(first)})
-    try:  # the next CI run starts from an empty folder and pulls what the last one pushed
-        pulled = tmp_path / "ci-run-2"
-        result = _run(
-            ["-m", "indexing", "pull", "owner/ds-index", "--out", str(pulled)], hub, tmp_path / "home"
-        )
-        assert result.returncode == 0, result.stderr
-    finally:
-        hub.shutdown()
+    pulled = (
+        tmp_path / "ci-run-2"
+    )  # the next CI run starts from an empty folder and pulls what the last one pushed
+    _pull_into(pulled, index_files(first), tmp_path / "home")
     embedded.clear()
     summary = build_index(
         DatasetSource(str(tmp_path / "v2"), image_column="img"), pulled, counting, progress=False
@@ -327,15 +332,8 @@ def test_an_index_pushed_by_an_older_version_is_pulled_and_migrated(
     old = tmp_path / "old"
     shutil.copytree(built_index, old)
     _as_format_1(old)  # vectors and thumbnails inside the catalog, no vectors.f16, no thumbs/
-    hub = _serve_hub({"owner/old-index": index_files(old)})
-    try:
-        out = tmp_path / "pulled"
-        result = _run(
-            ["-m", "indexing", "pull", "owner/old-index", "--out", str(out)], hub, tmp_path / "home"
-        )
-        assert result.returncode == 0, result.stderr
-    finally:
-        hub.shutdown()
+    out = tmp_path / "pulled"
+    _pull_into(out, index_files(old), tmp_path / "home")
     searcher = Searcher.open(out, embedder)  # migrated to the current format on open
     hit = searcher.by_image(collection / "img_002.png", k=1)[0]
     assert hit.key == "img_002.png" and searcher.thumbnail(hit.id)[:2] == b"\xff\xd8"
