@@ -15,50 +15,62 @@
 4. Text-query latency (embed the text + search) with 10k and 100k indexed vectors (synthetic),
    exact (flat) and HNSW, with HNSW's recall@10 against exact search.
 
+On a GPU machine (issue #8's GPU figure): `--size 1024x768 --images 3000 --seed-images 300
+--skip-queries --variants` times both loops on the GPU, the build also with decode threads, with
+batches of 128, with one decode worker fewer than cores, and with a model that takes no time.
+
+torch, transformers, faiss and the build are imported inside the functions that use them: on a GPU
+the build's decode processes are spawned, and each imports this module again before its first image.
+
 Usage: .venv/bin/python -m benchmarks.bench_indexing [--images 200] [--seed-images 200]
+    [--size 4000x3000] [--skip-queries] [--variants]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import faiss
 import numpy as np
-import torch
-from PIL import Image
-from transformers import CLIPConfig, CLIPModel, CLIPProcessor
-from transformers.utils import logging as transformers_logging
 
-from benchmarks.bench_feeding import decode_scaling, photos_1024
+from benchmarks.bench_feeding import InstantModel, decode_scaling, photos_1024
 from benchmarks.photos import WORK, photo_like
-from benchmarks.vectors import synthetic_vectors
-from indexing import ann, config
-from indexing.build import build_index
-from indexing.embedder import Embedder
 from indexing.images import clip_pixels, load_image
-from indexing.precision import cpu_has_bf16
 from indexing.sources import FolderSource
-from indexing.store import IndexStore
 from tests.synthetic import shapes_image
-from tests.tiny_clip import SHARED_FILES, model_files
+
+if TYPE_CHECKING:
+    from indexing.embedder import Embedder
 
 
-def make_photos(n: int) -> Path:
-    folder = WORK / "photos"
+def _save_photo(path: Path, seed: int, size: tuple[int, int]) -> None:
+    photo_like(seed, size).save(path, "JPEG", quality=90)
+
+
+def make_photos(n: int, size: tuple[int, int]) -> Path:
+    """n generated photo-like JPEGs of `size` (made once, on every core, kept in the work folder)."""
+    folder = WORK / ("photos" if size == (4000, 3000) else f"photos-{size[0]}x{size[1]}")
     folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        path = folder / f"photo_{i:04d}.jpg"
-        if not path.exists():
-            photo_like(i).save(path, "JPEG", quality=90)
+    missing = [(folder / f"photo_{i:04d}.jpg", i) for i in range(n)]
+    missing = [(path, i) for path, i in missing if not path.exists()]
+    with ProcessPoolExecutor() as pool:
+        list(pool.map(_save_photo, *zip(*missing, strict=True), [size] * len(missing), chunksize=8))
     return folder
 
 
 def make_model() -> Path:
     """The full-size ViT-B/32 architecture with random weights, saved beside the real tokenizer."""
+    import torch
+    from transformers import CLIPConfig, CLIPModel
+
+    from tests.tiny_clip import SHARED_FILES, model_files
+
     out = WORK / "clip-vit-b32-random"
     if not (out / "config.json").exists():
         torch.manual_seed(0)
@@ -69,9 +81,14 @@ def make_model() -> Path:
     return out
 
 
-def seed_approach(model_dir: Path, paths: list[Path]) -> tuple[float, np.ndarray]:
+def seed_approach(model_dir: Path, paths: list[Path], device: str) -> tuple[float, np.ndarray]:
     """One image at a time: full decode, CLIPProcessor, get_image_features, add to FAISS."""
-    model = CLIPModel.from_pretrained(model_dir).eval()
+    import faiss
+    import torch
+    from PIL import Image
+    from transformers import CLIPModel, CLIPProcessor
+
+    model = CLIPModel.from_pretrained(model_dir).to(device).eval()
     processor = CLIPProcessor.from_pretrained(model_dir)
     index = faiss.IndexFlatIP(512)
     vectors = []
@@ -79,8 +96,9 @@ def seed_approach(model_dir: Path, paths: list[Path]) -> tuple[float, np.ndarray
     with torch.inference_mode():
         for path in paths:
             image = Image.open(path).convert("RGB")
-            out = model.get_image_features(**processor(images=image, return_tensors="pt"))
-            vec = torch.nn.functional.normalize(out.pooler_output, dim=-1).numpy()
+            inputs = processor(images=image, return_tensors="pt").to(device)
+            out = model.get_image_features(**inputs)
+            vec = torch.nn.functional.normalize(out.pooler_output, dim=-1).cpu().numpy()
             index.add(vec)
             vectors.append(vec[0])
     return time.perf_counter() - start, np.stack(vectors)
@@ -94,6 +112,8 @@ def query_latency(
     Recall is measured with queries that lie near indexed vectors, as a text query lies near the
     images it describes (random weights give meaningless text vectors, so those are timed only).
     """
+    from indexing import ann, config
+
     rng = np.random.default_rng(1)
     ids = np.arange(len(vectors), dtype=np.int64)
     built = ann.build(index_type, ids, vectors, budget_mb=config.MEMORY_BUDGET_MB)
@@ -126,6 +146,9 @@ def crop_difference(paths: list[Path]) -> tuple[float, float]:
 
 def centred_fidelity(model_dir: Path, n: int) -> None:
     """Section 2: bf16 against fp32 on n generated images and 200 texts, printed."""
+    from indexing import ann, config
+    from indexing.embedder import Embedder
+
     crops = np.stack([clip_pixels(shapes_image(i, (320, 240)), 224, fast=True) for i in range(n)])
     fp32, bf16 = Embedder(str(model_dir), precision="fp32"), Embedder(str(model_dir), precision="bf16")
     seconds, vectors = {}, {}
@@ -160,47 +183,25 @@ def centred_fidelity(model_dir: Path, n: int) -> None:
     )
 
 
-def feeding_scaling(n: int = 240) -> None:
-    """Section 3: decode + crop + thumbnail throughput, one worker process against one per core."""
-    decode_scaling(photos_1024(n))
+def timed_build(folder: Path, embedder: Embedder, **options: object) -> tuple[float, str]:
+    """images/s of `build_index` over `folder` into a fresh index (index written included), and
+    its time per stage."""
+    from indexing.build import build_index
 
-
-def main() -> None:
-    transformers_logging.disable_progress_bar()  # "Loading weights" bars would fill the output
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--images", type=int, default=200)
-    parser.add_argument("--seed-images", type=int, default=200, help="images timed through the seed approach")
-    parser.add_argument("--fidelity-images", type=int, default=1000)
-    args = parser.parse_args()
-
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; bf16 native: {cpu_has_bf16()}")
-    folder = make_photos(args.images)
-    model_dir = make_model()
-    paths = sorted(folder.glob("*.jpg"))[: args.images]
-    mb = sum(p.stat().st_size for p in paths) / len(paths) / 1e6
-    print(f"{len(paths)} JPEGs of 4000×3000 ({mb:.1f} MB each) in {folder}")
-
-    seed_paths = paths[: args.seed_images]
-    seed_s, seed_vecs = seed_approach(model_dir, seed_paths)
-    seed_rate = len(seed_paths) / seed_s
-    print(f"seed approach:   {seed_rate:6.2f} images/s  ({len(seed_paths)} images in {seed_s:.1f}s)")
-
-    embedder = Embedder(str(model_dir))
     out = WORK / "index"
     shutil.rmtree(out, ignore_errors=True)
-    start = time.perf_counter()
-    summary = build_index(FolderSource(folder), out, embedder, progress=False)
-    fast_s = time.perf_counter() - start
-    fast_rate = summary.count / fast_s
-    print(
-        f"buscador build:  {fast_rate:6.2f} images/s  ({summary.count} in {fast_s:.1f}s, with index; "
-        f"{embedder.precision_used('image')}, chosen by --precision auto)"
-    )
-    print(f"speed-up:        {fast_rate / seed_rate:.2f}×")
+    started = time.perf_counter()
+    summary = build_index(FolderSource(folder), out, embedder, progress=False, **options)
+    rate = summary.count / (time.perf_counter() - started)
+    return rate, ", ".join(f"{name} {seconds:.1f}s" for name, seconds in summary.stages.items())
 
-    store = IndexStore(out)
+
+def compare_with_seed(seed_paths: list[Path], seed_vecs: np.ndarray) -> None:
+    """Cosine between the build's and the seed loop's embeddings of the same images, and between
+    the fast and the exact crops, printed (reads the index the build just wrote)."""
+    from indexing.store import IndexStore
+
+    store = IndexStore(WORK / "index")
     ids = store.catalog.ids()
     key_of = {i: item.key for i, item in store.items(ids).items()}
     by_key = {key_of[int(i)]: v for i, v in zip(ids, store.vectors.read(ids), strict=True)}
@@ -215,9 +216,83 @@ def main() -> None:
     mean_diff, p999 = crop_difference(seed_paths[:20])
     print(f"fast vs exact 224×224 crops: mean |diff| {mean_diff:.2f}/255, 99.9th percentile {p999:.0f}/255")
 
-    centred_fidelity(model_dir, args.fidelity_images)
-    feeding_scaling()
 
+def machine() -> str:
+    import torch
+
+    from indexing.precision import cpu_has_bf16
+
+    cores = os.cpu_count() or 1
+    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
+    return (
+        f"torch {torch.__version__}, {cores} cores ({torch.get_num_threads()} torch threads){gpu}; "
+        f"CPU bf16 native: {cpu_has_bf16()}"
+    )
+
+
+def main() -> None:
+    from transformers.utils import logging as transformers_logging
+
+    from benchmarks.vectors import synthetic_vectors
+    from indexing.embedder import Embedder
+
+    transformers_logging.disable_progress_bar()  # "Loading weights" bars would fill the output
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--seed-images", type=int, default=200, help="images timed through the seed approach")
+    parser.add_argument("--fidelity-images", type=int, default=1000)
+    parser.add_argument("--size", default="4000x3000", help="the generated photos' width x height")
+    parser.add_argument("--skip-queries", action="store_true", help="leave out section 4")
+    parser.add_argument(
+        "--variants",
+        action="store_true",
+        help="also time the build with other decoding, batch and worker settings",
+    )
+    args = parser.parse_args()
+    width, height = (int(n) for n in args.size.lower().split("x"))
+
+    print(machine())
+    folder = make_photos(args.images, (width, height))
+    model_dir = make_model()
+    paths = sorted(folder.glob("*.jpg"))[: args.images]
+    mb = sum(p.stat().st_size for p in paths) / len(paths) / 1e6
+    print(f"{len(paths)} JPEGs of {width}×{height} ({mb:.2f} MB each) in {folder}")
+
+    embedder = Embedder(str(model_dir))
+    seed_paths = paths[: args.seed_images]
+    seed_s, seed_vecs = seed_approach(model_dir, seed_paths, embedder.device)
+    seed_rate = len(seed_paths) / seed_s
+    print(
+        f"seed approach:   {seed_rate:7.2f} images/s  ({len(seed_paths)} images in {seed_s:.1f}s, "
+        f"on {embedder.device})"
+    )
+    fast_rate, stages = timed_build(folder, embedder)
+    print(
+        f"buscador build:  {fast_rate:7.2f} images/s  ({len(paths)} images, with index; "
+        f"{embedder.precision_used('image')}, chosen by --precision auto; {stages})"
+    )
+    print(f"speed-up:        {fast_rate / seed_rate:.2f}×")
+    compare_with_seed(seed_paths, seed_vecs)
+    if args.variants:
+        cores = os.cpu_count() or 1
+        decode = "threads" if embedder.device == "cpu" else "processes"
+        for label, options in (
+            (f"decode threads ({cores})", {"decode": "threads", "workers": cores}),
+            ("batches of 128", {"batch_size": 128}),
+            (f"{cores - 1} decode workers", {"workers": cores - 1}),
+            ("a model that takes no time (feeding alone)", {"decode": decode}),
+        ):
+            model = InstantModel() if "no time" in label else embedder
+            rate, stages = timed_build(folder, model, **options)
+            print(f"build, {label}: {rate:7.2f} images/s ({stages})")
+
+    centred_fidelity(model_dir, args.fidelity_images)
+    decode_scaling(paths[:1600] if (width, height) == (1024, 768) else photos_1024(240))
+
+    if args.skip_queries:
+        return
     for n in (10_000, 100_000):
         for data in ("lowrank", "uniform"):
             vectors = synthetic_vectors(n, data)

@@ -335,33 +335,46 @@ def _embed(
 
 
 class _Committer:
-    """Commits rows to the index folder on a thread of its own, one commit at a time and in order,
-    so the model does not wait for the disk's syncs: a commit waits only for the one before it.
-    An error in a commit is raised by the next call, or on leaving the block."""
+    """Commits rows to the index folder on a thread of its own, in order, so the model does not
+    wait for the disk's syncs. Rows that come while a commit runs wait and go together in the
+    next one (a slow disk makes commits larger, not the model slower), up to `most_waiting` rows,
+    past which the caller waits. An error in a commit is raised by a later call, or on leaving
+    the block; rows waiting behind a failed commit are not written."""
 
-    def __init__(self, writer: Writer) -> None:
+    def __init__(self, writer: Writer, most_waiting: int = 4096) -> None:
         self._writer = writer
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
-        self._last: Future[None] | None = None
+        self._running: Future[None] | None = None
+        self._waiting: list[Row] = []
+        self._most_waiting = most_waiting
 
     def __enter__(self) -> Callable[[list[Row]], None]:
         return self
 
     def __call__(self, rows: list[Row]) -> None:
-        self._wait()
-        if rows:
-            self._last = self._pool.submit(self._writer.write, rows)
+        self._waiting.extend(rows)
+        running = self._running
+        if running is None or running.done() or len(self._waiting) >= self._most_waiting:
+            self._start_next()
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self._wait()
+            self._start_next()
+            self._finish_running()
         finally:
             self._pool.shutdown()
 
-    def _wait(self) -> None:
-        if self._last is not None:
-            last, self._last = self._last, None
-            last.result()
+    def _start_next(self) -> None:
+        """Wait for the running commit (raising its error), then commit the waiting rows."""
+        self._finish_running()
+        if self._waiting:
+            rows, self._waiting = self._waiting, []
+            self._running = self._pool.submit(self._writer.write, rows)
+
+    def _finish_running(self) -> None:
+        if self._running is not None:
+            running, self._running = self._running, None
+            running.result()
 
 
 class _InOrder:

@@ -428,13 +428,21 @@ def test_commits_run_beside_the_model_in_order_and_their_errors_surface():
     with _Committer(disk) as commit:
         started = time.perf_counter()
         commit(["a"])
-        assert time.perf_counter() - started < 0.04, "the caller does not wait for its own commit"
-        commit(["b"])  # waits for "a" only
-    assert disk.written == [["a"], ["b"]]
+        commit(["b"])  # "a" is still being written: "b" waits for the next commit
+        commit(["c"])
+        assert time.perf_counter() - started < 0.04, "the caller does not wait for the disk"
+    assert disk.written == [["a"], ["b", "c"]]
+    with _Committer(disk, most_waiting=2) as commit:
+        commit(["d"])
+        commit(["e"])
+        started = time.perf_counter()
+        commit(["f"])  # two rows waiting: this call waits for "d", then commits "e" and "f"
+        assert time.perf_counter() - started > 0.02
+    assert disk.written[2:] == [["d"], ["e", "f"]]
     with pytest.raises(OSError, match="disk full"), _Committer(disk) as commit:
         commit(["bad"])
-        commit(["c"])  # raises the error of the commit before it
-    assert disk.written == [["a"], ["b"]]
+        commit(["g"])  # waits behind the failing commit, and is not written
+    assert disk.written[-1] == ["e", "f"]
 
 
 def test_a_decode_process_that_dies_stops_the_build_with_advice():
