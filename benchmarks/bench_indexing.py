@@ -17,7 +17,7 @@
 
 On a GPU machine (issue #8's GPU figure): `--size 1024x768 --images 3000 --seed-images 300
 --skip-queries --variants` times both loops on the GPU, the build also with decode threads, with
-batches of 128, with one decode worker fewer than cores, and with a model that takes no time.
+the CPU's batch size, with a decode process on every core, and with a model that takes no time.
 
 torch, transformers, faiss and the build are imported inside the functions that use them: on a GPU
 the build's decode processes are spawned, and each imports this module again before its first image.
@@ -185,7 +185,7 @@ def centred_fidelity(model_dir: Path, n: int) -> None:
 
 def timed_build(folder: Path, embedder: Embedder, **options: object) -> tuple[float, str]:
     """images/s of `build_index` over `folder` into a fresh index (index written included), and
-    its time per stage."""
+    how many images and the time per stage."""
     from indexing.build import build_index
 
     out = WORK / "index"
@@ -193,7 +193,8 @@ def timed_build(folder: Path, embedder: Embedder, **options: object) -> tuple[fl
     started = time.perf_counter()
     summary = build_index(FolderSource(folder), out, embedder, progress=False, **options)
     rate = summary.count / (time.perf_counter() - started)
-    return rate, ", ".join(f"{name} {seconds:.1f}s" for name, seconds in summary.stages.items())
+    stages = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in summary.stages.items())
+    return rate, f"{summary.count} images; {stages}"
 
 
 def compare_with_seed(seed_paths: list[Path], seed_vecs: np.ndarray) -> None:
@@ -234,6 +235,7 @@ def main() -> None:
     from transformers.utils import logging as transformers_logging
 
     from benchmarks.vectors import synthetic_vectors
+    from indexing import config
     from indexing.embedder import Embedder
 
     transformers_logging.disable_progress_bar()  # "Loading weights" bars would fill the output
@@ -270,19 +272,20 @@ def main() -> None:
     )
     fast_rate, stages = timed_build(folder, embedder)
     print(
-        f"buscador build:  {fast_rate:7.2f} images/s  ({len(paths)} images, with index; "
+        f"buscador build:  {fast_rate:7.2f} images/s  (with index; "
         f"{embedder.precision_used('image')}, chosen by --precision auto; {stages})"
     )
     print(f"speed-up:        {fast_rate / seed_rate:.2f}×")
     compare_with_seed(seed_paths, seed_vecs)
     if args.variants:
         cores = os.cpu_count() or 1
-        decode = "threads" if embedder.device == "cpu" else "processes"
+        on_cpu = embedder.device == "cpu"
+        other_batch = config.GPU_BATCH_SIZE if on_cpu else config.BATCH_SIZE
         for label, options in (
             (f"decode threads ({cores})", {"decode": "threads", "workers": cores}),
-            ("batches of 128", {"batch_size": 128}),
-            (f"{cores - 1} decode workers", {"workers": cores - 1}),
-            ("a model that takes no time (feeding alone)", {"decode": decode}),
+            (f"batches of {other_batch}", {"batch_size": other_batch}),
+            (f"{cores} decode workers", {"workers": cores}),
+            ("a model that takes no time (feeding alone)", {"decode": "threads" if on_cpu else "processes"}),
         ):
             model = InstantModel() if "no time" in label else embedder
             rate, stages = timed_build(folder, model, **options)

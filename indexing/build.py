@@ -7,6 +7,7 @@ and run again continues where it stopped and ends with the index a clean build g
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import sys
@@ -29,16 +30,19 @@ import numpy as np
 from tqdm import tqdm
 
 from indexing import config
-from indexing.decoding import Decoded, prepare_for_model, read_and_hash
+from indexing.decoding import Decoded, prepare_several, read_and_hash
 from indexing.embedder import EmbedderLike
 from indexing.errors import BadImage, BuscadorError
 from indexing.images import thumbnail_jpeg
 from indexing.sources import Shard, Source, SourceItem
 from indexing.store import Catalog, Row, Writer, write_index
 
-# Where a build's time goes: waiting for decoded images, the model, waiting for the previous commit
-# (vectors, thumbnails and catalog rows are written beside the model), the FAISS index.
+# Where a build's time goes: waiting for decoded images, the model, waiting for the disk (vectors,
+# thumbnails and catalog rows are written beside the model), the FAISS index.
 STAGES = ("decode", "embed", "write", "index")
+# Images a decode process takes at a time: a pool's per-task costs in this process (handing work
+# out, taking results back) are about 0.5 ms, a third of what feeds a GPU at 1,000 images/s.
+PROCESS_CHUNK = 4
 
 
 @dataclass
@@ -141,7 +145,7 @@ def build_index(
     out_dir: Path,
     embedder: EmbedderLike,
     *,
-    batch_size: int = config.BATCH_SIZE,
+    batch_size: int | None = None,
     index_type: str = "auto",
     memory_budget_mb: int = config.MEMORY_BUDGET_MB,
     shard: Shard | None = None,
@@ -175,18 +179,14 @@ def build_index(
             file=sys.stderr,
         )
         on_gpu = embedder.device != "cpu"
+        batch_size = batch_size or (config.GPU_BATCH_SIZE if on_gpu else config.BATCH_SIZE)
         with (
             bar,
-            _decoders(embedder, writer, decode, workers) as (start, finish, count),
+            _decoders(embedder, writer, decode, workers) as decoders,
             _Committer(writer) as commit,
         ):
             batches = _decoded(
-                diff.changed(items, bar),
-                start,
-                finish,
-                workers=count,
-                batch_size=batch_size,
-                ahead=2 if on_gpu else 0,
+                diff.changed(items, bar), decoders, batch_size=batch_size, ahead=2 if on_gpu else 0
             )
             in_order = _InOrder()
             while True:
@@ -236,12 +236,22 @@ def build_index(
         catalog.close()
 
 
+@dataclass(frozen=True)
+class _Decoders:
+    """How a build decodes: `start` a few items (a list of `chunk`), giving a future of what
+    decoding them gave; `finish` turns that into a _Prepared for each; `workers` run at a time."""
+
+    start: Callable[[list[SourceItem]], Future[list[Any]]]
+    finish: Callable[[list[SourceItem], list[Any]], list[_Prepared]]
+    workers: int
+    chunk: int = 1
+
+
 @contextmanager
 def _decoders(
     embedder: EmbedderLike, writer: Writer, decode: str, workers: int | None
-) -> Iterator[tuple[Callable[[SourceItem], Future[Any]], Callable[[SourceItem, Any], _Prepared], int]]:
-    """(start decoding an item, turn what that gave into a _Prepared, how many workers), on a pool
-    of threads or of processes."""
+) -> Iterator[_Decoders]:
+    """Decoding on a pool of threads or of processes."""
     if decode not in ("auto", "threads", "processes"):
         raise ValueError(f"decode must be auto, threads or processes, not {decode!r}")
     size = getattr(embedder, "image_size", None)
@@ -250,35 +260,40 @@ def _decoders(
     if decode == "processes" or (decode == "auto" and embedder.device != "cpu" and standard):
         if not standard:
             raise ValueError("decoding in processes needs an Embedder (image_size, fast_decode)")
-        count = workers or os.cpu_count() or 1
+        # One core is left to this process, which embeds, writes and hands work out (measured on
+        # 16 cores: 752 images/s with 15 workers, 667 with 16).
+        count = workers or max(1, (os.cpu_count() or 1) - 1)
         # spawn, not fork: the parent has torch's and SQLite's threads, which a fork would copy mid-work.
         with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool:
-            yield (
-                lambda item: pool.submit(prepare_for_model, item.data, size, fast, item.content),
-                lambda item, decoded: _reuse_or(writer, item, decoded),
+            yield _Decoders(
+                lambda items: pool.submit(prepare_several, [(i.data, i.content) for i in items], size, fast),
+                lambda items, decoded: _reuse_or(writer, items, decoded),
                 count,
+                chunk=PROCESS_CHUNK,
             )
         return
     count = workers or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=count, thread_name_prefix="decode") as pool:
-        yield (
-            lambda item: pool.submit(_prepare, embedder, writer, item),
+        yield _Decoders(
+            lambda items: pool.submit(lambda: [_prepare(embedder, writer, item) for item in items]),
             lambda _, prepared: prepared,
             count,
         )
 
 
-def _reuse_or(writer: Writer, item: SourceItem, decoded: Decoded) -> _Prepared:
-    """A _Prepared from a decode process's answer, or the stored vector of the same content."""
-    content, pixels, thumbnail, error = decoded
-    return _copy_of(writer, item, content) or _Prepared(item, pixels, thumbnail, content=content, error=error)
+def _reuse_or(writer: Writer, items: list[SourceItem], decoded: list[Decoded]) -> list[_Prepared]:
+    """A _Prepared from each of a decode process's answers, or the stored vector of the same content."""
+    indexed = writer.catalog.by_contents([content for content, *_ in decoded if content])
+    return [
+        _stored_copy(writer, item, content, indexed[content])
+        if content in indexed
+        else _Prepared(item, pixels, thumbnail, content=content, error=error)
+        for item, (content, pixels, thumbnail, error) in zip(items, decoded, strict=True)
+    ]
 
 
-def _copy_of(writer: Writer, item: SourceItem, content: str | None) -> _Prepared | None:
-    """The vector and thumbnail of an indexed image with this content (a copy, a rename), if any."""
-    same = writer.catalog.by_content(content) if content else None
-    if same is None:
-        return None
+def _stored_copy(writer: Writer, item: SourceItem, content: str, same: int) -> _Prepared:
+    """The vector and thumbnail of indexed image `same`, which has this item's content (a copy, a rename)."""
     vector, thumbnail = writer.stored(same)
     return _Prepared(item, content=content, vector=vector, thumbnail=thumbnail)
 
@@ -288,9 +303,9 @@ def _prepare(embedder: EmbedderLike, writer: Writer, item: SourceItem) -> _Prepa
     take the vector and thumbnail of an indexed image with the same content (a copy, a rename)."""
     try:
         data, content = read_and_hash(item.data, item.content)
-        copy = _copy_of(writer, item, content)
-        if copy is not None:
-            return copy
+        same = writer.catalog.by_contents([content]).get(content) if content else None
+        if same is not None:
+            return _stored_copy(writer, item, content, same)
         img = embedder.load(data)
         return _Prepared(item, embedder.pixels(img), thumbnail_jpeg(img), content=content)
     except BadImage as exc:
@@ -401,37 +416,31 @@ class _InOrder:
 
 
 def _decoded(
-    items: Iterable[SourceItem],
-    start: Callable[[SourceItem], Future[Any]],
-    finish: Callable[[SourceItem, Any], _Prepared],
-    *,
-    workers: int,
-    batch_size: int,
-    ahead: int,
+    items: Iterable[SourceItem], decoders: _Decoders, *, batch_size: int, ahead: int
 ) -> Iterator[list[tuple[int, _Prepared]]]:
-    """Decode items on `workers` threads or processes (`start`, then `finish` with what that gave)
-    and hand them over in batches
-    of (position, item) in the order decoding finishes, so one slow file (a huge PNG, which has no
-    reduced-size decoding) holds up its own place, not its batch: the others go on without it.
+    """Decode items on the decoders' workers and hand them over in batches of (position, item)
+    in the order decoding finishes, so one slow file (a huge PNG, which has no reduced-size
+    decoding) holds up its own place (and its chunk's), not its batch: the others go on without it.
 
-    About `batch_size` × (1 + `ahead`) items are decoding or waiting at a time, plus one a worker
-    for files that are slow. On a GPU, decoding the next batches while the model runs hides it
-    (ahead 2). On the CPU the model's matrix products already use every core, and decoding beside
-    them makes one core's share straggle: decoding a batch with all cores between model calls is
-    faster (measured: benchmarks/RESULTS.md), so ahead is 0 there.
+    About `batch_size` × (1 + `ahead`) items are decoding or waiting at a time, plus a chunk a
+    worker for files that are slow. On a GPU, decoding the next batches while the model runs hides
+    it (ahead 2). On the CPU the model's matrix products already use every core, and decoding
+    beside them makes one core's share straggle: decoding a batch with all cores between model
+    calls is faster (measured: benchmarks/RESULTS.md), so ahead is 0 there.
     """
-    limit = batch_size * (1 + ahead) + workers
+    limit = batch_size * (1 + ahead) + decoders.workers * decoders.chunk
     source = enumerate(items)
-    position: dict[Future[Any], tuple[int, SourceItem]] = {}
+    position: dict[Future[list[Any]], list[tuple[int, SourceItem]]] = {}
+    in_flight = 0
     ready: list[tuple[int, _Prepared]] = []
     exhausted = False
     while True:
-        while not exhausted and len(position) + len(ready) < limit:
-            following = next(source, None)
-            if following is None:
-                exhausted = True
-            else:
-                position[start(following[1])] = following
+        while not exhausted and in_flight + len(ready) < limit:
+            group = list(itertools.islice(source, decoders.chunk))
+            exhausted = len(group) < decoders.chunk
+            if group:
+                position[decoders.start([item for _, item in group])] = group
+                in_flight += len(group)
         if len(ready) >= batch_size or (exhausted and not position):
             if not ready:
                 return
@@ -441,12 +450,15 @@ def _decoded(
             continue
         done, _ = wait(position, return_when=FIRST_COMPLETED)
         for future in done:
-            n, item = position.pop(future)
+            group = position.pop(future)
+            in_flight -= len(group)
+            group_items = [item for _, item in group]
             try:
                 result = future.result()
             except BrokenExecutor:
+                names = ", ".join(item.label for item in group_items)
                 raise BuscadorError(
-                    f"a decode process stopped while decoding {item.label} (out of memory?). What was "
+                    f"a decode process stopped while decoding {names} (out of memory?). What was "
                     "embedded so far is kept: run the build again, or with --decode threads"
                 ) from None
-            ready.append((n, finish(item, result)))
+            ready.extend(zip([n for n, _ in group], decoders.finish(group_items, result), strict=True))

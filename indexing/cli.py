@@ -60,7 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--model", help=model_help)
     build.add_argument("--precision", choices=PRECISIONS, help=precision_help)
-    build.add_argument("--batch-size", type=int, default=config.BATCH_SIZE)
+    build.add_argument(
+        "--batch-size",
+        type=int,
+        help=f"images per model call (default: {config.BATCH_SIZE} on the CPU, "
+        f"{config.GPU_BATCH_SIZE} on a GPU)",
+    )
     _index_options(build)
     build.add_argument(
         "--shard",
@@ -217,7 +222,7 @@ def _build(args: argparse.Namespace) -> int:
         raise BuscadorError(
             "--label-column and --meta-columns are for datasets; a folder's label is its path"
         )
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         raise BuscadorError("--batch-size must be at least 1")
     if args.workers is not None and args.workers < 1:
         raise BuscadorError("--workers must be at least 1")

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from indexing.errors import BadImage
-from indexing.images import clip_pixels, load_image, read_file, thumbnail_jpeg
+from indexing.images import clip_pixels_and_thumbnail, load_image, read_file
 from indexing.sources import content_hash
 
 Decoded = tuple[str | None, np.ndarray | None, bytes, str]
@@ -36,6 +36,14 @@ def prepare_for_model(
     try:
         raw, content = read_and_hash(data, content)
         image = load_image(raw, min_side=size if fast else None)
-        return content, clip_pixels(image, size, fast=fast), thumbnail_jpeg(image), ""
+        return content, *clip_pixels_and_thumbnail(image, size, fast=fast), ""
     except BadImage as exc:
         return content, None, b"", str(exc)
+
+
+def prepare_several(
+    jobs: list[tuple[Path | bytes | Image.Image, str | None]], size: int, fast: bool
+) -> list[Decoded]:
+    """`prepare_for_model` of each (data, content): one task for a few images, so that a process
+    pool's per-task costs in the parent are paid once for them."""
+    return [prepare_for_model(data, size, fast, content) for data, content in jobs]

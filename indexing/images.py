@@ -111,15 +111,32 @@ def clip_pixels(img: Image.Image, size: int, *, fast: bool) -> np.ndarray:
     Returns uint8 (size, size, 3). `fast` lets Pillow shrink in two steps (reducing_gap), which
     barely changes the result; without it the output matches transformers' processor exactly.
     """
+    return _centre_crop(_short_side_to(img, size, fast=fast), size, img.size)
+
+
+def clip_pixels_and_thumbnail(img: Image.Image, size: int, *, fast: bool) -> tuple[np.ndarray, bytes]:
+    """`clip_pixels` and `thumbnail_jpeg` of one image, the thumbnail made from the crop's resized
+    picture when that is at least the thumbnail's size: one large resize instead of two (Pillow's
+    resizing is half of a decode worker's time; the thumbnails differ by under 1/255 on average)."""
+    resized = _short_side_to(img, size, fast=fast)
+    larger = resized if max(resized.size) >= THUMBNAIL_SIDE else img
+    return _centre_crop(resized, size, img.size), thumbnail_jpeg(larger)
+
+
+def _short_side_to(img: Image.Image, size: int, *, fast: bool) -> Image.Image:
     width, height = img.size
     short, long = (width, height) if width <= height else (height, width)
     new_long = int(size * long / short)
     new_size = (size, new_long) if width <= height else (new_long, size)
-    resized = img.resize(new_size, Image.Resampling.BICUBIC, reducing_gap=3.0 if fast else None)
+    return img.resize(new_size, Image.Resampling.BICUBIC, reducing_gap=3.0 if fast else None)
+
+
+def _centre_crop(resized: Image.Image, size: int, original: tuple[int, int]) -> np.ndarray:
     arr = np.asarray(resized)
     top = (arr.shape[0] - size) // 2
     left = (arr.shape[1] - size) // 2
     if top < 0 or left < 0:  # only for images smaller than `size`, which the resize rules out
+        width, height = original
         raise BadImage(f"image too small to crop ({width}×{height})", "too_small", width=width, height=height)
     return np.ascontiguousarray(arr[top : top + size, left : left + size])
 

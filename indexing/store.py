@@ -226,11 +226,18 @@ class Catalog:
         if parts(used) - known:
             self.set_meta(image_precision="+".join(sorted(known | parts(used))))
 
-    def by_content(self, content: str) -> int | None:
-        """The id of an indexed image with this content hash, if there is one."""
+    def by_contents(self, contents: list[str]) -> dict[str, int]:
+        """content hash → the id of an indexed image with it, for those of `contents` indexed."""
+        found: dict[str, int] = {}
         with self._lock:
-            row = self._db.execute("SELECT id FROM items WHERE content=? LIMIT 1", (content,)).fetchone()
-        return row[0] if row else None
+            for start in range(0, len(contents), 500):  # SQLite's limit on parameters is 999
+                part = contents[start : start + 500]
+                marks = ",".join("?" * len(part))
+                for content, item_id in self._db.execute(
+                    f"SELECT content, MIN(id) FROM items WHERE content IN ({marks}) GROUP BY content", part
+                ):
+                    found[content] = item_id
+        return found
 
     def fingerprints(self) -> dict[str, str]:
         """key → fingerprint of everything indexed so far."""

@@ -350,10 +350,14 @@ def test_a_slow_file_holds_up_its_own_place_not_its_batch():
 
     from concurrent.futures import ThreadPoolExecutor
 
+    from indexing.build import _Decoders
+
     started = time.perf_counter()
     pool = ThreadPoolExecutor(2)
-    start = lambda n: pool.submit(prepare, n)  # noqa: E731
-    batches = _decoded(range(12), start, lambda _, n: n, workers=2, batch_size=4, ahead=0)
+    decoders = _Decoders(
+        lambda group: pool.submit(lambda: [prepare(n) for n in group]), lambda _, done: done, workers=2
+    )
+    batches = _decoded(range(12), decoders, batch_size=4, ahead=0)
     first = next(batches)
     assert time.perf_counter() - started < 0.5, "the first batch did not wait for the slow file"
     assert 1 not in [n for n, _ in first] and len(first) == 4
@@ -410,6 +414,14 @@ def test_decoding_in_processes_gives_the_index_threads_give(tmp_path, collection
     assert all(float(a[k][1] @ b[k][1]) > 0.9999 for k in a)
     assert IndexStore(tmp_path / "processes").thumbnail(0)[:2] == b"\xff\xd8"
 
+    shutil.copy(folder / "img_004.png", folder / "later_copy.png")  # a copy of an indexed image
+    again = build_index(
+        FolderSource(folder), tmp_path / "processes", embedder, progress=False, decode="processes", workers=2
+    )
+    assert (again.added, again.reused) == (1, 1)
+    after = _state(tmp_path / "processes")
+    assert np.array_equal(after["later_copy.png"][1], after["img_004.png"][1])
+
 
 def test_commits_run_beside_the_model_in_order_and_their_errors_surface():
     from indexing.build import _Committer
@@ -448,16 +460,17 @@ def test_commits_run_beside_the_model_in_order_and_their_errors_surface():
 def test_a_decode_process_that_dies_stops_the_build_with_advice():
     from concurrent.futures import BrokenExecutor, Future
 
-    from indexing.build import _decoded
+    from indexing.build import _decoded, _Decoders
     from indexing.sources import SourceItem
 
-    def start(item):
+    def start(group):
         future = Future()
         future.set_exception(BrokenExecutor("a child process terminated abruptly"))
         return future
 
-    items = [SourceItem("huge.png", "huge.png", "1", b"")]
+    items = [SourceItem(name, name, "1", b"") for name in ("a.jpg", "huge.png", "c.jpg")]
+    decoders = _Decoders(start, lambda _, done: done, workers=1, chunk=2)
     with pytest.raises(
-        BuscadorError, match=r"decode process stopped while decoding huge.png.*--decode threads"
+        BuscadorError, match=r"decode process stopped while decoding a.jpg, huge.png .*--decode threads"
     ):
-        next(_decoded(items, start, lambda _, r: r, workers=1, batch_size=4, ahead=0))
+        next(_decoded(items, decoders, batch_size=4, ahead=0))

@@ -10,7 +10,8 @@ from PIL import Image
 
 from indexing import config
 from indexing.errors import BadImage
-from indexing.images import clip_pixels, load_image, thumbnail_jpeg
+from indexing.images import clip_pixels, clip_pixels_and_thumbnail, load_image, thumbnail_jpeg
+from tests.synthetic import shapes_image
 
 
 def _jpeg(img: Image.Image, **kw) -> bytes:
@@ -108,3 +109,16 @@ def test_clip_pixels_resizes_short_side_and_centre_crops():
 def test_thumbnail_is_small_jpeg():
     thumb = Image.open(io.BytesIO(thumbnail_jpeg(Image.new("RGB", (4000, 3000)))))
     assert thumb.format == "JPEG" and max(thumb.size) == config.THUMBNAIL_SIDE
+
+
+@pytest.mark.parametrize("size", [(512, 384), (300, 290), (384, 1000)])
+def test_crop_and_thumbnail_from_one_resize_match_the_separate_ones(size):
+
+    img = shapes_image(5, size)
+    pixels, thumbnail = clip_pixels_and_thumbnail(img, 224, fast=True)
+    assert np.array_equal(pixels, clip_pixels(img, 224, fast=True))
+    together = Image.open(io.BytesIO(thumbnail))
+    alone = Image.open(io.BytesIO(thumbnail_jpeg(img)))
+    assert together.size == alone.size and max(together.size) == config.THUMBNAIL_SIDE
+    difference = np.abs(np.asarray(together, np.int16) - np.asarray(alone, np.int16))
+    assert difference.mean() < 2.0
