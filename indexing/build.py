@@ -157,7 +157,7 @@ def build_index(
     """Bring the index in `out_dir` up to date with `source` (or with its `shard` slice);
     returns what was done.
 
-    `decode`: "threads", "processes", or "auto": processes (one a core) when the model runs on a
+    `decode`: "threads", "processes", or "auto": processes (one a core but one) when the model runs on a
     GPU and decoding is the bottleneck, threads (up to 4) on the CPU, where the model shares the
     cores. `workers` overrides how many.
     """

@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
         "--decode",
         choices=["auto", "threads", "processes"],
         default="auto",
-        help="where images are decoded: auto = one process a core when the model is on a GPU, "
+        help="where images are decoded: auto = one process a core but one when the model is on a GPU, "
         "up to 4 threads on the CPU",
     )
     build.add_argument("--workers", type=int, help="how many decode threads or processes")
