@@ -389,7 +389,11 @@ class _Committer:
     def _finish_running(self) -> None:
         if self._running is not None:
             running, self._running = self._running, None
-            running.result()
+            try:
+                running.result()
+            except BaseException:
+                self._waiting = []  # rows behind a failed commit are not written
+                raise
 
 
 class _InOrder:

@@ -424,37 +424,51 @@ def test_decoding_in_processes_gives_the_index_threads_give(tmp_path, collection
 
 
 def test_commits_run_beside_the_model_in_order_and_their_errors_surface():
+    import threading
+
     from indexing.build import _Committer
 
     class Disk:
+        """Holds each write until released, as a slow disk would."""
+
         def __init__(self) -> None:
             self.written: list[list[str]] = []
+            self.busy = threading.Event()
+            self.release = threading.Event()
 
         def write(self, rows):
-            time.sleep(0.05)
+            self.busy.set()
+            assert self.release.wait(5), "the caller waited for its own commit"
             if rows == ["bad"]:
                 raise OSError("disk full")
             self.written.append(rows)
 
     disk = Disk()
     with _Committer(disk) as commit:
-        started = time.perf_counter()
-        commit(["a"])
-        commit(["b"])  # "a" is still being written: "b" waits for the next commit
+        commit(["a"])  # the disk holds "a"; the caller goes on
+        assert disk.busy.wait(5)
+        commit(["b"])  # "a" is still being written: "b" and "c" wait for the next commit
         commit(["c"])
-        assert time.perf_counter() - started < 0.04, "the caller does not wait for the disk"
+        assert disk.written == []
+        disk.release.set()
     assert disk.written == [["a"], ["b", "c"]]
+
+    disk = Disk()
     with _Committer(disk, most_waiting=2) as commit:
         commit(["d"])
+        assert disk.busy.wait(5)
         commit(["e"])
-        started = time.perf_counter()
+        threading.Timer(0.2, disk.release.set).start()
         commit(["f"])  # two rows waiting: this call waits for "d", then commits "e" and "f"
-        assert time.perf_counter() - started > 0.02
-    assert disk.written[2:] == [["d"], ["e", "f"]]
+        assert disk.release.is_set()
+    assert disk.written == [["d"], ["e", "f"]]
+
+    disk = Disk()
+    disk.release.set()
     with pytest.raises(OSError, match="disk full"), _Committer(disk) as commit:
         commit(["bad"])
-        commit(["g"])  # waits behind the failing commit, and is not written
-    assert disk.written[-1] == ["e", "f"]
+        commit(["g"])  # behind the failing commit: not written
+    assert disk.written == []
 
 
 def test_a_decode_process_that_dies_stops_the_build_with_advice():
