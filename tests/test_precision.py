@@ -34,7 +34,7 @@ def test_forced_fp32_and_bf16_run_as_asked(tiny_model, collection):
 
 def test_auto_measures_each_path_once_where_the_cpu_has_bf16(tiny_model, collection, monkeypatch, caplog):
     monkeypatch.setattr(precision_module, "cpu_has_bf16", lambda: True)
-    auto = Embedder(tiny_model, precision="auto")
+    auto = Embedder(tiny_model, precision="auto", device="cpu")  # a GPU machine's default is CUDA
     assert auto.precision.fixed is None  # to be measured
     with caplog.at_level("INFO", logger="indexing.precision"):
         auto.embed_pixels(_crops(auto, collection))
@@ -50,7 +50,7 @@ def test_auto_measures_each_path_once_where_the_cpu_has_bf16(tiny_model, collect
 def test_auto_is_fp32_on_a_cpu_without_bf16_and_on_this_machine_follows_its_flags(tiny_model, monkeypatch):
     assert Precision("auto", "cpu").fixed == (None if cpu_has_bf16() else "fp32")
     monkeypatch.setattr(precision_module, "cpu_has_bf16", lambda: False)
-    plain = Embedder(tiny_model, precision="auto")
+    plain = Embedder(tiny_model, precision="auto", device="cpu")
     plain.embed_texts(["a cat"])
     assert plain.precision.fixed == "fp32" and plain.precision_used("text") == "fp32"
 
@@ -101,3 +101,14 @@ def test_a_build_that_only_reuses_vectors_keeps_the_recorded_precision(tmp_path,
     summary = build_index(FolderSource(folder), tmp_path / "index", fresh, progress=False)
     assert summary.reused == 1 and fresh.precision_used("image") == ""
     assert read_manifest(tmp_path / "index")["precision"] == {"image": "fp32"}
+
+
+def test_auto_is_bf16_on_a_gpu_that_supports_it(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert Precision("auto", "cuda").fixed == "bf16"
+    assert Precision("auto", "cuda:1").fixed == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert Precision("auto", "cuda").fixed == "fp32"
+    assert Precision("fp32", "cuda").fixed == "fp32"
