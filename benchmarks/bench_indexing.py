@@ -16,8 +16,9 @@
    exact (flat) and HNSW, with HNSW's recall@10 against exact search.
 
 On a GPU machine (issue #8's GPU figure): `--size 1024x768 --images 3000 --seed-images 300
---skip-queries --variants` times both loops on the GPU, the build also with decode threads, with
-the CPU's batch size, with a decode process on every core, and with a model that takes no time.
+--skip-queries --variants` times both loops on the GPU, the build also with decode processes, with
+decode threads, with the CPU's batch size, and with a model that takes no time (where `auto`
+decodes JPEGs on the GPU, when torchvision is there, the last shows what processes would feed).
 
 torch, transformers, faiss and the build are imported inside the functions that use them: on a GPU
 the build's decode processes are spawned, and each imports this module again before its first image.
@@ -185,7 +186,7 @@ def centred_fidelity(model_dir: Path, n: int) -> None:
 
 def timed_build(folder: Path, embedder: Embedder, **options: object) -> tuple[float, str]:
     """images/s of `build_index` over `folder` into a fresh index (index written included), and
-    how many images and the time per stage."""
+    how many images, where they were decoded and the time per stage."""
     from indexing.build import build_index
 
     out = WORK / "index"
@@ -194,7 +195,7 @@ def timed_build(folder: Path, embedder: Embedder, **options: object) -> tuple[fl
     summary = build_index(FolderSource(folder), out, embedder, progress=False, **options)
     rate = summary.count / (time.perf_counter() - started)
     stages = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in summary.stages.items())
-    return rate, f"{summary.count} images; {stages}"
+    return rate, f"{summary.count} images, {summary.decoding} decoding; {stages}"
 
 
 def compare_with_seed(seed_paths: list[Path], seed_vecs: np.ndarray) -> None:
@@ -282,9 +283,9 @@ def main() -> None:
         on_cpu = embedder.device == "cpu"
         other_batch = config.GPU_BATCH_SIZE if on_cpu else config.BATCH_SIZE
         for label, options in (
+            ("decode processes", {"decode": "processes"}),
             (f"decode threads ({cores})", {"decode": "threads", "workers": cores}),
             (f"batches of {other_batch}", {"batch_size": other_batch}),
-            (f"{cores} decode workers", {"workers": cores}),
             ("a model that takes no time (feeding alone)", {"decode": "threads" if on_cpu else "processes"}),
         ):
             model = InstantModel() if "no time" in label else embedder

@@ -22,7 +22,7 @@ from concurrent.futures import (
     wait,
 )
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,10 @@ import numpy as np
 from tqdm import tqdm
 
 from indexing import config
-from indexing.decoding import Decoded, prepare_several, read_and_hash
+from indexing.decoding import Decoded, prepare_for_model, prepare_several, read_and_hash
 from indexing.embedder import EmbedderLike
 from indexing.errors import BadImage, BuscadorError
+from indexing.gpu_decoding import GpuDecoder, JpegFile, gpu_candidate, nvjpeg
 from indexing.images import thumbnail_jpeg
 from indexing.sources import Shard, Source, SourceItem
 from indexing.store import Catalog, Row, Writer, write_index
@@ -62,6 +63,7 @@ class BuildSummary:
     warning: str = ""  # e.g. an approximate index that could not reach the recall floor
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    decoding: str = ""  # where images were decoded: threads, processes or gpu
 
     def changes(self) -> dict[str, int]:
         """What this build changed, as recorded in the manifest."""
@@ -99,14 +101,16 @@ class BuildSummary:
             f"{self.count} images indexed ({kind}) in {self.seconds:.1f}s{rate}: "
             f"{self.added} new, {self.updated} changed, {self.unchanged} unchanged, "
             f"{self.removed} removed, {len(self.skipped)} skipped, {self.reused} reused\n"
-            f"time per stage: {stages}" + (f"\nwarning: {self.warning}" if self.warning else "")
+            f"time per stage ({self.decoding} decoding): {stages}"
+            + (f"\nwarning: {self.warning}" if self.warning else "")
         )
 
 
 @dataclass(frozen=True)
 class _Prepared:
     """An item decoded for the model (pixels and thumbnail), or found already embedded under its
-    content hash (vector and thumbnail), or the reason it could not be used."""
+    content hash (vector and thumbnail), or a JPEG for the GPU to decode, or the reason it could
+    not be used."""
 
     item: SourceItem
     pixels: np.ndarray | None = None
@@ -114,6 +118,7 @@ class _Prepared:
     content: str | None = None
     vector: np.ndarray | None = None
     error: str = ""
+    jpeg: JpegFile | None = None
 
     @property
     def identity(self) -> str:
@@ -185,13 +190,16 @@ def build_index(
             _decoders(embedder, writer, decode, workers) as decoders,
             _Committer(writer) as commit,
         ):
+            summary.decoding = decoders.mode
             batches = _decoded(
-                diff.changed(items, bar), decoders, batch_size=batch_size, ahead=2 if on_gpu else 0
+                diff.changed(items, bar), decoders, batch_size=batch_size, ahead=decoders.ahead
             )
             in_order = _InOrder()
             while True:
                 with summary.timing("decode"):
                     batch = next(batches, None)
+                    if batch is not None and decoders.complete:
+                        batch = decoders.complete(batch)
                 if batch is not None:
                     in_order.add(_embed(batch, embedder=embedder, summary=summary, warn=warn))
                 done = in_order.take(batch_size if batch is not None else 0)
@@ -239,25 +247,55 @@ def build_index(
 @dataclass(frozen=True)
 class _Decoders:
     """How a build decodes: `start` a few items (a list of `chunk`), giving a future of what
-    decoding them gave; `finish` turns that into a _Prepared for each; `workers` run at a time."""
+    decoding them gave; `finish` turns that into a _Prepared for each; `workers` run at a time,
+    with `ahead` batches decoded beyond the one the model is on; `complete`, if any, finishes a
+    batch on the model's device (JPEGs decoded on the GPU)."""
 
+    mode: str  # threads, processes or gpu
     start: Callable[[list[SourceItem]], Future[list[Any]]]
     finish: Callable[[list[SourceItem], list[Any]], list[_Prepared]]
     workers: int
     chunk: int = 1
+    ahead: int = 0
+    complete: Callable[[list[tuple[int, _Prepared]]], list[tuple[int, _Prepared]]] | None = None
 
 
 @contextmanager
 def _decoders(
     embedder: EmbedderLike, writer: Writer, decode: str, workers: int | None
 ) -> Iterator[_Decoders]:
-    """Decoding on a pool of threads or of processes."""
-    if decode not in ("auto", "threads", "processes"):
-        raise ValueError(f"decode must be auto, threads or processes, not {decode!r}")
+    """Decoding on a pool of threads or of processes, or on the GPU."""
+    if decode not in config.DECODE_MODES:
+        raise ValueError(f"decode must be one of {', '.join(config.DECODE_MODES)}, not {decode!r}")
     size = getattr(embedder, "image_size", None)
     fast = getattr(embedder, "fast_decode", None)
     standard = size is not None and fast is not None  # a CLIP embedder, whose decoding a process can do
-    if decode == "processes" or (decode == "auto" and embedder.device != "cpu" and standard):
+    on_gpu = embedder.device != "cpu"
+    nvjpeg_decode = nvjpeg(embedder.device) if standard and fast else None
+    if decode == "gpu" or (decode == "auto" and nvjpeg_decode is not None):
+        if nvjpeg_decode is None:
+            raise BuscadorError(
+                "--decode gpu needs the model on a CUDA GPU, torchvision built for it (pip install "
+                "torchvision, matching torch) and fast decoding (no --no-fast-decode)"
+            )
+        count = workers or os.cpu_count() or 1
+        decoder = GpuDecoder(nvjpeg_decode, size, encoders=count)
+        try:
+            with ThreadPoolExecutor(max_workers=count, thread_name_prefix="read") as pool:
+                yield _Decoders(
+                    "gpu",
+                    lambda items: pool.submit(
+                        lambda: [_prepare(embedder, writer, i, gpu=True) for i in items]
+                    ),
+                    lambda _, prepared: prepared,
+                    count,
+                    ahead=1,
+                    complete=lambda batch: _decode_on_gpu(decoder, size, batch),
+                )
+        finally:
+            decoder.close()
+        return
+    if decode == "processes" or (decode == "auto" and on_gpu and standard):
         if not standard:
             raise ValueError("decoding in processes needs an Embedder (image_size, fast_decode)")
         # One core is left to this process, which embeds, writes and hands work out (measured on
@@ -266,19 +304,43 @@ def _decoders(
         # spawn, not fork: the parent has torch's and SQLite's threads, which a fork would copy mid-work.
         with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool:
             yield _Decoders(
+                "processes",
                 lambda items: pool.submit(prepare_several, [(i.data, i.content) for i in items], size, fast),
                 lambda items, decoded: _reuse_or(writer, items, decoded),
                 count,
                 chunk=PROCESS_CHUNK,
+                ahead=2 if on_gpu else 0,
             )
         return
     count = workers or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=count, thread_name_prefix="decode") as pool:
         yield _Decoders(
+            "threads",
             lambda items: pool.submit(lambda: [_prepare(embedder, writer, item) for item in items]),
             lambda _, prepared: prepared,
             count,
+            ahead=2 if on_gpu else 0,
         )
+
+
+def _decode_on_gpu(
+    decoder: GpuDecoder, size: int, batch: list[tuple[int, _Prepared]]
+) -> list[tuple[int, _Prepared]]:
+    """The batch with its JPEGs decoded on the GPU; one that nvJPEG refuses is decoded on the CPU,
+    which reports it if it is bad."""
+    waiting = [k for k, (_, p) in enumerate(batch) if p.jpeg is not None]
+    if not waiting:
+        return batch
+    results = decoder([batch[k][1].jpeg for k in waiting])
+    done = list(batch)
+    for k, result in zip(waiting, results, strict=True):
+        n, p = batch[k]
+        if result is None:
+            _, pixels, thumbnail, error = prepare_for_model(p.jpeg.raw, size, True, p.content)
+        else:
+            (pixels, thumbnail), error = result, ""
+        done[k] = (n, replace(p, pixels=pixels, thumbnail=thumbnail, error=error, jpeg=None))
+    return done
 
 
 def _reuse_or(writer: Writer, items: list[SourceItem], decoded: list[Decoded]) -> list[_Prepared]:
@@ -298,14 +360,17 @@ def _stored_copy(writer: Writer, item: SourceItem, content: str, same: int) -> _
     return _Prepared(item, content=content, vector=vector, thumbnail=thumbnail)
 
 
-def _prepare(embedder: EmbedderLike, writer: Writer, item: SourceItem) -> _Prepared:
+def _prepare(embedder: EmbedderLike, writer: Writer, item: SourceItem, *, gpu: bool = False) -> _Prepared:
     """Decode one item into the model's input crop and a thumbnail (runs on a worker thread), or
-    take the vector and thumbnail of an indexed image with the same content (a copy, a rename)."""
+    take the vector and thumbnail of an indexed image with the same content (a copy, a rename);
+    with `gpu`, a JPEG the GPU can decode is only read, for the GPU to decode with its batch."""
     try:
         data, content = read_and_hash(item.data, item.content)
         same = writer.catalog.by_contents([content]).get(content) if content else None
         if same is not None:
             return _stored_copy(writer, item, content, same)
+        if gpu and isinstance(data, bytes) and (jpeg := gpu_candidate(data)) is not None:
+            return _Prepared(item, content=content, jpeg=jpeg)
         img = embedder.load(data)
         return _Prepared(item, embedder.pixels(img), thumbnail_jpeg(img), content=content)
     except BadImage as exc:

@@ -19,6 +19,8 @@ TOP_K_DEFAULT = 12
 # The most results one query may ask for (the CLI's bound; the app sets a smaller one of its own).
 MAX_K = 1000
 BATCH_SIZE = 32
+# Where a build decodes images (indexing.build): `auto` picks by the device.
+DECODE_MODES = ("auto", "threads", "processes", "gpu")
 # On a GPU a model call of 128 images takes about as long as one of 32 (26 against 22 ms in a build
 # on an H200), so a build there embeds 128 at a time.
 GPU_BATCH_SIZE = 128

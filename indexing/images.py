@@ -145,6 +145,11 @@ def thumbnail_jpeg(img: Image.Image, side: int = THUMBNAIL_SIDE) -> bytes:
     """A small JPEG of the whole picture, for galleries: the original may be 12 MP or elsewhere."""
     thumb = img.copy()
     thumb.thumbnail((side, side), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    return jpeg_bytes(thumb)
+
+
+def jpeg_bytes(img: Image.Image) -> bytes:
+    """A thumbnail's JPEG encoding."""
     buf = io.BytesIO()
-    thumb.save(buf, "JPEG", quality=85, optimize=True)
+    img.save(buf, "JPEG", quality=85, optimize=True)
     return buf.getvalue()

@@ -355,7 +355,10 @@ def test_a_slow_file_holds_up_its_own_place_not_its_batch():
     started = time.perf_counter()
     pool = ThreadPoolExecutor(2)
     decoders = _Decoders(
-        lambda group: pool.submit(lambda: [prepare(n) for n in group]), lambda _, done: done, workers=2
+        "threads",
+        lambda group: pool.submit(lambda: [prepare(n) for n in group]),
+        lambda _, done: done,
+        workers=2,
     )
     batches = _decoded(range(12), decoders, batch_size=4, ahead=0)
     first = next(batches)
@@ -483,7 +486,7 @@ def test_a_decode_process_that_dies_stops_the_build_with_advice():
         return future
 
     items = [SourceItem(name, name, "1", b"") for name in ("a.jpg", "huge.png")]  # one task of 2
-    decoders = _Decoders(start, lambda _, done: done, workers=1, chunk=2)
+    decoders = _Decoders("processes", start, lambda _, done: done, workers=1, chunk=2)
     with pytest.raises(
         BuscadorError, match=r"decode process stopped while decoding a.jpg, huge.png \(.*--decode threads"
     ):

@@ -1,0 +1,195 @@
+"""JPEG decoding on the GPU (nvJPEG, through torchvision) for builds whose model runs there.
+
+With decoding on the CPU a GPU build runs at what the cores decode (about 1,100 images/s on 16
+cores, the model idle most of the time); nvJPEG decodes, resizes and crops about 5,700 1024×768
+JPEGs a second on an H200 (benchmarks/RESULTS.md). The CPU then only reads and hashes the files
+and checks their headers (`gpu_candidate`); the GPU decodes them at full size, applies the EXIF
+orientation, makes CLIP's crop (bicubic, antialiased, as Pillow does) and shrinks the thumbnail,
+which the CPU encodes. Anything else, or any file nvJPEG refuses, is decoded on the CPU as before.
+
+Optional: needs torchvision built for CUDA, which the project does not install (`nvjpeg()` says
+whether it is there).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from indexing.config import MAX_DECODED_PIXELS, THUMBNAIL_SIDE
+from indexing.images import jpeg_bytes
+
+# Decodes a list of JPEG files (uint8 CPU tensors) into (channels, height, width) uint8 tensors on
+# a device, not yet turned upright; raises if any of them fails.
+DecodeFn = Callable[[list[torch.Tensor]], list[torch.Tensor]]
+
+# Pixels decoded in one nvJPEG call at most: 128 12-megapixel photos take 4.6 GB at full size.
+PIXELS_PER_CALL = 400_000_000
+_ORIENTATION = 0x0112  # the EXIF tag
+
+
+def nvjpeg(device: str) -> DecodeFn | None:
+    """torchvision's batched nvJPEG decoder on `device`, or None where there is none (no CUDA
+    device, or no torchvision built for it)."""
+    if not device.startswith("cuda") or not torch.cuda.is_available():
+        return None
+    try:
+        from torchvision.io import decode_jpeg
+    except (ImportError, OSError):
+        return None
+    return lambda files: decode_jpeg(files, device=device)
+
+
+@dataclass(frozen=True)
+class JpegFile:
+    """A JPEG file for the GPU, with what its header says."""
+
+    raw: bytes
+    orientation: int  # EXIF, 1 (upright) to 8
+    pixels: int
+
+
+def gpu_candidate(raw: bytes) -> JpegFile | None:
+    """`raw` as a JPEG the GPU can decode (complete, colour or grey, not over the size limit), or
+    None for a file to decode on the CPU (other formats, CMYK, truncated, or anything odd, which
+    the CPU path reports properly)."""
+    if not raw.startswith(b"\xff\xd8") or not raw[-64:].rstrip(b"\x00").endswith(b"\xff\xd9"):
+        return None
+    try:
+        img = Image.open(io.BytesIO(raw))  # reads the header only
+        if img.format != "JPEG" or img.mode not in ("RGB", "L"):
+            return None
+        pixels = img.width * img.height
+        orientation = img.getexif().get(_ORIENTATION, 1)
+    except Exception:  # whatever Pillow makes of it, the CPU path reports it
+        return None
+    if pixels > MAX_DECODED_PIXELS:
+        return None
+    return JpegFile(raw, orientation if orientation in range(1, 9) else 1, pixels)
+
+
+def orient(image: torch.Tensor, orientation: int) -> torch.Tensor:
+    """(C, H, W) `image` turned upright for an EXIF orientation, as Pillow's exif_transpose does."""
+    h, w = -2, -1
+    turns = {
+        2: lambda x: x.flip(w),
+        3: lambda x: x.flip(h, w),
+        4: lambda x: x.flip(h),
+        5: lambda x: x.transpose(h, w),
+        6: lambda x: torch.rot90(x, -1, (h, w)),
+        7: lambda x: x.transpose(h, w).flip(h, w),
+        8: lambda x: torch.rot90(x, 1, (h, w)),
+    }
+    return turns[orientation](image) if orientation in turns else image
+
+
+def thumbnail_size(width: int, height: int, side: int = THUMBNAIL_SIDE) -> tuple[int, int]:
+    """The size Pillow's `thumbnail((side, side))` gives an image of this size."""
+    if width <= side and height <= side:
+        return width, height
+    aspect = width / height
+    if aspect >= 1:
+        candidates = (math.floor(side / aspect), math.ceil(side / aspect))
+        return side, max(min(candidates, key=lambda n: abs(aspect - side / n) if n else math.inf), 1)
+    candidates = (math.floor(side * aspect), math.ceil(side * aspect))
+    return max(min(candidates, key=lambda n: abs(aspect - n / side)), 1), side
+
+
+class GpuDecoder:
+    """Turns JPEG files into CLIP's crops and thumbnails on the model's device."""
+
+    def __init__(self, decode: DecodeFn, size: int, encoders: int) -> None:
+        self._decode = decode
+        self._size = size
+        self._encoders = ThreadPoolExecutor(max_workers=encoders, thread_name_prefix="thumbnail")
+
+    def close(self) -> None:
+        self._encoders.shutdown()
+
+    def __call__(self, files: Sequence[JpegFile]) -> list[tuple[np.ndarray, bytes] | None]:
+        """(crop, thumbnail JPEG) for each file, or None for a file nvJPEG refused."""
+        decoded = self._decode_all(files)
+        upright = [
+            None if image is None else orient(image, file.orientation)
+            for image, file in zip(decoded, files, strict=True)
+        ]
+        done = [i for i, image in enumerate(upright) if image is not None]
+        results: list[tuple[np.ndarray, bytes] | None] = [None] * len(files)
+        if not done:
+            return results
+        crops = torch.stack([self._crop(upright[i]) for i in done]).permute(0, 2, 3, 1).cpu().numpy()
+        thumbnails = [self._thumbnail(upright[i]).permute(1, 2, 0).cpu().numpy() for i in done]
+        encoded = self._encoders.map(lambda pixels: jpeg_bytes(Image.fromarray(pixels)), thumbnails)
+        for i, crop, thumbnail in zip(done, crops, encoded, strict=True):
+            results[i] = (np.ascontiguousarray(crop), thumbnail)
+        return results
+
+    def _decode_all(self, files: Sequence[JpegFile]) -> list[torch.Tensor | None]:
+        """Each file decoded, (3, H, W); in calls of at most PIXELS_PER_CALL; when a call fails,
+        its files one at a time, so that one bad file costs only itself."""
+        out: list[torch.Tensor | None] = []
+        for group in _groups(files, PIXELS_PER_CALL):
+            part = [torch.frombuffer(bytearray(file.raw), dtype=torch.uint8) for file in group]
+            try:
+                out.extend(self._decode(part))
+            except (RuntimeError, ValueError):
+                out.extend(self._decode_one(t) for t in part)
+        return [None if image is None else _three_channels(image) for image in out]
+
+    def _decode_one(self, tensor: torch.Tensor) -> torch.Tensor | None:
+        try:
+            return self._decode([tensor])[0]
+        except (RuntimeError, ValueError):
+            return None
+
+    def _crop(self, image: torch.Tensor) -> torch.Tensor:
+        """CLIP's input: the short side resized to the crop size, then the centre square."""
+        size = self._size
+        height, width = image.shape[1:]
+        short, long = min(width, height), max(width, height)
+        new_long = int(size * long / short)
+        new = (new_long, size) if width <= height else (size, new_long)  # (height, width)
+        resized = _resize(image, new)
+        top, left = (new[0] - size) // 2, (new[1] - size) // 2
+        return resized[:, top : top + size, left : left + size]
+
+    def _thumbnail(self, image: torch.Tensor) -> torch.Tensor:
+        height, width = image.shape[1:]
+        new_width, new_height = thumbnail_size(width, height)
+        return (
+            image if (new_width, new_height) == (width, height) else _resize(image, (new_height, new_width))
+        )
+
+
+def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bicubic, antialiased when shrinking (Pillow's filter), uint8 in and out."""
+    out = torch.nn.functional.interpolate(
+        image[None].float(), size=size, mode="bicubic", antialias=True, align_corners=False
+    )
+    return out[0].round_().clamp_(0, 255).to(torch.uint8)
+
+
+def _three_channels(image: torch.Tensor) -> torch.Tensor | None:
+    if image.shape[0] == 3:
+        return image
+    return image.expand(3, -1, -1) if image.shape[0] == 1 else None
+
+
+def _groups(files: Sequence[JpegFile], pixel_limit: int) -> list[list[JpegFile]]:
+    """`files` in runs whose decoded size stays under `pixel_limit`."""
+    groups: list[list[JpegFile]] = [[]]
+    pixels = 0
+    for file in files:
+        if groups[-1] and pixels + file.pixels > pixel_limit:
+            groups.append([])
+            pixels = 0
+        groups[-1].append(file)
+        pixels += file.pixels
+    return groups

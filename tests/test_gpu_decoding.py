@@ -1,0 +1,198 @@
+"""GPU decoding (indexing.gpu_decoding) checked on the CPU, with a stand-in for nvJPEG that decodes
+with Pillow as nvJPEG does (full size, not turned upright); and with nvJPEG itself where there is
+a CUDA device and torchvision."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageOps
+
+from indexing import gpu_decoding
+from indexing.gpu_decoding import GpuDecoder, gpu_candidate, orient, thumbnail_size
+from indexing.images import clip_pixels, load_image, thumbnail_jpeg
+from tests.synthetic import shapes_image
+
+
+def pillow_decode(files: list[torch.Tensor]) -> list[torch.Tensor]:
+    """nvJPEG's part, done by Pillow: full-size decode, EXIF ignored; fails the call on a bad file."""
+    out = []
+    for data in files:
+        try:
+            img = Image.open(io.BytesIO(data.numpy().tobytes()))
+            img.load()
+        except OSError as exc:
+            raise RuntimeError(f"nvjpeg error: {exc}") from None
+        pixels = torch.from_numpy(np.array(img))
+        out.append(pixels.permute(2, 0, 1) if pixels.ndim == 3 else pixels[None])
+    return out
+
+
+def jpeg(img: Image.Image, **options) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90, **options)
+    return buf.getvalue()
+
+
+def with_orientation(img: Image.Image, orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return jpeg(img, exif=exif)
+
+
+def test_candidates_are_complete_colour_or_grey_jpegs_with_their_orientation():
+    img = shapes_image(1, (320, 240))
+    assert gpu_candidate(jpeg(img)).orientation == 1
+    assert gpu_candidate(jpeg(img)).pixels == 320 * 240
+    assert gpu_candidate(jpeg(img.convert("L"))) is not None
+    assert gpu_candidate(with_orientation(img, 6)).orientation == 6
+    png = io.BytesIO()
+    img.save(png, "PNG")
+    assert gpu_candidate(png.getvalue()) is None
+    assert gpu_candidate(jpeg(img)[:-500]) is None  # truncated: the CPU reports it
+    assert gpu_candidate(jpeg(img.convert("CMYK"))) is None
+    assert gpu_candidate(b"\xff\xd8 not really a jpeg \xff\xd9") is None
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orientations_match_pillows_exif_transpose(orientation):
+    raw = with_orientation(shapes_image(2, (64, 48)), orientation)
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(raw))))
+    image = pillow_decode([torch.frombuffer(bytearray(raw), dtype=torch.uint8)])[0]
+    assert np.array_equal(orient(image, orientation).permute(1, 2, 0).numpy(), expected)
+
+
+@pytest.mark.parametrize("size", [(1024, 768), (500, 375), (300, 1000), (256, 100), (200, 150), (257, 256)])
+def test_thumbnail_sizes_are_pillows(size):
+    img = Image.new("RGB", size)
+    img.thumbnail((256, 256))
+    assert thumbnail_size(*size) == img.size
+
+
+def test_crops_and_thumbnails_match_the_cpu_path():
+    decoder = GpuDecoder(pillow_decode, 224, encoders=2)
+    images = [
+        shapes_image(i, size) for i, size in enumerate([(1024, 768), (480, 640), (300, 300), (900, 300)])
+    ]
+    files = [jpeg(img) for img in images] + [with_orientation(images[0], 6), jpeg(images[1].convert("L"))]
+    results = decoder([gpu_candidate(raw) for raw in files])
+    decoder.close()
+    for raw, (crop, thumbnail) in zip(files, results, strict=True):
+        cpu = load_image(raw)  # full size, upright
+        difference = np.abs(crop.astype(np.int16) - clip_pixels(cpu, 224, fast=False).astype(np.int16))
+        assert crop.shape == (224, 224, 3) and difference.mean() < 1.0, difference.mean()
+        ours, theirs = Image.open(io.BytesIO(thumbnail)), Image.open(io.BytesIO(thumbnail_jpeg(cpu)))
+        assert ours.size == theirs.size
+        assert np.abs(np.asarray(ours, np.int16) - np.asarray(theirs, np.int16)).mean() < 2.0
+
+
+def test_a_file_the_decoder_refuses_costs_only_itself(monkeypatch):
+    monkeypatch.setattr(gpu_decoding, "PIXELS_PER_CALL", 10**9)
+    good = jpeg(shapes_image(3, (320, 240)))
+    broken = good[:400] + b"\x00" * 2000 + good[-2:]  # complete-looking, corrupt inside
+    candidate = gpu_candidate(broken)
+    if candidate is None:  # Pillow saw through it already: build the candidate by hand
+        candidate = gpu_decoding.JpegFile(broken, 1, 320 * 240)
+    calls = []
+
+    def decode(files):
+        calls.append(len(files))
+        return pillow_decode(files)
+
+    decoder = GpuDecoder(decode, 224, encoders=1)
+    results = decoder([gpu_candidate(good), candidate, gpu_candidate(good)])
+    decoder.close()
+    assert results[0] is not None and results[2] is not None and results[1] is None
+    assert calls == [3, 1, 1, 1]  # the batch failed, then each file alone
+
+
+def test_calls_stay_under_the_pixel_limit(monkeypatch):
+    monkeypatch.setattr(gpu_decoding, "PIXELS_PER_CALL", 320 * 240 * 2)
+    calls = []
+
+    def decode(files):
+        calls.append(len(files))
+        return pillow_decode(files)
+
+    decoder = GpuDecoder(decode, 224, encoders=1)
+    assert all(decoder([gpu_candidate(jpeg(shapes_image(i, (320, 240)))) for i in range(5)]))
+    decoder.close()
+    assert calls == [2, 2, 1]
+
+
+@pytest.mark.skipif(gpu_decoding.nvjpeg("cuda") is None, reason="needs CUDA and torchvision")
+def test_nvjpeg_gives_what_the_cpu_path_gives():
+    decoder = GpuDecoder(gpu_decoding.nvjpeg("cuda"), 224, encoders=2)
+    images = [shapes_image(i, (1024, 768)) for i in range(4)]
+    files = [jpeg(images[0]), with_orientation(images[1], 6), jpeg(images[2].convert("L")), jpeg(images[3])]
+    results = decoder([gpu_candidate(raw) for raw in files])
+    decoder.close()
+    for raw, (crop, _) in zip(files, results, strict=True):
+        expected = clip_pixels(load_image(raw), 224, fast=False).astype(np.int16)
+        assert np.abs(crop.astype(np.int16) - expected).mean() < 1.5
+
+
+def test_a_build_decoding_on_the_gpu_gives_the_index_threads_give(tmp_path, embedder, monkeypatch):
+    import indexing.build
+    from indexing.build import build_index
+    from indexing.sources import FolderSource
+    from indexing.store import IndexStore
+
+    decoded = []
+
+    def decode(files):
+        if any(b"nvjpeg-refuses" in f.numpy().tobytes() for f in files):
+            raise RuntimeError("nvjpeg: unsupported JPEG")  # e.g. arithmetic coding
+        decoded.extend(files)
+        return pillow_decode(files)
+
+    monkeypatch.setattr(indexing.build, "nvjpeg", lambda device: decode)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(10):
+        (folder / f"photo_{i}.jpg").write_bytes(jpeg(shapes_image(i, (640, 480))))
+    (folder / "turned.jpg").write_bytes(with_orientation(shapes_image(20, (640, 480)), 6))
+    (folder / "grey.jpg").write_bytes(jpeg(shapes_image(21, (480, 640)).convert("L")))
+    shapes_image(22, (300, 200)).save(folder / "drawing.png")
+    good = jpeg(shapes_image(23, (320, 240)))
+    (folder / "truncated.jpg").write_bytes(good[:-600])
+    (folder / "corrupt.jpg").write_bytes(good[:400] + b"\x00" * 2000 + good[-2:])
+    (folder / "copy.jpg").write_bytes((folder / "photo_3.jpg").read_bytes())
+    (folder / "refused.jpg").write_bytes(jpeg(shapes_image(24, (640, 480)), comment=b"nvjpeg-refuses"))
+    summaries = {
+        decode: build_index(
+            FolderSource(folder), tmp_path / decode, embedder, progress=False, decode=decode, workers=2
+        )
+        for decode in ("threads", "gpu")
+    }
+    assert summaries["gpu"].count == summaries["threads"].count == 15  # refused.jpg decoded on the CPU
+    assert (summaries["gpu"].decoding, summaries["threads"].decoding) == ("gpu", "threads")
+    assert sorted(k for k, _ in summaries["gpu"].skipped) == ["corrupt.jpg", "truncated.jpg"]
+    assert sorted(summaries["threads"].skipped) == sorted(summaries["gpu"].skipped)
+    stores = {decode: IndexStore(tmp_path / decode) for decode in summaries}
+    vectors = {}
+    for decode, store in stores.items():
+        ids = store.catalog.ids()
+        keys = {i: item.key for i, item in store.items(ids).items()}
+        vectors[decode] = {keys[int(i)]: v for i, v in zip(ids, store.vectors.read(ids), strict=True)}
+    assert vectors["gpu"].keys() == vectors["threads"].keys()
+    assert all(float(vectors["gpu"][k] @ vectors["threads"][k]) > 0.999 for k in vectors["gpu"])
+    assert np.array_equal(vectors["gpu"]["copy.jpg"], vectors["gpu"]["photo_3.jpg"])
+    assert len({bytes(t.numpy()) for t in decoded}) == 12  # the photos, turned.jpg and grey.jpg
+    ids = {d: {item.key: i for i, item in stores[d].items(stores[d].catalog.ids()).items()} for d in stores}
+    turned = [np.asarray(Image.open(io.BytesIO(stores[d].thumbnail(ids[d]["turned.jpg"])))) for d in stores]
+    assert turned[0].shape == turned[1].shape == (256, 192, 3)  # upright: portrait
+    assert np.abs(turned[0].astype(np.int16) - turned[1].astype(np.int16)).mean() < 3.0
+
+
+@pytest.mark.skipif(gpu_decoding.nvjpeg("cuda") is not None, reason="this machine can decode on its GPU")
+def test_asking_for_gpu_decoding_without_a_gpu_is_a_clear_error(tmp_path, embedder, collection):
+    from indexing.build import build_index
+    from indexing.errors import BuscadorError
+    from indexing.sources import FolderSource
+
+    with pytest.raises(BuscadorError, match="--decode gpu needs the model on a CUDA GPU"):
+        build_index(FolderSource(collection), tmp_path / "index", embedder, progress=False, decode="gpu")
