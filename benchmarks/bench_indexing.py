@@ -16,9 +16,9 @@
    exact (flat) and HNSW, with HNSW's recall@10 against exact search.
 
 On a GPU machine (issue #8's GPU figure): `--size 1024x768 --images 3000 --seed-images 300
---skip-queries --variants` times both loops on the GPU, the build also with decode processes, with
-decode threads, with the CPU's batch size, and with a model that takes no time (where `auto`
-decodes JPEGs on the GPU, when torchvision is there, the last shows what processes would feed).
+--skip-queries --variants` times both loops on the GPU, the build also with JPEGs decoded on the
+GPU (`--decode gpu`, where torchvision is there), with decode threads, with the CPU's batch size,
+and with a model that takes no time (what the decode processes feed).
 
 torch, transformers, faiss and the build are imported inside the functions that use them: on a GPU
 the build's decode processes are spawned, and each imports this module again before its first image.
@@ -282,8 +282,11 @@ def main() -> None:
         cores = os.cpu_count() or 1
         on_cpu = embedder.device == "cpu"
         other_batch = config.GPU_BATCH_SIZE if on_cpu else config.BATCH_SIZE
+        from indexing.gpu_decoding import nvjpeg
+
+        on_gpu = [("decode on the GPU", {"decode": "gpu"})] if nvjpeg(embedder.device) else []
         for label, options in (
-            ("decode processes", {"decode": "processes"}),
+            *on_gpu,
             (f"decode threads ({cores})", {"decode": "threads", "workers": cores}),
             (f"batches of {other_batch}", {"batch_size": other_batch}),
             ("a model that takes no time (feeding alone)", {"decode": "threads" if on_cpu else "processes"}),

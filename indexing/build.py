@@ -271,8 +271,8 @@ def _decoders(
     fast = getattr(embedder, "fast_decode", None)
     standard = size is not None and fast is not None  # a CLIP embedder, whose decoding a process can do
     on_gpu = embedder.device != "cpu"
-    nvjpeg_decode = nvjpeg(embedder.device) if standard and fast else None
-    if decode == "gpu" or (decode == "auto" and nvjpeg_decode is not None):
+    if decode == "gpu":  # not chosen by auto: measured slower than processes so far (RESULTS.md)
+        nvjpeg_decode = nvjpeg(embedder.device) if standard and fast else None
         if nvjpeg_decode is None:
             raise BuscadorError(
                 "--decode gpu needs the model on a CUDA GPU, torchvision built for it (pip install "

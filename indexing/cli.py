@@ -81,8 +81,9 @@ def _parser() -> argparse.ArgumentParser:
         "--decode",
         choices=config.DECODE_MODES,
         default="auto",
-        help="where images are decoded: auto = JPEGs on the GPU where torchvision can (gpu), else "
-        "one process a core but one when the model is on a GPU, up to 4 threads on the CPU",
+        help="where images are decoded: auto = one process a core but one when the model is on a GPU, "
+        "up to 4 threads on the CPU; gpu = JPEGs on the GPU with nvJPEG (needs torchvision; "
+        "experimental, see the README)",
     )
     build.add_argument("--workers", type=int, help="how many decode threads or processes")
     build.add_argument("--summary-json", type=Path, help="also write the build summary to this JSON file")

@@ -7,8 +7,10 @@ and checks their headers (`gpu_candidate`); the GPU decodes them at full size, a
 orientation, makes CLIP's crop (bicubic, antialiased, as Pillow does) and shrinks the thumbnail,
 which the CPU encodes. Anything else, or any file nvJPEG refuses, is decoded on the CPU as before.
 
-Optional: needs torchvision built for CUDA, which the project does not install (`nvjpeg()` says
-whether it is there).
+Optional and experimental (`--decode gpu`): needs torchvision built for CUDA, which the project
+does not install (`nvjpeg()` says whether it is there). Right on an H200 (its tests pass there),
+but its one measured build ran 485 images/s against 1,097 with decode processes; the likely cause,
+one GPU-to-CPU copy a thumbnail, is now one a batch, not yet measured again.
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ class GpuDecoder:
         if not done:
             return results
         crops = torch.stack([self._crop(upright[i]) for i in done]).permute(0, 2, 3, 1).cpu().numpy()
-        thumbnails = [self._thumbnail(upright[i]).permute(1, 2, 0).cpu().numpy() for i in done]
+        thumbnails = _to_host([self._thumbnail(upright[i]) for i in done])
         encoded = self._encoders.map(lambda pixels: jpeg_bytes(Image.fromarray(pixels)), thumbnails)
         for i, crop, thumbnail in zip(done, crops, encoded, strict=True):
             results[i] = (np.ascontiguousarray(crop), thumbnail)
@@ -174,6 +176,19 @@ def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         image[None].float(), size=size, mode="bicubic", antialias=True, align_corners=False
     )
     return out[0].round_().clamp_(0, 255).to(torch.uint8)
+
+
+def _to_host(images: list[torch.Tensor]) -> list[np.ndarray]:
+    """(H, W, 3) arrays of (3, H, W) device images of different sizes, in one copy: each copy
+    waits for the GPU and lets go of Python's lock, which other busy threads then hold for up to
+    5 ms (one copy a thumbnail made a measured GPU build slower than decoding on the CPU)."""
+    height = max(image.shape[1] for image in images)
+    width = max(image.shape[2] for image in images)
+    padded = torch.zeros((len(images), 3, height, width), dtype=torch.uint8, device=images[0].device)
+    for k, image in enumerate(images):
+        padded[k, :, : image.shape[1], : image.shape[2]] = image
+    host = padded.permute(0, 2, 3, 1).cpu().numpy()
+    return [host[k, : image.shape[1], : image.shape[2]] for k, image in enumerate(images)]
 
 
 def _three_channels(image: torch.Tensor) -> torch.Tensor | None:
