@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 from indexing.config import MAX_DECODED_PIXELS, THUMBNAIL_SIDE
-from indexing.images import jpeg_bytes
+from indexing.images import MAX_RESIZED_ASPECT, jpeg_bytes
 
 # Decodes a list of JPEG files (uint8 CPU tensors) into (channels, height, width) uint8 tensors on
 # a device, not yet turned upright; raises if any of them fails.
@@ -157,6 +157,11 @@ class GpuDecoder:
         height, width = image.shape[1:]
         short, long = min(width, height), max(width, height)
         new_long = int(size * long / short)
+        if new_long > MAX_RESIZED_ASPECT * size:  # only the part the crop keeps (images.py says why)
+            scale = long / new_long
+            start = (new_long - size) // 2 * scale
+            part = slice(math.floor(start), math.ceil(start + size * scale))
+            return _resize(image[:, :, part] if width > height else image[:, part, :], (size, size))
         new = (new_long, size) if width <= height else (size, new_long)  # (height, width)
         resized = _resize(image, new)
         top, left = (new[0] - size) // 2, (new[1] - size) // 2

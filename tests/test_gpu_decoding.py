@@ -74,9 +74,8 @@ def test_thumbnail_sizes_are_pillows(size):
 
 def test_crops_and_thumbnails_match_the_cpu_path():
     decoder = GpuDecoder(pillow_decode, 224, encoders=2)
-    images = [
-        shapes_image(i, size) for i, size in enumerate([(1024, 768), (480, 640), (300, 300), (900, 300)])
-    ]
+    sizes = [(1024, 768), (480, 640), (300, 300), (900, 300), (2400, 200)]  # the last is over 8:1
+    images = [shapes_image(i, size) for i, size in enumerate(sizes)]
     files = [jpeg(img) for img in images] + [with_orientation(images[0], 6), jpeg(images[1].convert("L"))]
     results = decoder([gpu_candidate(raw) for raw in files])
     decoder.close()

@@ -122,3 +122,14 @@ def test_crop_and_thumbnail_from_one_resize_match_the_separate_ones(size):
     assert together.size == alone.size and max(together.size) == config.THUMBNAIL_SIDE
     difference = np.abs(np.asarray(together, np.int16) - np.asarray(alone, np.int16))
     assert difference.mean() < 2.0
+
+
+@pytest.mark.parametrize("size", [(30000, 1), (2, 3000), (1800, 200)])
+def test_a_long_strip_is_cropped_without_resizing_all_of_it(size):
+    img = shapes_image(4, size) if min(size) > 100 else Image.new("RGB", size, (200, 30, 30))
+    pixels, thumbnail = clip_pixels_and_thumbnail(img, 224, fast=False)
+    assert pixels.shape == (224, 224, 3)
+    assert max(Image.open(io.BytesIO(thumbnail)).size) == config.THUMBNAIL_SIDE
+    if size == (1800, 200):  # past the limit too (9:1): the same pixels as resizing it all
+        whole = np.asarray(img.resize((2016, 224), Image.Resampling.BICUBIC))
+        assert np.array_equal(pixels, whole[:, 896 : 896 + 224])
