@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmarks.photos import WORK, photo_like
+from benchmarks.photos import WORK, photo_files
 from indexing.decoding import prepare_for_model
 from indexing.images import ImageInput, clip_pixels, load_image
 from indexing.sources import FolderSource
@@ -64,19 +64,6 @@ def _decode(path: Path) -> int:
     return len(prepare_for_model(path, 224, True, None)[2])
 
 
-def photos_1024(n: int) -> list[Path]:
-    """n generated 1024×768 JPEGs (made once, kept in the work folder)."""
-    folder = WORK / "photos-1024"
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(n):
-        path = folder / f"photo_{i:04d}.jpg"
-        if not path.exists():
-            photo_like(i, (1024, 768)).save(path, "JPEG", quality=90)
-        paths.append(path)
-    return paths
-
-
 def decode_scaling(paths: list[Path]) -> None:
     """The build's decode function over `paths`: one process against one per core, printed."""
     cores = os.cpu_count() or 1
@@ -99,7 +86,7 @@ def main() -> None:
     )
     parser.add_argument("--images", type=int, default=480)
     args = parser.parse_args()
-    paths = photos_1024(args.images)
+    paths = photo_files(args.images, (1024, 768))
     cores = os.cpu_count() or 1
     print(f"{args.images} JPEGs of 1024×768, {cores} cores")
     decode_scaling(paths)

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from benchmarks.bench_indexing import make_photos
+from benchmarks.photos import photo_files
 from indexing.images import clip_pixels, load_image
 
 
@@ -40,7 +40,7 @@ def main() -> None:
         print("no CUDA device: nothing to measure")
         return
     width, height = (int(n) for n in args.size.lower().split("x"))
-    paths = sorted(make_photos(args.images, (width, height)).glob("*.jpg"))[: args.images]
+    paths = photo_files(args.images, (width, height))
     files = [torch.frombuffer(bytearray(p.read_bytes()), dtype=torch.uint8) for p in paths]
 
     def crops(batch: list[torch.Tensor]) -> torch.Tensor:

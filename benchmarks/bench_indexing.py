@@ -34,35 +34,19 @@ import os
 import shutil
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from benchmarks.bench_feeding import InstantModel, decode_scaling, photos_1024
-from benchmarks.photos import WORK, photo_like
+from benchmarks.bench_feeding import InstantModel, decode_scaling
+from benchmarks.photos import WORK, photo_files
 from indexing.images import clip_pixels, load_image
 from indexing.sources import FolderSource
 from tests.synthetic import shapes_image
 
 if TYPE_CHECKING:
     from indexing.embedder import Embedder
-
-
-def _save_photo(path: Path, seed: int, size: tuple[int, int]) -> None:
-    photo_like(seed, size).save(path, "JPEG", quality=90)
-
-
-def make_photos(n: int, size: tuple[int, int]) -> Path:
-    """n generated photo-like JPEGs of `size` (made once, on every core, kept in the work folder)."""
-    folder = WORK / ("photos" if size == (4000, 3000) else f"photos-{size[0]}x{size[1]}")
-    folder.mkdir(parents=True, exist_ok=True)
-    missing = [(folder / f"photo_{i:04d}.jpg", i) for i in range(n)]
-    missing = [(path, i) for path, i in missing if not path.exists()]
-    with ProcessPoolExecutor() as pool:
-        list(pool.map(_save_photo, *zip(*missing, strict=True), [size] * len(missing), chunksize=8))
-    return folder
 
 
 def make_model() -> Path:
@@ -257,9 +241,9 @@ def main() -> None:
     width, height = (int(n) for n in args.size.lower().split("x"))
 
     print(machine())
-    folder = make_photos(args.images, (width, height))
+    paths = photo_files(args.images, (width, height))
+    folder = paths[0].parent
     model_dir = make_model()
-    paths = sorted(folder.glob("*.jpg"))[: args.images]
     mb = sum(p.stat().st_size for p in paths) / len(paths) / 1e6
     print(f"{len(paths)} JPEGs of {width}×{height} ({mb:.2f} MB each) in {folder}")
 
@@ -296,7 +280,7 @@ def main() -> None:
             print(f"build, {label}: {rate:7.2f} images/s ({stages})")
 
     centred_fidelity(model_dir, args.fidelity_images)
-    decode_scaling(paths[:1600] if (width, height) == (1024, 768) else photos_1024(240))
+    decode_scaling(paths[:1600] if (width, height) == (1024, 768) else photo_files(240, (1024, 768)))
 
     if args.skip_queries:
         return

@@ -18,8 +18,9 @@ import shutil
 import time
 from pathlib import Path
 
-from benchmarks.bench_indexing import feeding_scaling, make_model
-from benchmarks.photos import WORK, photo_like
+from benchmarks.bench_feeding import decode_scaling
+from benchmarks.bench_indexing import make_model
+from benchmarks.photos import WORK, photo_files, photo_like
 from indexing.build import build_index
 from indexing.embedder import Embedder
 from indexing.images import clip_pixels, load_image, read_file, thumbnail_jpeg
@@ -42,12 +43,13 @@ def main() -> None:
     parser.add_argument("--pngs", type=int, default=6)
     parser.add_argument("--png-size", default="8000x6000", help="WIDTHxHEIGHT of the PNGs")
     args = parser.parse_args()
-    feeding_scaling(max(args.jpegs, 240))  # makes the 1024×768 JPEGs (and prints their scaling)
+    photos = photo_files(max(args.jpegs, 240), (1024, 768))
+    decode_scaling(photos)
     jpegs, mixed = WORK / "slow-jpegs", WORK / "slow-mixed"
     for folder in (jpegs, mixed):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-    for i, path in enumerate(sorted((WORK / "photos-1024").glob("*.jpg"))[: args.jpegs]):
+    for i, path in enumerate(photos[: args.jpegs]):
         shutil.copy(path, jpegs / f"{i:04d}.jpg")
         shutil.copy(path, mixed / f"{i:04d}.jpg")
     step = args.jpegs // args.pngs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -23,3 +24,19 @@ def photo_like(seed: int, size: tuple[int, int] = (4000, 3000)) -> Image.Image:
     mask = Image.fromarray((rng.random((h // 100, w // 100)) > 0.7).astype(np.uint8) * 255).resize(size)
     img.paste(shapes, (0, 0), mask)
     return img
+
+
+def photo_files(n: int, size: tuple[int, int] = (4000, 3000)) -> list[Path]:
+    """The first n generated photo-like JPEGs of `size` (quality 90), made once, on every core, and
+    kept in the work folder (which may hold more: a folder build indexes them all)."""
+    folder = WORK / ("photos" if size == (4000, 3000) else f"photos-{size[0]}x{size[1]}")
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"photo_{i:04d}.jpg" for i in range(n)]
+    missing = [i for i, path in enumerate(paths) if not path.exists()]
+    with ProcessPoolExecutor() as pool:
+        list(pool.map(_save_photo, [paths[i] for i in missing], missing, [size] * len(missing), chunksize=8))
+    return paths
+
+
+def _save_photo(path: Path, seed: int, size: tuple[int, int]) -> None:
+    photo_like(seed, size).save(path, "JPEG", quality=90)
