@@ -162,9 +162,10 @@ def build_index(
     """Bring the index in `out_dir` up to date with `source` (or with its `shard` slice);
     returns what was done.
 
-    `decode`: "threads", "processes", or "auto": processes (one a core but one) when the model runs on a
-    GPU and decoding is the bottleneck, threads (up to 4) on the CPU, where the model shares the
-    cores. `workers` overrides how many.
+    `decode`: "threads", "processes", "gpu" (JPEGs decoded on the GPU, indexing.gpu_decoding), or
+    "auto": processes (one a core but one) when the model runs on a GPU and decoding is the
+    bottleneck, threads (up to 4) on the CPU, where the model shares the cores. `workers`
+    overrides how many.
     """
     started = time.perf_counter()
     warn = warn or (lambda line: tqdm.write(line, file=sys.stderr))
@@ -191,9 +192,7 @@ def build_index(
             _Committer(writer) as commit,
         ):
             summary.decoding = decoders.mode
-            batches = _decoded(
-                diff.changed(items, bar), decoders, batch_size=batch_size, ahead=decoders.ahead
-            )
+            batches = _decoded(diff.changed(items, bar), decoders, batch_size=batch_size)
             in_order = _InOrder()
             while True:
                 with summary.timing("decode"):
@@ -485,19 +484,19 @@ class _InOrder:
 
 
 def _decoded(
-    items: Iterable[SourceItem], decoders: _Decoders, *, batch_size: int, ahead: int
+    items: Iterable[SourceItem], decoders: _Decoders, *, batch_size: int
 ) -> Iterator[list[tuple[int, _Prepared]]]:
     """Decode items on the decoders' workers and hand them over in batches of (position, item)
     in the order decoding finishes, so one slow file (a huge PNG, which has no reduced-size
     decoding) holds up its own place (and its chunk's), not its batch: the others go on without it.
 
-    About `batch_size` × (1 + `ahead`) items are decoding or waiting at a time, plus a chunk a
-    worker for files that are slow. On a GPU, decoding the next batches while the model runs hides
+    About `batch_size` × (1 + the decoders' `ahead`) items are decoding or waiting at a time, plus
+    a chunk a worker for files that are slow. On a GPU, decoding the next batches while the model runs hides
     it (ahead 2). On the CPU the model's matrix products already use every core, and decoding
     beside them makes one core's share straggle: decoding a batch with all cores between model
     calls is faster (measured: benchmarks/RESULTS.md), so ahead is 0 there.
     """
-    limit = batch_size * (1 + ahead) + decoders.workers * decoders.chunk
+    limit = batch_size * (1 + decoders.ahead) + decoders.workers * decoders.chunk
     source = enumerate(items)
     position: dict[Future[list[Any]], list[tuple[int, SourceItem]]] = {}
     in_flight = 0

@@ -360,7 +360,7 @@ def test_a_slow_file_holds_up_its_own_place_not_its_batch():
         lambda _, done: done,
         workers=2,
     )
-    batches = _decoded(range(12), decoders, batch_size=4, ahead=0)
+    batches = _decoded(range(12), decoders, batch_size=4)
     first = next(batches)
     assert time.perf_counter() - started < 0.5, "the first batch did not wait for the slow file"
     assert 1 not in [n for n, _ in first] and len(first) == 4
@@ -490,4 +490,4 @@ def test_a_decode_process_that_dies_stops_the_build_with_advice():
     with pytest.raises(
         BuscadorError, match=r"decode process stopped while decoding a.jpg, huge.png \(.*--decode threads"
     ):
-        next(_decoded(items, decoders, batch_size=4, ahead=0))
+        next(_decoded(items, decoders, batch_size=4))
