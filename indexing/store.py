@@ -228,16 +228,10 @@ class Catalog:
 
     def by_contents(self, contents: list[str]) -> dict[str, int]:
         """content hash → the id of an indexed image with it, for those of `contents` indexed."""
-        found: dict[str, int] = {}
-        with self._lock:
-            for start in range(0, len(contents), 500):  # SQLite's limit on parameters is 999
-                part = contents[start : start + 500]
-                marks = ",".join("?" * len(part))
-                for content, item_id in self._db.execute(
-                    f"SELECT content, MIN(id) FROM items WHERE content IN ({marks}) GROUP BY content", part
-                ):
-                    found[content] = item_id
-        return found
+        rows = self._rows_where_in(
+            "SELECT content, MIN(id) FROM items WHERE content IN ({}) GROUP BY content", contents
+        )
+        return dict(rows)
 
     def fingerprints(self) -> dict[str, str]:
         """key → fingerprint of everything indexed so far."""
@@ -302,15 +296,20 @@ class Catalog:
     def records(self, ids: Iterable[int]) -> dict[int, tuple[str, str, str, str | None, str | None]]:
         """id → (key, label, fingerprint, content, meta JSON) for those of these ids that are indexed."""
         wanted = sorted({int(i) for i in ids})
-        found = {}
+        rows = self._rows_where_in(
+            "SELECT id, key, label, fingerprint, content, meta FROM items WHERE id IN ({})", wanted
+        )
+        return {i: tuple(record) for i, *record in rows}
+
+    def _rows_where_in(self, query: str, values: list[Any]) -> list[tuple[Any, ...]]:
+        """The rows of `query`, whose `{}` is filled with a placeholder for each of `values`, asked
+        500 values at a time (SQLite allows 999 parameters)."""
+        rows: list[tuple[Any, ...]] = []
         with self._lock:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                query = f"SELECT id, key, label, fingerprint, content, meta FROM items WHERE id IN ({marks})"
-                for i, *record in self._db.execute(query, chunk):
-                    found[i] = tuple(record)
-        return found
+            for start in range(0, len(values), 500):
+                part = values[start : start + 500]
+                rows.extend(self._db.execute(query.format(",".join("?" * len(part))), part))
+        return rows
 
     def content_digest(self) -> str:
         """Identifies what the index holds (ids, keys, labels, fields, fingerprints), whatever the
