@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 from indexing.config import MAX_DECODED_PIXELS, THUMBNAIL_SIDE
-from indexing.images import MAX_RESIZED_ASPECT, jpeg_bytes
+from indexing.images import crop_plan, jpeg_bytes
 
 # Decodes a list of JPEG files (uint8 CPU tensors) into (channels, height, width) uint8 tensors on
 # a device, not yet turned upright; raises if any of them fails.
@@ -155,16 +155,13 @@ class GpuDecoder:
         """CLIP's input: the short side resized to the crop size, then the centre square."""
         size = self._size
         height, width = image.shape[1:]
-        short, long = min(width, height), max(width, height)
-        new_long = int(size * long / short)
-        if new_long > MAX_RESIZED_ASPECT * size:  # only the part the crop keeps (images.py says why)
-            scale = long / new_long
-            start = (new_long - size) // 2 * scale
-            part = slice(math.floor(start), math.ceil(start + size * scale))
-            return _resize(image[:, :, part] if width > height else image[:, part, :], (size, size))
-        new = (new_long, size) if width <= height else (size, new_long)  # (height, width)
-        resized = _resize(image, new)
-        top, left = (new[0] - size) // 2, (new[1] - size) // 2
+        (new_width, new_height), box = crop_plan(width, height, size)
+        if box is not None:  # a long strip: only the part the crop keeps (images.py says why)
+            left, top, right, bottom = box
+            part = image[:, math.floor(top) : math.ceil(bottom), math.floor(left) : math.ceil(right)]
+            return _resize(part, (size, size))
+        resized = _resize(image, (new_height, new_width))
+        top, left = (new_height - size) // 2, (new_width - size) // 2
         return resized[:, top : top + size, left : left + size]
 
     def _thumbnail(self, image: torch.Tensor) -> torch.Tensor:

@@ -132,20 +132,11 @@ def _crop_and_resized(img: Image.Image, size: int, *, fast: bool) -> tuple[np.nd
     """CLIP's crop, and the whole picture with its short side resized to `size` (None for a picture
     over MAX_RESIZED_ASPECT, of which only the cropped part is resized)."""
     width, height = img.size
-    short, long = (width, height) if width <= height else (height, width)
-    new_long = int(size * long / short)
+    new_size, box = crop_plan(width, height, size)
     gap = 3.0 if fast else None
-    if new_long > MAX_RESIZED_ASPECT * size:
-        scale = long / new_long
-        start = (new_long - size) // 2 * scale
-        box = (
-            (start, 0, start + size * scale, height)
-            if width > height
-            else (0, start, width, start + size * scale)
-        )
+    if box is not None:
         part = img.resize((size, size), Image.Resampling.BICUBIC, box=box, reducing_gap=gap)
         return np.ascontiguousarray(np.asarray(part)), None
-    new_size = (size, new_long) if width <= height else (new_long, size)
     resized = img.resize(new_size, Image.Resampling.BICUBIC, reducing_gap=gap)
     arr = np.asarray(resized)
     top = (arr.shape[0] - size) // 2
@@ -153,6 +144,25 @@ def _crop_and_resized(img: Image.Image, size: int, *, fast: bool) -> tuple[np.nd
     if top < 0 or left < 0:  # only for images smaller than `size`, which the resize rules out
         raise BadImage(f"image too small to crop ({width}×{height})", "too_small", width=width, height=height)
     return np.ascontiguousarray(arr[top : top + size, left : left + size]), resized
+
+
+def crop_plan(
+    width: int, height: int, size: int
+) -> tuple[tuple[int, int], tuple[float, float, float, float] | None]:
+    """How CLIP's crop of a width×height picture is made: the (width, height) its short side
+    resized to `size` gives, whose centre size×size square is the crop; and, past
+    MAX_RESIZED_ASPECT, the box of the picture (left, top, right, bottom) that square covers, to
+    resize alone (else None)."""
+    short, long = (width, height) if width <= height else (height, width)
+    new_long = int(size * long / short)
+    new_size = (size, new_long) if width <= height else (new_long, size)
+    if new_long <= MAX_RESIZED_ASPECT * size:
+        return new_size, None
+    scale = long / new_long
+    start = (new_long - size) // 2 * scale
+    if width > height:
+        return new_size, (start, 0, start + size * scale, height)
+    return new_size, (0, start, width, start + size * scale)
 
 
 def thumbnail_jpeg(img: Image.Image, side: int = THUMBNAIL_SIDE) -> bytes:
