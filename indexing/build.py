@@ -268,10 +268,11 @@ def _decoders(
         raise ValueError(f"decode must be one of {', '.join(config.DECODE_MODES)}, not {decode!r}")
     size = getattr(embedder, "image_size", None)
     fast = getattr(embedder, "fast_decode", None)
-    standard = size is not None and fast is not None  # a CLIP embedder, whose decoding a process can do
+    # A CLIP embedder's crop, which a decode process (or thread) can make without the embedder.
+    crop = (size, fast) if size is not None and fast is not None else None
     on_gpu = embedder.device != "cpu"
     if decode == "gpu":  # not chosen by auto: measured slower than processes so far (RESULTS.md)
-        nvjpeg_decode = nvjpeg(embedder.device) if standard and fast else None
+        nvjpeg_decode = nvjpeg(embedder.device) if crop is not None and fast else None
         if nvjpeg_decode is None:
             raise BuscadorError(
                 "--decode gpu needs the model on a CUDA GPU, torchvision built for it (pip install "
@@ -284,7 +285,7 @@ def _decoders(
                 yield _Decoders(
                     "gpu",
                     lambda items: pool.submit(
-                        lambda: [_prepare(embedder, writer, i, gpu=True) for i in items]
+                        lambda: [_prepare(embedder, writer, i, crop=crop, gpu=True) for i in items]
                     ),
                     lambda _, prepared: prepared,
                     count,
@@ -294,8 +295,8 @@ def _decoders(
         finally:
             decoder.close()
         return
-    if decode == "processes" or (decode == "auto" and on_gpu and standard):
-        if not standard:
+    if decode == "processes" or (decode == "auto" and on_gpu and crop is not None):
+        if crop is None:
             raise ValueError("decoding in processes needs an Embedder (image_size, fast_decode)")
         # One core is left to this process, which embeds, writes and hands work out (measured on
         # 16 cores: 752 images/s with 15 workers, 667 with 16).
@@ -315,7 +316,9 @@ def _decoders(
     with ThreadPoolExecutor(max_workers=count, thread_name_prefix="decode") as pool:
         yield _Decoders(
             "threads",
-            lambda items: pool.submit(lambda: [_prepare(embedder, writer, item) for item in items]),
+            lambda items: pool.submit(
+                lambda: [_prepare(embedder, writer, item, crop=crop) for item in items]
+            ),
             lambda _, prepared: prepared,
             count,
             ahead=2 if on_gpu else 0,
@@ -359,10 +362,20 @@ def _stored_copy(writer: Writer, item: SourceItem, content: str, same: int) -> _
     return _Prepared(item, content=content, vector=vector, thumbnail=thumbnail)
 
 
-def _prepare(embedder: EmbedderLike, writer: Writer, item: SourceItem, *, gpu: bool = False) -> _Prepared:
+def _prepare(
+    embedder: EmbedderLike,
+    writer: Writer,
+    item: SourceItem,
+    *,
+    crop: tuple[int, bool] | None,
+    gpu: bool = False,
+) -> _Prepared:
     """Decode one item into the model's input crop and a thumbnail (runs on a worker thread), or
     take the vector and thumbnail of an indexed image with the same content (a copy, a rename);
-    with `gpu`, a JPEG the GPU can decode is only read, for the GPU to decode with its batch."""
+    with `gpu`, a JPEG the GPU can decode is only read, for the GPU to decode with its batch.
+
+    `crop` (CLIP's crop size, fast decoding) decodes as a decode process does, the thumbnail made
+    from the crop's resize; without it (an embedder of another kind) the embedder decodes."""
     try:
         data, content = read_and_hash(item.data, item.content)
         same = writer.catalog.by_contents([content]).get(content) if content else None
@@ -370,6 +383,9 @@ def _prepare(embedder: EmbedderLike, writer: Writer, item: SourceItem, *, gpu: b
             return _stored_copy(writer, item, content, same)
         if gpu and isinstance(data, bytes) and (jpeg := gpu_candidate(data)) is not None:
             return _Prepared(item, content=content, jpeg=jpeg)
+        if crop is not None:
+            _, pixels, thumbnail, error = prepare_for_model(data, *crop, content)
+            return _Prepared(item, pixels, thumbnail, content=content, error=error)
         img = embedder.load(data)
         return _Prepared(item, embedder.pixels(img), thumbnail_jpeg(img), content=content)
     except BadImage as exc:
