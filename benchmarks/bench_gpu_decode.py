@@ -1,24 +1,51 @@
-"""How fast a GPU decodes JPEGs itself (nvJPEG through torchvision), against the build's decode
-processes: the way past the CPU-bound feeding that caps a GPU build (issue #8). Prints figures;
-asserts nothing. Needs CUDA and torchvision, which the project does not install: run it on a GPU
-machine that has them.
+"""How fast the GPU turns JPEGs into CLIP's crops and thumbnails (`--decode gpu`), step by step, to
+find what holds a GPU-decoding build back (issue #8). Prints figures; asserts nothing. Needs CUDA
+and torchvision, which the project does not install: run it on a GPU machine that has them.
 
-Per batch of 128 files already read into memory: nvJPEG decode at full size, then CLIP's bicubic
-resize (antialiased, short side 224) and centre crop on the GPU. Also the crops' difference from
-the build's own (`clip_pixels` of a reduced-size CPU decode), in 0-255 levels.
+On files already read into memory, in batches of 128 (a GPU build's batch):
+1. nvJPEG alone (torchvision's batched `decode_jpeg`);
+2. the build's `GpuDecoder`: nvJPEG, then turning, CLIP's crop and the thumbnail on the GPU, one
+   copy back, and the thumbnails' JPEG encoding on `--readers` threads;
+3. the same while `--readers` threads read, hash and check files as a build's reader threads do:
+   the step runs on the build's main thread, and every tensor operation there lets go of Python's
+   lock, which busy readers then hold.
+Also the crops' difference from the CPU path's (`clip_pixels` of a reduced-size decode), in
+0-255 levels.
 
-Usage: python -m benchmarks.bench_gpu_decode [--images 2000] [--size 1024x768]
+Usage: python -m benchmarks.bench_gpu_decode [--images 2000] [--size 1024x768] [--readers CORES]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import threading
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
 from benchmarks.photos import photo_files
+from indexing.decoding import read_and_hash
+from indexing.gpu_decoding import GpuDecoder, gpu_candidate, nvjpeg
 from indexing.images import clip_pixels, load_image
+
+BATCH = 128
+
+
+def rate(step: Callable[[Sequence[Any]], object], items: Sequence[Any]) -> float:
+    """Images a second of `step` over `items` in batches, after one batch to warm up."""
+    import torch
+
+    step(items[:BATCH])
+    torch.cuda.synchronize()
+    started = time.perf_counter()
+    for start in range(0, len(items), BATCH):
+        step(items[start : start + BATCH])
+    torch.cuda.synchronize()
+    return len(items) / (time.perf_counter() - started)
 
 
 def main() -> None:
@@ -27,51 +54,51 @@ def main() -> None:
     )
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--size", default="1024x768")
+    parser.add_argument("--readers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     import torch
 
-    try:
-        import torchvision
-        from torchvision.io import decode_jpeg
-    except ImportError:
-        print("torchvision is not installed: nothing to measure")
+    decode = nvjpeg("cuda")
+    if decode is None:
+        print("no CUDA device with torchvision: nothing to measure")
         return
-    if not torch.cuda.is_available():
-        print("no CUDA device: nothing to measure")
-        return
+    import torchvision
+
     width, height = (int(n) for n in args.size.lower().split("x"))
     paths = photo_files(args.images, (width, height))
-    files = [torch.frombuffer(bytearray(p.read_bytes()), dtype=torch.uint8) for p in paths]
+    files = [gpu_candidate(p.read_bytes()) for p in paths]
+    tensors = [torch.frombuffer(bytearray(f.raw), dtype=torch.uint8) for f in files]
+    decoder = GpuDecoder(decode, 224, encoders=args.readers)
+    nvjpeg_rate = rate(decode, tensors)
+    decoder_rate = rate(decoder, files)
 
-    def crops(batch: list[torch.Tensor]) -> torch.Tensor:
-        images = decode_jpeg(batch, device="cuda")
-        out = []
-        for image in images:  # sizes may differ from file to file
-            h, w = image.shape[1:]
-            scale = 224 / min(h, w)
-            size = (max(224, int(h * scale)), max(224, int(w * scale)))
-            x = torch.nn.functional.interpolate(
-                image[None].float(), size=size, mode="bicubic", antialias=True, align_corners=False
-            )
-            top, left = (size[0] - 224) // 2, (size[1] - 224) // 2
-            out.append(x[0, :, top : top + 224, left : left + 224])
-        return torch.stack(out).round_().clamp_(0, 255).to(torch.uint8)
+    stop = threading.Event()
 
-    crops(files[:128])  # warm up nvJPEG and the kernels
-    torch.cuda.synchronize()
-    started = time.perf_counter()
-    for i in range(0, len(files), 128):
-        crops(files[i : i + 128])
-    torch.cuda.synchronize()
-    seconds = time.perf_counter() - started
-    gpu = crops(files[:20]).permute(0, 2, 3, 1).cpu().numpy().astype(np.int16)
+    def read_like_a_build(offset: int) -> None:
+        while not stop.is_set():
+            for path in paths[offset :: args.readers]:
+                raw, _ = read_and_hash(path, None)
+                gpu_candidate(raw)
+                if stop.is_set():
+                    return
+
+    with ThreadPoolExecutor(args.readers) as pool:
+        for offset in range(args.readers):
+            pool.submit(read_like_a_build, offset)
+        busy_rate = rate(decoder, files)
+        stop.set()
+    crops = np.stack([crop for crop, _ in decoder(files[:20])]).astype(np.int16)
+    decoder.close()
     cpu = np.stack([clip_pixels(load_image(p, min_side=224), 224, fast=True) for p in paths[:20]])
-    diff = np.abs(gpu - cpu.astype(np.int16))
+    diff = np.abs(crops - cpu.astype(np.int16))
     print(
-        f"torch {torch.__version__}, torchvision {torchvision.__version__}, {torch.cuda.get_device_name()}: "
-        f"nvJPEG decode + resize + crop of {len(files)} {width}×{height} JPEGs: "
-        f"{len(files) / seconds:.0f} images/s (batches of 128); crops against the build's: "
-        f"mean |diff| {diff.mean():.2f}/255, 99.9th percentile {np.percentile(diff, 99.9):.0f}/255"
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}, {torch.cuda.get_device_name()}, "
+        f"{os.cpu_count()} cores; {len(files)} {width}×{height} JPEGs in batches of {BATCH}:\n"
+        f"nvJPEG decode alone:                                  {nvjpeg_rate:6.0f} images/s\n"
+        f"GpuDecoder (decode, crop, thumbnail, JPEG encoding): {decoder_rate:6.0f} images/s\n"
+        f"the same beside {args.readers:2d} busy reader threads:           {busy_rate:6.0f} images/s\n"
+        f"crops against the CPU path's: mean |diff| {diff.mean():.2f}/255, "
+        f"99.9th percentile {np.percentile(diff, 99.9):.0f}/255"
     )
 
 

@@ -17,8 +17,9 @@
 
 On a GPU machine (issue #8's GPU figure): `--size 1024x768 --images 3000 --seed-images 300
 --skip-queries --variants` times both loops on the GPU, the build also with JPEGs decoded on the
-GPU (`--decode gpu`, where torchvision is there), with decode threads, with the CPU's batch size,
-and with a model that takes no time (what the decode processes feed).
+GPU (`--decode gpu`, where torchvision is there, with a reader thread a core and with 4), with
+decode threads, with the CPU's batch size, and with a model that takes no time (what the decode
+processes feed).
 
 torch, transformers, faiss and the build are imported inside the functions that use them: on a GPU
 the build's decode processes are spawned, and each imports this module again before its first image.
@@ -268,7 +269,14 @@ def main() -> None:
         other_batch = config.GPU_BATCH_SIZE if on_cpu else config.BATCH_SIZE
         from indexing.gpu_decoding import nvjpeg
 
-        on_gpu = [("decode on the GPU", {"decode": "gpu"})] if nvjpeg(embedder.device) else []
+        on_gpu = (
+            [
+                ("decode on the GPU", {"decode": "gpu"}),
+                ("decode on the GPU, 4 readers", {"decode": "gpu", "workers": 4}),
+            ]
+            if nvjpeg(embedder.device)
+            else []
+        )
         for label, options in (
             *on_gpu,
             (f"decode threads ({cores})", {"decode": "threads", "workers": cores}),

@@ -9,8 +9,10 @@ which the CPU encodes. Anything else, or any file nvJPEG refuses, is decoded on 
 
 Optional and experimental (`--decode gpu`): needs torchvision built for CUDA, which the project
 does not install (`nvjpeg()` says whether it is there). Right on an H200 (its tests pass there),
-but its one measured build ran 485 images/s against 1,097 with decode processes; the likely cause,
-one GPU-to-CPU copy a thumbnail, is now one a batch, not yet measured again.
+but its one measured build ran 485 images/s against 1,097 with decode processes. Since then the
+thumbnails come back in one copy a batch instead of one each, and images of one size and
+orientation are resized together (48 tensor operations for 128 same-size images instead of
+2,182): not yet measured on a GPU (benchmarks/bench_gpu_decode.py times each step).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ DecodeFn = Callable[[list[torch.Tensor]], list[torch.Tensor]]
 
 # Pixels decoded in one nvJPEG call at most: 128 12-megapixel photos take 4.6 GB at full size.
 PIXELS_PER_CALL = 400_000_000
+# Pixels resized together at most: their float copy takes 12 bytes a pixel (600 MB).
+PIXELS_PER_RESIZE = 50_000_000
 _ORIENTATION = 0x0112  # the EXIF tag
 
 
@@ -116,20 +120,34 @@ class GpuDecoder:
         self._encoders.shutdown()
 
     def __call__(self, files: Sequence[JpegFile]) -> list[tuple[np.ndarray, bytes] | None]:
-        """(crop, thumbnail JPEG) for each file, or None for a file nvJPEG refused."""
+        """(crop, thumbnail JPEG) for each file, or None for a file nvJPEG refused.
+
+        Images of the same size and orientation (most of a camera's photos) are turned, resized
+        and cropped together, a few tensor operations a group instead of a few an image: each
+        operation costs a kernel launch and lets go of Python's lock, which the reader threads
+        then hold."""
         decoded = self._decode_all(files)
-        upright = [
-            None if image is None else orient(image, file.orientation)
-            for image, file in zip(decoded, files, strict=True)
-        ]
-        done = [i for i, image in enumerate(upright) if image is not None]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, image in enumerate(decoded):
+            if image is not None:
+                groups.setdefault((*image.shape[1:], files[i].orientation), []).append(i)
+        order: list[int] = []
+        crops: list[torch.Tensor] = []
+        thumbnails: list[torch.Tensor] = []
+        for (height, width, orientation), members in groups.items():
+            step = max(1, PIXELS_PER_RESIZE // (height * width))
+            for start in range(0, len(members), step):
+                part = members[start : start + step]
+                images = orient(torch.stack([decoded[i] for i in part]), orientation)
+                order.extend(part)
+                crops.append(self._crop(images))
+                thumbnails.append(self._thumbnail(images))
         results: list[tuple[np.ndarray, bytes] | None] = [None] * len(files)
-        if not done:
+        if not order:
             return results
-        crops = torch.stack([self._crop(upright[i]) for i in done]).permute(0, 2, 3, 1).cpu().numpy()
-        thumbnails = _to_host([self._thumbnail(upright[i]) for i in done])
-        encoded = self._encoders.map(lambda pixels: jpeg_bytes(Image.fromarray(pixels)), thumbnails)
-        for i, crop, thumbnail in zip(done, crops, encoded, strict=True):
+        host_crops = torch.cat(crops).permute(0, 2, 3, 1).cpu().numpy()
+        encoded = self._encoders.map(lambda pixels: jpeg_bytes(Image.fromarray(pixels)), _to_host(thumbnails))
+        for i, crop, thumbnail in zip(order, host_crops, encoded, strict=True):
             results[i] = (np.ascontiguousarray(crop), thumbnail)
         return results
 
@@ -151,46 +169,52 @@ class GpuDecoder:
         except (RuntimeError, ValueError):
             return None
 
-    def _crop(self, image: torch.Tensor) -> torch.Tensor:
-        """CLIP's input: the short side resized to the crop size, then the centre square."""
+    def _crop(self, images: torch.Tensor) -> torch.Tensor:
+        """CLIP's input of (n, 3, H, W) images: the short side resized to the crop size, then the
+        centre square."""
         size = self._size
-        height, width = image.shape[1:]
+        height, width = images.shape[-2:]
         (new_width, new_height), box = crop_plan(width, height, size)
         if box is not None:  # a long strip: only the part the crop keeps (images.py says why)
             left, top, right, bottom = box
-            part = image[:, math.floor(top) : math.ceil(bottom), math.floor(left) : math.ceil(right)]
+            part = images[..., math.floor(top) : math.ceil(bottom), math.floor(left) : math.ceil(right)]
             return _resize(part, (size, size))
-        resized = _resize(image, (new_height, new_width))
+        resized = _resize(images, (new_height, new_width))
         top, left = (new_height - size) // 2, (new_width - size) // 2
-        return resized[:, top : top + size, left : left + size]
+        return resized[..., top : top + size, left : left + size]
 
-    def _thumbnail(self, image: torch.Tensor) -> torch.Tensor:
-        height, width = image.shape[1:]
+    def _thumbnail(self, images: torch.Tensor) -> torch.Tensor:
+        height, width = images.shape[-2:]
         new_width, new_height = thumbnail_size(width, height)
         return (
-            image if (new_width, new_height) == (width, height) else _resize(image, (new_height, new_width))
+            images if (new_width, new_height) == (width, height) else _resize(images, (new_height, new_width))
         )
 
 
-def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bicubic, antialiased when shrinking (Pillow's filter), uint8 in and out."""
+def _resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(n, 3, H, W) images resized, bicubic, antialiased when shrinking (Pillow's filter), uint8
+    in and out."""
     out = torch.nn.functional.interpolate(
-        image[None].float(), size=size, mode="bicubic", antialias=True, align_corners=False
+        images.float(), size=size, mode="bicubic", antialias=True, align_corners=False
     )
-    return out[0].round_().clamp_(0, 255).to(torch.uint8)
+    return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
-def _to_host(images: list[torch.Tensor]) -> list[np.ndarray]:
-    """(H, W, 3) arrays of (3, H, W) device images of different sizes, in one copy: each copy
-    waits for the GPU and lets go of Python's lock, which other busy threads then hold for up to
-    5 ms (one copy a thumbnail made a measured GPU build slower than decoding on the CPU)."""
-    height = max(image.shape[1] for image in images)
-    width = max(image.shape[2] for image in images)
-    padded = torch.zeros((len(images), 3, height, width), dtype=torch.uint8, device=images[0].device)
-    for k, image in enumerate(images):
-        padded[k, :, : image.shape[1], : image.shape[2]] = image
+def _to_host(groups: list[torch.Tensor]) -> list[np.ndarray]:
+    """(H, W, 3) arrays of the images of these (n, 3, H, W) device groups, in order, in one copy:
+    each copy waits for the GPU and lets go of Python's lock, which other busy threads then hold
+    for up to 5 ms (one copy a thumbnail made a measured GPU build slower than decoding on the CPU)."""
+    height = max(group.shape[2] for group in groups)
+    width = max(group.shape[3] for group in groups)
+    count = sum(len(group) for group in groups)
+    padded = torch.zeros((count, 3, height, width), dtype=torch.uint8, device=groups[0].device)
+    sizes: list[tuple[int, int]] = []
+    for group in groups:
+        start = len(sizes)
+        padded[start : start + len(group), :, : group.shape[2], : group.shape[3]] = group
+        sizes.extend([(group.shape[2], group.shape[3])] * len(group))
     host = padded.permute(0, 2, 3, 1).cpu().numpy()
-    return [host[k, : image.shape[1], : image.shape[2]] for k, image in enumerate(images)]
+    return [host[k, :h, :w] for k, (h, w) in enumerate(sizes)]
 
 
 def _three_channels(image: torch.Tensor) -> torch.Tensor | None:

@@ -88,6 +88,32 @@ def test_crops_and_thumbnails_match_the_cpu_path():
         assert np.abs(np.asarray(ours, np.int16) - np.asarray(theirs, np.int16)).mean() < 2.0
 
 
+def test_images_of_one_size_and_orientation_are_resized_together_and_come_back_in_order(monkeypatch):
+    resized = []
+    resize = gpu_decoding._resize
+    monkeypatch.setattr(
+        gpu_decoding, "_resize", lambda images, size: resized.append(len(images)) or resize(images, size)
+    )
+    images = [shapes_image(i, (640, 480)) for i in range(6)]
+    files = [with_orientation(img, 6) if i % 2 else jpeg(img) for i, img in enumerate(images)]
+    decoder = GpuDecoder(pillow_decode, 224, encoders=2)
+    results = decoder([gpu_candidate(raw) for raw in files])
+    decoder.close()
+    assert resized == [3, 3, 3, 3]  # two groups (upright, turned), each a crop and a thumbnail
+    for raw, (crop, thumbnail) in zip(files, results, strict=True):
+        cpu = load_image(raw)
+        assert np.abs(crop.astype(np.int16) - clip_pixels(cpu, 224, fast=False).astype(np.int16)).mean() < 1.0
+        assert Image.open(io.BytesIO(thumbnail)).size == thumbnail_size(*cpu.size)  # 192×256 when turned
+
+    monkeypatch.setattr(gpu_decoding, "PIXELS_PER_RESIZE", 2 * 640 * 480)
+    resized.clear()
+    decoder = GpuDecoder(pillow_decode, 224, encoders=2)
+    again = decoder([gpu_candidate(raw) for raw in files])
+    decoder.close()
+    assert resized == [2, 2, 1, 1, 2, 2, 1, 1]  # at most two images' pixels resized at a time
+    assert all(np.array_equal(a[0], b[0]) and a[1] == b[1] for a, b in zip(again, results, strict=True))
+
+
 def test_a_file_the_decoder_refuses_costs_only_itself(monkeypatch):
     monkeypatch.setattr(gpu_decoding, "PIXELS_PER_CALL", 10**9)
     good = jpeg(shapes_image(3, (320, 240)))
