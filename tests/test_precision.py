@@ -3,6 +3,8 @@ manifest; an index built in bf16 answers fp32 queries (and the other way round).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -42,9 +44,26 @@ def test_auto_measures_each_path_once_where_the_cpu_has_bf16(tiny_model, collect
         auto.embed_texts(["a cat"])
     measured = [r.getMessage() for r in caplog.records]
     assert len(measured) == 2, measured  # image_batch and text_one, each measured once
-    assert measured[0].startswith("precision for image_batch: ") and "agreement" in measured[0]
+    # Image batches: bf16 by rule, checked against fp32 on two rows; a single text: timed.
+    assert re.fullmatch(
+        r"precision for image_batch: bf16 \(2 rows: bf16 by rule for this CPU, "
+        r"agreement (0\.99\d\d|1\.0000)\)",
+        measured[0],
+    ), measured[0]
+    assert measured[1].startswith("precision for text_one: ") and " ms, bf16 " in measured[1]
+    assert auto.precision.chosen["image_batch"] == "bf16" and auto.precision_used("image") == "bf16"
     assert set(auto.precision.chosen) == {"image_batch", "text_one"}
-    assert set(auto.precision.chosen.values()) <= {"fp32", "bf16"}
+    assert auto.precision.chosen["text_one"] in {"fp32", "bf16"}
+
+
+def test_image_batches_stay_in_fp32_where_bf16_disagrees(tiny_model, collection, monkeypatch):
+    monkeypatch.setattr(precision_module, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(precision_module, "MIN_AGREEMENT", 1.01)  # no bf16 output can agree now
+    auto = Embedder(tiny_model, precision="auto", device="cpu")
+    vectors = auto.embed_pixels(_crops(auto, collection))
+    assert auto.precision.chosen["image_batch"] == "fp32" and auto.precision_used("image") == "fp32"
+    exact = Embedder(tiny_model, precision="fp32").embed_pixels(_crops(auto, collection))
+    assert np.allclose(vectors, exact, atol=1e-5)
 
 
 def test_auto_is_fp32_on_a_cpu_without_bf16_and_on_this_machine_follows_its_flags(tiny_model, monkeypatch):
