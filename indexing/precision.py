@@ -107,9 +107,8 @@ class Precision:
             if by_rule
             else f"fp32 {seconds['fp32'] * 1000:.1f} ms, bf16 {seconds['bf16'] * 1000:.1f} ms"
         )
-        log.info(
-            "precision for %s: %s (%d rows: %s, agreement %.4f)", path, choice, probe.stop, how, agreement
-        )
+        rows_used = f"{probe.stop} row{'s' if probe.stop > 1 else ''}"
+        log.info("precision for %s: %s (%s: %s, agreement %.4f)", path, choice, rows_used, how, agreement)
         return choice
 
     @contextlib.contextmanager
