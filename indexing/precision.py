@@ -2,7 +2,7 @@
 
 `auto` means bf16 on CUDA (where the GPU supports it) and fp32 on CPUs without native bf16. On
 CPUs with it (AMX or AVX512-BF16 in their flags), batches of images, a build's path, run in bf16:
-it was faster on every such CPU measured (2.9× on an Intel Xeon with AMX, 1.8–1.95× on an AMD
+it was faster on every such CPU measured (2.9× on an Intel Xeon with AMX, 1.8–2.2× on an AMD
 Zen 4 with AVX512-BF16), and timing both on the first batch cost more than it saved in a
 200-image build (1.6 s of 12). The other paths (single images, texts one at a time or in batches)
 take whichever of the two is faster, measured on their first real input, since the answer
