@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import gradio
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
@@ -135,3 +137,10 @@ def test_index_workflow_fans_out_over_shards_and_merges_before_pushing():
     push = next(i for i, r in enumerate(runs) if "python -m indexing push index" in r)
     assert download < joined < push, "the shards are downloaded, merged, then pushed"
     assert "python -m indexing info index" in runs[joined]  # the merged index's recall, in the log
+
+
+@pytest.mark.parametrize("module", sorted(p.stem for p in (REPO / "benchmarks").glob("bench_*.py")))
+def test_every_benchmark_imports_and_has_a_main(module):
+    """A benchmark is run by hand, rarely: one that broke at import would go unnoticed until then."""
+    loaded = importlib.import_module(f"benchmarks.{module}")
+    assert callable(loaded.main) and loaded.__doc__
