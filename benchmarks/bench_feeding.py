@@ -17,7 +17,6 @@ Usage: .venv/bin/python -m benchmarks.bench_feeding [--images 480]
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.photos import WORK, photo_files
+from indexing.config import usable_cores
 from indexing.decoding import prepare_for_model
 from indexing.images import ImageInput, clip_pixels, load_image
 from indexing.sources import FolderSource
@@ -66,7 +66,7 @@ def _decode(path: Path) -> int:
 
 def decode_scaling(paths: list[Path]) -> None:
     """The build's decode function over `paths`: one process against one per core, printed."""
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     rates = {}
     for workers in sorted({1, cores}):
         with ProcessPoolExecutor(workers) as pool:
@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=480)
     args = parser.parse_args()
     paths = photo_files(args.images, (1024, 768))
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     print(f"{args.images} JPEGs of 1024×768, {cores} cores")
     decode_scaling(paths)
     folder = WORK / f"feeding-{args.images}"

@@ -18,7 +18,6 @@ Usage: python -m benchmarks.bench_gpu_decode [--images 2000] [--size 1024x768] [
 from __future__ import annotations
 
 import argparse
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.photos import photo_files
+from indexing.config import usable_cores
 from indexing.decoding import read_and_hash
 from indexing.gpu_decoding import GpuDecoder, gpu_candidate, nvjpeg
 from indexing.images import clip_pixels, load_image
@@ -54,7 +54,7 @@ def main() -> None:
     )
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--size", default="1024x768")
-    parser.add_argument("--readers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--readers", type=int, default=usable_cores())
     args = parser.parse_args()
     import torch
 
@@ -93,7 +93,7 @@ def main() -> None:
     diff = np.abs(crops - cpu.astype(np.int16))
     print(
         f"torch {torch.__version__}, torchvision {torchvision.__version__}, {torch.cuda.get_device_name()}, "
-        f"{os.cpu_count()} cores; {len(files)} {width}×{height} JPEGs in batches of {BATCH}:\n"
+        f"{usable_cores()} cores; {len(files)} {width}×{height} JPEGs in batches of {BATCH}:\n"
         f"nvJPEG decode alone:                                  {nvjpeg_rate:6.0f} images/s\n"
         f"GpuDecoder (decode, crop, thumbnail, JPEG encoding): {decoder_rate:6.0f} images/s\n"
         f"the same beside {args.readers:2d} busy reader threads:           {busy_rate:6.0f} images/s\n"

@@ -19,7 +19,8 @@ On a GPU machine (issue #8's GPU figure): `--size 1024x768 --images 3000 --seed-
 --skip-queries --variants` times both loops on the GPU, the build also with JPEGs decoded on the
 GPU (`--decode gpu`, where torchvision is there, with a reader thread a core and with 4), with
 decode threads, with the CPU's batch size, and with a model that takes no time (what the decode
-processes feed).
+processes feed). On the CPU, `--variants` times decode processes and threads with one a core
+against the default (up to 4 threads): on a many-core CPU that says whether the default holds.
 
 torch, transformers, faiss and the build are imported inside the functions that use them: on a GPU
 the build's decode processes are spawned, and each imports this module again before its first image.
@@ -31,7 +32,6 @@ Usage: .venv/bin/python -m benchmarks.bench_indexing [--images 200] [--seed-imag
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import time
@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from benchmarks.bench_feeding import InstantModel, decode_scaling
-from benchmarks.photos import WORK, photo_files
+from benchmarks.photos import WORK, photo_files, photo_folder
+from indexing.config import usable_cores
 from indexing.images import clip_pixels, load_image
 from indexing.sources import FolderSource
 from tests.synthetic import shapes_image
@@ -209,7 +210,7 @@ def machine() -> str:
 
     from indexing.precision import cpu_has_bf16
 
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
     return (
         f"torch {torch.__version__}, {cores} cores ({torch.get_num_threads()} torch threads){gpu}; "
@@ -243,7 +244,7 @@ def main() -> None:
 
     print(machine())
     paths = photo_files(args.images, (width, height))
-    folder = paths[0].parent
+    folder = photo_folder(args.images, (width, height))
     model_dir = make_model()
     mb = sum(p.stat().st_size for p in paths) / len(paths) / 1e6
     print(f"{len(paths)} JPEGs of {width}×{height} ({mb:.2f} MB each) in {folder}")
@@ -264,21 +265,22 @@ def main() -> None:
     print(f"speed-up:        {fast_rate / seed_rate:.2f}×")
     compare_with_seed(seed_paths, seed_vecs)
     if args.variants:
-        cores = os.cpu_count() or 1
+        cores = usable_cores()
         on_cpu = embedder.device == "cpu"
         other_batch = config.GPU_BATCH_SIZE if on_cpu else config.BATCH_SIZE
         from indexing.gpu_decoding import nvjpeg
 
-        on_gpu = (
+        # The decoding `auto` does not choose on this device.
+        others = (
             [
                 ("decode on the GPU", {"decode": "gpu"}),
                 ("decode on the GPU, 4 readers", {"decode": "gpu", "workers": 4}),
             ]
             if nvjpeg(embedder.device)
             else []
-        )
+        ) + ([(f"decode processes ({cores})", {"decode": "processes", "workers": cores})] if on_cpu else [])
         for label, options in (
-            *on_gpu,
+            *others,
             (f"decode threads ({cores})", {"decode": "threads", "workers": cores}),
             (f"batches of {other_batch}", {"batch_size": other_batch}),
             ("a model that takes no time (feeding alone)", {"decode": "threads" if on_cpu else "processes"}),

@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from benchmarks.bench_indexing import make_model
-from benchmarks.photos import WORK, photo_files
+from benchmarks.photos import WORK, photo_folder
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     from indexing.embedder import Embedder
     from indexing.sources import FolderSource
 
-    folder = photo_files(args.images)[0].parent
+    folder = photo_folder(args.images)
     embedder = Embedder(str(make_model()), precision="auto")
     decoders = build._decoders
     ahead = 0

@@ -28,6 +28,7 @@ import httpx
 import torch
 
 from benchmarks.bench_indexing import WORK, make_model
+from indexing.config import usable_cores
 
 REPO = Path(__file__).resolve().parent.parent
 WORDS = [
@@ -141,7 +142,7 @@ def main() -> None:
 
     model = make_model()
     index = WORK / "serving-index"  # built by the app from the sample collection on first start
-    print(f"torch {torch.__version__}, {os.cpu_count()} cores; app: full-size ViT-B/32 (random weights)")
+    print(f"torch {torch.__version__}, {usable_cores()} cores; app: full-size ViT-B/32 (random weights)")
     app = start(
         [sys.executable, "app.py"],
         7870,

@@ -13,7 +13,6 @@ Usage: .venv/bin/python -m benchmarks.bench_slow_files [--jpegs 192] [--pngs 6] 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from benchmarks.bench_feeding import decode_scaling
 from benchmarks.bench_indexing import make_model
 from benchmarks.photos import WORK, photo_files, photo_like
 from indexing.build import build_index
+from indexing.config import usable_cores
 from indexing.embedder import Embedder
 from indexing.images import clip_pixels, load_image, read_file, thumbnail_jpeg
 from indexing.sources import FolderSource
@@ -68,7 +68,7 @@ def main() -> None:
     timed_build(jpegs, embedder)  # warm up: the precision measurement, the page cache
     alone = timed_build(jpegs, embedder)
     both = timed_build(mixed, embedder)
-    workers = min(4, os.cpu_count() or 1)
+    workers = min(4, usable_cores())
     print(
         f"{args.jpegs} JPEGs: {alone:.1f}s; with {args.pngs} {width}×{height} PNGs among them: {both:.1f}s "
         f"(+{both - alone:.1f}s); the PNGs' own decode time: {own:.1f}s on one thread, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def photo_like(seed: int, size: tuple[int, int] = (4000, 3000)) -> Image.Image:
 
 def photo_files(n: int, size: tuple[int, int] = (4000, 3000)) -> list[Path]:
     """The first n generated photo-like JPEGs of `size` (quality 90), made once, on every core, and
-    kept in the work folder (which may hold more: a folder build indexes them all)."""
+    kept in the work folder (which may hold more: `photo_folder` gives a folder of exactly n)."""
     folder = WORK / ("photos" if size == (4000, 3000) else f"photos-{size[0]}x{size[1]}")
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"photo_{i:04d}.jpg" for i in range(n)]
@@ -36,6 +37,17 @@ def photo_files(n: int, size: tuple[int, int] = (4000, 3000)) -> list[Path]:
     with ProcessPoolExecutor() as pool:
         list(pool.map(_save_photo, [paths[i] for i in missing], missing, [size] * len(missing), chunksize=8))
     return paths
+
+
+def photo_folder(n: int, size: tuple[int, int] = (4000, 3000)) -> Path:
+    """A folder of exactly the first n `photo_files` (hard links to them), for a build of n images."""
+    paths = photo_files(n, size)
+    folder = paths[0].parent.with_name(f"{paths[0].parent.name}-{n}")
+    folder.mkdir(exist_ok=True)
+    for path in paths:
+        if not (folder / path.name).exists():
+            os.link(path, folder / path.name)
+    return folder
 
 
 def _save_photo(path: Path, seed: int, size: tuple[int, int]) -> None:

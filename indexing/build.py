@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -278,7 +277,7 @@ def _decoders(
                 "--decode gpu needs the model on a CUDA GPU, torchvision built for it (pip install "
                 "torchvision, matching torch) and fast decoding (no --no-fast-decode)"
             )
-        count = workers or os.cpu_count() or 1
+        count = workers or config.usable_cores()
         decoder = GpuDecoder(nvjpeg_decode, size, encoders=count)
         try:
             with ThreadPoolExecutor(max_workers=count, thread_name_prefix="read") as pool:
@@ -300,7 +299,7 @@ def _decoders(
             raise ValueError("decoding in processes needs an Embedder (image_size, fast_decode)")
         # One core is left to this process, which embeds, writes and hands work out (measured on
         # 16 cores: 752 images/s with 15 workers, 667 with 16).
-        count = workers or max(1, (os.cpu_count() or 1) - 1)
+        count = workers or max(1, config.usable_cores() - 1)
         # spawn, not fork: the parent has torch's and SQLite's threads, which a fork would copy mid-work.
         with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool:
             yield _Decoders(
@@ -312,7 +311,7 @@ def _decoders(
                 ahead=2 if on_gpu else 0,
             )
         return
-    count = workers or min(4, os.cpu_count() or 1)
+    count = workers or min(4, config.usable_cores())
     with ThreadPoolExecutor(max_workers=count, thread_name_prefix="decode") as pool:
         yield _Decoders(
             "threads",

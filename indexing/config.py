@@ -48,6 +48,15 @@ MAX_DECODED_PIXELS = 100_000_000
 MAX_FILE_BYTES = 256 * 1024 * 1024
 
 
+def usable_cores() -> int:
+    """The CPUs this process may run on: its affinity (what taskset or a container's cpuset
+    allows), not all of the machine's, which os.cpu_count() counts."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # no affinity on this platform (macOS)
+        return os.cpu_count() or 1
+
+
 def _env(name: str) -> str | None:
     """An environment variable, with an empty value taken as unset (as CI variables often are)."""
     return os.environ.get(name) or None

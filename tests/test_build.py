@@ -494,3 +494,22 @@ def test_a_decode_process_that_dies_stops_the_build_with_advice():
         BuscadorError, match=r"decode process stopped while decoding a.jpg, huge.png \(.*--decode threads"
     ):
         next(_decoded(items, decoders, batch_size=4))
+
+
+def test_decode_workers_follow_the_cpus_the_process_may_use(monkeypatch, embedder):
+    from indexing import config
+    from indexing.build import _decoders
+
+    cpu = min(os.sched_getaffinity(0))
+    pinned = subprocess.run(
+        [sys.executable, "-c", "from indexing.config import usable_cores; print(usable_cores())"],
+        preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),  # as `taskset -c CPU` or a container's cpuset
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert pinned.stdout.strip() == "1"
+    for cores, threads in ((1, 1), (3, 3), (64, 4)):
+        monkeypatch.setattr(config, "usable_cores", lambda cores=cores: cores)
+        with _decoders(embedder, None, "threads", None) as decoders:
+            assert (decoders.mode, decoders.workers) == ("threads", threads)
