@@ -5,6 +5,7 @@ Every environment variable the project reads is read here, by the functions belo
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -48,13 +49,39 @@ MAX_DECODED_PIXELS = 100_000_000
 MAX_FILE_BYTES = 256 * 1024 * 1024
 
 
-def usable_cores() -> int:
-    """The CPUs this process may run on: its affinity (what taskset or a container's cpuset
-    allows), not all of the machine's, which os.cpu_count() counts."""
+def usable_cores(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The CPUs this process may use: its affinity (taskset, a container's cpuset), and no more than
+    its container's CPU quota (`docker --cpus`, a Kubernetes limit; cgroup v2 or v1), rounded up.
+    os.cpu_count() counts the whole machine's, which in a container can be many times more."""
     try:
-        return len(os.sched_getaffinity(0)) or 1
+        cores = len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # no affinity on this platform (macOS)
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    quota = _cpu_quota(cgroup)
+    return max(1, min(cores, math.ceil(quota))) if quota else cores
+
+
+def _cpu_quota(cgroup: Path) -> float | None:
+    """How many CPUs' worth of time the container may use, or None when it has no limit."""
+    try:
+        limit, period = (cgroup / "cpu.max").read_text().split()[:2]  # v2: "200000 100000" or "max …"
+        return None if limit == "max" else int(limit) / int(period)
+    except (OSError, ValueError):
+        pass
+    for folder in ("cpu", "cpu,cpuacct"):  # v1
+        try:
+            quota = int((cgroup / folder / "cpu.cfs_quota_us").read_text())
+            period = int((cgroup / folder / "cpu.cfs_period_us").read_text())
+        except (OSError, ValueError):
+            continue
+        return quota / period if quota > 0 and period > 0 else None
+    return None
+
+
+def model_threads() -> int | None:
+    """How many threads the model may use on the CPU: the usable cores, or None where
+    OMP_NUM_THREADS is set (torch follows it)."""
+    return None if _env("OMP_NUM_THREADS") else usable_cores()
 
 
 def _env(name: str) -> str | None:

@@ -71,6 +71,7 @@ class Embedder:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.fast_decode = fast_decode
         self.precision = Precision(config.precision(precision), self.device)
+        _fit_threads()
         if name.startswith(("/", ".", "~")) and not Path(name).expanduser().is_dir():
             raise BuscadorError(f"no model directory at {name} (set --model or CLIP_MODEL)")
         transformers_logging.disable_progress_bar()  # "Loading weights" bars; downloads keep theirs
@@ -143,6 +144,16 @@ class Embedder:
     def precision_used(self, tower: str) -> str:
         """What this embedder ran `tower` ("image" or "text") in so far: "fp32", "bf16", "bf16+fp32"."""
         return self.precision.describe(tower)
+
+
+def _fit_threads() -> None:
+    """Keep torch's threads within the CPUs this process may use: in a container with a CPU quota
+    torch counts the whole machine's cores, and threads beyond the quota spend it early in each
+    scheduling period, then all wait for the next one."""
+    cap = config.model_threads()
+    if cap is not None and torch.get_num_threads() > cap:
+        log.info("torch threads: %d → %d (the CPUs this process may use)", torch.get_num_threads(), cap)
+        torch.set_num_threads(cap)
 
 
 def _length_groups(lengths: Sequence[int]) -> list[list[int]]:

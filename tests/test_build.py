@@ -513,3 +513,25 @@ def test_decode_workers_follow_the_cpus_the_process_may_use(monkeypatch, embedde
         monkeypatch.setattr(config, "usable_cores", lambda cores=cores: cores)
         with _decoders(embedder, None, "threads", None) as decoders:
             assert (decoders.mode, decoders.workers) == ("threads", threads)
+
+
+@pytest.mark.parametrize(
+    ("files", "cores"),
+    [
+        ({"cpu.max": "200000 100000\n"}, 2),  # cgroup v2, docker --cpus=2
+        ({"cpu.max": "150000 100000\n"}, 2),  # 1.5 CPUs: two threads, each busy part of the time
+        ({"cpu.max": "50000 100000\n"}, 1),
+        ({"cpu.max": "max 100000\n"}, None),  # no limit: the affinity
+        ({"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1),  # cgroup v1
+        ({"cpu,cpuacct/cpu.cfs_quota_us": "-1\n", "cpu,cpuacct/cpu.cfs_period_us": "100000\n"}, None),
+        ({}, None),  # no cgroup files at all
+    ],
+)
+def test_usable_cores_keep_within_a_containers_cpu_quota(tmp_path, files, cores):
+    from indexing import config
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    affinity = len(os.sched_getaffinity(0))
+    assert config.usable_cores(tmp_path) == (min(cores, affinity) if cores else affinity)

@@ -71,3 +71,23 @@ def test_a_batch_of_mixed_lengths_gives_each_text_its_own_vector(embedder: Embed
     together = embedder.embed_texts(texts)
     alone = np.concatenate([embedder.embed_texts([t]) for t in texts])
     assert together.shape == (5, 512) and np.allclose(together, alone, atol=1e-5)
+
+
+def test_the_model_keeps_its_threads_within_the_usable_cores(tiny_model, monkeypatch):
+    import torch
+
+    from indexing import config
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(config, "usable_cores", lambda: 1)  # e.g. a container allowed one CPU
+    try:
+        torch.set_num_threads(2)
+        Embedder(tiny_model, precision="fp32")
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(2)
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user's own setting wins
+        Embedder(tiny_model, precision="fp32")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
