@@ -501,13 +501,11 @@ def test_decode_workers_follow_the_cpus_the_process_may_use(monkeypatch, embedde
     from indexing.build import _decoders
 
     cpu = min(os.sched_getaffinity(0))
-    pinned = subprocess.run(
-        [sys.executable, "-c", "from indexing.config import usable_cores; print(usable_cores())"],
-        preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),  # as `taskset -c CPU` or a container's cpuset
-        capture_output=True,
-        text=True,
-        check=True,
+    code = (  # pinned to one CPU, as by `taskset -c CPU` or a container's cpuset
+        f"import os; os.sched_setaffinity(0, {{{cpu}}}); "
+        "from indexing.config import usable_cores; print(usable_cores())"
     )
+    pinned = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert pinned.stdout.strip() == "1"
     for cores, threads in ((1, 1), (3, 3), (64, 4)):
         monkeypatch.setattr(config, "usable_cores", lambda cores=cores: cores)
