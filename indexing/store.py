@@ -357,20 +357,37 @@ def write_index(
     memory_budget_mb: int = config.MEMORY_BUDGET_MB,
 ) -> dict[str, Any]:
     """Build index.faiss from the vectors of the catalog's ids, then write manifest.json; both
-    atomically. Returns the manifest."""
+    atomically. Returns the manifest.
+
+    An index.faiss the last manifest describes is kept as it is when nothing it was built from has
+    changed (the same images, vectors and choice of index): building and tuning it again costs
+    minutes at a million images, for the same index.
+    """
     model = catalog.get_meta("model") or ""
     dim = int(catalog.get_meta("embedding_dim") or 0)
     ids = catalog.ids()
-    vectors = VectorFile(out_dir / VECTORS, dim)
-    stored = np.empty((len(ids), dim), np.float32)
-    for start in range(0, len(ids), 65536):
-        stored[start : start + 65536] = vectors.read(ids[start : start + 65536])
+    digest = catalog.content_digest()
     kind = ann.choose(index_type, len(ids), dim, memory_budget_mb)
-    built = ann.build(kind, ids, stored, budget_mb=memory_budget_mb)
-    del stored
-    if built.warning:
-        log.warning("%s", built.warning)
-    replace_atomically(out_dir / INDEX, lambda tmp: faiss.write_index(built.index, str(tmp)))
+    search = _kept_index(
+        out_dir,
+        {"model": model, "embedding_dim": dim, "count": len(ids), "index_type": kind}
+        | {"memory_budget_mb": memory_budget_mb, "content_digest": digest},
+    )
+    vectors = VectorFile(out_dir / VECTORS, dim)
+    if search is None:
+        stored = np.empty((len(ids), dim), np.float32)
+        for start in range(0, len(ids), 65536):
+            stored[start : start + 65536] = vectors.read(ids[start : start + 65536])
+        built = ann.build(kind, ids, stored, budget_mb=memory_budget_mb)
+        del stored
+        if built.warning:
+            log.warning("%s", built.warning)
+        replace_atomically(out_dir / INDEX, lambda tmp: faiss.write_index(built.index, str(tmp)))
+        search = {"recall_at_10": built.recall, "search": built.params}
+        if built.warning:
+            search["warning"] = built.warning
+    else:
+        log.info("the index has not changed since the last build: %s kept", INDEX)
     manifest = {
         "format_version": FORMAT_VERSION,
         "model": model,
@@ -378,8 +395,8 @@ def write_index(
         "count": len(ids),
         "index_type": kind,
         "metric": "inner_product",
-        "recall_at_10": built.recall,
-        "search": built.params,
+        "recall_at_10": search["recall_at_10"],
+        "search": search["search"],
         "memory_budget_mb": memory_budget_mb,
         "vectors": {"file": VECTORS, "dtype": "float16", "rows": vectors.rows()},
         # Indexes made before this was recorded were all made in fp32.
@@ -387,11 +404,30 @@ def write_index(
         "source": source,
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "last_build": changes,
-        "content_digest": catalog.content_digest(),
+        "content_digest": digest,
     }
-    if built.warning:
-        manifest["warning"] = built.warning
+    if "warning" in search:
+        manifest["warning"] = search["warning"]
     return _write_manifest(out_dir, manifest)
+
+
+def _kept_index(out_dir: Path, wanted: dict[str, Any]) -> dict[str, Any] | None:
+    """The search settings, recall and warning of the index.faiss in `out_dir`, when its manifest
+    says it was built with the `wanted` fields (the same model, ids, keys, fingerprints, index
+    type and budget) from the vector file that is there now, and the file is the one it recorded;
+    else None (build it)."""
+    try:
+        previous = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+        files = previous["files"]
+        same = (
+            previous.get("format_version") == FORMAT_VERSION
+            and all(previous.get(name) == value for name, value in wanted.items())
+            and all(files.get(name) == file_digest(out_dir / name) for name in (INDEX, VECTORS))
+        )
+        kept = {"recall_at_10": previous["recall_at_10"], "search": previous["search"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return kept | ({"warning": previous["warning"]} if "warning" in previous else {}) if same else None
 
 
 def _write_manifest(out_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:

@@ -283,6 +283,44 @@ def test_an_hnsw_index_measures_and_records_its_recall(tmp_path, collection, emb
     assert hit.key == "img_002.png"
 
 
+def test_a_build_that_changes_nothing_keeps_the_index_and_any_change_rebuilds_it(
+    tmp_path, collection, embedder, monkeypatch
+):
+    import indexing.store
+
+    builds = []
+    build = indexing.store.ann.build
+    monkeypatch.setattr(indexing.store.ann, "build", lambda *a, **k: builds.append(a[0]) or build(*a, **k))
+    folder, out = tmp_path / "photos", tmp_path / "index"
+    shutil.copytree(collection, folder)
+
+    def run(**options):
+        summary = build_index(
+            FolderSource(folder), out, embedder, progress=False, index_type="hnsw", **options
+        )
+        return summary, read_manifest(out)
+
+    _, manifest = run()
+    assert builds == ["hnsw"]
+    again, kept = run()
+    assert builds == ["hnsw"] and again.unchanged == 12  # nothing changed: the index is kept
+    assert (kept["search"], kept["recall_at_10"]) == (manifest["search"], manifest["recall_at_10"])
+    assert kept["files"][INDEX] == manifest["files"][INDEX] and kept["last_build"]["added"] == 0
+    assert Searcher.open(out, embedder).by_image(folder / "img_005.png", k=1)[0].key == "img_005.png"
+
+    shutil.copy(folder / "img_001.png", folder / "copy.png")  # a new image, even one reusing a vector
+    run()
+    assert builds == ["hnsw", "hnsw"]
+    run(memory_budget_mb=512)  # another choice of index
+    assert len(builds) == 3
+    with (out / VECTORS).open("r+b") as f:  # the vectors are not those the index was built from
+        f.write(b"\x00\x3c")
+    run(memory_budget_mb=512)
+    assert len(builds) == 4
+    run(memory_budget_mb=512)
+    assert len(builds) == 4
+
+
 def test_manifest_records_what_the_last_build_changed(tmp_path, collection, embedder):
     build_index(FolderSource(collection), tmp_path / "index", embedder, progress=False)
     assert read_manifest(tmp_path / "index")["last_build"] == {
