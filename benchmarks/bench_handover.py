@@ -1,0 +1,65 @@
+"""What handing decode work out and taking it back costs the build's main thread, the one that
+also runs the model: `indexing.build._decoded` with stand-in decoding (each task sleeps 4 ms an
+image and returns a 224×224 crop an image), in the shapes a GPU build uses: 16 reader threads
+taking one image a task (`--decode gpu`), and 15 processes taking four (`--decode processes`).
+Prints images/s and the main thread's CPU time an image; asserts nothing.
+
+Usage: .venv/bin/python -m benchmarks.bench_handover [--images 8000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+
+import numpy as np
+
+from indexing.build import _decoded, _Decoders, _Prepared
+from indexing.sources import SourceItem
+
+SECONDS_AN_IMAGE = 0.004
+
+
+def decode_stand_in(count: int) -> list[np.ndarray]:
+    """`count` images' worth of decoding: the time, and the crops that come back."""
+    time.sleep(SECONDS_AN_IMAGE * count)
+    return [np.zeros((224, 224, 3), np.uint8) for _ in range(count)]
+
+
+def measure(
+    label: str, pool: Executor, items: list[SourceItem], *, workers: int, chunk: int, ahead: int
+) -> None:
+    list(pool.map(decode_stand_in, [0] * workers))  # start the workers first
+    decoders = _Decoders(
+        label,
+        lambda group: pool.submit(decode_stand_in, len(group)),
+        lambda group, crops: [_Prepared(item, crop) for item, crop in zip(group, crops, strict=True)],
+        workers,
+        chunk=chunk,
+        ahead=ahead,
+    )
+    cpu, started = time.thread_time(), time.perf_counter()
+    count = sum(len(batch) for batch in _decoded(iter(items), decoders, batch_size=128))
+    seconds, cpu = time.perf_counter() - started, time.thread_time() - cpu
+    print(
+        f"{label}: {count / seconds:7,.0f} images/s (at most {workers / SECONDS_AN_IMAGE:,.0f}); "
+        f"main thread {cpu / count * 1e6:5.1f} µs of CPU an image"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--images", type=int, default=8000)
+    args = parser.parse_args()
+    items = [SourceItem(f"k{i}", f"k{i}", "", b"") for i in range(args.images)]
+    with ThreadPoolExecutor(16) as threads:
+        measure("16 reader threads, 1 image a task", threads, items, workers=16, chunk=1, ahead=1)
+    with ProcessPoolExecutor(15) as processes:
+        measure("15 processes, 4 images a task", processes, items, workers=15, chunk=4, ahead=2)
+
+
+if __name__ == "__main__":
+    main()
