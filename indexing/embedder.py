@@ -104,6 +104,8 @@ class Embedder:
     @torch.inference_mode()
     def embed_pixels(self, batch: np.ndarray) -> np.ndarray:
         """Embed a uint8 (n, size, size, 3) batch of crops."""
+        if not batch.flags.writeable:  # a crop that is a decoded picture's own pixels (Pillow's, read-only)
+            batch = batch.copy()  # torch warns on read-only arrays
         x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         x = (x - self._mean) / self._std
         return _unit(

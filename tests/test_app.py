@@ -206,6 +206,18 @@ def test_start_builds_the_sample_collection_when_there_is_no_index(tmp_path, tin
     assert bad_model.searcher is None and "no model directory" in bad_model.problem
 
 
+def test_start_runs_each_kind_of_query_through_the_model_before_the_first_visitor(
+    tmp_path, tiny_model, built_index, monkeypatch
+):
+    from indexing import precision
+
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)  # so that each path is measured
+    engine = start(index_dir=built_index, model=tiny_model)
+    embedder = engine.searcher.embedder
+    # A single text, texts that arrive together and a single image: each chose its precision.
+    assert set(embedder.precision.chosen) == {"text_one", "text_batch", "image_one"}
+
+
 # --- a real browser -------------------------------------------------------------------------------
 
 CHROMIUM = os.environ.get("BUSCADOR_CHROMIUM", "/usr/bin/chromium")

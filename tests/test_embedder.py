@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from transformers import CLIPModel, CLIPProcessor
 
 from indexing.embedder import Embedder
@@ -74,8 +75,6 @@ def test_a_batch_of_mixed_lengths_gives_each_text_its_own_vector(embedder: Embed
 
 
 def test_the_model_keeps_its_threads_within_the_usable_cores(tiny_model, monkeypatch):
-    import torch
-
     from indexing import config
 
     before = torch.get_num_threads()
@@ -91,3 +90,14 @@ def test_the_model_keeps_its_threads_within_the_usable_cores(tiny_model, monkeyp
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_read_only_crop_is_embedded_without_torchs_warning(embedder: Embedder, monkeypatch):
+    crop = np.asarray(Image.new("RGB", (224, 224), (200, 30, 30)))  # Pillow's pixels: read-only
+    assert not crop.flags.writeable
+    given = []
+    from_numpy = torch.from_numpy
+    monkeypatch.setattr(torch, "from_numpy", lambda a: given.append(a.flags.writeable) or from_numpy(a))
+    vector = embedder.embed_pixels(crop[None])
+    assert given == [True]  # torch warns on read-only arrays, once, into the user's console
+    assert np.allclose(vector, embedder.embed_pixels(crop[None].copy()))

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from indexing import config
 from indexing.batching import BatchingEmbedder, BatchingTextEncoder
-from indexing.embedder import TextEncoderLike
+from indexing.embedder import Embedder, TextEncoderLike
 from indexing.errors import BuscadorError
 from indexing.search import Searcher
 from indexing.store import MANIFEST
@@ -38,6 +41,17 @@ def _text_encoder(name: str | None, batch_queries: bool) -> TextEncoderLike | No
         log.warning("queries in other languages will use CLIP's own text encoder: %s", exc)
         return None
     return BatchingTextEncoder(encoder) if batch_queries else encoder
+
+
+def _warm_up(embedder: Embedder) -> None:
+    """Run texts and an image through the model before the first visitor does: the first call of
+    each kind chooses its precision (indexing.precision) and prepares the CPU's kernels, which made
+    the first image query take 0.45 s against 0.06 s for the next ones (benchmarks/RESULTS.md)."""
+    started = time.perf_counter()
+    embedder.embed_texts(["a photo"])  # one query
+    embedder.embed_texts(["a photo", "a dog"])  # queries that arrive together
+    embedder.embed_pixels(np.zeros((1, embedder.image_size, embedder.image_size, 3), np.uint8))
+    log.info("model ready for queries in %.1f s", time.perf_counter() - started)
 
 
 @dataclass(frozen=True)
@@ -77,8 +91,6 @@ def start(
 
             local = pull_index(repo, revision=config.index_revision(revision))
             fetch = thumbnail_fetcher(repo, local)  # thumbnail shards come when first shown
-        from indexing.embedder import Embedder
-
         embedder = Embedder(model)
         if not repo and not (local / MANIFEST).exists():
             if not sample_dir.is_dir():
@@ -90,6 +102,7 @@ def start(
 
             print(f"No index at {local}: indexing the sample collection in {sample_dir} first.", flush=True)
             print(build_index(FolderSource(sample_dir), local, embedder).report(), flush=True)
+        _warm_up(embedder)
         served = BatchingEmbedder(embedder) if batch_queries else embedder
         searcher = Searcher.open(
             local,
