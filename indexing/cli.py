@@ -329,6 +329,11 @@ def _info(args: argparse.Namespace) -> int:
     print(f"precision:   {manifest.get('precision', {}).get('image', 'fp32')} (image embeddings)")
     print(f"source:      {source_text(manifest.get('source', {}))}")
     print(f"built at:    {manifest['built_at']}")
+    unused = manifest.get("vectors", {}).get("rows", manifest["count"]) - manifest["count"]
+    # Ids are kept for good, so removed images leave their rows behind (a shard build's ids are
+    # positions in the whole source: its gaps are the other shards').
+    if unused > 0 and "shard" not in manifest.get("source", {}):
+        print(f"unused:      {unused} vector rows of removed images (a build into a new folder drops them)")
     size = sum(f["size"] for f in manifest["files"].values())
     thumbs = manifest.get("thumbnails", {})
     print(f"size:        {size / 1e6:.1f} MB to search", end="")

@@ -51,6 +51,26 @@ def test_info_shows_an_approximate_index_s_recall_and_search_settings(
     recall = manifest["recall_at_10"]
     assert info["index type"].strip() == f"hnsw (inner_product, approximate, recall@10 {recall:.3f} measured)"
     assert info["search"].strip() == f"ef_search {manifest['search']['ef_search']}"
+    assert "unused" not in info
+
+
+def test_info_says_how_many_vector_rows_removed_images_left(
+    tmp_path, collection, tiny_model, capsys, monkeypatch
+):
+    import shutil
+
+    monkeypatch.setenv("CLIP_MODEL", tiny_model)
+    folder, out = tmp_path / "photos", tmp_path / "index"
+    shutil.copytree(collection, folder)
+    assert main(["build", str(folder), "--out", str(out), "--no-progress"]) == 0
+    for name in ("img_000.png", "img_005.png"):
+        (folder / name).unlink()
+    assert main(["build", str(folder), "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    info = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
+    assert info["images"].strip() == "10"
+    assert info["unused"].strip().startswith("2 vector rows of removed images")
 
 
 def test_problems_exit_2_with_a_single_error_line(tmp_path, tiny_model, built_index, capsys, monkeypatch):
