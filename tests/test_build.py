@@ -543,7 +543,10 @@ def test_decode_workers_follow_the_cpus_the_process_may_use(monkeypatch, embedde
         f"import os; os.sched_setaffinity(0, {{{cpu}}}); "
         "from indexing.config import usable_cores; print(usable_cores())"
     )
-    pinned = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    repo = Path(__file__).resolve().parent.parent
+    pinned = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True
+    )
     assert pinned.stdout.strip() == "1"
     for cores, threads in ((1, 1), (3, 3), (64, 4)):
         monkeypatch.setattr(config, "usable_cores", lambda cores=cores: cores)
