@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,7 @@ def replace_atomically(path: Path, write: Callable[[Path], object], *, durable: 
     per writer, so threads or processes writing the same path do not trip over each other.
     `durable` syncs the data to disk before the rename (skip it for caches).
     """
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = _new_file_beside(path)
     try:
         write(tmp)
         if durable:
@@ -37,6 +35,19 @@ def replace_atomically(path: Path, write: Callable[[Path], object], *, durable: 
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _new_file_beside(path: Path) -> Path:
+    """A new empty file with a unique temporary name in `path`'s folder, with the permissions any
+    new file gets there (the umask's: tempfile's would be owner-only, and an index built by one
+    user could not be served by another)."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
 
 
 def _fsync(path: Path) -> None:

@@ -574,3 +574,17 @@ def test_usable_cores_keep_within_a_containers_cpu_quota(tmp_path, files, cores)
         (tmp_path / name).write_text(text)
     affinity = len(os.sched_getaffinity(0))
     assert config.usable_cores(tmp_path) == (min(cores, affinity) if cores else affinity)
+
+
+def test_index_files_get_the_permissions_any_new_file_gets(tmp_path, collection, embedder):
+    """Built by one user, served by another (a service account, a container's user): every file
+    must be as readable as the umask makes new files, not owner-only."""
+    old = os.umask(0o022)
+    try:
+        build_index(FolderSource(collection), tmp_path / "index", embedder, progress=False)
+    finally:
+        os.umask(old)
+    files = [p for p in (tmp_path / "index").rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"manifest.json", INDEX, CATALOG, VECTORS}
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in files} == {p.name: "0o644" for p in files}
+    assert not list((tmp_path / "index").glob(".*.tmp"))  # no temporary file left behind
