@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sqlite3
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -199,6 +200,12 @@ def main(argv: list[str] | None = None) -> int:
         return commands[args.command](args)
     except BuscadorError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, sqlite3.OperationalError) as exc:  # the disk's, not the program's: full, failing...
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        reason = getattr(exc, "strerror", None) or str(exc)
+        resume = "; what was done so far is kept: run the same command again once that is fixed"
+        print(f"error: {reason}{where}{resume if args.command == 'build' else ''}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

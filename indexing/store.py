@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
@@ -181,8 +182,17 @@ class Catalog:
 
     @classmethod
     def open_for_build(cls, out_dir: Path, model: str, dim: int) -> Catalog:
-        """Open (or create) the catalog of `out_dir`, refusing one made with another model."""
-        out_dir.mkdir(parents=True, exist_ok=True)
+        """Open (or create) the catalog of `out_dir`, refusing one made with another model, or a
+        folder this process cannot write to."""
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BuscadorError(f"cannot create the index folder {out_dir}: {exc.strerror}") from None
+        if not all(os.access(path, os.W_OK) for path in (out_dir, out_dir / CATALOG) if path.exists()):
+            raise BuscadorError(
+                f"cannot write to {out_dir} (read-only for this user): build into a folder you "
+                "can write to (--out), or copy this index there first"
+            )
         catalog = cls(out_dir / CATALOG)
         built_with = catalog.get_meta("model")
         built_dim = catalog.get_meta("embedding_dim")

@@ -126,3 +126,45 @@ def test_duplicates_groups_copies_and_not_distinct_images(
     for bad in ("-0.5", "1.5", "0"):
         assert main(["duplicates", str(out), "--threshold", bad]) == 2
         assert "near-duplicate threshold must be" in capsys.readouterr().err
+
+
+def test_a_full_disk_mid_build_is_one_line_and_the_next_build_finishes(
+    tmp_path, collection, tiny_model, capsys, monkeypatch
+):
+    import errno
+
+    from indexing.vectors import VectorFile
+
+    monkeypatch.setenv("CLIP_MODEL", tiny_model)
+    out = tmp_path / "index"
+    write = VectorFile.write
+    calls = []
+
+    def fills_up(self, ids, vectors):
+        calls.append(len(ids))
+        if len(calls) > 1:  # the first batch goes in, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+        write(self, ids, vectors)
+
+    monkeypatch.setattr(VectorFile, "write", fills_up)
+    build = ["build", str(collection), "--out", str(out), "--no-progress", "--batch-size", "4"]
+    assert main(build) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: No space left on device ({out / 'vectors.f16'}); what was done so far")
+    assert err.count("\n") == 1 and "run the same command again" in err
+    monkeypatch.setattr(VectorFile, "write", write)
+    assert main(build) == 0
+    assert "12 images indexed (flat)" in capsys.readouterr().out
+
+
+def test_building_into_a_folder_this_user_cannot_write_is_refused_clearly(
+    tmp_path, built_index, tiny_model, capsys, monkeypatch
+):
+    import indexing.store
+
+    monkeypatch.setenv("CLIP_MODEL", tiny_model)
+    monkeypatch.setattr(indexing.store.os, "access", lambda path, mode: False)  # as for another user
+    assert main(["build", str(tmp_path), "--out", str(built_index), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write to {built_index} (read-only for this user)")
+    assert err.count("\n") == 1 and "build into a folder you can write to (--out)" in err
