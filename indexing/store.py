@@ -18,6 +18,7 @@ manifest.json are replaced atomically (temp + rename).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -28,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import faiss
 import numpy as np
@@ -46,6 +47,8 @@ FORMAT_VERSION = 5
 CATALOG = "catalog.sqlite"
 INDEX = "index.faiss"
 MANIFEST = "manifest.json"
+# Held by the build writing the folder (flock); never uploaded.
+BUILD_LOCK = ".build.lock"
 # What search needs, downloaded together; thumbnails come apart (indexing.thumbnails).
 SEARCH_FILES = (MANIFEST, INDEX, CATALOG, VECTORS)
 
@@ -138,6 +141,7 @@ class Catalog:
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
         self._lock = threading.RLock()
+        self._build_lock: IO[str] | None = None  # held while opened for a build
         uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
         try:
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
@@ -193,7 +197,22 @@ class Catalog:
                 f"cannot write to {out_dir} (read-only for this user): build into a folder you "
                 "can write to (--out), or copy this index there first"
             )
-        catalog = cls(out_dir / CATALOG)
+        # Two builds writing one folder would give two images the same id: the second is refused.
+        lock = (out_dir / BUILD_LOCK).open("a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise BuscadorError(
+                f"another build is writing to {out_dir}: wait for it to finish, or build into "
+                "another --out folder"
+            ) from None
+        try:
+            catalog = cls(out_dir / CATALOG)
+        except BaseException:
+            lock.close()
+            raise
+        catalog._build_lock = lock
         built_with = catalog.get_meta("model")
         built_dim = catalog.get_meta("embedding_dim")
         if built_with is None:
@@ -208,6 +227,8 @@ class Catalog:
 
     def close(self) -> None:
         self._db.close()
+        if self._build_lock is not None:
+            self._build_lock.close()  # lets the next build in
 
     def get_meta(self, name: str) -> str | None:
         with self._lock:

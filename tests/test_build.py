@@ -588,3 +588,20 @@ def test_index_files_get_the_permissions_any_new_file_gets(tmp_path, collection,
     assert {p.name for p in files} >= {"manifest.json", INDEX, CATALOG, VECTORS}
     assert {p.name: oct(p.stat().st_mode & 0o777) for p in files} == {p.name: "0o644" for p in files}
     assert not list((tmp_path / "index").glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_a_second_build_into_the_same_folder_is_refused_while_the_first_runs(tmp_path, collection, embedder):
+    """Two builds writing one folder would each give their next image the same id."""
+    import fcntl
+
+    from indexing.store import BUILD_LOCK
+
+    out = tmp_path / "index"
+    out.mkdir()
+    with (out / BUILD_LOCK).open("a") as running:  # what a running build holds
+        fcntl.flock(running, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(BuscadorError, match=f"another build is writing to {out}: wait for it"):
+            build_index(FolderSource(collection), out, embedder, progress=False)
+        assert not (out / CATALOG).exists()  # refused before touching anything
+    assert build_index(FolderSource(collection), out, embedder, progress=False).count == 12
+    assert build_index(FolderSource(collection), out, embedder, progress=False).unchanged == 12  # released
