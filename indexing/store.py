@@ -8,9 +8,10 @@
                     build's checkpoint. Records its format version; older catalogs are migrated
                     in place on open (numbered migrations).
     vectors.f16     the embeddings, float16, row = id: the one durable copy (indexing.vectors).
-    index.faiss     the FAISS index (ids = catalog ids), rebuilt from the vectors after each build
-                    (indexing.ann chooses and tunes it).
+    index.faiss     the FAISS index (ids = catalog ids), rebuilt from the vectors by each build that
+                    changed them (indexing.ann chooses and tunes it).
     thumbs/*.sqlite the thumbnails, in shards fetched on demand (indexing.thumbnails).
+    .build.lock     held (flock) by the build writing the folder; not part of the index.
 
 Search needs the first four: one small download. Nothing here is pickled; index.faiss and
 manifest.json are replaced atomically (temp + rename).
@@ -197,16 +198,7 @@ class Catalog:
                 f"cannot write to {out_dir} (read-only for this user): build into a folder you "
                 "can write to (--out), or copy this index there first"
             )
-        # Two builds writing one folder would give two images the same id: the second is refused.
-        lock = (out_dir / BUILD_LOCK).open("a")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            raise BuscadorError(
-                f"another build is writing to {out_dir}: wait for it to finish, or build into "
-                "another --out folder"
-            ) from None
+        lock = _hold_build_lock(out_dir)
         try:
             catalog = cls(out_dir / CATALOG)
         except BaseException:
@@ -350,6 +342,21 @@ class Catalog:
             for row in self._db.execute("SELECT id, key, label, fingerprint, meta FROM items ORDER BY id"):
                 h.update(json.dumps(row, ensure_ascii=False).encode())
         return h.hexdigest()
+
+
+def _hold_build_lock(out_dir: Path) -> IO[str]:
+    """The folder's build lock, taken (flock; closing the file lets go of it). Two builds writing
+    one folder would give two images the same id: the second is refused."""
+    lock = (out_dir / BUILD_LOCK).open("a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise BuscadorError(
+            f"another build is writing to {out_dir}: wait for it to finish, or build into another "
+            "--out folder"
+        ) from None
+    return lock
 
 
 class Writer:
