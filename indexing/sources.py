@@ -152,6 +152,9 @@ class FolderSource:
             if entry.name.startswith("."):
                 continue
             rel = f"{prefix}{entry.name}"
+            if not _utf8(entry.name):  # the catalog, the app and the console all need text
+                self.warnings.append(f"{_shown(rel)}: its name is not valid UTF-8: rename it to index it")
+                continue
             try:
                 real = Path(os.path.realpath(entry.path))
                 if entry.is_symlink() and not real.is_relative_to(self.root):
@@ -164,6 +167,20 @@ class FolderSource:
                     yield SourceItem(rel, rel, f"{st.st_size}:{st.st_mtime_ns}", Path(entry.path))
             except OSError as exc:
                 self.warnings.append(f"{rel}: cannot read ({exc.strerror})")
+
+
+def _utf8(name: str) -> bool:
+    """Whether a file name read from the disk is text (Python keeps other bytes as surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(name: str) -> str:
+    """A file name that is not valid UTF-8, printable: its odd bytes as \\xNN."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 class DatasetSource:

@@ -605,3 +605,24 @@ def test_a_second_build_into_the_same_folder_is_refused_while_the_first_runs(tmp
         assert not (out / CATALOG).exists()  # refused before touching anything
     assert build_index(FolderSource(collection), out, embedder, progress=False).count == 12
     assert build_index(FolderSource(collection), out, embedder, progress=False).unchanged == 12  # released
+
+
+def test_a_file_or_folder_whose_name_is_not_utf8_is_skipped_and_named_not_fatal(
+    tmp_path, collection, embedder
+):
+    """An old Latin-1 archive's "café.png" is b"caf\\xe9.png"; the catalog, app and console need text."""
+    folder = tmp_path / "photos"
+    shutil.copytree(collection, folder)
+    os.makedirs(bytes(folder) + b"/vacaciones-\xf1")
+    shutil.copy(folder / "img_001.png", bytes(folder) + b"/caf\xe9.png")
+    shutil.copy(folder / "img_002.png", bytes(folder) + b"/vacaciones-\xf1/playa.png")
+    lines = []
+    summary = build_index(
+        FolderSource(folder), tmp_path / "index", embedder, progress=False, warn=lines.append
+    )
+    assert summary.count == 12
+    assert sorted(lines) == [
+        "skipped caf\\xe9.png: its name is not valid UTF-8: rename it to index it",
+        "skipped vacaciones-\\xf1: its name is not valid UTF-8: rename it to index it",
+    ]
+    assert len(summary.skipped) == 2 and summary.report()  # and the report prints
