@@ -13,12 +13,38 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from indexing.config import MAX_DECODED_PIXELS, MAX_FILE_BYTES, THUMBNAIL_SIDE
 from indexing.errors import BadImage
 
+try:  # HEIC/HEIF, iPhones' photos: read where pillow-heif is installed (the project does not need it)
+    from pillow_heif import register_heif_opener
+except ImportError:
+    HEIF = False
+else:
+    register_heif_opener()
+    HEIF = True
+
 ImageInput = str | Path | bytes | BinaryIO | Image.Image
+
+# What a folder build reads: the common formats, AVIF where Pillow was built with it, HEIC/HEIF
+# with pillow-heif. Photo formats this installation cannot read are reported, with what reads them.
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+    | ({".avif"} if features.check("avif") else set())
+    | ({".heic", ".heif"} if HEIF else set())
+)
+_HEIF = ("HEIC (iPhone photo)", "pip install pillow-heif to index them")
+UNREAD_FORMATS = {
+    suffix: kind
+    for suffix, kind in {
+        ".heic": _HEIF,
+        ".heif": _HEIF,
+        ".avif": ("AVIF", "a Pillow built with AVIF (pip install -U pillow) indexes them"),
+    }.items()
+    if suffix not in IMAGE_EXTENSIONS
+}
 
 
 def load_image(src: ImageInput, *, min_side: int | None = None) -> Image.Image:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,12 +21,12 @@ from typing import Any, Protocol
 from PIL import Image
 
 from indexing.errors import BuscadorError
+from indexing.images import IMAGE_EXTENSIONS, UNREAD_FORMATS
 
 log = logging.getLogger(__name__)
 
 # A label or metadata field is cut to this many characters: a caption, not a book.
 MAX_FIELD_CHARS = 500
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class FolderSource:
             raise BuscadorError(f"{root} is not a folder")
         self.warnings: list[str] = []
         self._scanned: list[SourceItem] | None = None
+        self._unread: Counter[tuple[str, str]] = Counter()  # (format, advice) → files of it left out
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "root": str(self.root)}
@@ -140,7 +142,11 @@ class FolderSource:
 
     def _scan(self) -> list[SourceItem]:
         self.warnings = []
-        return list(self._walk(self.root, "", {self.root}))
+        self._unread.clear()
+        items = list(self._walk(self.root, "", {self.root}))
+        for (kind, advice), count in sorted(self._unread.items()):
+            self.warnings.append(f"{count} {kind} file{'s' if count > 1 else ''}: {advice}")
+        return items
 
     def _walk(self, folder: Path, prefix: str, visited: set[Path]) -> Iterator[SourceItem]:
         try:
@@ -165,6 +171,8 @@ class FolderSource:
                 elif entry.is_file() and Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS:
                     st = entry.stat()
                     yield SourceItem(rel, rel, f"{st.st_size}:{st.st_mtime_ns}", Path(entry.path))
+                elif entry.is_file() and Path(entry.name).suffix.lower() in UNREAD_FORMATS:
+                    self._unread[UNREAD_FORMATS[Path(entry.name).suffix.lower()]] += 1
             except OSError as exc:
                 self.warnings.append(f"{rel}: cannot read ({exc.strerror})")
 

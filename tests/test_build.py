@@ -15,11 +15,12 @@ from pathlib import Path
 import faiss
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, features
 
 from indexing import ann
 from indexing.build import build_index
 from indexing.errors import BuscadorError
+from indexing.images import HEIF
 from indexing.search import Searcher
 from indexing.sources import FolderSource
 from indexing.store import CATALOG, INDEX, VECTORS, Catalog, IndexStore, read_manifest
@@ -626,3 +627,29 @@ def test_a_file_or_folder_whose_name_is_not_utf8_is_skipped_and_named_not_fatal(
         "skipped vacaciones-\\xf1: its name is not valid UTF-8: rename it to index it",
     ]
     assert len(summary.skipped) == 2 and summary.report()  # and the report prints
+
+
+@pytest.mark.skipif(not features.check("avif"), reason="this Pillow has no AVIF")
+def test_an_avif_photo_is_indexed_and_found(tmp_path, collection, embedder):
+    folder = tmp_path / "photos"
+    shutil.copytree(collection, folder)
+    Image.open(folder / "img_003.png").convert("RGB").save(folder / "scan.avif")
+    assert build_index(FolderSource(folder), tmp_path / "index", embedder, progress=False).count == 13
+    hits = Searcher.open(tmp_path / "index", embedder).by_image(folder / "scan.avif", k=2)
+    assert {h.key for h in hits} == {"scan.avif", "img_003.png"}  # itself, and the PNG it was made from
+
+
+@pytest.mark.skipif(HEIF, reason="pillow-heif reads HEIC here")
+def test_heic_photos_this_installation_cannot_read_are_reported_not_silently_left_out(
+    tmp_path, collection, embedder
+):
+    folder = tmp_path / "photos"
+    shutil.copytree(collection, folder)
+    for n in range(3):
+        (folder / f"IMG_000{n}.HEIC").write_bytes(b"an iPhone photo")
+    lines = []
+    summary = build_index(
+        FolderSource(folder), tmp_path / "index", embedder, progress=False, warn=lines.append
+    )
+    assert summary.count == 12
+    assert lines == ["skipped 3 HEIC (iPhone photo) files: pip install pillow-heif to index them"]
