@@ -115,7 +115,9 @@ class FolderSource:
     """Image files under a folder, recursively, in sorted order.
 
     Hidden files and folders are skipped, and so are symlinks that lead outside the root (and
-    symlink loops). Fingerprint: size and modification time, as rclip does: cheap to re-check.
+    symlink loops). Names that are not valid UTF-8, and photo formats this installation cannot
+    read (HEIC without pillow-heif), are left out and reported in `warnings`. Fingerprint: size
+    and modification time, as rclip does: cheap to re-check.
     """
 
     kind = "folder"
