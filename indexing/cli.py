@@ -9,14 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sqlite3
 import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from indexing import config
-from indexing.errors import BadImage, BuscadorError
+from indexing.errors import BadImage, BuscadorError, DiskError, disk_problem
 from indexing.precision import PRECISIONS
 
 if TYPE_CHECKING:
@@ -201,11 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     except BuscadorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (OSError, sqlite3.OperationalError) as exc:  # the disk's, not the program's: full, failing...
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        reason = getattr(exc, "strerror", None) or str(exc)
+    except DiskError as exc:
         resume = "; what was done so far is kept: run the same command again once that is fixed"
-        print(f"error: {reason}{where}{resume if args.command == 'build' else ''}", file=sys.stderr)
+        print(f"error: {disk_problem(exc)}{resume if args.command == 'build' else ''}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

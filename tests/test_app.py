@@ -206,6 +206,22 @@ def test_start_builds_the_sample_collection_when_there_is_no_index(tmp_path, tin
     assert bad_model.searcher is None and "no model directory" in bad_model.problem
 
 
+def test_a_full_disk_while_start_builds_the_samples_is_a_message_not_a_crash(
+    tmp_path, tiny_model, collection, monkeypatch
+):
+    import errno
+
+    from indexing.vectors import VectorFile
+
+    def full(self, ids, vectors):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+
+    monkeypatch.setattr(VectorFile, "write", full)
+    engine = start(index_dir=tmp_path / "index", model=tiny_model, sample_dir=collection)
+    assert engine.searcher is None
+    assert engine.problem == f"No space left on device ({tmp_path / 'index' / 'vectors.f16'})"
+
+
 def test_start_runs_each_kind_of_query_through_the_model_before_the_first_visitor(
     tmp_path, tiny_model, built_index, monkeypatch
 ):

@@ -17,7 +17,7 @@ import numpy as np
 from indexing import config
 from indexing.batching import BatchingEmbedder, BatchingTextEncoder
 from indexing.embedder import Embedder, TextEncoderLike
-from indexing.errors import BuscadorError
+from indexing.errors import BuscadorError, DiskError, disk_problem
 from indexing.search import Searcher
 from indexing.store import MANIFEST
 
@@ -115,3 +115,6 @@ def start(
     except BuscadorError as exc:
         log.error("%s", exc)
         return Engine(None, str(exc))
+    except DiskError as exc:
+        log.error("%s", disk_problem(exc))
+        return Engine(None, disk_problem(exc))
