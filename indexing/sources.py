@@ -170,11 +170,13 @@ class FolderSource:
                 if entry.is_dir():
                     if real not in visited:
                         yield from self._walk(Path(entry.path), rel + "/", visited | {real})
-                elif entry.is_file() and Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS:
-                    st = entry.stat()
-                    yield SourceItem(rel, rel, f"{st.st_size}:{st.st_mtime_ns}", Path(entry.path))
-                elif entry.is_file() and Path(entry.name).suffix.lower() in UNREAD_FORMATS:
-                    self._unread[UNREAD_FORMATS[Path(entry.name).suffix.lower()]] += 1
+                elif entry.is_file():
+                    suffix = Path(entry.name).suffix.lower()
+                    if suffix in IMAGE_EXTENSIONS:
+                        st = entry.stat()
+                        yield SourceItem(rel, rel, f"{st.st_size}:{st.st_mtime_ns}", Path(entry.path))
+                    elif suffix in UNREAD_FORMATS:
+                        self._unread[UNREAD_FORMATS[suffix]] += 1
             except OSError as exc:
                 self.warnings.append(f"{rel}: cannot read ({exc.strerror})")
 

@@ -406,13 +406,14 @@ def write_index(
     ids = catalog.ids()
     digest = catalog.content_digest()
     kind = ann.choose(index_type, len(ids), dim, memory_budget_mb)
-    search = _kept_index(
+    previous = _kept_index(
         out_dir,
         {"model": model, "embedding_dim": dim, "count": len(ids), "index_type": kind}
         | {"memory_budget_mb": memory_budget_mb, "content_digest": digest},
     )
     vectors = VectorFile(out_dir / VECTORS, dim)
-    if search is None:
+    verified: dict[str, dict[str, Any]] = {}  # digests _kept_index has just checked
+    if previous is None:
         stored = np.empty((len(ids), dim), np.float32)
         for start in range(0, len(ids), 65536):
             stored[start : start + 65536] = vectors.read(ids[start : start + 65536])
@@ -426,6 +427,8 @@ def write_index(
             search["warning"] = built.warning
     else:
         log.info("the index has not changed since the last build: %s kept", INDEX)
+        search = {name: previous[name] for name in ("recall_at_10", "search", "warning") if name in previous}
+        verified = {name: previous["files"][name] for name in (INDEX, VECTORS)}
     manifest = {
         "format_version": FORMAT_VERSION,
         "model": model,
@@ -446,34 +449,38 @@ def write_index(
     }
     if "warning" in search:
         manifest["warning"] = search["warning"]
-    return _write_manifest(out_dir, manifest)
+    return _write_manifest(out_dir, manifest, verified)
 
 
 def _kept_index(out_dir: Path, wanted: dict[str, Any]) -> dict[str, Any] | None:
-    """The search settings, recall and warning of the index.faiss in `out_dir`, when its manifest
-    says it was built with the `wanted` fields (the same model, ids, keys, fingerprints, index
-    type and budget) from the vector file that is there now, and the file is the one it recorded;
-    else None (build it)."""
+    """The last manifest of `out_dir` when its index.faiss can be kept: it says the index was built
+    with the `wanted` fields (the same model, ids, keys, fingerprints, index type and budget) from
+    the vector file that is there now, and the index file is the one it recorded; else None
+    (build it)."""
     try:
         previous = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
-        files = previous["files"]
         same = (
             previous.get("format_version") == FORMAT_VERSION
             and all(previous.get(name) == value for name, value in wanted.items())
-            and all(files.get(name) == file_digest(out_dir / name) for name in (INDEX, VECTORS))
+            and all(previous["files"].get(name) == file_digest(out_dir / name) for name in (INDEX, VECTORS))
+            and {"recall_at_10", "search"} <= previous.keys()
         )
-        kept = {"recall_at_10": previous["recall_at_10"], "search": previous["search"]}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    return kept | ({"warning": previous["warning"]} if "warning" in previous else {}) if same else None
+    return previous if same else None
 
 
-def _write_manifest(out_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+def _write_manifest(
+    out_dir: Path, manifest: dict[str, Any], verified: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """Record the digests of the index files in `manifest` and write it, atomically. Returns it.
 
-    A thumbnail shard untouched since the last manifest keeps its recorded digest (hashing a
-    million images' thumbnails again on every small update would cost minutes).
+    `verified` holds digests of search files just computed (not hashed again: the vectors of a
+    million images are a gigabyte). A thumbnail shard untouched since the last manifest keeps its
+    recorded digest (hashing a million images' thumbnails again on every small update would cost
+    minutes).
     """
+    verified = verified or {}
     previous: dict[str, Any] = {}
     stamp = 0
     if (out_dir / MANIFEST).exists():
@@ -489,7 +496,7 @@ def _write_manifest(out_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         fresh = known and path.stat().st_mtime_ns < stamp and known.get("size") == path.stat().st_size
         thumbs[name] = known if fresh else file_digest(path)
     manifest = manifest | {
-        "files": {name: file_digest(out_dir / name) for name in _present(out_dir)},
+        "files": {name: verified.get(name) or file_digest(out_dir / name) for name in _present(out_dir)},
         "thumbnails": thumbs,
     }
     text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"

@@ -116,5 +116,6 @@ def start(
         log.error("%s", exc)
         return Engine(None, str(exc))
     except DiskError as exc:
-        log.error("%s", disk_problem(exc))
-        return Engine(None, disk_problem(exc))
+        problem = disk_problem(exc)
+        log.error("%s", problem)
+        return Engine(None, problem)
