@@ -98,6 +98,12 @@ def remember_combined(  # noqa: PLR0917 (Gradio passes an event's inputs in orde
     return remember("image")({"image": image, "words": words, "weight": weight}, k, min_score, collapse)
 
 
+def index_status(engine: Engine) -> str:
+    """The served index in a few words: how many images, which model."""
+    store = engine.searcher.store if engine.searcher else None
+    return f"🖼️ {store.count} · `{Path(store.model).name}`" if store else ""
+
+
 def build_ui(engine: Engine) -> gr.Blocks:
     """The Blocks app for `engine`; tests call this with their own engine.
 
@@ -160,10 +166,8 @@ def build_ui(engine: Engine) -> gr.Blocks:
                 k = gr.Slider(1, APP_MAX_K, value=config.TOP_K_DEFAULT, step=1, label=T("top_k"))
                 min_score = gr.Slider(-1.0, 1.0, value=0.0, step=0.01, label=T("min_score"))
             collapse = gr.Checkbox(value=True, label=T("collapse"), elem_id="collapse")
-            if searcher is not None:
-                gr.Markdown(
-                    f"🖼️ {searcher.store.count} · `{Path(searcher.store.model).name}`", elem_id="index-status"
-                )
+            if searcher is not None:  # as of each page load: a newer build may have come in since start-up
+                gr.Markdown(lambda: index_status(engine), elem_id="index-status")
         status = gr.Markdown(elem_id="status")
         with gr.Row(equal_height=True):
             share = gr.Markdown(elem_id="share")
@@ -278,7 +282,7 @@ def launch(demo: gr.Blocks, engine: Engine, **kwargs: Any) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    engine = start(batch_queries=True)
+    engine = start(batch_queries=True, follow_builds=True)
     launch(build_ui(engine), engine)
 
 

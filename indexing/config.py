@@ -16,6 +16,11 @@ DEFAULT_INDEX_DIR = "index"
 # Distilled into CLIP ViT-B/32's image space from a multilingual DistilBERT: 50+ languages.
 MULTILINGUAL_TEXT_MODEL = "sentence-transformers/clip-ViT-B-32-multilingual-v1"
 
+# A running app looks for a newer build of its index this often (seconds): a local folder's
+# manifest is one stat, a Hub repository's latest commit one API call.
+INDEX_CHECK_LOCAL = 10.0
+INDEX_CHECK_HUB = 300.0
+
 TOP_K_DEFAULT = 12
 # The most results one query may ask for (the CLI's bound; the app sets a smaller one of its own).
 MAX_K = 1000
@@ -137,6 +142,25 @@ def index_repo(override: str | None = None) -> str | None:
 def index_revision(override: str | None = None) -> str | None:
     """The branch, tag or commit of that repository: the argument, else $INDEX_REVISION."""
     return override or _env("INDEX_REVISION")
+
+
+def index_check_seconds(pulled: bool) -> float:
+    """How often a running app looks for a newer build of its index (ui.refresh): $INDEX_CHECK_SECONDS,
+    else every INDEX_CHECK_HUB seconds for an index pulled from the Hub and INDEX_CHECK_LOCAL for a
+    local one; 0 never looks."""
+    value = _env("INDEX_CHECK_SECONDS")
+    if value is None:
+        return INDEX_CHECK_HUB if pulled else INDEX_CHECK_LOCAL
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < math.inf:
+        raise BuscadorError(
+            "INDEX_CHECK_SECONDS must be a number of seconds (0: never look for a newer index), "
+            f"not {value!r}"
+        )
+    return seconds
 
 
 def hub_token(override: str | None = None) -> str | None:

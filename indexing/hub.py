@@ -151,6 +151,24 @@ def _download(repo_id: str, revision: str | None, token: str | None, patterns: l
         raise BuscadorError(f"cannot download the index {where}: {str(exc).splitlines()[0]}") from None
 
 
+def latest_commit(repo_id: str, *, revision: str | None = None, token: str | None = None) -> str:
+    """The commit that `revision` (a branch, tag or commit; the default branch when None) of the
+    index repository `repo_id` names now: one call to the Hub's API, nothing downloaded."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    where = f"{repo_id}@{revision}" if revision else repo_id
+    try:
+        info = HfApi().dataset_info(repo_id, revision=revision or "main", token=config.hub_token(token))
+    except (HfHubHTTPError, OSError, ValueError) as exc:
+        raise BuscadorError(
+            f"cannot ask the Hub about the index {where}: {str(exc).splitlines()[0]}"
+        ) from None
+    if not info.sha:
+        raise BuscadorError(f"the Hub did not say which commit {where} is at")
+    return str(info.sha)
+
+
 def thumbnail_fetcher(
     repo_id: str, folder: Path, *, token: str | None = None
 ) -> Callable[[str], Path | None]:

@@ -359,6 +359,20 @@ def _hold_build_lock(out_dir: Path) -> IO[str]:
     return lock
 
 
+def build_running(out_dir: Path) -> bool:
+    """Whether a build (or merge) is writing `out_dir` now: its lock is held."""
+    try:
+        lock = (out_dir / BUILD_LOCK).open("r")
+    except OSError:  # never built here, or not ours to read: no build of ours is running
+        return False
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False  # closing the file lets go of the shared lock
+
+
 class Writer:
     """Writes embedded rows into an index folder: vectors and thumbnails first, then the catalog
     rows in one transaction, the checkpoint. A crash before that commit leaves rows the resumed

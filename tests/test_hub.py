@@ -21,7 +21,6 @@ from indexing.search import Searcher
 from indexing.store import SEARCH_FILES
 
 REPO = Path(__file__).resolve().parent.parent
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 class FakeHub(ThreadingHTTPServer):
@@ -62,8 +61,9 @@ class _HubHandler(BaseHTTPRequestHandler):
         if files is None:
             self._send(404, b'{"error": "Repository not found"}', {"X-Error-Code": "RepoNotFound"}, head)
             return
+        commit = _commit(files)
         if parts[0] == "api" and parts[4] == "revision":
-            info = {"id": repo, "sha": COMMIT, "siblings": [{"rfilename": f} for f in files]}
+            info = {"id": repo, "sha": commit, "siblings": [{"rfilename": f} for f in files]}
             self._send(200, json.dumps(info).encode(), {"Content-Type": "application/json"}, head)
         elif parts[0] == "api" and parts[4] == "tree":
             tree = [
@@ -74,13 +74,13 @@ class _HubHandler(BaseHTTPRequestHandler):
         elif parts[0] == "datasets" and parts[3] == "resolve":
             name = "/".join(parts[5:])
             if name not in files:
-                self._send(404, b"", {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": COMMIT}, head)
+                self._send(404, b"", {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": commit}, head)
                 return
             body = files[name]
             if not head:
                 self.server.downloads.append(name)
             etag = f'"{hashlib.sha1(body).hexdigest()}"'
-            self._send(200, body, {"X-Repo-Commit": COMMIT, "ETag": etag}, head)
+            self._send(200, body, {"X-Repo-Commit": commit, "ETag": etag}, head)
         else:
             self._send(404, b"", {}, head)
 
@@ -89,6 +89,14 @@ class _HubHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._route(head=False)
+
+
+def _commit(files: dict[str, bytes]) -> str:
+    """A repository's commit: changes with its files, as a push makes a new one."""
+    digest = hashlib.sha1()
+    for name, body in sorted(files.items()):
+        digest.update(name.encode() + b"\0" + hashlib.sha1(body).digest())
+    return digest.hexdigest()
 
 
 def index_files(index_dir: Path) -> dict[str, bytes]:

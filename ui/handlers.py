@@ -21,9 +21,8 @@ from gradio.data_classes import FileData
 from indexing import config
 from indexing.errors import BuscadorError
 from indexing.search import Hit, Searcher
-from indexing.store import CATALOG
 from ui import text as ui_text
-from ui.startup import APP_MAX_K, Engine
+from ui.startup import APP_MAX_K, Engine, index_tag
 
 log = logging.getLogger("buscador.search")
 
@@ -32,15 +31,9 @@ Answer = TypeVar("Answer")
 # A search: (searcher, near-duplicate threshold, timings) → hits.
 Query = Callable[[Searcher, float, dict[str, float]], list[Hit]]
 
-# Thumbnails are served at THUMBNAIL_PATH.format(tag=index build, id=image id): see ui.routes.
-THUMBNAIL_PATH = "/thumb/{tag}/{id}.jpg"
-
-
-def index_tag(engine: Engine) -> str:
-    """Names the served index build in thumbnail URLs, so a browser never shows a stale one."""
-    if engine.searcher is None:
-        return "none"
-    return str(engine.searcher.store.manifest["files"][CATALOG]["sha256"][:16])
+# Thumbnails of an index build are served under THUMBNAILS.format(tag=index_tag(its searcher)) as
+# ID.jpg: see ui.routes.
+THUMBNAILS = "/thumb/{tag}"
 
 
 class Handlers:
@@ -48,7 +41,6 @@ class Handlers:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.tag = index_tag(engine)
 
     # --- the page's endpoints: (gallery, hits, status, link) -------------------------------------
 
@@ -249,8 +241,8 @@ class Handlers:
                 last["query"], k, min_score, offset=offset, collapse=threshold, language=lang, timings=t
             )
 
-        def respond(hits: list[Hit], lang: str, root: str) -> tuple[Any, ...]:
-            found = shown + self._hits(hits, lang, root)
+        def respond(hits: list[Hit], lang: str, thumbs: str) -> tuple[Any, ...]:
+            found = shown + self._hits(hits, lang, thumbs)
             gallery = [(h["thumbnail"], _caption(h, lang)) for h in found]
             key = "more" if hits else "no_more"
             return gallery, found, ui_text.message(lang, key, n=len(hits), total=len(found))
@@ -303,11 +295,11 @@ class Handlers:
         parameters (once the search succeeded), and the page's box says whether to fold."""
         threshold = self.engine.duplicate_threshold if collapse else 0.0
 
-        def respond(hits: list[Hit], lang: str, root: str) -> Results:
+        def respond(hits: list[Hit], lang: str, thumbs: str) -> Results:
             params = link() if link else None
             if params and not collapse:
                 params |= {"collapse": 0}
-            return self._page(hits, lang, root, what=what(lang), min_score=min_score, link=params)
+            return self._page(hits, lang, thumbs, what=what(lang), min_score=min_score, link=params)
 
         return self._serve(kind, request, k, lambda s, t: query(s, threshold, t), respond)
 
@@ -325,7 +317,8 @@ class Handlers:
         query: Callable[[Searcher, dict[str, float]], list[Hit]],
         respond: Callable[[list[Hit], str, str], Answer],
     ) -> Answer:
-        """Run `query`, build the answer with `respond(hits, lang, root url)`, log the stages."""
+        """Run `query`, build the answer with `respond(hits, lang, thumbs)`, log the stages. `thumbs`:
+        the URL of the thumbnails of the index build that answered (see THUMBNAILS)."""
         lang = visitor_language(request)
         searcher = self.engine.searcher
         if searcher is None:
@@ -339,7 +332,7 @@ class Handlers:
             log.info("search %s k=%s refused: %s", kind, k, exc.code)
             raise gr.Error(ui_text.error(lang, exc), print_exception=False) from None
         started = time.perf_counter()
-        answer = respond(hits, lang, _root_url(request))
+        answer = respond(hits, lang, _root_url(request) + THUMBNAILS.format(tag=index_tag(searcher)))
         timings["answer"] = time.perf_counter() - started
         encoder = f" text_encoder={searcher.text_encoder_for(lang)}" if kind in ("text", "query") else ""
         log.info(
@@ -352,7 +345,7 @@ class Handlers:
         )
         return answer
 
-    def _hits(self, hits: list[Hit], lang: str, root: str) -> list[dict[str, Any]]:
+    def _hits(self, hits: list[Hit], lang: str, thumbs: str) -> list[dict[str, Any]]:
         """Hits as the API answers them. The original file is under "file", not "path": gradio_client
         would take any dict with a "path" key for a file to download. "link": the first of the
         dataset's fields that is a web address (its source page), if any."""
@@ -360,21 +353,20 @@ class Handlers:
         for hit in hits:
             data = hit.as_dict()
             link = next((v for v in (hit.meta or {}).values() if v.startswith(("http://", "https://"))), None)
-            thumbnail = self._thumbnail_url(root, hit.id)
-            out.append(data | {"file": data.pop("path"), "thumbnail": thumbnail, "link": link})
+            out.append(data | {"file": data.pop("path"), "thumbnail": f"{thumbs}/{hit.id}.jpg", "link": link})
         return out
 
     def _page(
         self,
         hits: list[Hit],
         lang: str,
-        root: str,
+        thumbs: str,
         *,
         what: str,
         min_score: float,
         link: dict[str, Any] | None,
     ) -> Results:
-        found = self._hits(hits, lang, root)
+        found = self._hits(hits, lang, thumbs)
         gallery = [(h["thumbnail"], _caption(h, lang)) for h in found]
         if hits:
             status = ui_text.message(lang, "count", n=len(hits), what=what)
@@ -382,9 +374,6 @@ class Handlers:
             status = ui_text.message(lang, "none", min_score=float(min_score), what=what)
         share = ui_text.message(lang, "link", href="?" + urlencode(link)) if link else ""
         return gallery, found, status, share
-
-    def _thumbnail_url(self, root: str, item_id: int) -> str:
-        return root + THUMBNAIL_PATH.format(tag=self.tag, id=item_id)
 
 
 _NO_IMAGE = BuscadorError("no image given", "no_image")

@@ -1,6 +1,7 @@
 """What the app adds to Gradio's HTTP server: thumbnails by URL, and a clear answer when busy.
 
-- GET /thumb/{tag}/{id}.jpg: the stored thumbnail of image `id` of the served index build `tag`,
+- GET /thumb/{tag}/{id}.jpg: the stored thumbnail of image `id` of the served index build `tag`
+  (or of the build it replaced a moment ago, see ui.startup.Engine),
   read from the catalog (never from a path on disk), cacheable for a year; 404 for anything else.
 - gradio_client fetches a gallery image through Gradio's `/gradio_api/file=URL`; for one of our
   thumbnail URLs, that request is answered by the route above instead of being refused.
@@ -21,7 +22,6 @@ from starlette.routing import Route
 
 from indexing.errors import BuscadorError
 from ui import text as ui_text
-from ui.handlers import index_tag
 from ui.startup import Engine
 
 Scope = MutableMapping[str, Any]
@@ -37,14 +37,13 @@ _BUSY = BuscadorError("the server is busy: try again in a moment", "busy")
 
 
 def thumbnail_route(engine: Engine) -> Route:
-    """The thumbnail route for the index `engine` serves."""
-    served = index_tag(engine)
+    """The thumbnail route for the index `engine` serves (and the build it replaced a moment ago)."""
 
     def thumbnail(request: Request) -> Response:
-        searcher = engine.searcher
         tag, item = request.path_params["tag"], request.path_params["item"]
+        searcher = engine.searcher_for(tag)
         data = None
-        if searcher is not None and tag == served and item.endswith(".jpg") and item[:-4].isdigit():
+        if searcher is not None and item.endswith(".jpg") and item[:-4].isdigit():
             data = searcher.thumbnail(int(item[:-4]))
         if data is None:
             return Response(b"no such thumbnail", status_code=404, media_type="text/plain")

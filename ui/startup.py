@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,8 @@ from indexing.batching import BatchingEmbedder, BatchingTextEncoder
 from indexing.embedder import Embedder, TextEncoderLike
 from indexing.errors import BuscadorError, DiskError, disk_problem
 from indexing.search import Searcher
-from indexing.store import MANIFEST
+from indexing.store import CATALOG, MANIFEST
+from ui.refresh import FolderWatch, HubWatch, keep_fresh, newer_or_none
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,8 @@ log = logging.getLogger(__name__)
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "samples"
 # The app's K slider goes up to this; the engine allows more (the CLI's bound).
 APP_MAX_K = 50
+# A replaced index build keeps serving its thumbnails this long (seconds) after a newer one came in.
+RETIRED_SECONDS = 120.0
 
 
 def _text_encoder(name: str | None, batch_queries: bool) -> TextEncoderLike | None:
@@ -54,14 +59,66 @@ def _warm_up(embedder: Embedder) -> None:
     log.info("model ready for queries in %.1f s", time.perf_counter() - started)
 
 
-@dataclass(frozen=True)
+def index_tag(searcher: Searcher | None) -> str:
+    """Names an index build in thumbnail URLs, so a browser never shows a stale thumbnail."""
+    if searcher is None:
+        return "none"
+    return str(searcher.store.manifest["files"][CATALOG]["sha256"][:16])
+
+
+@dataclass
 class Engine:
-    """What the app serves: a searcher, or the reason there is none."""
+    """What the app serves: a searcher, or the reason there is none.
+
+    `newer` finds a newer build of the served index (ui.refresh); `refresh()` swaps it in. The
+    build it replaces still serves its own thumbnails for RETIRED_SECONDS, for pages that were
+    answered by it a moment before.
+    """
 
     searcher: Searcher | None
     problem: str | None = None
     # Results at least this similar to a better one are folded into it, unless a visitor says not.
     duplicate_threshold: float = config.DUPLICATE_THRESHOLD
+    newer: Callable[[], Searcher | None] | None = None
+    _retired: tuple[Searcher, float] | None = field(default=None, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def follow_builds(self, every: float) -> None:
+        """Look for a newer build every `every` seconds on a thread of its own, until `close()`."""
+        keep_fresh(self.refresh, every, self._stop)
+
+    def close(self) -> None:
+        """Stop looking for newer builds."""
+        self._stop.set()
+
+    def refresh(self) -> bool:
+        """Serve a newer build of the index if there is one; whether it did."""
+        self._forget_retired()
+        if self.newer is None or self.searcher is None:
+            return False
+        searcher = newer_or_none(self.newer)
+        if searcher is None:
+            return False
+        before = self.searcher
+        self._retired = (before, time.monotonic())
+        self.searcher = searcher
+        log.info(
+            "now serving the new build of the index: %d images (%d before)",
+            searcher.store.count,
+            before.store.count,
+        )
+        return True
+
+    def searcher_for(self, tag: str) -> Searcher | None:
+        """The served build named `tag`, or the one it replaced a moment ago."""
+        for searcher in (self.searcher, self._retired[0] if self._retired else None):
+            if searcher is not None and index_tag(searcher) == tag:
+                return searcher
+        return None
+
+    def _forget_retired(self) -> None:
+        if self._retired and time.monotonic() - self._retired[1] > RETIRED_SECONDS:
+            self._retired = None
 
 
 def start(
@@ -73,6 +130,7 @@ def start(
     sample_dir: Path = SAMPLE_DIR,
     batch_queries: bool = False,
     text_model: str | None = None,
+    follow_builds: bool = False,
 ) -> Engine:
     """Load the model and the index: pulled from the Hub when $INDEX_REPO is set, else local.
 
@@ -80,7 +138,9 @@ def start(
     bar on the console), so a fresh clone works with one command. With `batch_queries`, queries
     that arrive together share the model's forward passes (`indexing.batching`), as a server wants.
     A second text encoder for other languages (`text_model`, else $TEXT_MODEL) is loaded beside
-    CLIP; if it cannot be, the app starts without it and says so in its log.
+    CLIP; if it cannot be, the app starts without it and says so in its log. With `follow_builds`,
+    a thread looks for a newer build of the index every $INDEX_CHECK_SECONDS and serves it
+    (`Engine.refresh`); without, `refresh()` does it when called.
     """
     local = config.index_dir(index_dir)
     repo = config.index_repo(index_repo)
@@ -104,14 +164,25 @@ def start(
             print(build_index(FolderSource(sample_dir), local, embedder).report(), flush=True)
         _warm_up(embedder)
         served = BatchingEmbedder(embedder) if batch_queries else embedder
-        searcher = Searcher.open(
-            local,
-            served,
-            max_k=APP_MAX_K,
-            text_encoder=_text_encoder(text_model, batch_queries),
-            fetch=fetch,
+        text_encoder = _text_encoder(text_model, batch_queries)
+
+        def open_index(folder: Path, fetch_shard: Callable[[str], Path | None] | None) -> Searcher:
+            return Searcher.open(
+                folder, served, max_k=APP_MAX_K, text_encoder=text_encoder, fetch=fetch_shard
+            )
+
+        engine = Engine(
+            open_index(local, fetch),
+            duplicate_threshold=config.duplicate_threshold(),
+            newer=(
+                HubWatch(repo, config.index_revision(revision), local, open_index)
+                if repo
+                else FolderWatch(local, open_index)
+            ),
         )
-        return Engine(searcher, duplicate_threshold=config.duplicate_threshold())
+        if follow_builds:
+            engine.follow_builds(config.index_check_seconds(pulled=repo is not None))
+        return engine
     except BuscadorError as exc:
         log.error("%s", exc)
         return Engine(None, str(exc))

@@ -1,0 +1,191 @@
+"""A running app serves a newer build of its index without a restart: a local folder built again,
+or a newer commit of the Hub repository it pulled from. A build still being written, or one that
+cannot be opened, leaves the served index answering."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+
+import app
+from indexing.build import build_index
+from indexing.sources import FolderSource
+from indexing.store import MANIFEST, _hold_build_lock
+from tests.test_app import _serve
+from tests.test_hub import REPO, FakeHub, index_files
+from ui import startup
+from ui.startup import index_tag, start
+
+
+def _photos(collection: Path, folder: Path, names: range) -> Path:
+    folder.mkdir(exist_ok=True)
+    for i in names:
+        shutil.copy(collection / f"img_{i:03d}.png", folder)
+    return folder
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url) as answer:
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_the_app_serves_a_build_written_into_its_folder_without_a_restart(
+    tmp_path, tiny_model, collection, embedder, monkeypatch
+):
+    photos, index = _photos(collection, tmp_path / "photos", range(8)), tmp_path / "index"
+    build_index(FolderSource(photos), index, embedder, progress=False)
+    engine = start(index_dir=index, model=tiny_model, sample_dir=tmp_path / "none")
+    assert engine.searcher is not None and engine.refresh() is False  # nothing newer yet
+    demo, url = _serve(engine)
+    try:
+        client = Client(url, verbose=False)
+        new_photo = handle_file(str(collection / "img_010.png"))
+        before = client.predict(new_photo, 1, -1.0, api_name="/hits_image")[0]
+        assert before["key"] != "img_010.png"  # not indexed yet
+
+        build_index(FolderSource(_photos(collection, photos, range(8, 12))), index, embedder, progress=False)
+        lock = _hold_build_lock(index)  # while a build holds the folder, it is not opened
+        assert engine.refresh() is False and engine.searcher.store.count == 8
+        lock.close()
+        assert engine.refresh() is True
+        assert engine.searcher.store.count == 12 and app.index_status(engine).startswith("🖼️ 12 ·")
+
+        after = client.predict(new_photo, 1, -1.0, api_name="/hits_image")[0]
+        assert after["key"] == "img_010.png"
+        assert (
+            after["thumbnail"].split("/")[-2]
+            == index_tag(engine.searcher)
+            != before["thumbnail"].split("/")[-2]
+        )
+        assert _status(after["thumbnail"]) == 200
+        assert _status(before["thumbnail"]) == 200, "a page answered just before still gets its thumbnails"
+        assert engine.refresh() is False  # nothing newer again
+
+        monkeypatch.setattr(startup, "RETIRED_SECONDS", 0.0)
+        time.sleep(0.01)
+        engine.refresh()
+        assert _status(before["thumbnail"]) == 404 and _status(after["thumbnail"]) == 200
+    finally:
+        demo.close()
+
+
+def test_a_build_that_cannot_be_served_leaves_the_served_index_answering(
+    tmp_path, tiny_model, collection, embedder, caplog
+):
+    photos, index = _photos(collection, tmp_path / "photos", range(6)), tmp_path / "index"
+    build_index(FolderSource(photos), index, embedder, progress=False)
+    engine = start(index_dir=index, model=tiny_model, sample_dir=tmp_path / "none")
+    served = engine.searcher
+    manifest = json.loads((index / MANIFEST).read_text())
+    (index / MANIFEST).write_text(json.dumps(manifest | {"count": 99}))  # files that do not agree
+
+    with caplog.at_level(logging.WARNING, logger="ui.refresh"):
+        assert engine.refresh() is False
+        assert engine.refresh() is False
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1, "reported once, not at every look"
+    assert (
+        "could not be opened, still serving the one before" in warnings[0] and "inconsistent" in warnings[0]
+    )
+    assert engine.searcher is served
+    assert engine.searcher.by_image(collection / "img_004.png", 1)[0].key == "img_004.png"
+
+
+def test_start_up_with_follow_builds_picks_up_a_new_build_by_itself(
+    tmp_path, tiny_model, collection, embedder, monkeypatch
+):
+    photos, index = _photos(collection, tmp_path / "photos", range(4)), tmp_path / "index"
+    build_index(FolderSource(photos), index, embedder, progress=False)
+    monkeypatch.setenv("INDEX_CHECK_SECONDS", "0.1")
+    engine = start(index_dir=index, model=tiny_model, sample_dir=tmp_path / "none", follow_builds=True)
+    try:
+        assert engine.searcher.store.count == 4
+        build_index(FolderSource(_photos(collection, photos, range(4, 7))), index, embedder, progress=False)
+        deadline = time.monotonic() + 20
+        while engine.searcher.store.count != 7 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert engine.searcher.store.count == 7
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("value", ["soon", "-5"])
+def test_a_bad_check_interval_is_a_clear_message(tmp_path, tiny_model, built_index, monkeypatch, value):
+    monkeypatch.setenv("INDEX_CHECK_SECONDS", value)
+    engine = start(index_dir=built_index, model=tiny_model, follow_builds=True)
+    assert engine.searcher is None
+    assert (
+        f"INDEX_CHECK_SECONDS must be a number of seconds (0: never look for a newer index), not {value!r}"
+        in (engine.problem or "")
+    )
+
+
+_HUB_SCRIPT = """
+import sys
+from ui.startup import start
+engine = start()
+print(engine.searcher.store.count, flush=True)
+for line in sys.stdin:
+    fresh = engine.refresh()
+    print(fresh, engine.searcher.store.count, engine.searcher.thumbnail(int(line)) is not None, flush=True)
+"""
+
+
+def test_the_app_serves_a_newer_commit_of_its_hub_repository(
+    tmp_path, tiny_model, collection, embedder, built_index
+):
+    small = tmp_path / "small-index"
+    build_index(
+        FolderSource(_photos(collection, tmp_path / "photos", range(5))), small, embedder, progress=False
+    )
+    hub = FakeHub({"owner/images-index": index_files(small)})
+    threading.Thread(target=hub.serve_forever, daemon=True).start()
+    env = os.environ | {
+        "HF_ENDPOINT": hub.endpoint,
+        "HF_HOME": str(tmp_path / "home"),
+        "HF_HUB_OFFLINE": "0",
+        "CLIP_MODEL": tiny_model,
+        "INDEX_REPO": "owner/images-index",
+    }
+    app_process = subprocess.Popen(
+        [sys.executable, "-c", _HUB_SCRIPT],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert app_process.stdout.readline().strip() == "5"
+
+        def ask(item: int) -> str:
+            app_process.stdin.write(f"{item}\n")
+            app_process.stdin.flush()
+            return app_process.stdout.readline().strip()
+
+        assert ask(0) == "False 5 True"  # the same commit: nothing to do
+        hub.repos["owner/images-index"] = index_files(built_index)  # CI pushed a bigger build
+        assert ask(10) == "True 12 True"  # pulled, opened, its thumbnails fetched when shown
+        assert ask(10) == "False 12 True"
+        del hub.repos["owner/images-index"]  # the Hub answers no more: the app keeps serving
+        assert ask(10) == "False 12 True"
+    finally:
+        app_process.stdin.close()
+        app_process.wait(timeout=30)
+        hub.shutdown()
+    assert "cannot ask the Hub about the index owner/images-index" in app_process.stderr.read()
