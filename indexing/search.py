@@ -273,9 +273,11 @@ class Searcher:
             if not threshold or len(kept) >= k or fetch >= bound:
                 break
             fetch = min(4 * fetch, bound)
+        items = self.store.items(item_id for item_id, _, _ in kept[offset:])
+        # An image that a build writing this folder has just removed is in the index still, until
+        # the app serves the new build (ui.refresh): left out, not an error.
+        page = [hit for hit in kept[offset:] if hit[0] in items]
         hits = []
-        page = kept[offset:]
-        items = self.store.items(item_id for item_id, _, _ in page)
         for rank, (item_id, score, folded) in enumerate(page, start=offset + 1):
             item = items[item_id]
             path = self._root / item.key if self._root else None

@@ -189,3 +189,19 @@ def test_the_app_serves_a_newer_commit_of_its_hub_repository(
         app_process.wait(timeout=30)
         hub.shutdown()
     assert "cannot ask the Hub about the index owner/images-index" in app_process.stderr.read()
+
+
+def test_an_image_removed_by_a_build_is_left_out_until_the_new_build_is_served(
+    tmp_path, collection, embedder
+):
+    from indexing.search import Searcher
+
+    photos, index = _photos(collection, tmp_path / "photos", range(6)), tmp_path / "index"
+    build_index(FolderSource(photos), index, embedder, progress=False)
+    served = Searcher.open(index, embedder)
+    (photos / "img_002.png").unlink()
+    build_index(FolderSource(photos), index, embedder, progress=False)  # its catalog row is gone
+
+    hits = served.by_image(collection / "img_002.png", 6, -1.0)  # the served index still has it
+    assert [h.rank for h in hits] == [1, 2, 3, 4, 5]
+    assert "img_002.png" not in [h.key for h in hits]
