@@ -111,12 +111,13 @@ def build_ui(engine: Engine) -> gr.Blocks:
     under "Options", so that on a phone the results land on the first screen after a search.
     """
     h = Handlers(engine)
-    searcher = engine.searcher
     with gr.Blocks(title="Buscador Visual") as demo:
         gr.Markdown("# 🔎 Buscador Visual")
         gr.Markdown(T("intro"), elem_id="intro")
-        if searcher is None:
-            gr.Markdown(f"⚠️ **{engine.problem}**", elem_id="problem")
+        if engine.searcher is None:  # as of each page load: the index may have come in since (ui.refresh)
+            gr.Markdown(
+                lambda: f"⚠️ **{engine.problem}**" if engine.searcher is None else "", elem_id="problem"
+            )
         with gr.Tabs():
             with gr.Tab(T("tab_text"), id="text"), gr.Row(equal_height=True):
                 query = gr.Textbox(
@@ -166,8 +167,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
                 k = gr.Slider(1, APP_MAX_K, value=config.TOP_K_DEFAULT, step=1, label=T("top_k"))
                 min_score = gr.Slider(-1.0, 1.0, value=0.0, step=0.01, label=T("min_score"))
             collapse = gr.Checkbox(value=True, label=T("collapse"), elem_id="collapse")
-            if searcher is not None:  # as of each page load: a newer build may have come in since start-up
-                gr.Markdown(lambda: index_status(engine), elem_id="index-status")
+            gr.Markdown(lambda: index_status(engine), elem_id="index-status")  # as of each page load
         status = gr.Markdown(elem_id="status")
         with gr.Row(equal_height=True):
             share = gr.Markdown(elem_id="share")

@@ -25,6 +25,7 @@ from indexing.store import MANIFEST, _hold_build_lock
 from tests.test_app import _serve
 from tests.test_hub import REPO, FakeHub, index_files
 from ui import startup
+from ui.refresh import HubWatch
 from ui.startup import index_tag, start
 
 
@@ -138,21 +139,22 @@ _HUB_SCRIPT = """
 import sys
 from ui.startup import start
 engine = start()
-print(engine.searcher.store.count, flush=True)
+print(engine.problem, flush=True)
 for line in sys.stdin:
     fresh = engine.refresh()
-    print(fresh, engine.searcher.store.count, engine.searcher.thumbnail(int(line)) is not None, flush=True)
+    searcher = engine.searcher
+    print(fresh, searcher.store.count, searcher.thumbnail(int(line)) is not None, engine.problem, flush=True)
 """
 
 
-def test_the_app_serves_a_newer_commit_of_its_hub_repository(
+def test_the_app_serves_its_hub_repository_once_there_and_each_newer_commit(
     tmp_path, tiny_model, collection, embedder, built_index
 ):
     small = tmp_path / "small-index"
     build_index(
         FolderSource(_photos(collection, tmp_path / "photos", range(5))), small, embedder, progress=False
     )
-    hub = FakeHub({"owner/images-index": index_files(small)})
+    hub = FakeHub({})  # the Space starts before the workflow first pushed its index
     threading.Thread(target=hub.serve_forever, daemon=True).start()
     env = os.environ | {
         "HF_ENDPOINT": hub.endpoint,
@@ -171,19 +173,25 @@ def test_the_app_serves_a_newer_commit_of_its_hub_repository(
         text=True,
     )
     try:
-        assert app_process.stdout.readline().strip() == "5"
+        assert app_process.stdout.readline().startswith("cannot download the index owner/images-index")
 
         def ask(item: int) -> str:
             app_process.stdin.write(f"{item}\n")
             app_process.stdin.flush()
-            return app_process.stdout.readline().strip()
+            answer = app_process.stdout.readline().strip()
+            if not answer:
+                app_process.stdin.close()
+                pytest.fail(app_process.stderr.read()[-3000:])
+            return answer
 
-        assert ask(0) == "False 5 True"  # the same commit: nothing to do
-        hub.repos["owner/images-index"] = index_files(built_index)  # CI pushed a bigger build
-        assert ask(10) == "True 12 True"  # pulled, opened, its thumbnails fetched when shown
-        assert ask(10) == "False 12 True"
+        hub.repos["owner/images-index"] = index_files(small)  # the first push
+        assert ask(0) == "True 5 True None"
+        assert ask(0) == "False 5 True None"  # the same commit: nothing to do
+        hub.repos["owner/images-index"] = index_files(built_index)  # a bigger build pushed
+        assert ask(10) == "True 12 True None"  # pulled, opened, its thumbnails fetched when shown
+        assert ask(10) == "False 12 True None"
         del hub.repos["owner/images-index"]  # the Hub answers no more: the app keeps serving
-        assert ask(10) == "False 12 True"
+        assert ask(10) == "False 12 True None"
     finally:
         app_process.stdin.close()
         app_process.wait(timeout=30)
@@ -191,17 +199,23 @@ def test_the_app_serves_a_newer_commit_of_its_hub_repository(
     assert "cannot ask the Hub about the index owner/images-index" in app_process.stderr.read()
 
 
-def test_an_image_removed_by_a_build_is_left_out_until_the_new_build_is_served(
-    tmp_path, collection, embedder
+def test_an_app_started_before_its_index_was_built_serves_it_once_built(
+    tmp_path, tiny_model, collection, embedder
 ):
-    from indexing.search import Searcher
+    index = tmp_path / "index"
+    engine = start(index_dir=index, model=tiny_model, sample_dir=tmp_path / "none")
+    assert engine.searcher is None and "this page serves it once built" in (engine.problem or "")
+    assert engine.refresh() is False and app.index_status(engine) == ""
+    build_index(
+        FolderSource(_photos(collection, tmp_path / "photos", range(5))), index, embedder, progress=False
+    )
+    assert engine.refresh() is True
+    assert engine.problem is None and app.index_status(engine).startswith("🖼️ 5 ·")
+    assert engine.searcher.by_image(collection / "img_003.png", 1)[0].key == "img_003.png"
 
-    photos, index = _photos(collection, tmp_path / "photos", range(6)), tmp_path / "index"
-    build_index(FolderSource(photos), index, embedder, progress=False)
-    served = Searcher.open(index, embedder)
-    (photos / "img_002.png").unlink()
-    build_index(FolderSource(photos), index, embedder, progress=False)  # its catalog row is gone
 
-    hits = served.by_image(collection / "img_002.png", 6, -1.0)  # the served index still has it
-    assert [h.rank for h in hits] == [1, 2, 3, 4, 5]
-    assert "img_002.png" not in [h.key for h in hits]
+def test_an_index_pinned_to_a_commit_never_asks_the_hub_for_a_newer_one():
+    pinned = "0123456789abcdef0123456789abcdef01234567"
+    watch = HubWatch("owner/images-index", pinned, lambda folder, fetch: pytest.fail("nothing to open"))
+    watch.commit = pinned
+    assert watch() is None  # no call to the Hub (which these tests cannot reach)

@@ -45,17 +45,18 @@ class FolderWatch:
 class HubWatch:
     """Finds a newer commit of the Hub repository an index was pulled from, and pulls it."""
 
-    def __init__(self, repo: str, revision: str | None, folder: Path, open_index: Opener) -> None:
+    def __init__(self, repo: str, revision: str | None, open_index: Opener) -> None:
         self.repo = repo
         self.revision = revision
-        self.commit = folder.name  # a pulled index's folder in the Hub cache is named after its commit
+        # The commit served; a pulled index's folder in the Hub cache is named after it.
+        self.commit: str | None = None
         self.open_index = open_index
 
     def __call__(self) -> Searcher | None:
         """The index of the repository's newest commit, pulled and opened, when there is a newer one."""
         from indexing.hub import latest_commit, pull_index, thumbnail_fetcher
 
-        if self.revision == self.commit:
+        if self.commit is not None and self.revision == self.commit:
             return None  # pinned to a commit: nothing newer can come
         commit = latest_commit(self.repo, revision=self.revision)
         if commit == self.commit:

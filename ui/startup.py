@@ -68,9 +68,10 @@ def index_tag(searcher: Searcher | None) -> str:
 
 @dataclass
 class Engine:
-    """What the app serves: a searcher, or the reason there is none.
+    """What the app serves: a searcher, or the reason there is none (yet).
 
-    `newer` finds a newer build of the served index (ui.refresh); `refresh()` swaps it in. The
+    `newer` finds a newer build of the served index, or a first one (ui.refresh); `refresh()`
+    swaps it in. The
     build it replaces still serves its own thumbnails for RETIRED_SECONDS, for pages that were
     answered by it a moment before.
     """
@@ -92,14 +93,17 @@ class Engine:
         self._stop.set()
 
     def refresh(self) -> bool:
-        """Serve a newer build of the index if there is one; whether it did."""
+        """Serve a newer build of the index if there is one (or a first one, when the app started
+        without an index it could serve); whether it did."""
         self._forget_retired()
-        if self.newer is None or self.searcher is None:
-            return False
-        searcher = newer_or_none(self.newer)
+        searcher = newer_or_none(self.newer) if self.newer else None
         if searcher is None:
             return False
         before = self.searcher
+        if before is None:
+            self.searcher, self.problem = searcher, None
+            log.info("now serving the index: %d images", searcher.store.count)
+            return True
         self._retired = (before, time.monotonic())
         self.searcher = searcher
         log.info(
@@ -144,49 +148,50 @@ def start(
     """
     local = config.index_dir(index_dir)
     repo = config.index_repo(index_repo)
-    fetch = None
+    revision = config.index_revision(revision)
+    try:
+        every = config.index_check_seconds(pulled=repo is not None) if follow_builds else 0.0
+        engine = Engine(None, duplicate_threshold=config.duplicate_threshold())
+        embedder = Embedder(model)
+    except BuscadorError as exc:
+        log.error("%s", exc)
+        return Engine(None, str(exc))
+    _warm_up(embedder)
+    served = BatchingEmbedder(embedder) if batch_queries else embedder
+    text_encoder = _text_encoder(text_model, batch_queries)
+
+    def open_index(folder: Path, fetch_shard: Callable[[str], Path | None] | None) -> Searcher:
+        return Searcher.open(folder, served, max_k=APP_MAX_K, text_encoder=text_encoder, fetch=fetch_shard)
+
     try:
         if repo:
             from indexing.hub import pull_index, thumbnail_fetcher
 
-            local = pull_index(repo, revision=config.index_revision(revision))
-            fetch = thumbnail_fetcher(repo, local)  # thumbnail shards come when first shown
-        embedder = Embedder(model)
-        if not repo and not (local / MANIFEST).exists():
-            if not sample_dir.is_dir():
-                raise BuscadorError(
-                    f"no index at {local}. Build one: python -m indexing build YOUR_FOLDER --out {local}"
+            engine.newer = watch = HubWatch(repo, revision, open_index)
+            local = pull_index(repo, revision=revision)  # from the cache when the Hub is unreachable
+            watch.commit = local.name
+            engine.searcher = open_index(local, thumbnail_fetcher(repo, local))  # shards come when shown
+        else:
+            if not (local / MANIFEST).exists() and sample_dir.is_dir():
+                from indexing.build import build_index
+                from indexing.sources import FolderSource
+
+                print(
+                    f"No index at {local}: indexing the sample collection in {sample_dir} first.", flush=True
                 )
-            from indexing.build import build_index
-            from indexing.sources import FolderSource
-
-            print(f"No index at {local}: indexing the sample collection in {sample_dir} first.", flush=True)
-            print(build_index(FolderSource(sample_dir), local, embedder).report(), flush=True)
-        _warm_up(embedder)
-        served = BatchingEmbedder(embedder) if batch_queries else embedder
-        text_encoder = _text_encoder(text_model, batch_queries)
-
-        def open_index(folder: Path, fetch_shard: Callable[[str], Path | None] | None) -> Searcher:
-            return Searcher.open(
-                folder, served, max_k=APP_MAX_K, text_encoder=text_encoder, fetch=fetch_shard
-            )
-
-        engine = Engine(
-            open_index(local, fetch),
-            duplicate_threshold=config.duplicate_threshold(),
-            newer=(
-                HubWatch(repo, config.index_revision(revision), local, open_index)
-                if repo
-                else FolderWatch(local, open_index)
-            ),
-        )
-        if follow_builds:
-            engine.follow_builds(config.index_check_seconds(pulled=repo is not None))
-        return engine
+                print(build_index(FolderSource(sample_dir), local, embedder).report(), flush=True)
+            engine.newer = FolderWatch(local, open_index)
+            if not (local / MANIFEST).exists():
+                raise BuscadorError(
+                    f"no index at {local}. Build one: python -m indexing build YOUR_FOLDER --out {local} "
+                    "(this page serves it once built)"
+                )
+            engine.searcher = open_index(local, None)
     except BuscadorError as exc:
-        log.error("%s", exc)
-        return Engine(None, str(exc))
+        engine.problem = str(exc)
     except DiskError as exc:
-        problem = disk_problem(exc)
-        log.error("%s", problem)
-        return Engine(None, problem)
+        engine.problem = disk_problem(exc)
+    if engine.problem:
+        log.error("%s", engine.problem)
+    engine.follow_builds(every)
+    return engine
