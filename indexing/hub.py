@@ -151,6 +151,26 @@ def _download(repo_id: str, revision: str | None, token: str | None, patterns: l
         raise BuscadorError(f"cannot download the index {where}: {str(exc).splitlines()[0]}") from None
 
 
+def drop_pulled(folder: Path) -> None:
+    """Remove an index pulled into `folder` (a snapshot of the Hub cache, named after its commit)
+    from the cache, but for the files that other snapshots there share with it. A long-running
+    app that pulls each new commit would otherwise keep every one it ever served on its disk."""
+    from huggingface_hub import scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound
+
+    try:
+        strategy = scan_cache_dir(folder.parents[2]).delete_revisions(folder.name)
+        strategy.execute()
+    except (CacheNotFound, IndexError, OSError, ValueError) as exc:
+        log.warning("could not remove %s from the Hub cache: %s", folder, exc)
+        return
+    log.info(
+        "removed commit %s of the index from the Hub cache (%s)",
+        folder.name[:12],
+        strategy.expected_freed_size_str,
+    )
+
+
 def latest_commit(repo_id: str, *, revision: str | None = None, token: str | None = None) -> str:
     """The commit that `revision` (a branch, tag or commit; the default branch when None) of the
     index repository `repo_id` names now: one call to the Hub's API, nothing downloaded."""

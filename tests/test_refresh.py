@@ -136,14 +136,18 @@ def test_a_bad_check_interval_is_a_clear_message(tmp_path, tiny_model, built_ind
 
 
 _HUB_SCRIPT = """
-import sys
-from ui.startup import start
-engine = start()
+import os, sys
+from pathlib import Path
+from ui import startup
+startup.RETIRED_SECONDS = 0.0  # a replaced commit is let go at the next look
+engine = startup.start()
 print(engine.problem, flush=True)
+snapshots = Path(os.environ["HF_HOME"]) / "hub" / "datasets--owner--images-index" / "snapshots"
 for line in sys.stdin:
     fresh = engine.refresh()
     searcher = engine.searcher
-    print(fresh, searcher.store.count, searcher.thumbnail(int(line)) is not None, engine.problem, flush=True)
+    thumbnail = searcher.thumbnail(int(line)) is not None
+    print(fresh, searcher.store.count, thumbnail, engine.problem, len(list(snapshots.iterdir())), flush=True)
 """
 
 
@@ -185,13 +189,13 @@ def test_the_app_serves_its_hub_repository_once_there_and_each_newer_commit(
             return answer
 
         hub.repos["owner/images-index"] = index_files(small)  # the first push
-        assert ask(0) == "True 5 True None"
-        assert ask(0) == "False 5 True None"  # the same commit: nothing to do
+        assert ask(0) == "True 5 True None 1"
+        assert ask(0) == "False 5 True None 1"  # the same commit: nothing to do
         hub.repos["owner/images-index"] = index_files(built_index)  # a bigger build pushed
-        assert ask(10) == "True 12 True None"  # pulled, opened, its thumbnails fetched when shown
-        assert ask(10) == "False 12 True None"
+        assert ask(10) == "True 12 True None 2"  # pulled, opened, its thumbnails fetched when shown
+        assert ask(10) == "False 12 True None 1", "the replaced commit leaves the Hub cache"
         del hub.repos["owner/images-index"]  # the Hub answers no more: the app keeps serving
-        assert ask(10) == "False 12 True None"
+        assert ask(10) == "False 12 True None 1"
     finally:
         app_process.stdin.close()
         app_process.wait(timeout=30)

@@ -73,7 +73,7 @@ class Engine:
     `newer` finds a newer build of the served index, or a first one (ui.refresh); `refresh()`
     swaps it in. The
     build it replaces still serves its own thumbnails for RETIRED_SECONDS, for pages that were
-    answered by it a moment before.
+    answered by it a moment before; then `drop_folder` disposes of its folder, if set.
     """
 
     searcher: Searcher | None
@@ -81,6 +81,8 @@ class Engine:
     # Results at least this similar to a better one are folded into it, unless a visitor says not.
     duplicate_threshold: float = config.DUPLICATE_THRESHOLD
     newer: Callable[[], Searcher | None] | None = None
+    # Disposes of a replaced build's folder once it is no longer served (a pulled commit's snapshot).
+    drop_folder: Callable[[Path], None] | None = None
     _retired: tuple[Searcher, float] | None = field(default=None, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -121,8 +123,12 @@ class Engine:
         return None
 
     def _forget_retired(self) -> None:
-        if self._retired and time.monotonic() - self._retired[1] > RETIRED_SECONDS:
-            self._retired = None
+        if not self._retired or time.monotonic() - self._retired[1] <= RETIRED_SECONDS:
+            return
+        folder = self._retired[0].store.dir
+        self._retired = None
+        if self.drop_folder and (self.searcher is None or self.searcher.store.dir != folder):
+            self.drop_folder(folder)
 
 
 def start(
@@ -165,9 +171,10 @@ def start(
 
     try:
         if repo:
-            from indexing.hub import pull_index, thumbnail_fetcher
+            from indexing.hub import drop_pulled, pull_index, thumbnail_fetcher
 
             engine.newer = watch = HubWatch(repo, revision, open_index)
+            engine.drop_folder = drop_pulled
             local = pull_index(repo, revision=revision)  # from the cache when the Hub is unreachable
             watch.commit = local.name
             engine.searcher = open_index(local, thumbnail_fetcher(repo, local))  # shards come when shown
