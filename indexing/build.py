@@ -213,6 +213,9 @@ def build_index(
         for line in source.warnings:
             warn(f"skipped {line}")
             summary.skipped.append((line, "unreadable"))
+        for (kind, advice), names in _by_format(source.left_out).items():
+            warn(f"skipped {len(names)} {kind} file{'s' if len(names) > 1 else ''}: {advice}")
+            summary.skipped += [(name, f"{kind}: {advice}") for name in names]
         catalog.record_precision(embedder.precision_used("image"))  # over all builds
         summary.seen = len(diff.seen)
         summary.unchanged = diff.unchanged
@@ -388,6 +391,14 @@ def _prepare(
         return _Prepared(item, embedder.pixels(img), thumbnail_jpeg(img), content=content)
     except BadImage as exc:
         return _Prepared(item, error=str(exc))
+
+
+def _by_format(left_out: list[tuple[str, str, str]]) -> dict[tuple[str, str], list[str]]:
+    """Files a source left out, (name, format, advice) each, as names by (format, advice)."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for name, kind, advice in left_out:
+        grouped.setdefault((kind, advice), []).append(name)
+    return grouped
 
 
 def _embed(

@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import os
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -90,6 +89,9 @@ class Source(Protocol):
     # Items the source could not even hand over (an unlistable folder, an unusable dataset
     # value), one line each, filled while `items()` runs.
     warnings: list[str]
+    # Files it left out for their format (HEIC without its reader): (name, format, advice) each;
+    # the build reports them in one line a format, not one a file.
+    left_out: list[tuple[str, str, str]]
 
     def describe(self) -> dict[str, Any]:
         """What the manifest records about the source (JSON-ready)."""
@@ -116,7 +118,7 @@ class FolderSource:
 
     Hidden files and folders are skipped, and so are symlinks that lead outside the root (and
     symlink loops). Names that are not valid UTF-8, and photo formats this installation cannot
-    read (HEIC without pillow-heif), are left out and reported in `warnings`. Fingerprint: size
+    read (HEIC without pillow-heif), are left out and reported (`warnings`, `left_out`). Fingerprint: size
     and modification time, as rclip does: cheap to re-check.
     """
 
@@ -127,8 +129,8 @@ class FolderSource:
         if not self.root.is_dir():
             raise BuscadorError(f"{root} is not a folder")
         self.warnings: list[str] = []
+        self.left_out: list[tuple[str, str, str]] = []
         self._scanned: list[SourceItem] | None = None
-        self._unread: Counter[tuple[str, str]] = Counter()  # (format, advice) → files of it left out
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "root": str(self.root)}
@@ -143,12 +145,8 @@ class FolderSource:
         return iter(listing)
 
     def _scan(self) -> list[SourceItem]:
-        self.warnings = []
-        self._unread.clear()
-        items = list(self._walk(self.root, "", {self.root}))
-        for (kind, advice), count in sorted(self._unread.items()):
-            self.warnings.append(f"{count} {kind} file{'s' if count > 1 else ''}: {advice}")
-        return items
+        self.warnings, self.left_out = [], []
+        return list(self._walk(self.root, "", {self.root}))
 
     def _walk(self, folder: Path, prefix: str, visited: set[Path]) -> Iterator[SourceItem]:
         try:
@@ -176,7 +174,7 @@ class FolderSource:
                         st = entry.stat()
                         yield SourceItem(rel, rel, f"{st.st_size}:{st.st_mtime_ns}", Path(entry.path))
                     elif suffix in UNREAD_FORMATS:
-                        self._unread[UNREAD_FORMATS[suffix]] += 1
+                        self.left_out.append((rel, *UNREAD_FORMATS[suffix]))
             except OSError as exc:
                 self.warnings.append(f"{rel}: cannot read ({exc.strerror})")
 
@@ -226,6 +224,7 @@ class DatasetSource:
         self.limit = limit
         self.revision = revision
         self.warnings: list[str] = []
+        self.left_out: list[tuple[str, str, str]] = []  # a dataset's rows have no file format
         self._base = Path(name).expanduser()
         self._opened: tuple[Any, str] | None = None
 

@@ -653,3 +653,5 @@ def test_heic_photos_this_installation_cannot_read_are_reported_not_silently_lef
     )
     assert summary.count == 12
     assert lines == ["skipped 3 HEIC (iPhone photo) files: pip install pillow-heif to index them"]
+    assert sorted(name for name, _ in summary.skipped) == ["IMG_0000.HEIC", "IMG_0001.HEIC", "IMG_0002.HEIC"]
+    assert "3 skipped" in summary.report() and summary.changes()["skipped"] == 3
