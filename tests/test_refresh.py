@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from gradio_client import Client, handle_file
@@ -21,12 +22,12 @@ from gradio_client import Client, handle_file
 import app
 from indexing.build import build_index
 from indexing.sources import FolderSource
-from indexing.store import MANIFEST, _hold_build_lock
+from indexing.store import CATALOG, MANIFEST, _hold_build_lock
 from tests.test_app import _serve
 from tests.test_hub import REPO, FakeHub, index_files
 from ui import startup
 from ui.refresh import HubWatch
-from ui.startup import index_tag, start
+from ui.startup import Engine, index_tag, start
 
 
 def _photos(collection: Path, folder: Path, names: range) -> Path:
@@ -223,3 +224,25 @@ def test_an_index_pinned_to_a_commit_never_asks_the_hub_for_a_newer_one():
     watch = HubWatch("owner/images-index", pinned, lambda folder, fetch: pytest.fail("nothing to open"))
     watch.commit = pinned
     assert watch() is None  # no call to the Hub (which these tests cannot reach)
+
+
+def _build(name: str) -> SimpleNamespace:
+    """Stands in for a Searcher of the build in folder `name`, as much as the engine looks at it."""
+    manifest = {"files": {CATALOG: {"sha256": name * 16}}}
+    return SimpleNamespace(store=SimpleNamespace(dir=Path(name), count=1, manifest=manifest))
+
+
+def test_each_replaced_build_is_let_go_once_no_page_can_still_need_it(monkeypatch):
+    first, second, third = _build("a"), _build("b"), _build("c")
+    builds = iter([second, third])
+    dropped: list[Path] = []
+    engine = Engine(first, newer=lambda: next(builds, None), drop_folder=dropped.append)  # type: ignore[arg-type]
+
+    assert engine.refresh() is True and dropped == []
+    assert engine.searcher_for("a" * 16) is first  # the page it answered a moment ago
+    assert engine.refresh() is True and dropped == [Path("a")]  # a second swap: the oldest goes now
+    assert engine.searcher_for("a" * 16) is None and engine.searcher_for("b" * 16) is second
+    monkeypatch.setattr(startup, "RETIRED_SECONDS", 0.0)
+    time.sleep(0.01)
+    assert engine.refresh() is False and dropped == [Path("a"), Path("b")]
+    assert engine.searcher_for("c" * 16) is third and engine.searcher_for("b" * 16) is None

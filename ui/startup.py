@@ -106,6 +106,8 @@ class Engine:
             self.searcher, self.problem = searcher, None
             log.info("now serving the index: %d images", searcher.store.count)
             return True
+        if self._retired:  # a second swap within RETIRED_SECONDS: the oldest goes now
+            self._let_go(self._retired[0])
         self._retired = (before, time.monotonic())
         self.searcher = searcher
         log.info(
@@ -117,16 +119,21 @@ class Engine:
 
     def searcher_for(self, tag: str) -> Searcher | None:
         """The served build named `tag`, or the one it replaced a moment ago."""
-        for searcher in (self.searcher, self._retired[0] if self._retired else None):
+        retired = self._retired  # read once: the refresh thread may let go of it meanwhile
+        for searcher in (self.searcher, retired[0] if retired else None):
             if searcher is not None and index_tag(searcher) == tag:
                 return searcher
         return None
 
     def _forget_retired(self) -> None:
-        if not self._retired or time.monotonic() - self._retired[1] <= RETIRED_SECONDS:
-            return
-        folder = self._retired[0].store.dir
-        self._retired = None
+        retired = self._retired
+        if retired and time.monotonic() - retired[1] > RETIRED_SECONDS:
+            self._retired = None
+            self._let_go(retired[0])
+
+    def _let_go(self, searcher: Searcher) -> None:
+        """Dispose of a replaced build's folder (see `drop_folder`), unless it is still served."""
+        folder = searcher.store.dir
         if self.drop_folder and (self.searcher is None or self.searcher.store.dir != folder):
             self.drop_folder(folder)
 
