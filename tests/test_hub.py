@@ -30,6 +30,7 @@ class FakeHub(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _HubHandler)
         self.repos = repos
         self.downloads: list[str] = []
+        self.unavailable: set[str] = set()  # files whose downloads fail, as in a network hiccup
 
     @property
     def endpoint(self) -> str:
@@ -73,7 +74,7 @@ class _HubHandler(BaseHTTPRequestHandler):
             self._send(200, json.dumps(tree).encode(), {"Content-Type": "application/json"}, head)
         elif parts[0] == "datasets" and parts[3] == "resolve":
             name = "/".join(parts[5:])
-            if name not in files:
+            if name not in files or name in self.server.unavailable:
                 self._send(404, b"", {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": commit}, head)
                 return
             body = files[name]

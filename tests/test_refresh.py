@@ -192,7 +192,10 @@ def test_the_app_serves_its_hub_repository_once_there_and_each_newer_commit(
         hub.repos["owner/images-index"] = index_files(small)  # the first push
         assert ask(0) == "True 5 True None 1"
         assert ask(0) == "False 5 True None 1"  # the same commit: nothing to do
-        hub.repos["owner/images-index"] = index_files(built_index)  # a bigger build pushed
+        hub.unavailable = {CATALOG}  # a bigger build pushed, but its download fails ...
+        hub.repos["owner/images-index"] = index_files(built_index)
+        assert ask(10).startswith("False 5 False None")
+        hub.unavailable = set()  # ... and works at the next look, for the same commit
         assert ask(10) == "True 12 True None 2"  # pulled, opened, its thumbnails fetched when shown
         assert ask(10) == "False 12 True None 1", "the replaced commit leaves the Hub cache"
         del hub.repos["owner/images-index"]  # the Hub answers no more: the app keeps serving

@@ -61,8 +61,8 @@ class HubWatch:
         commit = latest_commit(self.repo, revision=self.revision)
         if commit == self.commit:
             return None
-        self.commit = commit
-        folder = pull_index(self.repo, revision=commit)
+        folder = pull_index(self.repo, revision=commit)  # a failed pull is tried again next time
+        self.commit = commit  # one that cannot be opened is reported once, not at every look
         return self.open_index(folder, thumbnail_fetcher(self.repo, folder))
 
 
