@@ -155,18 +155,39 @@ def drop_pulled(folder: Path) -> None:
     """Remove an index pulled into `folder` (a snapshot of the Hub cache, named after its commit)
     from the cache, but for the files that other snapshots there share with it. A long-running
     app that pulls each new commit would otherwise keep every one it ever served on its disk."""
+    _drop_commits(folder, lambda repo: {folder.name})
+
+
+def drop_other_pulls(folder: Path) -> None:
+    """Remove from the cache every other commit of the repository whose index was pulled into
+    `folder`: what earlier runs of an app with a lasting cache (a Space's persistent storage) left."""
+
+    def others(repo: Any) -> set[str]:
+        if Path(repo.repo_path).resolve() != folder.parents[1].resolve():  # repo/snapshots/commit
+            return set()
+        return {revision.commit_hash for revision in repo.revisions if revision.commit_hash != folder.name}
+
+    _drop_commits(folder, others)
+
+
+def _drop_commits(folder: Path, commits: Callable[[Any], set[str]]) -> None:
+    """Delete `commits(cached repo)` of each repository of the cache that holds `folder`."""
     from huggingface_hub import scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
     try:
-        strategy = scan_cache_dir(folder.parents[2]).delete_revisions(folder.name)
+        cache = scan_cache_dir(folder.parents[2])
+        doomed = set().union(*(commits(repo) for repo in cache.repos))
+        if not doomed:
+            return
+        strategy = cache.delete_revisions(*doomed)
         strategy.execute()
     except (CacheNotFound, IndexError, OSError, ValueError) as exc:
-        log.warning("could not remove %s from the Hub cache: %s", folder, exc)
+        log.warning("could not remove old index commits from the Hub cache: %s", exc)
         return
     log.info(
-        "removed commit %s of the index from the Hub cache (%s)",
-        folder.name[:12],
+        "removed %d old index commit(s) from the Hub cache (%s)",
+        len(doomed),
         strategy.expected_freed_size_str,
     )
 

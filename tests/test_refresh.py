@@ -24,7 +24,7 @@ from indexing.build import build_index
 from indexing.sources import FolderSource
 from indexing.store import CATALOG, MANIFEST, _hold_build_lock
 from tests.test_app import _serve
-from tests.test_hub import REPO, FakeHub, index_files
+from tests.test_hub import REPO, FakeHub, _run, index_files
 from ui import startup
 from ui.refresh import HubWatch
 from ui.startup import Engine, index_tag, start
@@ -249,3 +249,28 @@ def test_each_replaced_build_is_let_go_once_no_page_can_still_need_it(monkeypatc
     time.sleep(0.01)
     assert engine.refresh() is False and dropped == [Path("a"), Path("b")]
     assert engine.searcher_for("c" * 16) is third and engine.searcher_for("b" * 16) is None
+
+
+def test_a_restart_leaves_only_the_commit_it_serves_in_a_lasting_cache(
+    tmp_path, tiny_model, collection, embedder, built_index
+):
+    small = tmp_path / "small-index"
+    build_index(
+        FolderSource(_photos(collection, tmp_path / "photos", range(5))), small, embedder, progress=False
+    )
+    hub = FakeHub({"owner/images-index": index_files(small)})
+    threading.Thread(target=hub.serve_forever, daemon=True).start()
+    script = "from ui.startup import start; e = start(); print(e.searcher.store.count if e.searcher else 0)"
+    env = {"CLIP_MODEL": tiny_model, "INDEX_REPO": "owner/images-index"}
+    snapshots = tmp_path / "home" / "hub" / "datasets--owner--images-index" / "snapshots"
+    try:
+        first = _run(["-c", script], hub, tmp_path / "home", **env)
+        assert first.stdout.split()[-1] == "5", first.stderr
+        (served_first,) = snapshots.iterdir()
+        hub.repos["owner/images-index"] = index_files(built_index)  # pushed while the app was down
+        second = _run(["-c", script], hub, tmp_path / "home", **env)
+        served_now = next(p for p in snapshots.iterdir() if p.name != served_first.name)
+        assert second.stdout.split()[-1] == "12", second.stderr
+        assert [p.name for p in snapshots.iterdir()] == [served_now.name], "the one served before is gone"
+    finally:
+        hub.shutdown()

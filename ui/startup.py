@@ -178,13 +178,14 @@ def start(
 
     try:
         if repo:
-            from indexing.hub import drop_pulled, pull_index, thumbnail_fetcher
+            from indexing.hub import drop_other_pulls, drop_pulled, pull_index, thumbnail_fetcher
 
             engine.newer = watch = HubWatch(repo, revision, open_index)
             engine.drop_folder = drop_pulled
             local = pull_index(repo, revision=revision)  # from the cache when the Hub is unreachable
             watch.commit = local.name
             engine.searcher = open_index(local, thumbnail_fetcher(repo, local))  # shards come when shown
+            drop_other_pulls(local)  # what earlier runs served, if the cache outlives the app
         else:
             if not (local / MANIFEST).exists() and sample_dir.is_dir():
                 from indexing.build import build_index
