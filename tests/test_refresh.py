@@ -208,11 +208,15 @@ def test_the_app_serves_its_hub_repository_once_there_and_each_newer_commit(
 
 
 def test_an_app_started_before_its_index_was_built_serves_it_once_built(
-    tmp_path, tiny_model, collection, embedder
+    tmp_path, tiny_model, collection, embedder, monkeypatch
 ):
     index = tmp_path / "index"
-    engine = start(index_dir=index, model=tiny_model, sample_dir=tmp_path / "none")
-    assert engine.searcher is None and "this page serves it once built" in (engine.problem or "")
+    monkeypatch.setenv("INDEX_CHECK_SECONDS", "3600")  # the test looks itself
+    engine = start(index_dir=index, model=tiny_model, sample_dir=tmp_path / "none", follow_builds=True)
+    assert engine.searcher is None and engine.problem == (
+        f"no index at {index}. Build one: python -m indexing build YOUR_FOLDER --out {index} "
+        "(this page will serve the index as soon as there is one it can open)"
+    )
     assert engine.refresh() is False and app.index_status(engine) == ""
     build_index(
         FolderSource(_photos(collection, tmp_path / "photos", range(5))), index, embedder, progress=False
@@ -220,6 +224,7 @@ def test_an_app_started_before_its_index_was_built_serves_it_once_built(
     assert engine.refresh() is True
     assert engine.problem is None and app.index_status(engine).startswith("🖼️ 5 ·")
     assert engine.searcher.by_image(collection / "img_003.png", 1)[0].key == "img_003.png"
+    engine.close()
 
 
 def test_an_index_pinned_to_a_commit_never_asks_the_hub_for_a_newer_one():

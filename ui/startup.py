@@ -198,14 +198,15 @@ def start(
             engine.newer = FolderWatch(local, open_index)
             if not (local / MANIFEST).exists():
                 raise BuscadorError(
-                    f"no index at {local}. Build one: python -m indexing build YOUR_FOLDER --out {local} "
-                    "(this page serves it once built)"
+                    f"no index at {local}. Build one: python -m indexing build YOUR_FOLDER --out {local}"
                 )
             engine.searcher = open_index(local, None)
     except BuscadorError as exc:
         engine.problem = str(exc)
     except DiskError as exc:
         engine.problem = disk_problem(exc)
+    if engine.problem and engine.newer and every:
+        engine.problem += " (this page will serve the index as soon as there is one it can open)"
     if engine.problem:
         log.error("%s", engine.problem)
     engine.follow_builds(every)
