@@ -219,11 +219,7 @@ def build_index(
         catalog.record_precision(embedder.precision_used("image"))  # over all builds
         summary.seen = len(diff.seen)
         summary.unchanged = diff.unchanged
-        # A previously indexed image that has become unreadable leaves the index, as in a clean build.
-        unreadable = {name for name, _ in summary.skipped}
-        summary.removed = writer.delete(
-            key for key in diff.known if key not in diff.seen or key in unreadable
-        )
+        summary.removed = writer.delete(_gone(diff, source, summary, warn))
         described = source.describe() | ({"shard": str(shard)} if shard else {})
         with summary.timing("index"):
             manifest = write_index(
@@ -391,6 +387,26 @@ def _prepare(
         return _Prepared(item, embedder.pixels(img), thumbnail_jpeg(img), content=content)
     except BadImage as exc:
         return _Prepared(item, error=str(exc))
+
+
+def _gone(diff: _Diff, source: Source, summary: BuildSummary, warn: Callable[[str], None]) -> list[str]:
+    """The keys to remove from the index: images the source no longer has, and those it could not
+    read (they would not be there after a clean build). Images in what the source could not even
+    list this time (a folder it had no permission for, a disk that failed) stay as they were."""
+    kept = {key for key in diff.known if key not in diff.seen and _within(key, source.unreachable)}
+    if kept:
+        s = "s" if len(kept) > 1 else ""
+        warn(f"kept {len(kept)} indexed image{s} as they were: where they are could not be read this time")
+        summary.unchanged += len(kept)
+    unreadable = {name for name, _ in summary.skipped}
+    return [key for key in diff.known if (key not in diff.seen and key not in kept) or key in unreadable]
+
+
+def _within(key: str, places: list[str]) -> bool:
+    """Whether `key` is one of `places` or in one of its folders ("x/", or "" for all)."""
+    return any(
+        key == place or ((place.endswith("/") or not place) and key.startswith(place)) for place in places
+    )
 
 
 def _by_format(left_out: list[tuple[str, str, str]]) -> dict[tuple[str, str], list[str]]:

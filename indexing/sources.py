@@ -92,6 +92,9 @@ class Source(Protocol):
     # Files it left out for their format (HEIC without its reader): (name, format, advice) each;
     # the build reports them in one line a format, not one a file.
     left_out: list[tuple[str, str, str]]
+    # What it could not read this time: keys, and folders as key prefixes ending in "/" ("" for
+    # the whole source). Images indexed there stay as they are instead of being taken for removed.
+    unreachable: list[str]
 
     def describe(self) -> dict[str, Any]:
         """What the manifest records about the source (JSON-ready)."""
@@ -130,6 +133,7 @@ class FolderSource:
             raise BuscadorError(f"{root} is not a folder")
         self.warnings: list[str] = []
         self.left_out: list[tuple[str, str, str]] = []
+        self.unreachable: list[str] = []
         self._scanned: list[SourceItem] | None = None
 
     def describe(self) -> dict[str, Any]:
@@ -145,7 +149,7 @@ class FolderSource:
         return iter(listing)
 
     def _scan(self) -> list[SourceItem]:
-        self.warnings, self.left_out = [], []
+        self.warnings, self.left_out, self.unreachable = [], [], []
         return list(self._walk(self.root, "", {self.root}))
 
     def _walk(self, folder: Path, prefix: str, visited: set[Path]) -> Iterator[SourceItem]:
@@ -153,6 +157,7 @@ class FolderSource:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
             self.warnings.append(f"{prefix or '.'}: cannot list folder ({exc.strerror})")
+            self.unreachable.append(prefix)
             return
         for entry in entries:
             if entry.name.startswith("."):
@@ -177,6 +182,7 @@ class FolderSource:
                         self.left_out.append((rel, *UNREAD_FORMATS[suffix]))
             except OSError as exc:
                 self.warnings.append(f"{rel}: cannot read ({exc.strerror})")
+                self.unreachable.extend([rel, rel + "/"])  # a file, or a folder whose images stay
 
 
 def _utf8(name: str) -> bool:
@@ -225,6 +231,7 @@ class DatasetSource:
         self.revision = revision
         self.warnings: list[str] = []
         self.left_out: list[tuple[str, str, str]] = []  # a dataset's rows have no file format
+        self.unreachable: list[str] = []  # a dataset that cannot be read stops the build instead
         self._base = Path(name).expanduser()
         self._opened: tuple[Any, str] | None = None
 

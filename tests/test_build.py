@@ -655,3 +655,37 @@ def test_heic_photos_this_installation_cannot_read_are_reported_not_silently_lef
     assert lines == ["skipped 3 HEIC (iPhone photo) files: pip install pillow-heif to index them"]
     assert sorted(name for name, _ in summary.skipped) == ["IMG_0000.HEIC", "IMG_0001.HEIC", "IMG_0002.HEIC"]
     assert "3 skipped" in summary.report() and summary.changes()["skipped"] == 3
+
+
+def test_images_in_a_folder_that_cannot_be_listed_this_time_stay_indexed(
+    tmp_path, collection, embedder, monkeypatch
+):
+    folder, index = tmp_path / "photos", tmp_path / "index"
+    for sub, names in (("a", range(6)), ("b", range(6, 12))):
+        (folder / sub).mkdir(parents=True)
+        for i in names:
+            shutil.copy(collection / f"img_{i:03d}.png", folder / sub)
+    assert build_index(FolderSource(folder), index, embedder, progress=False).count == 12
+
+    listing = os.scandir
+
+    def failing_disk(path):  # b/ is on a disk that fails (or the user lost access to it)
+        if Path(path).name == "b":
+            raise OSError(5, "Input/output error")
+        return listing(path)
+
+    monkeypatch.setattr(os, "scandir", failing_disk)
+    (folder / "a" / "img_000.png").unlink()  # and one photo really removed
+    lines: list[str] = []
+    summary = build_index(FolderSource(folder), index, embedder, progress=False, warn=lines.append)
+    monkeypatch.undo()
+    assert lines == [
+        "skipped b/: cannot list folder (Input/output error)",
+        "kept 6 indexed images as they were: where they are could not be read this time",
+    ]
+    assert (summary.removed, summary.unchanged, summary.count) == (1, 11, 11)
+    hits = Searcher.open(index, embedder).by_image(collection / "img_008.png", 1)
+    assert hits[0].key == "b/img_008.png"
+
+    again = build_index(FolderSource(folder), index, embedder, progress=False)  # the disk is back
+    assert (again.removed, again.unchanged, again.added, again.count) == (0, 11, 0, 11)
