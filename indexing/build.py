@@ -229,6 +229,7 @@ def build_index(
                 source=described,
                 changes=summary.changes(),
                 memory_budget_mb=memory_budget_mb,
+                progress=progress,
             )
         summary.seconds = time.perf_counter() - started
         summary.count = manifest["count"]

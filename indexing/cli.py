@@ -380,7 +380,7 @@ def _merge(args: argparse.Namespace) -> int:
     from indexing.merge import merge_shards
 
     manifest = merge_shards(
-        args.shards, args.out, index_type=args.index_type, memory_budget_mb=args.memory_budget
+        args.shards, args.out, index_type=args.index_type, memory_budget_mb=args.memory_budget, progress=True
     )
     kind = manifest["index_type"]
     quality = "exact" if kind == "flat" else f"recall@10 {manifest['recall_at_10']:.3f}"

@@ -32,8 +32,10 @@ def merge_shards(
     *,
     index_type: str = "auto",
     memory_budget_mb: int = config.MEMORY_BUDGET_MB,
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """Join finished shard builds of one source into `out_dir`; returns its manifest."""
+    """Join finished shard builds of one source into `out_dir`; returns its manifest. `progress`:
+    a progress bar while an approximate index is built and tuned."""
     if not shard_dirs:
         raise BuscadorError("give the folders of the shard builds to merge")
     manifests = [_shard_manifest(d) for d in shard_dirs]
@@ -95,6 +97,7 @@ def merge_shards(
             source=source | {"merged_shards": len(shard_dirs)},
             changes=changes,
             memory_budget_mb=memory_budget_mb,
+            progress=progress,
         )
     finally:
         catalog.close()

@@ -407,9 +407,11 @@ def write_index(
     source: dict[str, Any],
     changes: dict[str, int],
     memory_budget_mb: int = config.MEMORY_BUDGET_MB,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Build index.faiss from the vectors of the catalog's ids, then write manifest.json; both
-    atomically. Returns the manifest.
+    atomically. Returns the manifest. `progress`: a progress bar while an approximate index is
+    built and tuned.
 
     An index.faiss the last manifest describes is kept as it is when nothing it was built from has
     changed (the same images, vectors and choice of index): building and tuning it again costs
@@ -431,7 +433,7 @@ def write_index(
         stored = np.empty((len(ids), dim), np.float32)
         for start in range(0, len(ids), 65536):
             stored[start : start + 65536] = vectors.read(ids[start : start + 65536])
-        built = ann.build(kind, ids, stored, budget_mb=memory_budget_mb)
+        built = ann.build(kind, ids, stored, budget_mb=memory_budget_mb, progress=progress)
         del stored
         if built.warning:
             log.warning("%s", built.warning)

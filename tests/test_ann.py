@@ -82,3 +82,13 @@ def test_a_collection_too_big_for_the_budget_is_refused_with_advice():
         ann.build("ivfpq", np.arange(2000, dtype=np.int64), low_rank(2000), budget_mb=0)
     with pytest.raises(BuscadorError, match="at least 1000 images"):
         ann.build("ivfpq", np.arange(10, dtype=np.int64), low_rank(10), budget_mb=64)
+
+
+def test_building_an_approximate_index_shows_its_progress(capsys):
+    vectors = low_rank(2000)
+    ann.build("ivfpq", np.arange(2000, dtype=np.int64), vectors, budget_mb=64, progress=True)
+    shown = capsys.readouterr().err
+    assert "search index (ivfpq)" in shown and "2000/2000" in shown
+    assert "training" in shown and "tuning the search settings" in shown and "recall@10 0." in shown
+    ann.build("hnsw", np.arange(500, dtype=np.int64), vectors[:500], budget_mb=64)  # quiet by default
+    assert capsys.readouterr().err == ""
