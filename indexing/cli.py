@@ -358,7 +358,7 @@ def _duplicates(args: argparse.Namespace) -> int:
         raise BuscadorError("the near-duplicate threshold must be above 0 to find duplicates")
     store = IndexStore(config.index_dir(args.index))
     started = time.perf_counter()
-    groups = find_duplicates(store, threshold)
+    groups = find_duplicates(store, threshold, progress=True)
     seconds = time.perf_counter() - started
     if args.json:
         data = [{"size": len(g), "members": [asdict(m) for m in g]} for g in groups]

@@ -9,10 +9,12 @@ lie so close together that they share a list. Pairs above the threshold are join
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import faiss
 import numpy as np
+from tqdm import tqdm
 
 from indexing.store import IndexStore
 
@@ -20,6 +22,8 @@ from indexing.store import IndexStore
 EXACT_LIMIT = 50_000
 NEIGHBOURS = 10
 IVF_PROBES = 4
+# Images whose neighbours are searched in one call (the progress bar moves between calls).
+SEARCH_CHUNK = 16384
 
 
 @dataclass(frozen=True)
@@ -32,8 +36,11 @@ class Member:
     similarity: float
 
 
-def duplicate_pairs(ids: np.ndarray, vectors: np.ndarray, threshold: float) -> list[list[tuple[int, float]]]:
-    """Groups of ids (each (id, cosine with the group's first id)), biggest first, then by first id."""
+def duplicate_pairs(
+    ids: np.ndarray, vectors: np.ndarray, threshold: float, *, progress: bool = False
+) -> list[list[tuple[int, float]]]:
+    """Groups of ids (each (id, cosine with the group's first id)), biggest first, then by first
+    id. `progress`: a progress bar over the images searched (minutes at a million)."""
     n = len(ids)
     if n < 2:
         return []
@@ -49,7 +56,15 @@ def duplicate_pairs(ids: np.ndarray, vectors: np.ndarray, threshold: float) -> l
         index.train(sample)
         index.nprobe = IVF_PROBES
     index.add(vectors)
-    scores, neighbours = index.search(vectors, k)
+    scores = np.empty((n, k), np.float32)
+    neighbours = np.empty((n, k), np.int64)
+    with tqdm(
+        total=n, desc="near-duplicates", unit="img", disable=not progress, dynamic_ncols=True, file=sys.stderr
+    ) as bar:
+        for start in range(0, n, SEARCH_CHUNK):
+            stop = min(start + SEARCH_CHUNK, n)
+            scores[start:stop], neighbours[start:stop] = index.search(vectors[start:stop], k)
+            bar.update(stop - start)
     parent = np.arange(n)
 
     def root(i: int) -> int:
@@ -75,10 +90,10 @@ def duplicate_pairs(ids: np.ndarray, vectors: np.ndarray, threshold: float) -> l
     return out
 
 
-def find_duplicates(store: IndexStore, threshold: float) -> list[list[Member]]:
+def find_duplicates(store: IndexStore, threshold: float, *, progress: bool = False) -> list[list[Member]]:
     """The near-duplicate groups of an index, with keys and labels."""
     ids = store.catalog.ids()
     vectors = store.vectors.read(ids) if len(ids) else np.empty((0, store.dim), np.float32)
-    groups = duplicate_pairs(ids, vectors, threshold)
+    groups = duplicate_pairs(ids, vectors, threshold, progress=progress)
     items = store.items(i for group in groups for i, _ in group)
     return [[Member(i, items[i].key, items[i].label, round(s, 6)) for i, s in group] for group in groups]

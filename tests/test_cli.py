@@ -112,7 +112,9 @@ def test_duplicates_groups_copies_and_not_distinct_images(
 
     # With the tiny random model distinct images score up to about 0.994 (DUPLICATE_THRESHOLD's note).
     assert main(["duplicates", str(out), "--threshold", str(DUPLICATE_THRESHOLD), "--json"]) == 0
-    groups = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    groups = json.loads(printed.out)  # the progress bar goes to stderr, the JSON alone to stdout
+    assert "near-duplicates: 100%" in printed.err and "14/14" in printed.err
     assert [sorted(m["key"] for m in g["members"]) for g in groups] == [
         ["copy_of_001.png", "img_001.png"],
         ["img_002.png", "img_002_small.jpg"],
