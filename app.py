@@ -259,6 +259,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
 
         for fn in (h.search, h.hits_text, h.hits_image, h.hits_similar):
             gr.api(fn, api_name=fn.__name__, concurrency_id="search", concurrency_limit=CONCURRENT_SEARCHES)
+        gr.api(h.info, api_name="info")
     demo.queue(default_concurrency_limit=2, max_size=QUEUE_SIZE)
     return demo
 

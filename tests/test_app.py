@@ -191,6 +191,8 @@ def test_empty_index_and_missing_engine_say_so(tmp_path, embedder):
     try:
         with pytest.raises(AppError, match=r"not ready: no index at \./index"):
             Client(url, verbose=False).predict("cat", 3, 0.0, api_name="/search_text")
+        with pytest.raises(AppError, match=r"not ready: no index at \./index"):
+            Client(url, verbose=False).predict(api_name="/info")
     finally:
         demo.close()
 

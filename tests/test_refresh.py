@@ -57,6 +57,7 @@ def test_the_app_serves_a_build_written_into_its_folder_without_a_restart(
         client = Client(url, verbose=False)
         new_photo = handle_file(str(collection / "img_010.png"))
         before = client.predict(new_photo, 1, -1.0, api_name="/hits_image")[0]
+        assert client.predict(api_name="/info")["images"] == 8
         assert before["key"] != "img_010.png"  # not indexed yet
 
         build_index(FolderSource(_photos(collection, photos, range(8, 12))), index, embedder, progress=False)
@@ -66,6 +67,7 @@ def test_the_app_serves_a_build_written_into_its_folder_without_a_restart(
         assert engine.refresh() is True
         assert engine.searcher.store.count == 12 and app.index_status(engine).startswith("🖼️ 12 ·")
 
+        assert client.predict(api_name="/info")["images"] == 12
         after = client.predict(new_photo, 1, -1.0, api_name="/hits_image")[0]
         assert after["key"] == "img_010.png"
         assert (

@@ -26,6 +26,7 @@ import app
 from indexing.batching import BatchingEmbedder, MicroBatcher
 from indexing.errors import BuscadorError
 from indexing.search import Searcher
+from indexing.store import read_manifest
 from tests.test_app import HIT_KEYS, _serve
 from tests.tiny_clip import DUPLICATE_THRESHOLD
 from ui.routes import ServingMiddleware
@@ -137,6 +138,20 @@ def test_results_only_endpoints_are_listed_and_answer_hits_with_thumbnail_urls(s
     with pytest.raises(AppError, match=r"near-duplicate threshold must be a number from 0 \(off\) to 1"):
         client.predict("a red circle", 2, 0.0, 1.5, api_name="/hits_text")
     assert len(client.predict("a red circle", 12, -1.0, 0, api_name="/hits_text")) == 12  # 0: not folded
+
+
+def test_the_info_endpoint_describes_the_served_index(served, built_index):
+    url, _ = served
+    info = Client(url, verbose=False).predict(api_name="/info")
+    manifest = read_manifest(built_index)
+    assert info == {
+        "images": 12,
+        "model": manifest["model"],
+        "index_type": "flat",
+        "recall_at_10": 1.0,
+        "built_at": manifest["built_at"],
+        "source": "folder",  # not the folder's path on the server
+    }
 
 
 def test_concurrent_clients_each_get_their_own_answer(served, collection, embedder, built_index):

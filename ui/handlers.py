@@ -21,6 +21,7 @@ from gradio.data_classes import FileData
 from indexing import config
 from indexing.errors import BuscadorError
 from indexing.search import Hit, Searcher
+from indexing.sources import source_text
 from ui import text as ui_text
 from ui.startup import APP_MAX_K, Engine, index_tag
 
@@ -208,6 +209,27 @@ class Handlers:
                 timings=t,
             ),
         )
+
+    def info(self, request: gr.Request) -> dict[str, Any]:
+        """The index served now: {images, model, index_type, recall_at_10, built_at, source}; it
+        changes when a new build comes in (ui.refresh)."""
+        searcher = self.engine.searcher
+        if searcher is None:
+            lang = visitor_language(request)
+            raise gr.Error(
+                ui_text.message(lang, "not_ready", problem=self.engine.problem), print_exception=False
+            )
+        manifest = searcher.store.manifest
+        source = manifest.get("source") or {}
+        return {
+            "images": searcher.store.count,
+            "model": searcher.store.model,
+            "index_type": manifest["index_type"],
+            "recall_at_10": manifest["recall_at_10"],
+            "built_at": manifest["built_at"],
+            # A dataset by name; a folder's path on the server stays private.
+            "source": source_text(source) if source.get("kind") == "dataset" else source.get("kind", "?"),
+        }
 
     # --- the page's other events -----------------------------------------------------------------
 
