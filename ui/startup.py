@@ -71,9 +71,8 @@ class Engine:
     """What the app serves: a searcher, or the reason there is none (yet).
 
     `newer` finds a newer build of the served index, or a first one (ui.refresh); `refresh()`
-    swaps it in. The
-    build it replaces still serves its own thumbnails for RETIRED_SECONDS, for pages that were
-    answered by it a moment before; then `drop_folder` disposes of its folder, if set.
+    swaps it in. The build it replaces still serves its own thumbnails for RETIRED_SECONDS, for
+    pages that were answered by it a moment before; then `drop_folder` disposes of its folder.
     """
 
     searcher: Searcher | None
