@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -281,3 +282,19 @@ def test_a_restart_leaves_only_the_commit_it_serves_in_a_lasting_cache(
         assert [p.name for p in snapshots.iterdir()] == [served_now.name], "the one served before is gone"
     finally:
         hub.shutdown()
+
+
+@pytest.mark.parametrize(
+    "problem", [OSError(28, "No space left on device"), sqlite3.OperationalError("disk I/O error")]
+)
+def test_a_disk_problem_while_opening_a_newer_build_leaves_the_served_one(problem, caplog):
+    served = _build("a")
+
+    def newer():
+        raise problem
+
+    engine = Engine(served, newer=newer)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="ui.refresh"):
+        assert engine.refresh() is False
+    assert engine.searcher is served
+    assert "still serving the one before" in caplog.text

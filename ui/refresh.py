@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from indexing.errors import BuscadorError
+from indexing.errors import BuscadorError, DiskError, disk_problem
 from indexing.search import Searcher
 from indexing.store import MANIFEST, build_running
 
@@ -87,9 +87,11 @@ def newer_or_none(watch: Callable[[], Searcher | None]) -> Searcher | None:
     taken as "nothing newer to serve"."""
     try:
         return watch()
-    except (BuscadorError, OSError) as exc:
+    except BuscadorError as exc:
         log.warning("a newer index could not be opened, still serving the one before: %s", exc)
-        return None
+    except DiskError as exc:  # a full disk while pulling, a catalog the disk failed to read
+        log.warning("a newer index could not be opened, still serving the one before: %s", disk_problem(exc))
+    return None
 
 
 def _stamp(path: Path) -> tuple[int, int, int] | None:
