@@ -3,3 +3,8 @@
 Data flows one way: sources → embedder → store → search. The CLI (`python -m indexing`) and the
 Gradio app are thin layers over these modules.
 """
+
+import os
+
+if os.name == "nt":  # fcntl (the build lock) and os.pread (vector reads) are POSIX
+    raise ImportError("Buscador Visual runs on Linux and macOS; on Windows, run it in WSL")

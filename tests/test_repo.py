@@ -144,3 +144,12 @@ def test_every_benchmark_imports_and_has_a_main(module):
     """A benchmark is run by hand, rarely: one that broke at import would go unnoticed until then."""
     loaded = importlib.import_module(f"benchmarks.{module}")
     assert callable(loaded.main) and loaded.__doc__
+
+
+def test_windows_gets_a_clear_word_instead_of_a_missing_posix_module():
+    script = "import os; os.name = 'nt'; import indexing"
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert "ImportError: Buscador Visual runs on Linux and macOS; on Windows, run it in WSL" in result.stderr
