@@ -180,6 +180,8 @@ def test_the_app_serves_its_hub_repository_once_there_and_each_newer_commit(
         stderr=subprocess.PIPE,
         text=True,
     )
+    watchdog = threading.Timer(120, app_process.kill)  # a hung app fails the test instead of CI
+    watchdog.start()
     try:
         assert app_process.stdout.readline().startswith("cannot download the index owner/images-index")
 
@@ -206,6 +208,7 @@ def test_the_app_serves_its_hub_repository_once_there_and_each_newer_commit(
     finally:
         app_process.stdin.close()
         app_process.wait(timeout=30)
+        watchdog.cancel()
         hub.shutdown()
     assert "cannot ask the Hub about the index owner/images-index" in app_process.stderr.read()
 
