@@ -10,6 +10,8 @@ import argparse
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -87,6 +89,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--workers", type=int, help="how many decode threads or processes")
     build.add_argument("--summary-json", type=Path, help="also write the build summary to this JSON file")
+    build.add_argument(
+        "--watch",
+        type=float,
+        nargs="?",
+        const=config.WATCH_SECONDS,
+        metavar="SECONDS",
+        help="with a folder: after the build, look for new, changed or deleted images every SECONDS "
+        f"(default {config.WATCH_SECONDS:g}) and index them, until Ctrl-C",
+    )
     build.add_argument("--no-progress", action="store_true")
 
     search = sub.add_parser("search", help="search an index by text or by image")
@@ -233,6 +244,8 @@ def _build(args: argparse.Namespace) -> int:
         raise BuscadorError("--workers must be at least 1")
     if args.memory_budget < 1:
         raise BuscadorError("--memory-budget must be at least 1 (MB)")
+    if args.watch is not None and (args.dataset or args.shard or not 0 < args.watch < float("inf")):
+        raise BuscadorError("--watch takes a number of seconds above 0, and works with a folder (no --shard)")
     shard = Shard.parse(args.shard) if args.shard else None
     if args.dataset:
         source = DatasetSource(
@@ -248,25 +261,60 @@ def _build(args: argparse.Namespace) -> int:
         source = FolderSource(args.source)
     out = config.index_dir(args.out)
     embedder = _embedder(args, fast_decode=not args.no_fast_decode)
-    summary = build_index(
-        source,
-        out,
-        embedder,
-        batch_size=args.batch_size,
-        index_type=args.index_type,
-        memory_budget_mb=args.memory_budget,
-        shard=shard,
-        workers=args.workers,
-        decode=args.decode,
-        progress=not args.no_progress,
-    )
-    print(summary.report())
-    print(f"index written to {out}")
-    if args.summary_json:
-        args.summary_json.write_text(
-            json.dumps(summary.as_dict() | {"skipped_images": summary.skipped}, indent=2)
+
+    def build(source: DatasetSource | FolderSource) -> None:
+        summary = build_index(
+            source,
+            out,
+            embedder,
+            batch_size=args.batch_size,
+            index_type=args.index_type,
+            memory_budget_mb=args.memory_budget,
+            shard=shard,
+            workers=args.workers,
+            decode=args.decode,
+            progress=not args.no_progress,
         )
-    return 0
+        print(summary.report())
+        print(f"index written to {out}", flush=True)
+        if args.summary_json:
+            args.summary_json.write_text(
+                json.dumps(summary.as_dict() | {"skipped_images": summary.skipped}, indent=2)
+            )
+
+    if args.watch is None:
+        build(source)
+        return 0
+    return _watch(Path(args.source), args.watch, lambda: build(FolderSource(args.source)))
+
+
+def _watch(folder: Path, every: float, build: Callable[[], None]) -> int:
+    """Build, then build again whenever the folder's images change (new, changed, deleted: a new
+    listing of names, sizes and times, checked every `every` seconds), until Ctrl-C. A build that
+    fails (another build holds the index, a full disk) is reported and tried again at the next
+    change; what each build did is kept, as always."""
+    from indexing.sources import FolderSource
+
+    def listing() -> dict[str, str]:
+        return {item.key: item.fingerprint for item in FolderSource(folder).items()}
+
+    built = listing()  # a change made during a build is seen at the next look
+    build()  # a problem with the first build (another model's index, ...) ends the command
+    try:
+        while True:
+            print(f"watching {folder} for new, changed or deleted images (Ctrl-C stops)", flush=True)
+            while (now := listing()) == built:
+                time.sleep(every)
+            built = now
+            try:
+                build()
+            except BuscadorError as exc:
+                print(f"error: {exc}; still watching", file=sys.stderr)
+            except DiskError as exc:
+                print(f"error: {disk_problem(exc)}; still watching", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("stopped watching: the index holds what was built", flush=True)
+        return 0
 
 
 def _search(args: argparse.Namespace) -> int:

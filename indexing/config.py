@@ -21,6 +21,9 @@ MULTILINGUAL_TEXT_MODEL = "sentence-transformers/clip-ViT-B-32-multilingual-v1"
 INDEX_CHECK_LOCAL = 10.0
 INDEX_CHECK_HUB = 300.0
 
+# `build --watch`: how often a folder is listed again for new, changed or deleted images.
+WATCH_SECONDS = 30.0
+
 TOP_K_DEFAULT = 12
 # The most results one query may ask for (the CLI's bound; the app sets a smaller one of its own).
 MAX_K = 1000

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
 
 from indexing.cli import main
+from indexing.store import IndexStore
 
 
 def test_build_search_info(tmp_path, collection, tiny_model, capsys, monkeypatch):
@@ -170,3 +181,63 @@ def test_building_into_a_folder_this_user_cannot_write_is_refused_clearly(
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot write to {built_index} (read-only for this user)")
     assert err.count("\n") == 1 and "build into a folder you can write to (--out)" in err
+
+
+def test_build_watch_indexes_what_comes_into_the_folder_until_ctrl_c(tmp_path, tiny_model, collection):
+    folder, staging, out = tmp_path / "photos", tmp_path / "staging", tmp_path / "index"
+    folder.mkdir()
+    staging.mkdir()
+    for i in range(4):
+        shutil.copy(collection / f"img_{i:03d}.png", folder)
+    command = ["build", str(folder), "--out", str(out), "--watch", "0.2", "--no-progress"]
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "indexing", *command],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=os.environ | {"CLIP_MODEL": tiny_model},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    watchdog = threading.Timer(120, watcher.kill)
+    watchdog.start()
+    reports: list[str] = []
+
+    def until_watching() -> None:
+        for line in watcher.stdout:
+            if line.startswith("watching "):
+                return
+            if " images indexed " in line:
+                reports.append(line)
+        pytest.fail(f"the watcher ended: {watcher.stderr.read()[-2000:]}")
+
+    try:
+        until_watching()
+        assert len(reports) == 1 and reports[0].startswith("4 images indexed")
+        for i in (4, 5):  # photos arrive (each whole, as a finished copy does), one goes
+            shutil.copy(collection / f"img_{i:03d}.png", staging)
+            os.replace(staging / f"img_{i:03d}.png", folder / f"img_{i:03d}.png")
+        (folder / "img_000.png").unlink()
+        while not reports[-1].startswith("5 images indexed"):
+            until_watching()
+        later = reports[1:]
+        assert sum(int(re.search(r"(\d+) new", r)[1]) for r in later) == 2
+        assert sum(int(re.search(r"(\d+) removed", r)[1]) for r in later) == 1
+        watcher.send_signal(signal.SIGINT)
+        rest, _ = watcher.communicate(timeout=30)
+    finally:
+        watchdog.cancel()
+        watcher.kill()
+    assert watcher.returncode == 0 and "stopped watching: the index holds what was built" in rest
+    store = IndexStore(out)
+    assert sorted(item.key for item in store.items(store.catalog.ids().tolist()).values()) == [
+        f"img_{i:03d}.png" for i in range(1, 6)
+    ]
+
+
+def test_watch_is_for_folders(capsys):
+    assert main(["build", "--dataset", "x/y", "--watch"]) == 2
+    assert main(["build", "folder", "--watch", "0"]) == 2
+    assert (
+        capsys.readouterr().err.count("--watch takes a number of seconds above 0, and works with a folder")
+        == 2
+    )
