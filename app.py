@@ -104,6 +104,11 @@ def index_status(engine: Engine) -> str:
     return f"🖼️ {store.count} · `{Path(store.model).name}`" if store else ""
 
 
+def problem_note(engine: Engine) -> str:
+    """Why there is nothing to search, or nothing once there is."""
+    return f"⚠️ **{engine.problem}**" if engine.searcher is None else ""
+
+
 def build_ui(engine: Engine) -> gr.Blocks:
     """The Blocks app for `engine`; tests call this with their own engine.
 
@@ -114,10 +119,9 @@ def build_ui(engine: Engine) -> gr.Blocks:
     with gr.Blocks(title="Buscador Visual") as demo:
         gr.Markdown("# 🔎 Buscador Visual")
         gr.Markdown(T("intro"), elem_id="intro")
-        if engine.searcher is None:  # as of each page load: the index may have come in since (ui.refresh)
-            gr.Markdown(
-                lambda: f"⚠️ **{engine.problem}**" if engine.searcher is None else "", elem_id="problem"
-            )
+        # The problem and the index's size are set again at each page load (below): the index may
+        # have come in, or a newer build, since the app started (ui.refresh).
+        problem = gr.Markdown(problem_note(engine), elem_id="problem", visible=engine.searcher is None)
         with gr.Tabs():
             with gr.Tab(T("tab_text"), id="text"), gr.Row(equal_height=True):
                 query = gr.Textbox(
@@ -167,7 +171,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
                 k = gr.Slider(1, APP_MAX_K, value=config.TOP_K_DEFAULT, step=1, label=T("top_k"))
                 min_score = gr.Slider(-1.0, 1.0, value=0.0, step=0.01, label=T("min_score"))
             collapse = gr.Checkbox(value=True, label=T("collapse"), elem_id="collapse")
-            gr.Markdown(lambda: index_status(engine), elem_id="index-status")  # as of each page load
+            served = gr.Markdown(index_status(engine), elem_id="index-status")
         status = gr.Markdown(elem_id="status")
         with gr.Row(equal_height=True):
             share = gr.Markdown(elem_id="share")
@@ -256,6 +260,12 @@ def build_ui(engine: Engine) -> gr.Blocks:
             return (words, *(found if found is not None else (gr.update(),) * len(link_outputs)))
 
         demo.load(open_page, None, [examples, *link_outputs], api_visibility="private")
+        demo.load(
+            lambda: (problem_note(engine), index_status(engine)),
+            None,
+            [problem, served],
+            api_visibility="private",
+        )
 
         for fn in (h.search, h.hits_text, h.hits_image, h.hits_similar):
             gr.api(fn, api_name=fn.__name__, concurrency_id="search", concurrency_limit=CONCURRENT_SEARCHES)

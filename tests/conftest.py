@@ -50,3 +50,30 @@ def built_index(tmp_path_factory: pytest.TempPathFactory, collection: Path, embe
     out = tmp_path_factory.mktemp("index")
     build_index(FolderSource(collection), out, embedder, progress=False)
     return out
+
+
+CHROMIUM = os.environ.get("BUSCADOR_CHROMIUM", "/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright; tests that need it are skipped where it is missing
+    (failed instead with $BUSCADOR_REQUIRE_BROWSER, as CI sets)."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("BUSCADOR_REQUIRE_BROWSER"):
+            pytest.fail(f"no browser at {CHROMIUM} (install Debian's chromium, or set BUSCADOR_CHROMIUM)")
+        pytest.skip(f"no browser at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    (Path(__file__).resolve().parent / "artifacts").mkdir(exist_ok=True)  # the screenshots
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()

@@ -4,7 +4,6 @@ several visitors at once, and what a person sees in a real browser (Chromium via
 from __future__ import annotations
 
 import io
-import os
 import re
 import shutil
 import socket
@@ -238,29 +237,7 @@ def test_start_runs_each_kind_of_query_through_the_model_before_the_first_visito
 
 # --- a real browser -------------------------------------------------------------------------------
 
-CHROMIUM = os.environ.get("BUSCADOR_CHROMIUM", "/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("BUSCADOR_REQUIRE_BROWSER"):
-            pytest.fail(f"no browser at {CHROMIUM} (install Debian's chromium, or set BUSCADOR_CHROMIUM)")
-        pytest.skip(f"no browser at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        b.close()
+# `browser`: a headless Chromium (tests/conftest.py).
 
 
 def _captions(page) -> list[str]:

@@ -46,8 +46,20 @@ def _status(url: str) -> int:
         return exc.code
 
 
+def _images_shown(browser, url: str) -> str:
+    """The index's size as a new visitor's page shows it (under Options)."""
+    page = browser.new_page()
+    try:
+        page.goto(url)
+        page.locator("#options").click()
+        page.wait_for_function("document.querySelector('#index-status')?.innerText.includes('🖼️')")
+        return page.locator("#index-status").inner_text().split(" · ")[0]
+    finally:
+        page.close()
+
+
 def test_the_app_serves_a_build_written_into_its_folder_without_a_restart(
-    tmp_path, tiny_model, collection, embedder, monkeypatch
+    tmp_path, tiny_model, collection, embedder, monkeypatch, browser
 ):
     photos, index = _photos(collection, tmp_path / "photos", range(8)), tmp_path / "index"
     build_index(FolderSource(photos), index, embedder, progress=False)
@@ -58,7 +70,7 @@ def test_the_app_serves_a_build_written_into_its_folder_without_a_restart(
         client = Client(url, verbose=False)
         new_photo = handle_file(str(collection / "img_010.png"))
         before = client.predict(new_photo, 1, -1.0, api_name="/hits_image")[0]
-        assert client.predict(api_name="/info")["images"] == 8
+        assert client.predict(api_name="/info")["images"] == 8 and _images_shown(browser, url) == "🖼️ 8"
         assert before["key"] != "img_010.png"  # not indexed yet
 
         build_index(FolderSource(_photos(collection, photos, range(8, 12))), index, embedder, progress=False)
@@ -68,7 +80,7 @@ def test_the_app_serves_a_build_written_into_its_folder_without_a_restart(
         assert engine.refresh() is True
         assert engine.searcher.store.count == 12 and app.index_status(engine).startswith("🖼️ 12 ·")
 
-        assert client.predict(api_name="/info")["images"] == 12
+        assert client.predict(api_name="/info")["images"] == 12 and _images_shown(browser, url) == "🖼️ 12"
         after = client.predict(new_photo, 1, -1.0, api_name="/hits_image")[0]
         assert after["key"] == "img_010.png"
         assert (
