@@ -295,15 +295,22 @@ def _watch(folder: Path, every: float, build: Callable[[], None]) -> int:
     change; what each build did is kept, as always."""
     from indexing.sources import FolderSource
 
-    def listing() -> dict[str, str]:
-        return {item.key: item.fingerprint for item in FolderSource(folder).items()}
+    def listing() -> dict[str, str] | None:
+        """Names and fingerprints of the folder's images; None while the folder is not there."""
+        try:
+            return {item.key: item.fingerprint for item in FolderSource(folder).items()}
+        except BuscadorError:  # an unplugged disk, a network share away
+            return None
 
     built = listing()  # a change made during a build is seen at the next look
     build()  # a problem with the first build (another model's index, ...) ends the command
     try:
         while True:
             print(f"watching {folder} for new, changed or deleted images (Ctrl-C stops)", flush=True)
-            while (now := listing()) == built:
+            while (now := listing()) == built or now is None:
+                if now is None and built is not None:
+                    print(f"{folder} is not there now: still watching", flush=True)
+                    built = None  # said once; the folder's return is a change
                 time.sleep(every)
             built = now
             try:

@@ -222,6 +222,16 @@ def test_build_watch_indexes_what_comes_into_the_folder_until_ctrl_c(tmp_path, t
         later = reports[1:]
         assert sum(int(re.search(r"(\d+) new", r)[1]) for r in later) == 2
         assert sum(int(re.search(r"(\d+) removed", r)[1]) for r in later) == 1
+
+        folder.rename(tmp_path / "away")  # the disk is unplugged: nothing is removed
+        for line in watcher.stdout:
+            if line.startswith(f"{folder} is not there now: still watching"):
+                break
+        shutil.copy(collection / "img_006.png", tmp_path / "away")
+        (tmp_path / "away").rename(folder)  # and back, with one more photo
+        while not reports[-1].startswith("6 images indexed"):
+            until_watching()
+        assert re.search(r"1 new, 0 changed, 5 unchanged, 0 removed", reports[-1])
         watcher.send_signal(signal.SIGINT)
         rest, _ = watcher.communicate(timeout=30)
     finally:
@@ -230,7 +240,7 @@ def test_build_watch_indexes_what_comes_into_the_folder_until_ctrl_c(tmp_path, t
     assert watcher.returncode == 0 and "stopped watching: the index holds what was built" in rest
     store = IndexStore(out)
     assert sorted(item.key for item in store.items(store.catalog.ids().tolist()).values()) == [
-        f"img_{i:03d}.png" for i in range(1, 6)
+        f"img_{i:03d}.png" for i in range(1, 7)
     ]
 
 
