@@ -17,7 +17,6 @@ config.RECALL_FLOOR are kept, with the recall, in the manifest.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from tqdm import tqdm
 
 from indexing import config
 from indexing.errors import BuscadorError
+from indexing.progress import progress_bar
 
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivfpq")
 # Fewer vectors than this make no sensible inverted file (its lists and codes need training data).
@@ -115,15 +115,7 @@ def build(
         if len(ids):
             index.add_with_ids(vectors, ids)
         return Built(index, kind)
-    bar = tqdm(
-        total=len(ids),
-        desc=f"search index ({kind})",
-        unit="vec",
-        disable=not progress,
-        dynamic_ncols=True,
-        file=sys.stderr,
-    )
-    with bar:
+    with progress_bar(len(ids), f"search index ({kind})", "vec", shown=progress) as bar:
         return _build_approximate(kind, ids, vectors, budget_mb=budget_mb, bar=bar)
 
 

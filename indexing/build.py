@@ -33,6 +33,7 @@ from indexing.embedder import EmbedderLike
 from indexing.errors import BadImage, BuscadorError
 from indexing.gpu_decoding import GpuDecoder, JpegFile, gpu_candidate, nvjpeg
 from indexing.images import thumbnail_jpeg
+from indexing.progress import progress_bar
 from indexing.sources import Shard, Source, SourceItem
 from indexing.store import Catalog, Row, Writer, write_index
 
@@ -174,13 +175,8 @@ def build_index(
     try:
         diff = _Diff(catalog.fingerprints())
         total = source.total()
-        bar = tqdm(
-            total=shard.share(total) if shard and total is not None else total,
-            unit="img",
-            desc="indexing",
-            disable=not progress,
-            dynamic_ncols=True,
-            file=sys.stderr,
+        bar = progress_bar(
+            shard.share(total) if shard and total is not None else total, "indexing", "img", shown=progress
         )
         on_gpu = embedder.device != "cpu"
         batch_size = batch_size or (config.GPU_BATCH_SIZE if on_gpu else config.BATCH_SIZE)

@@ -9,13 +9,12 @@ lie so close together that they share a list. Pairs above the threshold are join
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import faiss
 import numpy as np
-from tqdm import tqdm
 
+from indexing.progress import progress_bar
 from indexing.store import IndexStore
 
 # Up to this many vectors, every vector's neighbours are found exactly.
@@ -58,9 +57,7 @@ def duplicate_pairs(
     index.add(vectors)
     scores = np.empty((n, k), np.float32)
     neighbours = np.empty((n, k), np.int64)
-    with tqdm(
-        total=n, desc="near-duplicates", unit="img", disable=not progress, dynamic_ncols=True, file=sys.stderr
-    ) as bar:
+    with progress_bar(n, "near-duplicates", "img", shown=progress) as bar:
         for start in range(0, n, SEARCH_CHUNK):
             stop = min(start + SEARCH_CHUNK, n)
             scores[start:stop], neighbours[start:stop] = index.search(vectors[start:stop], k)

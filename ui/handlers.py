@@ -213,12 +213,7 @@ class Handlers:
     def info(self, request: gr.Request) -> dict[str, Any]:
         """The index served now: {images, model, index_type, recall_at_10, built_at, source}; it
         changes when a new build comes in (ui.refresh)."""
-        searcher = self.engine.searcher
-        if searcher is None:
-            lang = visitor_language(request)
-            raise gr.Error(
-                ui_text.message(lang, "not_ready", problem=self.engine.problem), print_exception=False
-            )
+        searcher = self._searcher(visitor_language(request))
         manifest = searcher.store.manifest
         source = manifest.get("source") or {}
         return {
@@ -342,11 +337,7 @@ class Handlers:
         """Run `query`, build the answer with `respond(hits, lang, thumbs)`, log the stages. `thumbs`:
         the URL of the thumbnails of the index build that answered (see THUMBNAILS)."""
         lang = visitor_language(request)
-        searcher = self.engine.searcher
-        if searcher is None:
-            raise gr.Error(
-                ui_text.message(lang, "not_ready", problem=self.engine.problem), print_exception=False
-            )
+        searcher = self._searcher(lang)
         timings: dict[str, float] = {}
         try:
             hits = query(searcher, timings)
@@ -366,6 +357,15 @@ class Handlers:
             " ".join(f"{stage}={seconds * 1000:.1f}ms" for stage, seconds in timings.items()),
         )
         return answer
+
+    def _searcher(self, lang: str) -> Searcher:
+        """The searcher serving now, or the engine's problem as an error in the visitor's language."""
+        searcher = self.engine.searcher
+        if searcher is None:
+            raise gr.Error(
+                ui_text.message(lang, "not_ready", problem=self.engine.problem), print_exception=False
+            )
+        return searcher
 
     def _hits(self, hits: list[Hit], lang: str, thumbs: str) -> list[dict[str, Any]]:
         """Hits as the API answers them. The original file is under "file", not "path": gradio_client

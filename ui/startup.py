@@ -59,10 +59,8 @@ def _warm_up(embedder: Embedder) -> None:
     log.info("model ready for queries in %.1f s", time.perf_counter() - started)
 
 
-def index_tag(searcher: Searcher | None) -> str:
+def index_tag(searcher: Searcher) -> str:
     """Names an index build in thumbnail URLs, so a browser never shows a stale thumbnail."""
-    if searcher is None:
-        return "none"
     return str(searcher.store.manifest["files"][CATALOG]["sha256"][:16])
 
 
