@@ -4,8 +4,9 @@ and torchvision, which the project does not install: run it on a GPU machine tha
 
 On files already read into memory, in batches of 128 (a GPU build's batch):
 1. nvJPEG alone (torchvision's batched `decode_jpeg`);
-2. the build's `GpuDecoder`: nvJPEG, then turning, CLIP's crop and the thumbnail on the GPU, one
-   copy back, and the thumbnails' JPEG encoding on `--readers` threads;
+2. the build's `GpuDecoder`: nvJPEG, then turning, CLIP's crop and the thumbnail on the GPU, and
+   the thumbnails' JPEG encoding on the GPU (nvJPEG's encoder), then with Pillow on `--readers`
+   threads instead, with the thumbnails' mean size each way;
 3. the same while `--readers` threads read, hash and check files as a build's reader threads do:
    the step runs on the build's main thread, and every tensor operation there lets go of Python's
    lock, which busy readers then hold.
@@ -29,7 +30,7 @@ import numpy as np
 from benchmarks.photos import photo_files
 from indexing.config import usable_cores
 from indexing.decoding import read_and_hash
-from indexing.gpu_decoding import GpuDecoder, gpu_candidate, nvjpeg
+from indexing.gpu_decoding import GpuDecoder, gpu_candidate, nvjpeg, nvjpeg_encoder
 from indexing.images import clip_pixels, load_image
 
 BATCH = 128
@@ -68,9 +69,13 @@ def main() -> None:
     paths = photo_files(args.images, (width, height))
     files = [gpu_candidate(p.read_bytes()) for p in paths]
     tensors = [torch.frombuffer(bytearray(f.raw), dtype=torch.uint8) for f in files]
-    decoder = GpuDecoder(decode, 224, encoders=args.readers)
+    decoder = GpuDecoder(decode, 224, encoders=args.readers, encode=nvjpeg_encoder("cuda"))
+    by_pillow = GpuDecoder(decode, 224, encoders=args.readers)
     nvjpeg_rate = rate(decode, tensors)
     decoder_rate = rate(decoder, files)
+    pillow_rate = rate(by_pillow, files)
+    sizes = [np.mean([len(t) for _, t in d(files[:BATCH])]) / 1000 for d in (decoder, by_pillow)]
+    by_pillow.close()
 
     stop = threading.Event()
 
@@ -97,6 +102,8 @@ def main() -> None:
         f"nvJPEG decode alone:                                  {nvjpeg_rate:6.0f} images/s\n"
         f"GpuDecoder (decode, crop, thumbnail, JPEG encoding): {decoder_rate:6.0f} images/s\n"
         f"the same beside {args.readers:2d} busy reader threads:           {busy_rate:6.0f} images/s\n"
+        f"GpuDecoder, thumbnails encoded by Pillow:            {pillow_rate:6.0f} images/s\n"
+        f"thumbnails' mean size, nvJPEG / Pillow: {sizes[0]:.1f} / {sizes[1]:.1f} kB\n"
         f"crops against the CPU path's: mean |diff| {diff.mean():.2f}/255, "
         f"99.9th percentile {np.percentile(diff, 99.9):.0f}/255"
     )

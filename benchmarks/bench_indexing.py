@@ -16,11 +16,12 @@
    exact (flat) and HNSW, with HNSW's recall@10 against exact search.
 
 On a GPU machine (issue #8's GPU figure): `--size 1024x768 --images 3000 --seed-images 300
---skip-queries --variants` times both loops on the GPU, the build also with JPEGs decoded on the
-GPU (`--decode gpu`, where torchvision is there, with a reader thread a core and with 4), with
-decode threads, with the CPU's batch size, and with a model that takes no time (what the decode
-processes feed). On the CPU, `--variants` times decode processes and threads with one a core
-against the default (up to 4 threads): on a many-core CPU that says whether the default holds.
+--skip-queries --variants` times both loops on the GPU (the build decoding JPEGs on the GPU where
+torchvision is there, as `auto` does), then the build with a reader thread a core, with decode
+processes, with decode threads, with the CPU's batch size, and with a model that takes no time
+(what the decode processes feed). On the CPU, `--variants` times decode processes and threads
+with one a core against the default (up to 4 threads): on a many-core CPU that says whether the
+default holds.
 
 torch, transformers, faiss and the build are imported inside the functions that use them: on a GPU
 the build's decode processes are spawned, and each imports this module again before its first image.
@@ -270,11 +271,11 @@ def main() -> None:
         other_batch = config.GPU_BATCH_SIZE if on_cpu else config.BATCH_SIZE
         from indexing.gpu_decoding import nvjpeg
 
-        # The decoding `auto` does not choose on this device.
+        # The decoding `auto` does not choose on this device, or with other counts.
         others = (
             [
-                ("decode on the GPU", {"decode": "gpu"}),
-                ("decode on the GPU, 4 readers", {"decode": "gpu", "workers": 4}),
+                (f"decode on the GPU, {cores} readers", {"decode": "gpu", "workers": cores}),
+                ("decode processes", {"decode": "processes"}),
             ]
             if nvjpeg(embedder.device)
             else []

@@ -31,7 +31,7 @@ from indexing import config
 from indexing.decoding import Decoded, prepare_for_model, prepare_several, read_and_hash
 from indexing.embedder import EmbedderLike
 from indexing.errors import BadImage, BuscadorError
-from indexing.gpu_decoding import GpuDecoder, JpegFile, gpu_candidate, nvjpeg
+from indexing.gpu_decoding import GpuDecoder, JpegFile, gpu_candidate, nvjpeg, nvjpeg_encoder
 from indexing.images import thumbnail_jpeg
 from indexing.progress import progress_bar
 from indexing.sources import Shard, Source, SourceItem
@@ -162,9 +162,9 @@ def build_index(
     returns what was done.
 
     `decode`: "threads", "processes", "gpu" (JPEGs decoded on the GPU, indexing.gpu_decoding), or
-    "auto": processes (one a core but one) when the model runs on a GPU and decoding is the
-    bottleneck, threads (up to 4) on the CPU, where the model shares the cores. `workers`
-    overrides how many.
+    "auto": with the model on a GPU, where decoding is the bottleneck, JPEGs on the GPU where
+    torchvision's nvJPEG is there (4 reader threads), else processes (one a core but one); on the
+    CPU, where the model shares the cores, up to 4 threads. `workers` overrides how many.
     """
     started = time.perf_counter()
     warn = warn or (lambda line: tqdm.write(line, file=sys.stderr))
@@ -265,15 +265,16 @@ def _decoders(
     # A CLIP embedder's crop, which a decode process (or thread) can make without the embedder.
     crop = (size, fast) if size is not None and fast is not None else None
     on_gpu = embedder.device != "cpu"
-    if decode == "gpu":  # not chosen by auto: measured slower than processes so far (RESULTS.md)
-        nvjpeg_decode = nvjpeg(embedder.device) if crop is not None and fast else None
+    nvjpeg_decode = nvjpeg(embedder.device) if crop is not None and fast else None
+    # On a GPU, nvJPEG fed by 4 readers beat decode processes: 952 against 850 images/s (RESULTS.md).
+    if decode == "gpu" or (decode == "auto" and on_gpu and nvjpeg_decode is not None):
         if nvjpeg_decode is None:
             raise BuscadorError(
                 "--decode gpu needs the model on a CUDA GPU, torchvision built for it (pip install "
                 "torchvision, matching torch) and fast decoding (no --no-fast-decode)"
             )
-        count = workers or config.usable_cores()
-        decoder = GpuDecoder(nvjpeg_decode, size, encoders=count)
+        count = workers or min(config.GPU_READERS, config.usable_cores())
+        decoder = GpuDecoder(nvjpeg_decode, size, encoders=count, encode=nvjpeg_encoder(embedder.device))
         try:
             with ThreadPoolExecutor(max_workers=count, thread_name_prefix="read") as pool:
                 yield _Decoders(

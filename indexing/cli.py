@@ -83,9 +83,9 @@ def _parser() -> argparse.ArgumentParser:
         "--decode",
         choices=config.DECODE_MODES,
         default="auto",
-        help="where images are decoded: auto = one process a core but one when the model is on a GPU, "
-        "up to 4 threads on the CPU; gpu = JPEGs on the GPU with nvJPEG (needs torchvision; "
-        "experimental, see the README)",
+        help="where images are decoded: auto = with the model on a GPU, JPEGs on the GPU where "
+        "torchvision is installed (gpu), else one process a core but one (processes); on the CPU, "
+        "up to 4 threads",
     )
     build.add_argument("--workers", type=int, help="how many decode threads or processes")
     build.add_argument("--summary-json", type=Path, help="also write the build summary to this JSON file")

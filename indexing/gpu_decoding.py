@@ -4,20 +4,20 @@ With decoding on the CPU a GPU build runs at what the cores decode (about 1,100 
 cores, the model idle most of the time); nvJPEG decodes, resizes and crops about 5,700 1024×768
 JPEGs a second on an H200 (benchmarks/RESULTS.md). The CPU then only reads and hashes the files
 and checks their headers (`gpu_candidate`); the GPU decodes them at full size, applies the EXIF
-orientation, makes CLIP's crop (bicubic, antialiased, as Pillow does) and shrinks the thumbnail,
-which the CPU encodes. Anything else, or any file nvJPEG refuses, is decoded on the CPU as before.
+orientation, makes CLIP's crop (bicubic, antialiased, as Pillow does) and the thumbnail, and
+encodes the thumbnails (nvJPEG's encoder; they come back in one copy a batch). Encoded by Pillow
+on 16 threads, the thumbnails had held the GPU decoder to 713 images/s; on the GPU it runs 1,583
+(benchmarks/RESULTS.md), and Pillow remains the fallback. Anything else, or any file nvJPEG
+refuses, is decoded on the CPU as before.
 
-Optional and experimental (`--decode gpu`): needs torchvision built for CUDA, which the project
-does not install (`nvjpeg()` says whether it is there). Right on an H200 (its tests pass there),
-but its one measured build ran 485 images/s against 1,097 with decode processes. Since then the
-thumbnails come back in one copy a batch instead of one each, and images of one size and
-orientation are resized together (48 tensor operations for 128 same-size images instead of
-2,182): not yet measured on a GPU (benchmarks/bench_gpu_decode.py times each step).
+Needs torchvision built for CUDA, which the project does not install (`nvjpeg()` says whether it
+is there); where it is, a build on the GPU decodes this way by default (`--decode auto`).
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,11 +28,13 @@ import torch
 from PIL import Image
 
 from indexing.config import MAX_DECODED_PIXELS, THUMBNAIL_SIDE
-from indexing.images import crop_plan, jpeg_bytes
+from indexing.images import THUMBNAIL_QUALITY, crop_plan, jpeg_bytes
 
 # Decodes a list of JPEG files (uint8 CPU tensors) into (channels, height, width) uint8 tensors on
 # a device, not yet turned upright; raises if any of them fails.
 DecodeFn = Callable[[list[torch.Tensor]], list[torch.Tensor]]
+# Encodes (3, H, W) uint8 device tensors as JPEG files; raises if it cannot.
+EncodeFn = Callable[[list[torch.Tensor]], list[bytes]]
 
 # Pixels decoded in one nvJPEG call at most: 128 12-megapixel photos take 4.6 GB at full size.
 PIXELS_PER_CALL = 400_000_000
@@ -51,6 +53,26 @@ def nvjpeg(device: str) -> DecodeFn | None:
     except (ImportError, OSError):
         return None
     return lambda files: decode_jpeg(files, device=device)
+
+
+def nvjpeg_encoder(device: str) -> EncodeFn | None:
+    """torchvision's batched nvJPEG encoder on `device` (thumbnails at THUMBNAIL_QUALITY, back in
+    one copy), or None where there is none."""
+    if not device.startswith("cuda") or not torch.cuda.is_available():
+        return None
+    try:
+        from torchvision.io import encode_jpeg
+    except (ImportError, OSError):
+        return None
+
+    return lambda images: to_host(encode_jpeg(images, quality=THUMBNAIL_QUALITY))
+
+
+def to_host(files: list[torch.Tensor]) -> list[bytes]:
+    """These 1-d uint8 device tensors as bytes, in one copy."""
+    joined = torch.cat(files).cpu().numpy().tobytes()
+    ends = list(itertools.accumulate(len(file) for file in files))
+    return [joined[start:end] for start, end in itertools.pairwise([0, *ends])]
 
 
 @dataclass(frozen=True)
@@ -109,10 +131,12 @@ def thumbnail_size(width: int, height: int, side: int = THUMBNAIL_SIDE) -> tuple
 
 
 class GpuDecoder:
-    """Turns JPEG files into CLIP's crops and thumbnails on the model's device."""
+    """Turns JPEG files into CLIP's crops and thumbnails on the model's device; the thumbnails are
+    encoded by `encode` where given (on the device), else by Pillow on `encoders` threads."""
 
-    def __init__(self, decode: DecodeFn, size: int, encoders: int) -> None:
+    def __init__(self, decode: DecodeFn, size: int, encoders: int, encode: EncodeFn | None = None) -> None:
         self._decode = decode
+        self._encode = encode
         self._size = size
         self._encoders = ThreadPoolExecutor(max_workers=encoders, thread_name_prefix="thumbnail")
 
@@ -146,10 +170,19 @@ class GpuDecoder:
         if not order:
             return results
         host_crops = torch.cat(crops).permute(0, 2, 3, 1).cpu().numpy()
-        encoded = self._encoders.map(lambda pixels: jpeg_bytes(Image.fromarray(pixels)), _to_host(thumbnails))
-        for i, crop, thumbnail in zip(order, host_crops, encoded, strict=True):
+        for i, crop, thumbnail in zip(order, host_crops, self._encoded(thumbnails), strict=True):
             results[i] = (np.ascontiguousarray(crop), thumbnail)
         return results
+
+    def _encoded(self, groups: list[torch.Tensor]) -> list[bytes]:
+        """The JPEG file of each image of these (n, 3, H, W) groups, in order: on the device where
+        it can, else (no encoder, or it failed) with Pillow."""
+        if self._encode is not None:
+            try:
+                return self._encode([image.contiguous() for group in groups for image in group])
+            except (RuntimeError, ValueError):
+                pass  # Pillow below makes the same thumbnails
+        return list(self._encoders.map(lambda pixels: jpeg_bytes(Image.fromarray(pixels)), _to_host(groups)))
 
     def _decode_all(self, files: Sequence[JpegFile]) -> list[torch.Tensor | None]:
         """Each file decoded, (3, H, W); in calls of at most PIXELS_PER_CALL; when a call fails,

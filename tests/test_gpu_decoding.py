@@ -5,6 +5,7 @@ a CUDA device and torchvision."""
 from __future__ import annotations
 
 import io
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,8 +13,9 @@ import torch
 from PIL import Image, ImageOps
 
 from indexing import gpu_decoding
+from indexing.config import usable_cores
 from indexing.gpu_decoding import GpuDecoder, gpu_candidate, orient, thumbnail_size
-from indexing.images import clip_pixels, load_image, thumbnail_jpeg
+from indexing.images import clip_pixels, jpeg_bytes, load_image, thumbnail_jpeg
 from tests.synthetic import shapes_image
 
 
@@ -29,6 +31,11 @@ def pillow_decode(files: list[torch.Tensor]) -> list[torch.Tensor]:
         pixels = torch.from_numpy(np.array(img))
         out.append(pixels.permute(2, 0, 1) if pixels.ndim == 3 else pixels[None])
     return out
+
+
+def pillow_encode(images: list[torch.Tensor]) -> list[bytes]:
+    """nvJPEG's encoder, done by Pillow (the build's thumbnail quality)."""
+    return [jpeg_bytes(Image.fromarray(image.permute(1, 2, 0).numpy())) for image in images]
 
 
 def jpeg(img: Image.Image, **options) -> bytes:
@@ -72,8 +79,18 @@ def test_thumbnail_sizes_are_pillows(size):
     assert thumbnail_size(*size) == img.size
 
 
-def test_crops_and_thumbnails_match_the_cpu_path():
-    decoder = GpuDecoder(pillow_decode, 224, encoders=2)
+def test_encoded_files_come_back_whole_and_in_order():
+    files = [torch.tensor(list(data), dtype=torch.uint8) for data in (b"abc", b"", b"de", b"f")]
+    assert gpu_decoding.to_host(files) == [b"abc", b"", b"de", b"f"]
+
+
+def failing_encode(images: list[torch.Tensor]) -> list[bytes]:
+    raise RuntimeError("nvjpeg encoder error")
+
+
+@pytest.mark.parametrize("encode", [None, pillow_encode, failing_encode])
+def test_crops_and_thumbnails_match_the_cpu_path(encode):
+    decoder = GpuDecoder(pillow_decode, 224, encoders=2, encode=encode)
     sizes = [(1024, 768), (480, 640), (300, 300), (900, 300), (2400, 200)]  # the last is over 8:1
     images = [shapes_image(i, size) for i, size in enumerate(sizes)]
     files = [jpeg(img) for img in images] + [with_orientation(images[0], 6), jpeg(images[1].convert("L"))]
@@ -150,14 +167,31 @@ def test_calls_stay_under_the_pixel_limit(monkeypatch):
 
 @pytest.mark.skipif(gpu_decoding.nvjpeg("cuda") is None, reason="needs CUDA and torchvision")
 def test_nvjpeg_gives_what_the_cpu_path_gives():
-    decoder = GpuDecoder(gpu_decoding.nvjpeg("cuda"), 224, encoders=2)
-    images = [shapes_image(i, (1024, 768)) for i in range(4)]
+    encode = gpu_decoding.nvjpeg_encoder("cuda")
+    decoder = GpuDecoder(gpu_decoding.nvjpeg("cuda"), 224, encoders=2, encode=encode)
+    images = [shapes_image(i, (1024, 768)) for i in range(4)] + [shapes_image(4, (200, 150))]
     files = [jpeg(images[0]), with_orientation(images[1], 6), jpeg(images[2].convert("L")), jpeg(images[3])]
+    files += [with_orientation(images[4], 8)]  # small: its thumbnail is the turned picture itself
     results = decoder([gpu_candidate(raw) for raw in files])
     decoder.close()
-    for raw, (crop, _) in zip(files, results, strict=True):
-        expected = clip_pixels(load_image(raw), 224, fast=False).astype(np.int16)
+    assert encode is not None
+    grey = torch.full((3, 48, 64), 128, dtype=torch.uint8, device="cuda")
+    assert [Image.open(io.BytesIO(f)).size for f in encode([grey, grey[:, :32].contiguous()])] == [
+        (64, 48),
+        (64, 32),
+    ]
+    for raw, (crop, thumbnail) in zip(files, results, strict=True):
+        cpu = load_image(raw)
+        expected = clip_pixels(cpu, 224, fast=False).astype(np.int16)
         assert np.abs(crop.astype(np.int16) - expected).mean() < 1.5
+        ours, theirs = Image.open(io.BytesIO(thumbnail)), Image.open(io.BytesIO(thumbnail_jpeg(cpu)))
+        assert ours.format == "JPEG" and ours.size == theirs.size
+        assert (
+            np.abs(
+                np.asarray(ours.convert("RGB"), np.int16) - np.asarray(theirs.convert("RGB"), np.int16)
+            ).mean()
+            < 3.0
+        )
 
 
 def test_a_build_decoding_on_the_gpu_gives_the_index_threads_give(tmp_path, embedder, monkeypatch):
@@ -211,6 +245,25 @@ def test_a_build_decoding_on_the_gpu_gives_the_index_threads_give(tmp_path, embe
     turned = [np.asarray(Image.open(io.BytesIO(stores[d].thumbnail(ids[d]["turned.jpg"])))) for d in stores]
     assert turned[0].shape == turned[1].shape == (256, 192, 3)  # upright: portrait
     assert np.abs(turned[0].astype(np.int16) - turned[1].astype(np.int16)).mean() < 3.0
+
+
+@pytest.mark.parametrize(
+    ("device", "has_nvjpeg", "mode", "workers"),
+    [
+        ("cuda", True, "gpu", min(4, usable_cores())),
+        ("cuda", False, "processes", max(1, usable_cores() - 1)),
+        ("cpu", True, "threads", min(4, usable_cores())),
+    ],
+)
+def test_auto_decodes_on_the_gpu_where_the_model_is_there_and_nvjpeg_too(
+    monkeypatch, device, has_nvjpeg, mode, workers
+):
+    import indexing.build
+
+    monkeypatch.setattr(indexing.build, "nvjpeg", lambda _: pillow_decode if has_nvjpeg else None)
+    model = SimpleNamespace(device=device, image_size=224, fast_decode=True)
+    with indexing.build._decoders(model, None, "auto", None) as decoders:
+        assert (decoders.mode, decoders.workers) == (mode, workers)
 
 
 @pytest.mark.skipif(gpu_decoding.nvjpeg("cuda") is not None, reason="this machine can decode on its GPU")
