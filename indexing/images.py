@@ -134,7 +134,6 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 # Past this ratio of long to short side only the part of the picture that CLIP's crop keeps is
 # resized: a 30000×1 strip would otherwise become 224 × 6.7 million pixels (4.5 GB).
 MAX_RESIZED_ASPECT = 8
-THUMBNAIL_QUALITY = 85  # JPEG quality of the thumbnails
 
 
 def clip_pixels(img: Image.Image, size: int, *, fast: bool) -> np.ndarray:
@@ -202,5 +201,5 @@ def thumbnail_jpeg(img: Image.Image, side: int = THUMBNAIL_SIDE) -> bytes:
 def jpeg_bytes(img: Image.Image) -> bytes:
     """A thumbnail's JPEG encoding."""
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=THUMBNAIL_QUALITY, optimize=True)
+    img.save(buf, "JPEG", quality=85, optimize=True)
     return buf.getvalue()
