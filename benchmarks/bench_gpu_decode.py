@@ -7,9 +7,10 @@ On files already read into memory, in batches of 128 (a GPU build's batch):
 2. the build's `GpuDecoder`: nvJPEG, then turning, CLIP's crop and the thumbnail on the GPU, and
    the thumbnails' JPEG encoding on the GPU (nvJPEG's encoder), then with Pillow on `--readers`
    threads instead, with the thumbnails' mean size each way;
-3. the same while `--readers` threads read, hash and check files as a build's reader threads do:
-   the step runs on the build's main thread, and every tensor operation there lets go of Python's
-   lock, which busy readers then hold.
+3. the same while `--readers` threads, then 4, read, hash and check files as a build's reader
+   threads do: the step runs on the build's main thread, and every tensor operation there lets go
+   of Python's lock, which busy readers then hold; each with Python's switch interval at its
+   default (5 ms) and at 0.5 ms, which would give the lock back to the GPU's thread sooner.
 Also the crops' difference from the CPU path's (`clip_pixels` of a reduced-size decode), in
 0-255 levels.
 
@@ -19,6 +20,7 @@ Usage: python -m benchmarks.bench_gpu_decode [--images 2000] [--size 1024x768] [
 from __future__ import annotations
 
 import argparse
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -49,6 +51,36 @@ def rate(step: Callable[[Sequence[Any]], object], items: Sequence[Any]) -> float
     return len(items) / (time.perf_counter() - started)
 
 
+def beside_readers(
+    decoder: GpuDecoder, files: Sequence[Any], paths: Sequence[Any], readers: int, interval: float
+) -> float:
+    """`decoder`'s rate while `readers` threads read, hash and check `paths` as a build's readers
+    do, with Python's switch interval at `interval` seconds (how long a thread that wants the lock
+    waits before it asks the holder to let go: the default is 5 ms)."""
+    stop = threading.Event()
+
+    def read_like_a_build(offset: int) -> None:
+        while not stop.is_set():
+            for path in paths[offset::readers]:
+                raw, _ = read_and_hash(path, None)
+                gpu_candidate(raw)
+                if stop.is_set():
+                    return
+
+    default = sys.getswitchinterval()
+    sys.setswitchinterval(interval)
+    try:
+        with ThreadPoolExecutor(readers) as pool:
+            for offset in range(readers):
+                pool.submit(read_like_a_build, offset)
+            try:
+                return rate(decoder, files)
+            finally:
+                stop.set()
+    finally:
+        sys.setswitchinterval(default)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -77,21 +109,11 @@ def main() -> None:
     sizes = [np.mean([len(t) for _, t in d(files[:BATCH])]) / 1000 for d in (decoder, by_pillow)]
     by_pillow.close()
 
-    stop = threading.Event()
-
-    def read_like_a_build(offset: int) -> None:
-        while not stop.is_set():
-            for path in paths[offset :: args.readers]:
-                raw, _ = read_and_hash(path, None)
-                gpu_candidate(raw)
-                if stop.is_set():
-                    return
-
-    with ThreadPoolExecutor(args.readers) as pool:
-        for offset in range(args.readers):
-            pool.submit(read_like_a_build, offset)
-        busy_rate = rate(decoder, files)
-        stop.set()
+    busy = {
+        (readers, interval): beside_readers(decoder, files, paths, readers, interval)
+        for readers in sorted({args.readers, 4})
+        for interval in (sys.getswitchinterval(), 0.0005)
+    }
     crops = np.stack([crop for crop, _ in decoder(files[:20])]).astype(np.int16)
     decoder.close()
     cpu = np.stack([clip_pixels(load_image(p, min_side=224), 224, fast=True) for p in paths[:20]])
@@ -101,8 +123,11 @@ def main() -> None:
         f"{usable_cores()} cores; {len(files)} {width}×{height} JPEGs in batches of {BATCH}:\n"
         f"nvJPEG decode alone:                                  {nvjpeg_rate:6.0f} images/s\n"
         f"GpuDecoder (decode, crop, thumbnail, JPEG encoding): {decoder_rate:6.0f} images/s\n"
-        f"the same beside {args.readers:2d} busy reader threads:           {busy_rate:6.0f} images/s\n"
-        f"GpuDecoder, thumbnails encoded by Pillow:            {pillow_rate:6.0f} images/s\n"
+        + "".join(
+            f"the same beside {n:2d} busy readers, switch {1000 * interval:.1f} ms:  {r:6.0f} images/s\n"
+            for (n, interval), r in busy.items()
+        )
+        + f"GpuDecoder, thumbnails encoded by Pillow:            {pillow_rate:6.0f} images/s\n"
         f"thumbnails' mean size, nvJPEG / Pillow: {sizes[0]:.1f} / {sizes[1]:.1f} kB\n"
         f"crops against the CPU path's: mean |diff| {diff.mean():.2f}/255, "
         f"99.9th percentile {np.percentile(diff, 99.9):.0f}/255"
