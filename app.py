@@ -33,6 +33,9 @@ from ui.startup import APP_MAX_K, Engine, start
 CONCURRENT_SEARCHES = 48
 # Searches that may wait beyond those; past this, a visitor is told to try again in a moment.
 QUEUE_SIZE = 256
+# An open page asks this often (seconds) how many images the served index has, so that a new build
+# the app swapped in (ui.refresh) shows without a reload.
+STATUS_SECONDS = 30.0
 
 T = gr.I18n(**ui_text.labels())  # T("key"): a label the browser shows in its language
 
@@ -260,11 +263,18 @@ def build_ui(engine: Engine) -> gr.Blocks:
             return (words, *(found if found is not None else (gr.update(),) * len(link_outputs)))
 
         demo.load(open_page, None, [examples, *link_outputs], api_visibility="private")
-        demo.load(
-            lambda: (problem_note(engine), index_status(engine)),
+
+        def page_status() -> tuple[str, str]:
+            return problem_note(engine), index_status(engine)
+
+        demo.load(page_status, None, [problem, served], api_visibility="private")
+        gr.Timer(STATUS_SECONDS).tick(
+            page_status,
             None,
             [problem, served],
             api_visibility="private",
+            show_progress="hidden",
+            queue=False,
         )
 
         for fn in (h.search, h.hits_text, h.hits_image, h.hits_similar):

@@ -65,12 +65,17 @@ def test_the_app_serves_a_build_written_into_its_folder_without_a_restart(
     build_index(FolderSource(photos), index, embedder, progress=False)
     engine = start(index_dir=index, model=tiny_model, sample_dir=tmp_path / "none")
     assert engine.searcher is not None and engine.refresh() is False  # nothing newer yet
+    monkeypatch.setattr(app, "STATUS_SECONDS", 0.5)
     demo, url = _serve(engine)
+    open_page = browser.new_page()
     try:
         client = Client(url, verbose=False)
         new_photo = handle_file(str(collection / "img_010.png"))
         before = client.predict(new_photo, 1, -1.0, api_name="/hits_image")[0]
         assert client.predict(api_name="/info")["images"] == 8 and _images_shown(browser, url) == "🖼️ 8"
+        open_page.goto(url)
+        open_page.locator("#options").click()
+        open_page.wait_for_function("document.querySelector('#index-status')?.innerText.includes('🖼️ 8')")
         assert before["key"] != "img_010.png"  # not indexed yet
 
         build_index(FolderSource(_photos(collection, photos, range(8, 12))), index, embedder, progress=False)
@@ -81,6 +86,10 @@ def test_the_app_serves_a_build_written_into_its_folder_without_a_restart(
         assert engine.searcher.store.count == 12 and app.index_status(engine).startswith("🖼️ 12 ·")
 
         assert client.predict(api_name="/info")["images"] == 12 and _images_shown(browser, url) == "🖼️ 12"
+        # A page opened before the new build shows its size too, without a reload.
+        open_page.wait_for_function(
+            "document.querySelector('#index-status')?.innerText.includes('🖼️ 12')", timeout=5000
+        )
         after = client.predict(new_photo, 1, -1.0, api_name="/hits_image")[0]
         assert after["key"] == "img_010.png"
         assert (
@@ -97,6 +106,7 @@ def test_the_app_serves_a_build_written_into_its_folder_without_a_restart(
         engine.refresh()
         assert _status(before["thumbnail"]) == 404 and _status(after["thumbnail"]) == 200
     finally:
+        open_page.close()
         demo.close()
 
 
