@@ -10,7 +10,9 @@ project's own store and index code. Prints figures; asserts nothing.
    peak resident memory, and the latency of 200 single queries (p50), each a held-out vector
    from the same distribution (not in the index).
 3. recall@10 of those answers against exact search over the original float32 vectors, so the
-   float16 storage and the approximate index are both in the figure.
+   float16 storage and the approximate index are both in the figure. With --grow N, N more
+   vectors are then added as a later build adds new images (an HNSW index grows instead of being
+   built again), timed, and measured the same way.
 4. With --with-model, the same in a second fresh process that first loads the full-size ViT-B/32
    (random weights) and embeds a text, as the app does: open time and resident memory then.
 
@@ -18,7 +20,7 @@ The search files (manifest, catalog, vectors, index) are what a Space downloads:
 the download. The last line reads:
     N vectors: index_type T, download X MB, resident Y MB, open Z s, search p50 W ms, recall@10 R
 
-Usage: .venv/bin/python -m benchmarks.bench_scale --vectors 1000000 [--data lowrank|uniform]
+Usage: .venv/bin/python -m benchmarks.bench_scale --vectors 1000000 [--data lowrank|uniform] [--grow N]
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import shutil
 import statistics
 import subprocess
@@ -45,19 +48,23 @@ QUERIES = 200
 CHUNK = 20_000
 
 
-def build(out: Path, vectors: np.ndarray) -> dict:
-    """Catalog rows and vectors through the Writer, then the FAISS index; returns the manifest."""
+def build(out: Path, vectors: np.ndarray, first: int = 0) -> dict:
+    """Catalog rows (numbered from `first`) and vectors through the Writer, then the FAISS index;
+    returns the manifest."""
     catalog = Catalog.open_for_build(out, "synthetic/clip-like", vectors.shape[1])
     writer = Writer(out, catalog, vectors.shape[1])
     try:
         for start in range(0, len(vectors), CHUNK):
             rows = []
-            for i in range(start, min(start + CHUNK, len(vectors))):
+            for i in range(first + start, first + min(start + CHUNK, len(vectors))):
                 name = f"photos/{i // 1000:04d}/IMG_{i:07d}.jpg"
                 content = hashlib.blake2b(i.to_bytes(8, "big"), digest_size=16).hexdigest()
-                rows.append(Row(name, name, f"{2_400_000 + i}:{1_700_000_000 + i}", vectors[i], b"", content))
+                row = Row(
+                    name, name, f"{2_400_000 + i}:{1_700_000_000 + i}", vectors[i - first], b"", content
+                )
+                rows.append(row)
             writer.write(rows)
-        source = {"kind": "synthetic", "count": len(vectors)}
+        source = {"kind": "synthetic", "count": first + len(vectors)}
         return write_index(out, catalog, index_type="auto", source=source, changes={"added": len(vectors)})
     finally:
         catalog.close()
@@ -132,6 +139,7 @@ def main() -> None:
     parser.add_argument("--data", choices=["lowrank", "uniform"], default="lowrank")
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / ".work" / "scale")
     parser.add_argument("--with-model", action="store_true", help="also measure with the model loaded")
+    parser.add_argument("--grow", type=int, default=0, help="then add this many vectors and measure again")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--queries", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
@@ -145,8 +153,8 @@ def main() -> None:
     out = args.work / f"{args.data}-{n}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    everything = synthetic_vectors(n + QUERIES, args.data)
-    vectors, queries = everything[:n], everything[n:]
+    everything = synthetic_vectors(n + QUERIES + args.grow, args.data)
+    vectors, queries, extra = everything[:n], everything[n : n + QUERIES], everything[n + QUERIES :]
     np.save(args.work / "queries.npy", queries)
     print(
         f"{n:,} {args.data} vectors of {vectors.shape[1]} dimensions, "
@@ -195,6 +203,26 @@ def main() -> None:
     recall = np.mean(
         [len(set(t) & set(f)) / 10 for t, f in zip(truth.tolist(), result["found"], strict=True)]
     )
+    if args.grow:
+        said: list[str] = []
+        handler = logging.Handler()
+        handler.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+        logging.getLogger("indexing.store").addHandler(handler)
+        logging.getLogger("indexing.store").setLevel(logging.INFO)
+        started = time.perf_counter()
+        grown = build(out, extra, first=n)
+        seconds = time.perf_counter() - started
+        how = "index grown" if any("grown by" in line for line in said) else "index built again"
+        again = reopen(out, args.work / "queries.npy")
+        _, truth = faiss.knn(queries, np.vstack([vectors, extra]), 10, metric=faiss.METRIC_INNER_PRODUCT)
+        grown_recall = np.mean(
+            [len(set(t) & set(f)) / 10 for t, f in zip(truth.tolist(), again["found"], strict=True)]
+        )
+        print(
+            f"{args.grow:,} vectors added: {seconds:.1f}s ({how}), search settings "
+            f"{grown['search']}, recall@10 {grown['recall_at_10']:.3f} measured then; search p50 "
+            f"{again['p50_ms']:.2f} ms, recall@10 {grown_recall:.3f} on the held-out queries"
+        )
     print(f"whole run {time.perf_counter() - began:.0f}s")
     print(
         f"{n} vectors: index_type {manifest['index_type']}, download {sum(sizes.values()):.0f} MB, "

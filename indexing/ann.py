@@ -13,13 +13,16 @@ the others have been searched with them, as a visitor's query is not in the inde
 (a query that is an indexed vector finds its own neighbourhood too easily: HNSW at 300,000
 vectors measured 0.963 that way and 0.941 on fresh queries). The cheapest settings that reach
 config.RECALL_FLOOR are kept, with the recall, in the manifest.
+
+An HNSW index grows when images are added (`grow`): the new vectors are the fresh queries its
+settings are tuned on again. Removed or changed images, and the other kinds, build it again.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import faiss
@@ -34,6 +37,7 @@ INDEX_TYPES = ("auto", "flat", "hnsw", "ivfpq")
 # Fewer vectors than this make no sensible inverted file (its lists and codes need training data).
 IVFPQ_MIN = 1000
 EF_SEARCH = (16, 32, 64, 128, 256, 512)
+HNSW_GRID = [{"ef_search": ef} for ef in EF_SEARCH]
 NPROBE = (8, 16, 32, 64, 128, 256, 512, 1024)
 RERANK = (100, 200, 500, 1000, 2000)
 TUNING_QUERIES = 200
@@ -127,9 +131,8 @@ def _build_approximate(
     if kind == "hnsw":
         base = faiss.IndexHNSWFlat(dim, config.HNSW_M, faiss.METRIC_INNER_PRODUCT)
         base.hnsw.efConstruction = config.HNSW_EF_CONSTRUCTION
-        grid = [{"ef_search": ef} for ef in EF_SEARCH]
         return _add_and_tune(
-            faiss.IndexIDMap2(base), grid, kind=kind, ids=ids, vectors=vectors, stored=stored, bar=bar
+            faiss.IndexIDMap2(base), HNSW_GRID, kind=kind, ids=ids, vectors=vectors, stored=stored, bar=bar
         )
     if len(ids) < IVFPQ_MIN:
         raise BuscadorError(
@@ -154,6 +157,63 @@ def _build_approximate(
         if p <= lists
     ]
     return _add_and_tune(index, grid, kind=kind, ids=ids, vectors=vectors, stored=stored, bar=bar)
+
+
+def grow(
+    index: faiss.Index,
+    built: Built,
+    ids: np.ndarray,
+    vectors: np.ndarray,
+    *,
+    progress: bool = False,
+) -> Built | None:
+    """`index`, an HNSW index built (as `built` says) from earlier vectors, grown to the sorted
+    `ids` and their `vectors` by adding the ones it lacks; or None where it cannot grow: it is of
+    another kind, or it holds an id that is gone or whose vector changed (a graph cannot take a
+    vector out).
+
+    A graph grown this way is the graph a build makes, which adds one vector at a time too. Its
+    search settings are tuned again on TUNING_QUERIES of the new vectors, searched before they are
+    added (fresh queries, as a build's held-out ones); fewer new vectors than that keep the
+    settings and recall measured before.
+    """
+    base = faiss.downcast_index(index.index) if hasattr(index, "id_map") else None
+    held = index_ids(index)
+    if not isinstance(base, faiss.IndexHNSWFlat) or not len(held) or not len(ids):
+        return None
+    rows = np.minimum(np.searchsorted(ids, held), len(ids) - 1)
+    if not np.array_equal(ids[rows], held):
+        return None  # an image the index holds is gone
+    dim = vectors.shape[1]
+    storage = faiss.downcast_index(base.storage)
+    indexed = faiss.rev_swig_ptr(storage.get_xb(), len(held) * dim).reshape(len(held), dim)
+    for start in range(0, len(held), ADD_CHUNK):
+        if not np.array_equal(indexed[start : start + ADD_CHUNK], vectors[rows[start : start + ADD_CHUNK]]):
+            return None  # an image changed
+    new = np.ones(len(ids), bool)
+    new[rows] = False
+    new_rows = np.flatnonzero(new)
+    base.hnsw.efConstruction = config.HNSW_EF_CONSTRUCTION
+    with progress_bar(len(new_rows), "search index (hnsw, grown)", "vec", shown=progress) as bar:
+        if len(new_rows) < TUNING_QUERIES:
+            _add(index, ids, vectors, new_rows, bar)
+            apply(index, built.params)
+            return replace(built, index=index)
+        rng = np.random.default_rng(1)
+        queries = np.sort(rng.choice(new_rows, size=TUNING_QUERIES, replace=False))
+        _add(index, ids, vectors, np.setdiff1d(new_rows, queries), bar)
+        bar.set_postfix_str(f"tuning the search settings to recall@10 ≥ {config.RECALL_FLOOR}")
+        tuned = _tune(
+            index,
+            HNSW_GRID,
+            kind="hnsw",
+            queries=vectors[queries],
+            ids=ids,
+            vectors=vectors,
+            stored=lookup(ids, vectors),
+        )
+        _add(index, ids, vectors, queries, bar)
+    return tuned
 
 
 def _add_and_tune(

@@ -92,3 +92,31 @@ def test_building_an_approximate_index_shows_its_progress(capsys):
     assert "training" in shown and "tuning the search settings" in shown and "recall@10 0." in shown
     ann.build("hnsw", np.arange(500, dtype=np.int64), vectors[:500], budget_mb=64)  # quiet by default
     assert capsys.readouterr().err == ""
+
+
+def test_an_hnsw_index_grows_by_new_vectors_and_is_tuned_again_on_them():
+    vectors = low_rank(3000, seed=4)
+    ids = np.arange(0, 6000, 2, dtype=np.int64)
+    first = ann.build("hnsw", ids[:2500], vectors[:2500], budget_mb=64)
+    grown = ann.grow(first.index, first, ids, vectors)  # 500 new: tuned again on 200 of them
+    assert grown is not None and grown.index.ntotal == 3000 and grown.recall >= config.RECALL_FLOOR
+    assert sorted(ann.index_ids(grown.index).tolist()) == ids.tolist()
+    _, found = ann.search(grown.index, grown.params, vectors[2900:2910], 1, ann.lookup(ids, vectors))
+    assert found[:, 0].tolist() == ids[2900:2910].tolist()  # new vectors are found
+
+    few = ann.grow(grown.index, grown, np.append(ids, 7000), np.vstack([vectors, vectors[:1]]))
+    assert few is not None and (few.params, few.recall) == (grown.params, grown.recall)  # 1 new: kept
+    assert few.index.ntotal == 3001
+
+
+def test_an_index_that_cannot_grow_says_so():
+    vectors = low_rank(400, seed=5)
+    ids = np.arange(400, dtype=np.int64)
+    built = ann.build("hnsw", ids[:300], vectors[:300], budget_mb=64)
+    assert ann.grow(built.index, built, ids[1:], vectors[1:]) is None  # id 0 is gone
+    changed = vectors.copy()
+    changed[7] = changed[8]
+    assert ann.grow(built.index, built, ids, changed) is None  # id 7's vector changed
+    assert built.index.ntotal == 300  # and nothing was added to it
+    flat = ann.build("flat", ids[:300], vectors[:300], budget_mb=64)
+    assert ann.grow(flat.index, flat, ids, vectors) is None  # not a graph

@@ -284,7 +284,7 @@ def test_an_hnsw_index_measures_and_records_its_recall(tmp_path, collection, emb
     assert hit.key == "img_002.png"
 
 
-def test_a_build_that_changes_nothing_keeps_the_index_and_any_change_rebuilds_it(
+def test_a_build_that_changes_nothing_keeps_the_index_new_images_grow_it_and_other_changes_rebuild_it(
     tmp_path, collection, embedder, monkeypatch
 ):
     import indexing.store
@@ -309,13 +309,20 @@ def test_a_build_that_changes_nothing_keeps_the_index_and_any_change_rebuilds_it
     assert kept["files"][INDEX] == manifest["files"][INDEX] and kept["last_build"]["added"] == 0
     assert Searcher.open(out, embedder).by_image(folder / "img_005.png", k=1)[0].key == "img_005.png"
 
-    shutil.copy(folder / "img_001.png", folder / "copy.png")  # a new image, even one reusing a vector
+    shutil.copy(folder / "img_001.png", folder / "copy.png")  # a new image (reusing a vector)
+    grown, manifest = run()
+    assert builds == ["hnsw"] and (grown.added, manifest["count"]) == (1, 13)  # grown, not built
+    assert (manifest["search"], manifest["recall_at_10"]) == (kept["search"], kept["recall_at_10"])
+    hits = Searcher.open(out, embedder).by_image(folder / "img_001.png", k=2)
+    assert {hit.key for hit in hits} == {"img_001.png", "copy.png"}
+    (folder / "img_003.png").unlink()  # a graph cannot take a vector out: built again
     run()
     assert builds == ["hnsw", "hnsw"]
     run(memory_budget_mb=512)  # another choice of index
     assert len(builds) == 3
     with (out / VECTORS).open("r+b") as f:  # the vectors are not those the index was built from
         f.write(b"\x00\x3c")
+    shutil.copy(folder / "img_002.png", folder / "copy2.png")
     run(memory_budget_mb=512)
     assert len(builds) == 4
     run(memory_budget_mb=512)
