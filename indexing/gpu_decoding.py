@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import logging
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,7 @@ PIXELS_PER_CALL = 400_000_000
 # Pixels resized together at most: their float copy takes 12 bytes a pixel (600 MB).
 PIXELS_PER_RESIZE = 50_000_000
 _ORIENTATION = 0x0112  # the EXIF tag
+log = logging.getLogger(__name__)
 # nvJPEG's encoder keeps full-resolution colour (4:4:4) and standard Huffman tables: at Pillow's
 # quality 85 its thumbnails took 12.7 kB against Pillow's 8.0 (measured on an H200). Pillow's
 # own 4:4:4 encoding gives the same 12.7 kB; at quality 75 it gives 9.5 kB with the same PSNR on
@@ -180,13 +182,15 @@ class GpuDecoder:
         return results
 
     def _encoded(self, groups: list[torch.Tensor]) -> list[bytes]:
-        """The JPEG file of each image of these (n, 3, H, W) groups, in order: on the device where
-        it can, else (no encoder, or it failed) with Pillow."""
+        """The JPEG file of each image of these (n, 3, H, W) groups, in order: on the device, else
+        with Pillow. An encoder that fails once is reported and not tried again: Pillow makes the
+        same thumbnails, only slower."""
         if self._encode is not None:
             try:
                 return self._encode([image.contiguous() for group in groups for image in group])
-            except (RuntimeError, ValueError):
-                pass  # Pillow below makes the same thumbnails
+            except (RuntimeError, ValueError) as exc:
+                log.warning("thumbnails encoded on the CPU from now on: the GPU's encoder failed (%s)", exc)
+                self._encode = None
         return list(self._encoders.map(lambda pixels: jpeg_bytes(Image.fromarray(pixels)), _to_host(groups)))
 
     def _decode_all(self, files: Sequence[JpegFile]) -> list[torch.Tensor | None]:

@@ -5,6 +5,7 @@ a CUDA device and torchvision."""
 from __future__ import annotations
 
 import io
+import logging
 from types import SimpleNamespace
 
 import numpy as np
@@ -86,6 +87,24 @@ def test_encoded_files_come_back_whole_and_in_order():
 
 def failing_encode(images: list[torch.Tensor]) -> list[bytes]:
     raise RuntimeError("nvjpeg encoder error")
+
+
+def test_an_encoder_that_fails_is_reported_once_and_not_tried_again(caplog):
+    calls = []
+
+    def encode(images):
+        calls.append(len(images))
+        return failing_encode(images)
+
+    decoder = GpuDecoder(pillow_decode, 224, encoders=2, encode=encode)
+    files = [gpu_candidate(jpeg(shapes_image(i, (320, 240)))) for i in range(3)]
+    with caplog.at_level(logging.WARNING, logger="indexing.gpu_decoding"):
+        first, second = decoder(files), decoder(files)
+    decoder.close()
+    assert calls == [3] and all(first) and all(second)  # Pillow made the thumbnails both times
+    assert [r.getMessage() for r in caplog.records] == [
+        "thumbnails encoded on the CPU from now on: the GPU's encoder failed (nvjpeg encoder error)"
+    ]
 
 
 @pytest.mark.parametrize("encode", [None, pillow_encode, failing_encode])
