@@ -267,7 +267,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
         def page_status() -> tuple[str, str]:
             return problem_note(engine), index_status(engine)
 
-        demo.load(page_status, None, [problem, served], api_visibility="private")
+        demo.load(page_status, None, [problem, served], api_visibility="private", show_progress="hidden")
         gr.Timer(STATUS_SECONDS).tick(
             page_status,
             None,

@@ -46,14 +46,23 @@ def _status(url: str) -> int:
         return exc.code
 
 
-def _images_shown(browser, url: str) -> str:
-    """The index's size as a new visitor's page shows it (under Options)."""
+def _shows_images(page, count: int, timeout: float = 5000) -> bool:
+    """Whether `page` shows an index of `count` images (under Options) within `timeout` ms: the
+    page is first drawn with the size the app started with, and a load event sets it."""
+    page.wait_for_function(
+        "text => document.querySelector('#index-status')?.innerText.includes(text)",
+        arg=f"🖼️ {count} ·",
+        timeout=timeout,
+    )
+    return True
+
+
+def _new_page_shows_images(browser, url: str, count: int) -> bool:
     page = browser.new_page()
     try:
         page.goto(url)
         page.locator("#options").click()
-        page.wait_for_function("document.querySelector('#index-status')?.innerText.includes('🖼️')")
-        return page.locator("#index-status").inner_text().split(" · ")[0]
+        return _shows_images(page, count)
     finally:
         page.close()
 
@@ -72,10 +81,10 @@ def test_the_app_serves_a_build_written_into_its_folder_without_a_restart(
         client = Client(url, verbose=False)
         new_photo = handle_file(str(collection / "img_010.png"))
         before = client.predict(new_photo, 1, -1.0, api_name="/hits_image")[0]
-        assert client.predict(api_name="/info")["images"] == 8 and _images_shown(browser, url) == "🖼️ 8"
+        assert client.predict(api_name="/info")["images"] == 8 and _new_page_shows_images(browser, url, 8)
         open_page.goto(url)
         open_page.locator("#options").click()
-        open_page.wait_for_function("document.querySelector('#index-status')?.innerText.includes('🖼️ 8')")
+        assert _shows_images(open_page, 8)
         assert before["key"] != "img_010.png"  # not indexed yet
 
         build_index(FolderSource(_photos(collection, photos, range(8, 12))), index, embedder, progress=False)
@@ -85,11 +94,9 @@ def test_the_app_serves_a_build_written_into_its_folder_without_a_restart(
         assert engine.refresh() is True
         assert engine.searcher.store.count == 12 and app.index_status(engine).startswith("🖼️ 12 ·")
 
-        assert client.predict(api_name="/info")["images"] == 12 and _images_shown(browser, url) == "🖼️ 12"
+        assert client.predict(api_name="/info")["images"] == 12 and _new_page_shows_images(browser, url, 12)
         # A page opened before the new build shows its size too, without a reload.
-        open_page.wait_for_function(
-            "document.querySelector('#index-status')?.innerText.includes('🖼️ 12')", timeout=5000
-        )
+        assert _shows_images(open_page, 12)
         after = client.predict(new_photo, 1, -1.0, api_name="/hits_image")[0]
         assert after["key"] == "img_010.png"
         assert (
