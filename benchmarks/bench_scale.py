@@ -10,9 +10,10 @@ project's own store and index code. Prints figures; asserts nothing.
    peak resident memory, and the latency of 200 single queries (p50), each a held-out vector
    from the same distribution (not in the index).
 3. recall@10 of those answers against exact search over the original float32 vectors, so the
-   float16 storage and the approximate index are both in the figure. With --grow N, N more
-   vectors are then added as a later build adds new images (an HNSW index grows instead of being
-   built again), timed, and measured the same way.
+   float16 storage and the approximate index are both in the figure. With --grow N (and
+   --remove M), N more vectors are then added and the first M removed as a later build adds new
+   images and deletes gone ones (an HNSW index grows instead of being built again), timed, and
+   measured the same way.
 4. With --with-model, the same in a second fresh process that first loads the full-size ViT-B/32
    (random weights) and embeds a text, as the app does: open time and resident memory then.
 
@@ -20,7 +21,8 @@ The search files (manifest, catalog, vectors, index) are what a Space downloads:
 the download. The last line reads:
     N vectors: index_type T, download X MB, resident Y MB, open Z s, search p50 W ms, recall@10 R
 
-Usage: .venv/bin/python -m benchmarks.bench_scale --vectors 1000000 [--data lowrank|uniform] [--grow N]
+Usage: .venv/bin/python -m benchmarks.bench_scale --vectors 1000000 [--data lowrank|uniform]
+    [--grow N [--remove M]]
 """
 
 from __future__ import annotations
@@ -48,6 +50,20 @@ QUERIES = 200
 CHUNK = 20_000
 
 
+def key(i: int) -> str:
+    """The key of image i, shaped like a real collection's."""
+    return f"photos/{i // 1000:04d}/IMG_{i:07d}.jpg"
+
+
+def remove(out: Path, ids: range, dim: int) -> None:
+    """Take these images out of the catalog, as a build does with deleted files."""
+    catalog = Catalog.open_for_build(out, "synthetic/clip-like", dim)
+    try:
+        Writer(out, catalog, dim).delete(key(i) for i in ids)
+    finally:
+        catalog.close()
+
+
 def build(out: Path, vectors: np.ndarray, first: int = 0) -> dict:
     """Catalog rows (numbered from `first`) and vectors through the Writer, then the FAISS index;
     returns the manifest."""
@@ -57,7 +73,7 @@ def build(out: Path, vectors: np.ndarray, first: int = 0) -> dict:
         for start in range(0, len(vectors), CHUNK):
             rows = []
             for i in range(first + start, first + min(start + CHUNK, len(vectors))):
-                name = f"photos/{i // 1000:04d}/IMG_{i:07d}.jpg"
+                name = key(i)
                 content = hashlib.blake2b(i.to_bytes(8, "big"), digest_size=16).hexdigest()
                 row = Row(
                     name, name, f"{2_400_000 + i}:{1_700_000_000 + i}", vectors[i - first], b"", content
@@ -140,6 +156,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / ".work" / "scale")
     parser.add_argument("--with-model", action="store_true", help="also measure with the model loaded")
     parser.add_argument("--grow", type=int, default=0, help="then add this many vectors and measure again")
+    parser.add_argument("--remove", type=int, default=0, help="and remove this many (with --grow)")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--queries", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
@@ -210,16 +227,20 @@ def main() -> None:
         logging.getLogger("indexing.store").addHandler(handler)
         logging.getLogger("indexing.store").setLevel(logging.INFO)
         started = time.perf_counter()
+        remove(out, range(args.remove), vectors.shape[1])
         grown = build(out, extra, first=n)
         seconds = time.perf_counter() - started
-        how = "index grown" if any("grown by" in line for line in said) else "index built again"
+        how = "index grown" if any("grown instead" in line for line in said) else "index built again"
         again = reopen(out, args.work / "queries.npy")
-        _, truth = faiss.knn(queries, np.vstack([vectors, extra]), 10, metric=faiss.METRIC_INNER_PRODUCT)
+        _, truth = faiss.knn(
+            queries, np.vstack([vectors[args.remove :], extra]), 10, metric=faiss.METRIC_INNER_PRODUCT
+        )
+        truth += args.remove  # row r is image r + args.remove
         grown_recall = np.mean(
             [len(set(t) & set(f)) / 10 for t, f in zip(truth.tolist(), again["found"], strict=True)]
         )
         print(
-            f"{args.grow:,} vectors added: {seconds:.1f}s ({how}), search settings "
+            f"{args.grow:,} vectors added, {args.remove:,} removed: {seconds:.1f}s ({how}), search settings "
             f"{grown['search']}, recall@10 {grown['recall_at_10']:.3f} measured then; search p50 "
             f"{again['p50_ms']:.2f} ms, recall@10 {grown_recall:.3f} on the held-out queries"
         )

@@ -14,8 +14,10 @@ the others have been searched with them, as a visitor's query is not in the inde
 vectors measured 0.963 that way and 0.941 on fresh queries). The cheapest settings that reach
 config.RECALL_FLOOR are kept, with the recall, in the manifest.
 
-An HNSW index grows when images are added (`grow`): the new vectors are the fresh queries its
-settings are tuned on again. Removed or changed images, and the other kinds, build it again.
+An HNSW index grows when images are added or removed (`grow`): the new vectors are the fresh
+queries its settings are tuned on again, and a removed image's vector stays in the graph as a
+ghost that searches leave out (a graph cannot take a vector out), up to GHOST_SHARE of it.
+Changed images, more ghosts, and the other kinds build it again.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ TUNING_QUERIES = 200
 # HNSW graph takes about 1,600 vectors a second on two cores). Smaller chunks slowed HNSW: 100,000
 # vectors took 45.5-46.0 s in chunks of 16,384, 43.9-44.4 s in 32,768, 43.5-47.6 s in 65,536.
 ADD_CHUNK = 32768
+# The share of a grown graph's vectors that may be ghosts (removed images) before it is built
+# again: each one still costs a search its visit, and the graph its memory.
+GHOST_SHARE = 0.1
 
 # The stored vectors of ids (an array of any shape) → an array of that shape plus (dim,): what
 # re-scores candidates exactly (the vector file when searching, the build's vectors when tuning).
@@ -60,6 +65,19 @@ class Built:
     params: dict[str, int] = field(default_factory=dict)
     recall: float = 1.0
     warning: str = ""
+    ghosts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # ids searches leave out
+
+
+class Ghosts:
+    """Ids an HNSW search leaves out (removed images still in a grown graph), as FAISS search
+    parameters for the `ef_search` of `params`."""
+
+    def __init__(self, ids: np.ndarray, params: dict[str, Any]) -> None:
+        self.ids = np.asarray(ids, np.int64)
+        self._selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(self.ids))  # kept alive here
+        self.params = faiss.SearchParametersHNSW(
+            sel=self._selector, efSearch=int(params.get("ef_search", 16))
+        )
 
 
 def estimated_bytes(kind: str, count: int, dim: int, code_bytes: int = 0) -> int:
@@ -168,9 +186,9 @@ def grow(
     progress: bool = False,
 ) -> Built | None:
     """`index`, an HNSW index built (as `built` says) from earlier vectors, grown to the sorted
-    `ids` and their `vectors` by adding the ones it lacks; or None where it cannot grow: it is of
-    another kind, or it holds an id that is gone or whose vector changed (a graph cannot take a
-    vector out).
+    `ids` and their `vectors`: the ones it lacks added, the ones it holds beyond them left in as
+    ghosts; or None where it cannot grow: it is of another kind, an image it holds changed its
+    vector, or ghosts would pass GHOST_SHARE of it.
 
     A graph grown this way is the graph a build makes, which adds one vector at a time too. Its
     search settings are tuned again on TUNING_QUERIES of the new vectors, searched before they are
@@ -181,24 +199,27 @@ def grow(
     held = index_ids(index)
     if not isinstance(base, faiss.IndexHNSWFlat) or not len(held) or not len(ids):
         return None
-    rows = np.minimum(np.searchsorted(ids, held), len(ids) - 1)
-    if not np.array_equal(ids[rows], held):
-        return None  # an image the index holds is gone
+    present = np.isin(held, ids)
+    ghosts = np.sort(held[~present])
+    if len(ghosts) > GHOST_SHARE * len(held):
+        return None
+    rows = np.searchsorted(ids, held)  # where each held id is in `ids`, if it is there
     dim = vectors.shape[1]
     storage = faiss.downcast_index(base.storage)
     indexed = faiss.rev_swig_ptr(storage.get_xb(), len(held) * dim).reshape(len(held), dim)
     for start in range(0, len(held), ADD_CHUNK):
-        if not np.array_equal(indexed[start : start + ADD_CHUNK], vectors[rows[start : start + ADD_CHUNK]]):
+        there = present[start : start + ADD_CHUNK]
+        if not np.array_equal(
+            indexed[start : start + ADD_CHUNK][there], vectors[rows[start : start + ADD_CHUNK][there]]
+        ):
             return None  # an image changed
-    new = np.ones(len(ids), bool)
-    new[rows] = False
-    new_rows = np.flatnonzero(new)
+    new_rows = np.flatnonzero(~np.isin(ids, held))
     base.hnsw.efConstruction = config.HNSW_EF_CONSTRUCTION
     with progress_bar(len(new_rows), "search index (hnsw, grown)", "vec", shown=progress) as bar:
         if len(new_rows) < TUNING_QUERIES:
             _add(index, ids, vectors, new_rows, bar)
             apply(index, built.params)
-            return replace(built, index=index)
+            return replace(built, index=index, ghosts=ghosts)
         rng = np.random.default_rng(1)
         queries = np.sort(rng.choice(new_rows, size=TUNING_QUERIES, replace=False))
         _add(index, ids, vectors, np.setdiff1d(new_rows, queries), bar)
@@ -211,9 +232,10 @@ def grow(
             ids=ids,
             vectors=vectors,
             stored=lookup(ids, vectors),
+            ghosts=ghosts,
         )
         _add(index, ids, vectors, queries, bar)
-    return tuned
+    return replace(tuned, ghosts=ghosts)
 
 
 def _add_and_tune(
@@ -257,11 +279,19 @@ def apply(index: faiss.Index, params: dict[str, Any]) -> None:
 
 
 def search(
-    index: faiss.Index, params: dict[str, Any], queries: np.ndarray, k: int, stored: Stored
+    index: faiss.Index,
+    params: dict[str, Any],
+    queries: np.ndarray,
+    k: int,
+    stored: Stored,
+    *,
+    ghosts: Ghosts | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, ids) of the k best, best first (ids -1 where fewer): with `rerank`, the index's
-    best `rerank` candidates re-scored exactly with their `stored` vectors."""
+    """(scores, ids) of the k best, best first (ids -1 where fewer), never one of `ghosts`: with
+    `rerank`, the index's best `rerank` candidates re-scored exactly with their `stored` vectors."""
     rerank = int(params.get("rerank", 0))
+    if ghosts is not None:
+        return index.search(queries, k, params=ghosts.params)
     if not rerank:
         return index.search(queries, k)
     _, candidates = index.search(queries, max(k, rerank))
@@ -305,11 +335,12 @@ def _tune(
     vectors: np.ndarray,
     stored: Stored,
     k: int = 10,
+    ghosts: np.ndarray | None = None,
 ) -> Built:
     """The fastest settings of `grid` reaching the recall floor on `queries`, or the most
     accurate ones with a warning when none does. The truth is exact search over those of (ids,
-    vectors) that the index holds."""
-    indexed = set(index_ids(index).tolist())
+    vectors) that the index holds, `ghosts` left out."""
+    indexed = set(index_ids(index).tolist()) - set([] if ghosts is None else ghosts.tolist())
     k = min(k, len(indexed))
     if not len(queries) or not k:
         return Built(index, kind, grid[-1], 1.0)
@@ -323,8 +354,9 @@ def _tune(
         if group in done:
             continue
         apply(index, params)
+        left_out = Ghosts(ghosts, params) if ghosts is not None and len(ghosts) else None
         started = time.perf_counter()
-        _, found = search(index, params, queries, k, stored)
+        _, found = search(index, params, queries, k, stored, ghosts=left_out)
         seconds = time.perf_counter() - started
         hits = sum(len(t & set(row.tolist())) for row, t in zip(found, truth, strict=True))
         recall = round(hits / max(1, sum(len(t) for t in truth)), 4)

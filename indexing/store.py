@@ -449,9 +449,12 @@ def write_index(
         search = {"recall_at_10": built.recall, "search": built.params}
         if built.warning:
             search["warning"] = built.warning
+        if len(built.ghosts):
+            search["ghosts"] = built.ghosts.tolist()
     else:
         log.info("the index has not changed since the last build: %s kept", INDEX)
-        search = {name: previous[name] for name in ("recall_at_10", "search", "warning") if name in previous}
+        kept = ("recall_at_10", "search", "warning", "ghosts")
+        search = {name: previous[name] for name in kept if name in previous}
         verified = {name: previous["files"][name] for name in (INDEX, VECTORS)}
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -471,8 +474,9 @@ def write_index(
         "last_build": changes,
         "content_digest": digest,
     }
-    if "warning" in search:
-        manifest["warning"] = search["warning"]
+    for name in ("warning", "ghosts"):  # ghosts: removed images a grown graph still holds
+        if name in search:
+            manifest[name] = search[name]
     return _write_manifest(out_dir, manifest, verified)
 
 
@@ -520,10 +524,16 @@ def _grown_index(
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError):
         return None
-    before = last.index.ntotal
+    before = set(ann.index_ids(last.index).tolist())
     grown = ann.grow(last.index, last, ids, stored, progress=progress)
     if grown is not None:
-        log.info("%s grown by %d images instead of built again", INDEX, len(ids) - before)
+        added = len(set(ids.tolist()) - before)
+        log.info(
+            "%s grown instead of built again: %d images added, %d removed (left out of searches)",
+            INDEX,
+            added,
+            len(grown.ghosts),
+        )
     return grown
 
 
@@ -642,14 +652,16 @@ class IndexStore:
             raise BuscadorError(f"cannot read {index_dir / INDEX} ({exc}); rebuild the index") from None
         self.params: dict[str, Any] = self.manifest.get("search") or {}
         ann.apply(self.index, self.params)
+        ghosts = np.array(self.manifest.get("ghosts", []), np.int64)  # removed, still in a grown graph
+        self._ghosts = ann.Ghosts(ghosts, self.params) if len(ghosts) else None
         self.catalog = Catalog(index_dir / CATALOG, readonly=True)
         self.vectors = VectorFile(index_dir / VECTORS, self.dim)
         self.thumbnails = Thumbnails(index_dir, fetch=fetch)
         known = self.catalog.ids()
         if (
             self.index.d != self.dim
-            or self.index.ntotal != self.manifest["count"]
-            or not np.array_equal(np.sort(ids), known)
+            or self.index.ntotal != self.manifest["count"] + len(ghosts)
+            or not np.array_equal(np.sort(ids), np.sort(np.concatenate([known, ghosts])))
             or (len(known) and known[-1] >= self.vectors.rows())
         ):
             raise BuscadorError(
@@ -668,14 +680,16 @@ class IndexStore:
 
     @property
     def count(self) -> int:
-        return int(self.index.ntotal)
+        return int(self.index.ntotal) - (len(self._ghosts.ids) if self._ghosts else 0)
 
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         """For each query vector, up to k (id, score) pairs, best first."""
         if self.count == 0:
             return [[] for _ in range(len(queries))]
         queries = np.ascontiguousarray(queries, np.float32)
-        scores, ids = ann.search(self.index, self.params, queries, min(k, self.count), self.vectors.read)
+        scores, ids = ann.search(
+            self.index, self.params, queries, min(k, self.count), self.vectors.read, ghosts=self._ghosts
+        )
         return [
             [(int(i), float(s)) for i, s in zip(id_row, score_row, strict=True) if i >= 0]
             for id_row, score_row in zip(ids, scores, strict=True)

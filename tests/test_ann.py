@@ -109,11 +109,27 @@ def test_an_hnsw_index_grows_by_new_vectors_and_is_tuned_again_on_them():
     assert few.index.ntotal == 3001
 
 
+def test_removed_vectors_stay_in_a_grown_graph_as_ghosts_that_searches_leave_out():
+    vectors = low_rank(400, seed=5)
+    ids = np.arange(400, dtype=np.int64)
+    built = ann.build("hnsw", ids[:300], vectors[:300], budget_mb=64)
+    grown = ann.grow(built.index, built, ids[5:], vectors[5:])  # 0-4 removed, 100 added
+    assert grown is not None and grown.ghosts.tolist() == [0, 1, 2, 3, 4] and grown.index.ntotal == 400
+    stored = ann.lookup(ids, vectors)
+    _, kept_in = ann.search(grown.index, grown.params, vectors[:5], 1, stored)
+    assert kept_in[:, 0].tolist() == [0, 1, 2, 3, 4]  # still in the graph...
+    ghosts = ann.Ghosts(grown.ghosts, grown.params)
+    _, found = ann.search(grown.index, grown.params, vectors[:5], 3, stored, ghosts=ghosts)
+    assert (found >= 5).all()  # ...but never found
+    _, found = ann.search(grown.index, grown.params, vectors[390:395], 1, stored, ghosts=ghosts)
+    assert found[:, 0].tolist() == [390, 391, 392, 393, 394]
+
+
 def test_an_index_that_cannot_grow_says_so():
     vectors = low_rank(400, seed=5)
     ids = np.arange(400, dtype=np.int64)
     built = ann.build("hnsw", ids[:300], vectors[:300], budget_mb=64)
-    assert ann.grow(built.index, built, ids[1:], vectors[1:]) is None  # id 0 is gone
+    assert ann.grow(built.index, built, ids[40:], vectors[40:]) is None  # 40 ghosts: over GHOST_SHARE
     changed = vectors.copy()
     changed[7] = changed[8]
     assert ann.grow(built.index, built, ids, changed) is None  # id 7's vector changed

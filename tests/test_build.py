@@ -315,9 +315,20 @@ def test_a_build_that_changes_nothing_keeps_the_index_new_images_grow_it_and_oth
     assert (manifest["search"], manifest["recall_at_10"]) == (kept["search"], kept["recall_at_10"])
     hits = Searcher.open(out, embedder).by_image(folder / "img_001.png", k=2)
     assert {hit.key for hit in hits} == {"img_001.png", "copy.png"}
-    (folder / "img_003.png").unlink()  # a graph cannot take a vector out: built again
-    run()
-    assert builds == ["hnsw", "hnsw"]
+    store = IndexStore(out)
+    removed = next(i for i, item in store.items(store.catalog.ids()).items() if item.key == "img_003.png")
+    (folder / "img_003.png").unlink()  # a graph cannot take a vector out: it stays, as a ghost
+    shrunk, manifest = run()
+    assert builds == ["hnsw"] and shrunk.removed == 1 and manifest["ghosts"] == [removed]
+    assert IndexStore(out).count == manifest["count"] == 12
+    hits = Searcher.open(out, embedder).by_image(collection / "img_003.png", k=12)
+    assert len(hits) == 12 and "img_003.png" not in {hit.key for hit in hits}
+    _, kept = run()
+    assert builds == ["hnsw"] and kept["ghosts"] == manifest["ghosts"]  # nothing changed: kept
+    (folder / "img_004.png").unlink()
+    (folder / "img_005.png").unlink()  # 3 ghosts of 13: over GHOST_SHARE, built again
+    _, manifest = run()
+    assert builds == ["hnsw", "hnsw"] and "ghosts" not in manifest
     run(memory_budget_mb=512)  # another choice of index
     assert len(builds) == 3
     with (out / VECTORS).open("r+b") as f:  # the vectors are not those the index was built from
