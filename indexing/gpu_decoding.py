@@ -72,10 +72,10 @@ def nvjpeg_encoder(device: str) -> EncodeFn | None:
     except (ImportError, OSError):
         return None
 
-    return lambda images: to_host(encode_jpeg(images, quality=NVJPEG_QUALITY))
+    return lambda images: files_to_host(encode_jpeg(images, quality=NVJPEG_QUALITY))
 
 
-def to_host(files: list[torch.Tensor]) -> list[bytes]:
+def files_to_host(files: list[torch.Tensor]) -> list[bytes]:
     """These 1-d uint8 device tensors as bytes, in one copy."""
     joined = torch.cat(files).cpu().numpy().tobytes()
     ends = list(itertools.accumulate(len(file) for file in files))
@@ -191,7 +191,9 @@ class GpuDecoder:
             except (RuntimeError, ValueError) as exc:
                 log.warning("thumbnails encoded on the CPU from now on: the GPU's encoder failed (%s)", exc)
                 self._encode = None
-        return list(self._encoders.map(lambda pixels: jpeg_bytes(Image.fromarray(pixels)), _to_host(groups)))
+        return list(
+            self._encoders.map(lambda pixels: jpeg_bytes(Image.fromarray(pixels)), _images_to_host(groups))
+        )
 
     def _decode_all(self, files: Sequence[JpegFile]) -> list[torch.Tensor | None]:
         """Each file decoded, (3, H, W); in calls of at most PIXELS_PER_CALL; when a call fails,
@@ -242,7 +244,7 @@ def _resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
-def _to_host(groups: list[torch.Tensor]) -> list[np.ndarray]:
+def _images_to_host(groups: list[torch.Tensor]) -> list[np.ndarray]:
     """(H, W, 3) arrays of the images of these (n, 3, H, W) device groups, in order, in one copy:
     each copy waits for the GPU and lets go of Python's lock, which other busy threads then hold
     for up to 5 ms (one copy a thumbnail made a measured GPU build slower than decoding on the CPU)."""

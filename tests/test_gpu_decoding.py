@@ -82,7 +82,7 @@ def test_thumbnail_sizes_are_pillows(size):
 
 def test_encoded_files_come_back_whole_and_in_order():
     files = [torch.tensor(list(data), dtype=torch.uint8) for data in (b"abc", b"", b"de", b"f")]
-    assert gpu_decoding.to_host(files) == [b"abc", b"", b"de", b"f"]
+    assert gpu_decoding.files_to_host(files) == [b"abc", b"", b"de", b"f"]
 
 
 def failing_encode(images: list[torch.Tensor]) -> list[bytes]:
