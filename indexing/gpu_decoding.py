@@ -59,7 +59,24 @@ def nvjpeg(device: str) -> DecodeFn | None:
         from torchvision.io import decode_jpeg
     except (ImportError, OSError):
         return None
-    return lambda files: decode_jpeg(files, device=device)
+
+    def decode(files: list[torch.Tensor]) -> list[torch.Tensor]:
+        return decode_jpeg(files, device=device)
+
+    return decode if decodes(decode) else None
+
+
+def decodes(decode: DecodeFn) -> bool:
+    """Whether `decode` turns a small JPEG into its picture: a torchvision built without CUDA or
+    nvJPEG imports fine and fails only when called, which would send every file of a build to the
+    slow way round (a failed batch, then each file alone, then the CPU)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 8), (200, 30, 30)).save(buf, "JPEG")
+    try:
+        image = decode([torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8)])[0]
+    except (RuntimeError, ValueError, OSError):
+        return False
+    return tuple(image.shape) == (3, 8, 16)
 
 
 def nvjpeg_encoder(device: str) -> EncodeFn | None:

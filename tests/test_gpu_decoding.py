@@ -80,6 +80,15 @@ def test_thumbnail_sizes_are_pillows(size):
     assert thumbnail_size(*size) == img.size
 
 
+def test_a_decoder_is_tried_on_a_small_jpeg_before_a_build_counts_on_it():
+    def not_built_for_cuda(files):
+        raise RuntimeError("torchvision was not compiled with CUDA support")
+
+    assert gpu_decoding.decodes(pillow_decode)
+    assert not gpu_decoding.decodes(not_built_for_cuda)
+    assert not gpu_decoding.decodes(lambda files: [torch.zeros((3, 1, 1), dtype=torch.uint8)])
+
+
 def test_encoded_files_come_back_whole_and_in_order():
     files = [torch.tensor(list(data), dtype=torch.uint8) for data in (b"abc", b"", b"de", b"f")]
     assert gpu_decoding.files_to_host(files) == [b"abc", b"", b"de", b"f"]
