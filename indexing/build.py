@@ -43,6 +43,7 @@ STAGES = ("decode", "embed", "write", "index")
 # Images a decode process takes at a time: a pool's per-task costs in this process (handing work
 # out, taking results back) are about 0.5 ms, a third of what feeds a GPU at 1,000 images/s.
 PROCESS_CHUNK = 4
+JPEG_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif"})
 
 
 @dataclass
@@ -163,8 +164,9 @@ def build_index(
 
     `decode`: "threads", "processes", "gpu" (JPEGs decoded on the GPU, indexing.gpu_decoding), or
     "auto": with the model on a GPU, where decoding is the bottleneck, JPEGs on the GPU where
-    torchvision's nvJPEG is there (4 reader threads), else processes (one a core but one); on the
-    CPU, where the model shares the cores, up to 4 threads. `workers` overrides how many.
+    torchvision's nvJPEG is there (4 reader threads; other formats in processes on the other
+    cores), else processes (one a core but one); on the CPU, where the model shares the cores, up
+    to 4 threads. `workers` overrides how many (readers, for the GPU).
     """
     started = time.perf_counter()
     warn = warn or (lambda line: tqdm.write(line, file=sys.stderr))
@@ -275,13 +277,26 @@ def _decoders(
             )
         count = workers or min(config.GPU_READERS, config.usable_cores())
         decoder = GpuDecoder(nvjpeg_decode, size, encoders=count, encode=nvjpeg_encoder(embedder.device))
+        # Other formats (PNG has no reduced-size decoding) go to decode processes on the cores the
+        # readers leave: a PNG collection would otherwise decode on the readers alone. They start
+        # only when a first such file comes.
+        others = max(1, config.usable_cores() - 1 - count)
+
+        def start(items: list[SourceItem]) -> Future[list[_Prepared]]:
+            if all(_for_the_gpu(item) for item in items):
+                return readers.submit(
+                    lambda: [_prepare(embedder, writer, i, crop=crop, gpu=True) for i in items]
+                )
+            return _in_process(processes, writer, items, size, fast)
+
         try:
-            with ThreadPoolExecutor(max_workers=count, thread_name_prefix="read") as pool:
+            with (
+                ThreadPoolExecutor(max_workers=count, thread_name_prefix="read") as readers,
+                ProcessPoolExecutor(others, mp_context=multiprocessing.get_context("spawn")) as processes,
+            ):
                 yield _Decoders(
                     "gpu",
-                    lambda items: pool.submit(
-                        lambda: [_prepare(embedder, writer, i, crop=crop, gpu=True) for i in items]
-                    ),
+                    start,
                     lambda _, prepared: prepared,
                     count,
                     ahead=1,
@@ -318,6 +333,32 @@ def _decoders(
             count,
             ahead=2 if on_gpu else 0,
         )
+
+
+def _for_the_gpu(item: SourceItem) -> bool:
+    """Whether an item is likely a JPEG (by its name or first bytes), or an already decoded
+    picture: what a GPU build's readers take. A JPEG by another name is still decoded, on the CPU."""
+    data = item.data
+    if isinstance(data, Path):
+        return data.suffix.lower() in JPEG_SUFFIXES
+    return not isinstance(data, bytes) or data.startswith(b"\xff\xd8")
+
+
+def _in_process(
+    pool: ProcessPoolExecutor, writer: Writer, items: list[SourceItem], size: int, fast: bool
+) -> Future[list[_Prepared]]:
+    """`items` decoded in a decode process, as _Prepared (or copies of indexed images) when done."""
+    out: Future[list[_Prepared]] = Future()
+    decoding = pool.submit(prepare_several, [(i.data, i.content) for i in items], size, fast)
+
+    def done(decoded: Future[list[Decoded]]) -> None:
+        try:
+            out.set_result(_reuse_or(writer, items, decoded.result()))
+        except BaseException as exc:  # handed to whoever waits on `out`
+            out.set_exception(exc)
+
+    decoding.add_done_callback(done)
+    return out
 
 
 def _decode_on_gpu(

@@ -89,6 +89,22 @@ def test_a_decoder_is_tried_on_a_small_jpeg_before_a_build_counts_on_it():
     assert not gpu_decoding.decodes(lambda files: [torch.zeros((3, 1, 1), dtype=torch.uint8)])
 
 
+def test_a_gpu_build_sends_jpegs_to_its_readers_and_other_formats_to_decode_processes(tmp_path):
+    from indexing.build import _for_the_gpu
+    from indexing.sources import SourceItem
+
+    def item(data):
+        return SourceItem("k", "k", "f", data)
+
+    assert _for_the_gpu(item(tmp_path / "a.JPG")) and _for_the_gpu(item(tmp_path / "b.jpeg"))
+    assert not _for_the_gpu(item(tmp_path / "c.png")) and not _for_the_gpu(item(tmp_path / "d.webp"))
+    assert _for_the_gpu(item(jpeg(shapes_image(1, (32, 32)))))  # a dataset's bytes
+    png = io.BytesIO()
+    shapes_image(1, (32, 32)).save(png, "PNG")
+    assert not _for_the_gpu(item(png.getvalue()))
+    assert _for_the_gpu(item(shapes_image(1, (32, 32))))  # a decoded picture: nothing to decode
+
+
 def test_encoded_files_come_back_whole_and_in_order():
     files = [torch.tensor(list(data), dtype=torch.uint8) for data in (b"abc", b"", b"de", b"f")]
     assert gpu_decoding.files_to_host(files) == [b"abc", b"", b"de", b"f"]
@@ -237,6 +253,13 @@ def test_a_build_decoding_on_the_gpu_gives_the_index_threads_give(tmp_path, embe
         return pillow_decode(files)
 
     monkeypatch.setattr(indexing.build, "nvjpeg", lambda device: decode)
+    in_process = indexing.build._in_process
+    sent = []  # what went to decode processes: the PNG
+    monkeypatch.setattr(
+        indexing.build,
+        "_in_process",
+        lambda pool, w, items, *a: sent.extend(items) or in_process(pool, w, items, *a),
+    )
     folder = tmp_path / "photos"
     folder.mkdir()
     for i in range(10):
@@ -269,6 +292,7 @@ def test_a_build_decoding_on_the_gpu_gives_the_index_threads_give(tmp_path, embe
     assert all(float(vectors["gpu"][k] @ vectors["threads"][k]) > 0.999 for k in vectors["gpu"])
     assert np.array_equal(vectors["gpu"]["copy.jpg"], vectors["gpu"]["photo_3.jpg"])
     assert len({bytes(t.numpy()) for t in decoded}) == 12  # the photos, turned.jpg and grey.jpg
+    assert [item.key for item in sent] == ["drawing.png"]
     ids = {d: {item.key: i for i, item in stores[d].items(stores[d].catalog.ids()).items()} for d in stores}
     turned = [np.asarray(Image.open(io.BytesIO(stores[d].thumbnail(ids[d]["turned.jpg"])))) for d in stores]
     assert turned[0].shape == turned[1].shape == (256, 192, 3)  # upright: portrait
