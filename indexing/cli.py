@@ -367,6 +367,7 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from indexing import ann
     from indexing.sources import source_text
     from indexing.store import read_manifest
 
@@ -385,6 +386,11 @@ def _info(args: argparse.Namespace) -> int:
         print(f"search:      {', '.join(f'{name} {value}' for name, value in settings.items())}")
     if manifest.get("warning"):
         print(f"warning:     {manifest['warning']}")
+    if ghosts := len(manifest.get("ghosts", [])):
+        print(
+            f"removed:     {ghosts} removed image{'s' if ghosts != 1 else ''} still in the graph, "
+            f"left out of every search (built again past {ann.GHOST_SHARE:.0%} of it)"
+        )
     print(f"precision:   {manifest.get('precision', {}).get('image', 'fp32')} (image embeddings)")
     print(f"source:      {source_text(manifest.get('source', {}))}")
     print(f"built at:    {manifest['built_at']}")

@@ -84,6 +84,27 @@ def test_info_says_how_many_vector_rows_removed_images_left(
     assert info["unused"].strip().startswith("2 vector rows of removed images")
 
 
+def test_info_says_how_many_removed_images_a_grown_graph_still_holds(
+    tmp_path, collection, tiny_model, capsys, monkeypatch
+):
+    import shutil
+
+    monkeypatch.setenv("CLIP_MODEL", tiny_model)
+    folder, out = tmp_path / "photos", tmp_path / "index"
+    shutil.copytree(collection, folder)
+    build = ["build", str(folder), "--out", str(out), "--no-progress", "--index-type", "hnsw"]
+    assert main(build) == 0
+    (folder / "img_004.png").unlink()
+    assert main(build) == 0
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    info = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
+    assert info["images"].strip() == "11"
+    assert info["removed"].strip() == (
+        "1 removed image still in the graph, left out of every search (built again past 10% of it)"
+    )
+
+
 def test_problems_exit_2_with_a_single_error_line(tmp_path, tiny_model, built_index, capsys, monkeypatch):
     monkeypatch.setenv("CLIP_MODEL", tiny_model)
     assert main(["search", str(tmp_path / "none"), "--text", "cat"]) == 2
