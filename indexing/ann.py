@@ -75,9 +75,13 @@ class Ghosts:
     def __init__(self, ids: np.ndarray, params: dict[str, Any]) -> None:
         self.ids = np.asarray(ids, np.int64)
         self._selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(self.ids))  # kept alive here
-        self.params = faiss.SearchParametersHNSW(
-            sel=self._selector, efSearch=int(params.get("ef_search", 16))
-        )
+        self._ef_search = int(params.get("ef_search", 16))
+
+    def search_parameters(self) -> faiss.SearchParametersHNSW:
+        """Parameters for one search: new each time, because FAISS's id map swaps its own selector
+        into them while it searches (concurrent searches must not share them); the selector,
+        which is only read, is shared."""
+        return faiss.SearchParametersHNSW(sel=self._selector, efSearch=self._ef_search)
 
 
 def estimated_bytes(kind: str, count: int, dim: int, code_bytes: int = 0) -> int:
@@ -291,7 +295,7 @@ def search(
     `rerank`, the index's best `rerank` candidates re-scored exactly with their `stored` vectors."""
     rerank = int(params.get("rerank", 0))
     if ghosts is not None:
-        return index.search(queries, k, params=ghosts.params)
+        return index.search(queries, k, params=ghosts.search_parameters())
     if not rerank:
         return index.search(queries, k)
     _, candidates = index.search(queries, max(k, rerank))

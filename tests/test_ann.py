@@ -125,6 +125,28 @@ def test_removed_vectors_stay_in_a_grown_graph_as_ghosts_that_searches_leave_out
     assert found[:, 0].tolist() == [390, 391, 392, 393, 394]
 
 
+def test_concurrent_searches_leave_the_ghosts_out_each_time():
+    from concurrent.futures import ThreadPoolExecutor
+
+    vectors = low_rank(2000, seed=6)
+    ids = np.arange(2000, dtype=np.int64)
+    built = ann.build("hnsw", ids, vectors, budget_mb=64)
+    grown = ann.grow(built.index, built, ids[::2], vectors[::2])  # half gone: past the share
+    assert grown is None
+    grown = ann.grow(built.index, built, ids[100:], vectors[100:])
+    ghosts = ann.Ghosts(grown.ghosts, grown.params)
+    stored = ann.lookup(ids, vectors)
+    alone = ann.search(grown.index, grown.params, vectors[:200], 10, stored, ghosts=ghosts)[1]
+
+    def one(row: int) -> np.ndarray:
+        return ann.search(grown.index, grown.params, vectors[row : row + 1], 10, stored, ghosts=ghosts)[1][0]
+
+    with ThreadPoolExecutor(8) as pool:
+        together = np.stack(list(pool.map(one, list(range(200)) * 5)))
+    assert (together >= 100).all()  # no ghost, whichever thread searched
+    assert np.array_equal(together[:200], alone)
+
+
 def test_an_index_that_cannot_grow_says_so():
     vectors = low_rank(400, seed=5)
     ids = np.arange(400, dtype=np.int64)
