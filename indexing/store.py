@@ -529,7 +529,7 @@ def _grown_index(
     if grown is not None:
         added = len(set(ids.tolist()) - before)
         log.info(
-            "%s grown instead of built again: %d images added, %d removed (left out of searches)",
+            "%s grown instead of built again: %d added, %d removed (left out of searches)",
             INDEX,
             added,
             len(grown.ghosts),
