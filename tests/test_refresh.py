@@ -330,3 +330,20 @@ def test_a_disk_problem_while_opening_a_newer_build_leaves_the_served_one(proble
         assert engine.refresh() is False
     assert engine.searcher is served
     assert "still serving the one before" in caplog.text
+
+
+def test_a_grown_hnsw_build_is_served_without_the_images_it_removed(
+    tmp_path, tiny_model, collection, embedder
+):
+    from indexing.store import read_manifest
+
+    photos, index = _photos(collection, tmp_path / "photos", range(12)), tmp_path / "index"
+    build_index(FolderSource(photos), index, embedder, progress=False, index_type="hnsw")
+    engine = start(index_dir=index, model=tiny_model, sample_dir=tmp_path / "none")
+    (photos / "img_004.png").unlink()
+    build_index(FolderSource(photos), index, embedder, progress=False, index_type="hnsw")
+    assert len(read_manifest(index)["ghosts"]) == 1  # grown, not built again
+    assert engine.refresh() is True and engine.searcher.store.count == 11
+    hits = engine.searcher.by_image(collection / "img_004.png", k=11)
+    assert len(hits) == 11 and "img_004.png" not in {hit.key for hit in hits}
+    assert app.index_status(engine).startswith("🖼️ 11 ·")
