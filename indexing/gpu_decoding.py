@@ -23,6 +23,7 @@ import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,18 +51,25 @@ log = logging.getLogger(__name__)
 NVJPEG_QUALITY = 75
 
 
-def nvjpeg(device: str) -> DecodeFn | None:
-    """torchvision's batched nvJPEG decoder on `device`, or None where there is none (no CUDA
-    device, or no torchvision built for it)."""
+def _torchvision_io(device: str) -> Any | None:
+    """torchvision.io where `device` is a CUDA device that is there and torchvision imports, else None."""
     if not device.startswith("cuda") or not torch.cuda.is_available():
         return None
     try:
-        from torchvision.io import decode_jpeg
+        from torchvision import io as torchvision_io
     except (ImportError, OSError):
+        return None
+    return torchvision_io
+
+
+def nvjpeg(device: str) -> DecodeFn | None:
+    """torchvision's batched nvJPEG decoder on `device`, or None where there is none (no CUDA
+    device, or no torchvision built for it)."""
+    if (torchvision_io := _torchvision_io(device)) is None:
         return None
 
     def decode(files: list[torch.Tensor]) -> list[torch.Tensor]:
-        return decode_jpeg(files, device=device)
+        return torchvision_io.decode_jpeg(files, device=device)
 
     return decode if decodes(decode) else None
 
@@ -82,14 +90,9 @@ def decodes(decode: DecodeFn) -> bool:
 def nvjpeg_encoder(device: str) -> EncodeFn | None:
     """torchvision's batched nvJPEG encoder on `device` (the files back in one copy), or None where
     there is none."""
-    if not device.startswith("cuda") or not torch.cuda.is_available():
+    if (torchvision_io := _torchvision_io(device)) is None:
         return None
-    try:
-        from torchvision.io import encode_jpeg
-    except (ImportError, OSError):
-        return None
-
-    return lambda images: files_to_host(encode_jpeg(images, quality=NVJPEG_QUALITY))
+    return lambda images: files_to_host(torchvision_io.encode_jpeg(images, quality=NVJPEG_QUALITY))
 
 
 def files_to_host(files: list[torch.Tensor]) -> list[bytes]:

@@ -422,24 +422,16 @@ def write_index(
     ids = catalog.ids()
     digest = catalog.content_digest()
     kind = ann.choose(index_type, len(ids), dim, memory_budget_mb)
-    previous = _kept_index(
-        out_dir,
-        {"model": model, "embedding_dim": dim, "count": len(ids), "index_type": kind}
-        | {"memory_budget_mb": memory_budget_mb, "content_digest": digest},
-    )
+    # The choice of index; an index built for it is kept when it also holds the same images.
+    choice = {"model": model, "embedding_dim": dim, "index_type": kind, "memory_budget_mb": memory_budget_mb}
+    previous = _kept_index(out_dir, choice | {"count": len(ids), "content_digest": digest})
     vectors = VectorFile(out_dir / VECTORS, dim)
     verified: dict[str, dict[str, Any]] = {}  # digests _kept_index has just checked
     if previous is None:
         stored = np.empty((len(ids), dim), np.float32)
         for start in range(0, len(ids), 65536):
             stored[start : start + 65536] = vectors.read(ids[start : start + 65536])
-        wanted = {
-            "model": model,
-            "embedding_dim": dim,
-            "index_type": kind,
-            "memory_budget_mb": memory_budget_mb,
-        }
-        built = _grown_index(out_dir, wanted, ids, stored, progress=progress) or ann.build(
+        built = _grown_index(out_dir, choice, ids, stored, progress=progress) or ann.build(
             kind, ids, stored, budget_mb=memory_budget_mb, progress=progress
         )
         del stored
@@ -524,10 +516,10 @@ def _grown_index(
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError):
         return None
-    before = set(ann.index_ids(last.index).tolist())
+    held = last.index.ntotal
     grown = ann.grow(last.index, last, ids, stored, progress=progress)
-    if grown is not None:
-        added = len(set(ids.tolist()) - before)
+    if grown is not None:  # what it held, ghosts aside, is still in `ids`; the rest is new
+        added = len(ids) - (held - len(grown.ghosts))
         log.info(
             "%s grown instead of built again: %d added, %d removed (left out of searches)",
             INDEX,
