@@ -11,8 +11,9 @@ project's own store and index code. Prints figures; asserts nothing.
    from the same distribution (not in the index).
 3. recall@10 of those answers against exact search over the original float32 vectors, so the
    float16 storage and the approximate index are both in the figure. With --grow N (and
-   --remove M), N more vectors are then added and the first M removed as a later build adds new
-   images and deletes gone ones (an HNSW index grows instead of being built again), timed, and
+   --remove M, --change C), N more vectors are then added, the first M removed and the next C
+   given new ones (new content under the same names), as a later build adds new, deletes gone
+   and re-embeds changed images (an HNSW index grows instead of being built again), timed, and
    measured the same way.
 4. With --with-model, the same in a second fresh process that first loads the full-size ViT-B/32
    (random weights) and embeds a text, as the app does: open time and resident memory then.
@@ -22,7 +23,7 @@ the download. The last line reads:
     N vectors: index_type T, download X MB, resident Y MB, open Z s, search p50 W ms, recall@10 R
 
 Usage: .venv/bin/python -m benchmarks.bench_scale --vectors 1000000 [--data lowrank|uniform]
-    [--grow N [--remove M]]
+    [--grow N [--remove M] [--change C]]
 """
 
 from __future__ import annotations
@@ -64,24 +65,42 @@ def remove(out: Path, ids: range, dim: int) -> None:
         catalog.close()
 
 
-def build(out: Path, vectors: np.ndarray, first: int = 0) -> dict:
-    """Catalog rows (numbered from `first`) and vectors through the Writer, then the FAISS index;
-    returns the manifest."""
+def write_rows(out: Path, vectors: np.ndarray, numbers: range, edition: int = 0) -> None:
+    """Catalog rows for images `numbers` (keys, fingerprints and content hashes; another
+    `edition` is new content under the same names) and their vectors, through the Writer."""
     catalog = Catalog.open_for_build(out, "synthetic/clip-like", vectors.shape[1])
     writer = Writer(out, catalog, vectors.shape[1])
     try:
-        for start in range(0, len(vectors), CHUNK):
+        for start in range(0, len(numbers), CHUNK):
             rows = []
-            for i in range(first + start, first + min(start + CHUNK, len(vectors))):
-                name = key(i)
-                content = hashlib.blake2b(i.to_bytes(8, "big"), digest_size=16).hexdigest()
-                row = Row(
-                    name, name, f"{2_400_000 + i}:{1_700_000_000 + i}", vectors[i - first], b"", content
-                )
-                rows.append(row)
+            for k in range(start, min(start + CHUNK, len(numbers))):
+                i, name = numbers[k], key(numbers[k])
+                content = hashlib.blake2b(f"{i}/{edition}".encode(), digest_size=16).hexdigest()
+                fingerprint = f"{2_400_000 + i}:{1_700_000_000 + i + edition}"
+                rows.append(Row(name, name, fingerprint, vectors[k], b"", content))
             writer.write(rows)
+    finally:
+        catalog.close()
+
+
+def build(out: Path, vectors: np.ndarray, first: int = 0) -> dict:
+    """Catalog rows (numbered from `first`) and vectors through the Writer, then the FAISS index;
+    returns the manifest."""
+    write_rows(out, vectors, range(first, first + len(vectors)))
+    catalog = Catalog.open_for_build(out, "synthetic/clip-like", vectors.shape[1])
+    try:
         source = {"kind": "synthetic", "count": first + len(vectors)}
         return write_index(out, catalog, index_type="auto", source=source, changes={"added": len(vectors)})
+    finally:
+        catalog.close()
+
+
+def current(out: Path, dim: int) -> dict[str, int]:
+    """key → id in the index folder now."""
+    catalog = Catalog.open_for_build(out, "synthetic/clip-like", dim)
+    try:
+        ids = catalog.ids()
+        return {item.key: int(i) for i, item in catalog.items(ids.tolist()).items()}
     finally:
         catalog.close()
 
@@ -157,6 +176,7 @@ def main() -> None:
     parser.add_argument("--with-model", action="store_true", help="also measure with the model loaded")
     parser.add_argument("--grow", type=int, default=0, help="then add this many vectors and measure again")
     parser.add_argument("--remove", type=int, default=0, help="and remove this many (with --grow)")
+    parser.add_argument("--change", type=int, default=0, help="and give this many new content (with --grow)")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--queries", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
@@ -170,8 +190,9 @@ def main() -> None:
     out = args.work / f"{args.data}-{n}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    everything = synthetic_vectors(n + QUERIES + args.grow, args.data)
-    vectors, queries, extra = everything[:n], everything[n : n + QUERIES], everything[n + QUERIES :]
+    everything = synthetic_vectors(n + QUERIES + args.grow + args.change, args.data)
+    vectors, queries = everything[:n], everything[n : n + QUERIES]
+    extra, edited = everything[n + QUERIES : n + QUERIES + args.grow], everything[n + QUERIES + args.grow :]
     np.save(args.work / "queries.npy", queries)
     print(
         f"{n:,} {args.data} vectors of {vectors.shape[1]} dimensions, "
@@ -228,19 +249,24 @@ def main() -> None:
         logging.getLogger("indexing.store").setLevel(logging.INFO)
         started = time.perf_counter()
         remove(out, range(args.remove), vectors.shape[1])
+        changed = range(args.remove, args.remove + args.change)
+        write_rows(out, edited, changed, edition=1)
         grown = build(out, extra, first=n)
         seconds = time.perf_counter() - started
         how = "index grown" if any("grown instead" in line for line in said) else "index built again"
         again = reopen(out, args.work / "queries.npy")
-        _, truth = faiss.knn(
-            queries, np.vstack([vectors[args.remove :], extra]), 10, metric=faiss.METRIC_INNER_PRODUCT
-        )
-        truth += args.remove  # row r is image r + args.remove
+        now = np.vstack([vectors, extra])  # image i's vector, by number
+        now[changed.start : changed.stop] = edited
+        numbers = range(args.remove, n + args.grow)
+        ids = current(out, vectors.shape[1])
+        _, truth = faiss.knn(queries, now[args.remove :], 10, metric=faiss.METRIC_INNER_PRODUCT)
+        truth_ids = [[ids[key(numbers[r])] for r in row] for row in truth.tolist()]
         grown_recall = np.mean(
-            [len(set(t) & set(f)) / 10 for t, f in zip(truth.tolist(), again["found"], strict=True)]
+            [len(set(t) & set(f)) / 10 for t, f in zip(truth_ids, again["found"], strict=True)]
         )
         print(
-            f"{args.grow:,} vectors added, {args.remove:,} removed: {seconds:.1f}s ({how}), search settings "
+            f"{args.grow:,} vectors added, {args.remove:,} removed, {args.change:,} changed: "
+            f"{seconds:.1f}s ({how}), search settings "
             f"{grown['search']}, recall@10 {grown['recall_at_10']:.3f} measured then; search p50 "
             f"{again['p50_ms']:.2f} ms, recall@10 {grown_recall:.3f} on the held-out queries"
         )

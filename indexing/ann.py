@@ -16,8 +16,9 @@ config.RECALL_FLOOR are kept, with the recall, in the manifest.
 
 An HNSW index grows when images are added or removed (`grow`): the new vectors are the fresh
 queries its settings are tuned on again, and a removed image's vector stays in the graph as a
-ghost that searches leave out (a graph cannot take a vector out), up to GHOST_SHARE of it.
-Changed images, more ghosts, and the other kinds build it again.
+ghost that searches leave out (a graph cannot take a vector out), up to GHOST_SHARE of it. A
+changed image is one of each (it gets a new id: indexing.store). More ghosts, and the other kinds,
+build it again.
 """
 
 from __future__ import annotations

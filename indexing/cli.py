@@ -22,6 +22,7 @@ from indexing.precision import PRECISIONS
 
 if TYPE_CHECKING:
     from indexing.embedder import Embedder
+    from indexing.sources import FolderSource
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,6 +40,15 @@ def _parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build", help="index a folder of images or a Hugging Face dataset")
     build.add_argument("source", nargs="?", help="folder of images (searched recursively)")
+    build.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="with a folder: leave out files and folders whose name or path in it matches this "
+        "pattern (e.g. Exports, 'raw/*.png'; repeatable). Hidden ones and NAS or system "
+        "housekeeping folders (@eaDir, #recycle, $RECYCLE.BIN, ...) are always left out",
+    )
     build.add_argument(
         "--dataset", help="a Hugging Face dataset instead: Hub name, local folder or parquet file"
     )
@@ -238,6 +248,8 @@ def _build(args: argparse.Namespace) -> int:
         raise BuscadorError(
             "--label-column and --meta-columns are for datasets; a folder's label is its path"
         )
+    if args.dataset and args.exclude:
+        raise BuscadorError("--exclude is for folders; --limit and --shard choose a dataset's rows")
     if args.batch_size is not None and args.batch_size < 1:
         raise BuscadorError("--batch-size must be at least 1")
     if args.workers is not None and args.workers < 1:
@@ -258,7 +270,7 @@ def _build(args: argparse.Namespace) -> int:
             meta_columns=[c.strip() for c in args.meta_columns.split(",") if c.strip()],
         )
     else:
-        source = FolderSource(args.source)
+        source = FolderSource(args.source, exclude=args.exclude)
     out = config.index_dir(args.out)
     embedder = _embedder(args, fast_decode=not args.no_fast_decode)
 
@@ -285,20 +297,24 @@ def _build(args: argparse.Namespace) -> int:
     if args.watch is None:
         build(source)
         return 0
-    return _watch(Path(args.source), args.watch, lambda: build(FolderSource(args.source)))
+    folder = Path(args.source)
+
+    def listed() -> FolderSource:
+        return FolderSource(folder, exclude=args.exclude)
+
+    return _watch(folder, args.watch, listed, lambda: build(listed()))
 
 
-def _watch(folder: Path, every: float, build: Callable[[], None]) -> int:
+def _watch(folder: Path, every: float, listed: Callable[[], FolderSource], build: Callable[[], None]) -> int:
     """Build, then build again whenever the folder's images change (new, changed, deleted: a new
     listing of names, sizes and times, checked every `every` seconds), until Ctrl-C. A build that
     fails (another build holds the index, a full disk) is reported and tried again at the next
     change; what each build did is kept, as always."""
-    from indexing.sources import FolderSource
 
     def listing() -> dict[str, str] | None:
         """Names and fingerprints of the folder's images; None while the folder is not there."""
         try:
-            return {item.key: item.fingerprint for item in FolderSource(folder).items()}
+            return {item.key: item.fingerprint for item in listed().items()}
         except BuscadorError:  # an unplugged disk, a network share away
             return None
 

@@ -23,6 +23,23 @@ INDEX_CHECK_HUB = 300.0
 
 # `build --watch`: how often a folder is listed again for new, changed or deleted images.
 WATCH_SECONDS = 30.0
+# Folders a folder build never enters (besides hidden ones): NAS and system housekeeping, whose
+# pictures are thumbnails of the real ones (a Synology NAS keeps five in @eaDir for every photo),
+# trash or snapshots, and a web project's dependencies. rclip leaves out @eaDir and node_modules.
+SKIPPED_FOLDERS = frozenset(
+    {
+        "@eaDir",  # Synology: thumbnails and metadata
+        "#recycle",  # Synology: recycle bin
+        "#snapshot",  # Synology: snapshots
+        "@Recycle",  # QNAP: recycle bin
+        "@Recently-Snapshot",  # QNAP: snapshots
+        "$RECYCLE.BIN",  # Windows: recycle bin
+        "System Volume Information",  # Windows
+        "lost+found",  # Linux: file system repairs
+        "__MACOSX",  # macOS: resource forks from zip files
+        "node_modules",
+    }
+)
 
 TOP_K_DEFAULT = 12
 # The most results one query may ask for (the CLI's bound; the app sets a smaller one of its own).

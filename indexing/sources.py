@@ -8,6 +8,7 @@ makes re-builds incremental.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import logging
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 
 from PIL import Image
 
+from indexing.config import SKIPPED_FOLDERS
 from indexing.errors import BuscadorError
 from indexing.images import IMAGE_EXTENSIONS, UNREAD_FORMATS
 
@@ -119,25 +121,30 @@ def source_text(described: dict[str, Any]) -> str:
 class FolderSource:
     """Image files under a folder, recursively, in sorted order.
 
-    Hidden files and folders are skipped, and so are symlinks that lead outside the root (and
-    symlink loops). Names that are not valid UTF-8, and photo formats this installation cannot
-    read (HEIC without pillow-heif), are left out and reported (`warnings`, `left_out`). Fingerprint: size
-    and modification time, as rclip does: cheap to re-check.
+    Hidden files and folders are skipped, and so are NAS and system housekeeping folders
+    (config.SKIPPED_FOLDERS: thumbnails, trash), whatever matches an `exclude` pattern (a glob,
+    matched against names and against paths under the root), and symlinks that lead outside the
+    root (and symlink loops). Names that are not valid UTF-8, and photo formats this installation
+    cannot read (HEIC without pillow-heif), are left out and reported (`warnings`, `left_out`).
+    Fingerprint: size and modification time, as rclip does: cheap to re-check.
     """
 
     kind = "folder"
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, exclude: Sequence[str] = ()) -> None:
         self.root = Path(root).expanduser().resolve()
         if not self.root.is_dir():
             raise BuscadorError(f"{root} is not a folder")
+        self.exclude = tuple(pattern.strip("/") for pattern in exclude)
         self.warnings: list[str] = []
         self.left_out: list[tuple[str, str, str]] = []
         self.unreachable: list[str] = []
         self._scanned: list[SourceItem] | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "root": str(self.root)}
+        return {"kind": self.kind, "root": str(self.root)} | (
+            {"exclude": list(self.exclude)} if self.exclude else {}
+        )
 
     def total(self) -> int:
         self._scanned = self._scan()
@@ -160,9 +167,9 @@ class FolderSource:
             self.unreachable.append(prefix)
             return
         for entry in entries:
-            if entry.name.startswith("."):
-                continue
             rel = f"{prefix}{entry.name}"
+            if entry.name.startswith(".") or entry.name in SKIPPED_FOLDERS or self._excluded(rel):
+                continue
             if not _utf8(entry.name):  # the catalog, the app and the console all need text
                 self.warnings.append(f"{_shown(rel)}: its name is not valid UTF-8: rename it to index it")
                 continue
@@ -183,6 +190,10 @@ class FolderSource:
             except OSError as exc:
                 self.warnings.append(f"{rel}: cannot read ({exc.strerror})")
                 self.unreachable.extend([rel, rel + "/"])  # a file, or a folder whose images stay
+
+    def _excluded(self, rel: str) -> bool:
+        name = rel.rsplit("/", 1)[-1]
+        return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(rel, p) for p in self.exclude)
 
 
 def _utf8(name: str) -> bool:

@@ -261,25 +261,32 @@ class Catalog:
         with self._lock:
             return dict(self._db.execute("SELECT key, fingerprint FROM items"))
 
-    def assign_ids(self, rows: list[Row]) -> list[int]:
-        """The id each row will have: its own when it has one, the key's when it is indexed, else
-        the next ones of the sequence, in order. Writes nothing: `write` commits them."""
+    def assign_ids(self, rows: list[Row]) -> tuple[list[int], list[int]]:
+        """The id each row will have, and the ids that go with the rows they replace. A row has
+        its own id when it has one (a shard's), else its key's while the key holds the same
+        content (a new caption, a file touched), else the next of the sequence, in order: an
+        image whose content changed is a new image under an old name, so its old id goes as a
+        deleted image's does, and an HNSW index grows instead of being built again (ann.grow).
+        Writes nothing: `write` commits them."""
         with self._lock:
             next_id = int(self.get_meta("next_id") or 0)
-            ids = []
+            ids, replaced = [], []
             for row in rows:
-                found = self._db.execute("SELECT id FROM items WHERE key=?", (row.key,)).fetchone()
+                found = self._db.execute("SELECT id, content FROM items WHERE key=?", (row.key,)).fetchone()
                 if row.id is not None:
                     ids.append(row.id)
-                elif found:
+                elif found and found[1] == row.content:
                     ids.append(found[0])
                 else:
                     ids.append(next_id)
                     next_id += 1
-        return ids
+                if found and found[0] != ids[-1]:
+                    replaced.append(found[0])
+        return ids, sorted(set(replaced) - set(ids))  # (shard rows may trade places)
 
     def write(self, rows: list[Row], ids: list[int]) -> None:
-        """Insert or replace these rows under these ids (from `assign_ids`), in one transaction."""
+        """Insert or replace these rows under these ids (from `assign_ids`), in one transaction: a
+        key's row under another id replaces it."""
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             next_id = int(self.get_meta("next_id") or 0)
@@ -384,10 +391,11 @@ class Writer:
         self.thumbnails = Thumbnails(out_dir)
 
     def write(self, rows: list[Row]) -> None:
-        ids = self.catalog.assign_ids(rows)
+        ids, replaced = self.catalog.assign_ids(rows)
         self.vectors.write(np.array(ids, np.int64), np.stack([r.vector for r in rows]))
         self.thumbnails.write({i: r.thumbnail for i, r in zip(ids, rows, strict=True)})
         self.catalog.write(rows, ids)
+        self.thumbnails.delete(replaced)
 
     def delete(self, keys: Iterable[str]) -> int:
         gone = self.catalog.delete(keys)

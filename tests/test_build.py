@@ -124,11 +124,13 @@ def test_incremental_rebuild_changes_exactly_the_right_rows(tmp_path, collection
     assert (summary.added, summary.updated, summary.removed, summary.unchanged) == (2, 1, 1, 10)
     assert set(before) - set(after) == {"img_002.png"}
     assert set(after) - set(before) == {"new/img_050.png", "new/img_051.png"}
-    for key in set(before) & set(after):
-        same_vector = np.array_equal(before[key][1], after[key][1])
-        assert before[key][0] == after[key][0], "ids are stable across re-builds"
-        assert same_vector == (key != "img_005.png")
-    assert {after[k][0] for k in ("new/img_050.png", "new/img_051.png")} == {12, 13}
+    for key in set(before) & set(after) - {"img_005.png"}:
+        assert before[key][0] == after[key][0], "unchanged images keep their ids"
+        assert np.array_equal(before[key][1], after[key][1])
+    # New content under an old name is a new image (a grown HNSW index leaves the old id out).
+    assert after["img_005.png"][0] == 12
+    assert not np.array_equal(before["img_005.png"][1], after["img_005.png"][1])
+    assert {after[k][0] for k in ("new/img_050.png", "new/img_051.png")} == {13, 14}
     assert IndexStore(out).count == 13
     assert Searcher.open(out, embedder).by_image(folder / "img_005.png", k=1)[0].key == "img_005.png"
 
@@ -217,6 +219,32 @@ def test_hidden_files_and_symlinks_leaving_the_root_are_skipped(tmp_path, collec
     assert keys == ["img_000.png", "img_001.png", "inside.png"]
 
 
+def test_nas_housekeeping_folders_and_excluded_patterns_are_left_out(tmp_path, collection, embedder):
+    folder = tmp_path / "root"
+    write_collection(folder, 2)
+    write_collection(folder / "@eaDir" / "img_000.png", 1)  # a Synology NAS's thumbnails of it
+    write_collection(folder / "$RECYCLE.BIN", 1)
+    write_collection(folder / "Exports", 1)
+    write_collection(folder / "raw", 2)
+    (folder / "raw" / "keep.jpg").write_bytes(b"")
+    assert [item.key for item in FolderSource(folder).items()] == [
+        "Exports/img_000.png",
+        "img_000.png",
+        "img_001.png",
+        "raw/img_000.png",
+        "raw/img_001.png",
+        "raw/keep.jpg",
+    ]
+    source = FolderSource(folder, exclude=["Exports", "raw/*.png"])
+    assert [item.key for item in source.items()] == ["img_000.png", "img_001.png", "raw/keep.jpg"]
+    assert source.describe()["exclude"] == ["Exports", "raw/*.png"]
+
+    out = tmp_path / "index"
+    build_index(FolderSource(folder), out, embedder, progress=False)
+    summary = build_index(FolderSource(folder, exclude=["Exports"]), out, embedder, progress=False)
+    assert summary.removed == 1 and IndexStore(out).count == 4  # an excluded folder's images go
+
+
 def test_an_index_from_another_model_is_refused(built_index, other_model, tmp_path, collection):
     from indexing.embedder import Embedder
 
@@ -284,14 +312,20 @@ def test_an_hnsw_index_measures_and_records_its_recall(tmp_path, collection, emb
     assert hit.key == "img_002.png"
 
 
-def test_a_build_that_changes_nothing_keeps_the_index_new_images_grow_it_and_other_changes_rebuild_it(
-    tmp_path, collection, embedder, monkeypatch
-):
+@pytest.fixture
+def builds(monkeypatch) -> list[str]:
+    """The kind of each FAISS index built from scratch (not kept, not grown) from now on."""
     import indexing.store
 
-    builds = []
+    kinds: list[str] = []
     build = indexing.store.ann.build
-    monkeypatch.setattr(indexing.store.ann, "build", lambda *a, **k: builds.append(a[0]) or build(*a, **k))
+    monkeypatch.setattr(indexing.store.ann, "build", lambda *a, **k: kinds.append(a[0]) or build(*a, **k))
+    return kinds
+
+
+def test_a_build_that_changes_nothing_keeps_the_index_new_images_grow_it_and_other_changes_rebuild_it(
+    tmp_path, collection, embedder, builds
+):
     folder, out = tmp_path / "photos", tmp_path / "index"
     shutil.copytree(collection, folder)
 
@@ -338,6 +372,29 @@ def test_a_build_that_changes_nothing_keeps_the_index_new_images_grow_it_and_oth
     assert len(builds) == 4
     run(memory_budget_mb=512)
     assert len(builds) == 4
+
+
+def test_a_changed_image_grows_an_hnsw_index_under_a_new_id_with_its_old_picture_left_out(
+    tmp_path, collection, embedder, builds
+):
+    folder, out = tmp_path / "photos", tmp_path / "index"
+    shutil.copytree(collection, folder)
+    build_index(FolderSource(folder), out, embedder, progress=False, index_type="hnsw")
+    old = _state(out)["img_005.png"][0]
+
+    shapes_image(99).save(folder / "img_005.png")  # same name, new content
+    os.utime(folder / "img_005.png", ns=(time.time_ns(), time.time_ns() + 10**9))
+    summary = build_index(FolderSource(folder), out, embedder, progress=False, index_type="hnsw")
+
+    manifest = read_manifest(out)
+    new = _state(out)["img_005.png"][0]
+    assert builds == ["hnsw"] and summary.updated == 1  # grown, not built again
+    assert new != old and manifest["ghosts"] == [old] and manifest["count"] == IndexStore(out).count == 12
+    hits = Searcher.open(out, embedder).by_image(folder / "img_005.png", k=12)
+    assert hits[0].key == "img_005.png" and hits[0].id == new
+    assert old not in {hit.id for hit in hits} and len(hits) == 12
+    store = IndexStore(out)
+    assert store.thumbnail(new) and not store.thumbnail(old)  # the old picture's thumbnail went
 
 
 def test_manifest_records_what_the_last_build_changed(tmp_path, collection, embedder):

@@ -265,6 +265,11 @@ def test_build_watch_indexes_what_comes_into_the_folder_until_ctrl_c(tmp_path, t
     ]
 
 
+def test_exclude_is_for_folders(capsys):
+    assert main(["build", "--dataset", "x/y", "--exclude", "raw"]) == 2
+    assert "--exclude is for folders" in capsys.readouterr().err
+
+
 def test_watch_is_for_folders(capsys):
     assert main(["build", "--dataset", "x/y", "--watch"]) == 2
     assert main(["build", "folder", "--watch", "0"]) == 2
