@@ -69,20 +69,26 @@ class Built:
     ghosts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # ids searches leave out
 
 
-class Ghosts:
-    """Ids an HNSW search leaves out (removed images still in a grown graph), as FAISS search
-    parameters for the `ef_search` of `params`."""
+class Selection:
+    """The ids a search may answer: only `ids` (the images of one folder), or, with `leave_out`,
+    all but them (removed images still in a grown graph). Its FAISS selector is only read by
+    searches, which share it."""
 
-    def __init__(self, ids: np.ndarray, params: dict[str, Any]) -> None:
+    def __init__(self, ids: np.ndarray, *, leave_out: bool = False) -> None:
         self.ids = np.asarray(ids, np.int64)
-        self._selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(self.ids))  # kept alive here
-        self._ef_search = int(params.get("ef_search", 16))
+        self._batch = faiss.IDSelectorBatch(self.ids)  # kept alive here: the Not holds a bare pointer
+        self.selector = faiss.IDSelectorNot(self._batch) if leave_out else self._batch
 
-    def search_parameters(self) -> faiss.SearchParametersHNSW:
-        """Parameters for one search: new each time, because FAISS's id map swaps its own selector
-        into them while it searches (concurrent searches must not share them); the selector,
-        which is only read, is shared."""
-        return faiss.SearchParametersHNSW(sel=self._selector, efSearch=self._ef_search)
+
+def _parameters(params: dict[str, Any], selector: faiss.IDSelector) -> faiss.SearchParameters:
+    """FAISS parameters for one search with these settings and `selector`: new each time, because
+    FAISS's id map swaps its own selector into them while it searches (concurrent searches must
+    not share them)."""
+    if "ef_search" in params:
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=int(params["ef_search"]))
+    if "nprobe" in params:
+        return faiss.SearchParametersIVF(sel=selector, nprobe=int(params["nprobe"]))
+    return faiss.SearchParameters(sel=selector)
 
 
 def estimated_bytes(kind: str, count: int, dim: int, code_bytes: int = 0) -> int:
@@ -290,16 +296,16 @@ def search(
     k: int,
     stored: Stored,
     *,
-    ghosts: Ghosts | None = None,
+    selection: Selection | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, ids) of the k best, best first (ids -1 where fewer), never one of `ghosts`: with
-    `rerank`, the index's best `rerank` candidates re-scored exactly with their `stored` vectors."""
+    """(scores, ids) of the k best, best first (ids -1 where fewer), only of those `selection`
+    allows: with `rerank`, the index's best `rerank` candidates re-scored exactly with their
+    `stored` vectors."""
     rerank = int(params.get("rerank", 0))
-    if ghosts is not None:
-        return index.search(queries, k, params=ghosts.search_parameters())
+    options = {} if selection is None else {"params": _parameters(params, selection.selector)}
     if not rerank:
-        return index.search(queries, k)
-    _, candidates = index.search(queries, max(k, rerank))
+        return index.search(queries, k, **options)
+    _, candidates = index.search(queries, max(k, rerank), **options)
     exact = np.einsum("qcd,qd->qc", stored(np.maximum(candidates, 0)), queries)
     scores = np.where(candidates >= 0, exact, -np.inf).astype(np.float32)
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
@@ -359,9 +365,9 @@ def _tune(
         if group in done:
             continue
         apply(index, params)
-        left_out = Ghosts(ghosts, params) if ghosts is not None and len(ghosts) else None
+        left_out = Selection(ghosts, leave_out=True) if ghosts is not None and len(ghosts) else None
         started = time.perf_counter()
-        _, found = search(index, params, queries, k, stored, ghosts=left_out)
+        _, found = search(index, params, queries, k, stored, selection=left_out)
         seconds = time.perf_counter() - started
         hits = sum(len(t & set(row.tolist())) for row, t in zip(found, truth, strict=True))
         recall = round(hits / max(1, sum(len(t) for t in truth)), 4)

@@ -126,6 +126,13 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("-k", type=int, default=config.TOP_K_DEFAULT, help="number of results")
     search.add_argument("--offset", type=int, default=0, help="skip this many results (the next page)")
     search.add_argument(
+        "--within",
+        default="",
+        metavar="FOLDER",
+        help="search only the images in this folder of the collection (and its subfolders), e.g. "
+        "holidays/2019",
+    )
+    search.add_argument(
         "--text-model",
         help="a second text encoder for texts in other languages (default: $TEXT_MODEL), e.g. "
         f"{config.MULTILINGUAL_TEXT_MODEL}",
@@ -352,7 +359,13 @@ def _search(args: argparse.Namespace) -> int:
         searcher = Searcher(store, _embedder(args), text_encoder=TextEncoder(text_model))
     else:
         searcher = Searcher(store, _embedder(args))
-    options = {"k": args.k, "min_score": args.min_score, "offset": args.offset, "collapse": args.collapse}
+    options = {
+        "k": args.k,
+        "min_score": args.min_score,
+        "offset": args.offset,
+        "collapse": args.collapse,
+        "within": args.within,
+    }
     if args.like is not None:
         if args.text is not None or args.image is not None:
             raise BuscadorError("--like searches by an indexed image alone: leave out --text and --image")

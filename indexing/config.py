@@ -54,6 +54,12 @@ GPU_BATCH_SIZE = 128
 # lock against the thread that drives the GPU: on an H200 with 16 cores, 952 images/s with 4 against
 # 712 with 16 (benchmarks/RESULTS.md).
 GPU_READERS = 4
+# A search within a folder searches the index, leaving the other images out: exact with a flat
+# index; an approximate one keeps recall@10 above the floor while the folder holds this share of
+# it or more (measured, benchmarks/RESULTS.md). Below it, the search is exact, over the folder's
+# vectors, which the app keeps in memory for the last folders searched, up to FOLDER_CACHE_MB.
+FOLDER_SHARE = {"hnsw": 0.1, "ivfpq": 0.01}
+FOLDER_CACHE_MB = 256
 # Above this many vectors `--index-type auto` picks HNSW (approximate) over exact search.
 FLAT_LIMIT = 200_000
 HNSW_M = 32

@@ -18,7 +18,7 @@ from indexing import config
 from indexing.embedder import EmbedderLike, TextEncoderLike
 from indexing.errors import BuscadorError
 from indexing.images import ImageInput
-from indexing.store import IndexStore
+from indexing.store import Folder, IndexStore
 
 
 @dataclass(frozen=True)
@@ -131,44 +131,25 @@ class Searcher:
         return "multilingual" if self.text_encoder is not None and language != "en" else "clip"
 
     def by_text(
-        self,
-        text: str | None,
-        k: object = config.TOP_K_DEFAULT,
-        min_score: object = -1.0,
-        *,
-        offset: object = 0,
-        collapse: object = 0.0,
-        language: str = "en",
-        timings: dict[str, float] | None = None,
+        self, text: str | None, k: object = config.TOP_K_DEFAULT, min_score: object = -1.0, **options: Any
     ) -> list[Hit]:
-        """Images described by `text`; words written `-word` (or `-"two words"`) are left out."""
+        """Images described by `text`; words written `-word` (or `-"two words"`) are left out.
+        `options`: by_query's (offset, collapse, within, language, timings)."""
         if not (text or "").strip():
             raise BuscadorError("the description is empty: type what you are looking for", "empty_query")
-        return self.by_query(
-            text,
-            k=k,
-            min_score=min_score,
-            offset=offset,
-            collapse=collapse,
-            language=language,
-            timings=timings,
-        )
+        return self.by_query(text, k=k, min_score=min_score, **options)
 
     def by_image(
         self,
         image: ImageInput | None,
         k: object = config.TOP_K_DEFAULT,
         min_score: object = -1.0,
-        *,
-        offset: object = 0,
-        collapse: object = 0.0,
-        timings: dict[str, float] | None = None,
+        **options: Any,
     ) -> list[Hit]:
+        """Images like `image`. `options`: by_query's (offset, collapse, within, timings)."""
         if image is None or image == "":
             raise BuscadorError("no image given: upload, paste or take a picture first", "no_image")
-        return self.by_query(
-            image=image, k=k, min_score=min_score, offset=offset, collapse=collapse, timings=timings
-        )
+        return self.by_query(image=image, k=k, min_score=min_score, **options)
 
     def by_query(
         self,
@@ -181,11 +162,13 @@ class Searcher:
         min_score: object = -1.0,
         offset: object = 0,
         collapse: object = 0.0,
+        within: str = "",
         language: str = "en",
         timings: dict[str, float] | None = None,
     ) -> list[Hit]:
-        """The general query: a text, an example image, or both, minus what to leave out.
-        Texts in `language` go to `text_encoder_for(language)`.
+        """The general query: a text, an example image, or both, minus what to leave out, among
+        all images or those in folder `within`. Texts in `language` go to
+        `text_encoder_for(language)`.
 
         query = normalise((1 − w)·t + w·i) − mean of the negatives' vectors, normalised again;
         t, i and each negative are unit vectors (text, image, `-word`s and `negative`), w is
@@ -205,6 +188,7 @@ class Searcher:
         k, min_score, threshold = self._check(k, min_score, collapse)
         weight = _fraction(image_weight)
         offset = whole_number(offset, "offset", 0, config.MAX_K - k)
+        only = self._folder(within)
         started = time.perf_counter()
         encoder = self.text_encoder if self.text_encoder_for(language) == "multilingual" else self.embedder
         texts = [positive, *negatives] if positive else negatives
@@ -216,7 +200,7 @@ class Searcher:
         if negatives:
             vector = _normalise(vector - text_vectors[-len(negatives) :].mean(0))
         _add(timings, "embed", started)
-        return self._answer(vector, k, min_score, threshold, timings=timings, offset=offset)
+        return self._answer(vector, k, min_score, threshold, timings=timings, offset=offset, only=only)
 
     def by_id(
         self,
@@ -226,6 +210,7 @@ class Searcher:
         *,
         offset: object = 0,
         collapse: object = 0.0,
+        within: str = "",
         timings: dict[str, float] | None = None,
     ) -> list[Hit]:
         """Images most like an indexed one ("more like this"), the image itself left out."""
@@ -233,7 +218,10 @@ class Searcher:
         offset = whole_number(offset, "offset", 0, config.MAX_K - k)
         item_id = whole_number(item_id, "ID", 0, 2**62)
         vector = self.store.vector(item_id)
-        return self._answer(vector, k, min_score, threshold, timings=timings, exclude=item_id, offset=offset)
+        only = self._folder(within)
+        return self._answer(
+            vector, k, min_score, threshold, timings=timings, exclude=item_id, offset=offset, only=only
+        )
 
     def thumbnail(self, item_id: int) -> bytes | None:
         return self.store.thumbnail(item_id)
@@ -248,6 +236,14 @@ class Searcher:
             )
         return k, min_score, threshold
 
+    def _folder(self, within: str) -> Folder | None:
+        """The images of folder `within` ("holidays/2019", slashes around it or not), or None for
+        all of them."""
+        if not isinstance(within, str):
+            raise BuscadorError(f"a folder is a text, not {within!r}", "bad_folder", value=within)
+        name = within.strip().strip("/").strip()
+        return self.store.folder(name) if name else None
+
     def _answer(
         self,
         vector: np.ndarray,
@@ -258,18 +254,21 @@ class Searcher:
         timings: dict[str, float] | None,
         exclude: int | None = None,
         offset: int = 0,
+        only: Folder | None = None,
     ) -> list[Hit]:
         """Results offset+1 to offset+K (distinct ones, with a threshold), fetching more candidates
-        as near-duplicates are folded, up to config.COLLAPSE_CANDIDATES."""
+        as near-duplicates are folded, up to config.COLLAPSE_CANDIDATES; among `only`'s images
+        where given."""
         k += offset
         wanted = k + (exclude is not None)
-        fetch = wanted if not threshold else min(4 * wanted, self.store.count)
+        count = self.store.count if only is None else len(only.ids)
+        fetch = wanted if not threshold else min(4 * wanted, count)
         while True:
             started = time.perf_counter()
-            found = [(i, s) for i, s in self.store.search(vector[None], fetch)[0] if i != exclude]
+            found = [(i, s) for i, s in self.store.search(vector[None], fetch, only=only)[0] if i != exclude]
             _add(timings, "search", started)
             kept = self._fold(found, k, min_score, threshold)
-            bound = min(self.store.count, max(config.COLLAPSE_CANDIDATES, wanted))
+            bound = min(count, max(config.COLLAPSE_CANDIDATES, wanted))
             if not threshold or len(kept) >= k or fetch >= bound:
                 break
             fetch = min(4 * fetch, bound)

@@ -26,6 +26,7 @@ import logging
 import os
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,6 +53,8 @@ MANIFEST = "manifest.json"
 BUILD_LOCK = ".build.lock"
 # What search needs, downloaded together; thumbnails come apart (indexing.thumbnails).
 SEARCH_FILES = (MANIFEST, INDEX, CATALOG, VECTORS)
+# Folders whose images an IndexStore keeps at hand for searches within them.
+FOLDERS_KEPT = 16
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -309,6 +312,15 @@ class Catalog:
                 if row:
                     gone.append(row[0])
         return gone
+
+    def ids_under(self, prefix: str) -> np.ndarray:
+        """The ids whose key starts with `prefix`, in order (int64)."""
+        with self._lock:
+            end = prefix[:-1] + chr(ord(prefix[-1]) + 1)  # the first text after every key starting so
+            cursor = self._db.execute(
+                "SELECT id FROM items WHERE key >= ? AND key < ? ORDER BY id", (prefix, end)
+            )
+            return np.fromiter((row[0] for row in cursor), np.int64)
 
     def ids(self) -> np.ndarray:
         """Every id, in order (int64)."""
@@ -624,6 +636,21 @@ def open_manifest(index_dir: Path) -> dict[str, Any]:
     return _write_manifest(index_dir, manifest)
 
 
+@dataclass(frozen=True)
+class Folder:
+    """The images of a folder, to search among: their ids, a selector for the index, and, where
+    the index would miss too many of them (an approximate index, a small folder: config.
+    FOLDER_SHARE), their vectors, for an exact search."""
+
+    ids: np.ndarray
+    selection: ann.Selection
+    vectors: np.ndarray | None
+
+    @property
+    def bytes(self) -> int:
+        return self.ids.nbytes + (self.vectors.nbytes if self.vectors is not None else 0)
+
+
 class IndexStore:
     """A finished index, opened for searching: the FAISS index in memory, vectors read from their
     file as needed, ids resolved through the catalog. No per-image object is made at start-up.
@@ -653,7 +680,9 @@ class IndexStore:
         self.params: dict[str, Any] = self.manifest.get("search") or {}
         ann.apply(self.index, self.params)
         ghosts = np.array(self.manifest.get("ghosts", []), np.int64)  # removed, still in a grown graph
-        self._ghosts = ann.Ghosts(ghosts, self.params) if len(ghosts) else None
+        self._ghosts = ann.Selection(ghosts, leave_out=True) if len(ghosts) else None
+        self._folders: OrderedDict[str, Folder] = OrderedDict()  # the last ones searched
+        self._folders_lock = threading.Lock()
         self.catalog = Catalog(index_dir / CATALOG, readonly=True)
         self.vectors = VectorFile(index_dir / VECTORS, self.dim)
         self.thumbnails = Thumbnails(index_dir, fetch=fetch)
@@ -682,14 +711,49 @@ class IndexStore:
     def count(self) -> int:
         return int(self.index.ntotal) - (len(self._ghosts.ids) if self._ghosts else 0)
 
-    def search(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
-        """For each query vector, up to k (id, score) pairs, best first."""
+    def folder(self, name: str) -> Folder:
+        """The images under folder `name` (a prefix of their keys, "a/b" for "a/b/…"), to search
+        among (`search`'s `only`); a BuscadorError when it holds none. The last ones asked for are
+        kept (a visitor searching one folder asks again), up to FOLDERS_KEPT and
+        config.FOLDER_CACHE_MB of vectors."""
+        with self._folders_lock:
+            if (found := self._folders.get(name)) is not None:
+                self._folders.move_to_end(name)
+                return found
+        ids = self.catalog.ids_under(name + "/")
+        if not len(ids):
+            raise BuscadorError(
+                f"no image of this index is in a folder {name!r}", "empty_folder", folder=name
+            )
+        share = config.FOLDER_SHARE.get(self.manifest["index_type"], 0.0)
+        found = Folder(
+            ids, ann.Selection(ids), self.vectors.read(ids) if len(ids) < share * self.count else None
+        )
+        with self._folders_lock:
+            self._folders[name] = found
+            while len(self._folders) > FOLDERS_KEPT or (
+                len(self._folders) > 1
+                and sum(f.bytes for f in self._folders.values()) > config.FOLDER_CACHE_MB * 1e6
+            ):
+                self._folders.popitem(last=False)
+        return found
+
+    def search(
+        self, queries: np.ndarray, k: int, *, only: Folder | None = None
+    ) -> list[list[tuple[int, float]]]:
+        """For each query vector, up to k (id, score) pairs, best first; with `only`, among that
+        folder's images alone."""
         if self.count == 0:
             return [[] for _ in range(len(queries))]
         queries = np.ascontiguousarray(queries, np.float32)
-        scores, ids = ann.search(
-            self.index, self.params, queries, min(k, self.count), self.vectors.read, ghosts=self._ghosts
-        )
+        if only is not None and only.vectors is not None:
+            scores, ids = _exact(queries, only.ids, only.vectors, k)
+        else:
+            selection = only.selection if only is not None else self._ghosts  # a folder holds no ghost
+            count = len(only.ids) if only is not None else self.count
+            scores, ids = ann.search(
+                self.index, self.params, queries, min(k, count), self.vectors.read, selection=selection
+            )
         return [
             [(int(i), float(s)) for i, s in zip(id_row, score_row, strict=True) if i >= 0]
             for id_row, score_row in zip(ids, scores, strict=True)
@@ -705,3 +769,15 @@ class IndexStore:
 
     def thumbnail(self, item_id: int) -> bytes | None:
         return self.thumbnails.get(item_id)
+
+
+def _exact(
+    queries: np.ndarray, ids: np.ndarray, vectors: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, ids) of the k best of these vectors for each query, best first."""
+    scores = queries @ vectors.T
+    k = min(k, len(ids))
+    best = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, best, 1), axis=1, kind="stable")
+    best = np.take_along_axis(best, order, 1)
+    return np.take_along_axis(scores, best, 1), ids[best]

@@ -118,10 +118,10 @@ def test_removed_vectors_stay_in_a_grown_graph_as_ghosts_that_searches_leave_out
     stored = ann.lookup(ids, vectors)
     _, kept_in = ann.search(grown.index, grown.params, vectors[:5], 1, stored)
     assert kept_in[:, 0].tolist() == [0, 1, 2, 3, 4]  # still in the graph...
-    ghosts = ann.Ghosts(grown.ghosts, grown.params)
-    _, found = ann.search(grown.index, grown.params, vectors[:5], 3, stored, ghosts=ghosts)
+    ghosts = ann.Selection(grown.ghosts, leave_out=True)
+    _, found = ann.search(grown.index, grown.params, vectors[:5], 3, stored, selection=ghosts)
     assert (found >= 5).all()  # ...but never found
-    _, found = ann.search(grown.index, grown.params, vectors[390:395], 1, stored, ghosts=ghosts)
+    _, found = ann.search(grown.index, grown.params, vectors[390:395], 1, stored, selection=ghosts)
     assert found[:, 0].tolist() == [390, 391, 392, 393, 394]
 
 
@@ -134,12 +134,14 @@ def test_concurrent_searches_leave_the_ghosts_out_each_time():
     grown = ann.grow(built.index, built, ids[::2], vectors[::2])  # half gone: past the share
     assert grown is None
     grown = ann.grow(built.index, built, ids[100:], vectors[100:])
-    ghosts = ann.Ghosts(grown.ghosts, grown.params)
+    ghosts = ann.Selection(grown.ghosts, leave_out=True)
     stored = ann.lookup(ids, vectors)
-    alone = ann.search(grown.index, grown.params, vectors[:200], 10, stored, ghosts=ghosts)[1]
+    alone = ann.search(grown.index, grown.params, vectors[:200], 10, stored, selection=ghosts)[1]
 
     def one(row: int) -> np.ndarray:
-        return ann.search(grown.index, grown.params, vectors[row : row + 1], 10, stored, ghosts=ghosts)[1][0]
+        return ann.search(grown.index, grown.params, vectors[row : row + 1], 10, stored, selection=ghosts)[1][
+            0
+        ]
 
     with ThreadPoolExecutor(8) as pool:
         together = np.stack(list(pool.map(one, list(range(200)) * 5)))

@@ -33,6 +33,8 @@ def test_build_search_info(tmp_path, collection, tiny_model, capsys, monkeypatch
     hits = json.loads(capsys.readouterr().out)
     assert [h["rank"] for h in hits] == [1, 2]
     assert {"score", "id", "key", "label", "path", "folded"} <= hits[0].keys()
+    assert main(["search", str(out), "--text", "a blue circle", "--within", "holidays"]) == 2
+    assert "error: no image of this index is in a folder 'holidays'" in capsys.readouterr().err
 
     assert main(["info", str(out)]) == 0
     info = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())

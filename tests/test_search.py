@@ -180,3 +180,64 @@ def test_bad_combined_queries_get_clear_errors_in_english_and_spanish(searcher, 
     assert bad.value.code == code
     english, spanish = text.error("en", bad.value), text.error("es", bad.value)
     assert english != spanish and english == text.LANGUAGES["en"]["errors"][code].format(**bad.value.params)
+
+
+# --- within a folder ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def in_folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ColourEmbedder]:
+    folder = tmp_path_factory.mktemp("albums")
+    layout = {
+        "2019/red.png": ("red",),
+        "2019/beach/blue.png": ("blue",),
+        "2020/red-blue.png": ("red", "blue"),
+        "2020/green.png": ("green",),
+        "2020x/red.png": ("red",),  # a folder whose name starts like another's
+        "loose-red.png": ("red",),
+    }
+    for name, colours in layout.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        colour_image(*colours).save(folder / name)
+    embedder = ColourEmbedder()
+    out = tmp_path_factory.mktemp("index")
+    build_index(FolderSource(folder), out, embedder, progress=False, index_type="hnsw")
+    return out, embedder
+
+
+@pytest.mark.parametrize("share", [1.1, 0.0])  # exact, over the folder's vectors; the index, selecting
+def test_a_search_within_a_folder_answers_from_its_images_and_subfolders_alone(
+    in_folders, monkeypatch, share
+):
+    monkeypatch.setattr("indexing.config.FOLDER_SHARE", {"hnsw": share})
+    searcher = Searcher.open(*in_folders)
+    assert [h.key for h in searcher.by_text("red", k=3)][:1] in (
+        ["2019/red.png"],
+        ["2020x/red.png"],
+        ["loose-red.png"],
+    )
+    assert _ranking(searcher.by_text("red", k=5, within="2020")) == [
+        ("2020/red-blue.png", 0.707),
+        ("2020/green.png", 0.0),
+    ]
+    assert _ranking(searcher.by_text("blue", k=5, within=" /2019/ ")) == [
+        ("2019/beach/blue.png", 1.0),
+        ("2019/red.png", 0.0),
+    ]
+    assert [h.key for h in searcher.by_image(colour_image("blue"), k=1, within="2019/beach")] == [
+        "2019/beach/blue.png"
+    ]
+    blue = _id_of(searcher, "2019/beach/blue.png")
+    assert [h.key for h in searcher.by_id(blue, k=5, within="2020")] == [
+        "2020/red-blue.png",
+        "2020/green.png",
+    ]
+    assert len(searcher.by_text("red", k=5)) == 5  # no folder: every image
+    assert (searcher.store.folder("2020").vectors is None) == (share == 0.0)
+
+
+@pytest.mark.parametrize("within", ["2021", "2019/red.png", "20"])
+def test_a_folder_without_images_is_named_in_the_error(in_folders, within):
+    with pytest.raises(BuscadorError, match="no image of this index is in a folder") as error:
+        Searcher.open(*in_folders).by_text("red", within=within)
+    assert error.value.code == "empty_folder"

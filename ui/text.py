@@ -73,6 +73,8 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "bad_id": "The image id must be a whole number from {low} to {high}, not {value!r}.",
             "unknown_id": "There is no image with id {id} in this index.",
             "empty_index": "The index is empty: build it from a folder or dataset with images.",
+            "empty_folder": "No image of this index is in a folder “{folder}”.",
+            "bad_folder": "A folder is a text, not {value!r}.",
             "bad_min_score": "The minimum score must be a number from -1 to 1, not {value!r}.",
             "bad_threshold": (
                 "The near-duplicate threshold must be a number from 0 (off) to 1, not {value!r}."
@@ -163,6 +165,8 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "bad_id": "El id de la imagen debe ser un número entero de {low} a {high}, no {value!r}.",
             "unknown_id": "No hay ninguna imagen con id {id} en este índice.",
             "empty_index": "El índice está vacío: créalo a partir de una carpeta o un dataset con imágenes.",
+            "empty_folder": "Ninguna imagen de este índice está en una carpeta «{folder}».",
+            "bad_folder": "Una carpeta es un texto, no {value!r}.",
             "bad_min_score": "La puntuación mínima debe ser un número de -1 a 1, no {value!r}.",
             "bad_threshold": (
                 "El umbral de casi duplicados debe ser un número de 0 (desactivado) a 1, no {value!r}."

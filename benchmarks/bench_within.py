@@ -1,0 +1,80 @@
+"""Searches within a folder: their latency, and their recall where they go through the index.
+
+Opens an index that `bench_scale` built (its keys are `photos/NNNN/IMG_….jpg`, 1,000 images a
+folder, numbered in order, as a first build numbers a real folder's images) and searches with
+its 200 held-out queries among the images of one folder, of several sizes: exactly, over the
+folder's vectors held in memory, and through the index with a selector that leaves the other
+images out (`IndexStore.search` takes the second from config.FOLDER_SHARE of the index up).
+Recall@10 is against exact search over the folder's stored vectors. Prints figures; asserts
+nothing.
+
+Usage: .venv/bin/python -m benchmarks.bench_within [--index benchmarks/.work/scale/lowrank-300000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from indexing.ann import Selection
+from indexing.store import Folder, IndexStore
+
+REPO = Path(__file__).resolve().parent.parent
+SIZES = (1_000, 10_000, 20_000, 30_000, 60_000, 150_000)
+FIRST = 10  # the first folder searched
+
+
+def timed(store: IndexStore, queries: np.ndarray, only: Folder) -> tuple[float, list[set[int]]]:
+    """p50 ms of a search of each query alone among `only`, and the ids each found."""
+    times, found = [], []
+    for query in queries:
+        started = time.perf_counter()
+        hits = store.search(query[None], 10, only=only)[0]
+        times.append(time.perf_counter() - started)
+        found.append({i for i, _ in hits})
+    return statistics.median(times) * 1000, found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--index", type=Path, default=REPO / "benchmarks" / ".work" / "scale" / "lowrank-300000"
+    )
+    args = parser.parse_args()
+    store = IndexStore(args.index)
+    queries = np.load(args.index.parent / "queries.npy")
+    print(f"{args.index.name}: {store.count:,} images, {store.manifest['index_type']}")
+    for size in SIZES:
+        if size > store.count // 2:
+            break
+        # A folder of `size` images: the first size/1,000 folders of photos/ together.
+        started = time.perf_counter()
+        numbers = range(FIRST, FIRST + size // 1000)  # bench_scale --remove takes images out from 0
+        ids = np.concatenate([store.catalog.ids_under(f"photos/{n:04d}/") for n in numbers])
+        listed = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        vectors = store.vectors.read(ids)
+        read = (time.perf_counter() - started) * 1000
+        exact_ms, truth = timed(store, queries, Folder(ids, Selection(ids), vectors))
+        index_ms, found = timed(store, queries, Folder(ids, Selection(ids), None))
+        recall = np.mean([len(t & f) / max(1, len(t)) for t, f in zip(truth, found, strict=True)])
+        print(
+            f"folder of {size:>7,} images ({size / store.count:6.1%}): listed in {listed:5.1f} ms, "
+            f"vectors read in {read:5.1f} ms; search p50 exact {exact_ms:5.2f} ms, "
+            f"through the index {index_ms:5.2f} ms (recall@10 {recall:.3f})"
+        )
+    started = time.perf_counter()
+    store.folder("photos")
+    print(
+        f"store.folder('photos'), every image: {(time.perf_counter() - started) * 1000:.0f} ms the first time"
+    )
+
+
+if __name__ == "__main__":
+    main()
