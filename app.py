@@ -82,23 +82,31 @@ def url_gallery(gallery: gr.Gallery) -> gr.Gallery:
 def remember(kind: str) -> Any:
     """An event that records a successful search, for "More results"."""
 
-    def record(query: Any, k: float, min_score: float, collapse: bool) -> dict[str, Any]:
+    def record(query: Any, k: float, min_score: float, collapse: bool, within: str | None) -> dict[str, Any]:
         return {
             "kind": kind,
             "query": query,
             "k": int(k),
             "min_score": float(min_score),
             "collapse": collapse,
+            "within": within or "",
         }
 
     return record
 
 
 def remember_combined(  # noqa: PLR0917 (Gradio passes an event's inputs in order)
-    image: str | None, words: str, weight: float, k: float, min_score: float, collapse: bool
+    image: str | None,
+    words: str,
+    weight: float,
+    k: float,
+    min_score: float,
+    collapse: bool,
+    within: str | None,
 ) -> dict[str, Any]:
     """Records a successful image (and words) search, for "More results"."""
-    return remember("image")({"image": image, "words": words, "weight": weight}, k, min_score, collapse)
+    asked = {"image": image, "words": words, "weight": weight}
+    return remember("image")(asked, k, min_score, collapse, within)
 
 
 def index_status(engine: Engine) -> str:
@@ -110,6 +118,12 @@ def index_status(engine: Engine) -> str:
 def problem_note(engine: Engine) -> str:
     """Why there is nothing to search, or nothing once there is."""
     return f"⚠️ **{engine.problem}**" if engine.searcher is None else ""
+
+
+def of_folders(engine: Engine) -> bool:
+    """Whether the served index was built from a folder (whose subfolders one may search alone)."""
+    store = engine.searcher.store if engine.searcher else None
+    return bool(store) and (store.manifest.get("source") or {}).get("kind") == "folder"
 
 
 def build_ui(engine: Engine) -> gr.Blocks:
@@ -174,6 +188,15 @@ def build_ui(engine: Engine) -> gr.Blocks:
                 k = gr.Slider(1, APP_MAX_K, value=config.TOP_K_DEFAULT, step=1, label=T("top_k"))
                 min_score = gr.Slider(-1.0, 1.0, value=0.0, step=0.01, label=T("min_score"))
             collapse = gr.Checkbox(value=True, label=T("collapse"), elem_id="collapse")
+            # Shown for an index of a folder (a dataset's rows have no folders): see page_status.
+            within = gr.Textbox(
+                "",
+                label=T("within"),
+                placeholder=T("within_placeholder"),
+                max_lines=1,
+                elem_id="within",
+                visible=of_folders(engine),
+            )
             served = gr.Markdown(index_status(engine), elem_id="index-status")
         status = gr.Markdown(elem_id="status")
         with gr.Row(equal_height=True):
@@ -202,7 +225,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
         with gr.Accordion(T("json"), open=False):
             results = gr.JSON(elem_id="results-json")
 
-        controls = [k, min_score, collapse]
+        controls = [k, min_score, collapse, within]
         outputs = [gallery, results, status, share]
         gr.on(
             [text_button.click, query.submit],
@@ -254,7 +277,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
             api_visibility="private",
         )
         copy_link.click(None, js=page.COPY_LINK, api_visibility="private")
-        link_outputs = [query, k, collapse, *outputs, selected, last]
+        link_outputs = [query, k, collapse, within, *outputs, selected, last]
 
         def open_page(request: gr.Request) -> tuple[Any, ...]:
             """The examples in the visitor's language, and the search a shared link names, if any."""
@@ -264,14 +287,15 @@ def build_ui(engine: Engine) -> gr.Blocks:
 
         demo.load(open_page, None, [examples, *link_outputs], api_visibility="private")
 
-        def page_status() -> tuple[str, str]:
-            return problem_note(engine), index_status(engine)
+        def page_status() -> tuple[Any, ...]:
+            return problem_note(engine), index_status(engine), gr.update(visible=of_folders(engine))
 
-        demo.load(page_status, None, [problem, served], api_visibility="private", show_progress="hidden")
+        status_outputs = [problem, served, within]
+        demo.load(page_status, None, status_outputs, api_visibility="private", show_progress="hidden")
         gr.Timer(STATUS_SECONDS).tick(
             page_status,
             None,
-            [problem, served],
+            status_outputs,
             api_visibility="private",
             show_progress="hidden",
             queue=False,

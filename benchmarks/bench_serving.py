@@ -122,13 +122,14 @@ def report(name: str, latencies: list[float], errors: int, seconds: float) -> fl
 
 
 def text(i: int, k: int = 12) -> list:
-    """A page search's inputs: text, K, minimum score, fold near-duplicates (the page's default)."""
-    return [f"a {WORDS[i % len(WORDS)]} and a {WORDS[(i * 7) % len(WORDS)]}", k, -1.0, True]
+    """A page search's inputs: text, K, minimum score, fold near-duplicates (the page's default),
+    folder (none)."""
+    return [f"a {WORDS[i % len(WORDS)]} and a {WORDS[(i * 7) % len(WORDS)]}", k, -1.0, True, ""]
 
 
 def hits(i: int) -> list:
     """A results-only search's inputs: the same, with the app's own near-duplicate threshold."""
-    return [*text(i)[:3], None]
+    return [*text(i)[:3], None, ""]
 
 
 def main() -> None:
@@ -158,7 +159,7 @@ def main() -> None:
         for _ in range(3):  # warm up
             with httpx.Client() as http:
                 call(http, ours, "search_text", text(0))
-                call(http, ours, "search_image", [image, 12, 0.0, True])
+                call(http, ours, "search_image", [image, 12, 0.0, True, ""])
 
         with httpx.Client() as http:
             alone = []
@@ -220,14 +221,14 @@ def main() -> None:
         paste = "a long pasted paragraph about many things " * 70  # about 3,000 characters
 
         def mixed(i: int) -> list:
-            return [paste, 12, -1.0, True] if i % 8 == 0 else text(i)
+            return [paste, 12, -1.0, True, ""] if i % 8 == 0 else text(i)
 
         report(
             f"app, /search_text, 1 in 8 pasted, {n} clients", *load(ours, "search_text", mixed, n, secs), secs
         )
         report(
             f"app, /search_image, {n} clients",
-            *load(ours, "search_image", lambda i: [image, 12, 0.0, True], n, secs),
+            *load(ours, "search_image", lambda i: [image, 12, 0.0, True, ""], n, secs),
             secs,
         )
     finally:

@@ -31,7 +31,9 @@ def answer(*_: Any) -> tuple[list, list, str, str]:
     return gallery, HITS, "12 results for “a cat”.", "[🔗 Link to this search](?q=a+cat&k=12)"
 
 
-def hits(text: str, k: int, min_score: float, collapse: float | None = None) -> list[dict[str, Any]]:
+def hits(
+    text: str, k: int, min_score: float, collapse: float | None = None, within: str = ""
+) -> list[dict[str, Any]]:
     """Answers at once."""
     return HITS if CANNED else []
 
@@ -41,14 +43,23 @@ def main() -> None:
         k = gr.Slider(1, 50, value=12, step=1)
         min_score = gr.Slider(-1.0, 1.0, value=0.0)
         collapse = gr.Checkbox(value=True)
+        within = gr.Textbox("")
         query = gr.Textbox()
         image = gr.Image(type="filepath")
         outputs = [gr.Gallery(), gr.JSON(), gr.Markdown(), gr.Markdown()]
         query.submit(
-            answer, [query, k, min_score, collapse], outputs, api_name="search_text", concurrency_limit=48
+            answer,
+            [query, k, min_score, collapse, within],
+            outputs,
+            api_name="search_text",
+            concurrency_limit=48,
         )
         image.upload(
-            answer, [image, k, min_score, collapse], outputs, api_name="search_image", concurrency_limit=48
+            answer,
+            [image, k, min_score, collapse, within],
+            outputs,
+            api_name="search_image",
+            concurrency_limit=48,
         )
         gr.api(hits, api_name="hits_text", concurrency_limit=48)
     demo.queue(max_size=256).launch(server_port=int(sys.argv[1]), max_threads=64)

@@ -448,3 +448,56 @@ def test_browser_combined_query_weighs_the_image_and_the_words(browser, server, 
     )  # all image: the image itself first
     page.screenshot(path=ARTIFACTS / "combined-query.png", full_page=True)
     page.close()
+
+
+# --- searching one folder -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def albums_server(tmp_path_factory, collection, batching):
+    """An index of two folders, a/ (images 0 to 5) and b/ (6 to 11), served."""
+    folder = tmp_path_factory.mktemp("albums")
+    for image in sorted(collection.glob("*.png")):
+        album = folder / ("a" if int(image.stem[-3:]) < 6 else "b")
+        album.mkdir(exist_ok=True)
+        shutil.copy(image, album / image.name)
+    out = tmp_path_factory.mktemp("albums-index")
+    build_index(FolderSource(folder), out, batching.embedder, progress=False)
+    searcher = Searcher.open(out, batching, max_k=APP_MAX_K)
+    demo, url = _serve(Engine(searcher, duplicate_threshold=DUPLICATE_THRESHOLD))
+    yield url
+    demo.close()
+
+
+def test_every_endpoint_searches_one_folder_when_asked(albums_server, collection):
+    client = Client(albums_server, verbose=False)
+    everywhere = client.predict("a red circle", 12, -1.0, api_name="/hits_text")
+    assert {hit["key"][0] for hit in everywhere} == {"a", "b"}
+    hits = client.predict("a red circle", 12, -1.0, None, "a", api_name="/hits_text")
+    assert [hit["key"] for hit in hits] == [hit["key"] for hit in everywhere if hit["key"].startswith("a/")]
+    image = handle_file(str(collection / "img_008.png"))
+    assert client.predict(image, 1, -1.0, None, "/b/", api_name="/hits_image")[0]["key"] == "b/img_008.png"
+    assert client.predict(image, 1, -1.0, None, "a", api_name="/hits_image")[0]["key"].startswith("a/")
+    similar = client.predict(hits[0]["id"], 5, -1.0, None, "b", api_name="/hits_similar")
+    assert len(similar) == 5 and all(hit["key"].startswith("b/") for hit in similar)
+    general = client.predict("a red circle", None, "", 0.5, 3, 0, -1.0, None, "b", api_name="/search")
+    assert len(general) == 3 and all(hit["key"].startswith("b/") for hit in general)
+    _, results, status, link = client.predict("a red circle", 4, -1.0, True, "a", api_name="/search_text")
+    assert all(hit["key"].startswith("a/") for hit in results) and "in=a" in link
+    assert status == "4 results for “a red circle” in a."
+    with pytest.raises(AppError, match="No image of this index is in a folder “c”"):
+        client.predict("a red circle", 4, -1.0, True, "c", api_name="/search_text")
+
+
+def test_browser_link_to_a_folder_search_fills_the_box_and_more_results_stay_in_it(browser, albums_server):
+    page = browser.new_page(locale="en-US")
+    page.goto(albums_server + "?q=a+red+circle&k=2&in=b")
+    page.wait_for_function("document.querySelectorAll('#results .caption-label').length === 2", timeout=30000)
+    assert all(" · b/" in caption for caption in _captions(page))
+    assert "2 results for “a red circle” in b." in page.locator("#status").inner_text()
+    page.get_by_text("Options: K, minimum score").click()  # folded away by default
+    assert page.locator("#within textarea, #within input").first.input_value() == "b"
+    page.locator("#more-results").click()
+    page.wait_for_function("document.querySelectorAll('#results .caption-label').length === 4", timeout=30000)
+    assert all(" · b/" in caption for caption in _captions(page))
+    page.close()

@@ -235,7 +235,7 @@ def test_a_full_queue_says_busy_in_the_visitors_language_and_recovers(built_inde
     try:
 
         def call(lang: str) -> tuple[int, str]:
-            body = json.dumps({"data": ["a cat", 2, 0.0, None]}).encode()
+            body = json.dumps({"data": ["a cat", 2, 0.0, None, ""]}).encode()
             request = urllib.request.Request(
                 url + "gradio_api/call/hits_text",
                 data=body,

@@ -45,8 +45,14 @@ class Handlers:
 
     # --- the page's endpoints: (gallery, hits, status, link) -------------------------------------
 
-    def search_text(
-        self, query: str | None, k: float, min_score: float, collapse: bool, request: gr.Request
+    def search_text(  # noqa: PLR0917 (Gradio passes an event's inputs in order)
+        self,
+        query: str | None,
+        k: float,
+        min_score: float,
+        collapse: bool,
+        within: str | None,
+        request: gr.Request,
     ) -> Results:
         text = (query or "").strip()
         return self._page_search(
@@ -55,15 +61,28 @@ class Handlers:
             k=k,
             min_score=min_score,
             collapse=collapse,
+            within=within,
             query=lambda s, c, t: s.by_text(
-                query, k, min_score, collapse=c, language=visitor_language(request), timings=t
+                query,
+                k,
+                min_score,
+                collapse=c,
+                within=within or "",
+                language=visitor_language(request),
+                timings=t,
             ),
             what=lambda lang: ui_text.message(lang, "text_query", q=text[:80]),
             link=lambda: {"q": text, "k": int(k)},
         )
 
-    def search_image(
-        self, image: str | None, k: float, min_score: float, collapse: bool, request: gr.Request
+    def search_image(  # noqa: PLR0917 (Gradio passes an event's inputs in order)
+        self,
+        image: str | None,
+        k: float,
+        min_score: float,
+        collapse: bool,
+        within: str | None,
+        request: gr.Request,
     ) -> Results:
         return self._page_search(
             "image",
@@ -71,7 +90,8 @@ class Handlers:
             k=k,
             min_score=min_score,
             collapse=collapse,
-            query=lambda s, c, t: s.by_image(image, k, min_score, collapse=c, timings=t),
+            within=within,
+            query=lambda s, c, t: s.by_image(image, k, min_score, collapse=c, within=within or "", timings=t),
             what=lambda lang: ui_text.message(lang, "image_query"),
             link=None,  # an uploaded image has no link
         )
@@ -84,6 +104,7 @@ class Handlers:
         k: float,
         min_score: float,
         collapse: bool,
+        within: str | None,
         request: gr.Request,
     ) -> Results:
         """The page's image tab: an image, and words with it if any, `weight` being the image's share."""
@@ -102,6 +123,7 @@ class Handlers:
             k=k,
             min_score=min_score,
             collapse=collapse,
+            within=within,
             query=lambda s, c, t: s.by_query(
                 text,
                 image,
@@ -109,6 +131,7 @@ class Handlers:
                 k=k,
                 min_score=min_score,
                 collapse=c,
+                within=within or "",
                 language=visitor_language(request),
                 timings=t,
             ),
@@ -116,8 +139,14 @@ class Handlers:
             link=None,  # an uploaded image has no link
         )
 
-    def search_similar(
-        self, item_id: float | None, k: float, min_score: float, collapse: bool, request: gr.Request
+    def search_similar(  # noqa: PLR0917 (Gradio passes an event's inputs in order)
+        self,
+        item_id: float | None,
+        k: float,
+        min_score: float,
+        collapse: bool,
+        within: str | None,
+        request: gr.Request,
     ) -> Results:
         if item_id is None or item_id == -1:  # the page's "nothing picked yet"
             raise gr.Error(ui_text.message(visitor_language(request), "pick_first"), print_exception=False)
@@ -127,16 +156,24 @@ class Handlers:
             k=k,
             min_score=min_score,
             collapse=collapse,
-            query=lambda s, c, t: s.by_id(item_id, k, min_score, collapse=c, timings=t),
+            within=within,
+            query=lambda s, c, t: s.by_id(item_id, k, min_score, collapse=c, within=within or "", timings=t),
             what=lambda lang: ui_text.message(lang, "like_query", id=int(item_id)),
             link=lambda: {"like": int(item_id), "k": int(k)},
         )
 
     # --- results-only endpoints: the hits JSON alone ---------------------------------------------
-    # `collapse`: fold results at least this similar to a better one (0: off; None: the app's).
+    # `collapse`: fold results at least this similar to a better one (0: off; None: the app's);
+    # `within`: a folder of the collection to search alone ("": everywhere).
 
-    def hits_text(
-        self, text: str, k: int, min_score: float, request: gr.Request, collapse: float | None = None
+    def hits_text(  # noqa: PLR0917 (an API endpoint: clients pass its parameters in order)
+        self,
+        text: str,
+        k: int,
+        min_score: float,
+        request: gr.Request,
+        collapse: float | None = None,
+        within: str = "",
     ) -> list[dict[str, Any]]:
         """Images described by `text`: [{rank, score, id, key, label, file, thumbnail, folded}]."""
         return self._hits_search(
@@ -145,17 +182,18 @@ class Handlers:
             k,
             collapse,
             lambda s, c, t: s.by_text(
-                text, k, min_score, collapse=c, language=visitor_language(request), timings=t
+                text, k, min_score, collapse=c, within=within, language=visitor_language(request), timings=t
             ),
         )
 
-    def hits_image(
+    def hits_image(  # noqa: PLR0917 (an API endpoint: clients pass its parameters in order)
         self,
         image: FileData | None,
         k: int,
         min_score: float,
         request: gr.Request,
         collapse: float | None = None,
+        within: str = "",
     ) -> list[dict[str, Any]]:
         """Images like the uploaded `image`: [{rank, score, id, key, label, file, thumbnail, folded}]."""
         path = _uploaded_path(image)
@@ -164,15 +202,25 @@ class Handlers:
             request,
             k,
             collapse,
-            lambda s, c, t: s.by_image(path, k, min_score, collapse=c, timings=t),
+            lambda s, c, t: s.by_image(path, k, min_score, collapse=c, within=within, timings=t),
         )
 
-    def hits_similar(
-        self, id: int, k: int, min_score: float, request: gr.Request, collapse: float | None = None
+    def hits_similar(  # noqa: PLR0917 (an API endpoint: clients pass its parameters in order)
+        self,
+        id: int,
+        k: int,
+        min_score: float,
+        request: gr.Request,
+        collapse: float | None = None,
+        within: str = "",
     ) -> list[dict[str, Any]]:
         """Images like the indexed image `id`, itself left out: [{rank, score, id, key, ...}]."""
         return self._hits_search(
-            "similar", request, k, collapse, lambda s, c, t: s.by_id(id, k, min_score, collapse=c, timings=t)
+            "similar",
+            request,
+            k,
+            collapse,
+            lambda s, c, t: s.by_id(id, k, min_score, collapse=c, within=within, timings=t),
         )
 
     def search(  # noqa: PLR0917 (an API endpoint: clients pass its parameters in order)
@@ -186,10 +234,12 @@ class Handlers:
         min_score: float,
         request: gr.Request,
         collapse: float | None = None,
+        within: str = "",
     ) -> list[dict[str, Any]]:
         """The general search: a text (`-word` leaves it out), an example image, or both, with the
         image's share `image_weight` (0 to 1); `negative`: comma-separated things to leave out;
-        results offset+1 to offset+k. Hits as in /hits_text."""
+        results offset+1 to offset+k; among the images of folder `within` alone, if given. Hits
+        as in /hits_text."""
         path = _uploaded_path(image)
         return self._hits_search(
             "query",
@@ -205,6 +255,7 @@ class Handlers:
                 offset=offset,
                 min_score=min_score,
                 collapse=c,
+                within=within,
                 language=visitor_language(request),
                 timings=t,
             ),
@@ -237,10 +288,12 @@ class Handlers:
             raise gr.Error(ui_text.message(lang, "search_first"), print_exception=False)
         offset, k, min_score = len(shown), last["k"], last["min_score"]
         threshold = self.engine.duplicate_threshold if last["collapse"] else 0.0
+        within = last.get("within") or ""
 
         def query(s: Searcher, t: dict[str, float]) -> list[Hit]:
+            options = {"offset": offset, "collapse": threshold, "within": within, "timings": t}
             if last["kind"] == "similar":
-                return s.by_id(last["query"], k, min_score, offset=offset, collapse=threshold, timings=t)
+                return s.by_id(last["query"], k, min_score, **options)
             if last["kind"] == "image":
                 asked = last["query"]
                 return s.by_query(
@@ -249,14 +302,10 @@ class Handlers:
                     image_weight=asked["weight"],
                     k=k,
                     min_score=min_score,
-                    offset=offset,
-                    collapse=threshold,
                     language=lang,
-                    timings=t,
+                    **options,
                 )
-            return s.by_text(
-                last["query"], k, min_score, offset=offset, collapse=threshold, language=lang, timings=t
-            )
+            return s.by_text(last["query"], k, min_score, language=lang, **options)
 
         def respond(hits: list[Hit], lang: str, thumbs: str) -> tuple[Any, ...]:
             found = shown + self._hits(hits, lang, thumbs)
@@ -271,27 +320,36 @@ class Handlers:
         return int((results or [])[evt.index]["id"]), gr.update(interactive=True)
 
     def open_link(self, request: gr.Request) -> tuple[Any, ...] | None:
-        """The page's (query, k, collapse, gallery, json, status, link, selected, last search) for the
-        search a shared link names (?q=…&k=…, or ?like=ID&k=…, and collapse=0 for all results); None when the
-        link names no search."""
+        """The page's (query, k, collapse, folder, gallery, json, status, link, selected, last
+        search) for the search a shared link names (?q=…&k=…, or ?like=ID&k=…; collapse=0 for all
+        results, in=FOLDER for one folder's); None when the link names no search."""
         params = request.query_params
         try:
             k = min(max(int(params.get("k", config.TOP_K_DEFAULT)), 1), APP_MAX_K)
         except ValueError:
             k = config.TOP_K_DEFAULT
+        within = params.get("in", "")
         try:
             collapse = params.get("collapse") != "0"
-            last = {"k": k, "min_score": 0.0, "collapse": collapse}
+            last = {"k": k, "min_score": 0.0, "collapse": collapse, "within": within}
             if params.get("q", "").strip():
-                found = self.search_text(params["q"], k, 0.0, collapse, request)
+                found = self.search_text(params["q"], k, 0.0, collapse, within, request)
                 last |= {"kind": "text", "query": params["q"]}
-                return (params["q"], k, collapse, *found, gr.update(), last)
+                return (params["q"], k, collapse, within, *found, gr.update(), last)
             if params.get("like", "").isdigit():
                 like = int(params["like"])
-                found = self.search_similar(like, k, 0.0, collapse, request)
-                return (gr.update(), k, collapse, *found, like, last | {"kind": "similar", "query": like})
+                found = self.search_similar(like, k, 0.0, collapse, within, request)
+                return (
+                    gr.update(),
+                    k,
+                    collapse,
+                    within,
+                    *found,
+                    like,
+                    last | {"kind": "similar", "query": like},
+                )
         except gr.Error as exc:
-            return (gr.update(), k, gr.update(), [], [], f"⚠️ {exc.message}", "", gr.update(), None)
+            return (gr.update(), k, gr.update(), within, [], [], f"⚠️ {exc.message}", "", gr.update(), None)
         return None
 
     # --- shared ----------------------------------------------------------------------------------
@@ -304,19 +362,27 @@ class Handlers:
         k: object,
         min_score: float,
         collapse: bool,
+        within: str | None,
         query: Query,
         what: Callable[[str], str],
         link: Callable[[], dict[str, Any]] | None,
     ) -> Results:
         """A page search: `what(lang)` names it in the status line, `link()` gives its link's
-        parameters (once the search succeeded), and the page's box says whether to fold."""
+        parameters (once the search succeeded), the page's box says whether to fold, and the
+        folder box where to look."""
         threshold = self.engine.duplicate_threshold if collapse else 0.0
+        folder = (within or "").strip().strip("/").strip()
 
         def respond(hits: list[Hit], lang: str, thumbs: str) -> Results:
             params = link() if link else None
             if params and not collapse:
                 params |= {"collapse": 0}
-            return self._page(hits, lang, thumbs, what=what(lang), min_score=min_score, link=params)
+            if params and folder:
+                params |= {"in": folder}
+            named = what(lang)
+            if folder:
+                named = ui_text.message(lang, "in_folder", what=named, folder=folder)
+            return self._page(hits, lang, thumbs, what=named, min_score=min_score, link=params)
 
         return self._serve(kind, request, k, lambda s, t: query(s, threshold, t), respond)
 
