@@ -237,11 +237,11 @@ class Searcher:
         return k, min_score, threshold
 
     def _folder(self, within: str) -> Folder | None:
-        """The images of folder `within` ("holidays/2019", slashes around it or not), or None for
-        all of them."""
+        """The images of folder `within` ("holidays/2019", slashes around it or not, or written
+        the Windows way), or None for all of them."""
         if not isinstance(within, str):
             raise BuscadorError(f"a folder is a text, not {within!r}", "bad_folder", value=within)
-        name = within.strip().strip("/").strip()
+        name = within.replace("\\", "/").strip().strip("/").strip()
         return self.store.folder(name) if name else None
 
     def _answer(

@@ -722,8 +722,9 @@ class IndexStore:
                 return found
         ids = self.catalog.ids_under(name + "/")
         if not len(ids):
+            shown = name if len(name) <= 200 else name[:200] + "…"
             raise BuscadorError(
-                f"no image of this index is in a folder {name!r}", "empty_folder", folder=name
+                f"no image of this index is in a folder {shown!r}", "empty_folder", folder=shown
             )
         share = config.FOLDER_SHARE.get(self.manifest["index_type"], 0.0)
         found = Folder(
