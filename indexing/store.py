@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -321,6 +322,24 @@ class Catalog:
                 "SELECT id FROM items WHERE key >= ? AND key < ? ORDER BY id", (prefix, end)
             )
             return np.fromiter((row[0] for row in cursor), np.int64)
+
+    def folders_named(self, name: str, most: int = 5) -> list[str]:
+        """Up to `most` folders whose path ends with the folders `name` (case aside): where
+        "2019" may be, when no key starts with "2019/"."""
+        escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        found: dict[str, None] = {}
+        with self._lock:
+            cursor = self._db.execute(
+                "SELECT key FROM items WHERE key LIKE ? ESCAPE '\\' OR key LIKE ? ESCAPE '\\'",
+                (escaped + "/%", "%/" + escaped + "/%"),
+            )
+            folder = re.compile(f"(?:^|/)({re.escape(name)})/", re.IGNORECASE)
+            for (key,) in cursor:
+                if match := folder.search(key):
+                    found[key[: match.end(1)]] = None
+                if len(found) == most:
+                    break
+        return list(found)
 
     def ids(self) -> np.ndarray:
         """Every id, in order (int64)."""
@@ -723,6 +742,14 @@ class IndexStore:
         ids = self.catalog.ids_under(name + "/")
         if not len(ids):
             shown = name if len(name) <= 200 else name[:200] + "…"
+            if like := self.catalog.folders_named(name):
+                raise BuscadorError(
+                    f"no image of this index is in a folder {shown!r}; folders of that name: "
+                    + ", ".join(like),
+                    "empty_folder_like",
+                    folder=shown,
+                    folders=", ".join(like),
+                )
             raise BuscadorError(
                 f"no image of this index is in a folder {shown!r}", "empty_folder", folder=shown
             )

@@ -241,3 +241,9 @@ def test_a_folder_without_images_is_named_in_the_error(in_folders, within):
     with pytest.raises(BuscadorError, match="no image of this index is in a folder") as error:
         Searcher.open(*in_folders).by_text("red", within=within)
     assert error.value.code == "empty_folder"
+
+
+def test_a_folder_named_without_its_parents_gets_the_folders_it_may_mean(in_folders):
+    with pytest.raises(BuscadorError, match=r"folders of that name: 2019/beach$") as error:
+        Searcher.open(*in_folders).by_text("red", within="BEACH")
+    assert error.value.code == "empty_folder_like" and error.value.params["folders"] == "2019/beach"

@@ -77,6 +77,9 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "unknown_id": "There is no image with id {id} in this index.",
             "empty_index": "The index is empty: build it from a folder or dataset with images.",
             "empty_folder": "No image of this index is in a folder “{folder}”.",
+            "empty_folder_like": (
+                "No image of this index is in a folder “{folder}”. Folders of that name: {folders}."
+            ),
             "bad_folder": "A folder is a text, not {value!r}.",
             "bad_min_score": "The minimum score must be a number from -1 to 1, not {value!r}.",
             "bad_threshold": (
@@ -172,6 +175,10 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "unknown_id": "No hay ninguna imagen con id {id} en este índice.",
             "empty_index": "El índice está vacío: créalo a partir de una carpeta o un dataset con imágenes.",
             "empty_folder": "Ninguna imagen de este índice está en una carpeta «{folder}».",
+            "empty_folder_like": (
+                "Ninguna imagen de este índice está en una carpeta «{folder}». Carpetas con ese "
+                "nombre: {folders}."
+            ),
             "bad_folder": "Una carpeta es un texto, no {value!r}.",
             "bad_min_score": "La puntuación mínima debe ser un número de -1 a 1, no {value!r}.",
             "bad_threshold": (
