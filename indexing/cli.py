@@ -417,7 +417,7 @@ def _info(args: argparse.Namespace) -> int:
         print(f"warning:     {manifest['warning']}")
     if ghosts := len(manifest.get("ghosts", [])):
         print(
-            f"removed:     {ghosts} removed image{'s' if ghosts != 1 else ''} still in the graph, "
+            f"removed:     {ghosts} removed image{'s' if ghosts != 1 else ''} still in the index, "
             f"left out of every search (built again past {ann.GHOST_SHARE:.0%} of it)"
         )
     print(f"precision:   {manifest.get('precision', {}).get('image', 'fp32')} (image embeddings)")

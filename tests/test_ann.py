@@ -149,6 +149,21 @@ def test_concurrent_searches_leave_the_ghosts_out_each_time():
     assert np.array_equal(together[:200], alone)
 
 
+def test_an_ivfpq_index_grows_with_ghosts_and_is_tuned_again():
+    vectors = low_rank(3000, seed=7)
+    ids = np.arange(3000, dtype=np.int64)
+    built = ann.build("ivfpq", ids[:2600], vectors[:2600], budget_mb=64)
+    grown = ann.grow(built.index, built, ids[100:], vectors[100:], budget_mb=64)  # 100 out, 400 in
+    assert grown is not None and grown.recall >= config.RECALL_FLOOR
+    assert grown.ghosts.tolist() == list(range(100)) and grown.index.ntotal == 3000
+    stored = ann.lookup(ids, vectors)
+    ghosts = ann.Selection(grown.ghosts, leave_out=True)
+    _, found = ann.search(grown.index, grown.params, vectors[100:], 10, stored, selection=ghosts)
+    assert all(i in row for i, row in zip(ids[100:], found.tolist(), strict=True))  # each finds itself
+    _, found = ann.search(grown.index, grown.params, vectors[:5], 5, stored, selection=ghosts)
+    assert (found >= 100).all()  # removed ones are left out
+
+
 def test_an_index_that_cannot_grow_says_so():
     vectors = low_rank(400, seed=5)
     ids = np.arange(400, dtype=np.int64)
@@ -158,5 +173,9 @@ def test_an_index_that_cannot_grow_says_so():
     changed[7] = changed[8]
     assert ann.grow(built.index, built, ids, changed) is None  # id 7's vector changed
     assert built.index.ntotal == 300  # and nothing was added to it
+    lists = low_rank(1600, seed=8)
+    ivf = ann.build("ivfpq", np.arange(1200), lists[:1200], budget_mb=64)
+    assert ann.grow(ivf.index, ivf, np.arange(1600), lists, budget_mb=64) is None  # 400 new: retrain
+    assert ivf.index.ntotal == 1200
     flat = ann.build("flat", ids[:300], vectors[:300], budget_mb=64)
     assert ann.grow(flat.index, flat, ids, vectors) is None  # not a graph

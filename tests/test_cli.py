@@ -103,7 +103,7 @@ def test_info_says_how_many_removed_images_a_grown_graph_still_holds(
     info = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
     assert info["images"].strip() == "11"
     assert info["removed"].strip() == (
-        "1 removed image still in the graph, left out of every search (built again past 10% of it)"
+        "1 removed image still in the index, left out of every search (built again past 10% of it)"
     )
 
 

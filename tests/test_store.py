@@ -119,3 +119,41 @@ def test_an_old_index_in_a_read_only_place_is_not_touched(tmp_path, built_index)
     with pytest.raises(BuscadorError, match="cannot be migrated where it is: pull it into a folder"):
         IndexStore(cache)
     assert "size" in _columns(old)
+
+
+def test_an_ivfpq_index_grows_by_new_and_removed_rows_while_its_vectors_are_the_ones_it_was_built_from(
+    tmp_path, monkeypatch
+):
+    from indexing import ann
+    from indexing.store import Row, Writer, write_index
+    from indexing.vectors import VectorFile
+    from tests.test_ann import low_rank
+
+    builds = []
+    build = ann.build
+    monkeypatch.setattr(ann, "build", lambda *a, **k: builds.append(a[0]) or build(*a, **k))
+    vectors = low_rank(3000, seed=9)
+
+    def write(numbers: range, *, delete: range = range(0)) -> dict:
+        catalog = Catalog.open_for_build(tmp_path, "test/low-rank", 64)
+        writer = Writer(tmp_path, catalog, 64)
+        writer.delete(f"{i}.jpg" for i in delete)
+        rows = [Row(f"{i}.jpg", f"{i}.jpg", "f", vectors[i], b"", f"c{i}") for i in numbers]
+        if rows:
+            writer.write(rows)
+        manifest = write_index(tmp_path, catalog, index_type="ivfpq", source={}, changes={})
+        catalog.close()
+        return manifest
+
+    write(range(2400))
+    manifest = write(range(2400, 2700), delete=range(50))  # grown: 300 new, 50 ghosts
+    assert builds == ["ivfpq"] and manifest["ghosts"] == list(range(50)) and manifest["count"] == 2650
+    store = IndexStore(tmp_path)
+    assert store.count == 2650
+    hits = store.search(vectors[:60], 10)
+    assert all(i >= 50 for row in hits for i, _ in row)  # the removed rows are left out
+    assert [row[0][0] for row in store.search(vectors[2690:2700], 1)] == list(range(2690, 2700))
+    store.catalog.close()
+    VectorFile(tmp_path / VECTORS, 64).write(np.array([60]), vectors[61:62])  # a vector it holds, changed
+    write(range(2700, 2710))
+    assert builds == ["ivfpq", "ivfpq"]  # so built again
