@@ -47,20 +47,12 @@ def main() -> None:
         query = gr.Textbox()
         image = gr.Image(type="filepath")
         outputs = [gr.Gallery(), gr.JSON(), gr.Markdown(), gr.Markdown()]
-        query.submit(
-            answer,
-            [query, k, min_score, collapse, within],
-            outputs,
-            api_name="search_text",
-            concurrency_limit=48,
-        )
-        image.upload(
-            answer,
-            [image, k, min_score, collapse, within],
-            outputs,
-            api_name="search_image",
-            concurrency_limit=48,
-        )
+        controls = [k, min_score, collapse, within]  # the app's, in its order
+        for event, first, name in [
+            (query.submit, query, "search_text"),
+            (image.upload, image, "search_image"),
+        ]:
+            event(answer, [first, *controls], outputs, api_name=name, concurrency_limit=48)
         gr.api(hits, api_name="hits_text", concurrency_limit=48)
     demo.queue(max_size=256).launch(server_port=int(sys.argv[1]), max_threads=64)
 

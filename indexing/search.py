@@ -236,12 +236,11 @@ class Searcher:
             )
         return k, min_score, threshold
 
-    def _folder(self, within: str) -> Folder | None:
-        """The images of folder `within` ("holidays/2019", slashes around it or not, or written
-        the Windows way), or None for all of them."""
+    def _folder(self, within: object) -> Folder | None:
+        """The images of folder `within` (see folder_name), or None for all of them."""
         if not isinstance(within, str):
             raise BuscadorError(f"a folder is a text, not {within!r}", "bad_folder", value=within)
-        name = within.replace("\\", "/").strip().strip("/").strip()
+        name = folder_name(within)
         return self.store.folder(name) if name else None
 
     def _answer(
@@ -310,6 +309,12 @@ class Searcher:
             if len(kept) == k and not threshold:
                 break
         return kept
+
+
+def folder_name(within: str) -> str:
+    """A folder of the collection as its images' keys start: "holidays/2019" from " /holidays/2019/"
+    or "holidays\\2019" ("" for the whole collection)."""
+    return within.replace("\\", "/").strip().strip("/").strip()
 
 
 NEGATIVE = re.compile(r'(?:^|\s)-(?:"([^"]+)"|(\S+))')

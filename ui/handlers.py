@@ -20,7 +20,7 @@ from gradio.data_classes import FileData
 
 from indexing import config
 from indexing.errors import BuscadorError
-from indexing.search import Hit, Searcher
+from indexing.search import Hit, Searcher, folder_name
 from indexing.sources import source_text
 from ui import text as ui_text
 from ui.startup import APP_MAX_K, Engine, index_tag
@@ -29,8 +29,8 @@ log = logging.getLogger("buscador.search")
 
 Results = tuple[list[tuple[str, str]], list[dict[str, Any]], str, str]
 Answer = TypeVar("Answer")
-# A search: (searcher, near-duplicate threshold, timings) → hits.
-Query = Callable[[Searcher, float, dict[str, float]], list[Hit]]
+# A search: (searcher, the options every Searcher query takes: collapse, within, timings) → hits.
+Query = Callable[[Searcher, dict[str, Any]], list[Hit]]
 
 # Thumbnails of an index build are served under THUMBNAILS.format(tag=index_tag(its searcher)) as
 # ID.jpg: see ui.routes.
@@ -62,15 +62,7 @@ class Handlers:
             min_score=min_score,
             collapse=collapse,
             within=within,
-            query=lambda s, c, t: s.by_text(
-                query,
-                k,
-                min_score,
-                collapse=c,
-                within=within or "",
-                language=visitor_language(request),
-                timings=t,
-            ),
+            query=lambda s, o: s.by_text(query, k, min_score, language=visitor_language(request), **o),
             what=lambda lang: ui_text.message(lang, "text_query", q=text[:80]),
             link=lambda: {"q": text, "k": int(k)},
         )
@@ -91,7 +83,7 @@ class Handlers:
             min_score=min_score,
             collapse=collapse,
             within=within,
-            query=lambda s, c, t: s.by_image(image, k, min_score, collapse=c, within=within or "", timings=t),
+            query=lambda s, o: s.by_image(image, k, min_score, **o),
             what=lambda lang: ui_text.message(lang, "image_query"),
             link=None,  # an uploaded image has no link
         )
@@ -124,16 +116,14 @@ class Handlers:
             min_score=min_score,
             collapse=collapse,
             within=within,
-            query=lambda s, c, t: s.by_query(
+            query=lambda s, o: s.by_query(
                 text,
                 image,
                 image_weight=weight,
                 k=k,
                 min_score=min_score,
-                collapse=c,
-                within=within or "",
                 language=visitor_language(request),
-                timings=t,
+                **o,
             ),
             what=what,
             link=None,  # an uploaded image has no link
@@ -157,7 +147,7 @@ class Handlers:
             min_score=min_score,
             collapse=collapse,
             within=within,
-            query=lambda s, c, t: s.by_id(item_id, k, min_score, collapse=c, within=within or "", timings=t),
+            query=lambda s, o: s.by_id(item_id, k, min_score, **o),
             what=lambda lang: ui_text.message(lang, "like_query", id=int(item_id)),
             link=lambda: {"like": int(item_id), "k": int(k)},
         )
@@ -181,9 +171,8 @@ class Handlers:
             request,
             k,
             collapse,
-            lambda s, c, t: s.by_text(
-                text, k, min_score, collapse=c, within=within, language=visitor_language(request), timings=t
-            ),
+            within,
+            lambda s, o: s.by_text(text, k, min_score, language=visitor_language(request), **o),
         )
 
     def hits_image(  # noqa: PLR0917 (an API endpoint: clients pass its parameters in order)
@@ -202,7 +191,8 @@ class Handlers:
             request,
             k,
             collapse,
-            lambda s, c, t: s.by_image(path, k, min_score, collapse=c, within=within, timings=t),
+            within,
+            lambda s, o: s.by_image(path, k, min_score, **o),
         )
 
     def hits_similar(  # noqa: PLR0917 (an API endpoint: clients pass its parameters in order)
@@ -220,7 +210,8 @@ class Handlers:
             request,
             k,
             collapse,
-            lambda s, c, t: s.by_id(id, k, min_score, collapse=c, within=within, timings=t),
+            within,
+            lambda s, o: s.by_id(id, k, min_score, **o),
         )
 
     def search(  # noqa: PLR0917 (an API endpoint: clients pass its parameters in order)
@@ -246,7 +237,8 @@ class Handlers:
             request,
             k,
             collapse,
-            lambda s, c, t: s.by_query(
+            within,
+            lambda s, o: s.by_query(
                 text,
                 path,
                 negative=negative,
@@ -254,10 +246,8 @@ class Handlers:
                 k=k,
                 offset=offset,
                 min_score=min_score,
-                collapse=c,
-                within=within,
                 language=visitor_language(request),
-                timings=t,
+                **o,
             ),
         )
 
@@ -371,7 +361,7 @@ class Handlers:
         parameters (once the search succeeded), the page's box says whether to fold, and the
         folder box where to look."""
         threshold = self.engine.duplicate_threshold if collapse else 0.0
-        folder = (within or "").strip().strip("/").strip()
+        folder = folder_name(within or "")
 
         def respond(hits: list[Hit], lang: str, thumbs: str) -> Results:
             params = link() if link else None
@@ -384,13 +374,21 @@ class Handlers:
                 named = ui_text.message(lang, "in_folder", what=named, folder=folder)
             return self._page(hits, lang, thumbs, what=named, min_score=min_score, link=params)
 
-        return self._serve(kind, request, k, lambda s, t: query(s, threshold, t), respond)
+        options = {"collapse": threshold, "within": folder}
+        return self._serve(kind, request, k, lambda s, t: query(s, options | {"timings": t}), respond)
 
-    def _hits_search(
-        self, kind: str, request: gr.Request, k: object, collapse: float | None, query: Query
+    def _hits_search(  # noqa: PLR0917 (the endpoints' own parameters, handed on)
+        self,
+        kind: str,
+        request: gr.Request,
+        k: object,
+        collapse: float | None,
+        within: object,
+        query: Query,
     ) -> list[dict[str, Any]]:
         threshold = self.engine.duplicate_threshold if collapse is None else collapse
-        return self._serve(kind, request, k, lambda s, t: query(s, threshold, t), self._hits)
+        options = {"collapse": threshold, "within": "" if within is None else within}  # checked there
+        return self._serve(kind, request, k, lambda s, t: query(s, options | {"timings": t}), self._hits)
 
     def _serve(
         self,
