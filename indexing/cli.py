@@ -168,6 +168,9 @@ def _parser() -> argparse.ArgumentParser:
         help=f"cosine from which two images are near-duplicates (default: $DUPLICATE_THRESHOLD or "
         f"{config.DUPLICATE_THRESHOLD})",
     )
+    duplicates.add_argument(
+        "--within", default="", metavar="FOLDER", help="only the images in this folder (and its subfolders)"
+    )
     duplicates.add_argument("--json", action="store_true", help="print the groups as JSON")
 
     merge = sub.add_parser("merge", help="join shard builds (build --shard I/N) into one index")
@@ -441,14 +444,15 @@ def _duplicates(args: argparse.Namespace) -> int:
 
     from indexing.duplicates import find_duplicates
     from indexing.search import duplicate_threshold
-    from indexing.store import IndexStore
+    from indexing.store import IndexStore, folder_name
 
     threshold = duplicate_threshold(config.duplicate_threshold(args.threshold))
     if threshold == 0:
         raise BuscadorError("the near-duplicate threshold must be above 0 to find duplicates")
     store = IndexStore(config.index_dir(args.index))
     started = time.perf_counter()
-    groups = find_duplicates(store, threshold, progress=True)
+    folder = folder_name(args.within)
+    groups = find_duplicates(store, threshold, within=folder, progress=True)
     seconds = time.perf_counter() - started
     if args.json:
         data = [{"size": len(g), "members": [asdict(m) for m in g]} for g in groups]
@@ -456,8 +460,9 @@ def _duplicates(args: argparse.Namespace) -> int:
         return 0
     images = sum(len(g) for g in groups)
     print(
-        f"{len(groups)} groups of near-duplicates (cosine ≥ {threshold}), {images} images, "
-        f"among {store.count} ({seconds:.1f}s)"
+        f"{len(groups)} group{'s' if len(groups) != 1 else ''} of near-duplicates (cosine ≥ {threshold}), "
+        f"{images} images, "
+        f"among {len(store.folder(folder).ids) if folder else store.count} ({seconds:.1f}s)"
     )
     for n, group in enumerate(groups, start=1):
         print(f"group {n}: {len(group)} images")

@@ -15,7 +15,7 @@ import faiss
 import numpy as np
 
 from indexing.progress import progress_bar
-from indexing.store import IndexStore
+from indexing.store import IndexStore, folder_name
 
 # Up to this many vectors, every vector's neighbours are found exactly.
 EXACT_LIMIT = 50_000
@@ -87,9 +87,12 @@ def duplicate_pairs(
     return out
 
 
-def find_duplicates(store: IndexStore, threshold: float, *, progress: bool = False) -> list[list[Member]]:
-    """The near-duplicate groups of an index, with keys and labels."""
-    ids = store.catalog.ids()
+def find_duplicates(
+    store: IndexStore, threshold: float, *, within: str = "", progress: bool = False
+) -> list[list[Member]]:
+    """The near-duplicate groups of an index, or of its folder `within`, with keys and labels."""
+    folder = folder_name(within)
+    ids = store.folder(folder).ids if folder else store.catalog.ids()
     vectors = store.vectors.read(ids) if len(ids) else np.empty((0, store.dim), np.float32)
     groups = duplicate_pairs(ids, vectors, threshold, progress=progress)
     items = store.items(i for group in groups for i, _ in group)

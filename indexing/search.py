@@ -18,7 +18,7 @@ from indexing import config
 from indexing.embedder import EmbedderLike, TextEncoderLike
 from indexing.errors import BuscadorError
 from indexing.images import ImageInput
-from indexing.store import Folder, IndexStore
+from indexing.store import Folder, IndexStore, folder_name
 
 
 @dataclass(frozen=True)
@@ -309,12 +309,6 @@ class Searcher:
             if len(kept) == k and not threshold:
                 break
         return kept
-
-
-def folder_name(within: str) -> str:
-    """A folder of the collection as its images' keys start: "holidays/2019" from " /holidays/2019/"
-    or "holidays\\2019" ("" for the whole collection)."""
-    return within.replace("\\", "/").strip().strip("/").strip()
 
 
 NEGATIVE = re.compile(r'(?:^|\s)-(?:"([^"]+)"|(\S+))')

@@ -670,6 +670,12 @@ def open_manifest(index_dir: Path) -> dict[str, Any]:
     return _write_manifest(index_dir, manifest)
 
 
+def folder_name(within: str) -> str:
+    """A folder of the collection as its images' keys start: "holidays/2019" from " /holidays/2019/"
+    or "holidays\\2019" ("" for the whole collection)."""
+    return within.replace("\\", "/").strip().strip("/").strip()
+
+
 @dataclass(frozen=True)
 class Folder:
     """The images of a folder, to search among: their ids, a selector for the index, and, where

@@ -163,6 +163,24 @@ def test_duplicates_groups_copies_and_not_distinct_images(
         assert main(["duplicates", str(out), "--threshold", bad]) == 2
         assert "near-duplicate threshold must be" in capsys.readouterr().err
 
+    (folder / "album").mkdir()  # one folder's near-duplicates alone: a pair in it, none across it
+    shutil.copy(folder / "img_003.png", folder / "album" / "a.png")
+    shutil.copy(folder / "img_003.png", folder / "album" / "b.png")
+    shutil.copy(folder / "img_001.png", folder / "album" / "c.png")
+    assert main(["build", str(folder), "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    threshold = str(DUPLICATE_THRESHOLD)
+    assert main(["duplicates", str(out), "--threshold", threshold, "--within", "album", "--json"]) == 0
+    assert [sorted(m["key"] for m in g["members"]) for g in json.loads(capsys.readouterr().out)] == [
+        ["album/a.png", "album/b.png"]
+    ]
+    assert main(["duplicates", str(out), "--threshold", threshold, "--within", "album/"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "1 group of near-duplicates (cosine ≥ 0.999), 2 images, among 3"
+    )
+    assert main(["duplicates", str(out), "--threshold", threshold, "--within", "nope"]) == 2
+    assert "no image of this index is in a folder 'nope'" in capsys.readouterr().err
+
 
 def test_a_full_disk_mid_build_is_one_line_and_the_next_build_finishes(
     tmp_path, collection, tiny_model, capsys, monkeypatch

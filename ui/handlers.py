@@ -20,8 +20,9 @@ from gradio.data_classes import FileData
 
 from indexing import config
 from indexing.errors import BuscadorError
-from indexing.search import Hit, Searcher, folder_name
+from indexing.search import Hit, Searcher
 from indexing.sources import source_text
+from indexing.store import folder_name
 from ui import text as ui_text
 from ui.startup import APP_MAX_K, Engine, index_tag
 
