@@ -377,9 +377,12 @@ class Catalog:
         """Identifies what the index holds (ids, keys, labels, fields, fingerprints), whatever the
         bytes of its files: two builds of the same collection give the same digest."""
         h = hashlib.sha256()
+        # One encoder for every row: json.dumps makes a new one a call when given an option (a
+        # third of the time at a million rows); the text is the same.
+        encode = json.JSONEncoder(ensure_ascii=False).encode
         with self._lock:
             for row in self._db.execute("SELECT id, key, label, fingerprint, meta FROM items ORDER BY id"):
-                h.update(json.dumps(row, ensure_ascii=False).encode())
+                h.update(encode(row).encode())
         return h.hexdigest()
 
 
