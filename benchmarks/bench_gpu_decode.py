@@ -10,7 +10,10 @@ On files already read into memory, in batches of 128 (a GPU build's batch):
 3. the same while `--readers` threads, then 4, read, hash and check files as a build's reader
    threads do: the step runs on the build's main thread, and every tensor operation there lets go
    of Python's lock, which busy readers then hold; each with Python's switch interval at its
-   default (5 ms) and at 0.5 ms, which would give the lock back to the GPU's thread sooner.
+   default (5 ms) and at 0.5 ms, which would give the lock back to the GPU's thread sooner;
+4. the same while `--readers`, then 4, processes read, hash and check them, sending each file
+   back through a queue that a thread of this process empties: readers in processes, an idea for
+   the build, hold no lock of this process but what taking their files costs.
 Also the crops' difference from the CPU path's (`clip_pixels` of a reduced-size decode), in
 0-255 levels.
 
@@ -20,6 +23,8 @@ Usage: python -m benchmarks.bench_gpu_decode [--images 2000] [--size 1024x768] [
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import queue
 import sys
 import threading
 import time
@@ -81,6 +86,53 @@ def beside_readers(
         sys.setswitchinterval(default)
 
 
+def _read_in_a_process(paths: Sequence[Any], offset: int, step: int, out: Any, stop: Any) -> None:
+    """A reader process: read, hash and check every `step`-th of `paths` from `offset`, and send
+    each file back on `out`, until `stop` is set."""
+    while not stop.is_set():
+        for path in paths[offset::step]:
+            raw, content = read_and_hash(path, None)
+            out.put((content, gpu_candidate(raw)))
+            if stop.is_set():
+                return
+
+
+def beside_reader_processes(
+    decoder: Callable[[Sequence[Any]], object], files: Sequence[Any], paths: Sequence[Any], readers: int
+) -> float:
+    """`decoder`'s rate while `readers` processes read, hash and check `paths` and send them back
+    to a thread of this process, which takes them off the queue as fast as they come."""
+    context = multiprocessing.get_context("spawn")
+    stop, out = context.Event(), context.Queue(maxsize=4 * BATCH)
+    workers = [
+        context.Process(target=_read_in_a_process, args=(list(paths), n, readers, out, stop), daemon=True)
+        for n in range(readers)
+    ]
+    for worker in workers:
+        worker.start()
+    out.get()  # the readers are running
+    taking = threading.Event()
+
+    def take() -> None:
+        while not taking.is_set():
+            try:
+                out.get(timeout=0.1)
+            except queue.Empty:
+                continue
+
+    taker = threading.Thread(target=take, daemon=True)
+    taker.start()
+    try:
+        return rate(decoder, files)
+    finally:
+        stop.set()
+        taking.set()
+        taker.join()
+        for worker in workers:
+            worker.join(timeout=5)
+            worker.kill()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -114,6 +166,10 @@ def main() -> None:
         for readers in sorted({args.readers, 4})
         for interval in (sys.getswitchinterval(), 0.0005)
     }
+    in_processes = {
+        readers: beside_reader_processes(decoder, files, paths, readers)
+        for readers in sorted({args.readers, 4})
+    }
     crops = np.stack([crop for crop, _ in decoder(files[:20])]).astype(np.int16)
     decoder.close()
     cpu = np.stack([clip_pixels(load_image(p, min_side=224), 224, fast=True) for p in paths[:20]])
@@ -126,6 +182,10 @@ def main() -> None:
         + "".join(
             f"the same beside {n:2d} busy readers, switch {1000 * interval:.1f} ms:  {r:6.0f} images/s\n"
             for (n, interval), r in busy.items()
+        )
+        + "".join(
+            f"the same beside {n:2d} reader processes:               {r:6.0f} images/s\n"
+            for n, r in in_processes.items()
         )
         + f"GpuDecoder, thumbnails encoded by Pillow:            {pillow_rate:6.0f} images/s\n"
         f"thumbnails' mean size, nvJPEG / Pillow: {sizes[0]:.1f} / {sizes[1]:.1f} kB\n"
