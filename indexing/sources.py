@@ -112,10 +112,12 @@ class Source(Protocol):
 
 
 def source_text(described: dict[str, Any]) -> str:
-    """One line naming a source from what its `describe()` gave: "folder /photos", "dataset x [train]"."""
+    """One line naming a source from what its `describe()` gave: "folder /photos", "folder /photos
+    (leaving out Exports)", "dataset x [train]"."""
     if described.get("kind") == "dataset":
         return f"dataset {described.get('dataset')} [{described.get('split')}]"
-    return f"folder {described.get('root', '?')}"
+    excluded = f" (leaving out {', '.join(described['exclude'])})" if described.get("exclude") else ""
+    return f"folder {described.get('root', '?')}{excluded}"
 
 
 class FolderSource:

@@ -22,7 +22,7 @@ from indexing.build import build_index
 from indexing.errors import BuscadorError
 from indexing.images import HEIF
 from indexing.search import Searcher
-from indexing.sources import FolderSource
+from indexing.sources import FolderSource, source_text
 from indexing.store import CATALOG, INDEX, VECTORS, Catalog, IndexStore, read_manifest
 from indexing.vectors import VectorFile
 from tests.synthetic import shapes_image, write_collection
@@ -238,6 +238,7 @@ def test_nas_housekeeping_folders_and_excluded_patterns_are_left_out(tmp_path, c
     source = FolderSource(folder, exclude=["Exports", "raw/*.png"])
     assert [item.key for item in source.items()] == ["img_000.png", "img_001.png", "raw/keep.jpg"]
     assert source.describe()["exclude"] == ["Exports", "raw/*.png"]
+    assert source_text(source.describe()) == f"folder {folder} (leaving out Exports, raw/*.png)"
 
     out = tmp_path / "index"
     build_index(FolderSource(folder), out, embedder, progress=False)
