@@ -427,16 +427,34 @@ def _info(args: argparse.Namespace) -> int:
     print(f"source:      {source_text(manifest.get('source', {}))}")
     print(f"built at:    {manifest['built_at']}")
     unused = manifest.get("vectors", {}).get("rows", manifest["count"]) - manifest["count"]
-    # Ids are kept for good, so removed images leave their rows behind (a shard build's ids are
-    # positions in the whole source: its gaps are the other shards').
+    # Ids are kept for good, so removed and changed images leave their rows behind (a shard
+    # build's ids are positions in the whole source: its gaps are the other shards').
     if unused > 0 and "shard" not in manifest.get("source", {}):
-        print(f"unused:      {unused} vector rows of removed images (a build into a new folder drops them)")
+        print(
+            f"unused:      {unused} vector rows of removed or changed images (a build into a new "
+            "folder drops them)"
+        )
+    if manifest.get("source", {}).get("kind") == "folder" and (folders := _top_folders(index)):
+        print(f"folders:     {folders} (search one alone with --within)")
     size = sum(f["size"] for f in manifest["files"].values())
     thumbs = manifest.get("thumbnails", {})
     print(f"size:        {size / 1e6:.1f} MB to search", end="")
     shards = f"{len(thumbs)} shard{'s' if len(thumbs) != 1 else ''}"
     print(f", {sum(f['size'] for f in thumbs.values()) / 1e6:.1f} MB of thumbnails in {shards}")
     return 0
+
+
+def _top_folders(index: Path, most: int = 8) -> str:
+    """The index's biggest top-level folders with their image counts: "2019 (1,204), work (300)"."""
+    from indexing.store import CATALOG, Catalog
+
+    catalog = Catalog(index / CATALOG, readonly=True)
+    try:
+        folders = catalog.top_folders(most)
+    finally:
+        catalog.close()
+    more = ", …" if len(folders) == most else ""
+    return ", ".join(f"{name} ({count:,})" for name, count in folders) + more
 
 
 def _duplicates(args: argparse.Namespace) -> int:

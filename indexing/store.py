@@ -324,6 +324,15 @@ class Catalog:
             )
             return np.fromiter((row[0] for row in cursor), np.int64)
 
+    def top_folders(self, most: int) -> list[tuple[str, int]]:
+        """The `most` top-level folders holding the most images, with how many (keys are paths)."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT substr(key, 1, instr(key, '/') - 1) AS folder, COUNT(*) AS n FROM items "
+                "WHERE instr(key, '/') > 0 GROUP BY folder ORDER BY n DESC, folder LIMIT ?",
+                (most,),
+            ).fetchall()
+
     def folders_named(self, name: str, most: int = 5) -> list[str]:
         """Up to `most` folders whose path ends with the folders `name` (case aside): where
         "2019" may be, when no key starts with "2019/"."""

@@ -83,7 +83,7 @@ def test_info_says_how_many_vector_rows_removed_images_left(
     assert main(["info", str(out)]) == 0
     info = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
     assert info["images"].strip() == "10"
-    assert info["unused"].strip().startswith("2 vector rows of removed images")
+    assert info["unused"].strip().startswith("2 vector rows of removed or changed images")
 
 
 def test_info_says_how_many_removed_images_a_grown_graph_still_holds(
@@ -180,6 +180,8 @@ def test_duplicates_groups_copies_and_not_distinct_images(
     )
     assert main(["duplicates", str(out), "--threshold", threshold, "--within", "nope"]) == 2
     assert "no image of this index is in a folder 'nope'" in capsys.readouterr().err
+    assert main(["info", str(out)]) == 0
+    assert "folders:     album (3) (search one alone with --within)" in capsys.readouterr().out
 
 
 def test_a_full_disk_mid_build_is_one_line_and_the_next_build_finishes(
