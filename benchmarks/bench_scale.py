@@ -245,8 +245,8 @@ def main() -> None:
         said: list[str] = []
         handler = logging.Handler()
         handler.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
-        logging.getLogger("indexing.store").addHandler(handler)
-        logging.getLogger("indexing.store").setLevel(logging.INFO)
+        logging.getLogger("indexing.ann").addHandler(handler)
+        logging.getLogger("indexing.ann").setLevel(logging.INFO)
         started = time.perf_counter()
         remove(out, range(args.remove), vectors.shape[1])
         changed = range(args.remove, args.remove + args.change)

@@ -61,8 +61,8 @@ def main() -> None:
         started = time.perf_counter()
         vectors = store.vectors.read(ids)
         read = (time.perf_counter() - started) * 1000
-        exact_ms, truth = timed(store, queries, Folder(ids, Selection(ids), vectors))
-        index_ms, found = timed(store, queries, Folder(ids, Selection(ids), None))
+        exact_ms, truth = timed(store, queries, Folder(Selection(ids), vectors))
+        index_ms, found = timed(store, queries, Folder(Selection(ids), None))
         recall = np.mean([len(t & f) / max(1, len(t)) for t, f in zip(truth, found, strict=True)])
         print(
             f"folder of {size:>7,} images ({size / store.count:6.1%}): listed in {listed:5.1f} ms, "

@@ -23,6 +23,7 @@ flat index build it again.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -36,6 +37,7 @@ from indexing import config
 from indexing.errors import BuscadorError
 from indexing.progress import progress_bar
 
+log = logging.getLogger(__name__)
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivfpq")
 # Fewer vectors than this make no sensible inverted file (its lists and codes need training data).
 IVFPQ_MIN = 1000
@@ -235,6 +237,12 @@ def grow(
     grid = _growth_grid(index, built, held, present, ids, vectors, len(new_rows), budget_mb)
     if grid is None:
         return None
+    log.info(
+        "index grown instead of built again: %d added, %d removed%s",
+        len(new_rows),
+        len(ghosts),
+        " (left out of searches)" if len(ghosts) else "",
+    )
     with progress_bar(len(new_rows), f"search index ({built.kind}, grown)", "vec", shown=progress) as bar:
         if len(new_rows) < TUNING_QUERIES:
             _add(index, ids, vectors, new_rows, bar)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import secrets
 from collections.abc import Callable
@@ -10,13 +11,16 @@ from pathlib import Path
 from typing import Any
 
 
-def file_digest(path: Path) -> dict[str, Any]:
-    """{"sha256": hex digest, "size": bytes} of a file, read in 1 MB blocks."""
+def file_digest(path: Path, size: int | None = None) -> dict[str, Any]:
+    """{"sha256": hex digest, "size": bytes} of a file, or of its first `size` bytes (fewer where
+    it is shorter), read in 1 MB blocks."""
     h = hashlib.sha256()
+    left = math.inf if size is None else size
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
+        while left and (block := f.read(int(min(1 << 20, left)))):
             h.update(block)
-    return {"sha256": h.hexdigest(), "size": path.stat().st_size}
+            left -= len(block)
+        return {"sha256": h.hexdigest(), "size": f.tell()}
 
 
 def replace_atomically(path: Path, write: Callable[[Path], object], *, durable: bool = True) -> None:

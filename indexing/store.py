@@ -557,7 +557,8 @@ def _grown_index(
             and previous.get("format_version") == FORMAT_VERSION
             and all(previous.get(name) == value for name, value in wanted.items())
             and previous["files"].get(INDEX) == file_digest(out_dir / INDEX)
-            and _starts_with(out_dir / VECTORS, previous["files"][VECTORS])
+            and file_digest(out_dir / VECTORS, previous["files"][VECTORS]["size"])
+            == previous["files"][VECTORS]
         )
         if not usable:
             return None
@@ -570,29 +571,7 @@ def _grown_index(
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError):
         return None
-    held = ann.index_ids(last.index)
-    present = int(np.isin(held, ids).sum())
-    grown = ann.grow(last.index, last, ids, stored, budget_mb=wanted["memory_budget_mb"], progress=progress)
-    if grown is not None:
-        log.info(
-            "%s grown instead of built again: %d added, %d removed%s",
-            INDEX,
-            len(ids) - present,
-            len(held) - present,
-            " (left out of searches)" if len(grown.ghosts) else "",
-        )
-    return grown
-
-
-def _starts_with(path: Path, digest: dict[str, Any]) -> bool:
-    """Whether the file at `path` begins with the file `digest` ({"sha256", "size"}) describes."""
-    h = hashlib.sha256()
-    left = int(digest["size"])
-    with path.open("rb") as f:
-        while left and (block := f.read(min(left, 1 << 20))):
-            h.update(block)
-            left -= len(block)
-    return not left and h.hexdigest() == digest["sha256"]
+    return ann.grow(last.index, last, ids, stored, budget_mb=wanted["memory_budget_mb"], progress=progress)
 
 
 def _write_manifest(
@@ -694,9 +673,12 @@ class Folder:
     the index would miss too many of them (an approximate index, a small folder: config.
     FOLDER_SHARE), their vectors, for an exact search."""
 
-    ids: np.ndarray
     selection: ann.Selection
     vectors: np.ndarray | None
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self.selection.ids
 
     @property
     def bytes(self) -> int:
@@ -787,9 +769,7 @@ class IndexStore:
                 f"no image of this index is in a folder {shown!r}", "empty_folder", folder=shown
             )
         share = config.FOLDER_SHARE.get(self.manifest["index_type"], 0.0)
-        found = Folder(
-            ids, ann.Selection(ids), self.vectors.read(ids) if len(ids) < share * self.count else None
-        )
+        found = Folder(ann.Selection(ids), self.vectors.read(ids) if len(ids) < share * self.count else None)
         with self._folders_lock:
             self._folders[name] = found
             while len(self._folders) > FOLDERS_KEPT or (
