@@ -315,7 +315,7 @@ def _decoders(
         with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool:
             yield _Decoders(
                 "processes",
-                lambda items: pool.submit(prepare_several, [(i.data, i.content) for i in items], size, fast),
+                lambda items: _submit(pool, items, size, fast),
                 lambda items, decoded: _reuse_or(writer, items, decoded),
                 count,
                 chunk=PROCESS_CHUNK,
@@ -344,12 +344,19 @@ def _for_the_gpu(item: SourceItem) -> bool:
     return not isinstance(data, bytes) or data.startswith(b"\xff\xd8")
 
 
+def _submit(
+    pool: ProcessPoolExecutor, items: list[SourceItem], size: int, fast: bool
+) -> Future[list[Decoded]]:
+    """`items` handed to a decode process (indexing.decoding), a task for them all."""
+    return pool.submit(prepare_several, [(i.data, i.content) for i in items], size, fast)
+
+
 def _in_process(
     pool: ProcessPoolExecutor, writer: Writer, items: list[SourceItem], size: int, fast: bool
 ) -> Future[list[_Prepared]]:
     """`items` decoded in a decode process, as _Prepared (or copies of indexed images) when done."""
     out: Future[list[_Prepared]] = Future()
-    decoding = pool.submit(prepare_several, [(i.data, i.content) for i in items], size, fast)
+    decoding = _submit(pool, items, size, fast)
 
     def done(decoded: Future[list[Decoded]]) -> None:
         try:

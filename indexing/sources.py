@@ -174,7 +174,7 @@ class FolderSource:
             return
         for entry in entries:
             rel = f"{prefix}{entry.name}"
-            if entry.name.startswith(".") or entry.name in SKIPPED_FOLDERS or self._excluded(rel):
+            if entry.name.startswith(".") or entry.name in SKIPPED_FOLDERS or self._excluded(entry.name, rel):
                 continue
             if not _utf8(entry.name):  # the catalog, the app and the console all need text
                 self.warnings.append(f"{_shown(rel)}: its name is not valid UTF-8: rename it to index it")
@@ -199,8 +199,8 @@ class FolderSource:
                 self.warnings.append(f"{rel}: cannot read ({exc.strerror})")
                 self.unreachable.extend([rel, rel + "/"])  # a file, or a folder whose images stay
 
-    def _excluded(self, rel: str) -> bool:
-        name = rel.rsplit("/", 1)[-1]
+    def _excluded(self, name: str, rel: str) -> bool:
+        """Whether an `exclude` pattern matches this entry's name or its path under the root."""
         return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(rel, p) for p in self.exclude)
 
 

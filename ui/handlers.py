@@ -30,7 +30,7 @@ log = logging.getLogger("buscador.search")
 
 Results = tuple[list[tuple[str, str]], list[dict[str, Any]], str, str]
 Answer = TypeVar("Answer")
-# A search: (searcher, the options every Searcher query takes: collapse, within, timings) → hits.
+# A search: (searcher, options every Searcher query takes: collapse, within, timings...) → hits.
 Query = Callable[[Searcher, dict[str, Any]], list[Hit]]
 
 # Thumbnails of an index build are served under THUMBNAILS.format(tag=index_tag(its searcher)) as
@@ -279,12 +279,11 @@ class Handlers:
             raise gr.Error(ui_text.message(lang, "search_first"), print_exception=False)
         offset, k, min_score = len(shown), last["k"], last["min_score"]
         threshold = self.engine.duplicate_threshold if last["collapse"] else 0.0
-        within = last.get("within") or ""
+        options = {"offset": offset, "collapse": threshold, "within": last.get("within") or ""}
 
-        def query(s: Searcher, t: dict[str, float]) -> list[Hit]:
-            options = {"offset": offset, "collapse": threshold, "within": within, "timings": t}
+        def query(s: Searcher, o: dict[str, Any]) -> list[Hit]:
             if last["kind"] == "similar":
-                return s.by_id(last["query"], k, min_score, **options)
+                return s.by_id(last["query"], k, min_score, **o)
             if last["kind"] == "image":
                 asked = last["query"]
                 return s.by_query(
@@ -294,9 +293,9 @@ class Handlers:
                     k=k,
                     min_score=min_score,
                     language=lang,
-                    **options,
+                    **o,
                 )
-            return s.by_text(last["query"], k, min_score, language=lang, **options)
+            return s.by_text(last["query"], k, min_score, language=lang, **o)
 
         def respond(hits: list[Hit], lang: str, thumbs: str) -> tuple[Any, ...]:
             found = shown + self._hits(hits, lang, thumbs)
@@ -304,7 +303,7 @@ class Handlers:
             key = "more" if hits else "no_more"
             return gallery, found, ui_text.message(lang, key, n=len(hits), total=len(found))
 
-        return self._serve("more", request, k, query, respond)
+        return self._serve("more", request, k, query, respond, options=options)
 
     def pick(self, results: list[dict[str, Any]] | None, evt: gr.SelectData) -> tuple[int, Any]:
         """The id of the gallery item a visitor clicked, and "More like this" enabled for it."""
@@ -376,7 +375,7 @@ class Handlers:
             return self._page(hits, lang, thumbs, what=named, min_score=min_score, link=params)
 
         options = {"collapse": threshold, "within": folder}
-        return self._serve(kind, request, k, lambda s, t: query(s, options | {"timings": t}), respond)
+        return self._serve(kind, request, k, query, respond, options=options)
 
     def _hits_search(  # noqa: PLR0917 (the endpoints' own parameters, handed on)
         self,
@@ -389,23 +388,26 @@ class Handlers:
     ) -> list[dict[str, Any]]:
         threshold = self.engine.duplicate_threshold if collapse is None else collapse
         options = {"collapse": threshold, "within": "" if within is None else within}  # checked there
-        return self._serve(kind, request, k, lambda s, t: query(s, options | {"timings": t}), self._hits)
+        return self._serve(kind, request, k, query, self._hits, options=options)
 
     def _serve(
         self,
         kind: str,
         request: gr.Request,
         k: object,
-        query: Callable[[Searcher, dict[str, float]], list[Hit]],
+        query: Query,
         respond: Callable[[list[Hit], str, str], Answer],
+        *,
+        options: dict[str, Any],
     ) -> Answer:
-        """Run `query`, build the answer with `respond(hits, lang, thumbs)`, log the stages. `thumbs`:
-        the URL of the thumbnails of the index build that answered (see THUMBNAILS)."""
+        """Run `query` with these `options` (and timings, which the searcher fills), build the
+        answer with `respond(hits, lang, thumbs)`, log the stages. `thumbs`: the URL of the
+        thumbnails of the index build that answered (see THUMBNAILS)."""
         lang = visitor_language(request)
         searcher = self._searcher(lang)
         timings: dict[str, float] = {}
         try:
-            hits = query(searcher, timings)
+            hits = query(searcher, options | {"timings": timings})
         except BuscadorError as exc:
             log.info("search %s k=%s refused: %s", kind, k, exc.code)
             raise gr.Error(ui_text.error(lang, exc), print_exception=False) from None
