@@ -26,7 +26,7 @@ from indexing import config
 from ui import page
 from ui import text as ui_text
 from ui.handlers import Handlers, visitor_language
-from ui.routes import ServingMiddleware, thumbnail_route
+from ui.routes import ServingMiddleware, photo_route, thumbnail_route
 from ui.startup import APP_MAX_K, Engine, start
 
 # Searches that may run at once: most of them wait for a shared batch of the model, so many can.
@@ -219,6 +219,11 @@ def build_ui(engine: Engine) -> gr.Blocks:
             # Enabled by a click on a result: an error here would hide the results behind
             # Gradio's error overlay, just when the visitor needs to click one.
             like_button = gr.Button(T("more_like_this"), interactive=False, elem_id="more-like-this")
+            # Shown for a clicked result whose original the app serves (ui.routes): the
+            # gallery's own preview enlarges the 256-pixel thumbnail.
+            photo_button = gr.Button(
+                T("open_photo"), link_target="_blank", visible=False, elem_id="open-photo"
+            )
             more_button = gr.Button(T("more_results"), elem_id="more-results")
         last = gr.State(None)  # the last search, for "More results"
         gr.Markdown(T("scores_note"))
@@ -268,11 +273,12 @@ def build_ui(engine: Engine) -> gr.Blocks:
             concurrency_id="search",
             concurrency_limit=CONCURRENT_SEARCHES,
         )
-        gallery.select(h.pick, results, [selected, like_button], api_visibility="private")
+        picked = [selected, like_button, photo_button]
+        gallery.select(h.pick, results, picked, api_visibility="private")
         gallery.change(  # new results: nothing of them is picked yet; bring them into view
-            lambda: (-1, gr.update(interactive=False)),
+            lambda: (-1, gr.update(interactive=False), gr.update(visible=False)),
             None,
-            [selected, like_button],
+            picked,
             js=page.ON_RESULTS,
             api_visibility="private",
         )
@@ -309,11 +315,14 @@ def build_ui(engine: Engine) -> gr.Blocks:
 
 
 def launch(demo: gr.Blocks, engine: Engine, **kwargs: Any) -> None:
-    """Serve `demo` (built for `engine`) with the thumbnail route and the busy message of
+    """Serve `demo` (built for `engine`) with the thumbnail and photo routes and the busy message of
     `ui.routes`: on 127.0.0.1:7860 by default, on all interfaces inside a Hugging Face Space."""
     if config.in_space() and not config.server_name_set():
         kwargs.setdefault("server_name", "0.0.0.0")
-    app_kwargs = {"routes": [thumbnail_route(engine)], "middleware": [Middleware(ServingMiddleware)]}
+    app_kwargs = {
+        "routes": [thumbnail_route(engine), photo_route(engine)],
+        "middleware": [Middleware(ServingMiddleware)],
+    }
     demo.launch(
         i18n=T,
         css=page.CSS,

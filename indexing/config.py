@@ -78,6 +78,9 @@ COLLAPSE_CANDIDATES = 2000
 # Only the first 77 CLIP tokens count; cutting the text first keeps a huge paste cheap.
 MAX_QUERY_CHARS = 2000
 THUMBNAIL_SIDE = 256
+# The app shows an original photo (of an index of a folder on its machine) at most this many
+# pixels on its long side: sharp on a 4K screen's browser window, a few hundred KB to send.
+PHOTO_SIDE = 2048
 # Pixels after reduced-size JPEG decoding; larger images are refused rather than exhausting memory.
 MAX_DECODED_PIXELS = 100_000_000
 # Files are read whole before decoding; bigger ones are refused rather than filling memory.

@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -226,6 +226,21 @@ class Searcher:
     def thumbnail(self, item_id: int) -> bytes | None:
         return self.store.thumbnail(item_id)
 
+    def original(self, item_id: int) -> Path | None:
+        """The file image `item_id` was indexed from, when this is an index of a folder on this
+        machine and the file is still there; else None (a dataset's row, a moved file)."""
+        item = self.store.items([item_id]).get(item_id)
+        path = self._path(item.key) if item else None
+        return path if path and path.is_file() else None
+
+    def _path(self, key: str) -> Path | None:
+        """Where the image of `key` is, for an index of a folder on this machine: never outside
+        the folder, whatever a catalog says."""
+        relative = PurePosixPath(key)
+        if self._root is None or relative.is_absolute() or ".." in relative.parts:
+            return None
+        return self._root / relative
+
     def _check(self, k: object, min_score: object, collapse: object) -> tuple[int, float, float]:
         k = whole_number(k, "K", 1, self.max_k)
         min_score = score_bound(min_score)
@@ -278,9 +293,17 @@ class Searcher:
         hits = []
         for rank, (item_id, score, folded) in enumerate(page, start=offset + 1):
             item = items[item_id]
-            path = self._root / item.key if self._root else None
             hits.append(
-                Hit(rank, round(score, 6), item_id, item.key, item.label, path, tuple(folded), item.meta)
+                Hit(
+                    rank,
+                    round(score, 6),
+                    item_id,
+                    item.key,
+                    item.label,
+                    self._path(item.key),
+                    tuple(folded),
+                    item.meta,
+                )
             )
         return hits
 

@@ -26,7 +26,7 @@ from ui.startup import APP_MAX_K, Engine, start
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 # What the API says of each result.
-HIT_KEYS = {"rank", "score", "id", "key", "label", "file", "thumbnail", "folded", "meta", "link"}
+HIT_KEYS = {"rank", "score", "id", "key", "label", "file", "thumbnail", "photo", "folded", "meta", "link"}
 
 
 def _free_port() -> int:
@@ -464,7 +464,7 @@ def albums_server(tmp_path_factory, collection, batching):
     out = tmp_path_factory.mktemp("albums-index")
     build_index(FolderSource(folder), out, batching.embedder, progress=False)
     searcher = Searcher.open(out, batching, max_k=APP_MAX_K)
-    demo, url = _serve(Engine(searcher, duplicate_threshold=DUPLICATE_THRESHOLD))
+    demo, url = _serve(Engine(searcher, duplicate_threshold=DUPLICATE_THRESHOLD, originals=True))
     yield url
     demo.close()
 
@@ -500,4 +500,30 @@ def test_browser_link_to_a_folder_search_fills_the_box_and_more_results_stay_in_
     page.locator("#more-results").click()
     page.wait_for_function("document.querySelectorAll('#results .caption-label').length === 4", timeout=30000)
     assert all(" · b/" in caption for caption in _captions(page))
+    page.close()
+
+
+def test_browser_opens_the_clicked_results_original_photo(browser, albums_server, server):
+    page = browser.new_page(locale="en-US")
+    page.goto(albums_server + "?q=a+red+circle&k=3")
+    page.wait_for_function("document.querySelectorAll('#results .caption-label').length === 3", timeout=30000)
+    assert not page.locator("#open-photo").is_visible()  # nothing picked yet
+    page.locator("#results .thumbnail-item").nth(1).click()
+    page.wait_for_selector("#open-photo", state="visible", timeout=30000)
+    href = page.locator("#open-photo").evaluate("e => e.closest('a') ? e.closest('a').href : e.href")
+    assert re.search(r"/photo/[0-9a-f]+/\d+\.jpg$", href), href
+    shown = page.request.get(href)
+    assert shown.ok and shown.headers["content-type"] == "image/jpeg"
+    original = Image.open(io.BytesIO(shown.body()))
+    assert original.size == (320, 240)  # the collection's own size, not the 256-pixel thumbnail
+    page.screenshot(path=ARTIFACTS / "open-photo.png", full_page=True)
+    page.locator("#more-results").click()  # new results: nothing picked, nothing to open
+    page.wait_for_selector("#open-photo", state="hidden", timeout=30000)
+    page.close()
+    page = browser.new_page(locale="en-US")  # an engine that does not serve originals
+    page.goto(server + "?q=anything&k=3")
+    page.wait_for_function("document.querySelectorAll('#results .caption-label').length === 3", timeout=30000)
+    page.locator("#results .thumbnail-item").nth(1).click()
+    page.wait_for_function("!document.querySelector('#more-like-this').disabled", timeout=30000)
+    assert not page.locator("#open-photo").is_visible()
     page.close()

@@ -4,9 +4,12 @@ answer when busy, and one log line per search. Everything runs on loopback, boun
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import logging
 import re
+import shutil
+import sqlite3
 import threading
 import time
 import urllib.request
@@ -17,20 +20,25 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from PIL import Image
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
 import app
+from indexing import config
 from indexing.batching import BatchingEmbedder, MicroBatcher
+from indexing.build import build_index
 from indexing.errors import BuscadorError
 from indexing.search import Searcher
-from indexing.store import read_manifest
+from indexing.sources import FolderSource
+from indexing.store import CATALOG, read_manifest
+from tests.synthetic import shapes_image
 from tests.test_app import HIT_KEYS, _serve
 from tests.tiny_clip import DUPLICATE_THRESHOLD
-from ui.routes import ServingMiddleware
-from ui.startup import APP_MAX_K, Engine
+from ui.routes import ServingMiddleware, photo_route
+from ui.startup import APP_MAX_K, Engine, index_tag
 
 # --- the micro-batcher --------------------------------------------------------------------------
 
@@ -132,6 +140,7 @@ def test_results_only_endpoints_are_listed_and_answer_hits_with_thumbnail_urls(s
     hits = client.predict(handle_file(str(collection / "img_003.png")), 4, 0.0, api_name="/hits_image")
     assert [h["rank"] for h in hits] == [1, 2, 3, 4] and hits[0]["key"] == "img_003.png"
     assert hits[0].keys() == HIT_KEYS
+    assert hits[0]["photo"] is None  # an engine that does not serve originals (see the photo route)
     with urllib.request.urlopen(hits[0]["thumbnail"]) as answer:
         assert answer.headers["Content-Type"] == "image/jpeg" and answer.read(2) == b"\xff\xd8"
         assert "immutable" in answer.headers["Cache-Control"]
@@ -216,6 +225,52 @@ def test_the_thumbnail_route_serves_only_thumbnails_of_the_served_index(served):
         "/gradio_api/file=/etc/passwd",
     ]:
         assert _get(url, path) in (400, 403, 404), path
+
+
+def test_the_photo_route_serves_the_originals_of_a_folder_index_on_this_machine(
+    tmp_path, collection, embedder
+):
+    folder = tmp_path / "photos"
+    shutil.copytree(collection, folder)
+    shapes_image(99, (3000, 1200)).save(folder / "wide.jpg", quality=90)
+    out = tmp_path / "index"
+    build_index(FolderSource(folder), out, embedder, progress=False)
+    searcher = Searcher.open(out, embedder)
+    engine = Engine(searcher, originals=True)
+    http = TestClient(Starlette(routes=[photo_route(engine)]))
+    ids = {hit.key: hit.id for hit in searcher.by_text("anything", k=13)}
+    tag = index_tag(searcher)
+
+    answer = http.get(f"/photo/{tag}/{ids['img_003.png']}.jpg")
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg"
+    assert answer.headers["cache-control"] == "private, max-age=3600"
+    shown = np.asarray(Image.open(io.BytesIO(answer.content)).convert("RGB"), np.float32)
+    original = np.asarray(Image.open(folder / "img_003.png").convert("RGB"), np.float32)
+    assert shown.shape == original.shape and np.abs(shown - original).mean() < 3  # JPEG's error only
+    wide = Image.open(io.BytesIO(http.get(f"/photo/{tag}/{ids['wide.jpg']}.jpg").content))
+    assert wide.size == (config.PHOTO_SIDE, round(config.PHOTO_SIDE * 1200 / 3000))
+
+    (folder / "img_004.png").unlink()  # gone since the build
+    (folder / "img_005.png").write_bytes(b"not a picture any more")
+    for path, lang, words in [
+        (f"/photo/{tag}/{ids['img_004.png']}.jpg", "en", "not available here"),
+        (f"/photo/{tag}/{ids['img_004.png']}.jpg", "es", "no está disponible aquí"),
+        (f"/photo/{tag}/{ids['img_005.png']}.jpg", "en", "not an image"),  # changed since the build
+        (f"/photo/{tag}/99999.jpg", "en", "not available here"),
+        (f"/photo/0000000000000000/{ids['img_003.png']}.jpg", "en", "not available here"),  # another build
+        (f"/photo/{tag}/{ids['img_003.png']}.png", "en", "not available here"),
+    ]:
+        answer = http.get(path, headers={"Accept-Language": lang})
+        assert answer.status_code == 404 and words in answer.text, (path, answer.text)
+
+    with sqlite3.connect(out / CATALOG) as db:  # a catalog that names a file outside its folder
+        db.execute("UPDATE items SET key = '../outside.png' WHERE id = ?", (ids["img_003.png"],))
+    (tmp_path / "outside.png").write_bytes((folder / "img_006.png").read_bytes())
+    assert searcher.original(ids["img_003.png"]) is None
+    assert http.get(f"/photo/{tag}/{ids['img_003.png']}.jpg").status_code == 404
+
+    engine.originals = False  # a pulled index: its catalog names files on another machine
+    assert http.get(f"/photo/{tag}/{ids['img_006.png']}.jpg").status_code == 404
 
 
 def test_a_full_queue_says_busy_in_the_visitors_language_and_recovers(built_index, embedder, monkeypatch):

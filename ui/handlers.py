@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -33,9 +34,21 @@ Answer = TypeVar("Answer")
 # A search: (searcher, options every Searcher query takes: collapse, within, timings...) → hits.
 Query = Callable[[Searcher, dict[str, Any]], list[Hit]]
 
-# Thumbnails of an index build are served under THUMBNAILS.format(tag=index_tag(its searcher)) as
-# ID.jpg: see ui.routes.
-THUMBNAILS = "/thumb/{tag}"
+
+@dataclass(frozen=True)
+class BuildUrls:
+    """Where the index build that answered a search serves its images (see ui.routes): thumbnails
+    always, originals for an index of a folder on this machine whose file is there."""
+
+    prefix: str  # the app's public URL
+    tag: str  # index_tag of the build
+    originals: bool
+
+    def thumbnail(self, item_id: int) -> str:
+        return f"{self.prefix}/thumb/{self.tag}/{item_id}.jpg"
+
+    def photo(self, hit: Hit) -> str | None:
+        return f"{self.prefix}/photo/{self.tag}/{hit.id}.jpg" if self.originals and hit.path else None
 
 
 class Handlers:
@@ -166,7 +179,7 @@ class Handlers:
         collapse: float | None = None,
         within: str = "",
     ) -> list[dict[str, Any]]:
-        """Images described by `text`: [{rank, score, id, key, label, file, thumbnail, folded}]."""
+        """Images described by `text`: [{rank, score, id, key, label, file, thumbnail, photo, folded}]."""
         return self._hits_search(
             "text",
             request,
@@ -185,7 +198,7 @@ class Handlers:
         collapse: float | None = None,
         within: str = "",
     ) -> list[dict[str, Any]]:
-        """Images like the uploaded `image`: [{rank, score, id, key, label, file, thumbnail, folded}]."""
+        """Images like the uploaded `image`: hits as `hits_text` answers them."""
         path = _uploaded_path(image)
         return self._hits_search(
             "image",
@@ -297,17 +310,20 @@ class Handlers:
                 )
             return s.by_text(last["query"], k, min_score, language=lang, **o)
 
-        def respond(hits: list[Hit], lang: str, thumbs: str) -> tuple[Any, ...]:
-            found = shown + self._hits(hits, lang, thumbs)
+        def respond(hits: list[Hit], lang: str, urls: BuildUrls) -> tuple[Any, ...]:
+            found = shown + self._hits(hits, lang, urls)
             gallery = [(h["thumbnail"], _caption(h, lang)) for h in found]
             key = "more" if hits else "no_more"
             return gallery, found, ui_text.message(lang, key, n=len(hits), total=len(found))
 
         return self._serve("more", request, k, query, respond, options=options)
 
-    def pick(self, results: list[dict[str, Any]] | None, evt: gr.SelectData) -> tuple[int, Any]:
-        """The id of the gallery item a visitor clicked, and "More like this" enabled for it."""
-        return int((results or [])[evt.index]["id"]), gr.update(interactive=True)
+    def pick(self, results: list[dict[str, Any]] | None, evt: gr.SelectData) -> tuple[int, Any, Any]:
+        """The id of the gallery item a visitor clicked, "More like this" enabled for it, and "Open
+        the photo" linking to its original where the app serves it."""
+        hit = (results or [])[evt.index]
+        photo = hit.get("photo")
+        return int(hit["id"]), gr.update(interactive=True), gr.update(link=photo, visible=bool(photo))
 
     def open_link(self, request: gr.Request) -> tuple[Any, ...] | None:
         """The page's (query, k, collapse, folder, gallery, json, status, link, selected, last
@@ -363,7 +379,7 @@ class Handlers:
         threshold = self.engine.duplicate_threshold if collapse else 0.0
         folder = folder_name(within or "")
 
-        def respond(hits: list[Hit], lang: str, thumbs: str) -> Results:
+        def respond(hits: list[Hit], lang: str, urls: BuildUrls) -> Results:
             params = link() if link else None
             if params and not collapse:
                 params |= {"collapse": 0}
@@ -372,7 +388,7 @@ class Handlers:
             named = what(lang)
             if folder:
                 named = ui_text.message(lang, "in_folder", what=named, folder=folder)
-            return self._page(hits, lang, thumbs, what=named, min_score=min_score, link=params)
+            return self._page(hits, lang, urls, what=named, min_score=min_score, link=params)
 
         options = {"collapse": threshold, "within": folder}
         return self._serve(kind, request, k, query, respond, options=options)
@@ -396,13 +412,13 @@ class Handlers:
         request: gr.Request,
         k: object,
         query: Query,
-        respond: Callable[[list[Hit], str, str], Answer],
+        respond: Callable[[list[Hit], str, BuildUrls], Answer],
         *,
         options: dict[str, Any],
     ) -> Answer:
         """Run `query` with these `options` (and timings, which the searcher fills), build the
-        answer with `respond(hits, lang, thumbs)`, log the stages. `thumbs`: the URL of the
-        thumbnails of the index build that answered (see THUMBNAILS)."""
+        answer with `respond(hits, lang, urls)`, log the stages. `urls`: where the index build that
+        answered serves its images."""
         lang = visitor_language(request)
         searcher = self._searcher(lang)
         timings: dict[str, float] = {}
@@ -412,7 +428,8 @@ class Handlers:
             log.info("search %s k=%s refused: %s", kind, k, exc.code)
             raise gr.Error(ui_text.error(lang, exc), print_exception=False) from None
         started = time.perf_counter()
-        answer = respond(hits, lang, _root_url(request) + THUMBNAILS.format(tag=index_tag(searcher)))
+        urls = BuildUrls(_root_url(request), index_tag(searcher), self.engine.originals)
+        answer = respond(hits, lang, urls)
         timings["answer"] = time.perf_counter() - started
         encoder = f" text_encoder={searcher.text_encoder_for(lang)}" if kind in ("text", "query") else ""
         log.info(
@@ -434,28 +451,30 @@ class Handlers:
             )
         return searcher
 
-    def _hits(self, hits: list[Hit], lang: str, thumbs: str) -> list[dict[str, Any]]:
+    def _hits(self, hits: list[Hit], lang: str, urls: BuildUrls) -> list[dict[str, Any]]:
         """Hits as the API answers them. The original file is under "file", not "path": gradio_client
-        would take any dict with a "path" key for a file to download. "link": the first of the
-        dataset's fields that is a web address (its source page), if any."""
+        would take any dict with a "path" key for a file to download. "photo": the URL of the
+        original, shown large, where the app serves it. "link": the first of the dataset's fields
+        that is a web address (its source page), if any."""
         out = []
         for hit in hits:
             data = hit.as_dict()
             link = next((v for v in (hit.meta or {}).values() if v.startswith(("http://", "https://"))), None)
-            out.append(data | {"file": data.pop("path"), "thumbnail": f"{thumbs}/{hit.id}.jpg", "link": link})
+            urls_of = {"thumbnail": urls.thumbnail(hit.id), "photo": urls.photo(hit)}
+            out.append(data | {"file": data.pop("path")} | urls_of | {"link": link})
         return out
 
     def _page(
         self,
         hits: list[Hit],
         lang: str,
-        thumbs: str,
+        urls: BuildUrls,
         *,
         what: str,
         min_score: float,
         link: dict[str, Any] | None,
     ) -> Results:
-        found = self._hits(hits, lang, thumbs)
+        found = self._hits(hits, lang, urls)
         gallery = [(h["thumbnail"], _caption(h, lang)) for h in found]
         if hits:
             status = ui_text.message(lang, "count", n=len(hits), what=what)

@@ -1,8 +1,13 @@
-"""What the app adds to Gradio's HTTP server: thumbnails by URL, and a clear answer when busy.
+"""What the app adds to Gradio's HTTP server: thumbnails and originals by URL, and a clear answer
+when busy.
 
 - GET /thumb/{tag}/{id}.jpg: the stored thumbnail of image `id` of the served index build `tag`
   (or of the build it replaced a moment ago, see ui.startup.Engine),
   read from the catalog (never from a path on disk), cacheable for a year; 404 for anything else.
+- GET /photo/{tag}/{id}.jpg: image `id`'s original file, upright, at most PHOTO_SIDE pixels on
+  its long side, for an index of a folder on this machine (ui.startup.Engine.originals): only the
+  files its catalog names, inside its folder, and only decodable images (re-encoded, never sent
+  as they are); 404 with a message in the visitor's language otherwise.
 - gradio_client fetches a gallery image through Gradio's `/gradio_api/file=URL`; for one of our
   thumbnail URLs, that request is answered by the route above instead of being refused.
 - When Gradio's queue is full, it answers 503 "Queue is full…"; the visitor gets "busy, try again
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -20,7 +26,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from indexing.errors import BuscadorError
+from indexing.errors import BadImage, BuscadorError
+from indexing.images import photo_jpeg
 from ui import text as ui_text
 from ui.startup import Engine
 
@@ -34,6 +41,10 @@ _YEAR = 365 * 24 * 3600
 _THUMB_IN_FILE_ROUTE = re.compile(r"^/gradio_api/file=https?://[^/]+(?:/[^?#]*)?(/thumb/[0-9a-z]+/\d+\.jpg)$")
 _QUEUE_ROUTES = ("/gradio_api/queue/join", "/gradio_api/call/")
 _BUSY = BuscadorError("the server is busy: try again in a moment", "busy")
+_NO_PHOTO = BuscadorError("this image's original file is not available here", "no_photo")
+# Originals decoded at once; more wait their turn, so that photos opened together cannot take the
+# cores from the searches (a 12-megapixel JPEG takes about 0.1 s of a core).
+PHOTOS_AT_ONCE = 2
 
 
 def thumbnail_route(engine: Engine) -> Route:
@@ -46,11 +57,40 @@ def thumbnail_route(engine: Engine) -> Route:
         if searcher is not None and item.endswith(".jpg") and item[:-4].isdigit():
             data = searcher.thumbnail(int(item[:-4]))
         if data is None:
-            return Response(b"no such thumbnail", status_code=404, media_type="text/plain")
+            return _not_found("no such thumbnail")
         headers = {"Cache-Control": f"public, max-age={_YEAR}, immutable"}
         return Response(data, media_type="image/jpeg", headers=headers)
 
     return Route("/thumb/{tag}/{item}", thumbnail, methods=["GET", "HEAD"])
+
+
+def photo_route(engine: Engine) -> Route:
+    """The route of the originals of the index `engine` serves (see the module's docstring)."""
+    turns = threading.BoundedSemaphore(PHOTOS_AT_ONCE)
+
+    def photo(request: Request) -> Response:
+        lang = ui_text.language(request.headers.get("accept-language"))
+        tag, item = request.path_params["tag"], request.path_params["item"]
+        searcher = engine.searcher_for(tag) if engine.originals else None
+        path = None
+        if searcher is not None and item.endswith(".jpg") and item[:-4].isdigit():
+            path = searcher.original(int(item[:-4]))
+        if path is None:
+            return _not_found(ui_text.error(lang, _NO_PHOTO))
+        try:
+            with turns:
+                data = photo_jpeg(path)
+        except BadImage as exc:
+            return _not_found(ui_text.error(lang, exc))
+        # Private and short-lived: the file may change under its name before the next build.
+        headers = {"Cache-Control": "private, max-age=3600"}
+        return Response(data, media_type="image/jpeg", headers=headers)
+
+    return Route("/photo/{tag}/{item}", photo, methods=["GET", "HEAD"])
+
+
+def _not_found(message: str) -> Response:
+    return Response(message.encode(), status_code=404, media_type="text/plain; charset=utf-8")
 
 
 class ServingMiddleware:

@@ -78,6 +78,9 @@ class Engine:
     # Results at least this similar to a better one are folded into it, unless a visitor says not.
     duplicate_threshold: float = config.DUPLICATE_THRESHOLD
     newer: Callable[[], Searcher | None] | None = None
+    # Whether the app shows the original files of an index of a folder (ui.routes): for an index
+    # on this machine, not for a pulled one, whose catalog names files on someone else's.
+    originals: bool = False
     # Disposes of a replaced build's folder once it is no longer served (a pulled commit's snapshot).
     drop_folder: Callable[[Path], None] | None = None
     _retired: tuple[Searcher, float] | None = field(default=None, repr=False)
@@ -193,6 +196,7 @@ def start(
                 )
                 print(build_index(FolderSource(sample_dir), local, embedder).report(), flush=True)
             engine.newer = FolderWatch(local, open_index)
+            engine.originals = True
             if not (local / MANIFEST).exists():
                 raise BuscadorError(
                     f"no index at {local}. Build one: python -m indexing build YOUR_FOLDER --out {local}"

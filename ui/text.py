@@ -33,6 +33,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "results": "Results (best first)",
             "selected": "Selected result id",
             "more_like_this": "More like this",
+            "open_photo": "Open the photo ↗",
             "more_results": "More results",
             "image_words": "And words (optional)",
             "image_words_placeholder": "e.g. at night, in winter",
@@ -101,6 +102,10 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "file_not_found": "file not found",
             "permission_denied": "permission denied",
             "is_directory": "a folder, not a file",
+            "no_photo": (
+                "This photo's original is not available here: the index was not built from a folder "
+                "on this computer, or the file has moved since the last build."
+            ),
         },
         # Queries that make sense for the sample collection in samples/.
         "examples": [
@@ -130,6 +135,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "results": "Resultados (el mejor primero)",
             "selected": "Id del resultado elegido",
             "more_like_this": "Más como esta",
+            "open_photo": "Abrir la foto ↗",
             "more_results": "Más resultados",
             "image_words": "Y palabras (opcional)",
             "image_words_placeholder": "p. ej. de noche, en invierno",
@@ -202,6 +208,10 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "file_not_found": "no se encuentra el archivo",
             "permission_denied": "permiso denegado",
             "is_directory": "es una carpeta, no un archivo",
+            "no_photo": (
+                "El original de esta foto no está disponible aquí: el índice no se creó a partir de "
+                "una carpeta de este ordenador, o el archivo se ha movido desde la última indexación."
+            ),
         },
         # Queries that make sense for the sample collection in samples/.
         "examples": [
