@@ -6,6 +6,8 @@ others wait beside it, a few milliseconds more let late ones join), runs the bat
 caller its own row. While a batch runs, the
 next one queues up, so the busier the server, the bigger (and cheaper per query) the batches.
 A batch that fails is retried one input at a time, so a bad input fails only its own caller.
+Texts asked for again (a crowd clicking the page's examples, a shared link opened by many) are
+answered from the vectors of the last TEXTS_KEPT distinct texts, without the model.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -27,6 +30,8 @@ if TYPE_CHECKING:
     from indexing.images import ImageInput
 
 In = TypeVar("In")
+# Distinct texts whose vectors a server keeps (2 KB each): about 8 MB.
+TEXTS_KEPT = 4096
 
 
 class MicroBatcher(Generic[In]):
@@ -91,8 +96,37 @@ class MicroBatcher(Generic[In]):
             done.set_result(row)
 
 
+class RecentTexts:
+    """`embed(texts)`, answered from the vectors of the last `kept` distinct texts where it can:
+    only the texts not among them reach `embed`, each once."""
+
+    def __init__(self, embed: Callable[[Sequence[str]], np.ndarray], kept: int = TEXTS_KEPT) -> None:
+        self._embed = embed
+        self._kept = kept
+        self._rows: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.answered = 0  # texts answered without the model (tests and benchmarks read it)
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            known = {text: self._rows[text] for text in texts if text in self._rows}
+            for text in known:
+                self._rows.move_to_end(text)
+            self.answered += sum(text in known for text in texts)
+        missing = [text for text in dict.fromkeys(texts) if text not in known]
+        if missing:
+            rows = self._embed(missing)
+            with self._lock:
+                for text, row in zip(missing, rows, strict=True):
+                    known[text] = self._rows[text] = row
+                while len(self._rows) > self._kept:
+                    self._rows.popitem(last=False)
+        return np.stack([known[text] for text in texts])
+
+
 class BatchingTextEncoder:
-    """A second text encoder (indexing.text_encoder) whose queries go through a micro-batcher."""
+    """A second text encoder (indexing.text_encoder) whose queries go through a micro-batcher, and
+    texts asked for again are answered from the last ones."""
 
     def __init__(self, encoder: TextEncoderLike, *, window_s: float = 0.002) -> None:
         self.encoder = encoder
@@ -100,9 +134,7 @@ class BatchingTextEncoder:
         self.texts: MicroBatcher[str] = MicroBatcher(
             encoder.embed_texts, window_s=window_s, name="other-texts"
         )
-
-    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        return self.texts.submit(texts)
+        self.embed_texts = RecentTexts(self.texts.submit)
 
     def require_image_model(self, image_model: str) -> None:
         self.encoder.require_image_model(image_model)
@@ -110,7 +142,8 @@ class BatchingTextEncoder:
 
 class BatchingEmbedder:
     """An embedder whose text and image queries go through micro-batchers; decoding stays with the
-    caller's thread (so images decode in parallel) and only the model calls are batched."""
+    caller's thread (so images decode in parallel) and only the model calls are batched. Texts
+    asked for again are answered from the last ones (RecentTexts)."""
 
     def __init__(self, embedder: EmbedderLike, *, window_s: float = 0.002) -> None:
         self.embedder = embedder
@@ -118,6 +151,7 @@ class BatchingEmbedder:
         self.dim = embedder.dim
         self.device = embedder.device
         self.texts: MicroBatcher[str] = MicroBatcher(embedder.embed_texts, window_s=window_s, name="texts")
+        self.embed_texts = RecentTexts(self.texts.submit)
         self.images: MicroBatcher[np.ndarray] = MicroBatcher(
             lambda crops: embedder.embed_pixels(np.stack(crops)),
             max_batch=32,
@@ -130,9 +164,6 @@ class BatchingEmbedder:
 
     def pixels(self, img: Image.Image) -> np.ndarray:
         return self.embedder.pixels(img)
-
-    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        return self.texts.submit(texts)
 
     def embed_pixels(self, batch: np.ndarray) -> np.ndarray:
         return self.images.submit(list(batch))

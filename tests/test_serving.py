@@ -28,7 +28,7 @@ from starlette.testclient import TestClient
 
 import app
 from indexing import config
-from indexing.batching import BatchingEmbedder, MicroBatcher
+from indexing.batching import BatchingEmbedder, MicroBatcher, RecentTexts
 from indexing.build import build_index
 from indexing.errors import BuscadorError
 from indexing.search import Searcher
@@ -100,12 +100,31 @@ def test_a_full_batcher_says_busy_instead_of_queueing_forever():
     assert batcher.submit([7]).shape == (1, 1)  # and it recovers
 
 
+def test_texts_asked_for_again_are_answered_without_the_model():
+    asked: list[list[str]] = []
+
+    def embed(texts: list[str]) -> np.ndarray:
+        asked.append(list(texts))
+        return np.array([[ord(t[0]), len(t)] for t in texts], np.float32)
+
+    recent = RecentTexts(embed, kept=3)
+    assert recent(["ab", "c"]).tolist() == [[97, 2], [99, 1]]
+    assert recent(["c", "de", "c", "ab"]).tolist() == [[99, 1], [100, 2], [99, 1], [97, 2]]
+    assert asked == [["ab", "c"], ["de"]] and recent.answered == 3  # "de" once, though asked for twice
+    recent(["fgh"])  # a fourth text: the one used longest ago ("c") goes
+    recent(["c"])
+    assert asked[-1] == ["c"] and recent.answered == 3
+
+
 def test_the_batching_embedder_gives_what_the_model_gives(embedder, collection):
     batching = BatchingEmbedder(embedder)
     texts = ["a red circle", "a dog on the beach", "x " * 300]
     with ThreadPoolExecutor(3) as pool:
         batched = np.stack(list(pool.map(lambda t: batching.embed_texts([t])[0], texts)))
     assert np.allclose(batched, embedder.embed_texts(texts), atol=1e-5)
+    runs = batching.texts.batches
+    again = batching.embed_texts(texts[::-1])  # asked for again: no run of the model
+    assert batching.texts.batches == runs and np.array_equal(again, batched[::-1])
     crops = np.stack([embedder.pixels(embedder.load(p)) for p in sorted(collection.iterdir())[:4]])
     assert np.allclose(batching.embed_pixels(crops), embedder.embed_pixels(crops), atol=1e-5)
 
