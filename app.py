@@ -95,6 +95,13 @@ def remember(kind: str) -> Any:
     return record
 
 
+def with_options(
+    last: dict[str, Any] | None, k: float, min_score: float, collapse: bool, within: str | None
+) -> dict[str, Any] | None:
+    """The last search, with the options it has just run again with (see Handlers.again)."""
+    return remember(last["kind"])(last["query"], k, min_score, collapse, within) if last else None
+
+
 def remember_combined(  # noqa: PLR0917 (Gradio passes an event's inputs in order)
     image: str | None,
     words: str,
@@ -185,8 +192,12 @@ def build_ui(engine: Engine) -> gr.Blocks:
         )
         with gr.Accordion(T("options"), open=False, elem_id="options"):
             with gr.Row():
-                k = gr.Slider(1, APP_MAX_K, value=config.TOP_K_DEFAULT, step=1, label=T("top_k"))
-                min_score = gr.Slider(-1.0, 1.0, value=0.0, step=0.01, label=T("min_score"))
+                k = gr.Slider(
+                    1, APP_MAX_K, value=config.TOP_K_DEFAULT, step=1, label=T("top_k"), elem_id="top-k"
+                )
+                min_score = gr.Slider(
+                    -1.0, 1.0, value=0.0, step=0.01, label=T("min_score"), elem_id="min-score"
+                )
             collapse = gr.Checkbox(value=True, label=T("collapse"), elem_id="collapse")
             # Shown for an index of a folder (a dataset's rows have no folders): see page_status.
             within = gr.Textbox(
@@ -232,14 +243,15 @@ def build_ui(engine: Engine) -> gr.Blocks:
 
         controls = [k, min_score, collapse, within]
         outputs = [gallery, results, status, share]
+        # Every search shares one limit of searches at once (the rest wait in the queue).
+        searching: dict[str, Any] = {"concurrency_id": "search", "concurrency_limit": CONCURRENT_SEARCHES}
         gr.on(
             [text_button.click, query.submit],
             h.search_text,
             [query, *controls],
             outputs,
             api_name="search_text",
-            concurrency_id="search",
-            concurrency_limit=CONCURRENT_SEARCHES,
+            **searching,
         ).success(remember("text"), [query, *controls], last, api_visibility="private")
         examples.click(lambda sample: sample[0], examples, query, api_visibility="private").then(
             h.search_text, [query, *controls], outputs, api_visibility="private"
@@ -249,8 +261,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
             [image, words, weight, *controls],
             outputs,
             api_visibility="private",
-            concurrency_id="search",
-            concurrency_limit=CONCURRENT_SEARCHES,
+            **searching,
         ).success(remember_combined, [image, words, weight, *controls], last, api_visibility="private")
         for button, handler, first, kind in [
             (image_only, h.search_image, image, "image"),
@@ -261,17 +272,25 @@ def build_ui(engine: Engine) -> gr.Blocks:
                 [first, *controls],
                 outputs,
                 api_name=handler.__name__,
-                concurrency_id="search",
-                concurrency_limit=CONCURRENT_SEARCHES,
+                **searching,
             ).success(remember(kind), [first, *controls], last, api_visibility="private")
+        # Options apply at once: a changed one runs the last search again (the visitor's own
+        # changes only: a shared link that sets them runs its search once).
+        gr.on(
+            [k.release, min_score.release, collapse.input, within.submit],
+            h.again,
+            [last, *controls],
+            outputs,
+            api_visibility="private",
+            **searching,
+        ).success(with_options, [last, *controls], last, api_visibility="private")
         more_button.click(
             h.more_results,
             [last, results],
             [gallery, results, status],
             js=page.BEFORE_MORE,
             api_visibility="private",
-            concurrency_id="search",
-            concurrency_limit=CONCURRENT_SEARCHES,
+            **searching,
         )
         picked = [selected, like_button, photo_button]
         gallery.select(h.pick, results, picked, api_visibility="private")
@@ -308,7 +327,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
         )
 
         for fn in (h.search, h.hits_text, h.hits_image, h.hits_similar):
-            gr.api(fn, api_name=fn.__name__, concurrency_id="search", concurrency_limit=CONCURRENT_SEARCHES)
+            gr.api(fn, api_name=fn.__name__, **searching)
         gr.api(h.info, api_name="info")
     demo.queue(default_concurrency_limit=2, max_size=QUEUE_SIZE)
     return demo

@@ -10,6 +10,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import gradio as gr
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
@@ -22,6 +23,7 @@ from indexing.build import build_index
 from indexing.search import Searcher
 from indexing.sources import FolderSource
 from tests.tiny_clip import DUPLICATE_THRESHOLD
+from ui.handlers import Handlers
 from ui.startup import APP_MAX_K, Engine, start
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -527,3 +529,60 @@ def test_browser_opens_the_clicked_results_original_photo(browser, albums_server
     page.wait_for_function("!document.querySelector('#more-like-this').disabled", timeout=30000)
     assert not page.locator("#open-photo").is_visible()
     page.close()
+
+
+def test_browser_a_changed_option_runs_the_last_search_again(browser, albums_server):
+    page = browser.new_page(locale="en-US")
+    page.goto(albums_server + "?q=a+red+circle&k=2")
+    page.wait_for_function("document.querySelectorAll('#results .caption-label').length === 2", timeout=30000)
+    page.get_by_text("Options: K, minimum score").click()
+    page.locator("#within textarea, #within input").first.fill("b")
+    page.locator("#within textarea, #within input").first.press("Enter")
+    page.wait_for_function(
+        "document.querySelector('#status').innerText.includes('“a red circle” in b.')", timeout=30000
+    )
+    assert len(_captions(page)) == 2 and all(" · b/" in caption for caption in _captions(page))
+    assert "in=b" in page.locator("#share a").get_attribute("href")
+    page.locator("#collapse input").uncheck()
+    page.wait_for_function("document.querySelector('#share a').href.includes('collapse=0')", timeout=30000)
+    page.locator("#top-k input[type=number]").fill("3")
+    page.locator("#top-k input[type=number]").press("Tab")  # a slider's box applies when left
+    page.wait_for_function("document.querySelectorAll('#results .caption-label').length === 3", timeout=30000)
+    assert "k=3" in page.locator("#share a").get_attribute("href")
+    page.locator("#more-results").click()  # the search as it is now: K 3, in b, not folded
+    page.wait_for_function("/more results/i.test(document.querySelector('#status').innerText)", timeout=30000)
+    assert len(_captions(page)) > 3 and all(" · b/" in caption for caption in _captions(page))
+    page.close()
+    page = browser.new_page(locale="en-US")  # no search yet: a changed option searches nothing
+    page.goto(albums_server)
+    page.get_by_text("Options: K, minimum score").click()
+    page.locator("#collapse input").uncheck()
+    page.wait_for_timeout(1000)
+    assert page.locator("#results .caption-label").count() == 0
+    assert page.locator("#status").inner_text().strip() == ""
+    page.close()
+
+
+def test_a_changed_option_runs_each_kind_of_last_search_again(built_index, embedder, collection):
+    handlers = Handlers(Engine(Searcher.open(built_index, embedder, max_k=APP_MAX_K)))
+    request = gr.Request()
+    assert all(isinstance(out, type(gr.skip())) for out in handlers.again(None, 3, -1.0, True, "", request))
+    image = str(collection / "img_004.png")
+    searches = {
+        "text": {"kind": "text", "query": "a red circle"},
+        "image": {"kind": "image", "query": {"image": image, "words": "", "weight": 1.0}},
+        "similar": {"kind": "similar", "query": 4},
+    }
+    found = {kind: handlers.again(last, 3, -1.0, False, "", request)[1] for kind, last in searches.items()}
+    assert all(len(hits) == 3 for hits in found.values())
+    assert found["text"] == handlers.search_text("a red circle", 3, -1.0, False, "", request)[1]
+    assert found["image"][0]["key"] == "img_004.png"
+    assert 4 not in [hit["id"] for hit in found["similar"]]
+    assert app.with_options(searches["similar"], 3, -1.0, False, "") == {
+        "kind": "similar",
+        "query": 4,
+        "k": 3,
+        "min_score": -1.0,
+        "collapse": False,
+        "within": "",
+    }

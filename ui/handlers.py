@@ -318,6 +318,27 @@ class Handlers:
 
         return self._serve("more", request, k, query, respond, options=options)
 
+    def again(  # noqa: PLR0917 (Gradio passes an event's inputs in order)
+        self,
+        last: dict[str, Any] | None,
+        k: float,
+        min_score: float,
+        collapse: bool,
+        within: str | None,
+        request: gr.Request,
+    ) -> Results | tuple[Any, ...]:
+        """The last search again with the options as they are now (the visitor changed one);
+        nothing changes on a page that has not searched yet."""
+        if not last:
+            return (gr.skip(),) * 4
+        controls = (k, min_score, collapse, within, request)
+        if last["kind"] == "similar":
+            return self.search_similar(last["query"], *controls)
+        if last["kind"] == "image":
+            asked = last["query"]
+            return self.search_combined(asked["image"], asked["words"], asked["weight"], *controls)
+        return self.search_text(last["query"], *controls)
+
     def pick(self, results: list[dict[str, Any]] | None, evt: gr.SelectData) -> tuple[int, Any, Any]:
         """The id of the gallery item a visitor clicked, "More like this" enabled for it, and "Open
         the photo" linking to its original where the app serves it."""
