@@ -235,6 +235,8 @@ def build_ui(engine: Engine) -> gr.Blocks:
             photo_button = gr.Button(
                 T("open_photo"), link_target="_blank", visible=False, elem_id="open-photo"
             )
+            # Shown for a clicked result of a dataset whose rows name a web page (--meta-columns).
+            page_button = gr.Button(T("open_page"), link_target="_blank", visible=False, elem_id="open-page")
             more_button = gr.Button(T("more_results"), elem_id="more-results")
         last = gr.State(None)  # the last search, for "More results"
         gr.Markdown(T("scores_note"))
@@ -292,10 +294,10 @@ def build_ui(engine: Engine) -> gr.Blocks:
             api_visibility="private",
             **searching,
         )
-        picked = [selected, like_button, photo_button]
+        picked = [selected, like_button, photo_button, page_button]
         gallery.select(h.pick, results, picked, api_visibility="private")
         gallery.change(  # new results: nothing of them is picked yet; bring them into view
-            lambda: (-1, gr.update(interactive=False), gr.update(visible=False)),
+            lambda: (-1, gr.update(interactive=False), gr.update(visible=False), gr.update(visible=False)),
             None,
             picked,
             js=page.ON_RESULTS,

@@ -145,7 +145,13 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--min-score", type=float, default=-1.0)
     search.add_argument("--model", help=model_help)
     search.add_argument("--precision", choices=PRECISIONS, help=precision_help)
-    search.add_argument("--json", action="store_true", help="print results as JSON")
+    output = search.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print results as JSON")
+    output.add_argument(
+        "--paths",
+        action="store_true",
+        help="print each result's file alone (a dataset row's key), one a line: for xargs and scripts",
+    )
     search.add_argument(
         "--collapse",
         type=float,
@@ -391,7 +397,10 @@ def _search(args: argparse.Namespace) -> int:
         print(json.dumps([h.as_dict() for h in hits], indent=2, ensure_ascii=False))
         return 0
     if not hits:
-        print("no results above the minimum score")
+        print("no results above the minimum score", file=sys.stderr if args.paths else sys.stdout)
+    if args.paths:
+        print("".join(f"{hit.path or hit.key}\n" for hit in hits), end="")
+        return 0
     for hit in hits:
         folded = f", +{len(hit.folded)} similar: ids {', '.join(map(str, hit.folded))}" if hit.folded else ""
         print(f"{hit.rank:>3}  {hit.score:.4f}  {hit.path or hit.label}  (id {hit.id}{folded})")

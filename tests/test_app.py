@@ -586,3 +586,24 @@ def test_a_changed_option_runs_each_kind_of_last_search_again(built_index, embed
         "collapse": False,
         "within": "",
     }
+
+
+def test_a_clicked_result_offers_its_original_or_its_page_where_there_is_one(built_index, embedder):
+    handlers = Handlers(Engine(Searcher.open(built_index, embedder)))
+    results = [
+        {"id": 3, "photo": "http://x/photo/t/3.jpg", "link": None},
+        {"id": 5, "photo": None, "link": "https://example.org/photo/5"},
+        {"id": 7, "photo": None, "link": None},
+    ]
+    shown = []
+    for index in range(3):
+        item_id, like, photo, page = handlers.pick(
+            results, gr.SelectData(None, {"index": index, "value": None})
+        )
+        assert item_id == results[index]["id"] and like["interactive"]
+        shown.append((photo["visible"] and photo["link"], page["visible"] and page["link"]))
+    assert shown == [
+        ("http://x/photo/t/3.jpg", False),
+        (False, "https://example.org/photo/5"),
+        (False, False),
+    ]

@@ -33,6 +33,12 @@ def test_build_search_info(tmp_path, collection, tiny_model, capsys, monkeypatch
     hits = json.loads(capsys.readouterr().out)
     assert [h["rank"] for h in hits] == [1, 2]
     assert {"score", "id", "key", "label", "path", "folded"} <= hits[0].keys()
+    assert main(["search", str(out), "--image", str(collection / "img_004.png"), "-k", "2", "--paths"]) == 0
+    paths = capsys.readouterr().out.splitlines()
+    assert len(paths) == 2 and paths[0] == str(collection / "img_004.png") and Path(paths[1]).is_file()
+    assert main(["search", str(out), "--text", "a cat", "--min-score", "1", "--paths"]) == 0
+    empty = capsys.readouterr()
+    assert empty.out == "" and "no results above the minimum score" in empty.err
     assert main(["search", str(out), "--text", "a blue circle", "--within", "holidays"]) == 2
     assert "error: no image of this index is in a folder 'holidays'" in capsys.readouterr().err
 

@@ -339,12 +339,18 @@ class Handlers:
             return self.search_combined(asked["image"], asked["words"], asked["weight"], *controls)
         return self.search_text(last["query"], *controls)
 
-    def pick(self, results: list[dict[str, Any]] | None, evt: gr.SelectData) -> tuple[int, Any, Any]:
-        """The id of the gallery item a visitor clicked, "More like this" enabled for it, and "Open
-        the photo" linking to its original where the app serves it."""
+    def pick(self, results: list[dict[str, Any]] | None, evt: gr.SelectData) -> tuple[Any, ...]:
+        """The id of the gallery item a visitor clicked, "More like this" enabled for it, "Open the
+        photo" linking to its original where the app serves it, and "Open its page" to the web
+        page a dataset's row names (its "link")."""
         hit = (results or [])[evt.index]
-        photo = hit.get("photo")
-        return int(hit["id"]), gr.update(interactive=True), gr.update(link=photo, visible=bool(photo))
+        photo, page = hit.get("photo"), hit.get("link")
+        return (
+            int(hit["id"]),
+            gr.update(interactive=True),
+            gr.update(link=photo, visible=bool(photo)),
+            gr.update(link=page, visible=bool(page)),
+        )
 
     def open_link(self, request: gr.Request) -> tuple[Any, ...] | None:
         """The page's (query, k, collapse, folder, gallery, json, status, link, selected, last
