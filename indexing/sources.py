@@ -204,6 +204,20 @@ class FolderSource:
         return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(rel, p) for p in self.exclude)
 
 
+def holds_images(folder: Path, *, look_at: int = 2000) -> bool:
+    """Whether image files are in `folder` or its subfolders, looking at `look_at` entries at
+    most: a folder to index, given where an index was expected."""
+    seen = 0
+    for _, folders, files in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".") and name not in SKIPPED_FOLDERS]
+        if any(os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS for name in files):
+            return True
+        seen += len(files) + len(folders)
+        if seen >= look_at:
+            return False
+    return False
+
+
 def _utf8(name: str) -> bool:
     """Whether a file name read from the disk is text (Python keeps other bytes as surrogates)."""
     try:

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -613,16 +614,26 @@ def _present(out_dir: Path) -> list[str]:
     return [name for name in SEARCH_FILES[1:] if (out_dir / name).exists()]
 
 
+def _no_index_hint(index_dir: Path) -> str:
+    """What to do where an index was expected and there is none."""
+    from indexing.sources import holds_images
+
+    if (index_dir / CATALOG).exists():
+        return "a build was interrupted; run the same build again to finish it"
+    shown = shlex.quote(str(index_dir))
+    if index_dir.is_dir() and holds_images(index_dir):
+        return (
+            f"it is a folder of images: index it first, python -m indexing build {shown} --out index, "
+            "and use the index folder instead"
+        )
+    return f"build one first: python -m indexing build FOLDER --out {shown}"
+
+
 def read_manifest(index_dir: Path) -> dict[str, Any]:
     """The manifest of a finished index, or a BuscadorError saying how to make one."""
     path = index_dir / MANIFEST
     if not path.is_file():
-        hint = (
-            "a build was interrupted; run the same build again to finish it"
-            if (index_dir / CATALOG).exists()
-            else f"build one first: python -m indexing build FOLDER --out {index_dir}"
-        )
-        raise BuscadorError(f"no index at {index_dir} ({hint})")
+        raise BuscadorError(f"no index at {index_dir} ({_no_index_hint(index_dir)})")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -113,11 +113,18 @@ def test_info_says_how_many_removed_images_a_grown_graph_still_holds(
     )
 
 
-def test_problems_exit_2_with_a_single_error_line(tmp_path, tiny_model, built_index, capsys, monkeypatch):
+def test_problems_exit_2_with_a_single_error_line(
+    tmp_path, tiny_model, built_index, collection, capsys, monkeypatch
+):
     monkeypatch.setenv("CLIP_MODEL", tiny_model)
     assert main(["search", str(tmp_path / "none"), "--text", "cat"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no index at") and err.count("\n") == 1
+    assert main(["search", str(collection), "--text", "cat"]) == 2  # the photos, not their index
+    assert capsys.readouterr().err == (
+        f"error: no index at {collection} (it is a folder of images: index it first, python -m indexing "
+        f"build {collection} --out index, and use the index folder instead)\n"
+    )
     (tmp_path / "bad.jpg").write_text("not a picture")
     assert main(["search", str(built_index), "--image", str(tmp_path / "bad.jpg")]) == 2
     assert f"error: {tmp_path / 'bad.jpg'}: not an image" in capsys.readouterr().err

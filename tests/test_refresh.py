@@ -249,7 +249,7 @@ def test_an_app_started_before_its_index_was_built_serves_it_once_built(
     monkeypatch.setenv("INDEX_CHECK_SECONDS", "3600")  # the test looks itself
     engine = start(index_dir=index, model=tiny_model, sample_dir=tmp_path / "none", follow_builds=True)
     assert engine.searcher is None and engine.problem == (
-        f"no index at {index}. Build one: python -m indexing build YOUR_FOLDER --out {index} "
+        f"no index at {index} (build one first: python -m indexing build FOLDER --out {index}) "
         "(this page will serve the index as soon as there is one it can open)"
     )
     assert engine.refresh() is False and app.index_status(engine) == ""
