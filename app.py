@@ -26,7 +26,7 @@ from indexing import config
 from ui import page
 from ui import text as ui_text
 from ui.handlers import Handlers, visitor_language
-from ui.routes import ServingMiddleware, photo_route, thumbnail_route
+from ui.routes import ServingMiddleware, health_route, photo_route, thumbnail_route
 from ui.startup import APP_MAX_K, Engine, start
 
 # Searches that may run at once: most of them wait for a shared batch of the model, so many can.
@@ -336,12 +336,12 @@ def build_ui(engine: Engine) -> gr.Blocks:
 
 
 def launch(demo: gr.Blocks, engine: Engine, **kwargs: Any) -> None:
-    """Serve `demo` (built for `engine`) with the thumbnail and photo routes and the busy message of
+    """Serve `demo` (built for `engine`) with the thumbnail, photo and health routes and the busy message of
     `ui.routes`: on 127.0.0.1:7860 by default, on all interfaces inside a Hugging Face Space."""
     if config.in_space() and not config.server_name_set():
         kwargs.setdefault("server_name", "0.0.0.0")
     app_kwargs = {
-        "routes": [thumbnail_route(engine), photo_route(engine)],
+        "routes": [thumbnail_route(engine), photo_route(engine), health_route(engine)],
         "middleware": [Middleware(ServingMiddleware)],
     }
     demo.launch(

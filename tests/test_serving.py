@@ -37,7 +37,7 @@ from indexing.store import CATALOG, read_manifest
 from tests.synthetic import shapes_image
 from tests.test_app import HIT_KEYS, _serve
 from tests.tiny_clip import DUPLICATE_THRESHOLD
-from ui.routes import ServingMiddleware, photo_route
+from ui.routes import ServingMiddleware, health_route, photo_route
 from ui.startup import APP_MAX_K, Engine, index_tag
 
 # --- the micro-batcher --------------------------------------------------------------------------
@@ -231,6 +231,7 @@ def test_the_thumbnail_route_serves_only_thumbnails_of_the_served_index(served):
     good = urlparse(hit["thumbnail"]).path
     tag = good.split("/")[2]
     assert _get(url, good) == 200
+    assert _get(url, "/healthz") == 200  # the app's own routes are reachable beside Gradio's
     for path in [
         f"/thumb/{tag}/99999.jpg",  # unknown id
         f"/thumb/{tag}/-1.jpg",
@@ -290,6 +291,17 @@ def test_the_photo_route_serves_the_originals_of_a_folder_index_on_this_machine(
 
     engine.originals = False  # a pulled index: its catalog names files on another machine
     assert http.get(f"/photo/{tag}/{ids['img_006.png']}.jpg").status_code == 404
+
+
+def test_the_health_check_says_whether_the_app_can_search(built_index, embedder):
+    waiting = Engine(None, "no index at ./index (build one first)")
+    http = TestClient(Starlette(routes=[health_route(waiting)]))
+    answer = http.get("/healthz")
+    assert answer.status_code == 503 and answer.json() == {"ready": False, "problem": waiting.problem}
+    waiting.searcher = Searcher.open(built_index, embedder)  # the index came in (ui.refresh)
+    answer = http.get("/healthz")
+    assert answer.status_code == 200
+    assert answer.json() == {"ready": True, "images": 12, "build": index_tag(waiting.searcher)}
 
 
 def test_a_full_queue_says_busy_in_the_visitors_language_and_recovers(built_index, embedder, monkeypatch):

@@ -1,5 +1,5 @@
-"""What the app adds to Gradio's HTTP server: thumbnails and originals by URL, and a clear answer
-when busy.
+"""What the app adds to Gradio's HTTP server: thumbnails and originals by URL, a health check, and
+a clear answer when busy.
 
 - GET /thumb/{tag}/{id}.jpg: the stored thumbnail of image `id` of the served index build `tag`
   (or of the build it replaced a moment ago, see ui.startup.Engine),
@@ -8,6 +8,9 @@ when busy.
   its long side, for an index of a folder on this machine (ui.startup.Engine.originals): only the
   files its catalog names, inside its folder, and only decodable images (re-encoded, never sent
   as they are); 404 with a message in the visitor's language otherwise.
+- GET /healthz: 200 with the served index's image count and build while the app can search,
+  503 with the reason while it cannot (no index yet, a pull that failed): for a container's health
+  check or an uptime monitor, without going through Gradio's queue.
 - gradio_client fetches a gallery image through Gradio's `/gradio_api/file=URL`; for one of our
   thumbnail URLs, that request is answered by the route above instead of being refused.
 - When Gradio's queue is full, it answers 503 "Queue is full…"; the visitor gets "busy, try again
@@ -23,13 +26,13 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from indexing.errors import BadImage, BuscadorError
 from indexing.images import photo_jpeg
 from ui import text as ui_text
-from ui.startup import Engine
+from ui.startup import Engine, index_tag
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -87,6 +90,18 @@ def photo_route(engine: Engine) -> Route:
         return Response(data, media_type="image/jpeg", headers=headers)
 
     return Route("/photo/{tag}/{item}", photo, methods=["GET", "HEAD"])
+
+
+def health_route(engine: Engine) -> Route:
+    """The route that says whether `engine` can search (see the module's docstring)."""
+
+    def health(request: Request) -> Response:
+        searcher = engine.searcher
+        if searcher is None:
+            return JSONResponse({"ready": False, "problem": engine.problem}, status_code=503)
+        return JSONResponse({"ready": True, "images": searcher.store.count, "build": index_tag(searcher)})
+
+    return Route("/healthz", health, methods=["GET", "HEAD"])
 
 
 def _not_found(message: str) -> Response:
