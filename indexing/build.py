@@ -35,7 +35,7 @@ from indexing.gpu_decoding import GpuDecoder, JpegFile, gpu_candidate, nvjpeg, n
 from indexing.images import thumbnail_jpeg
 from indexing.progress import progress_bar
 from indexing.sources import Shard, Source, SourceItem
-from indexing.store import Catalog, Row, Writer, write_index
+from indexing.store import CATALOG, Catalog, Row, Writer, write_index
 
 # Where a build's time goes: waiting for decoded images, the model, waiting for the disk (vectors,
 # thumbnails and catalog rows are written beside the model), the FAISS index.
@@ -211,9 +211,9 @@ def build_index(
         for line in source.warnings:
             warn(f"skipped {line}")
             summary.skipped.append((line, "unreadable"))
-        for (kind, advice), names in _by_format(source.left_out).items():
-            warn(f"skipped {len(names)} {kind} file{'s' if len(names) > 1 else ''}: {advice}")
-            summary.skipped += [(name, f"{kind}: {advice}") for name in names]
+        for line, names, reason in _left_out(source):
+            warn(f"skipped {line}")
+            summary.skipped += [(name, reason) for name in names]
         catalog.record_precision(embedder.precision_used("image"))  # over all builds
         summary.seen = len(diff.seen)
         summary.unchanged = diff.unchanged
@@ -437,15 +437,85 @@ def _prepare(
 
 def _gone(diff: _Diff, source: Source, summary: BuildSummary, warn: Callable[[str], None]) -> list[str]:
     """The keys to remove from the index: images the source no longer has, and those it could not
-    read (they would not be there after a clean build). Images in what the source could not even
-    list this time (a folder it had no permission for, a disk that failed) stay as they were."""
-    kept = {key for key in diff.known if key not in diff.seen and _within(key, source.unreachable)}
+    read (they would not be there after a clean build)."""
+    missing, kept = _missing(diff, source)
     if kept:
-        s = "s" if len(kept) > 1 else ""
-        warn(f"kept {len(kept)} indexed image{s} as they were: where they are could not be read this time")
+        warn(_kept_line(kept))
         summary.unchanged += len(kept)
     unreadable = {name for name, _ in summary.skipped}
-    return [key for key in diff.known if (key not in diff.seen and key not in kept) or key in unreadable]
+    return missing + [key for key in diff.known if key in unreadable and key in diff.seen]
+
+
+def _missing(diff: _Diff, source: Source) -> tuple[list[str], list[str]]:
+    """Indexed images the source did not list: those it no longer has, and those kept as they
+    were because the source could not list where they are this time (a folder it had no
+    permission for, a disk that failed)."""
+    missing, kept = [], []
+    for key in diff.known:
+        if key not in diff.seen:
+            (kept if _within(key, source.unreachable) else missing).append(key)
+    return missing, kept
+
+
+def _kept_line(kept: list[str]) -> str:
+    s = "s" if len(kept) > 1 else ""
+    return f"kept {len(kept)} indexed image{s} as they were: where they are could not be read this time"
+
+
+@dataclass
+class BuildPlan:
+    """What a build would do, found by listing the source and reading the catalog alone: nothing
+    decoded, embedded or written (`build --dry-run`)."""
+
+    new: list[str]
+    changed: list[str]
+    removed: list[str]
+    kept: list[str]  # indexed images where the source could not list this time: left as they are
+    unchanged: int
+    skipped: list[str]  # what the source could not list or will not read, one line each
+
+    def report(self, most: int = 10) -> str:
+        lines = [
+            f"dry run, nothing written: {len(self.new)} new, {len(self.changed)} changed, "
+            f"{len(self.removed)} removed, {self.unchanged} unchanged"
+        ]
+        for name, keys in (("new", self.new), ("changed", self.changed), ("removed", self.removed)):
+            if keys:
+                more = f", … and {len(keys) - most} more" if len(keys) > most else ""
+                lines.append(f"{name}: {', '.join(keys[:most])}{more}")
+        if self.kept:
+            lines.append(_kept_line(self.kept))
+        lines += [f"skipped {line}" for line in self.skipped]
+        if self.new or self.changed:
+            lines.append(
+                "(files that turn out unreadable are found, and skipped, when the build decodes them)"
+            )
+        return "\n".join(lines)
+
+
+def plan_build(
+    source: Source, out_dir: Path, *, shard: Shard | None = None, progress: bool = True
+) -> BuildPlan:
+    """What `build_index(source, out_dir, shard=shard)` would do, without doing any of it."""
+    known: dict[str, str] = {}
+    if (out_dir / CATALOG).exists():
+        catalog = Catalog(out_dir / CATALOG, readonly=True)
+        try:
+            known = catalog.fingerprints()
+        finally:
+            catalog.close()
+    diff = _Diff(known)
+    items = shard.items(source) if shard else source.items()
+    total = source.total()
+    new, changed = [], []
+    shown = shard.share(total) if shard and total is not None else total
+    with progress_bar(shown, "listing", "img", shown=progress) as bar:
+        for item in diff.changed(items, bar):
+            (changed if item.key in known else new).append(item.key)
+            bar.update(1)
+    removed, kept = _missing(diff, source)
+    skipped = [*source.warnings, *(line for line, _, _ in _left_out(source))]
+    return BuildPlan(new, changed, removed, kept, diff.unchanged, skipped)
 
 
 def _within(key: str, places: list[str]) -> bool:
@@ -455,12 +525,16 @@ def _within(key: str, places: list[str]) -> bool:
     )
 
 
-def _by_format(left_out: list[tuple[str, str, str]]) -> dict[tuple[str, str], list[str]]:
-    """Files a source left out, (name, format, advice) each, as names by (format, advice)."""
+def _left_out(source: Source) -> list[tuple[str, list[str], str]]:
+    """The files a source left out (formats it cannot read), one entry a format: (a line saying
+    how many and what to do, their names, the reason)."""
     grouped: dict[tuple[str, str], list[str]] = {}
-    for name, kind, advice in left_out:
+    for name, kind, advice in source.left_out:
         grouped.setdefault((kind, advice), []).append(name)
-    return grouped
+    return [
+        (f"{len(names)} {kind} file{'s' if len(names) > 1 else ''}: {advice}", names, f"{kind}: {advice}")
+        for (kind, advice), names in grouped.items()
+    ]
 
 
 def _embed(

@@ -108,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
         help="with a folder: after the build, look for new, changed or deleted images every SECONDS "
         f"(default {config.WATCH_SECONDS:g}) and index them, until Ctrl-C",
     )
+    build.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="say which images a build would add, update and remove, and write nothing (no model needed)",
+    )
     build.add_argument("--no-progress", action="store_true")
 
     search = sub.add_parser("search", help="search an index by text or by image")
@@ -288,6 +293,13 @@ def _build(args: argparse.Namespace) -> int:
     else:
         source = FolderSource(args.source, exclude=args.exclude)
     out = config.index_dir(args.out)
+    if args.dry_run:
+        from indexing.build import plan_build
+
+        if args.watch is not None:
+            raise BuscadorError("--dry-run looks once: leave out --watch")
+        print(plan_build(source, out, shard=shard, progress=not args.no_progress).report())
+        return 0
     embedder = _embedder(args, fast_decode=not args.no_fast_decode)
 
     def build(source: DatasetSource | FolderSource) -> None:

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image, features
 
 from indexing import ann
-from indexing.build import build_index
+from indexing.build import build_index, plan_build
 from indexing.errors import BuscadorError
 from indexing.images import HEIF
 from indexing.search import Searcher
@@ -118,6 +118,14 @@ def test_incremental_rebuild_changes_exactly_the_right_rows(tmp_path, collection
     shapes_image(99).save(folder / "img_005.png")  # same name, new content
     os.utime(folder / "img_005.png", ns=(time.time_ns(), time.time_ns() + 10**9))
     write_collection(folder / "new", 2, start=50)
+    plan = plan_build(FolderSource(folder), out, progress=False)  # what it would do, first
+    assert (plan.new, plan.changed, plan.removed, plan.unchanged) == (
+        ["new/img_050.png", "new/img_051.png"],
+        ["img_005.png"],
+        ["img_002.png"],
+        10,
+    )
+    assert _state(out).keys() == before.keys()  # nothing written
     summary = build_index(FolderSource(folder), out, embedder, progress=False)
     after = _state(out)
 

@@ -312,3 +312,30 @@ def test_watch_is_for_folders(capsys):
         capsys.readouterr().err.count("--watch takes a number of seconds above 0, and works with a folder")
         == 2
     )
+
+
+def test_a_dry_run_says_what_a_build_would_do_and_writes_nothing(
+    tmp_path, collection, tiny_model, capsys, monkeypatch
+):
+    folder = tmp_path / "photos"
+    shutil.copytree(collection, folder)
+    out = tmp_path / "index"
+    monkeypatch.setenv("CLIP_MODEL", tiny_model)
+    assert main(["build", str(folder), "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    (folder / "img_002.png").unlink()
+    shutil.copy(collection / "img_003.png", folder / "copy.png")
+    monkeypatch.setenv("CLIP_MODEL", str(tmp_path / "no-model"))  # a dry run loads no model
+    manifest = (out / "manifest.json").read_bytes()
+    assert main(["build", str(folder), "--out", str(out), "--dry-run", "--no-progress"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "dry run, nothing written: 1 new, 0 changed, 1 removed, 11 unchanged",
+        "new: copy.png",
+        "removed: img_002.png",
+        "(files that turn out unreadable are found, and skipped, when the build decodes them)",
+    ]
+    assert (out / "manifest.json").read_bytes() == manifest
+    assert main(["build", str(folder), "--out", str(tmp_path / "none"), "--dry-run", "--no-progress"]) == 0
+    assert capsys.readouterr().out.startswith("dry run, nothing written: 12 new, 0 changed, 0 removed")
+    assert not (tmp_path / "none").exists()
