@@ -10,11 +10,11 @@ Usage: .venv/bin/python -m benchmarks.bench_duplicates [--vectors 100000 1000000
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 
+from benchmarks import arguments
 from benchmarks.vectors import synthetic_vectors
 from indexing import config
 from indexing.duplicates import EXACT_LIMIT, duplicate_pairs
@@ -37,9 +37,7 @@ def planted(n: int, seed: int = 1) -> tuple[np.ndarray, dict[int, int]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--vectors", type=int, nargs="+", default=[100_000, 1_000_000])
     args = parser.parse_args()
     for n in args.vectors:

@@ -16,7 +16,6 @@ Usage: .venv/bin/python -m benchmarks.bench_feeding [--images 480]
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import time
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from benchmarks import arguments
 from benchmarks.photos import WORK, photo_files
 from indexing.config import usable_cores
 from indexing.decoding import prepare_for_model
@@ -81,9 +81,7 @@ def decode_scaling(paths: list[Path]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--images", type=int, default=480)
     args = parser.parse_args()
     paths = photo_files(args.images, (1024, 768))

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 
+from benchmarks import arguments
 from benchmarks.bench_indexing import make_model
 from benchmarks.photos import REPO, WORK
 
@@ -51,9 +52,7 @@ def measure(warm_up: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--measure", choices=("warm", "cold"), help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -22,7 +22,6 @@ Usage: python -m benchmarks.bench_gpu_decode [--images 2000] [--size 1024x768] [
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import queue
 import sys
@@ -34,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import arguments
 from benchmarks.photos import photo_files
 from indexing.config import usable_cores
 from indexing.decoding import read_and_hash
@@ -134,9 +134,7 @@ def beside_reader_processes(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--size", default="1024x768")
     parser.add_argument("--readers", type=int, default=usable_cores())

@@ -9,12 +9,12 @@ Usage: .venv/bin/python -m benchmarks.bench_handover [--images 8000]
 
 from __future__ import annotations
 
-import argparse
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 
+from benchmarks import arguments
 from indexing.build import _decoded, _Decoders, _Prepared
 from indexing.sources import SourceItem
 
@@ -49,9 +49,7 @@ def measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--images", type=int, default=8000)
     args = parser.parse_args()
     items = [SourceItem(f"k{i}", f"k{i}", "", b"") for i in range(args.images)]

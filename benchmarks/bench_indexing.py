@@ -32,7 +32,6 @@ Usage: .venv/bin/python -m benchmarks.bench_indexing [--images 200] [--seed-imag
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import time
@@ -41,6 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from benchmarks import arguments
 from benchmarks.bench_feeding import InstantModel, decode_scaling
 from benchmarks.photos import WORK, photo_files, photo_folder
 from indexing.config import usable_cores
@@ -227,9 +227,7 @@ def main() -> None:
     from indexing.embedder import Embedder
 
     transformers_logging.disable_progress_bar()  # "Loading weights" bars would fill the output
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--seed-images", type=int, default=200, help="images timed through the seed approach")
     parser.add_argument("--fidelity-images", type=int, default=1000)

@@ -11,7 +11,6 @@ Usage: .venv/bin/python -m benchmarks.bench_overlap [--images 200] [--rounds 3]
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import time
 from collections.abc import Iterator
@@ -19,14 +18,13 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+from benchmarks import arguments
 from benchmarks.bench_indexing import make_model
 from benchmarks.photos import WORK, photo_folder
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()

@@ -42,6 +42,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from benchmarks import arguments
 from benchmarks.vectors import synthetic_vectors
 from indexing import config
 from indexing.store import SEARCH_FILES, Catalog, Row, Writer, write_index
@@ -167,9 +168,7 @@ def _peak_resident_mb() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--vectors", type=int, default=100_000)
     parser.add_argument("--data", choices=["lowrank", "uniform"], default="lowrank")
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / ".work" / "scale")

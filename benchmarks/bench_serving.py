@@ -12,7 +12,6 @@ Usage: .venv/bin/python -m benchmarks.bench_serving [--clients 32] [--seconds 20
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
@@ -28,6 +27,7 @@ from pathlib import Path
 import httpx
 import torch
 
+from benchmarks import arguments
 from benchmarks.bench_indexing import WORK, make_model
 from indexing.config import usable_cores
 from ui import text as ui_text
@@ -144,9 +144,7 @@ def hits(i: int) -> list:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20)
     args = parser.parse_args()

@@ -12,11 +12,11 @@ Usage: .venv/bin/python -m benchmarks.bench_slow_files [--jpegs 192] [--pngs 6] 
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import time
 from pathlib import Path
 
+from benchmarks import arguments
 from benchmarks.bench_feeding import decode_scaling
 from benchmarks.bench_indexing import make_model
 from benchmarks.photos import WORK, photo_files, photo_like
@@ -36,9 +36,7 @@ def timed_build(folder: Path, embedder: Embedder) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--jpegs", type=int, default=192)
     parser.add_argument("--pngs", type=int, default=6)
     parser.add_argument("--png-size", default="8000x6000", help="WIDTHxHEIGHT of the PNGs")

@@ -13,13 +13,13 @@ Usage: .venv/bin/python -m benchmarks.bench_within [--index benchmarks/.work/sca
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks import arguments
 from indexing.ann import Selection
 from indexing.store import Folder, IndexStore
 
@@ -40,9 +40,7 @@ def timed(store: IndexStore, queries: np.ndarray, only: Folder) -> tuple[float, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument(
         "--index", type=Path, default=REPO / "benchmarks" / ".work" / "scale" / "lowrank-300000"
     )
