@@ -184,6 +184,14 @@ def build_ui(engine: Engine) -> gr.Blocks:
                 # The API's /search_image (an image alone), as documented; the page's button also
                 # takes the words and weight above.
                 image_only = gr.Button(visible=False)
+            # An index on this machine (its owner's): finding groups takes every core for a while.
+            with gr.Tab(T("tab_duplicates"), id="duplicates", visible=engine.originals):
+                gr.Markdown(T("duplicates_intro"))
+                duplicates_button = gr.Button(
+                    T("find_duplicates"), variant="primary", elem_id="find-duplicates"
+                )
+                duplicates_status = gr.Markdown(elem_id="duplicates-status")
+                duplicates_found = gr.HTML(elem_id="duplicates")
         examples = gr.Dataset(
             components=[query],
             samples=[[e] for e in ui_text.examples(ui_text.DEFAULT)],  # replaced by the visitor's language
@@ -286,6 +294,14 @@ def build_ui(engine: Engine) -> gr.Blocks:
             api_visibility="private",
             **searching,
         ).success(with_options, [last, *controls], last, api_visibility="private")
+        duplicates_button.click(
+            h.duplicates,
+            within,
+            [duplicates_status, duplicates_found],
+            api_visibility="private",
+            concurrency_id="duplicates",
+            concurrency_limit=1,
+        )
         more_button.click(
             h.more_results,
             [last, results],

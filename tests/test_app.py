@@ -20,9 +20,11 @@ import app
 from indexing import config
 from indexing.batching import BatchingEmbedder
 from indexing.build import build_index
+from indexing.duplicates import Member
 from indexing.search import Searcher
 from indexing.sources import FolderSource
 from tests.tiny_clip import DUPLICATE_THRESHOLD
+from ui.groups import groups_html
 from ui.handlers import Handlers
 from ui.startup import APP_MAX_K, Engine, start
 
@@ -455,14 +457,19 @@ def test_browser_combined_query_weighs_the_image_and_the_words(browser, server, 
 # --- searching one folder -------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def albums_server(tmp_path_factory, collection, batching):
-    """An index of two folders, a/ (images 0 to 5) and b/ (6 to 11), served."""
-    folder = tmp_path_factory.mktemp("albums")
+def _albums(collection: Path, folder: Path) -> Path:
+    """The collection in two folders of `folder`: a/ (images 0 to 5) and b/ (6 to 11)."""
     for image in sorted(collection.glob("*.png")):
         album = folder / ("a" if int(image.stem[-3:]) < 6 else "b")
         album.mkdir(exist_ok=True)
         shutil.copy(image, album / image.name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def albums_server(tmp_path_factory, collection, batching):
+    """An index of two folders, a/ (images 0 to 5) and b/ (6 to 11), served."""
+    folder = _albums(collection, tmp_path_factory.mktemp("albums"))
     out = tmp_path_factory.mktemp("albums-index")
     build_index(FolderSource(folder), out, batching.embedder, progress=False)
     searcher = Searcher.open(out, batching, max_k=APP_MAX_K)
@@ -607,3 +614,77 @@ def test_a_clicked_result_offers_its_original_or_its_page_where_there_is_one(bui
         (False, "https://example.org/photo/5"),
         (False, False),
     ]
+
+
+# --- the Duplicates tab ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def copies_index(tmp_path_factory, collection, embedder):
+    """The collection in a/ and b/, with copies: img_003 twice more (one in b/), img_007 once."""
+    folder = _albums(collection, tmp_path_factory.mktemp("copies"))
+    shutil.copy(collection / "img_003.png", folder / "a" / "img_003 copy.png")
+    shutil.copy(collection / "img_003.png", folder / "b" / "moved.png")
+    shutil.copy(collection / "img_007.png", folder / "b" / "img_007 (1).png")
+    out = tmp_path_factory.mktemp("copies-index")
+    build_index(FolderSource(folder), out, embedder, progress=False)
+    return out
+
+
+def test_the_duplicates_tab_shows_each_group_once_found(copies_index, embedder, monkeypatch):
+    engine = Engine(
+        Searcher.open(copies_index, embedder), duplicate_threshold=DUPLICATE_THRESHOLD, originals=True
+    )
+    handlers = Handlers(engine)
+    status, found = handlers.duplicates("", gr.Request())
+    assert status.startswith("2 groups of near-duplicates (cosine ≥ 0.999), 5 images, among 15 (")
+    first, second = found.split("Group 2 · 2 images")
+    assert "Group 1 · 3 images" in first
+    assert all(f"{name}</span>" in first for name in ("a/img_003.png", "a/img_003 copy.png", "b/moved.png"))
+    assert all(f"{name}</span>" in second for name in ("b/img_007.png", "b/img_007 (1).png"))
+    assert found.count("/photo/") == 5 and found.count("/thumb/") == 5  # each opens its original
+    assert handlers.duplicates("", gr.Request()) == (status, found)  # kept: found once per build
+    assert len(handlers.groups._found) == 1
+    status, found = handlers.duplicates("b", gr.Request())
+    assert status.startswith("1 group of near-duplicates (cosine ≥ 0.999), 2 images, among 8 (")
+    assert "a/" not in found and "b/moved.png" not in found  # its copies are in a/
+    with pytest.raises(gr.Error, match="No image of this index is in a folder “c”"):
+        handlers.duplicates("c", gr.Request())
+    monkeypatch.setattr("ui.groups.MOST_IMAGES", 10)
+    with pytest.raises(gr.Error, match="15 images are too many to look for near-duplicates from the page"):
+        Handlers(engine).duplicates("", gr.Request())  # a new app: nothing kept
+
+
+def test_duplicate_groups_are_written_as_safe_html():
+    group = [Member(1, "<b>.png", '<script>alert("x")</script>.png', 1.0), Member(2, "x.png", "x.png", 0.99)]
+    found = groups_html(
+        [group] * 101, lambda i: f"/thumb/t/{i}.jpg", lambda i: None, title="Group {}, {}".format, more="more"
+    )
+    assert "<script>" not in found and "&lt;script&gt;" in found
+    assert found.count('<div class="dup-group">') == 100 and found.endswith("<p>more</p>")
+    assert "/photo/" not in found and 'class="dup-item">' in found  # no original: nothing to open
+
+
+def test_browser_duplicates_tab_lists_groups_of_a_folder_index(browser, copies_index, batching, server):
+    searcher = Searcher.open(copies_index, batching, max_k=APP_MAX_K)
+    demo, url = _serve(Engine(searcher, duplicate_threshold=DUPLICATE_THRESHOLD, originals=True))
+    try:
+        page = browser.new_page(locale="es-ES")
+        page.goto(url)
+        page.get_by_role("tab", name="Duplicados").click()
+        page.locator("#find-duplicates").click()
+        page.wait_for_function(
+            "document.querySelectorAll('#duplicates .dup-item').length === 5", timeout=30000
+        )
+        assert page.locator("#duplicates-status").inner_text().startswith("2 grupos de casi duplicados")
+        href = page.locator("#duplicates a.dup-item").first.get_attribute("href")
+        assert page.request.get(href).headers["content-type"] == "image/jpeg"
+        page.screenshot(path=ARTIFACTS / "duplicates.png", full_page=True)
+        page.close()
+    finally:
+        demo.close()
+    page = browser.new_page(locale="en-US")  # an index pulled from elsewhere: no such tab
+    page.goto(server)
+    page.wait_for_selector("#query")
+    assert page.get_by_role("tab", name="Duplicates").count() == 0
+    page.close()

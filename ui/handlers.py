@@ -25,6 +25,7 @@ from indexing.search import Hit, Searcher
 from indexing.sources import source_text
 from indexing.store import folder_name
 from ui import text as ui_text
+from ui.groups import GROUPS_SHOWN, DuplicateGroups, groups_html
 from ui.startup import APP_MAX_K, Engine, index_tag
 
 log = logging.getLogger("buscador.search")
@@ -38,7 +39,7 @@ Query = Callable[[Searcher, dict[str, Any]], list[Hit]]
 @dataclass(frozen=True)
 class BuildUrls:
     """Where the index build that answered a search serves its images (see ui.routes): thumbnails
-    always, originals for an index of a folder on this machine whose file is there."""
+    always, originals for an index of a folder on this machine."""
 
     prefix: str  # the app's public URL
     tag: str  # index_tag of the build
@@ -47,8 +48,8 @@ class BuildUrls:
     def thumbnail(self, item_id: int) -> str:
         return f"{self.prefix}/thumb/{self.tag}/{item_id}.jpg"
 
-    def photo(self, hit: Hit) -> str | None:
-        return f"{self.prefix}/photo/{self.tag}/{hit.id}.jpg" if self.originals and hit.path else None
+    def photo(self, item_id: int) -> str | None:
+        return f"{self.prefix}/photo/{self.tag}/{item_id}.jpg" if self.originals else None
 
 
 class Handlers:
@@ -56,6 +57,7 @@ class Handlers:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.groups = DuplicateGroups()  # the Duplicates tab's, kept per index build
 
     # --- the page's endpoints: (gallery, hits, status, link) -------------------------------------
 
@@ -283,6 +285,28 @@ class Handlers:
 
     # --- the page's other events -----------------------------------------------------------------
 
+    def duplicates(self, within: str | None, request: gr.Request) -> tuple[str, str]:
+        """The Duplicates tab: (status line, the groups of near-duplicates as HTML) of the served
+        index, or of its folder `within`, at the app's near-duplicate threshold."""
+        lang = visitor_language(request)
+        searcher = self._searcher(lang)
+        urls = BuildUrls(_root_url(request), index_tag(searcher), self.engine.originals)
+        threshold = self.engine.duplicate_threshold or config.DUPLICATE_THRESHOLD
+        try:
+            found = self.groups.find(searcher, urls.tag, threshold, within or "")
+        except BuscadorError as exc:
+            raise gr.Error(ui_text.error(lang, exc), print_exception=False) from None
+        images = sum(len(group) for group in found.groups)
+        count = {"groups": len(found.groups), "images": images, "total": found.images, "threshold": threshold}
+        key = "dup_none" if not found.groups else "dup_count_one" if len(found.groups) == 1 else "dup_count"
+        status = ui_text.message(lang, key, seconds=found.seconds, **count)
+        more = ui_text.message(lang, "dup_more", n=len(found.groups) - GROUPS_SHOWN)
+
+        def title(n: int, size: int) -> str:
+            return ui_text.message(lang, "dup_group", n=n, size=size)
+
+        return status, groups_html(found.groups, urls.thumbnail, urls.photo, title=title, more=more)
+
     def more_results(
         self, last: dict[str, Any] | None, shown: list[dict[str, Any]] | None, request: gr.Request
     ) -> tuple[Any, ...]:
@@ -487,7 +511,7 @@ class Handlers:
         for hit in hits:
             data = hit.as_dict()
             link = next((v for v in (hit.meta or {}).values() if v.startswith(("http://", "https://"))), None)
-            urls_of = {"thumbnail": urls.thumbnail(hit.id), "photo": urls.photo(hit)}
+            urls_of = {"thumbnail": urls.thumbnail(hit.id), "photo": urls.photo(hit.id) if hit.path else None}
             out.append(data | {"file": data.pop("path")} | urls_of | {"link": link})
         return out
 

@@ -1,5 +1,6 @@
 """The page's own style and scripts: readable captions over results, a screen-reader-friendly
-status line, scrolling to the results when they arrive, and the copy-link button."""
+status line, scrolling to the results when they arrive, the copy-link button, and the
+Duplicates tab's rows of thumbnails."""
 
 from __future__ import annotations
 
@@ -13,6 +14,14 @@ CSS = """
 }
 #copy-link { flex-grow: 0; min-width: max-content; }
 #copy-link.copied { outline: 2px solid var(--color-accent); }
+/* The Duplicates tab: each group a row of thumbnails, captioned with their name and similarity. */
+#duplicates .dup-row { display: flex; flex-wrap: wrap; gap: 12px; }
+#duplicates .dup-item { display: flex; flex-direction: column; width: 148px; font-size: 0.8em; }
+#duplicates .dup-item img {
+  width: 148px; height: 148px; object-fit: contain; background: var(--block-background-fill);
+}
+#duplicates .dup-item span { overflow-wrap: anywhere; }
+#duplicates h3 { margin: 1em 0 0.4em; }
 """
 
 # Runs once when the page loads: the status line becomes a polite live region, so a screen reader

@@ -34,6 +34,13 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "selected": "Selected result id",
             "more_like_this": "More like this",
             "open_photo": "Open the photo ↗",
+            "tab_duplicates": "Duplicates",
+            "duplicates_intro": (
+                "Groups of near-duplicates in the collection (copies, re-encodings, resizes, burst "
+                "shots), biggest first. Click a picture to open the original. “Only in this folder”, "
+                "under Options, looks in one folder."
+            ),
+            "find_duplicates": "Find near-duplicates",
             "open_page": "Open its page ↗",
             "more_results": "More results",
             "image_words": "And words (optional)",
@@ -70,6 +77,17 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "no_more": "No more results: these {total} are all there are above the minimum score.",
             "not_ready": "The search engine is not ready: {problem}",
             "bad_image": "That file could not be used as an image: {reason}.",
+            "dup_count": (
+                "{groups} groups of near-duplicates (cosine ≥ {threshold}), {images} images, among {total} "
+                "({seconds:.1f} s)."
+            ),
+            "dup_count_one": (
+                "1 group of near-duplicates (cosine ≥ {threshold}), {images} images, among {total} "
+                "({seconds:.1f} s)."
+            ),
+            "dup_none": "No near-duplicates (cosine ≥ {threshold}) among {total} images.",
+            "dup_group": "Group {n} · {size} images",
+            "dup_more": "… and {n} more groups: python -m indexing duplicates lists them all.",
         },
         "errors": {
             "empty_query": "Type a description first, e.g. “a dog running on the beach”.",
@@ -103,6 +121,10 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "file_not_found": "file not found",
             "permission_denied": "permission denied",
             "is_directory": "a folder, not a file",
+            "too_many_for_duplicates": (
+                "{images} images are too many to look for near-duplicates from the page (at most {limit}): "
+                "use the command line, python -m indexing duplicates."
+            ),
             "no_photo": (
                 "This photo's original is not available here: the index was not built from a folder "
                 "on this computer, or the file has moved since the last build."
@@ -137,6 +159,13 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "selected": "Id del resultado elegido",
             "more_like_this": "Más como esta",
             "open_photo": "Abrir la foto ↗",
+            "tab_duplicates": "Duplicados",
+            "duplicates_intro": (
+                "Grupos de casi duplicados de la colección (copias, recodificaciones, cambios de tamaño, "
+                "ráfagas), los mayores primero. Haz clic en una imagen para abrir el original. «Solo en "
+                "esta carpeta», en Opciones, busca en una carpeta."
+            ),
+            "find_duplicates": "Buscar casi duplicados",
             "open_page": "Abrir su página ↗",
             "more_results": "Más resultados",
             "image_words": "Y palabras (opcional)",
@@ -174,6 +203,17 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "no_more": "No hay más resultados: estos {total} son todos los que superan la puntuación mínima.",
             "not_ready": "El buscador no está listo: {problem}",
             "bad_image": "Ese archivo no sirve como imagen: {reason}.",
+            "dup_count": (
+                "{groups} grupos de casi duplicados (coseno ≥ {threshold}), {images} imágenes, de {total} "
+                "({seconds:.1f} s)."
+            ),
+            "dup_count_one": (
+                "1 grupo de casi duplicados (coseno ≥ {threshold}), {images} imágenes, de {total} "
+                "({seconds:.1f} s)."
+            ),
+            "dup_none": "No hay casi duplicados (coseno ≥ {threshold}) entre {total} imágenes.",
+            "dup_group": "Grupo {n} · {size} imágenes",
+            "dup_more": "… y {n} grupos más: python -m indexing duplicates los lista todos.",
         },
         "errors": {
             "empty_query": "Escribe primero una descripción, p. ej. «un perro corriendo por la playa».",
@@ -210,6 +250,10 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "file_not_found": "no se encuentra el archivo",
             "permission_denied": "permiso denegado",
             "is_directory": "es una carpeta, no un archivo",
+            "too_many_for_duplicates": (
+                "{images} imágenes son demasiadas para buscar casi duplicados desde la página (como mucho "
+                "{limit}): usa la línea de órdenes, python -m indexing duplicates."
+            ),
             "no_photo": (
                 "El original de esta foto no está disponible aquí: el índice no se creó a partir de "
                 "una carpeta de este ordenador, o el archivo se ha movido desde la última indexación."
