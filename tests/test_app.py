@@ -274,6 +274,26 @@ def test_browser_text_search_shows_k_results_with_scores(browser, server):
     page.close()
 
 
+def test_browser_address_bar_follows_the_searches_and_back_returns_to_one(browser, server):
+    page = browser.new_page(locale="en-US")
+    page.goto(server)
+    page.get_by_text("a cup of coffee", exact=True).wait_for()  # the page's start-up event ran
+    page.locator("body").press("/")  # "/" goes to the search box
+    page.keyboard.type("a red circle")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.title === 'a red circle · Buscador Visual'", timeout=30000)
+    assert page.url == server + "?q=a+red+circle&k=12"
+    page.locator("#query textarea, #query input").first.fill("a blue square")
+    page.keyboard.press("Enter")
+    page.wait_for_function("window.location.search === '?q=a+blue+square&k=12'", timeout=30000)
+    page.go_back()  # the address of the first search, and its search run again (the page reloads)
+    page.wait_for_function(
+        "document.querySelector('#status')?.innerText.includes('“a red circle”')", timeout=30000
+    )
+    assert page.url == server + "?q=a+red+circle&k=12"
+    page.close()
+
+
 def test_browser_image_upload_finds_itself_first(browser, server, collection):
     page = browser.new_page(locale="en-US")
     page.goto(server)

@@ -1,6 +1,7 @@
 """The page's own style and scripts: readable captions over results, a screen-reader-friendly
-status line, scrolling to the results when they arrive, the copy-link button, and the
-Duplicates tab's rows of thumbnails."""
+status line, scrolling to the results when they arrive, the search in the address bar (reload,
+bookmarks, Back), "/" to the search box, the copy-link button, and the Duplicates tab's rows of
+thumbnails."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ CSS = """
 
 # Runs once when the page loads: the status line becomes a polite live region, so a screen reader
 # announces "12 results for …" or an error without the visitor looking for it; the copy-link
-# button waits for a search that has a link.
+# button waits for a search that has a link; "/" anywhere but in a text box goes to the search
+# box (as on most search sites); and Back and Forward, which walk the searches (ON_RESULTS),
+# open the search of the address they come to.
 ON_LOAD = """
 () => {
   const status = document.querySelector('#status');
@@ -36,19 +39,40 @@ ON_LOAD = """
   }
   const copy = document.querySelector('#copy-link');
   if (copy && !document.querySelector('#share a')) copy.style.display = 'none';
+  document.addEventListener('keydown', (event) => {
+    const typing = event.target.closest('input, textarea, select, [contenteditable]');
+    const box = document.querySelector('#query textarea, #query input');
+    if (event.key === '/' && !typing && !event.ctrlKey && !event.metaKey && !event.altKey && box) {
+      event.preventDefault();
+      box.focus();
+    }
+  });
+  window.addEventListener('popstate', () => window.location.reload());
 }
 """
 
 # New results: bring the status line (with the results right below it) to the top of the
-# screen, so a visitor sees them without scrolling, on a phone too; and show the copy-link
-# button only when the search has a link (an uploaded image has none).
+# screen, so a visitor sees them without scrolling, on a phone too; show the copy-link button
+# only when the search has a link (an uploaded image has none); and put the search in the
+# address bar and the tab's title, so that a reload, a bookmark or Back finds it again (a new
+# history entry per search, the page's first replacing the address it opened with).
 ON_RESULTS = """
 () => {
   const status = document.querySelector('#status');
   if (window.buscadorMore) window.buscadorMore = false;  // appended results: stay where they are
   else if (status) status.scrollIntoView({block: 'start'});
+  const link = document.querySelector('#share a');
   const copy = document.querySelector('#copy-link');
-  if (copy) copy.style.display = document.querySelector('#share a') ? '' : 'none';
+  if (copy) copy.style.display = link ? '' : 'none';
+  const address = link ? new URL(link.getAttribute('href'), window.location.href) : null;
+  const search = address ? address.search : '';
+  if (search !== window.location.search) {
+    const go = window.buscadorSearched ? 'pushState' : 'replaceState';
+    window.history[go](null, '', window.location.pathname + search);
+  }
+  window.buscadorSearched = true;
+  const words = address && address.searchParams.get('q');
+  document.title = words ? words + ' · Buscador Visual' : 'Buscador Visual';
 }
 """
 
