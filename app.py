@@ -273,17 +273,11 @@ def build_ui(engine: Engine) -> gr.Blocks:
             api_visibility="private",
             **searching,
         ).success(remember_combined, [image, words, weight, *controls], last, api_visibility="private")
-        for button, handler, first, kind in [
-            (image_only, h.search_image, image, "image"),
-            (like_button, h.search_similar, selected, "similar"),
-        ]:
-            button.click(
-                handler,
-                [first, *controls],
-                outputs,
-                api_name=handler.__name__,
-                **searching,
-            ).success(remember(kind), [first, *controls], last, api_visibility="private")
+        # The API's /search_image: the page never clicks this button, so nothing to remember.
+        image_only.click(h.search_image, [image, *controls], outputs, api_name="search_image", **searching)
+        like_button.click(
+            h.search_similar, [selected, *controls], outputs, api_name="search_similar", **searching
+        ).success(remember("similar"), [selected, *controls], last, api_visibility="private")
         # Options apply at once: a changed one runs the last search again (the visitor's own
         # changes only: a shared link that sets them runs its search once).
         gr.on(

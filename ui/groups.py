@@ -20,7 +20,8 @@ from indexing.store import folder_name
 # Groups the page shows, biggest first; `python -m indexing duplicates --json` lists them all.
 GROUPS_SHOWN = 100
 # Above this many images the page sends visitors to the command line: the groups take about 8 s
-# to find at 100,000 images on 2 cores, 18 s at 200,000 (2.5 minutes at a million: benchmarks/RESULTS.md).
+# to find at 100,000 images on 2 cores, 18 s at 200,000, 2.5 minutes at a million
+# (benchmarks/RESULTS.md, "Near-duplicates").
 MOST_IMAGES = 200_000
 # Answers kept (index build, folder, threshold).
 KEPT = 8
