@@ -202,11 +202,14 @@ def photo_jpeg(path: Path, side: int = PHOTO_SIDE) -> bytes:
     """The image file at `path`, upright, at most `side` pixels on its long side, as a JPEG: how
     the app shows an original. A JPEG decodes at the DCT scale that keeps half of `side` on both
     sides (a 4000×3000 photo as 2000×1500), four times fewer pixels than a full decode.
-    Raises BadImage as `load_image` does."""
+    Its metadata (EXIF: GPS position, camera, dates) stays behind; an RGB colour profile (a
+    phone's Display P3) comes along, so colours stay right. Raises BadImage as `load_image` does."""
     img = load_image(path, min_side=side // 2)
+    profile = img.info.get("icc_profile")
     img.thumbnail((side, side), Image.Resampling.BICUBIC, reducing_gap=2.0)
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=88)
+    rgb_profile = profile if isinstance(profile, bytes) and profile[16:20] == b"RGB " else None
+    img.save(buf, "JPEG", quality=88, icc_profile=rgb_profile)
     return buf.getvalue()
 
 

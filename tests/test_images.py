@@ -6,11 +6,11 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 from indexing import config
 from indexing.errors import BadImage
-from indexing.images import clip_pixels, clip_pixels_and_thumbnail, load_image, thumbnail_jpeg
+from indexing.images import clip_pixels, clip_pixels_and_thumbnail, load_image, photo_jpeg, thumbnail_jpeg
 from tests.synthetic import shapes_image
 
 
@@ -133,3 +133,17 @@ def test_a_long_strip_is_cropped_without_resizing_all_of_it(size):
     if size == (1800, 200):  # past the limit too (9:1): the same pixels as resizing it all
         whole = np.asarray(img.resize((2016, 224), Image.Resampling.BICUBIC))
         assert np.array_equal(pixels, whole[:, 896 : 896 + 224])
+
+
+def test_a_photo_shown_is_upright_and_keeps_its_colour_profile_but_not_its_metadata(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shot sideways: to be turned a quarter
+    exif[0x010F] = "Camera maker"
+    exif.get_ifd(0x8825).update({1: "N", 2: (40.0, 26.0, 46.0)})  # where it was taken
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    shapes_image(1, (3000, 1000)).save(tmp_path / "sideways.jpg", exif=exif, icc_profile=profile)
+    shown = Image.open(io.BytesIO(photo_jpeg(tmp_path / "sideways.jpg")))
+    assert shown.size == (round(config.PHOTO_SIDE / 3), config.PHOTO_SIDE)  # upright, long side bounded
+    assert not shown.getexif() and shown.info["icc_profile"] == profile
+    Image.new("CMYK", (64, 64), (0, 255, 0, 0)).save(tmp_path / "print.jpg")
+    assert Image.open(io.BytesIO(photo_jpeg(tmp_path / "print.jpg"))).mode == "RGB"
