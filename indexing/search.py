@@ -231,7 +231,10 @@ class Searcher:
         machine and the file is still there; else None (a dataset's row, a moved file)."""
         item = self.store.items([item_id]).get(item_id)
         path = self._path(item.key) if item else None
-        return path if path and path.is_file() else None
+        if path is None or self._root is None or not path.is_file():
+            return None
+        # As a build does: a link (made since) that leads out of the folder is not followed.
+        return path if path.resolve().is_relative_to(self._root.resolve()) else None
 
     def _path(self, key: str) -> Path | None:
         """Where the image of `key` is, for an index of a folder on this machine: never outside

@@ -289,8 +289,12 @@ def test_the_photo_route_serves_the_originals_of_a_folder_index_on_this_machine(
     assert searcher.original(ids["img_003.png"]) is None
     assert http.get(f"/photo/{tag}/{ids['img_003.png']}.jpg").status_code == 404
 
-    engine.originals = False  # a pulled index: its catalog names files on another machine
+    (folder / "img_006.png").rename(tmp_path / "elsewhere.png")  # a link made since leads out
+    (folder / "img_006.png").symlink_to(tmp_path / "elsewhere.png")
     assert http.get(f"/photo/{tag}/{ids['img_006.png']}.jpg").status_code == 404
+    assert http.get(f"/photo/{tag}/{ids['img_007.png']}.jpg").status_code == 200
+    engine.originals = False  # a pulled index: its catalog names files on another machine
+    assert http.get(f"/photo/{tag}/{ids['img_007.png']}.jpg").status_code == 404
 
 
 def test_the_health_check_says_whether_the_app_can_search(built_index, embedder):
