@@ -176,6 +176,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
                     words = gr.Textbox(
                         label=T("image_words"),
                         placeholder=T("image_words_placeholder"),
+                        max_lines=1,
                         elem_id="image-words",
                         scale=3,
                     )
@@ -266,7 +267,8 @@ def build_ui(engine: Engine) -> gr.Blocks:
         examples.click(lambda sample: sample[0], examples, query, api_visibility="private").then(
             h.search_text, [query, *controls], outputs, api_visibility="private"
         ).success(remember("text"), [query, *controls], last, api_visibility="private")
-        image_button.click(
+        gr.on(
+            [image_button.click, words.submit],
             h.search_combined,
             [image, words, weight, *controls],
             outputs,

@@ -465,7 +465,7 @@ def test_browser_combined_query_weighs_the_image_and_the_words(browser, server, 
     assert _captions(page)[0].endswith(f" · {words_only}")  # all words: what the words alone find
     share.fill("1")
     page.keyboard.press("Tab")
-    page.locator("#search-image").click()
+    page.locator("#image-words textarea, #image-words input").first.press("Enter")  # as the button
     page.wait_for_function(
         "document.querySelector('#results .caption-label').innerText.includes('1.0000 · img_011.png')",
         timeout=30000,
