@@ -147,7 +147,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
         # have come in, or a newer build, since the app started (ui.refresh).
         problem = gr.Markdown(problem_note(engine), elem_id="problem", visible=engine.searcher is None)
         with gr.Tabs():
-            with gr.Tab(T("tab_text"), id="text"), gr.Row(equal_height=True):
+            with gr.Tab(T("tab_text"), id="text") as text_tab, gr.Row(equal_height=True):
                 query = gr.Textbox(
                     label=T("query"),
                     placeholder=T("query_placeholder"),
@@ -158,7 +158,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
                 text_button = gr.Button(
                     T("search"), variant="primary", elem_id="search-text", scale=1, min_width=90
                 )
-            with gr.Tab(T("tab_image"), id="image"):
+            with gr.Tab(T("tab_image"), id="image") as image_tab:
                 image = lenient_upload(
                     gr.Image(
                         label=T("image"),
@@ -186,7 +186,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
                 # takes the words and weight above.
                 image_only = gr.Button(visible=False)
             # An index on this machine (its owner's): finding groups takes every core for a while.
-            with gr.Tab(T("tab_duplicates"), id="duplicates", visible=engine.originals):
+            with gr.Tab(T("tab_duplicates"), id="duplicates", visible=engine.originals) as duplicates_tab:
                 gr.Markdown(T("duplicates_intro"))
                 duplicates_button = gr.Button(
                     T("find_duplicates"), variant="primary", elem_id="find-duplicates"
@@ -218,39 +218,43 @@ def build_ui(engine: Engine) -> gr.Blocks:
                 visible=of_folders(engine),
             )
             served = gr.Markdown(index_status(engine), elem_id="index-status")
-        status = gr.Markdown(elem_id="status")
-        with gr.Row(equal_height=True):
-            share = gr.Markdown(elem_id="share")
-            copy_link = gr.Button(T("copy_link"), size="sm", elem_id="copy-link", visible=True)
-        gallery = url_gallery(
-            gr.Gallery(
-                label=T("results"),
-                columns=4,
-                height="auto",
-                object_fit="contain",
-                allow_preview=True,
-                elem_id="results",
+        # The search's results: out of sight while the Duplicates tab is open (page.DUPLICATES_MODE).
+        with gr.Column(elem_id="search-results"):
+            status = gr.Markdown(elem_id="status")
+            with gr.Row(equal_height=True):
+                share = gr.Markdown(elem_id="share")
+                copy_link = gr.Button(T("copy_link"), size="sm", elem_id="copy-link", visible=True)
+            gallery = url_gallery(
+                gr.Gallery(
+                    label=T("results"),
+                    columns=4,
+                    height="auto",
+                    object_fit="contain",
+                    allow_preview=True,
+                    elem_id="results",
+                )
             )
-        )
-        with gr.Row():
-            # The clicked result's id. Hidden (the gallery highlights the pick) and -1 until a click:
-            # an empty gr.Number shows and sends 0, which would silently mean image #0.
-            selected = gr.Number(value=-1, label=T("selected"), visible=False)
-            # Enabled by a click on a result: an error here would hide the results behind
-            # Gradio's error overlay, just when the visitor needs to click one.
-            like_button = gr.Button(T("more_like_this"), interactive=False, elem_id="more-like-this")
-            # Shown for a clicked result whose original the app serves (ui.routes): the
-            # gallery's own preview enlarges the 256-pixel thumbnail.
-            photo_button = gr.Button(
-                T("open_photo"), link_target="_blank", visible=False, elem_id="open-photo"
-            )
-            # Shown for a clicked result of a dataset whose rows name a web page (--meta-columns).
-            page_button = gr.Button(T("open_page"), link_target="_blank", visible=False, elem_id="open-page")
-            more_button = gr.Button(T("more_results"), elem_id="more-results")
-        last = gr.State(None)  # the last search, for "More results"
-        gr.Markdown(T("scores_note"))
-        with gr.Accordion(T("json"), open=False):
-            results = gr.JSON(elem_id="results-json")
+            with gr.Row():
+                # The clicked result's id. Hidden (the gallery highlights the pick) and -1 until a click:
+                # an empty gr.Number shows and sends 0, which would silently mean image #0.
+                selected = gr.Number(value=-1, label=T("selected"), visible=False)
+                # Enabled by a click on a result: an error here would hide the results behind
+                # Gradio's error overlay, just when the visitor needs to click one.
+                like_button = gr.Button(T("more_like_this"), interactive=False, elem_id="more-like-this")
+                # Shown for a clicked result whose original the app serves (ui.routes): the
+                # gallery's own preview enlarges the 256-pixel thumbnail.
+                photo_button = gr.Button(
+                    T("open_photo"), link_target="_blank", visible=False, elem_id="open-photo"
+                )
+                # Shown for a clicked result of a dataset whose rows name a web page (--meta-columns).
+                page_button = gr.Button(
+                    T("open_page"), link_target="_blank", visible=False, elem_id="open-page"
+                )
+                more_button = gr.Button(T("more_results"), elem_id="more-results")
+            last = gr.State(None)  # the last search, for "More results"
+            gr.Markdown(T("scores_note"))
+            with gr.Accordion(T("json"), open=False):
+                results = gr.JSON(elem_id="results-json")
 
         controls = [k, min_score, collapse, within]
         outputs = [gallery, results, status, share]
@@ -316,6 +320,8 @@ def build_ui(engine: Engine) -> gr.Blocks:
             api_visibility="private",
         )
         copy_link.click(None, js=page.COPY_LINK, api_visibility="private")
+        for tab, duplicates_mode in [(text_tab, False), (image_tab, False), (duplicates_tab, True)]:
+            tab.select(None, js=page.duplicates_mode(duplicates_mode), api_visibility="private")
         link_outputs = [query, k, collapse, within, *outputs, selected, last]
 
         def open_page(request: gr.Request) -> tuple[Any, ...]:

@@ -692,6 +692,7 @@ def test_browser_duplicates_tab_lists_groups_of_a_folder_index(browser, copies_i
         page = browser.new_page(locale="es-ES")
         page.goto(url)
         page.get_by_role("tab", name="Duplicados").click()
+        assert not page.locator("#results").is_visible() and not page.locator("#examples").is_visible()
         page.locator("#find-duplicates").click()
         page.wait_for_function(
             "document.querySelectorAll('#duplicates .dup-item').length === 5", timeout=30000
@@ -700,6 +701,8 @@ def test_browser_duplicates_tab_lists_groups_of_a_folder_index(browser, copies_i
         href = page.locator("#duplicates a.dup-item").first.get_attribute("href")
         assert page.request.get(href).headers["content-type"] == "image/jpeg"
         page.screenshot(path=ARTIFACTS / "duplicates.png", full_page=True)
+        page.get_by_role("tab", name="Texto").click()  # back to searching: its results show again
+        page.wait_for_selector("#results", state="visible", timeout=10000)
         page.close()
     finally:
         demo.close()

@@ -23,6 +23,8 @@ CSS = """
 }
 #duplicates .dup-item span { overflow-wrap: anywhere; }
 #duplicates h3 { margin: 1em 0 0.4em; }
+/* While the Duplicates tab is open, the search's examples and results are out of sight. */
+body.duplicates-mode #examples, body.duplicates-mode #search-results { display: none !important; }
 """
 
 # Runs once when the page loads: the status line becomes a polite live region, so a screen reader
@@ -97,3 +99,9 @@ async () => {
   }
 }
 """
+
+
+def duplicates_mode(on: bool) -> str:
+    """A tab's select script: the Duplicates tab hides the search's examples and results (CSS
+    above), the search tabs show them again."""
+    return f"() => {{ document.body.classList.toggle('duplicates-mode', {'true' if on else 'false'}); }}"
