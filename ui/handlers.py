@@ -285,15 +285,21 @@ class Handlers:
 
     # --- the page's other events -----------------------------------------------------------------
 
-    def duplicates(self, within: str | None, request: gr.Request) -> tuple[str, str]:
+    def duplicates(
+        self,
+        within: str | None,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 (how Gradio asks for one)
+    ) -> tuple[str, str]:
         """The Duplicates tab: (status line, the groups of near-duplicates as HTML) of the served
-        index, or of its folder `within`, at the app's near-duplicate threshold."""
+        index, or of its folder `within`, at the app's near-duplicate threshold; the page shows
+        the search's progress bar (`progress`, which Gradio fills)."""
         lang = visitor_language(request)
         searcher = self._searcher(lang)
         urls = BuildUrls(_root_url(request), index_tag(searcher), self.engine.originals)
         threshold = self.engine.duplicate_threshold or config.DUPLICATE_THRESHOLD
         try:
-            found = self.groups.find(searcher, urls.tag, threshold, within or "")
+            found = self.groups.find(searcher, urls.tag, threshold, within or "", progress=True)
         except BuscadorError as exc:
             raise gr.Error(ui_text.error(lang, exc), print_exception=False) from None
         images = sum(len(group) for group in found.groups)
