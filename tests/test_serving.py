@@ -234,6 +234,7 @@ def test_the_thumbnail_route_serves_only_thumbnails_of_the_served_index(served):
     assert _get(url, "/healthz") == 200  # the app's own routes are reachable beside Gradio's
     for path in [
         f"/thumb/{tag}/99999.jpg",  # unknown id
+        f"/thumb/{tag}/{'9' * 30}.jpg",
         f"/thumb/{tag}/-1.jpg",
         f"/thumb/{tag}/1.png",
         f"/thumb/0000000000000000/{hit['id']}.jpg",  # another build
@@ -277,6 +278,8 @@ def test_the_photo_route_serves_the_originals_of_a_folder_index_on_this_machine(
         (f"/photo/{tag}/{ids['img_004.png']}.jpg", "es", "no está disponible aquí"),
         (f"/photo/{tag}/{ids['img_005.png']}.jpg", "en", "not an image"),  # changed since the build
         (f"/photo/{tag}/99999.jpg", "en", "not available here"),
+        (f"/photo/{tag}/{'9' * 30}.jpg", "en", "not available here"),  # more than an id can be
+        (f"/photo/{tag}/{chr(0x663)}.jpg", "en", "not available here"),  # an Arabic-Indic 3: no id
         (f"/photo/0000000000000000/{ids['img_003.png']}.jpg", "en", "not available here"),  # another build
         (f"/photo/{tag}/{ids['img_003.png']}.png", "en", "not available here"),
     ]:

@@ -43,6 +43,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _YEAR = 365 * 24 * 3600
 _THUMB_IN_FILE_ROUTE = re.compile(r"^/gradio_api/file=https?://[^/]+(?:/[^?#]*)?(/thumb/[0-9a-z]+/\d+\.jpg)$")
 _QUEUE_ROUTES = ("/gradio_api/queue/join", "/gradio_api/call/")
+_ITEM = re.compile(r"([0-9]{1,18})\.jpg")
 _BUSY = BuscadorError("the server is busy: try again in a moment", "busy")
 _NO_PHOTO = BuscadorError("this image's original file is not available here", "no_photo")
 # Originals decoded at once; more wait their turn, so that photos opened together cannot take the
@@ -56,9 +57,8 @@ def thumbnail_route(engine: Engine) -> Route:
     def thumbnail(request: Request) -> Response:
         tag, item = request.path_params["tag"], request.path_params["item"]
         searcher = engine.searcher_for(tag)
-        data = None
-        if searcher is not None and item.endswith(".jpg") and item[:-4].isdigit():
-            data = searcher.thumbnail(int(item[:-4]))
+        item_id = _item_id(item)
+        data = searcher.thumbnail(item_id) if searcher is not None and item_id is not None else None
         if data is None:
             return _not_found("no such thumbnail")
         headers = {"Cache-Control": f"public, max-age={_YEAR}, immutable"}
@@ -75,9 +75,8 @@ def photo_route(engine: Engine) -> Route:
         lang = ui_text.language(request.headers.get("accept-language"))
         tag, item = request.path_params["tag"], request.path_params["item"]
         searcher = engine.searcher_for(tag) if engine.originals else None
-        path = None
-        if searcher is not None and item.endswith(".jpg") and item[:-4].isdigit():
-            path = searcher.original(int(item[:-4]))
+        item_id = _item_id(item)
+        path = searcher.original(item_id) if searcher is not None and item_id is not None else None
         if path is None:
             return _not_found(ui_text.error(lang, _NO_PHOTO))
         try:
@@ -102,6 +101,13 @@ def health_route(engine: Engine) -> Route:
         return JSONResponse({"ready": True, "images": searcher.store.count, "build": index_tag(searcher)})
 
     return Route("/healthz", health, methods=["GET", "HEAD"])
+
+
+def _item_id(name: str) -> int | None:
+    """The image id a route's last part names ("7.jpg"), or None: ASCII digits only, and no more
+    than SQLite's integers hold."""
+    found = _ITEM.fullmatch(name)
+    return int(found.group(1)) if found else None
 
 
 def _not_found(message: str) -> Response:
