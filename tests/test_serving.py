@@ -254,17 +254,21 @@ def test_the_photo_route_serves_the_originals_of_a_folder_index_on_this_machine(
     folder = tmp_path / "photos"
     shutil.copytree(collection, folder)
     shapes_image(99, (3000, 1200)).save(folder / "wide.jpg", quality=90)
+    shutil.copy(folder / "img_001.png", folder / "playa niña.png")
     out = tmp_path / "index"
     build_index(FolderSource(folder), out, embedder, progress=False)
     searcher = Searcher.open(out, embedder)
     engine = Engine(searcher, originals=True)
     http = TestClient(Starlette(routes=[photo_route(engine)]))
-    ids = {hit.key: hit.id for hit in searcher.by_text("anything", k=13)}
+    ids = {hit.key: hit.id for hit in searcher.by_text("anything", k=14)}
     tag = index_tag(searcher)
 
     answer = http.get(f"/photo/{tag}/{ids['img_003.png']}.jpg")
     assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg"
     assert answer.headers["cache-control"] == "private, max-age=3600"
+    assert answer.headers["content-disposition"] == "inline; filename*=UTF-8''img_003.jpg"  # to save it
+    named = http.get(f"/photo/{tag}/{ids['playa niña.png']}.jpg").headers["content-disposition"]
+    assert named == "inline; filename*=UTF-8''playa%20ni%C3%B1a.jpg"
     shown = np.asarray(Image.open(io.BytesIO(answer.content)).convert("RGB"), np.float32)
     original = np.asarray(Image.open(folder / "img_003.png").convert("RGB"), np.float32)
     assert shown.shape == original.shape and np.abs(shown - original).mean() < 3  # JPEG's error only

@@ -24,6 +24,7 @@ import re
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -84,8 +85,13 @@ def photo_route(engine: Engine) -> Route:
                 data = photo_jpeg(path)
         except BadImage as exc:
             return _not_found(ui_text.error(lang, exc))
-        # Private and short-lived: the file may change under its name before the next build.
-        headers = {"Cache-Control": "private, max-age=3600"}
+        # Private and short-lived: the file may change under its name before the next build. Saved
+        # from the browser, it keeps its own name (as the JPEG it now is).
+        name = quote(f"{path.stem}.jpg")
+        headers = {
+            "Cache-Control": "private, max-age=3600",
+            "Content-Disposition": f"inline; filename*=UTF-8''{name}",
+        }
         return Response(data, media_type="image/jpeg", headers=headers)
 
     return Route("/photo/{tag}/{item}", photo, methods=["GET", "HEAD"])
