@@ -501,7 +501,7 @@ def _duplicates(args: argparse.Namespace) -> int:
     print(
         f"{len(groups)} group{'s' if len(groups) != 1 else ''} of near-duplicates (cosine ≥ {threshold}), "
         f"{images} images, "
-        f"among {len(store.folder(folder).ids) if folder else store.count} ({seconds:.1f}s)"
+        f"among {store.count_in(folder)} ({seconds:.1f}s)"
     )
     for n, group in enumerate(groups, start=1):
         print(f"group {n}: {len(group)} images")

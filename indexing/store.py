@@ -756,6 +756,10 @@ class IndexStore:
     def count(self) -> int:
         return int(self.index.ntotal) - (len(self._ghosts.ids) if self._ghosts else 0)
 
+    def count_in(self, folder: str) -> int:
+        """How many images are under `folder` (as `folder` takes it), or in all ("")."""
+        return len(self.folder(folder).ids) if folder else self.count
+
     def folder(self, name: str) -> Folder:
         """The images under folder `name` (a prefix of their keys, "a/b" for "a/b/…"), to search
         among (`search`'s `only`); a BuscadorError when it holds none. The last ones asked for are

@@ -56,7 +56,7 @@ class DuplicateGroups:
                 self._found.move_to_end(key)
                 return self._found[key]
             store = searcher.store
-            images = len(store.folder(folder).ids) if folder else store.count
+            images = store.count_in(folder)
             if images > MOST_IMAGES:
                 raise BuscadorError(
                     f"{images} images are too many to look for near-duplicates from the page (at most "
