@@ -173,13 +173,10 @@ def build_index(
     summary = BuildSummary()
     catalog = Catalog.open_for_build(out_dir, embedder.model_name, embedder.dim)
     writer = Writer(out_dir, catalog, embedder.dim)
-    items = shard.items(source) if shard else source.items()
     try:
         diff = _Diff(catalog.fingerprints())
-        total = source.total()
-        bar = progress_bar(
-            shard.share(total) if shard and total is not None else total, "indexing", "img", shown=progress
-        )
+        items, total = _listed(source, shard)
+        bar = progress_bar(total, "indexing", "img", shown=progress)
         on_gpu = embedder.device != "cpu"
         batch_size = batch_size or (config.GPU_BATCH_SIZE if on_gpu else config.BATCH_SIZE)
         with (
@@ -505,17 +502,24 @@ def plan_build(
         finally:
             catalog.close()
     diff = _Diff(known)
-    items = shard.items(source) if shard else source.items()
-    total = source.total()
+    items, total = _listed(source, shard)
     new, changed = [], []
-    shown = shard.share(total) if shard and total is not None else total
-    with progress_bar(shown, "listing", "img", shown=progress) as bar:
+    with progress_bar(total, "listing", "img", shown=progress) as bar:
         for item in diff.changed(items, bar):
             (changed if item.key in known else new).append(item.key)
             bar.update(1)
     removed, kept = _missing(diff, source)
     skipped = [*source.warnings, *(line for line, _, _ in _left_out(source))]
     return BuildPlan(new, changed, removed, kept, diff.unchanged, skipped)
+
+
+def _listed(source: Source, shard: Shard | None) -> tuple[Iterator[SourceItem], int | None]:
+    """The items a build of `source` (or of its `shard` slice) goes through, and about how many
+    (None: not known before listing them)."""
+    total = source.total()
+    if shard is None:
+        return source.items(), total
+    return shard.items(source), None if total is None else shard.share(total)
 
 
 def _within(key: str, places: list[str]) -> bool:

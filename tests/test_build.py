@@ -773,3 +773,13 @@ def test_images_in_a_folder_that_cannot_be_listed_this_time_stay_indexed(
 
     again = build_index(FolderSource(folder), index, embedder, progress=False)  # the disk is back
     assert (again.removed, again.unchanged, again.added, again.count) == (0, 11, 0, 11)
+
+
+def test_a_build_and_a_dry_run_list_the_folder_once(tmp_path, collection, embedder, monkeypatch):
+    listings = []
+    scan = FolderSource._scan
+    monkeypatch.setattr(FolderSource, "_scan", lambda self: (listings.append(self.root), scan(self))[1])
+    plan_build(FolderSource(collection), tmp_path / "index", progress=False)
+    assert len(listings) == 1  # what total() counted is what items() gives: one listing
+    build_index(FolderSource(collection), tmp_path / "index", embedder, progress=False)
+    assert len(listings) == 2
