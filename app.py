@@ -213,6 +213,7 @@ def build_ui(engine: Engine) -> gr.Blocks:
                 "",
                 label=T("within"),
                 placeholder=T("within_placeholder"),
+                info=T("within_info"),
                 max_lines=1,
                 elem_id="within",
                 visible=of_folders(engine),

@@ -21,14 +21,14 @@ import numpy as np
 
 from benchmarks import arguments
 from indexing.ann import Selection
-from indexing.store import Folder, IndexStore
+from indexing.store import IndexStore, Subset
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = (1_000, 10_000, 20_000, 30_000, 60_000, 150_000)
 FIRST = 10  # the first folder searched
 
 
-def timed(store: IndexStore, queries: np.ndarray, only: Folder) -> tuple[float, list[set[int]]]:
+def timed(store: IndexStore, queries: np.ndarray, only: Subset) -> tuple[float, list[set[int]]]:
     """p50 ms of a search of each query alone among `only`, and the ids each found."""
     times, found = [], []
     for query in queries:
@@ -59,8 +59,8 @@ def main() -> None:
         started = time.perf_counter()
         vectors = store.vectors.read(ids)
         read = (time.perf_counter() - started) * 1000
-        exact_ms, truth = timed(store, queries, Folder(Selection(ids), vectors))
-        index_ms, found = timed(store, queries, Folder(Selection(ids), None))
+        exact_ms, truth = timed(store, queries, Subset(Selection(ids), vectors))
+        index_ms, found = timed(store, queries, Subset(Selection(ids), None))
         recall = np.mean([len(t & f) / max(1, len(t)) for t, f in zip(truth, found, strict=True)])
         print(
             f"folder of {size:>7,} images ({size / store.count:6.1%}): listed in {listed:5.1f} ms, "
@@ -68,9 +68,9 @@ def main() -> None:
             f"through the index {index_ms:5.2f} ms (recall@10 {recall:.3f})"
         )
     started = time.perf_counter()
-    store.folder("photos")
+    store.among("photos")
     print(
-        f"store.folder('photos'), every image: {(time.perf_counter() - started) * 1000:.0f} ms the first time"
+        f"store.among('photos'), every image: {(time.perf_counter() - started) * 1000:.0f} ms the first time"
     )
 
 

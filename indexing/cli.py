@@ -138,6 +138,12 @@ def _parser() -> argparse.ArgumentParser:
         "holidays/2019",
     )
     search.add_argument(
+        "--taken",
+        metavar="PERIOD",
+        help="search only the photos taken then, as their EXIF says: 2019, 2019-06, 2019-06-15, "
+        "2018..2020, ..2015 (the same as taken:PERIOD in --text)",
+    )
+    search.add_argument(
         "--text-model",
         help="a second text encoder for texts in other languages (default: $TEXT_MODEL), e.g. "
         f"{config.MULTILINGUAL_TEXT_MODEL}",
@@ -369,6 +375,7 @@ def _watch(folder: Path, every: float, listed: Callable[[], FolderSource], build
 
 
 def _search(args: argparse.Namespace) -> int:
+    from indexing.dates import parse_period
     from indexing.search import Searcher
     from indexing.store import IndexStore
 
@@ -388,15 +395,20 @@ def _search(args: argparse.Namespace) -> int:
         "within": args.within,
     }
     if args.like is not None:
-        if args.text is not None or args.image is not None:
-            raise BuscadorError("--like searches by an indexed image alone: leave out --text and --image")
+        if args.text is not None or args.image is not None or args.taken:
+            raise BuscadorError(
+                "--like searches by an indexed image alone: leave out --text, --image and --taken"
+            )
         hits = searcher.by_id(args.like, **options)
     elif args.text is None and args.image is None:
         raise BuscadorError("give --text, --image (or both), or --like ID")
     else:
+        # As taken: in the text, once checked whole ("last summer" is not cut to "last").
+        period = "taken:" + "".join(parse_period(args.taken).text.split()) if args.taken is not None else ""
+        text = " ".join(filter(None, [args.text, period]))
         try:
             hits = searcher.by_query(
-                args.text,
+                text,
                 args.image,
                 negative=args.negative,
                 image_weight=args.image_weight,
@@ -414,8 +426,9 @@ def _search(args: argparse.Namespace) -> int:
         print("".join(f"{hit.path or hit.key}\n" for hit in hits), end="")
         return 0
     for hit in hits:
+        taken = f", taken {hit.taken[:10]}" if hit.taken else ""
         folded = f", +{len(hit.folded)} similar: ids {', '.join(map(str, hit.folded))}" if hit.folded else ""
-        print(f"{hit.rank:>3}  {hit.score:.4f}  {hit.path or hit.label}  (id {hit.id}{folded})")
+        print(f"{hit.rank:>3}  {hit.score:.4f}  {hit.path or hit.label}  (id {hit.id}{taken}{folded})")
     return 0
 
 
@@ -457,6 +470,11 @@ def _info(args: argparse.Namespace) -> int:
         )
     if manifest.get("source", {}).get("kind") == "folder" and (folders := _top_folders(index)):
         print(f"folders:     {folders} (search one alone with --within)")
+    if dates := manifest.get("dates_taken"):
+        print(
+            f"dates:       {dates['count']} images say when they were taken, {dates['first'][:10]} to "
+            f"{dates['last'][:10]} (search a period alone with --taken, or taken:2019 in a query)"
+        )
     size = sum(f["size"] for f in manifest["files"].values())
     thumbs = manifest.get("thumbnails", {})
     print(f"size:        {size / 1e6:.1f} MB to search", end="")

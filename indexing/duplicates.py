@@ -92,7 +92,7 @@ def find_duplicates(
 ) -> list[list[Member]]:
     """The near-duplicate groups of an index, or of its folder `within`, with keys and labels."""
     folder = folder_name(within)
-    ids = store.folder(folder).ids if folder else store.catalog.ids()
+    ids = store.among(folder).ids
     vectors = store.vectors.read(ids) if len(ids) else np.empty((0, store.dim), np.float32)
     groups = duplicate_pairs(ids, vectors, threshold, progress=progress)
     items = store.items(i for group in groups for i, _ in group)

@@ -61,22 +61,22 @@ def merge_shards(
         seen: set[str] = set()
         for start in range(0, len(order), CHUNK):
             chunk = order[start : start + CHUNK]
-            taken = {}  # (shard, id) → (record, vector, thumbnail)
+            picked = {}  # (shard, id) → (record, vector, thumbnail)
             for n, (shard_catalog, vectors, thumbs) in enumerate(shards):
                 ids = [i for i, m in chunk if m == n]
                 if ids:
                     records = shard_catalog.records(ids)
                     pictures = thumbs.get_many(ids)
                     for i, vector in zip(ids, vectors.read(ids), strict=True):
-                        taken[n, i] = (records[i], vector, pictures.get(i, b""))
+                        picked[n, i] = (records[i], vector, pictures.get(i, b""))
             rows = []
             for new_id, (i, n) in enumerate(chunk, start=start):
-                (key, label, fingerprint, content, meta), vector, thumbnail = taken[n, i]
+                (key, label, fingerprint, content, meta, date), vector, thumbnail = picked[n, i]
                 if key in seen:
                     raise BuscadorError(f"{key} is in more than one shard: were they all cut the same way?")
                 seen.add(key)
                 fields = json.loads(meta) if meta else None
-                rows.append(Row(key, label, fingerprint, vector, thumbnail, content, fields, new_id))
+                rows.append(Row(key, label, fingerprint, vector, thumbnail, content, fields, new_id, date))
             writer.write(rows)
         used = {p for m in manifests for p in m.get("precision", {}).get("image", "").split("+") if p}
         catalog.set_meta(image_precision="+".join(sorted(used)))

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from indexing import config
+from indexing.dates import Period, split_period
 from indexing.embedder import EmbedderLike, TextEncoderLike
 from indexing.errors import BuscadorError
 from indexing.images import ImageInput
-from indexing.store import Folder, IndexStore, folder_name
+from indexing.store import IndexStore, Subset, folder_name
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Hit:
     path: Path | None  # the original file, when the index was built from a folder (there at start-up)
     folded: tuple[int, ...] = ()  # ids of near-duplicates of this result, folded into it
     meta: dict[str, str] | None = None  # the dataset's own fields for it (caption, artist, URL...)
+    taken: str | None = None  # when it was taken, where its file says ("2019-07-14T18:22:05")
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: the path as a string (or None)."""
@@ -167,18 +169,24 @@ class Searcher:
         timings: dict[str, float] | None = None,
     ) -> list[Hit]:
         """The general query: a text, an example image, or both, minus what to leave out, among
-        all images or those in folder `within`. Texts in `language` go to
-        `text_encoder_for(language)`.
+        all images or those in folder `within`, and those taken in the period the text names
+        (`taken:2019`, see indexing.dates). Texts in `language` go to `text_encoder_for(language)`.
 
         query = normalise((1 − w)·t + w·i) − mean of the negatives' vectors, normalised again;
         t, i and each negative are unit vectors (text, image, `-word`s and `negative`), w is
         `image_weight`, and a lone text or image is taken as it is.
         """
-        positive, negatives = split_negatives(text or "")
+        words, period = split_period(text or "")
+        positive, negatives = split_negatives(words)
         extra = negative.split(",") if isinstance(negative, str) else list(negative)
         negatives += [n.strip() for n in extra if n and n.strip()]
         has_image = image is not None and image != ""
         if not positive and not has_image:
+            if period is not None:
+                raise BuscadorError(
+                    "the query only says when: add what you are looking for (beach taken:2019)",
+                    "period_only",
+                )
             if negatives:
                 raise BuscadorError(
                     "the query only says what to leave out: add what you are looking for",
@@ -188,7 +196,7 @@ class Searcher:
         k, min_score, threshold = self._check(k, min_score, collapse)
         weight = _fraction(image_weight)
         offset = whole_number(offset, "offset", 0, config.MAX_K - k)
-        only = self._folder(within)
+        only = self._among(within, period)
         started = time.perf_counter()
         encoder = self.text_encoder if self.text_encoder_for(language) == "multilingual" else self.embedder
         texts = [positive, *negatives] if positive else negatives
@@ -218,7 +226,7 @@ class Searcher:
         offset = whole_number(offset, "offset", 0, config.MAX_K - k)
         item_id = whole_number(item_id, "ID", 0, 2**62)
         vector = self.store.vector(item_id)
-        only = self._folder(within)
+        only = self._among(within)
         return self._answer(
             vector, k, min_score, threshold, timings=timings, exclude=item_id, offset=offset, only=only
         )
@@ -254,12 +262,12 @@ class Searcher:
             )
         return k, min_score, threshold
 
-    def _folder(self, within: object) -> Folder | None:
-        """The images of folder `within` (see folder_name), or None for all of them."""
+    def _among(self, within: object, period: Period | None = None) -> Subset | None:
+        """The images of folder `within` (see folder_name) taken in `period`, or None for all."""
         if not isinstance(within, str):
             raise BuscadorError(f"a folder is a text, not {within!r}", "bad_folder", value=within)
         name = folder_name(within)
-        return self.store.folder(name) if name else None
+        return self.store.among(name, period) if name or period else None
 
     def _answer(
         self,
@@ -271,7 +279,7 @@ class Searcher:
         timings: dict[str, float] | None,
         exclude: int | None = None,
         offset: int = 0,
-        only: Folder | None = None,
+        only: Subset | None = None,
     ) -> list[Hit]:
         """Results offset+1 to offset+K (distinct ones, with a threshold), fetching more candidates
         as near-duplicates are folded, up to config.COLLAPSE_CANDIDATES; among `only`'s images
@@ -306,6 +314,7 @@ class Searcher:
                     self._path(item.key),
                     tuple(folded),
                     item.meta,
+                    item.taken,
                 )
             )
         return hits

@@ -110,6 +110,11 @@ class Source(Protocol):
         """The images, in a stable order."""
         ...
 
+    def file(self, key: str) -> Path | None:
+        """The file the image of `key` is, to read its header (its date taken); None for a
+        source of no files."""
+        ...
+
 
 def source_text(described: dict[str, Any]) -> str:
     """One line naming a source from what its `describe()` gave: "folder /photos", "folder /photos
@@ -156,6 +161,9 @@ class FolderSource:
         # The listing `total()` just made, so both agree; a later build lists the folder anew.
         listing, self._scanned = self._scanned or self._scan(), None
         return iter(listing)
+
+    def file(self, key: str) -> Path:
+        return self.root / key
 
     def _scan(self) -> list[SourceItem]:
         self.warnings, self.left_out, self.unreachable = [], [], []
@@ -281,6 +289,9 @@ class DatasetSource:
             "label_column": self.label_column,
             "meta_columns": list(self.meta_columns),
         }
+
+    def file(self, key: str) -> None:
+        return None  # a row's image is bytes in the dataset
 
     def total(self) -> int | None:
         """How many rows the build will see, where the dataset says (a streamed one may not)."""

@@ -4,9 +4,11 @@
                     measured recall, format version, build time and the SHA-256 of the other
                     files. Written last: it marks a finished build.
     catalog.sqlite  one row per image: id, key (path or dataset row), label, fingerprint,
-                    content hash, dataset fields. Committed batch by batch, so it is also the
-                    build's checkpoint. Records its format version; older catalogs are migrated
-                    in place on open (numbered migrations).
+                    content hash, dataset fields, date taken. Committed batch by batch, so it is
+                    also the build's checkpoint. Records its format version; older catalogs are
+                    migrated in place on open (numbered migrations). The date taken is a column
+                    a build adds where it lacks (no new format: an index in a read-only Hub
+                    cache opens as it is, without dates).
     vectors.f16     the embeddings, float16, row = id: the one durable copy (indexing.vectors).
     index.faiss     the FAISS index (ids = catalog ids): kept by a build that changed nothing,
                     grown by one that added and removed a few images, else built again from the
@@ -40,6 +42,7 @@ import faiss
 import numpy as np
 
 from indexing import ann, config
+from indexing.dates import Period
 from indexing.errors import BuscadorError
 from indexing.files import file_digest, replace_atomically
 from indexing.thumbnails import Thumbnails
@@ -56,7 +59,7 @@ MANIFEST = "manifest.json"
 BUILD_LOCK = ".build.lock"
 # What search needs, downloaded together; thumbnails come apart (indexing.thumbnails).
 SEARCH_FILES = (MANIFEST, INDEX, CATALOG, VECTORS)
-# Folders whose images an IndexStore keeps at hand for searches within them.
+# Subsets (a folder's images, a period's) an IndexStore keeps at hand for searches among them.
 FOLDERS_KEPT = 16
 
 _SCHEMA = """
@@ -67,10 +70,14 @@ CREATE TABLE IF NOT EXISTS items (
     label TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
     content TEXT,
-    meta TEXT
+    meta TEXT,
+    taken TEXT
 );
 """
-_INDEXES = "CREATE INDEX IF NOT EXISTS items_content ON items(content);"
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS items_content ON items(content);
+CREATE INDEX IF NOT EXISTS items_taken ON items(taken);
+"""
 
 
 def _m002_drop_size(db: sqlite3.Connection) -> None:
@@ -126,6 +133,7 @@ class Row:
     content: str | None = None  # the image's content hash
     meta: dict[str, str] | None = None  # the source's own fields for it
     id: int | None = None  # its id, when the build chooses it (a shard build: the source position)
+    taken: str | None = None  # when it was taken (indexing.dates; "": it does not say; None: not read yet)
 
 
 @dataclass(frozen=True)
@@ -136,6 +144,7 @@ class Item:
     key: str
     label: str
     meta: dict[str, str] | None = None
+    taken: str | None = None  # when it was taken, where its file says ("2019-07-14T18:22:05")
 
 
 class Catalog:
@@ -157,9 +166,13 @@ class Catalog:
                 self._db.execute("PRAGMA synchronous=FULL")
                 if self._migrate():
                     self._db.execute("VACUUM")  # give back the space of what moved out
+                if not self._columns() & {"taken"}:
+                    self._db.execute("ALTER TABLE items ADD COLUMN taken TEXT")
                 self._db.executescript(_INDEXES)
             self._db.execute("SELECT count(*) FROM meta").fetchone()
             version = self.format_version()
+            # Whether it records dates taken: a catalog of an older build, read-only, does not.
+            self.dated = "taken" in self._columns()
         except sqlite3.DatabaseError as exc:
             raise BuscadorError(f"{path} is not a readable index catalog ({exc})") from None
         if version != FORMAT_VERSION:
@@ -171,6 +184,9 @@ class Catalog:
 
     def format_version(self) -> int:
         return int(self.get_meta("format_version") or 1)
+
+    def _columns(self) -> set[str]:
+        return {row[1] for row in self._db.execute("PRAGMA table_info(items)")}
 
     def _migrate(self) -> bool:
         """Bring the catalog to FORMAT_VERSION, one numbered migration at a time, in one transaction.
@@ -299,9 +315,9 @@ class Catalog:
             for row, item_id in zip(rows, ids, strict=True):
                 meta = json.dumps(row.meta, ensure_ascii=False) if row.meta else None
                 self._db.execute(
-                    "INSERT OR REPLACE INTO items(id, key, label, fingerprint, content, meta) "
-                    "VALUES(?, ?, ?, ?, ?, ?)",
-                    (item_id, row.key, row.label, row.fingerprint, row.content, meta),
+                    "INSERT OR REPLACE INTO items(id, key, label, fingerprint, content, meta, taken) "
+                    "VALUES(?, ?, ?, ?, ?, ?, ?)",
+                    (item_id, row.key, row.label, row.fingerprint, row.content, meta, row.taken),
                 )
             self._set_meta_locked({"next_id": str(max([next_id, *(i + 1 for i in ids)]))})
 
@@ -361,17 +377,52 @@ class Catalog:
     def items(self, ids: Iterable[int]) -> dict[int, Item]:
         """id → Item for those of these ids that are indexed."""
         return {
-            i: Item(i, key, label, json.loads(meta) if meta else None)
-            for i, (key, label, _, _, meta) in self.records(ids).items()
+            i: Item(i, key, label, json.loads(meta) if meta else None, taken or None)
+            for i, (key, label, _, _, meta, taken) in self.records(ids).items()
         }
 
-    def records(self, ids: Iterable[int]) -> dict[int, tuple[str, str, str, str | None, str | None]]:
-        """id → (key, label, fingerprint, content, meta JSON) for those of these ids that are indexed."""
+    def records(
+        self, ids: Iterable[int]
+    ) -> dict[int, tuple[str, str, str, str | None, str | None, str | None]]:
+        """id → (key, label, fingerprint, content, meta JSON, date taken) for those of these ids
+        that are indexed (the date None where the catalog has no dates)."""
         wanted = sorted({int(i) for i in ids})
-        rows = self._rows_where_in(
-            "SELECT id, key, label, fingerprint, content, meta FROM items WHERE id IN ({})", wanted
-        )
+        taken = "taken" if self.dated else "NULL"
+        query = f"SELECT id, key, label, fingerprint, content, meta, {taken} FROM items WHERE id IN ({{}})"
+        rows = self._rows_where_in(query, wanted)
         return {i: tuple(record) for i, *record in rows}
+
+    def undated(self, most: int = -1) -> list[tuple[int, str]]:
+        """(id, key) of the images whose date taken was not read yet (the first `most`: all for -1)."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT id, key FROM items WHERE taken IS NULL ORDER BY id LIMIT ?", (most,)
+            ).fetchall()
+
+    def set_taken(self, dates: Iterable[tuple[str, int]]) -> None:
+        """Record (date taken, id) pairs ("" for an image that does not say), in one transaction."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("UPDATE items SET taken=? WHERE id=?", dates)
+
+    def ids_taken(self, start: str, end: str) -> np.ndarray:
+        """The ids of the images taken from `start` (included) to `end` (left out), in order."""
+        with self._lock:
+            cursor = self._db.execute(
+                "SELECT id FROM items WHERE taken >= ? AND taken < ? AND taken != '' ORDER BY id",
+                (start, end),
+            )
+            return np.fromiter((row[0] for row in cursor), np.int64)
+
+    def dates_taken(self) -> tuple[int, str, str]:
+        """How many images say when they were taken, the first date and the last ("" for none)."""
+        if not self.dated:
+            return 0, "", ""
+        with self._lock:
+            count, first, last = self._db.execute(
+                "SELECT COUNT(*), MIN(taken), MAX(taken) FROM items WHERE taken != ''"
+            ).fetchone()
+        return count, first or "", last or ""
 
     def _rows_where_in(self, query: str, values: list[Any]) -> list[tuple[Any, ...]]:
         """The rows of `query`, whose `{}` is filled with a placeholder for each of `values`, asked
@@ -522,6 +573,9 @@ def write_index(
     for name in ("warning", "ghosts"):  # ghosts: removed images a grown graph still holds
         if name in search:
             manifest[name] = search[name]
+    dated, first, last = catalog.dates_taken()
+    if dated:
+        manifest["dates_taken"] = {"count": dated, "first": first, "last": last}
     return _write_manifest(out_dir, manifest, verified)
 
 
@@ -679,10 +733,10 @@ def folder_name(within: str) -> str:
 
 
 @dataclass(frozen=True)
-class Folder:
-    """The images of a folder, to search among: their ids, a selector for the index, and, where
-    the index would miss too many of them (an approximate index, a small folder: config.
-    FOLDER_SHARE), their vectors, for an exact search."""
+class Subset:
+    """Some images to search among (a folder's, those taken in a period): their ids, a selector
+    for the index, and, where the index would miss too many of them (an approximate index, a
+    small subset: config.FOLDER_SHARE), their vectors, for an exact search."""
 
     selection: ann.Selection
     vectors: np.ndarray | None
@@ -726,8 +780,9 @@ class IndexStore:
         ann.apply(self.index, self.params)
         ghosts = np.array(self.manifest.get("ghosts", []), np.int64)  # removed, still in a grown graph
         self._ghosts = ann.Selection(ghosts, leave_out=True) if len(ghosts) else None
-        self._folders: OrderedDict[str, Folder] = OrderedDict()  # the last ones searched
-        self._folders_lock = threading.Lock()
+        # The last subsets searched, by (folder, first and last date taken).
+        self._subsets: OrderedDict[tuple[str, str, str], Subset] = OrderedDict()
+        self._subsets_lock = threading.Lock()
         self.catalog = Catalog(index_dir / CATALOG, readonly=True)
         self.vectors = VectorFile(index_dir / VECTORS, self.dim)
         self.thumbnails = Thumbnails(index_dir, fetch=fetch)
@@ -757,18 +812,46 @@ class IndexStore:
         return int(self.index.ntotal) - (len(self._ghosts.ids) if self._ghosts else 0)
 
     def count_in(self, folder: str) -> int:
-        """How many images are under `folder` (as `folder` takes it), or in all ("")."""
-        return len(self.folder(folder).ids) if folder else self.count
+        """How many images are under `folder` (as `among` takes it), or in all ("")."""
+        return len(self.among(folder).ids) if folder else self.count
 
-    def folder(self, name: str) -> Folder:
-        """The images under folder `name` (a prefix of their keys, "a/b" for "a/b/…"), to search
-        among (`search`'s `only`); a BuscadorError when it holds none. The last ones asked for are
-        kept (a visitor searching one folder asks again), up to FOLDERS_KEPT and
-        config.FOLDER_CACHE_MB of vectors."""
-        with self._folders_lock:
-            if (found := self._folders.get(name)) is not None:
-                self._folders.move_to_end(name)
+    def among(self, folder: str, period: Period | None = None) -> Subset:
+        """The images under `folder` (a prefix of their keys, "a/b" for "a/b/…"; "" for all)
+        taken in `period` (None: whenever), to search among (`search`'s `only`); a BuscadorError
+        when there are none. The last ones asked for are kept (a visitor searching one folder
+        asks again), up to FOLDERS_KEPT and config.FOLDER_CACHE_MB of vectors."""
+        wanted = (folder, period.start, period.end) if period else (folder, "", "")
+        with self._subsets_lock:
+            if (found := self._subsets.get(wanted)) is not None:
+                self._subsets.move_to_end(wanted)
                 return found
+        ids = self._in_folder(folder) if folder else None
+        if period is not None:
+            taken = self._taken_in(period, folder)
+            ids = taken if ids is None else np.intersect1d(ids, taken, assume_unique=True)
+            if not len(ids):
+                raise BuscadorError(
+                    f"no image of this index in folder {folder!r} was taken in {period.text}",
+                    "no_taken_in_folder",
+                    folder=folder,
+                    period=period.text,
+                )
+        if ids is None:
+            ids = self.catalog.ids()
+        share = config.FOLDER_SHARE.get(self.manifest["index_type"], 0.0)
+        found = Subset(ann.Selection(ids), self.vectors.read(ids) if len(ids) < share * self.count else None)
+        with self._subsets_lock:
+            self._subsets[wanted] = found
+            while len(self._subsets) > FOLDERS_KEPT or (
+                len(self._subsets) > 1
+                and sum(f.bytes for f in self._subsets.values()) > config.FOLDER_CACHE_MB * 1e6
+            ):
+                self._subsets.popitem(last=False)
+        return found
+
+    def _in_folder(self, name: str) -> np.ndarray:
+        """The ids under folder `name`; a BuscadorError naming folders of that name elsewhere
+        when there are none."""
         ids = self.catalog.ids_under(name + "/")
         if not len(ids):
             shown = name if len(name) <= 200 else name[:200] + "…"
@@ -783,29 +866,47 @@ class IndexStore:
             raise BuscadorError(
                 f"no image of this index is in a folder {shown!r}", "empty_folder", folder=shown
             )
-        share = config.FOLDER_SHARE.get(self.manifest["index_type"], 0.0)
-        found = Folder(ann.Selection(ids), self.vectors.read(ids) if len(ids) < share * self.count else None)
-        with self._folders_lock:
-            self._folders[name] = found
-            while len(self._folders) > FOLDERS_KEPT or (
-                len(self._folders) > 1
-                and sum(f.bytes for f in self._folders.values()) > config.FOLDER_CACHE_MB * 1e6
-            ):
-                self._folders.popitem(last=False)
-        return found
+        return ids
+
+    def _taken_in(self, period: Period, folder: str) -> np.ndarray:
+        """The ids of the images taken in `period`; a BuscadorError saying why when there are
+        none: an index built before dates were read, no image that says, none then."""
+        if not self.catalog.dated:
+            raise BuscadorError(
+                "this index does not record when its photos were taken: build it again with this "
+                "version of Buscador Visual, which reads the dates from the photos' EXIF",
+                "dates_not_read",
+            )
+        dated, first, last = self.catalog.dates_taken()
+        if not dated:
+            raise BuscadorError(
+                "no image of this index says when it was taken (no EXIF date), so taken: finds none",
+                "no_dates",
+            )
+        ids = self.catalog.ids_taken(period.start, period.end)
+        if not len(ids) and not folder:
+            raise BuscadorError(
+                f"no image of this index was taken in {period.text}; its dates run from "
+                f"{first[:10]} to {last[:10]}",
+                "no_taken",
+                period=period.text,
+                first=first[:10],
+                last=last[:10],
+            )
+        return ids
 
     def search(
-        self, queries: np.ndarray, k: int, *, only: Folder | None = None
+        self, queries: np.ndarray, k: int, *, only: Subset | None = None
     ) -> list[list[tuple[int, float]]]:
-        """For each query vector, up to k (id, score) pairs, best first; with `only`, among that
-        folder's images alone."""
+        """For each query vector, up to k (id, score) pairs, best first; with `only`, among those
+        images alone."""
         if self.count == 0:
             return [[] for _ in range(len(queries))]
         queries = np.ascontiguousarray(queries, np.float32)
         if only is not None and only.vectors is not None:
             scores, ids = _exact(queries, only.ids, only.vectors, k)
         else:
-            selection = only.selection if only is not None else self._ghosts  # a folder holds no ghost
+            selection = only.selection if only is not None else self._ghosts  # a subset holds no ghost
             count = len(only.ids) if only is not None else self.count
             scores, ids = ann.search(
                 self.index, self.params, queries, min(k, count), self.vectors.read, selection=selection

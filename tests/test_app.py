@@ -30,7 +30,20 @@ from ui.startup import APP_MAX_K, Engine, start
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 # What the API says of each result.
-HIT_KEYS = {"rank", "score", "id", "key", "label", "file", "thumbnail", "photo", "folded", "meta", "link"}
+HIT_KEYS = {
+    "rank",
+    "score",
+    "id",
+    "key",
+    "label",
+    "file",
+    "thumbnail",
+    "photo",
+    "taken",
+    "folded",
+    "meta",
+    "link",
+}
 
 
 def _free_port() -> int:

@@ -285,22 +285,17 @@ def test_a_build_on_a_pulled_index_embeds_only_the_rows_added_since(tmp_path, co
     assert sum(embedded) == 4 and (summary.added, summary.unchanged, summary.count) == (4, 8, 12)
 
 
-def test_push_sends_nothing_when_the_repo_already_holds_the_same_index(
-    tmp_path, built_index, collection, embedder, monkeypatch
-):
-    import shutil
-
+@pytest.fixture()
+def commits(monkeypatch) -> list[str]:
+    """The messages of the commits pushes make (to nowhere); the repositories are read from a
+    FakeHub (_serve_hub)."""
     import huggingface_hub
     from huggingface_hub import CommitInfo, HfApi
 
-    from indexing.build import build_index
-    from indexing.sources import FolderSource
-    from tests.synthetic import shapes_image
-
-    commits: list[str] = []
+    made: list[str] = []
 
     def create_commit(self, repo_id, operations, *, commit_message, **kwargs):
-        commits.append(commit_message)
+        made.append(commit_message)
         return CommitInfo(
             commit_url=f"https://huggingface.co/datasets/{repo_id}/commit/abc",
             commit_message=commit_message,
@@ -312,6 +307,20 @@ def test_push_sends_nothing_when_the_repo_already_holds_the_same_index(
     monkeypatch.setattr(HfApi, "create_commit", create_commit)
     monkeypatch.setattr("huggingface_hub.hf_api.is_xet_available", lambda: False, raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    return made
+
+
+def test_push_sends_nothing_when_the_repo_already_holds_the_same_index(
+    tmp_path, built_index, collection, embedder, commits
+):
+    import shutil
+
+    from huggingface_hub import HfApi
+
+    from indexing.build import build_index
+    from indexing.sources import FolderSource
+    from tests.synthetic import shapes_image
+
     hub = _serve_hub({"owner/images-index": index_files(built_index)})
     try:
         api = HfApi(endpoint=hub.endpoint, token="hf_test")
@@ -327,6 +336,35 @@ def test_push_sends_nothing_when_the_repo_already_holds_the_same_index(
             == "https://huggingface.co/datasets/owner/images-index/commit/abc"
         )
         assert len(commits) == 1 and commits[0].startswith("Index 13 images")
+    finally:
+        hub.shutdown()
+
+
+def test_push_sends_an_index_whose_dates_taken_were_read_since_the_repo_got_it(tmp_path, commits):
+    from huggingface_hub import HfApi
+    from PIL import Image
+
+    from indexing.build import build_index
+    from indexing.sources import FolderSource
+    from tests.colour_embedder import ColourEmbedder, colour_image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    exif = Image.Exif()
+    exif[0x0132] = "2019:07:14 18:22:05"
+    colour_image("red").save(folder / "red.jpg", exif=exif)
+    colour_image("blue").save(folder / "blue.jpg")
+    build_index(FolderSource(folder), tmp_path / "index", ColourEmbedder(), progress=False)
+    files = index_files(tmp_path / "index")
+    undated = json.loads(files["manifest.json"])
+    del undated["dates_taken"]  # as a version from before dates pushed the same images
+    remote = {"owner/same": files, "owner/undated": files | {"manifest.json": json.dumps(undated).encode()}}
+    hub = _serve_hub(remote)
+    try:
+        api = HfApi(endpoint=hub.endpoint, token="hf_test")
+        assert push_index(tmp_path / "index", "owner/same", api=api) is None and commits == []
+        assert push_index(tmp_path / "index", "owner/undated", api=api).endswith("/commit/abc")
+        assert len(commits) == 1
     finally:
         hub.shutdown()
 

@@ -233,7 +233,7 @@ def test_a_search_within_a_folder_answers_from_its_images_and_subfolders_alone(
         "2020/green.png",
     ]
     assert len(searcher.by_text("red", k=5)) == 5  # no folder: every image
-    assert (searcher.store.folder("2020").vectors is None) == (share == 0.0)
+    assert (searcher.store.among("2020").vectors is None) == (share == 0.0)
 
 
 @pytest.mark.parametrize("within", ["2021", "2019/red.png", "20", "../" * 2000])

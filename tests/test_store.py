@@ -28,7 +28,7 @@ from indexing.store import (
 
 def _as_format_1(index_dir: Path) -> None:
     """Turn a current index into what format 1 wrote: vectors (float32) and thumbnails inside the
-    catalog, a `size` column and no `content` or `meta` column, version 1 everywhere."""
+    catalog, a `size` column and no `content`, `meta` or `taken` column, version 1 everywhere."""
     store = IndexStore(index_dir)
     ids = store.catalog.ids().tolist()
     vectors, thumbs = store.vectors.read(ids), store.thumbnails.get_many(ids)
@@ -36,6 +36,8 @@ def _as_format_1(index_dir: Path) -> None:
     db = sqlite3.connect(index_dir / CATALOG)
     with db:
         db.execute("DROP INDEX items_content")
+        db.execute("DROP INDEX items_taken")
+        db.execute("ALTER TABLE items DROP COLUMN taken")
         db.execute("ALTER TABLE items DROP COLUMN content")
         db.execute("ALTER TABLE items DROP COLUMN meta")
         db.execute("ALTER TABLE items ADD COLUMN size INTEGER")
@@ -74,7 +76,7 @@ def test_a_format_1_index_is_migrated_in_place_when_opened(tmp_path, built_index
     assert hit.key == "img_008.png" and hit.score > 0.999
     assert searcher.thumbnail(hit.id) == IndexStore(built_index).thumbnail(hit.id)  # moved to a shard
     assert np.allclose(searcher.store.vector(hit.id), IndexStore(built_index).vector(hit.id))
-    assert set(_columns(old)) == {"id", "key", "label", "fingerprint", "content", "meta"}
+    assert set(_columns(old)) == {"id", "key", "label", "fingerprint", "content", "meta", "taken"}
     manifest = verify(old, thumbnails=True)  # the rewritten manifest matches the migrated files
     assert manifest["format_version"] == FORMAT_VERSION == 5
     assert Catalog(old / CATALOG, readonly=True).format_version() == 5

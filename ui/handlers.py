@@ -181,7 +181,8 @@ class Handlers:
         collapse: float | None = None,
         within: str = "",
     ) -> list[dict[str, Any]]:
-        """Images described by `text`: [{rank, score, id, key, label, file, thumbnail, photo, folded}]."""
+        """Images described by `text`: [{rank, score, id, key, label, file, thumbnail, photo, taken,
+        folded}]."""
         return self._hits_search(
             "text",
             request,
@@ -545,8 +546,11 @@ _NO_IMAGE = BuscadorError("no image given", "no_image")
 
 
 def _caption(hit: dict[str, Any], lang: str) -> str:
-    """'#1 · 0.8312 · label', and ' · +2 similar' when near-duplicates were folded into it."""
+    """'#1 · 0.8312 · label', ' · 2019-07-14' for a photo that says when it was taken, and
+    ' · +2 similar' when near-duplicates were folded into it."""
     caption = f"#{hit['rank']} · {hit['score']:.4f} · {hit['label']}"
+    if hit.get("taken"):
+        caption += f" · {hit['taken'][:10]}"
     if hit["folded"]:
         caption += " · " + ui_text.message(lang, "folded", n=len(hit["folded"]))
     return caption

@@ -50,6 +50,10 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "collapse": "Fold near-duplicates into one result",
             "within": "Only in this folder",
             "within_placeholder": "e.g. holidays/2019 (empty: the whole collection)",
+            "within_info": (
+                "Dates: add taken:2019 to the description (a year, a month, a day, or 2018..2020) "
+                "to search the photos taken then."
+            ),
             "copy_link": "🔗 Copy link",
             "json": "Results as JSON",
             "scores_note": (
@@ -111,6 +115,22 @@ LANGUAGES: dict[str, dict[str, Any]] = {
                 "The image weight must be a number from 0 (all text) to 1 (all image), not {value!r}."
             ),
             "negatives_only": "The query only says what to leave out: add what you are looking for.",
+            "bad_period": (
+                "“{period}” is not a period: write a year, month or day, or a range of them "
+                "(taken:2019, taken:2019-06, taken:2019-06-15, taken:2018..2020, taken:..2015)."
+            ),
+            "period_backwards": "The period “{period}” ends before it starts.",
+            "two_periods": (
+                "The query names more than one period: give one, or a range like taken:2018..2020."
+            ),
+            "period_only": "The query only says when: add what you are looking for (beach taken:2019).",
+            "dates_not_read": (
+                "This index does not record when its photos were taken: build it again with this "
+                "version of Buscador Visual, which reads the dates from the photos."
+            ),
+            "no_dates": "No image of this index says when it was taken (no EXIF date), so taken: finds none.",
+            "no_taken": "No image of this index was taken in {period}; its dates run from {first} to {last}.",
+            "no_taken_in_folder": "No image of this index in the folder “{folder}” was taken in {period}.",
             "not_an_image": "not an image, or a format we cannot read",
             "corrupt_image": "corrupt or truncated image",
             "empty_file": "empty file (0 bytes)",
@@ -175,6 +195,10 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "collapse": "Agrupar las casi duplicadas en un solo resultado",
             "within": "Solo en esta carpeta",
             "within_placeholder": "p. ej. vacaciones/2019 (vacío: toda la colección)",
+            "within_info": (
+                "Fechas: añade fecha:2019 a la descripción (un año, un mes, un día o 2018..2020) "
+                "para buscar las fotos hechas entonces."
+            ),
             "copy_link": "🔗 Copiar enlace",
             "json": "Resultados en JSON",
             "scores_note": (
@@ -238,6 +262,29 @@ LANGUAGES: dict[str, dict[str, Any]] = {
                 "El peso de la imagen debe ser un número de 0 (solo texto) a 1 (solo imagen), no {value!r}."
             ),
             "negatives_only": "La consulta solo dice qué dejar fuera: añade lo que buscas.",
+            "bad_period": (
+                "«{period}» no es un periodo: escribe un año, un mes o un día, o un intervalo "
+                "(fecha:2019, fecha:2019-06, fecha:2019-06-15, fecha:2018..2020, fecha:..2015)."
+            ),
+            "period_backwards": "El periodo «{period}» termina antes de empezar.",
+            "two_periods": (
+                "La consulta nombra más de un periodo: da uno, o un intervalo como fecha:2018..2020."
+            ),
+            "period_only": "La consulta solo dice cuándo: añade lo que buscas (playa fecha:2019).",
+            "dates_not_read": (
+                "Este índice no guarda cuándo se hicieron sus fotos: vuelve a crearlo con esta versión "
+                "de Buscador Visual, que lee las fechas de las fotos."
+            ),
+            "no_dates": (
+                "Ninguna imagen de este índice dice cuándo se hizo (sin fecha EXIF): fecha: no "
+                "encuentra ninguna."
+            ),
+            "no_taken": (
+                "Ninguna imagen de este índice se hizo en {period}; sus fechas van del {first} al {last}."
+            ),
+            "no_taken_in_folder": (
+                "Ninguna imagen de este índice en la carpeta «{folder}» se hizo en {period}."
+            ),
             "not_an_image": "no es una imagen, o tiene un formato que no sabemos leer",
             "corrupt_image": "la imagen está dañada o incompleta",
             "empty_file": "el archivo está vacío (0 bytes)",

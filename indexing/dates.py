@@ -1,0 +1,140 @@
+"""When a photo was taken: read from its file's EXIF header, and the periods a query names.
+
+A date taken is kept as the camera wrote it, local time without a zone, as "YYYY-MM-DDTHH:MM:SS"
+(so dates sort as texts). A query names a period after `taken:` (or `date:`, `fecha:`): a year,
+a month or a day, or a range of them, `2019`, `2019-06`, `2019-06-15`, `2018..2020`, `..2015`.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from PIL import Image
+
+from indexing.errors import BuscadorError
+
+# EXIF tags, most telling first: when the shutter fired, when it was digitised (a scan), when the
+# file was last written (an editor may set it to the edit's day; still better than nothing).
+_EXIF_IFD = 0x8769
+_ORIGINAL, _DIGITIZED, _DATETIME = 0x9003, 0x9004, 0x0132
+_EXIF_DATE = re.compile(r"\s*(\d{4})[:\-/](\d\d)[:\-/](\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d))?)?")
+# The years a date taken may have: cameras write 0000:00:00 or 1970 or 2080 when their clock
+# was never set; photographs start in 1826.
+FIRST_YEAR, LAST_YEAR = 1826, 2100
+
+
+def taken_from_file(path: Path | None) -> str:
+    """When the photo at `path` was taken, from its EXIF header ("" when it does not say, the
+    file cannot be read, or there is no file). Reads the header alone: no pixel is decoded."""
+    if path is None:
+        return ""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as img:
+                raw = img.info.get("exif")
+                if isinstance(raw, bytes):
+                    exif = Image.Exif()
+                    exif.load(raw)
+                elif img.format == "TIFF":  # its tags are its header
+                    exif = img.getexif()
+                else:  # a PNG's eXIf chunk after its pixels is not worth decoding them for
+                    return ""
+                inner = exif.get_ifd(_EXIF_IFD)
+                for value in (inner.get(_ORIGINAL), inner.get(_DIGITIZED), exif.get(_DATETIME)):
+                    if found := exif_date(value):
+                        return found
+    except Exception:  # Pillow's header parsers raise many kinds: any means "no date"
+        return ""
+    return ""
+
+
+def exif_date(value: object) -> str:
+    """An EXIF date ("2019:07:14 18:22:05") as "2019-07-14T18:22:05"; "" for none or a clock never set."""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if not isinstance(value, str) or not (match := _EXIF_DATE.match(value)):
+        return ""
+    year, month, day, hour, minute, second = (int(part or 0) for part in match.groups())
+    try:
+        date(year, month, day)
+    except ValueError:
+        return ""
+    if not FIRST_YEAR <= year <= LAST_YEAR or hour > 23 or minute > 59 or second > 59:
+        return ""
+    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}"
+
+
+@dataclass(frozen=True)
+class Period:
+    """The dates taken from `start` (included) to `end` (left out), as sortable texts; `text` is
+    how the query wrote it."""
+
+    start: str
+    end: str
+    text: str
+
+
+_DAY = r"\d{4}(?:[-/]\d{1,2}(?:[-/]\d{1,2})?)?"
+_PERIOD = re.compile(rf"({_DAY})?\s*(?:(\.\.|–|—|-)\s*({_DAY})?)?")
+_OPERATOR = re.compile(r"(?:^|\s)(?:taken|date|fecha):(\S*)", re.IGNORECASE)
+
+
+def split_period(text: str) -> tuple[str, Period | None]:
+    """'beach taken:2019' → ("beach", the period 2019); a text without `taken:` → (text, None)."""
+    found = _OPERATOR.findall(text)
+    if not found:
+        return text, None
+    if len(found) > 1:
+        raise BuscadorError(
+            "the query names more than one period (taken:…): give one, or a range like taken:2018..2020",
+            "two_periods",
+        )
+    return " ".join(_OPERATOR.sub(" ", text).split()), parse_period(found[0])
+
+
+def parse_period(text: str) -> Period:
+    """'2019' → 2019-01-01 to 2020-01-01; '2019-06..2019-08' → 2019-06-01 to 2019-09-01; either
+    end of a range may be left open ('..2015', '2020..'). Raises BuscadorError (code bad_period)."""
+    match = _PERIOD.fullmatch(text.strip())
+    first, separator, last = match.groups() if match else (None, None, None)
+    if not match or not (first or last) or (separator == "-" and not (first and last)):
+        raise _bad_period(text)
+    start = _bound(first, text, after=False) if first else f"{FIRST_YEAR:04d}"
+    if separator is None:
+        end = _bound(first, text, after=True)
+    else:
+        end = _bound(last, text, after=True) if last else f"{LAST_YEAR + 1:04d}"
+    if end <= start:
+        raise BuscadorError(f"the period {text!r} ends before it starts", "period_backwards", period=text)
+    return Period(start, end, text)
+
+
+def _bound(day: str | None, text: str, *, after: bool) -> str:
+    """The first instant of `day` (a year, month or day), or with `after` the first one after it."""
+    parts = [int(part) for part in re.split(r"[-/]", day or "")]
+    year, month, dom = (*parts, 1, 1)[:3]
+    try:
+        first = date(year, month, dom)
+        if after and len(parts) == 1:
+            first = date(year + 1, 1, 1)
+        elif after and len(parts) == 2:
+            first = date(year + (month == 12), month % 12 + 1, 1)
+        elif after:
+            first = date.fromordinal(first.toordinal() + 1)
+    except (ValueError, OverflowError):
+        raise _bad_period(text) from None
+    return first.isoformat()
+
+
+def _bad_period(text: str) -> BuscadorError:
+    return BuscadorError(
+        f"{text!r} is not a period: write a year, month or day, or a range of them "
+        "(taken:2019, taken:2019-06, taken:2019-06-15, taken:2018..2020, taken:..2015)",
+        "bad_period",
+        period=text,
+    )
