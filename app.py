@@ -117,9 +117,16 @@ def remember_combined(  # noqa: PLR0917 (Gradio passes an event's inputs in orde
 
 
 def index_status(engine: Engine) -> str:
-    """The served index in a few words: how many images, which model."""
+    """The served index in a few words: how many images, which model, and when its photos were
+    taken, where they say, with how to search a period (`taken:2019`)."""
     store = engine.searcher.store if engine.searcher else None
-    return f"🖼️ {store.count} · `{Path(store.model).name}`" if store else ""
+    if store is None:
+        return ""
+    line = f"🖼️ {store.count} · `{Path(store.model).name}`"
+    if dates := store.manifest.get("dates_taken"):
+        first, last = dates["first"], dates["last"]
+        line += f" · 📅 {first[:10]} – {last[:10]}: `taken:{last[:4]}`"
+    return line
 
 
 def problem_note(engine: Engine) -> str:
@@ -213,7 +220,6 @@ def build_ui(engine: Engine) -> gr.Blocks:
                 "",
                 label=T("within"),
                 placeholder=T("within_placeholder"),
-                info=T("within_info"),
                 max_lines=1,
                 elem_id="within",
                 visible=of_folders(engine),

@@ -60,7 +60,7 @@ BUILD_LOCK = ".build.lock"
 # What search needs, downloaded together; thumbnails come apart (indexing.thumbnails).
 SEARCH_FILES = (MANIFEST, INDEX, CATALOG, VECTORS)
 # Subsets (a folder's images, a period's) an IndexStore keeps at hand for searches among them.
-FOLDERS_KEPT = 16
+SUBSETS_KEPT = 16
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -166,7 +166,7 @@ class Catalog:
                 self._db.execute("PRAGMA synchronous=FULL")
                 if self._migrate():
                     self._db.execute("VACUUM")  # give back the space of what moved out
-                if not self._columns() & {"taken"}:
+                if "taken" not in self._columns():
                     self._db.execute("ALTER TABLE items ADD COLUMN taken TEXT")
                 self._db.executescript(_INDEXES)
             self._db.execute("SELECT count(*) FROM meta").fetchone()
@@ -819,7 +819,7 @@ class IndexStore:
         """The images under `folder` (a prefix of their keys, "a/b" for "a/b/…"; "" for all)
         taken in `period` (None: whenever), to search among (`search`'s `only`); a BuscadorError
         when there are none. The last ones asked for are kept (a visitor searching one folder
-        asks again), up to FOLDERS_KEPT and config.FOLDER_CACHE_MB of vectors."""
+        asks again), up to SUBSETS_KEPT and config.FOLDER_CACHE_MB of vectors."""
         wanted = (folder, period.start, period.end) if period else (folder, "", "")
         with self._subsets_lock:
             if (found := self._subsets.get(wanted)) is not None:
@@ -842,7 +842,7 @@ class IndexStore:
         found = Subset(ann.Selection(ids), self.vectors.read(ids) if len(ids) < share * self.count else None)
         with self._subsets_lock:
             self._subsets[wanted] = found
-            while len(self._subsets) > FOLDERS_KEPT or (
+            while len(self._subsets) > SUBSETS_KEPT or (
                 len(self._subsets) > 1
                 and sum(f.bytes for f in self._subsets.values()) > config.FOLDER_CACHE_MB * 1e6
             ):

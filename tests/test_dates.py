@@ -251,9 +251,12 @@ def test_the_command_line_searches_a_period_and_shows_dates(
 def test_the_page_shows_each_result_s_date_and_says_why_a_period_finds_nothing(searcher):
     import gradio as gr
 
+    import app
     from ui.handlers import Engine, Handlers
 
     handlers = Handlers(Engine(searcher))
+    # The index's line under Options says when its photos were taken and how to search a period.
+    assert app.index_status(handlers.engine).endswith("· 📅 2019-07-14 – 2021-03-02: `taken:2021`")
     gallery, hits, _, link = handlers.search_text("red taken:2019", 5, -1.0, False, "", gr.Request())
     assert [caption for _, caption in gallery] == ["#1 · 1.0000 · red-2019.jpg · 2019-07-14"]
     assert hits[0]["taken"] == "2019-07-14T18:22:05" and "taken%3A2019" in link

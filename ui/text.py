@@ -50,10 +50,6 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "collapse": "Fold near-duplicates into one result",
             "within": "Only in this folder",
             "within_placeholder": "e.g. holidays/2019 (empty: the whole collection)",
-            "within_info": (
-                "Dates: add taken:2019 to the description (a year, a month, a day, or 2018..2020) "
-                "to search the photos taken then."
-            ),
             "copy_link": "🔗 Copy link",
             "json": "Results as JSON",
             "scores_note": (
@@ -195,10 +191,6 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "collapse": "Agrupar las casi duplicadas en un solo resultado",
             "within": "Solo en esta carpeta",
             "within_placeholder": "p. ej. vacaciones/2019 (vacío: toda la colección)",
-            "within_info": (
-                "Fechas: añade fecha:2019 a la descripción (un año, un mes, un día o 2018..2020) "
-                "para buscar las fotos hechas entonces."
-            ),
             "copy_link": "🔗 Copiar enlace",
             "json": "Resultados en JSON",
             "scores_note": (
