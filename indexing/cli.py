@@ -140,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--taken",
         metavar="PERIOD",
-        help="search only the photos taken then, as their EXIF says: 2019, 2019-06, 2019-06-15, "
+        help="search only the photos taken then, as their EXIF (or name) says: 2019, 2019-06, 2019-06-15, "
         "2018..2020, ..2015 (the same as taken:PERIOD in --text)",
     )
     search.add_argument(

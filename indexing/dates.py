@@ -1,4 +1,5 @@
-"""When a photo was taken: read from its file's EXIF header, and the periods a query names.
+"""When a photo was taken: read from its file's EXIF header (else from a date in its name, as
+phones and messaging apps write them), and the periods a query names.
 
 A date taken is kept as the camera wrote it, local time without a zone, as "YYYY-MM-DDTHH:MM:SS"
 (so dates sort as texts). A query names a period after `taken:` (or `date:`, `fecha:`): a year,
@@ -22,16 +23,39 @@ from indexing.errors import BuscadorError
 _EXIF_IFD = 0x8769
 _ORIGINAL, _DIGITIZED, _DATETIME = 0x9003, 0x9004, 0x0132
 _EXIF_DATE = re.compile(r"\s*(\d{4})[:\-/](\d\d)[:\-/](\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d))?)?")
-# The years a date taken may have: cameras write 0000:00:00 or 1970 or 2080 when their clock
-# was never set; photographs start in 1826.
+# The years a date taken may have (a camera whose clock was never set writes 0000:00:00);
+# photographs start in 1826.
 FIRST_YEAR, LAST_YEAR = 1826, 2100
+# A date in a file name: IMG_20190714_182205.jpg (Android), PXL_20210302_080000123.jpg (Pixel),
+# IMG-20190714-WA0001.jpg (WhatsApp, which strips EXIF), Screenshot_2019-07-14-18-22-05.png,
+# "Photo 2019-07-14 18.22.05.jpg": a year from 1900 to 2099, month and day, then maybe the time
+# (and milliseconds); not inside a longer run of digits.
+_NAME_DATE = re.compile(
+    r"(?<!\d)((?:19|20)\d\d)[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])"
+    r"(?:[-_ T.]?([01]\d|2[0-3])[-_.:]?([0-5]\d)[-_.:]?([0-5]\d)(?:\d{3})?)?(?!\d)"
+)
 
 
 def taken_from_file(path: Path | None) -> str:
-    """When the photo at `path` was taken, from its EXIF header ("" when it does not say, the
-    file cannot be read, or there is no file). Reads the header alone: no pixel is decoded."""
+    """When the photo at `path` was taken: from its EXIF header, else from a date in its name
+    ("" when neither says, or there is no file). Reads the header alone: no pixel is decoded."""
     if path is None:
         return ""
+    return _exif_taken(path) or date_in_name(path.name)
+
+
+def date_in_name(name: str) -> str:
+    """The date (and time) a file name holds, "IMG_20190714_182205.jpg" → "2019-07-14T18:22:05";
+    "" for none."""
+    for match in _NAME_DATE.finditer(name):
+        year, month, day, hour, minute, second = match.groups()
+        if found := exif_date(f"{year}:{month}:{day} {hour or '00'}:{minute or '00'}:{second or '00'}"):
+            return found
+    return ""
+
+
+def _exif_taken(path: Path) -> str:
+    """The date taken its EXIF header says ("" for none, or a file Pillow cannot read)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from indexing.build import build_index
-from indexing.dates import exif_date, parse_period, split_period, taken_from_file
+from indexing.dates import date_in_name, exif_date, parse_period, split_period, taken_from_file
 from indexing.errors import BuscadorError
 from indexing.search import Searcher
 from indexing.sources import FolderSource
@@ -121,6 +121,28 @@ def test_exif_dates_are_read_as_sortable_texts_and_unset_clocks_are_no_date():
         assert exif_date(unset) == ""
 
 
+@pytest.mark.parametrize(
+    ("name", "taken"),
+    [
+        ("IMG_20190714_182205.jpg", "2019-07-14T18:22:05"),  # Android
+        ("PXL_20210302_080000123.jpg", "2021-03-02T08:00:00"),  # Pixel, with milliseconds
+        ("IMG-20190714-WA0001.jpg", "2019-07-14T00:00:00"),  # WhatsApp
+        ("Screenshot_2019-07-14-18-22-05.png", "2019-07-14T18:22:05"),
+        ("Photo 2019-07-14 18.22.05.jpg", "2019-07-14T18:22:05"),
+        ("20190714.jpg", "2019-07-14T00:00:00"),
+        ("IMG_20190714_250000.jpg", "2019-07-14T00:00:00"),  # no such hour: the day alone
+        ("DSC01234.jpg", ""),
+        ("IMG_1234.JPG", ""),
+        ("holiday 2019-07.jpg", ""),
+        ("20191332.jpg", ""),  # no 13th month
+        ("VID_20190230_120000.jpg", ""),  # no 30 February
+        ("a123201907141.jpg", ""),  # inside a longer number
+    ],
+)
+def test_a_date_in_the_file_name_is_read_as_phones_and_apps_write_it(name, taken):
+    assert date_in_name(name) == taken
+
+
 def test_the_date_taken_comes_from_the_header_of_each_kind_of_file(tmp_path: Path):
     img = colour_image("red")
     img.save(tmp_path / "original.jpg", exif=_exif("2019:07:14 18:22:05"))
@@ -138,6 +160,11 @@ def test_the_date_taken_comes_from_the_header_of_each_kind_of_file(tmp_path: Pat
     (tmp_path / "text.jpg").write_text("not an image")
     for name in ("plain.jpg", "broken.jpg", "text.jpg", "missing.jpg"):
         assert taken_from_file(tmp_path / name) == ""
+    # No EXIF (WhatsApp strips it): the name's date; the EXIF's first where both are.
+    img.save(tmp_path / "IMG-20200505-WA0003.jpg")
+    assert taken_from_file(tmp_path / "IMG-20200505-WA0003.jpg") == "2020-05-05T00:00:00"
+    img.save(tmp_path / "IMG_20200505_101010.jpg", exif=_exif("2019:07:14 18:22:05"))
+    assert taken_from_file(tmp_path / "IMG_20200505_101010.jpg") == "2019-07-14T18:22:05"
 
 
 def test_a_period_in_the_query_searches_the_photos_taken_then_alone(searcher):
