@@ -5,23 +5,30 @@ folder, numbered in order, as a first build numbers a real folder's images) and 
 its 200 held-out queries among the images of one folder, of several sizes: exactly, over the
 folder's vectors held in memory, and through the index with a selector that leaves the other
 images out (`IndexStore.search` takes the second from config.FOLDER_SHARE of the index up).
-Recall@10 is against exact search over the folder's stored vectors. Prints figures; asserts
-nothing.
+Recall@10 is against exact search over the folder's stored vectors. With --dated, the same for
+periods (`taken:`), on a copy of the index whose photos were taken one after another over ten
+years (2015 to 2024, in id order, as a camera's are numbered): the first search of a period
+(listing its ids from the catalog) and later ones. Prints figures; asserts nothing.
 
-Usage: .venv/bin/python -m benchmarks.bench_within [--index benchmarks/.work/scale/lowrank-300000]
+Usage: .venv/bin/python -m benchmarks.bench_within [--index benchmarks/.work/scale/lowrank-300000] [--dated]
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import sqlite3
 import statistics
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks import arguments
 from indexing.ann import Selection
-from indexing.store import IndexStore, Subset
+from indexing.dates import parse_period
+from indexing.store import CATALOG, Catalog, IndexStore, Subset
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = (1_000, 10_000, 20_000, 30_000, 60_000, 150_000)
@@ -44,9 +51,13 @@ def main() -> None:
     parser.add_argument(
         "--index", type=Path, default=REPO / "benchmarks" / ".work" / "scale" / "lowrank-300000"
     )
+    parser.add_argument("--dated", action="store_true", help="search periods of a dated copy instead")
     args = parser.parse_args()
-    store = IndexStore(args.index)
     queries = np.load(args.index.parent / "queries.npy")
+    if args.dated:
+        periods(dated_copy(args.index), queries)
+        return
+    store = IndexStore(args.index)
     print(f"{args.index.name}: {store.count:,} images, {store.manifest['index_type']}")
     for size in SIZES:
         if size > store.count // 2:
@@ -72,6 +83,43 @@ def main() -> None:
     print(
         f"store.among('photos'), every image: {(time.perf_counter() - started) * 1000:.0f} ms the first time"
     )
+
+
+def dated_copy(index: Path) -> Path:
+    """A copy of `index` (its big files linked, not copied) whose catalog says its photos were
+    taken one after another from 2015 to 2024."""
+    copy = index.parent / f"{index.name}-dated"
+    shutil.rmtree(copy, ignore_errors=True)
+    copy.mkdir()
+    for path in index.iterdir():
+        if path.is_file() and path.name != CATALOG:
+            os.link(path, copy / path.name)
+    shutil.copy(index / CATALOG, copy / CATALOG)
+    Catalog(copy / CATALOG).close()  # opened for writing: gains its date column
+    with sqlite3.connect(copy / CATALOG) as db:
+        ids = [row[0] for row in db.execute("SELECT id FROM items ORDER BY id")]
+        start, step = datetime(2015, 1, 1), timedelta(days=3653) / len(ids)
+        db.executemany(
+            "UPDATE items SET taken=? WHERE id=?",
+            ((f"{start + n * step:%Y-%m-%dT%H:%M:%S}", i) for n, i in enumerate(ids)),
+        )
+    return copy
+
+
+def periods(index: Path, queries: np.ndarray) -> None:
+    store = IndexStore(index)
+    print(f"{index.name}: {store.count:,} images over ten years, {store.manifest['index_type']}")
+    for text in ("2015..2024", "2019", "2019-06", "2019-06-15"):
+        period = parse_period(text)
+        started = time.perf_counter()
+        subset = store.among("", period)
+        first = (time.perf_counter() - started) * 1000
+        later_ms, _ = timed(store, queries, store.among("", period))
+        how = "exact" if subset.vectors is not None else "through the index"
+        print(
+            f"taken:{text:<11} {len(subset.ids):>9,} images: first search listed them in {first:6.1f} ms; "
+            f"search p50 {later_ms:5.2f} ms ({how})"
+        )
 
 
 if __name__ == "__main__":

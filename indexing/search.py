@@ -267,7 +267,12 @@ class Searcher:
         if not isinstance(within, str):
             raise BuscadorError(f"a folder is a text, not {within!r}", "bad_folder", value=within)
         name = folder_name(within)
-        return self.store.among(name, period) if name or period else None
+        if not name and period is None:
+            return None
+        subset = self.store.among(name, period)
+        # A period every image was taken in: a search of the whole index, without a selector
+        # (whose cost grows with the ids it holds: 50 ms at a million against 5).
+        return None if len(subset.ids) == self.store.count else subset
 
     def _answer(
         self,

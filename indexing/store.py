@@ -877,14 +877,16 @@ class IndexStore:
                 "version of Buscador Visual, which reads the dates from the photos' EXIF",
                 "dates_not_read",
             )
-        dated, first, last = self.catalog.dates_taken()
+        ids = self.catalog.ids_taken(period.start, period.end)
+        if len(ids):
+            return ids
+        dated, first, last = self.catalog.dates_taken()  # a scan of the catalog: only to say why
         if not dated:
             raise BuscadorError(
                 "no image of this index says when it was taken (no EXIF date), so taken: finds none",
                 "no_dates",
             )
-        ids = self.catalog.ids_taken(period.start, period.end)
-        if not len(ids) and not folder:
+        if not folder:
             raise BuscadorError(
                 f"no image of this index was taken in {period.text}; its dates run from "
                 f"{first[:10]} to {last[:10]}",

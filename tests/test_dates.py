@@ -291,3 +291,20 @@ def test_the_page_shows_each_result_s_date_and_says_why_a_period_finds_nothing(s
     assert undated[0][1].endswith(" · red-undated.png")  # no date to show
     with pytest.raises(gr.Error, match="its dates run from 2019-07-14 to 2021-03-02"):
         handlers.search_text("red taken:1999", 5, -1.0, False, "", gr.Request())
+
+
+def test_a_period_every_photo_was_taken_in_searches_the_whole_index(photos, tmp_path, monkeypatch):
+    (photos / "red-undated.png").unlink()  # every photo left says when it was taken
+    build_index(FolderSource(photos), tmp_path / "index", ColourEmbedder(), progress=False)
+    searcher = Searcher.open(tmp_path / "index", ColourEmbedder())
+    subsets = []
+    search = searcher.store.search
+
+    def searched(queries, k, *, only=None):
+        subsets.append(only)
+        return search(queries, k, only=only)
+
+    monkeypatch.setattr(searcher.store, "search", searched)
+    assert len(searcher.by_text("blue taken:2020..2021", k=5)) == 3
+    assert len(searcher.by_text("blue taken:2019..2021", k=5)) == 4
+    assert len(subsets[0].ids) == 3 and subsets[1] is None  # all four: no selector
