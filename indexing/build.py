@@ -28,7 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from indexing import config
-from indexing.dates import taken_from_file
+from indexing.dates import taken_from_bytes, taken_from_file
 from indexing.decoding import Decoded, prepare_for_model, prepare_several, read_and_hash
 from indexing.embedder import EmbedderLike
 from indexing.errors import BadImage, BuscadorError
@@ -598,7 +598,12 @@ def _embed(
             summary.reused += 1
         vector = p.vector if p.vector is not None else vectors[p.identity]
         item = p.item
-        row = Row(item.key, item.label, item.fingerprint, vector, p.thumbnail, p.content, item.meta, item.id)
+        # A dataset's image: its date taken read here, from the bytes in hand (a folder's files
+        # are read after the model, by _read_dates).
+        taken = taken_from_bytes(item.data) if isinstance(item.data, bytes) else None
+        row = Row(
+            item.key, item.label, item.fingerprint, vector, p.thumbnail, p.content, item.meta, item.id, taken
+        )
         rows.append((n, row))
     return rows
 

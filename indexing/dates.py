@@ -8,11 +8,13 @@ a month or a day, or a range of them, `2019`, `2019-06`, `2019-06-15`, `2018..20
 
 from __future__ import annotations
 
+import io
 import re
 import warnings
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image
 
@@ -44,6 +46,12 @@ def taken_from_file(path: Path | None) -> str:
     return _exif_taken(path) or date_in_name(path.name)
 
 
+def taken_from_bytes(data: bytes) -> str:
+    """When the photo whose file is `data` (a dataset's row) was taken, from its EXIF header ("" when
+    it does not say)."""
+    return _exif_taken(io.BytesIO(data))
+
+
 def date_in_name(name: str) -> str:
     """The date (and time) a file name holds, "IMG_20190714_182205.jpg" → "2019-07-14T18:22:05";
     "" for none."""
@@ -54,12 +62,12 @@ def date_in_name(name: str) -> str:
     return ""
 
 
-def _exif_taken(path: Path) -> str:
+def _exif_taken(file: Path | BinaryIO) -> str:
     """The date taken its EXIF header says ("" for none, or a file Pillow cannot read)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(path) as img:
+            with Image.open(file) as img:
                 raw = img.info.get("exif")
                 if isinstance(raw, bytes):
                     exif = Image.Exif()

@@ -291,6 +291,7 @@ def test_browser_address_bar_follows_the_searches_and_back_returns_to_one(browse
     page = browser.new_page(locale="en-US")
     page.goto(server)
     page.get_by_text("a cup of coffee", exact=True).wait_for()  # the page's start-up event ran
+    page.locator("#status[role=status]").wait_for(state="attached")  # and its script: keys are heard
     page.locator("body").press("/")  # "/" goes to the search box
     page.keyboard.type("a red circle")
     page.keyboard.press("Enter")

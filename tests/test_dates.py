@@ -284,6 +284,7 @@ def test_the_page_shows_each_result_s_date_and_says_why_a_period_finds_nothing(s
     handlers = Handlers(Engine(searcher))
     # The index's line under Options says when its photos were taken and how to search a period.
     assert app.index_status(handlers.engine).endswith("· 📅 2019-07-14 – 2021-03-02: `taken:2021`")
+    assert handlers.info(gr.Request())["dates_taken"]["count"] == 4  # and to programs
     gallery, hits, _, link = handlers.search_text("red taken:2019", 5, -1.0, False, "", gr.Request())
     assert [caption for _, caption in gallery] == ["#1 · 1.0000 · red-2019.jpg · 2019-07-14"]
     assert hits[0]["taken"] == "2019-07-14T18:22:05" and "taken%3A2019" in link
@@ -308,3 +309,26 @@ def test_a_period_every_photo_was_taken_in_searches_the_whole_index(photos, tmp_
     assert len(searcher.by_text("blue taken:2020..2021", k=5)) == 3
     assert len(searcher.by_text("blue taken:2019..2021", k=5)) == 4
     assert len(subsets[0].ids) == 3 and subsets[1] is None  # all four: no selector
+
+
+def test_a_dataset_s_images_keep_their_dates_taken(photos, tmp_path):
+    import datasets
+
+    from indexing.sources import DatasetSource
+
+    files = sorted(path for path in photos.rglob("*") if path.is_file())
+    datasets.Dataset.from_dict(
+        {"img": [{"bytes": path.read_bytes(), "path": path.name} for path in files]},
+        features=datasets.Features({"img": datasets.Image()}),
+    ).save_to_disk(tmp_path / "ds")
+    source = DatasetSource(str(tmp_path / "ds"), image_column="img")
+    build_index(source, tmp_path / "index", ColourEmbedder(), progress=False)
+    searcher = Searcher.open(tmp_path / "index", ColourEmbedder())
+    hits = searcher.by_text("red taken:2020..2021", k=5)
+    assert [h.label for h in hits] == [
+        "train[2] red-2020.jpg",
+        "train[4] red-2021.jpg",
+        "train[0] blue-2021.jpg",
+    ]
+    assert hits[0].taken == "2020-12-31T23:59:59"
+    assert json.loads((tmp_path / "index" / MANIFEST).read_text())["dates_taken"]["count"] == 4

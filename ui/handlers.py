@@ -269,8 +269,9 @@ class Handlers:
         )
 
     def info(self, request: gr.Request) -> dict[str, Any]:
-        """The index served now: {images, model, index_type, recall_at_10, built_at, source}; it
-        changes when a new build comes in (ui.refresh)."""
+        """The index served now: {images, model, index_type, recall_at_10, built_at, source,
+        dates_taken ({count, first, last} of the photos that say when they were taken, or None)};
+        it changes when a new build comes in (ui.refresh)."""
         searcher = self._searcher(visitor_language(request))
         manifest = searcher.store.manifest
         source = manifest.get("source") or {}
@@ -282,6 +283,7 @@ class Handlers:
             "built_at": manifest["built_at"],
             # A dataset by name; a folder's path on the server stays private.
             "source": source_text(source) if source.get("kind") == "dataset" else source.get("kind", "?"),
+            "dates_taken": manifest.get("dates_taken"),
         }
 
     # --- the page's other events -----------------------------------------------------------------
