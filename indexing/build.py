@@ -257,7 +257,7 @@ def _read_dates(source: Source, catalog: Catalog, *, progress: bool) -> None:
         for start in range(0, len(undated), DATES_CHUNK):
             chunk = undated[start : start + DATES_CHUNK]
             dates = [(taken_from_file(source.file(key)), item_id) for item_id, key in chunk]
-            catalog.set_taken(dates)
+            catalog.set_taken([(taken, item_id) for taken, item_id in dates if taken is not None])
             bar.update(len(chunk))
 
 

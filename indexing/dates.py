@@ -38,12 +38,19 @@ _NAME_DATE = re.compile(
 )
 
 
-def taken_from_file(path: Path | None) -> str:
+def taken_from_file(path: Path | None) -> str | None:
     """When the photo at `path` was taken: from its EXIF header, else from a date in its name
-    ("" when neither says, or there is no file). Reads the header alone: no pixel is decoded."""
+    ("" when neither says, or there is no file; None when the file cannot be opened now, a disk
+    gone or a permission lost, so that a later build reads it again). Reads the header alone: no
+    pixel is decoded."""
     if path is None:
         return ""
-    return _exif_taken(path) or date_in_name(path.name)
+    try:
+        file = path.open("rb")
+    except OSError:
+        return None
+    with file:
+        return _exif_taken(file) or date_in_name(path.name)
 
 
 def taken_from_bytes(data: bytes) -> str:

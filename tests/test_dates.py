@@ -158,8 +158,9 @@ def test_the_date_taken_comes_from_the_header_of_each_kind_of_file(tmp_path: Pat
     img.save(tmp_path / "plain.jpg")
     (tmp_path / "broken.jpg").write_bytes((tmp_path / "original.jpg").read_bytes()[:30])
     (tmp_path / "text.jpg").write_text("not an image")
-    for name in ("plain.jpg", "broken.jpg", "text.jpg", "missing.jpg"):
+    for name in ("plain.jpg", "broken.jpg", "text.jpg"):
         assert taken_from_file(tmp_path / name) == ""
+    assert taken_from_file(tmp_path / "missing.jpg") is None  # not "no date": unknown, read again later
     # No EXIF (WhatsApp strips it): the name's date; the EXIF's first where both are.
     img.save(tmp_path / "IMG-20200505-WA0003.jpg")
     assert taken_from_file(tmp_path / "IMG-20200505-WA0003.jpg") == "2020-05-05T00:00:00"
@@ -215,6 +216,24 @@ def test_a_changed_photo_has_its_date_read_again_and_the_others_are_not_read(pho
     build_index(FolderSource(photos), out, ColourEmbedder(), progress=False)
     assert read == ["red-2019.jpg"]
     hits = Searcher.open(out, ColourEmbedder()).by_text("red taken:2023", k=5)
+    assert [h.key for h in hits] == ["red-2019.jpg"]
+
+
+def test_a_photo_that_cannot_be_opened_now_has_its_date_read_by_a_later_build(photos, tmp_path, monkeypatch):
+    from indexing import build
+
+    out = tmp_path / "index"
+    readable = build.taken_from_file
+    # As when the disk holding it goes away between the listing and the date pass.
+    monkeypatch.setattr(
+        build, "taken_from_file", lambda path: None if "2019" in path.name else readable(path)
+    )
+    build_index(FolderSource(photos), out, ColourEmbedder(), progress=False)
+    with pytest.raises(BuscadorError, match="was taken in 2019;"):
+        Searcher.open(out, ColourEmbedder()).by_text("red taken:2019", k=5)
+    monkeypatch.setattr(build, "taken_from_file", readable)
+    build_index(FolderSource(photos), out, ColourEmbedder(), progress=False)  # nothing changed but that
+    hits = Searcher.open(out, ColourEmbedder()).by_text("red taken:2019", k=5)
     assert [h.key for h in hits] == ["red-2019.jpg"]
 
 
