@@ -598,9 +598,9 @@ def _embed(
             summary.reused += 1
         vector = p.vector if p.vector is not None else vectors[p.identity]
         item = p.item
-        # A dataset's image: its date taken read here, from the bytes in hand (a folder's files
-        # are read after the model, by _read_dates).
-        taken = taken_from_bytes(item.data) if isinstance(item.data, bytes) else None
+        # A dataset's image: its date column's, else its EXIF's, read here from the bytes in hand
+        # (a folder's files are read after the model, by _read_dates).
+        taken = item.taken or (taken_from_bytes(item.data) if isinstance(item.data, bytes) else None)
         row = Row(
             item.key, item.label, item.fingerprint, vector, p.thumbnail, p.content, item.meta, item.id, taken
         )

@@ -66,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated dataset columns kept with each row and returned with results, "
         "e.g. artist,url,license",
     )
+    build.add_argument(
+        "--date-column",
+        help="dataset column saying when each image was taken (a date, a datetime, a text like "
+        "2019-07-14 18:22:05, or Unix seconds), for taken: searches; else the images' EXIF",
+    )
     build.add_argument("--revision", help="dataset revision (branch, tag or commit) on the Hub")
     build.add_argument(
         "--out", type=Path, help=f"index directory (default: $INDEX_DIR or ./{config.DEFAULT_INDEX_DIR})"
@@ -271,9 +276,10 @@ def _build(args: argparse.Namespace) -> int:
 
     if bool(args.dataset) == bool(args.source):
         raise BuscadorError("give a folder of images or --dataset NAME (one of them)")
-    if args.source and (args.label_column or args.meta_columns):
+    if args.source and (args.label_column or args.meta_columns or args.date_column):
         raise BuscadorError(
-            "--label-column and --meta-columns are for datasets; a folder's label is its path"
+            "--label-column, --meta-columns and --date-column are for datasets; a folder's label is "
+            "its path, and its photos' dates come from their EXIF"
         )
     if args.dataset and args.exclude:
         raise BuscadorError("--exclude is for folders; --limit and --shard choose a dataset's rows")
@@ -295,6 +301,7 @@ def _build(args: argparse.Namespace) -> int:
             revision=args.revision,
             label_column=args.label_column,
             meta_columns=[c.strip() for c in args.meta_columns.split(",") if c.strip()],
+            date_column=args.date_column,
         )
     else:
         source = FolderSource(args.source, exclude=args.exclude)

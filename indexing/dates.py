@@ -12,7 +12,7 @@ import io
 import re
 import warnings
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -51,6 +51,20 @@ def taken_from_file(path: Path | None) -> str | None:
         return None
     with file:
         return _exif_taken(file) or date_in_name(path.name)
+
+
+def dataset_date(value: object) -> str:
+    """A dataset field's date as a date taken: a date or datetime, a text that starts with one
+    ("2010-07-04 15:31:06.0", "2019:07:14 18:22:05", "2019-07-14"), or Unix seconds; "" for
+    anything else."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            value = datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
+        except (ValueError, OverflowError, OSError):
+            return ""
+    if isinstance(value, date):
+        value = value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    return exif_date(value)
 
 
 def taken_from_bytes(data: bytes) -> str:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from indexing.config import SKIPPED_FOLDERS
+from indexing.dates import dataset_date
 from indexing.errors import BuscadorError
 from indexing.images import IMAGE_EXTENSIONS, UNREAD_FORMATS
 
@@ -41,6 +42,7 @@ class SourceItem:
     content: str | None = None  # content_hash of the image's bytes, where the source knows it
     meta: dict[str, str] | None = None  # the source's own fields for it (caption, artist, URL, ...)
     id: int | None = None  # in a shard build, its position in the whole source (see Shard)
+    taken: str | None = None  # when it was taken, where the source says (a dataset's date column)
 
 
 def content_hash(data: bytes) -> str:
@@ -245,9 +247,10 @@ class DatasetSource:
 
     Streams, so a large dataset never has to fit in memory or on disk. The image column may hold
     PIL images, raw bytes, {"bytes", "path"} dicts or file paths. `label_column` names the field
-    shown under each result (a caption, a title), and `meta_columns` the fields kept with each row
-    (artist, source URL, licence...). The fingerprint covers the image's bytes and those fields, so
-    a changed caption updates its row (reusing the image's vector).
+    shown under each result (a caption, a title), `meta_columns` the fields kept with each row
+    (artist, source URL, licence...), and `date_column` when each image was taken (else its EXIF
+    says, indexing.dates). The fingerprint covers the image's bytes and those fields, so a changed
+    caption or date updates its row (reusing the image's vector).
     """
 
     kind = "dataset"
@@ -262,8 +265,10 @@ class DatasetSource:
         revision: str | None = None,
         label_column: str | None = None,
         meta_columns: Sequence[str] = (),
+        date_column: str | None = None,
     ) -> None:
         self.name = name
+        self.date_column = date_column
         self.split = split
         self.image_column = image_column
         self.label_column = label_column
@@ -288,7 +293,7 @@ class DatasetSource:
             "limit": self.limit,
             "label_column": self.label_column,
             "meta_columns": list(self.meta_columns),
-        }
+        } | ({"date_column": self.date_column} if self.date_column else {})
 
     def file(self, key: str) -> None:
         return None  # a row's image is bytes in the dataset
@@ -368,17 +373,22 @@ class DatasetSource:
             if self.label_column and record[self.label_column] not in (None, ""):
                 label = str(record[self.label_column])[:MAX_FIELD_CHARS]
             meta = {c: str(record[c])[:MAX_FIELD_CHARS] for c in self.meta_columns if record[c] is not None}
-            described = json.dumps([label, meta], ensure_ascii=False, sort_keys=True)
+            taken = dataset_date(record[self.date_column]) if self.date_column else None
+            fields = [label, meta] + ([taken] if self.date_column else [])
+            described = json.dumps(fields, ensure_ascii=False, sort_keys=True)
             fingerprint = (
-                content_hash(f"{digest}{described}".encode()) if self.label_column or meta else digest
+                content_hash(f"{digest}{described}".encode())
+                if self.label_column or meta or self.date_column
+                else digest
             )
-            yield SourceItem(key, label, fingerprint, data, digest, meta or None)
+            yield SourceItem(key, label, fingerprint, data, digest, meta or None, taken=taken)
 
     def _check_columns(self, record: dict[str, Any], image_column: str) -> None:
         for column, flag in [
             (image_column, "--image-column"),
             *([(self.label_column, "--label-column")] if self.label_column else []),
             *((c, "--meta-columns") for c in self.meta_columns),
+            *([(self.date_column, "--date-column")] if self.date_column else []),
         ]:
             if column not in record:
                 raise BuscadorError(

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from indexing.build import build_index
-from indexing.dates import date_in_name, exif_date, parse_period, split_period, taken_from_file
+from indexing.dates import dataset_date, date_in_name, exif_date, parse_period, split_period, taken_from_file
 from indexing.errors import BuscadorError
 from indexing.search import Searcher
 from indexing.sources import FolderSource
@@ -351,3 +351,73 @@ def test_a_dataset_s_images_keep_their_dates_taken(photos, tmp_path):
     ]
     assert hits[0].taken == "2020-12-31T23:59:59"
     assert json.loads((tmp_path / "index" / MANIFEST).read_text())["dates_taken"]["count"] == 4
+
+
+@pytest.mark.parametrize(
+    ("value", "taken"),
+    [
+        ("2010-07-04 15:31:06.0", "2010-07-04T15:31:06"),  # YFCC's date_taken
+        ("2019:07:14 18:22:05", "2019-07-14T18:22:05"),
+        ("2019-07-14", "2019-07-14T00:00:00"),
+        (__import__("datetime").datetime(2019, 7, 14, 18, 22, 5), "2019-07-14T18:22:05"),
+        (__import__("datetime").date(2019, 7, 14), "2019-07-14T00:00:00"),
+        (1563128525, "2019-07-14T18:22:05"),  # Unix seconds, UTC
+        ("unknown", ""),
+        (None, ""),
+        (True, ""),
+        (10**20, ""),
+    ],
+)
+def test_a_dataset_s_date_column_may_hold_dates_texts_or_unix_seconds(value, taken):
+    assert dataset_date(value) == taken
+
+
+def test_a_dataset_s_date_column_says_when_its_images_were_taken(
+    photos, tmp_path, capsys, tiny_model, monkeypatch
+):
+    import datasets
+
+    from indexing.cli import main
+    from indexing.sources import DatasetSource
+
+    undated = sorted(path for path in photos.rglob("*.png"))[0].read_bytes()  # no EXIF
+    when = ["2001-02-03 04:05:06.0", "", None]
+    rows = {"img": [{"bytes": undated, "path": "x.png"}] * 3, "when": when}
+    datasets.Dataset.from_dict(
+        rows, features=datasets.Features({"img": datasets.Image(), "when": datasets.Value("string")})
+    ).save_to_disk(tmp_path / "ds")
+    source = DatasetSource(str(tmp_path / "ds"), image_column="img", date_column="when")
+    build_index(source, tmp_path / "index", ColourEmbedder(), progress=False)
+    hits = Searcher.open(tmp_path / "index", ColourEmbedder()).by_text("green taken:2001", k=5)
+    assert [(h.key, h.taken) for h in hits] == [("train/0", "2001-02-03T04:05:06")]
+    # A changed date updates its row, embedding nothing again.
+    datasets.Dataset.from_dict(rows | {"when": ["2001-02-03", "2002-01-01", None]}).save_to_disk(
+        tmp_path / "ds2"
+    )
+    again = DatasetSource(str(tmp_path / "ds2"), image_column="img", date_column="when")
+    summary = build_index(again, tmp_path / "index", ColourEmbedder(), progress=False)
+    assert (summary.updated, summary.reused) == (2, 2)
+    hits = Searcher.open(tmp_path / "index", ColourEmbedder()).by_text("green taken:2001..2002", k=5)
+    assert sorted((h.key, h.taken) for h in hits) == [  # the same image thrice: equal scores
+        ("train/0", "2001-02-03T00:00:00"),
+        ("train/1", "2002-01-01T00:00:00"),
+    ]
+    # The command line names a missing column, and keeps the option for datasets.
+    monkeypatch.setenv("CLIP_MODEL", tiny_model)
+    assert (
+        main(
+            [
+                "build",
+                "--dataset",
+                str(tmp_path / "ds"),
+                "--date-column",
+                "date",
+                "--out",
+                str(tmp_path / "i2"),
+            ]
+        )
+        == 2
+    )
+    assert "no column 'date'" in capsys.readouterr().err
+    assert main(["build", str(photos), "--date-column", "when", "--out", str(tmp_path / "i3")]) == 2
+    assert "are for datasets" in capsys.readouterr().err
