@@ -116,16 +116,16 @@ def remember_combined(  # noqa: PLR0917 (Gradio passes an event's inputs in orde
     return remember("image")(asked, k, min_score, collapse, within)
 
 
-def index_status(engine: Engine) -> str:
+def index_status(engine: Engine, lang: str = "en") -> str:
     """The served index in a few words: how many images, which model, and when its photos were
-    taken, where they say, with how to search a period (`taken:2019`)."""
+    taken, where they say, with how to search a period in `lang` (`taken:2019`, `fecha:2019`)."""
     store = engine.searcher.store if engine.searcher else None
     if store is None:
         return ""
     line = f"🖼️ {store.count} · `{Path(store.model).name}`"
     if dates := store.manifest.get("dates_taken"):
-        first, last = dates["first"], dates["last"]
-        line += f" · 📅 {first[:10]} – {last[:10]}: `taken:{last[:4]}`"
+        first, last = dates["first"][:10], dates["last"][:10]
+        line += " · " + ui_text.message(lang, "dates_taken", first=first, last=last, year=last[:4])
     return line
 
 
@@ -339,8 +339,9 @@ def build_ui(engine: Engine) -> gr.Blocks:
 
         demo.load(open_page, None, [examples, *link_outputs], api_visibility="private")
 
-        def page_status() -> tuple[Any, ...]:
-            return problem_note(engine), index_status(engine), gr.update(visible=of_folders(engine))
+        def page_status(request: gr.Request) -> tuple[Any, ...]:
+            status = index_status(engine, visitor_language(request))
+            return problem_note(engine), status, gr.update(visible=of_folders(engine))
 
         status_outputs = [problem, served, within]
         demo.load(page_status, None, status_outputs, api_visibility="private", show_progress="hidden")

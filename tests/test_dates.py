@@ -303,6 +303,7 @@ def test_the_page_shows_each_result_s_date_and_says_why_a_period_finds_nothing(s
     handlers = Handlers(Engine(searcher))
     # The index's line under Options says when its photos were taken and how to search a period.
     assert app.index_status(handlers.engine).endswith("· 📅 2019-07-14 – 2021-03-02: `taken:2021`")
+    assert app.index_status(handlers.engine, "es").endswith("`fecha:2021`")
     assert handlers.info(gr.Request())["dates_taken"]["count"] == 4  # and to programs
     gallery, hits, _, link = handlers.search_text("red taken:2019", 5, -1.0, False, "", gr.Request())
     assert [caption for _, caption in gallery] == ["#1 · 1.0000 · red-2019.jpg · 2019-07-14"]
