@@ -407,8 +407,8 @@ def _search(args: argparse.Namespace) -> int:
                 "--like searches by an indexed image alone: leave out --text, --image and --taken"
             )
         hits = searcher.by_id(args.like, **options)
-    elif args.text is None and args.image is None:
-        raise BuscadorError("give --text, --image (or both), or --like ID")
+    elif args.text is None and args.image is None and args.taken is None:
+        raise BuscadorError("give --text, --image (or both), --like ID, or --taken alone (a period's photos)")
     else:
         # As taken: in the text, once checked whole ("last summer" is not cut to "last").
         period = "taken:" + "".join(parse_period(args.taken).text.split()) if args.taken is not None else ""
@@ -435,7 +435,8 @@ def _search(args: argparse.Namespace) -> int:
     for hit in hits:
         taken = f", taken {hit.taken[:10]}" if hit.taken else ""
         folded = f", +{len(hit.folded)} similar: ids {', '.join(map(str, hit.folded))}" if hit.folded else ""
-        print(f"{hit.rank:>3}  {hit.score:.4f}  {hit.path or hit.label}  (id {hit.id}{taken}{folded})")
+        score = f"{hit.score:.4f}" if hit.score is not None else "     —"  # a period browsed
+        print(f"{hit.rank:>3}  {score}  {hit.path or hit.label}  (id {hit.id}{taken}{folded})")
     return 0
 
 

@@ -24,10 +24,11 @@ from indexing.store import IndexStore, Subset, folder_name
 
 @dataclass(frozen=True)
 class Hit:
-    """One result: rank (1 = best), cosine similarity, and what it points to."""
+    """One result: rank (1 = best), cosine similarity (None when browsing a period: see
+    Searcher.by_query), and what it points to."""
 
     rank: int
-    score: float
+    score: float | None
     id: int
     key: str  # path relative to the folder, or "split/row" of the dataset
     label: str
@@ -171,6 +172,7 @@ class Searcher:
         """The general query: a text, an example image, or both, minus what to leave out, among
         all images or those in folder `within`, and those taken in the period the text names
         (`taken:2019`, see indexing.dates). Texts in `language` go to `text_encoder_for(language)`.
+        A period alone browses it: its photos in the order they were taken, without scores.
 
         query = normalise((1 − w)·t + w·i) − mean of the negatives' vectors, normalised again;
         t, i and each negative are unit vectors (text, image, `-word`s and `negative`), w is
@@ -182,11 +184,8 @@ class Searcher:
         negatives += [n.strip() for n in extra if n and n.strip()]
         has_image = image is not None and image != ""
         if not positive and not has_image:
-            if period is not None:
-                raise BuscadorError(
-                    "the query only says when: add what you are looking for (beach taken:2019)",
-                    "period_only",
-                )
+            if period is not None and not negatives:
+                return self._in_date_order(period, within, k, offset)
             if negatives:
                 raise BuscadorError(
                     "the query only says what to leave out: add what you are looking for",
@@ -209,6 +208,23 @@ class Searcher:
             vector = _normalise(vector - text_vectors[-len(negatives) :].mean(0))
         _add(timings, "embed", started)
         return self._answer(vector, k, min_score, threshold, timings=timings, offset=offset, only=only)
+
+    def _in_date_order(self, period: Period, within: object, k: object, offset: object) -> list[Hit]:
+        """Photos offset+1 to offset+K of `period` (in folder `within`), in the order they were
+        taken (those of the same moment in id order)."""
+        k, _, _ = self._check(k, -1.0, 0.0)
+        offset = whole_number(offset, "offset", 0, config.MAX_K - k)
+        subset = self._among(within, period)  # says why, when the period holds no photo
+        ordered = self.store.catalog.ids_taken(period.start, period.end, in_date_order=True)
+        if subset is not None:
+            ordered = ordered[np.isin(ordered, subset.ids)]
+        page = [int(i) for i in ordered[offset : offset + k]]
+        items = self.store.items(page)
+        found = [items[i] for i in page if i in items]
+        return [
+            Hit(rank, None, item.id, item.key, item.label, self._path(item.key), (), item.meta, item.taken)
+            for rank, item in enumerate(found, start=offset + 1)
+        ]
 
     def by_id(
         self,

@@ -405,11 +405,13 @@ class Catalog:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("UPDATE items SET taken=? WHERE id=?", dates)
 
-    def ids_taken(self, start: str, end: str) -> np.ndarray:
-        """The ids of the images taken from `start` (included) to `end` (left out), in order."""
+    def ids_taken(self, start: str, end: str, *, in_date_order: bool = False) -> np.ndarray:
+        """The ids of the images taken from `start` (included) to `end` (left out), in id order
+        (or in the order they were taken)."""
+        order = "taken, id" if in_date_order else "id"
         with self._lock:
             cursor = self._db.execute(
-                "SELECT id FROM items WHERE taken >= ? AND taken < ? AND taken != '' ORDER BY id",
+                f"SELECT id FROM items WHERE taken >= ? AND taken < ? AND taken != '' ORDER BY {order}",
                 (start, end),
             )
             return np.fromiter((row[0] for row in cursor), np.int64)

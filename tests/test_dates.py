@@ -192,8 +192,26 @@ def test_a_period_that_finds_nothing_says_what_the_index_holds(searcher):
         searcher.by_text("red taken:2019", k=5, within="trips")
     assert caught.value.code == "no_taken_in_folder"
     with pytest.raises(BuscadorError) as caught:
-        searcher.by_text("taken:2019", k=5)
-    assert caught.value.code == "period_only"
+        searcher.by_text("taken:2019 -people", k=5)
+    assert caught.value.code == "negatives_only"
+
+
+def test_a_period_alone_lists_its_photos_in_the_order_they_were_taken(searcher):
+    hits = searcher.by_text("taken:2020..2021", k=5)
+    assert [(h.rank, h.key, h.score) for h in hits] == [
+        (1, "red-2020.jpg", None),  # 2020-12-31
+        (2, "blue-2021.jpg", None),  # 2021-03-01
+        (3, "trips/red-2021.jpg", None),  # 2021-03-02
+    ]
+    assert [(h.rank, h.key) for h in searcher.by_text("taken:2020..2021", k=2, offset=1)] == [
+        (2, "blue-2021.jpg"),
+        (3, "trips/red-2021.jpg"),
+    ]
+    assert [h.key for h in searcher.by_text("taken:2021", k=5, within="trips")] == ["trips/red-2021.jpg"]
+    assert searcher.by_text("taken:2020..2021", k=5, offset=3) == []  # past the last
+    with pytest.raises(BuscadorError) as caught:
+        searcher.by_text("taken:1999", k=5)
+    assert caught.value.code == "no_taken"
 
 
 def test_the_manifest_says_how_many_photos_are_dated_and_when(searcher):
@@ -285,6 +303,14 @@ def test_the_command_line_searches_a_period_and_shows_dates(
     image = str(photos / "red-2020.jpg")
     assert main(["search", str(out), "--image", image, "--taken", "..2019", "--paths"]) == 0
     assert capsys.readouterr().out.splitlines() == [str(photos / "red-2019.jpg")]
+    assert main(["search", str(out), "--taken", "2020..2021"]) == 0  # a period alone: in date order
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[2] for line in lines] == [
+        str(photos / "red-2020.jpg"),
+        str(photos / "blue-2021.jpg"),
+        str(photos / "trips/red-2021.jpg"),
+    ]
+    assert lines[0].split()[:2] == ["1", "—"]
     assert main(["search", str(out), "--text", "a photo taken:2019", "--taken", "2020"]) == 2
     assert "more than one period" in capsys.readouterr().err
     assert main(["search", str(out), "--text", "a photo", "--taken", "last summer"]) == 2
@@ -308,6 +334,23 @@ def test_the_page_shows_each_result_s_date_and_says_why_a_period_finds_nothing(s
     gallery, hits, _, link = handlers.search_text("red taken:2019", 5, -1.0, False, "", gr.Request())
     assert [caption for _, caption in gallery] == ["#1 · 1.0000 · red-2019.jpg · 2019-07-14"]
     assert hits[0]["taken"] == "2019-07-14T18:22:05" and "taken%3A2019" in link
+    # A period alone: its photos in date order, no score; More results goes on in that order.
+    gallery, hits, _, _ = handlers.search_text("taken:2020..2021", 2, 0.0, True, "", gr.Request())
+    assert [caption for _, caption in gallery] == [
+        "#1 · red-2020.jpg · 2020-12-31",
+        "#2 · blue-2021.jpg · 2021-03-01",
+    ]
+    last = {
+        "kind": "text",
+        "query": "taken:2020..2021",
+        "k": 2,
+        "min_score": 0.0,
+        "collapse": True,
+        "within": "",
+    }
+    gallery, hits, _ = handlers.more_results(last, hits, gr.Request())
+    assert [caption for _, caption in gallery][2:] == ["#3 · trips/red-2021.jpg · 2021-03-02"]
+    assert hits[2]["score"] is None
     undated = handlers.search_text("green", 1, -1.0, False, "", gr.Request())[0]
     assert undated[0][1].endswith(" · red-undated.png")  # no date to show
     with pytest.raises(gr.Error, match="its dates run from 2019-07-14 to 2021-03-02"):

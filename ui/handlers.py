@@ -548,9 +548,10 @@ _NO_IMAGE = BuscadorError("no image given", "no_image")
 
 
 def _caption(hit: dict[str, Any], lang: str) -> str:
-    """'#1 · 0.8312 · label', ' · 2019-07-14' for a photo that says when it was taken, and
-    ' · +2 similar' when near-duplicates were folded into it."""
-    caption = f"#{hit['rank']} · {hit['score']:.4f} · {hit['label']}"
+    """'#1 · 0.8312 · label' ('#1 · label' for a period browsed), ' · 2019-07-14' for a photo
+    that says when it was taken, and ' · +2 similar' when near-duplicates were folded into it."""
+    score = f" · {hit['score']:.4f}" if hit["score"] is not None else ""
+    caption = f"#{hit['rank']}{score} · {hit['label']}"
     if hit.get("taken"):
         caption += f" · {hit['taken'][:10]}"
     if hit["folded"]:

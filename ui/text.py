@@ -120,7 +120,6 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "two_periods": (
                 "The query names more than one period: give one, or a range like taken:2018..2020."
             ),
-            "period_only": "The query only says when: add what you are looking for (beach taken:2019).",
             "dates_not_read": (
                 "This index does not record when its photos were taken: build it again with this "
                 "version of Buscador Visual, which reads the dates from the photos."
@@ -264,7 +263,6 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "two_periods": (
                 "La consulta nombra más de un periodo: da uno, o un intervalo como fecha:2018..2020."
             ),
-            "period_only": "La consulta solo dice cuándo: añade lo que buscas (playa fecha:2019).",
             "dates_not_read": (
                 "Este índice no guarda cuándo se hicieron sus fotos: vuelve a crearlo con esta versión "
                 "de Buscador Visual, que lee las fechas de las fotos."
