@@ -214,11 +214,12 @@ class Searcher:
         taken (those of the same moment in id order)."""
         k, _, _ = self._check(k, -1.0, 0.0)
         offset = whole_number(offset, "offset", 0, config.MAX_K - k)
-        subset = self._among(within, period)  # says why, when the period holds no photo
-        ordered = self.store.catalog.ids_taken(period.start, period.end, in_date_order=True)
-        if subset is not None:
-            ordered = ordered[np.isin(ordered, subset.ids)]
-        page = [int(i) for i in ordered[offset : offset + k]]
+        name = self._folder_of(within)
+        if not self.store.catalog.dated:
+            self._among(within, period)  # says why: an index built before dates were read
+        page = self.store.catalog.taken_page(period.start, period.end, f"{name}/" if name else "", k, offset)
+        if not page and not offset:
+            self._among(within, period)  # says why: no such folder, no dated photo, none then
         items = self.store.items(page)
         found = [items[i] for i in page if i in items]
         return [
@@ -280,15 +281,19 @@ class Searcher:
 
     def _among(self, within: object, period: Period | None = None) -> Subset | None:
         """The images of folder `within` (see folder_name) taken in `period`, or None for all."""
-        if not isinstance(within, str):
-            raise BuscadorError(f"a folder is a text, not {within!r}", "bad_folder", value=within)
-        name = folder_name(within)
+        name = self._folder_of(within)
         if not name and period is None:
             return None
         subset = self.store.among(name, period)
         # A period every image was taken in: a search of the whole index, without a selector
         # (whose cost grows with the ids it holds: 50 ms at a million against 5).
         return None if len(subset.ids) == self.store.count else subset
+
+    def _folder_of(self, within: object) -> str:
+        """Folder `within` as its images' keys start (see folder_name)."""
+        if not isinstance(within, str):
+            raise BuscadorError(f"a folder is a text, not {within!r}", "bad_folder", value=within)
+        return folder_name(within)
 
     def _answer(
         self,

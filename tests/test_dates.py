@@ -209,9 +209,14 @@ def test_a_period_alone_lists_its_photos_in_the_order_they_were_taken(searcher):
     ]
     assert [h.key for h in searcher.by_text("taken:2021", k=5, within="trips")] == ["trips/red-2021.jpg"]
     assert searcher.by_text("taken:2020..2021", k=5, offset=3) == []  # past the last
-    with pytest.raises(BuscadorError) as caught:
-        searcher.by_text("taken:1999", k=5)
-    assert caught.value.code == "no_taken"
+    for query, within, code in [
+        ("taken:1999", "", "no_taken"),
+        ("taken:2019", "trips", "no_taken_in_folder"),
+        ("taken:2019", "beach", "empty_folder"),
+    ]:
+        with pytest.raises(BuscadorError) as caught:
+            searcher.by_text(query, k=5, within=within)
+        assert caught.value.code == code
 
 
 def test_the_manifest_says_how_many_photos_are_dated_and_when(searcher):
@@ -263,9 +268,10 @@ def test_an_index_built_before_dates_were_read_says_so_and_its_next_build_reads_
         db.execute("ALTER TABLE items DROP COLUMN taken")
     old = Searcher.open(out, ColourEmbedder())
     assert old.by_text("red", k=1)[0].taken is None  # it searches as before
-    with pytest.raises(BuscadorError) as caught:
-        old.by_text("red taken:2019", k=5)
-    assert caught.value.code == "dates_not_read"
+    for query in ("red taken:2019", "taken:2019"):
+        with pytest.raises(BuscadorError) as caught:
+            old.by_text(query, k=5)
+        assert caught.value.code == "dates_not_read"
     summary = build_index(FolderSource(photos), out, ColourEmbedder(), progress=False)
     assert (summary.added, summary.unchanged) == (0, len(PHOTOS))  # nothing embedded again
     hits = Searcher.open(out, ColourEmbedder()).by_text("red taken:2019", k=5)
