@@ -118,14 +118,17 @@ def remember_combined(  # noqa: PLR0917 (Gradio passes an event's inputs in orde
 
 def index_status(engine: Engine, lang: str = "en") -> str:
     """The served index in a few words: how many images, which model, and when its photos were
-    taken, where they say, with how to search a period in `lang` (`taken:2019`, `fecha:2019`)."""
+    taken, where they say: the span, how to search a period in `lang` (`taken:2019`, `fecha:2019`),
+    and each year with its count, a link that lists that year's photos."""
     store = engine.searcher.store if engine.searcher else None
     if store is None:
         return ""
     line = f"🖼️ {store.count} · `{Path(store.model).name}`"
     if dates := store.manifest.get("dates_taken"):
-        first, last = dates["first"][:10], dates["last"][:10]
-        line += " · " + ui_text.message(lang, "dates_taken", first=first, last=last, year=last[:4])
+        word = ui_text.message(lang, "period_word")
+        line += f" · 📅 {dates['first'][:10]} – {dates['last'][:10]}: `{word}:{dates['last'][:4]}`"
+        years = dates.get("years") or {}  # (not in indexes built before it was recorded)
+        line += "".join(f" · [{year}](?q={word}%3A{year}) ({n})" for year, n in years.items())
     return line
 
 

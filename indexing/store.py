@@ -437,6 +437,16 @@ class Catalog:
             ).fetchone()
         return count, first or "", last or ""
 
+    def years_taken(self) -> dict[str, int]:
+        """How many images were taken each year, for the years that have any ("2019": 340)."""
+        if not self.dated:
+            return {}
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT substr(taken, 1, 4), COUNT(*) FROM items WHERE taken != '' GROUP BY 1 ORDER BY 1"
+            )
+            return dict(rows.fetchall())
+
     def _rows_where_in(self, query: str, values: list[Any]) -> list[tuple[Any, ...]]:
         """The rows of `query`, whose `{}` is filled with a placeholder for each of `values`, asked
         500 values at a time (SQLite allows 999 parameters)."""
@@ -593,7 +603,8 @@ def write_index(
             manifest[name] = search[name]
     dated, first, last = catalog.dates_taken()
     if dated:
-        manifest["dates_taken"] = {"count": dated, "first": first, "last": last}
+        years = catalog.years_taken()
+        manifest["dates_taken"] = {"count": dated, "first": first, "last": last, "years": years}
     return _write_manifest(out_dir, manifest, verified)
 
 

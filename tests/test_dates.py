@@ -225,6 +225,7 @@ def test_the_manifest_says_how_many_photos_are_dated_and_when(searcher):
         "count": 4,
         "first": "2019-07-14T18:22:05",
         "last": "2021-03-02T08:00:00",
+        "years": {"2019": 1, "2020": 1, "2021": 2},
     }
 
 
@@ -334,8 +335,11 @@ def test_the_page_shows_each_result_s_date_and_says_why_a_period_finds_nothing(s
 
     handlers = Handlers(Engine(searcher))
     # The index's line under Options says when its photos were taken and how to search a period.
-    assert app.index_status(handlers.engine).endswith("· 📅 2019-07-14 – 2021-03-02: `taken:2021`")
-    assert app.index_status(handlers.engine, "es").endswith("`fecha:2021`")
+    line = "· 📅 2019-07-14 – 2021-03-02: `taken:2021` · [2019](?q=taken%3A2019) (1) · "
+    assert line + "[2020](?q=taken%3A2020) (1) · [2021](?q=taken%3A2021) (2)" in app.index_status(
+        handlers.engine
+    )
+    assert "`fecha:2021` · [2019](?q=fecha%3A2019) (1)" in app.index_status(handlers.engine, "es")
     assert handlers.info(gr.Request())["dates_taken"]["count"] == 4  # and to programs
     gallery, hits, _, link = handlers.search_text("red taken:2019", 5, -1.0, False, "", gr.Request())
     assert [caption for _, caption in gallery] == ["#1 · 1.0000 · red-2019.jpg · 2019-07-14"]
@@ -471,3 +475,23 @@ def test_a_dataset_s_date_column_says_when_its_images_were_taken(
     assert "no column 'date'" in capsys.readouterr().err
     assert main(["build", str(photos), "--date-column", "when", "--out", str(tmp_path / "i3")]) == 2
     assert "are for datasets" in capsys.readouterr().err
+
+
+def test_browser_a_year_under_options_lists_its_photos_in_this_tab(searcher, browser):
+    from tests.test_app import _captions, _serve
+    from ui.startup import Engine
+
+    demo, url = _serve(Engine(searcher))
+    page = browser.new_page(locale="en-US")
+    try:
+        page.goto(url)
+        page.get_by_text("a cup of coffee", exact=True).wait_for()
+        page.locator("#options").click()
+        page.locator("#index-status a", has_text="2021").click()
+        page.wait_for_function("document.title.startsWith('taken:2021')", timeout=30000)
+        assert page.url == url + "?q=taken%3A2021&k=12"  # in this tab (the address bar follows)
+        assert len(page.context.pages) == 1
+        assert _captions(page) == ["#1 · blue-2021.jpg · 2021-03-01", "#2 · trips/red-2021.jpg · 2021-03-02"]
+    finally:
+        page.close()
+        demo.close()

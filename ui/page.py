@@ -30,8 +30,9 @@ body.duplicates-mode #examples, body.duplicates-mode #search-results { display: 
 # Runs once when the page loads: the status line becomes a polite live region, so a screen reader
 # announces "12 results for …" or an error without the visitor looking for it; the copy-link
 # button waits for a search that has a link; "/" anywhere but in a text box goes to the search
-# box (as on most search sites); and Back and Forward, which walk the searches (ON_RESULTS),
-# open the search of the address they come to.
+# box (as on most search sites); Back and Forward, which walk the searches (ON_RESULTS), open
+# the search of the address they come to; and a year's link under Options (app.index_status)
+# lists that year's photos in this tab, not a new one.
 ON_LOAD = """
 () => {
   const status = document.querySelector('#status');
@@ -50,6 +51,13 @@ ON_LOAD = """
     }
   });
   window.addEventListener('popstate', () => window.location.reload());
+  document.addEventListener('click', (event) => {  // a year under Options: its photos, here
+    const year = event.target.closest('#index-status a');
+    if (year) {
+      event.preventDefault();
+      window.location.assign(year.href);
+    }
+  });
 }
 """
 

@@ -65,7 +65,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
                 "No result above the minimum score {min_score:.2f} for {what}: lower it and search again."
             ),
             "text_query": "“{q}”",
-            "dates_taken": "📅 {first} – {last}: `taken:{year}`",
+            "period_word": "taken",
             "image_query": "your image",
             "image_and_words": "your image and “{q}”",
             "like_query": "image #{id}",
@@ -207,7 +207,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
                 "bájala y busca otra vez."
             ),
             "text_query": "«{q}»",
-            "dates_taken": "📅 {first} – {last}: `fecha:{year}`",
+            "period_word": "fecha",
             "image_query": "tu imagen",
             "image_and_words": "tu imagen y «{q}»",
             "like_query": "la imagen n.º {id}",
