@@ -1,8 +1,9 @@
 """Index store: what an index directory holds, and how it is written and read back.
 
     manifest.json   model, dimension, count, source, index type with its search settings and
-                    measured recall, format version, build time and the SHA-256 of the other
-                    files. Written last: it marks a finished build.
+                    measured recall, format version, build time, the dates taken (how many, the
+                    span, each year's count) and the SHA-256 of the other files. Written last: it
+                    marks a finished build.
     catalog.sqlite  one row per image: id, key (path or dataset row), label, fingerprint,
                     content hash, dataset fields, date taken. Committed batch by batch, so it is
                     also the build's checkpoint. Records its format version; older catalogs are
