@@ -134,7 +134,8 @@ class Period:
 
 _DAY = r"\d{4}(?:[-/]\d{1,2}(?:[-/]\d{1,2})?)?"
 _PERIOD = re.compile(rf"({_DAY})?\s*(?:(\.\.|–|—|-)\s*({_DAY})?)?")
-_OPERATOR = re.compile(r"(?:^|\s)(?:taken|date|fecha):(\S*)", re.IGNORECASE)
+# The period follows the colon at once: "a date: dinner by the sea" is a description.
+_OPERATOR = re.compile(r"(?:^|\s)(?:taken|date|fecha):(\S+)", re.IGNORECASE)
 
 
 def split_period(text: str) -> tuple[str, Period | None]:

@@ -110,7 +110,8 @@ def test_a_query_names_its_period_after_taken_date_or_fecha():
     with pytest.raises(BuscadorError, match="more than one period"):
         split_period("taken:2019 beach date:2020")
     with pytest.raises(BuscadorError, match="is not a period"):
-        split_period("beach taken:")
+        split_period("beach taken:summer")
+    assert split_period("a date: dinner by the sea") == ("a date: dinner by the sea", None)
 
 
 def test_exif_dates_are_read_as_sortable_texts_and_unset_clocks_are_no_date():
