@@ -483,6 +483,8 @@ def _info(args: argparse.Namespace) -> int:
             f"dates:       {dates['count']} images say when they were taken, {dates['first'][:10]} to "
             f"{dates['last'][:10]} (search a period alone with --taken, or taken:2019 in a query)"
         )
+        if years := dates.get("years"):
+            print(f"years:       {', '.join(f'{year} ({n:,})' for year, n in years.items())}")
     size = sum(f["size"] for f in manifest["files"].values())
     thumbs = manifest.get("thumbnails", {})
     print(f"size:        {size / 1e6:.1f} MB to search", end="")

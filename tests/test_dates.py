@@ -326,6 +326,7 @@ def test_the_command_line_searches_a_period_and_shows_dates(
     assert main(["info", str(out)]) == 0
     info = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
     assert info["dates"].strip().startswith("4 images say when they were taken, 2019-07-14 to 2021-03-02")
+    assert info["years"].strip() == "2019 (1), 2020 (1), 2021 (2)"
 
 
 def test_the_page_shows_each_result_s_date_and_says_why_a_period_finds_nothing(searcher):
