@@ -245,6 +245,7 @@ def _read_dates(source: Source, catalog: Catalog, *, progress: bool) -> None:
     """Record when each image not read yet was taken, from its file's EXIF header or name: the
     new and changed images of this build, and once every image of an index built before dates
     were read.
+
     Apart from the decoding (threads, processes or the GPU), so that each reader stays as fast as
     it can; headers alone, on this thread: 0.15 ms an image, where threads, the parsing holding
     the GIL, took 0.2-0.3 (benchmarks/bench_dates.py). A source of no files records none."""
