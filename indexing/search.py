@@ -19,7 +19,7 @@ from indexing.dates import Period, split_period
 from indexing.embedder import EmbedderLike, TextEncoderLike
 from indexing.errors import BuscadorError
 from indexing.images import ImageInput
-from indexing.store import IndexStore, Subset, folder_name
+from indexing.store import IndexStore, Item, Subset, folder_name
 
 
 @dataclass(frozen=True)
@@ -222,10 +222,7 @@ class Searcher:
             self._among(within, period)  # says why: no such folder, no dated photo, none then
         items = self.store.items(page)
         found = [items[i] for i in page if i in items]
-        return [
-            Hit(rank, None, item.id, item.key, item.label, self._path(item.key), (), item.meta, item.taken)
-            for rank, item in enumerate(found, start=offset + 1)
-        ]
+        return [self._hit(rank, None, item) for rank, item in enumerate(found, start=offset + 1)]
 
     def by_id(
         self,
@@ -327,23 +324,24 @@ class Searcher:
         # An image that a build writing this folder has just removed is in the index still, until
         # the app serves the new build (ui.refresh): left out, not an error.
         page = [hit for hit in kept[offset:] if hit[0] in items]
-        hits = []
-        for rank, (item_id, score, folded) in enumerate(page, start=offset + 1):
-            item = items[item_id]
-            hits.append(
-                Hit(
-                    rank,
-                    round(score, 6),
-                    item_id,
-                    item.key,
-                    item.label,
-                    self._path(item.key),
-                    tuple(folded),
-                    item.meta,
-                    item.taken,
-                )
-            )
-        return hits
+        return [
+            self._hit(rank, round(score, 6), items[item_id], folded)
+            for rank, (item_id, score, folded) in enumerate(page, start=offset + 1)
+        ]
+
+    def _hit(self, rank: int, score: float | None, item: Item, folded: Sequence[int] = ()) -> Hit:
+        """Result `rank` (`score`: None for a period browsed): indexed image `item`."""
+        return Hit(
+            rank,
+            score,
+            item.id,
+            item.key,
+            item.label,
+            self._path(item.key),
+            tuple(folded),
+            item.meta,
+            item.taken,
+        )
 
     def _fold(
         self, found: list[tuple[int, float]], k: int, min_score: float, threshold: float
