@@ -270,7 +270,8 @@ class Handlers:
 
     def info(self, request: gr.Request) -> dict[str, Any]:
         """The index served now: {images, model, index_type, recall_at_10, built_at, source,
-        dates_taken ({count, first, last} of the photos that say when they were taken, or None)};
+        dates_taken ({count, first, last, years} of the photos that say when they were taken, or
+        None)};
         it changes when a new build comes in (ui.refresh)."""
         searcher = self._searcher(visitor_language(request))
         manifest = searcher.store.manifest
