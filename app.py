@@ -23,6 +23,7 @@ from gradio.data_classes import ImageData
 from starlette.middleware import Middleware
 
 from indexing import config
+from indexing.places import country_name
 from ui import page
 from ui import text as ui_text
 from ui.handlers import Handlers, visitor_language
@@ -117,9 +118,11 @@ def remember_combined(  # noqa: PLR0917 (Gradio passes an event's inputs in orde
 
 
 def index_status(engine: Engine, lang: str = "en") -> str:
-    """The served index in a few words: how many images, which model, and when its photos were
-    taken, where they say: the span, how to search a period in `lang` (`taken:2019`, `fecha:2019`),
-    and each year with its count, a link that lists that year's photos."""
+    """The served index in a few words: how many images, which model, and when and where its
+    photos were taken, where they say: the span of dates, how to search a period in `lang`
+    (`taken:2019`, `fecha:2019`), each year with its count, a link that lists that year's photos;
+    how many say where, how to search a place (`near:Spain`, `cerca:Spain`) and the countries with
+    the most, each a link that lists its photos."""
     store = engine.searcher.store if engine.searcher else None
     if store is None:
         return ""
@@ -129,6 +132,11 @@ def index_status(engine: Engine, lang: str = "en") -> str:
         line += f" · 📅 {dates['first'][:10]} – {dates['last'][:10]}: `{word}:{dates['last'][:4]}`"
         years = dates.get("years") or {}  # (not in indexes built before it was recorded)
         line += "".join(f" · [{year}](?q={word}%3A{year}) ({n})" for year, n in years.items())
+    if places := store.manifest.get("places"):
+        word = ui_text.message(lang, "place_word")
+        countries = list(places["countries"].items())
+        line += f" · 📍 {places['count']}: `{word}:{country_name(countries[0][0])}`"
+        line += "".join(f" · [{country_name(code)}](?q={word}%3A{code}) ({n})" for code, n in countries[:5])
     return line
 
 

@@ -27,8 +27,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from indexing import config
-from indexing.dates import taken_from_bytes, taken_from_file
+from indexing import config, headers, places
 from indexing.decoding import Decoded, prepare_for_model, prepare_several, read_and_hash
 from indexing.embedder import EmbedderLike
 from indexing.errors import BadImage, BuscadorError
@@ -39,10 +38,11 @@ from indexing.sources import Shard, Source, SourceItem
 from indexing.store import CATALOG, Catalog, Row, Writer, write_index
 
 # Where a build's time goes: waiting for decoded images, the model, waiting for the disk (vectors,
-# thumbnails and catalog rows are written beside the model), reading dates taken, the FAISS index.
-STAGES = ("decode", "embed", "write", "dates", "index")
-# Dates taken read (file headers) at a time, each batch one catalog transaction.
-DATES_CHUNK = 2048
+# thumbnails and catalog rows are written beside the model), reading headers (when and where
+# each photo was taken), the FAISS index.
+STAGES = ("decode", "embed", "write", "headers", "index")
+# File headers read at a time, each batch one catalog transaction.
+HEADERS_CHUNK = 2048
 # Images a decode process takes at a time: a pool's per-task costs in this process (handing work
 # out, taking results back) are about 0.5 ms, a third of what feeds a GPU at 1,000 images/s.
 PROCESS_CHUNK = 4
@@ -218,8 +218,8 @@ def build_index(
         summary.seen = len(diff.seen)
         summary.unchanged = diff.unchanged
         summary.removed = writer.delete(_gone(diff, source, summary, warn))
-        with summary.timing("dates"):
-            _read_dates(source, catalog, progress=progress)
+        with summary.timing("headers"):
+            read_headers(source, catalog, progress=progress)
         described = source.describe() | ({"shard": str(shard)} if shard else {})
         with summary.timing("index"):
             manifest = write_index(
@@ -241,25 +241,33 @@ def build_index(
         catalog.close()
 
 
-def _read_dates(source: Source, catalog: Catalog, *, progress: bool) -> None:
-    """Record when each image not read yet was taken, from its file's EXIF header or name: the
-    new and changed images of this build, and once every image of an index built before dates
-    were read.
+def read_headers(source: Source, catalog: Catalog, *, progress: bool) -> None:
+    """Record when and where each image not read yet was taken, from its file's EXIF header (or
+    name): the new and changed images of this build, and once every image of an index built
+    before dates (or places) were read. Then name the town of each new position.
 
     Apart from the decoding (threads, processes or the GPU), so that each reader stays as fast as
     it can; headers alone, on this thread: 0.15 ms an image, where threads, the parsing holding
-    the GIL, took 0.2-0.3 (benchmarks/bench_dates.py). A source of no files records none."""
-    first = catalog.undated(1)  # a dataset's rows stay unread: no need to list them each build
-    if not first or source.file(first[0][1]) is None:
-        return
-    undated = catalog.undated()
-    bar = progress_bar(len(undated), "reading dates", "img", shown=progress and len(undated) > DATES_CHUNK)
-    with bar:
-        for start in range(0, len(undated), DATES_CHUNK):
-            chunk = undated[start : start + DATES_CHUNK]
-            dates = [(taken_from_file(source.file(key)), item_id) for item_id, key in chunk]
-            catalog.set_taken([(taken, item_id) for taken, item_id in dates if taken is not None])
-            bar.update(len(chunk))
+    the GIL, took 0.2-0.3 (benchmarks/bench_dates.py). A source of no files reads none (a
+    dataset's rows are read from their bytes as they are embedded)."""
+    has_files = source.file("") is not None  # a dataset's rows stay unread
+    if catalog.get_meta("headers_unread"):  # read before places were: again, where there are files
+        if has_files:
+            catalog.forget_headers()
+        else:
+            catalog.set_meta(headers_unread="")
+    if has_files:
+        unread = catalog.unread()
+        bar = progress_bar(
+            len(unread), "reading headers", "img", shown=progress and len(unread) > HEADERS_CHUNK
+        )
+        with bar:
+            for start in range(0, len(unread), HEADERS_CHUNK):
+                chunk = unread[start : start + HEADERS_CHUNK]
+                read = [(headers.from_file(source.file(key)), item_id) for item_id, key in chunk]
+                catalog.set_facts([(f.taken, f.lat, f.lon, item_id) for f, item_id in read if f is not None])
+                bar.update(len(chunk))
+    places.name_towns(catalog)
 
 
 @dataclass(frozen=True)
@@ -599,11 +607,22 @@ def _embed(
             summary.reused += 1
         vector = p.vector if p.vector is not None else vectors[p.identity]
         item = p.item
-        # A dataset's image: its date column's, else its EXIF's, read here from the bytes in hand
-        # (a folder's files are read after the model, by _read_dates).
-        taken = item.taken or (taken_from_bytes(item.data) if isinstance(item.data, bytes) else None)
+        # A dataset's image: its date column's, else its EXIF's, and its position, read here from
+        # the bytes in hand (a folder's files are read after the model, by read_headers).
+        facts = headers.from_bytes(item.data) if isinstance(item.data, bytes) else None
+        taken = item.taken or (facts.taken if facts else None)
         row = Row(
-            item.key, item.label, item.fingerprint, vector, p.thumbnail, p.content, item.meta, item.id, taken
+            item.key,
+            item.label,
+            item.fingerprint,
+            vector,
+            p.thumbnail,
+            p.content,
+            item.meta,
+            item.id,
+            taken,
+            facts.lat if facts else None,
+            facts.lon if facts else None,
         )
         rows.append((n, row))
     return rows

@@ -149,6 +149,13 @@ def _parser() -> argparse.ArgumentParser:
         "2018..2020, ..2015 (the same as taken:PERIOD in --text)",
     )
     search.add_argument(
+        "--near",
+        metavar="PLACE",
+        help="search only the photos taken there, as their EXIF's GPS position says: a town (Madrid, "
+        '"New York", "London, Canada"; photos within 25 km) or a country (Spain, ES) (the same as '
+        "near:PLACE in --text)",
+    )
+    search.add_argument(
         "--text-model",
         help="a second text encoder for texts in other languages (default: $TEXT_MODEL), e.g. "
         f"{config.MULTILINGUAL_TEXT_MODEL}",
@@ -402,17 +409,21 @@ def _search(args: argparse.Namespace) -> int:
         "within": args.within,
     }
     if args.like is not None:
-        if args.text is not None or args.image is not None or args.taken:
+        if args.text is not None or args.image is not None or args.taken or args.near:
             raise BuscadorError(
-                "--like searches by an indexed image alone: leave out --text, --image and --taken"
+                "--like searches by an indexed image alone: leave out --text, --image, --taken and --near"
             )
         hits = searcher.by_id(args.like, **options)
-    elif args.text is None and args.image is None and args.taken is None:
-        raise BuscadorError("give --text, --image (or both), --like ID, or --taken alone (a period's photos)")
+    elif args.text is None and args.image is None and args.taken is None and args.near is None:
+        raise BuscadorError(
+            "give --text, --image (or both), --like ID, or --taken or --near alone (a period's or "
+            "a place's photos)"
+        )
     else:
         # As taken: in the text, once checked whole ("last summer" is not cut to "last").
         period = "taken:" + "".join(parse_period(args.taken).text.split()) if args.taken is not None else ""
-        text = " ".join(filter(None, [args.text, period]))
+        place = f'near:"{args.near.replace(chr(34), "")}"' if args.near is not None else ""
+        text = " ".join(filter(None, [args.text, period, place]))
         try:
             hits = searcher.by_query(
                 text,
@@ -434,6 +445,7 @@ def _search(args: argparse.Namespace) -> int:
         return 0
     for hit in hits:
         taken = f", taken {hit.taken[:10]}" if hit.taken else ""
+        taken += f", near {hit.place}" if hit.place else ""
         folded = f", +{len(hit.folded)} similar: ids {', '.join(map(str, hit.folded))}" if hit.folded else ""
         score = f"{hit.score:.4f}" if hit.score is not None else "     —"  # a period browsed
         print(f"{hit.rank:>3}  {score}  {hit.path or hit.label}  (id {hit.id}{taken}{folded})")
@@ -485,6 +497,16 @@ def _info(args: argparse.Namespace) -> int:
         )
         if years := dates.get("years"):
             print(f"years:       {', '.join(f'{year} ({n:,})' for year, n in years.items())}")
+    if places := manifest.get("places"):
+        from indexing.places import country_name
+
+        print(
+            f"places:      {places['count']} images say where they were taken (search near a town or "
+            "in a country alone with --near, or near:Madrid in a query)"
+        )
+        countries = list(places.get("countries", {}).items())
+        shown = ", ".join(f"{country_name(code)} ({n:,})" for code, n in countries[:8])
+        print(f"countries:   {shown}{', …' if len(countries) > 8 else ''}")
     size = sum(f["size"] for f in manifest["files"].values())
     thumbs = manifest.get("thumbnails", {})
     print(f"size:        {size / 1e6:.1f} MB to search", end="")

@@ -1,5 +1,5 @@
-"""When a photo was taken: read from its file's EXIF header (else from a date in its name, as
-phones and messaging apps write them), and the periods a query names.
+"""When a photo was taken: dates as EXIF headers (indexing.headers), file names and dataset
+fields write them, and the periods a query names.
 
 A date taken is kept as the camera wrote it, local time without a zone, as "YYYY-MM-DDTHH:MM:SS"
 (so dates sort as texts). A query names a period after `taken:` (or `date:`, `fecha:`): a year,
@@ -8,22 +8,13 @@ a month or a day, or a range of them, `2019`, `2019-06`, `2019-06-15`, `2018..20
 
 from __future__ import annotations
 
-import io
 import re
-import warnings
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
-from typing import BinaryIO
-
-from PIL import Image
 
 from indexing.errors import BuscadorError
 
-# EXIF tags, most telling first: when the shutter fired, when it was digitised (a scan), when the
-# file was last written (an editor may set it to the edit's day; still better than nothing).
-_EXIF_IFD = 0x8769
-_ORIGINAL, _DIGITIZED, _DATETIME = 0x9003, 0x9004, 0x0132
+# A date as EXIF writes it ("2019:07:14 18:22:05"), or as texts and dataset fields do.
 _EXIF_DATE = re.compile(r"\s*(\d{4})[:\-/](\d\d)[:\-/](\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d))?)?")
 # The years a date taken may have (a camera whose clock was never set writes 0000:00:00);
 # photographs start in 1826.
@@ -36,21 +27,6 @@ _NAME_DATE = re.compile(
     r"(?<!\d)((?:19|20)\d\d)[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])"
     r"(?:[-_ T.]?([01]\d|2[0-3])[-_.:]?([0-5]\d)[-_.:]?([0-5]\d)(?:\d{3})?)?(?!\d)"
 )
-
-
-def taken_from_file(path: Path | None) -> str | None:
-    """When the photo at `path` was taken: from its EXIF header, else from a date in its name
-    ("" when neither says, or there is no file; None when the file cannot be opened now, a disk
-    gone or a permission lost, so that a later build reads it again). Reads the header alone: no
-    pixel is decoded."""
-    if path is None:
-        return ""
-    try:
-        file = path.open("rb")
-    except OSError:
-        return None
-    with file:
-        return _exif_taken(file) or date_in_name(path.name)
 
 
 def dataset_date(value: object) -> str:
@@ -67,12 +43,6 @@ def dataset_date(value: object) -> str:
     return exif_date(value)
 
 
-def taken_from_bytes(data: bytes) -> str:
-    """When the photo whose file is `data` (a dataset's row) was taken, from its EXIF header ("" when
-    it does not say)."""
-    return _exif_taken(io.BytesIO(data))
-
-
 def date_in_name(name: str) -> str:
     """The date (and time) a file name holds, "IMG_20190714_182205.jpg" → "2019-07-14T18:22:05";
     "" for none."""
@@ -80,29 +50,6 @@ def date_in_name(name: str) -> str:
         year, month, day, hour, minute, second = match.groups()
         if found := exif_date(f"{year}:{month}:{day} {hour or '00'}:{minute or '00'}:{second or '00'}"):
             return found
-    return ""
-
-
-def _exif_taken(file: Path | BinaryIO) -> str:
-    """The date taken its EXIF header says ("" for none, or a file Pillow cannot read)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(file) as img:
-                raw = img.info.get("exif")
-                if isinstance(raw, bytes):
-                    exif = Image.Exif()
-                    exif.load(raw)
-                elif img.format == "TIFF":  # its tags are its header
-                    exif = img.getexif()
-                else:  # a PNG's eXIf chunk after its pixels is not worth decoding them for
-                    return ""
-                inner = exif.get_ifd(_EXIF_IFD)
-                for value in (inner.get(_ORIGINAL), inner.get(_DIGITIZED), exif.get(_DATETIME)):
-                    if found := exif_date(value):
-                        return found
-    except Exception:  # Pillow's header parsers raise many kinds: any means "no date"
-        return ""
     return ""
 
 

@@ -74,7 +74,8 @@ def push_index(
         if branch:
             api.create_branch(repo_id, repo_type="dataset", branch=branch, exist_ok=True)
         remote = _remote_manifest(api, repo_id, branch)
-        same = ("model", "content_digest", "count", "dates_taken")  # dates: read by a later version
+        # Dates and places: read by a later version, the images the same.
+        same = ("model", "content_digest", "count", "dates_taken", "places")
         if remote and all(remote.get(f) == manifest.get(f) for f in same):
             return None
         info = api.upload_folder(

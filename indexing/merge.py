@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from indexing import config
+from indexing import config, places
 from indexing.errors import BuscadorError
 from indexing.sources import Shard
 from indexing.store import CATALOG, MANIFEST, SEARCH_FILES, Catalog, Row, Writer, read_manifest, write_index
@@ -71,15 +71,20 @@ def merge_shards(
                         picked[n, i] = (records[i], vector, pictures.get(i, b""))
             rows = []
             for new_id, (i, n) in enumerate(chunk, start=start):
-                (key, label, fingerprint, content, meta, date), vector, thumbnail = picked[n, i]
+                (key, label, fingerprint, content, meta, date, lat, lon, _, _), vector, thumbnail = picked[
+                    n, i
+                ]
                 if key in seen:
                     raise BuscadorError(f"{key} is in more than one shard: were they all cut the same way?")
                 seen.add(key)
                 fields = json.loads(meta) if meta else None
-                rows.append(Row(key, label, fingerprint, vector, thumbnail, content, fields, new_id, date))
+                rows.append(
+                    Row(key, label, fingerprint, vector, thumbnail, content, fields, new_id, date, lat, lon)
+                )
             writer.write(rows)
         used = {p for m in manifests for p in m.get("precision", {}).get("image", "").split("+") if p}
         catalog.set_meta(image_precision="+".join(sorted(used)))
+        places.name_towns(catalog)
         source = _whole(first)
         skipped = sum(m.get("last_build", {}).get("skipped", 0) for m in manifests)
         changes = {

@@ -19,6 +19,7 @@ from indexing.dates import Period, split_period
 from indexing.embedder import EmbedderLike, TextEncoderLike
 from indexing.errors import BuscadorError
 from indexing.images import ImageInput
+from indexing.places import Near, gazetteer, place_label, split_place
 from indexing.store import IndexStore, Item, Subset, folder_name
 
 
@@ -36,6 +37,7 @@ class Hit:
     folded: tuple[int, ...] = ()  # ids of near-duplicates of this result, folded into it
     meta: dict[str, str] | None = None  # the dataset's own fields for it (caption, artist, URL...)
     taken: str | None = None  # when it was taken, where its file says ("2019-07-14T18:22:05")
+    place: str | None = None  # the town nearest to where it was taken ("Leganés, Spain")
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: the path as a string (or None)."""
@@ -171,21 +173,24 @@ class Searcher:
     ) -> list[Hit]:
         """The general query: a text, an example image, or both, minus what to leave out, among
         all images or those in folder `within`, and those taken in the period the text names
-        (`taken:2019`, see indexing.dates). Texts in `language` go to `text_encoder_for(language)`.
-        A period alone browses it: its photos in the order they were taken, without scores.
+        (`taken:2019`, see indexing.dates) near the place it names (`near:Madrid`, see
+        indexing.places). Texts in `language` go to `text_encoder_for(language)`. A period or
+        place alone browses it: its photos in the order they were taken, without scores.
 
         query = normalise((1 − w)·t + w·i) − mean of the negatives' vectors, normalised again;
         t, i and each negative are unit vectors (text, image, `-word`s and `negative`), w is
         `image_weight`, and a lone text or image is taken as it is.
         """
         words, period = split_period(text or "")
+        words, place = split_place(words)
+        near = gazetteer().find(place) if place else []
         positive, negatives = split_negatives(words)
         extra = negative.split(",") if isinstance(negative, str) else list(negative)
         negatives += [n.strip() for n in extra if n and n.strip()]
         has_image = image is not None and image != ""
         if not positive and not has_image:
-            if period is not None and not negatives:
-                return self._in_date_order(period, within, k, offset)
+            if (period is not None or near) and not negatives:
+                return self._in_date_order(period, near, within, k, offset)
             if negatives:
                 raise BuscadorError(
                     "the query only says what to leave out: add what you are looking for",
@@ -195,7 +200,7 @@ class Searcher:
         k, min_score, threshold = self._check(k, min_score, collapse)
         weight = _fraction(image_weight)
         offset = whole_number(offset, "offset", 0, config.MAX_K - k)
-        only = self._among(within, period)
+        only = self._among(within, period, near)
         started = time.perf_counter()
         encoder = self.text_encoder if self.text_encoder_for(language) == "multilingual" else self.embedder
         texts = [positive, *negatives] if positive else negatives
@@ -209,20 +214,33 @@ class Searcher:
         _add(timings, "embed", started)
         return self._answer(vector, k, min_score, threshold, timings=timings, offset=offset, only=only)
 
-    def _in_date_order(self, period: Period, within: object, k: object, offset: object) -> list[Hit]:
-        """Photos offset+1 to offset+K of `period` (in folder `within`), in the order they were
-        taken (those of the same moment in id order)."""
+    def _in_date_order(
+        self, period: Period | None, near: Sequence[Near], within: object, k: object, offset: object
+    ) -> list[Hit]:
+        """Photos offset+1 to offset+K of `period` near a place of `near` (in folder `within`),
+        in the order they were taken (those of the same moment in id order, those that do not
+        say when last)."""
         k, _, _ = self._check(k, -1.0, 0.0)
         offset = whole_number(offset, "offset", 0, config.MAX_K - k)
         name = self._folder_of(within)
+        if near:  # a place's photos: a few, listed whole
+            ids = self.store.among(name, period, near).ids
+            page = self.store.catalog.taken_order(ids)[offset : offset + k].tolist()
+        else:
+            assert period is not None
+            page = self._period_page(period, name, within, k, offset)
+        items = self.store.items(page)
+        found = [items[i] for i in page if i in items]
+        return [self._hit(rank, None, item) for rank, item in enumerate(found, start=offset + 1)]
+
+    def _period_page(self, period: Period, name: str, within: object, k: int, offset: int) -> list[int]:
+        """Ids offset+1 to offset+K of `period` in folder `name`, read through the date index."""
         if not self.store.catalog.dated:
             self._among(within, period)  # says why: an index built before dates were read
         page = self.store.catalog.taken_page(period.start, period.end, f"{name}/" if name else "", k, offset)
         if not page and not offset:
             self._among(within, period)  # says why: no such folder, no dated photo, none then
-        items = self.store.items(page)
-        found = [items[i] for i in page if i in items]
-        return [self._hit(rank, None, item) for rank, item in enumerate(found, start=offset + 1)]
+        return page
 
     def by_id(
         self,
@@ -276,12 +294,15 @@ class Searcher:
             )
         return k, min_score, threshold
 
-    def _among(self, within: object, period: Period | None = None) -> Subset | None:
-        """The images of folder `within` (see folder_name) taken in `period`, or None for all."""
+    def _among(
+        self, within: object, period: Period | None = None, near: Sequence[Near] = ()
+    ) -> Subset | None:
+        """The images of folder `within` (see folder_name) taken in `period` near a place of
+        `near`, or None for all."""
         name = self._folder_of(within)
-        if not name and period is None:
+        if not name and period is None and not near:
             return None
-        subset = self.store.among(name, period)
+        subset = self.store.among(name, period, near)
         # A period every image was taken in: a search of the whole index, without a selector
         # (whose cost grows with the ids it holds: 50 ms at a million against 5).
         return None if len(subset.ids) == self.store.count else subset
@@ -341,6 +362,7 @@ class Searcher:
             tuple(folded),
             item.meta,
             item.taken,
+            place_label(item.place, item.country),
         )
 
     def _fold(

@@ -2,14 +2,15 @@
 
     manifest.json   model, dimension, count, source, index type with its search settings and
                     measured recall, format version, build time, the dates taken (how many, the
-                    span, each year's count) and the SHA-256 of the other files. Written last: it
-                    marks a finished build.
+                    span, each year's count), the places (how many, each country's count) and
+                    the SHA-256 of the other files. Written last: it marks a finished build.
     catalog.sqlite  one row per image: id, key (path or dataset row), label, fingerprint,
-                    content hash, dataset fields, date taken. Committed batch by batch, so it is
-                    also the build's checkpoint. Records its format version; older catalogs are
-                    migrated in place on open (numbered migrations). The date taken is a column
-                    a build adds where it lacks (no new format: an index in a read-only Hub
-                    cache opens as it is, without dates).
+                    content hash, dataset fields, date taken, position and its nearest town.
+                    Committed batch by batch, so it is also the build's checkpoint. Records its
+                    format version; older catalogs are migrated in place on open (numbered
+                    migrations). The columns of when and where are ones a build adds where they
+                    lack (no new format: an index in a read-only Hub cache opens as it is,
+                    without them).
     vectors.f16     the embeddings, float16, row = id: the one durable copy (indexing.vectors).
     index.faiss     the FAISS index (ids = catalog ids): kept by a build that changed nothing,
                     grown by one that added and removed a few images, else built again from the
@@ -33,7 +34,7 @@ import shlex
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +47,7 @@ from indexing import ann, config
 from indexing.dates import Period
 from indexing.errors import BuscadorError
 from indexing.files import file_digest, replace_atomically
+from indexing.places import Near, country_name
 from indexing.thumbnails import Thumbnails
 from indexing.vectors import NAME as VECTORS
 from indexing.vectors import VectorFile
@@ -72,12 +74,21 @@ CREATE TABLE IF NOT EXISTS items (
     fingerprint TEXT NOT NULL,
     content TEXT,
     meta TEXT,
-    taken TEXT
+    taken TEXT,
+    lat REAL,
+    lon REAL,
+    place TEXT,
+    country TEXT
 );
 """
+# Columns a build adds where they lack (no new format: an index in a read-only Hub cache opens as
+# it is, without them): when and where each photo was taken.
+_ADDED = {"taken": "TEXT", "lat": "REAL", "lon": "REAL", "place": "TEXT", "country": "TEXT"}
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS items_content ON items(content);
 CREATE INDEX IF NOT EXISTS items_taken ON items(taken);
+CREATE INDEX IF NOT EXISTS items_lat ON items(lat);
+CREATE INDEX IF NOT EXISTS items_country ON items(country);
 """
 
 
@@ -135,6 +146,8 @@ class Row:
     meta: dict[str, str] | None = None  # the source's own fields for it
     id: int | None = None  # its id, when the build chooses it (a shard build: the source position)
     taken: str | None = None  # when it was taken (indexing.dates; "": it does not say; None: not read yet)
+    lat: float | None = None  # where it was taken (degrees; None: it does not say, or not read yet)
+    lon: float | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +159,8 @@ class Item:
     label: str
     meta: dict[str, str] | None = None
     taken: str | None = None  # when it was taken, where its file says ("2019-07-14T18:22:05")
+    place: str | None = None  # the town nearest to where it was taken, where its file says
+    country: str | None = None  # that town's country (ISO code, "ES")
 
 
 class Catalog:
@@ -167,13 +182,14 @@ class Catalog:
                 self._db.execute("PRAGMA synchronous=FULL")
                 if self._migrate():
                     self._db.execute("VACUUM")  # give back the space of what moved out
-                if "taken" not in self._columns():
-                    self._db.execute("ALTER TABLE items ADD COLUMN taken TEXT")
+                self._add_columns()
                 self._db.executescript(_INDEXES)
             self._db.execute("SELECT count(*) FROM meta").fetchone()
             version = self.format_version()
-            # Whether it records dates taken: a catalog of an older build, read-only, does not.
+            # Whether it records dates taken and places: a catalog of an older build, read-only,
+            # does not.
             self.dated = "taken" in self._columns()
+            self.located = "lat" in self._columns()
         except sqlite3.DatabaseError as exc:
             raise BuscadorError(f"{path} is not a readable index catalog ({exc})") from None
         if version != FORMAT_VERSION:
@@ -188,6 +204,17 @@ class Catalog:
 
     def _columns(self) -> set[str]:
         return {row[1] for row in self._db.execute("PRAGMA table_info(items)")}
+
+    def _add_columns(self) -> None:
+        """Add the columns of _ADDED this catalog lacks. An older catalog's images get their
+        headers read again (`unread`) when it lacked the places: it read their dates alone."""
+        missing = [name for name in _ADDED if name not in self._columns()]
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            for name in missing:
+                self._db.execute(f"ALTER TABLE items ADD COLUMN {name} {_ADDED[name]}")
+            if "lat" in missing and "taken" not in missing:
+                self._set_meta_locked({"headers_unread": "1"})
 
     def _migrate(self) -> bool:
         """Bring the catalog to FORMAT_VERSION, one numbered migration at a time, in one transaction.
@@ -316,9 +343,19 @@ class Catalog:
             for row, item_id in zip(rows, ids, strict=True):
                 meta = json.dumps(row.meta, ensure_ascii=False) if row.meta else None
                 self._db.execute(
-                    "INSERT OR REPLACE INTO items(id, key, label, fingerprint, content, meta, taken) "
-                    "VALUES(?, ?, ?, ?, ?, ?, ?)",
-                    (item_id, row.key, row.label, row.fingerprint, row.content, meta, row.taken),
+                    "INSERT OR REPLACE INTO items(id, key, label, fingerprint, content, meta, taken, "
+                    "lat, lon) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        item_id,
+                        row.key,
+                        row.label,
+                        row.fingerprint,
+                        row.content,
+                        meta,
+                        row.taken,
+                        row.lat,
+                        row.lon,
+                    ),
                 )
             self._set_meta_locked({"next_id": str(max([next_id, *(i + 1 for i in ids)]))})
 
@@ -377,33 +414,100 @@ class Catalog:
     def items(self, ids: Iterable[int]) -> dict[int, Item]:
         """id → Item for those of these ids that are indexed."""
         return {
-            i: Item(i, key, label, json.loads(meta) if meta else None, taken or None)
-            for i, (key, label, _, _, meta, taken) in self.records(ids).items()
+            i: Item(i, key, label, json.loads(meta) if meta else None, taken or None, place, country)
+            for i, (key, label, _, _, meta, taken, _, _, place, country) in self.records(ids).items()
         }
 
-    def records(
-        self, ids: Iterable[int]
-    ) -> dict[int, tuple[str, str, str, str | None, str | None, str | None]]:
-        """id → (key, label, fingerprint, content, meta JSON, date taken) for those of these ids
-        that are indexed (the date None where the catalog has no dates)."""
+    def records(self, ids: Iterable[int]) -> dict[int, tuple[Any, ...]]:
+        """id → (key, label, fingerprint, content, meta JSON, date taken, lat, lon, place,
+        country) for those of these ids that are indexed (None for what the catalog does not
+        record)."""
         wanted = sorted({int(i) for i in ids})
         taken = "taken" if self.dated else "NULL"
-        query = f"SELECT id, key, label, fingerprint, content, meta, {taken} FROM items WHERE id IN ({{}})"
+        where = "lat, lon, place, country" if self.located else "NULL, NULL, NULL, NULL"
+        query = f"SELECT id, key, label, fingerprint, content, meta, {taken}, {where} "
+        query += "FROM items WHERE id IN ({})"
         rows = self._rows_where_in(query, wanted)
         return {i: tuple(record) for i, *record in rows}
 
-    def undated(self, most: int = -1) -> list[tuple[int, str]]:
-        """(id, key) of the images whose date taken was not read yet (the first `most`: all for -1)."""
+    def unread(self, most: int = -1) -> list[tuple[int, str]]:
+        """(id, key) of the images whose header (when and where taken) was not read yet (the first
+        `most`: all for -1)."""
         with self._lock:
             return self._db.execute(
                 "SELECT id, key FROM items WHERE taken IS NULL ORDER BY id LIMIT ?", (most,)
             ).fetchall()
 
-    def set_taken(self, dates: Iterable[tuple[str, int]]) -> None:
-        """Record (date taken, id) pairs ("" for an image that does not say), in one transaction."""
+    def forget_headers(self) -> None:
+        """Mark every image's header unread (it was read before places were), in one transaction
+        with the note that asked for it."""
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("UPDATE items SET taken=? WHERE id=?", dates)
+            self._db.execute("UPDATE items SET taken=NULL")
+            self._db.execute("DELETE FROM meta WHERE name='headers_unread'")
+
+    def set_facts(self, facts: Iterable[tuple[str, float | None, float | None, int]]) -> None:
+        """Record (date taken, lat, lon, id) ("" and None for an image that does not say), in one
+        transaction; each image's town is named again (`unplaced`)."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "UPDATE items SET taken=?, lat=?, lon=?, place=NULL, country=NULL WHERE id=?", facts
+            )
+
+    def unplaced(self) -> list[tuple[int, float, float]]:
+        """(id, lat, lon) of the images with a position whose town is not named yet."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT id, lat, lon FROM items WHERE lat IS NOT NULL AND place IS NULL ORDER BY id"
+            ).fetchall()
+
+    def set_places(self, places: Iterable[tuple[str, str, int]]) -> None:
+        """Record (town, country code, id) for images with a position, in one transaction."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("UPDATE items SET place=?, country=? WHERE id=?", places)
+
+    def positions(
+        self, south: float, north: float, west: float, east: float
+    ) -> list[tuple[int, float, float]]:
+        """(id, lat, lon) of the images taken inside this box (`west` > `east`: across the 180th
+        meridian), in id order; read through the latitude index."""
+        across = "(lon >= ? OR lon <= ?)" if west > east else "lon BETWEEN ? AND ?"
+        with self._lock:
+            return self._db.execute(
+                f"SELECT id, lat, lon FROM items WHERE lat BETWEEN ? AND ? AND {across} ORDER BY id",
+                (south, north, west, east),
+            ).fetchall()
+
+    def ids_in_country(self, code: str) -> np.ndarray:
+        """The ids of the images taken in country `code` (as their nearest town's), in order."""
+        with self._lock:
+            cursor = self._db.execute("SELECT id FROM items WHERE country=? ORDER BY id", (code,))
+            return np.fromiter((row[0] for row in cursor), np.int64)
+
+    def countries(self) -> dict[str, int]:
+        """How many images were taken in each country, for those that have any ("ES": 340)."""
+        if not self.located:
+            return {}
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT country, COUNT(*) FROM items WHERE country IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1"
+            )
+            return dict(rows.fetchall())
+
+    def taken_order(self, ids: np.ndarray) -> np.ndarray:
+        """These ids in the order their images were taken (those that do not say last, each in
+        id order)."""
+        rows = (
+            self._rows_where_in("SELECT id, taken FROM items WHERE id IN ({})", ids.tolist())
+            if self.dated
+            else []
+        )
+        taken = dict(rows)
+        return np.array(
+            sorted((int(i) for i in ids), key=lambda i: (not taken.get(i), taken.get(i) or "", i)), np.int64
+        )
 
     def ids_taken(self, start: str, end: str) -> np.ndarray:
         """The ids of the images taken from `start` (included) to `end` (left out), in order."""
@@ -608,6 +712,8 @@ def write_index(
     if years := catalog.years_taken():
         first, last = catalog.span_taken()
         manifest["dates_taken"] = {"count": sum(years.values()), "first": first, "last": last, "years": years}
+    if countries := catalog.countries():
+        manifest["places"] = {"count": sum(countries.values()), "countries": countries}
     return _write_manifest(out_dir, manifest, verified)
 
 
@@ -812,8 +918,8 @@ class IndexStore:
         ann.apply(self.index, self.params)
         ghosts = np.array(self.manifest.get("ghosts", []), np.int64)  # removed, still in a grown graph
         self._ghosts = ann.Selection(ghosts, leave_out=True) if len(ghosts) else None
-        # The last subsets searched, by (folder, first and last date taken).
-        self._subsets: OrderedDict[tuple[str, str, str], Subset] = OrderedDict()
+        # The last subsets searched, by (folder, first and last date taken, place).
+        self._subsets: OrderedDict[tuple[str, str, str, str], Subset] = OrderedDict()
         self._subsets_lock = threading.Lock()
         self.catalog = Catalog(index_dir / CATALOG, readonly=True)
         self.vectors = VectorFile(index_dir / VECTORS, self.dim)
@@ -847,12 +953,14 @@ class IndexStore:
         """How many images are under `folder` (as `among` takes it), or in all ("")."""
         return len(self.among(folder).ids) if folder else self.count
 
-    def among(self, folder: str, period: Period | None = None) -> Subset:
+    def among(self, folder: str, period: Period | None = None, near: Sequence[Near] = ()) -> Subset:
         """The images under `folder` (a prefix of their keys, "a/b" for "a/b/…"; "" for all)
-        taken in `period` (None: whenever), to search among (`search`'s `only`); a BuscadorError
-        when there are none. The last ones asked for are kept (a visitor searching one folder
-        asks again), up to SUBSETS_KEPT and config.FOLDER_CACHE_MB of vectors."""
-        wanted = (folder, period.start, period.end) if period else (folder, "", "")
+        taken in `period` (None: whenever) near the first place of `near` that has any (none:
+        anywhere), to search among (`search`'s `only`); a BuscadorError when there are none.
+        The last ones asked for are kept (a visitor searching one folder asks again), up to
+        SUBSETS_KEPT and config.FOLDER_CACHE_MB of vectors."""
+        place = near[0].text.casefold() if near else ""
+        wanted = (folder, period.start, period.end, place) if period else (folder, "", "", place)
         with self._subsets_lock:
             if (found := self._subsets.get(wanted)) is not None:
                 self._subsets.move_to_end(wanted)
@@ -868,6 +976,20 @@ class IndexStore:
                     folder=folder,
                     period=period.text,
                 )
+        if near:
+            there, name = self._near(near)
+            if ids is not None:
+                there = np.intersect1d(ids, there, assume_unique=True)
+            if not len(there):
+                among = f"in folder {folder!r}" if folder else f"taken in {period.text}" if period else ""
+                raise BuscadorError(
+                    f"no image of this index {among} was taken near {name}",
+                    "no_near_in_folder" if folder else "no_near_taken",
+                    folder=folder,
+                    period=period.text if period else "",
+                    place=name,
+                )
+            ids = there
         if ids is None:
             ids = self.catalog.ids()
         share = config.FOLDER_SHARE.get(self.manifest["index_type"], 0.0)
@@ -928,6 +1050,39 @@ class IndexStore:
                 last=last[:10],
             )
         return ids
+
+    def _near(self, near: Sequence[Near]) -> tuple[np.ndarray, str]:
+        """The ids of the images taken near the first of these places that has any, and its
+        name; a BuscadorError saying why when none has: an index built before places were read,
+        no image that says, none there."""
+        if not self.catalog.located:
+            raise BuscadorError(
+                "this index does not record where its photos were taken: build it again with this "
+                "version of Buscador Visual, which reads the places from the photos' EXIF",
+                "places_not_read",
+            )
+        for place in near:
+            if place.lat is None:
+                ids = self.catalog.ids_in_country(place.country)
+            else:
+                rows = np.array(self.catalog.positions(*place.box()), np.float64).reshape(-1, 3)
+                ids = rows[place.within(rows[:, 1], rows[:, 2]), 0].astype(np.int64)
+            if len(ids):
+                return ids, place.name
+        countries = self.catalog.countries()  # only to say why
+        if not countries:
+            raise BuscadorError(
+                "no image of this index says where it was taken (no GPS position in its EXIF), "
+                "so near: finds none",
+                "no_places",
+            )
+        shown = ", ".join(f"{country_name(code)} ({count})" for code, count in list(countries.items())[:5])
+        raise BuscadorError(
+            f"no image of this index was taken near {near[0].name}; its photos were taken in {shown}",
+            "no_near",
+            place=near[0].name,
+            countries=shown,
+        )
 
     def search(
         self, queries: np.ndarray, k: int, *, only: Subset | None = None

@@ -40,6 +40,7 @@ HIT_KEYS = {
     "thumbnail",
     "photo",
     "taken",
+    "place",
     "folded",
     "meta",
     "link",

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from indexing import headers
 from indexing.build import build_index
-from indexing.dates import dataset_date, date_in_name, exif_date, parse_period, split_period, taken_from_file
+from indexing.dates import dataset_date, date_in_name, exif_date, parse_period, split_period
 from indexing.errors import BuscadorError
 from indexing.search import Searcher
 from indexing.sources import FolderSource
@@ -144,6 +145,11 @@ def test_a_date_in_the_file_name_is_read_as_phones_and_apps_write_it(name, taken
     assert date_in_name(name) == taken
 
 
+def taken_from_file(path: Path) -> str | None:
+    facts = headers.from_file(path)
+    return facts.taken if facts is not None else None
+
+
 def test_the_date_taken_comes_from_the_header_of_each_kind_of_file(tmp_path: Path):
     img = colour_image("red")
     img.save(tmp_path / "original.jpg", exif=_exif("2019:07:14 18:22:05"))
@@ -235,7 +241,8 @@ def test_a_changed_photo_has_its_date_read_again_and_the_others_are_not_read(pho
     build_index(FolderSource(photos), out, ColourEmbedder(), progress=False)
     read: list[str] = []
     monkeypatch.setattr(
-        "indexing.build.taken_from_file", lambda path: read.append(path.name) or "2023-05-05T05:05:05"
+        "indexing.headers.from_file",
+        lambda path: read.append(path.name) or headers.Facts("2023-05-05T05:05:05"),
     )
     _save(photos / "red-2019.jpg", ("red",), "2023:05:05 05:05:05")
     build_index(FolderSource(photos), out, ColourEmbedder(), progress=False)
@@ -245,18 +252,14 @@ def test_a_changed_photo_has_its_date_read_again_and_the_others_are_not_read(pho
 
 
 def test_a_photo_that_cannot_be_opened_now_has_its_date_read_by_a_later_build(photos, tmp_path, monkeypatch):
-    from indexing import build
-
     out = tmp_path / "index"
-    readable = build.taken_from_file
+    readable = headers.from_file
     # As when the disk holding it goes away between the listing and the date pass.
-    monkeypatch.setattr(
-        build, "taken_from_file", lambda path: None if "2019" in path.name else readable(path)
-    )
+    monkeypatch.setattr(headers, "from_file", lambda path: None if "2019" in path.name else readable(path))
     build_index(FolderSource(photos), out, ColourEmbedder(), progress=False)
     with pytest.raises(BuscadorError, match="was taken in 2019;"):
         Searcher.open(out, ColourEmbedder()).by_text("red taken:2019", k=5)
-    monkeypatch.setattr(build, "taken_from_file", readable)
+    monkeypatch.setattr(headers, "from_file", readable)
     build_index(FolderSource(photos), out, ColourEmbedder(), progress=False)  # nothing changed but that
     hits = Searcher.open(out, ColourEmbedder()).by_text("red taken:2019", k=5)
     assert [h.key for h in hits] == ["red-2019.jpg"]

@@ -76,7 +76,10 @@ def test_a_format_1_index_is_migrated_in_place_when_opened(tmp_path, built_index
     assert hit.key == "img_008.png" and hit.score > 0.999
     assert searcher.thumbnail(hit.id) == IndexStore(built_index).thumbnail(hit.id)  # moved to a shard
     assert np.allclose(searcher.store.vector(hit.id), IndexStore(built_index).vector(hit.id))
-    assert set(_columns(old)) == {"id", "key", "label", "fingerprint", "content", "meta", "taken"}
+    assert set(_columns(old)) == {
+        *("id", "key", "label", "fingerprint", "content", "meta"),
+        *("taken", "lat", "lon", "place", "country"),  # when and where: columns added, no new format
+    }
     manifest = verify(old, thumbnails=True)  # the rewritten manifest matches the migrated files
     assert manifest["format_version"] == FORMAT_VERSION == 5
     assert Catalog(old / CATALOG, readonly=True).format_version() == 5

@@ -271,7 +271,7 @@ class Handlers:
     def info(self, request: gr.Request) -> dict[str, Any]:
         """The index served now: {images, model, index_type, recall_at_10, built_at, source,
         dates_taken ({count, first, last, years} of the photos that say when they were taken, or
-        None)};
+        None), places ({count, countries: {ISO code: count}} of those that say where, or None)};
         it changes when a new build comes in (ui.refresh)."""
         searcher = self._searcher(visitor_language(request))
         manifest = searcher.store.manifest
@@ -285,6 +285,7 @@ class Handlers:
             # A dataset by name; a folder's path on the server stays private.
             "source": source_text(source) if source.get("kind") == "dataset" else source.get("kind", "?"),
             "dates_taken": manifest.get("dates_taken"),
+            "places": manifest.get("places"),
         }
 
     # --- the page's other events -----------------------------------------------------------------
@@ -549,12 +550,15 @@ _NO_IMAGE = BuscadorError("no image given", "no_image")
 
 
 def _caption(hit: dict[str, Any], lang: str) -> str:
-    """'#1 · 0.8312 · label' ('#1 · label' for a period browsed), ' · 2019-07-14' for a photo
-    that says when it was taken, and ' · +2 similar' when near-duplicates were folded into it."""
+    """'#1 · 0.8312 · label' ('#1 · label' for a period browsed), ' · 2019-07-14' and ' · Cadiz'
+    for a photo that says when and where it was taken, and ' · +2 similar' when near-duplicates
+    were folded into it."""
     score = f" · {hit['score']:.4f}" if hit["score"] is not None else ""
     caption = f"#{hit['rank']}{score} · {hit['label']}"
     if hit.get("taken"):
         caption += f" · {hit['taken'][:10]}"
+    if hit.get("place"):
+        caption += f" · {hit['place'].rpartition(', ')[0]}"  # the town: the country takes room
     if hit["folded"]:
         caption += " · " + ui_text.message(lang, "folded", n=len(hit["folded"]))
     return caption

@@ -66,6 +66,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             ),
             "text_query": "“{q}”",
             "period_word": "taken",
+            "place_word": "near",
             "image_query": "your image",
             "image_and_words": "your image and “{q}”",
             "like_query": "image #{id}",
@@ -127,6 +128,27 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "no_dates": "No image of this index says when it was taken (no EXIF date), so taken: finds none.",
             "no_taken": "No image of this index was taken in {period}; its dates run from {first} to {last}.",
             "no_taken_in_folder": "No image of this index in the folder “{folder}” was taken in {period}.",
+            "two_places": "The query names more than one place (near:…): give one.",
+            "no_place": 'near: names no place: write near:Madrid or near:"New York".',
+            "unknown_place": (
+                "No town or country is named “{place}” (the towns known have 15,000 people or more: "
+                'try the nearest one, or write near:"Town, Country").'
+            ),
+            "unknown_country": (
+                "No country is named “{country}”: write its English name or its code "
+                '(near:"London, Canada", near:London,CA).'
+            ),
+            "places_not_read": (
+                "This index does not record where its photos were taken: build it again with this "
+                "version of Buscador Visual, which reads the places from the photos."
+            ),
+            "no_places": (
+                "No image of this index says where it was taken (no GPS position in its EXIF), so "
+                "near: finds none."
+            ),
+            "no_near": "No image of this index was taken near {place}; its photos were taken in {countries}.",
+            "no_near_in_folder": "No image of this index in the folder “{folder}” was taken near {place}.",
+            "no_near_taken": "No image of this index taken in {period} was taken near {place}.",
             "not_an_image": "not an image, or a format we cannot read",
             "corrupt_image": "corrupt or truncated image",
             "empty_file": "empty file (0 bytes)",
@@ -208,6 +230,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             ),
             "text_query": "«{q}»",
             "period_word": "fecha",
+            "place_word": "cerca",
             "image_query": "tu imagen",
             "image_and_words": "tu imagen y «{q}»",
             "like_query": "la imagen n.º {id}",
@@ -277,6 +300,33 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "no_taken_in_folder": (
                 "Ninguna imagen de este índice en la carpeta «{folder}» se hizo en {period}."
             ),
+            "two_places": "La consulta nombra más de un lugar (cerca:…): da uno.",
+            "no_place": 'cerca: no nombra ningún lugar: escribe cerca:Madrid o cerca:"Nueva York".',
+            "unknown_place": (
+                "Ningún pueblo, ciudad o país se llama «{place}» (se conocen los de 15.000 habitantes "
+                'o más: prueba con el más cercano, o escribe cerca:"Ciudad, País"; los países, '
+                "por su nombre en inglés, Spain, o su código, ES)."
+            ),
+            "unknown_country": (
+                "Ningún país se llama «{country}»: escribe su nombre en inglés o su código "
+                '(cerca:"Córdoba, Spain", cerca:Córdoba,ES).'
+            ),
+            "places_not_read": (
+                "Este índice no guarda dónde se hicieron sus fotos: vuelve a crearlo con esta versión "
+                "de Buscador Visual, que lee los lugares de las fotos."
+            ),
+            "no_places": (
+                "Ninguna imagen de este índice dice dónde se hizo (sin posición GPS en su EXIF): "
+                "cerca: no encuentra ninguna."
+            ),
+            "no_near": (
+                "Ninguna imagen de este índice se hizo cerca de {place}; sus fotos se hicieron en "
+                "{countries}."
+            ),
+            "no_near_in_folder": (
+                "Ninguna imagen de este índice en la carpeta «{folder}» se hizo cerca de {place}."
+            ),
+            "no_near_taken": "Ninguna imagen de este índice hecha en {period} se hizo cerca de {place}.",
             "not_an_image": "no es una imagen, o tiene un formato que no sabemos leer",
             "corrupt_image": "la imagen está dañada o incompleta",
             "empty_file": "el archivo está vacío (0 bytes)",

@@ -1,0 +1,110 @@
+"""What a photo's header says: when it was taken (EXIF dates, else a date in its name) and where
+(EXIF GPS). Headers alone are read: no pixel is decoded."""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from PIL import Image
+
+from indexing.dates import date_in_name, exif_date
+
+# EXIF tags, most telling first: when the shutter fired, when it was digitised (a scan), when the
+# file was last written (an editor may set it to the edit's day; still better than nothing).
+_EXIF_IFD = 0x8769
+_ORIGINAL, _DIGITIZED, _DATETIME = 0x9003, 0x9004, 0x0132
+# The GPS IFD: latitude's hemisphere (N/S) and degrees, minutes, seconds, then longitude's (E/W).
+_GPS_IFD = 0x8825
+_LAT_REF, _LAT, _LON_REF, _LON = 1, 2, 3, 4
+# Decimal places kept of a position: 5 is about a metre.
+PLACES = 5
+
+
+@dataclass(frozen=True)
+class Facts:
+    """When (`taken`, "YYYY-MM-DDTHH:MM:SS", "" when the photo does not say) and where (`lat`,
+    `lon` in degrees, None when it does not say) a photo was taken."""
+
+    taken: str = ""
+    lat: float | None = None
+    lon: float | None = None
+
+
+def from_file(path: Path | None) -> Facts | None:
+    """What the photo at `path` says (nothing for no file); None when the file cannot be opened
+    now, a disk gone or a permission lost, so that a later build reads it again."""
+    if path is None:
+        return Facts()
+    try:
+        file = path.open("rb")
+    except OSError:
+        return None
+    with file:
+        facts = _read(file)
+    if not facts.taken:  # phones and messaging apps (WhatsApp strips EXIF) name files by date
+        facts = Facts(date_in_name(path.name), facts.lat, facts.lon)
+    return facts
+
+
+def from_bytes(data: bytes) -> Facts:
+    """What the photo whose file is `data` (a dataset's row) says."""
+    return _read(io.BytesIO(data))
+
+
+def _read(file: BinaryIO) -> Facts:
+    """The facts of an EXIF header (none for a file Pillow cannot read)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(file) as img:
+                raw = img.info.get("exif")
+                if isinstance(raw, bytes):
+                    exif = Image.Exif()
+                    exif.load(raw)
+                elif img.format == "TIFF":  # its tags are its header
+                    exif = img.getexif()
+                else:  # a PNG's eXIf chunk after its pixels is not worth decoding them for
+                    return Facts()
+                inner = exif.get_ifd(_EXIF_IFD)
+                dates = (inner.get(_ORIGINAL), inner.get(_DIGITIZED), exif.get(_DATETIME))
+                taken = next((found for value in dates if (found := exif_date(value))), "")
+                lat, lon = _position(exif.get_ifd(_GPS_IFD))
+                return Facts(taken, lat, lon)
+    except Exception:  # Pillow's header parsers raise many kinds: any means "nothing said"
+        return Facts()
+
+
+def _position(gps: dict[int, object]) -> tuple[float | None, float | None]:
+    """(latitude, longitude) of an EXIF GPS IFD; (None, None) when it holds none or nonsense (a
+    receiver without a fix writes 0° 0′ 0″, out of the ocean off Africa)."""
+    lat = _degrees(gps.get(_LAT), gps.get(_LAT_REF), "NS", 90)
+    lon = _degrees(gps.get(_LON), gps.get(_LON_REF), "EW", 180)
+    if lat is None or lon is None or (lat == 0 and lon == 0):
+        return None, None
+    return lat, lon
+
+
+def _degrees(value: object, ref: object, signs: str, most: float) -> float | None:
+    """Degrees, minutes and seconds (rationals) and a hemisphere letter as signed degrees."""
+    if isinstance(ref, bytes):
+        ref = ref.decode("ascii", "replace")
+    if not isinstance(value, tuple) or not 1 <= len(value) <= 3:
+        return None
+    if not isinstance(ref, str) or ref.strip().upper()[:1] not in signs:
+        return None
+    try:
+        parts = [float(part) for part in value]  # type: ignore[arg-type]
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    if not all(math.isfinite(part) and part >= 0 for part in parts) or any(p >= 60 for p in parts[1:]):
+        return None
+    degrees = sum(part / 60**n for n, part in enumerate(parts))
+    if degrees > most:
+        return None
+    sign = -1 if ref.strip().upper()[:1] == signs[1] else 1
+    return round(sign * degrees, PLACES)

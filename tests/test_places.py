@@ -1,0 +1,282 @@
+"""Places: GPS positions read from EXIF headers at build time, each named by its nearest town, and
+`near:` in queries that search only the photos taken there."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from indexing import headers
+from indexing.build import build_index
+from indexing.errors import BuscadorError
+from indexing.places import gazetteer, split_place
+from indexing.search import Searcher
+from indexing.sources import FolderSource
+from indexing.store import CATALOG, MANIFEST
+from tests.colour_embedder import ColourEmbedder, colour_image
+
+# Degrees, minutes, seconds of a few places: (lat ref, lat, lon ref, lon).
+SOL = ("N", (40.0, 25.0, 0.6), "W", (3.0, 42.0, 12.0))  # Puerta del Sol, Madrid
+ALCALA = ("N", (40.0, 28.0, 55.0), "W", (3.0, 21.0, 52.0))  # Alcalá de Henares, 27 km from Sol
+CADIZ = ("N", (36.0, 31.0, 45.0), "W", (6.0, 17.0, 19.0))
+BROOKLYN = ("N", (40.0, 40.0, 42.0), "W", (73.0, 56.0, 39.0))
+SUVA = ("S", (18.0, 8.0, 31.0), "E", (178.0, 26.0, 28.0))  # Fiji, by the 180th meridian
+# name → (colours, where it was taken, or None for a photo without GPS)
+PHOTOS = {
+    "red-sol.jpg": (("red",), SOL),
+    "red-alcala.jpg": (("red", "red", "red", "blue"), ALCALA),
+    "trips/red-cadiz.jpg": (("red", "red", "blue"), CADIZ),
+    "trips/blue-brooklyn.jpg": (("blue",), BROOKLYN),
+    "red-nowhere.jpg": (("red", "red", "red", "red", "green"), None),
+}
+
+
+def _exif(where: tuple | None, taken: str | None = None) -> bytes:
+    exif = Image.Exif()
+    if taken:
+        exif.get_ifd(0x8769)[0x9003] = taken
+    if where:
+        gps = exif.get_ifd(0x8825)
+        gps[1], gps[2], gps[3], gps[4] = where
+    return exif.tobytes()
+
+
+def _save(path: Path, colours: tuple[str, ...], where: tuple | None, taken: str | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    colour_image(*colours).save(path, quality=95, exif=_exif(where, taken))
+
+
+@pytest.fixture()
+def photos(tmp_path: Path) -> Path:
+    folder = tmp_path / "photos"
+    for name, (colours, where) in PHOTOS.items():
+        _save(folder / name, colours, where)
+    return folder
+
+
+@pytest.fixture()
+def searcher(photos: Path, tmp_path: Path) -> Searcher:
+    build_index(FolderSource(photos), tmp_path / "index", ColourEmbedder(), progress=False)
+    return Searcher.open(tmp_path / "index", ColourEmbedder())
+
+
+def test_the_position_comes_from_the_gps_header_and_nonsense_is_none(tmp_path: Path):
+    _save(tmp_path / "sol.jpg", ("red",), SOL, "2019:07:14 18:22:05")
+    facts = headers.from_file(tmp_path / "sol.jpg")
+    assert facts is not None
+    assert (facts.taken, facts.lat, facts.lon) == ("2019-07-14T18:22:05", 40.41683, -3.70333)
+    _save(tmp_path / "suva.webp", ("red",), SUVA)
+    assert headers.from_bytes((tmp_path / "suva.webp").read_bytes()) == headers.Facts(
+        "", -18.14194, 178.44111
+    )
+    for name, where in [
+        ("no-fix.jpg", ("N", (0.0, 0.0, 0.0), "E", (0.0, 0.0, 0.0))),  # a receiver without a fix
+        ("too-far.jpg", ("N", (91.0, 0.0, 0.0), "E", (3.0, 0.0, 0.0))),
+        ("no-hemisphere.jpg", ("X", (40.0, 0.0, 0.0), "E", (3.0, 0.0, 0.0))),
+        ("sixty-minutes.jpg", ("N", (40.0, 60.0, 0.0), "E", (3.0, 0.0, 0.0))),
+    ]:
+        _save(tmp_path / name, ("red",), where)
+        assert headers.from_file(tmp_path / name) == headers.Facts(), name
+    (tmp_path / "text.jpg").write_text("not an image")
+    assert headers.from_file(tmp_path / "text.jpg") == headers.Facts()
+
+
+def test_a_place_is_a_town_or_a_country_by_any_of_their_names():
+    towns = gazetteer()
+    assert [n.name for n in towns.find("Madrid")][:2] == ["Madrid, Spain", "Madrid, Colombia"]
+    assert towns.find("madrid")[0].name == "Madrid, Spain"  # case, accents and dashes alike
+    assert towns.find("Leganes")[0].name == "Leganés, Spain"
+    assert towns.find("Londres")[0].name == "London, United Kingdom"  # its name in Spanish
+    assert towns.find("London, Canada")[0].name == "London, Canada"
+    assert towns.find("London,ca")[0].name == "London, Canada"
+    spain = towns.find("Spain")[0]
+    assert (spain.name, spain.country, spain.lat) == ("Spain", "ES", None)
+    assert towns.find("ES")[0].name == "Spain"
+    assert towns.find("Netherlands")[0].name == "The Netherlands"
+    assert towns.find("LA")[0].name == "Laos"  # a code in capitals is a country
+    with pytest.raises(BuscadorError) as caught:
+        towns.find("Qwertyville")
+    assert caught.value.code == "unknown_place"
+    with pytest.raises(BuscadorError) as caught:
+        towns.find("London, Narnia")
+    assert caught.value.code == "unknown_country"
+
+
+def test_near_is_read_from_the_query_with_quotes_or_underscores():
+    assert split_place("beach near:Cádiz") == ("beach", "Cádiz")
+    assert split_place('near:"New York" at night') == ("at night", "New York")
+    assert split_place("cerca:nueva_york") == ("", "nueva york")
+    assert split_place("a place: home") == ("a place: home", None)
+    with pytest.raises(BuscadorError, match="more than one place"):
+        split_place("near:Madrid near:Paris")
+
+
+def test_a_build_names_each_photos_town_and_the_manifest_counts_the_countries(searcher, tmp_path):
+    manifest = json.loads((tmp_path / "index" / MANIFEST).read_text())
+    assert manifest["places"] == {"count": 4, "countries": {"ES": 3, "US": 1}}
+    hits = {hit.key: hit for hit in searcher.by_text("red", k=5)}
+    assert hits["red-sol.jpg"].place == "Madrid Centro, Spain"  # GeoNames counts districts as towns
+    assert hits["red-alcala.jpg"].place == "Alcalá de Henares, Spain"
+    assert hits["trips/red-cadiz.jpg"].place == "Cadiz, Spain"
+    assert hits["red-nowhere.jpg"].place is None
+    assert hits["trips/blue-brooklyn.jpg"].as_dict()["place"] == "Brooklyn, United States"
+
+
+def test_near_searches_the_photos_taken_around_a_town_or_in_a_country(searcher):
+    # The reddest photo of all is the one without a place: near: leaves it out.
+    assert [h.key for h in searcher.by_text("red near:Madrid", k=5)] == ["red-sol.jpg"]  # Alcalá: 27 km
+    assert [h.key for h in searcher.by_text("red near:Alcalá_de_Henares", k=5)] == ["red-alcala.jpg"]
+    assert sorted(h.key for h in searcher.by_text("red near:Spain", k=5)) == [
+        "red-alcala.jpg",
+        "red-sol.jpg",
+        "trips/red-cadiz.jpg",
+    ]
+    assert [h.key for h in searcher.by_text('red near:"New York"', k=5)] == ["trips/blue-brooklyn.jpg"]
+    assert [h.key for h in searcher.by_text("red near:Spain", k=5, within="trips")] == ["trips/red-cadiz.jpg"]
+    hits = searcher.by_query(image=colour_image("red"), text="near:ES", k=1)
+    assert [h.key for h in hits] == ["red-sol.jpg"]
+
+
+def test_a_town_of_a_name_is_the_one_near_which_there_are_photos(tmp_path):
+    folder = tmp_path / "photos"
+    _save(folder / "mezquita.jpg", ("red",), ("N", (37.0, 52.0, 44.0), "W", (4.0, 46.0, 47.0)))
+    build_index(FolderSource(folder), tmp_path / "index", ColourEmbedder(), progress=False)
+    searcher = Searcher.open(tmp_path / "index", ColourEmbedder())
+    assert gazetteer().find("Cordoba")[0].name == "Córdoba, Argentina"  # the biggest of the name
+    hits = searcher.by_text("red cerca:Cordoba", k=5)  # but the photos were taken in Spain's
+    assert [(h.key, h.place) for h in hits] == [("mezquita.jpg", "Córdoba, Spain")]
+
+
+def test_a_place_alone_lists_its_photos_in_the_order_they_were_taken(tmp_path):
+    folder = tmp_path / "photos"
+    _save(folder / "b.jpg", ("red",), SOL, "2021:01:01 10:00:00")
+    _save(folder / "a.jpg", ("blue",), SOL, "2019:01:01 10:00:00")
+    _save(folder / "c.jpg", ("green",), SOL)  # no date: last
+    _save(folder / "d.jpg", ("green",), CADIZ, "2018:01:01 10:00:00")
+    build_index(FolderSource(folder), tmp_path / "index", ColourEmbedder(), progress=False)
+    searcher = Searcher.open(tmp_path / "index", ColourEmbedder())
+    hits = searcher.by_query("near:Madrid", k=2)
+    assert [(h.key, h.score, h.rank) for h in hits] == [("a.jpg", None, 1), ("b.jpg", None, 2)]
+    assert [h.key for h in searcher.by_query("near:Madrid", k=2, offset=2)] == ["c.jpg"]
+    assert [h.key for h in searcher.by_query("near:Madrid taken:2021", k=5)] == ["b.jpg"]
+
+
+def test_a_place_without_photos_says_where_the_photos_were_taken(searcher):
+    with pytest.raises(BuscadorError) as caught:
+        searcher.by_text("red near:Tokyo", k=5)
+    assert caught.value.code == "no_near"
+    assert "near Tokyo, Japan; its photos were taken in Spain (3), United States (1)" in str(caught.value)
+    with pytest.raises(BuscadorError) as caught:
+        searcher.by_text("red near:Brooklyn", k=5, within="holidays")
+    assert caught.value.code == "empty_folder"
+    with pytest.raises(BuscadorError) as caught:
+        searcher.by_text("blue near:Madrid", k=5, within="trips")
+    assert caught.value.code == "no_near_in_folder"
+    with pytest.raises(BuscadorError) as caught:
+        searcher.by_text("red near:Qwertyville", k=5)
+    assert caught.value.code == "unknown_place"
+
+
+def test_an_index_without_positions_says_none_says_where(tmp_path):
+    folder = tmp_path / "photos"
+    _save(folder / "red.jpg", ("red",), None)
+    build_index(FolderSource(folder), tmp_path / "index", ColourEmbedder(), progress=False)
+    assert "places" not in json.loads((tmp_path / "index" / MANIFEST).read_text())
+    with pytest.raises(BuscadorError) as caught:
+        Searcher.open(tmp_path / "index", ColourEmbedder()).by_text("red near:Madrid", k=5)
+    assert caught.value.code == "no_places"
+
+
+def test_an_index_built_before_places_reads_them_once_without_embedding_again(photos, tmp_path):
+    out = tmp_path / "index"
+    build_index(FolderSource(photos), out, ColourEmbedder(), progress=False)
+    with sqlite3.connect(out / CATALOG) as db:  # as a version that read dates alone left it
+        db.execute("DROP INDEX items_lat")
+        db.execute("DROP INDEX items_country")
+        for column in ("lat", "lon", "place", "country"):
+            db.execute(f"ALTER TABLE items DROP COLUMN {column}")
+    with pytest.raises(BuscadorError) as caught:
+        Searcher.open(out, ColourEmbedder()).by_text("red near:Madrid", k=5)
+    assert caught.value.code == "places_not_read"
+    summary = build_index(FolderSource(photos), out, ColourEmbedder(), progress=False)
+    assert (summary.added, summary.updated, summary.unchanged) == (0, 0, len(PHOTOS))
+    hits = Searcher.open(out, ColourEmbedder()).by_text("red near:Madrid", k=5)
+    assert [(h.key, h.place) for h in hits] == [("red-sol.jpg", "Madrid Centro, Spain")]
+
+
+def test_the_nearest_town_is_the_one_a_full_scan_finds():
+    towns = gazetteer()
+    rng = np.random.default_rng(0)
+    lat, lon = rng.uniform(-60, 70, 300), rng.uniform(-180, 180, 300)
+    found = towns.nearest(lat, lon)
+    phi, lam = np.radians(lat)[:, None], np.radians(lon)[:, None]
+    tphi, tlam = np.radians(towns.lat)[None], np.radians(towns.lon)[None]
+    cosine = np.sin(phi) * np.sin(tphi) + np.cos(phi) * np.cos(tphi) * np.cos(lam - tlam)
+    assert (found == cosine.argmax(1)).mean() > 0.99  # float32 ties aside
+
+
+def test_the_command_line_searches_near_a_place_and_shows_it(
+    photos, tmp_path, tiny_model, capsys, monkeypatch
+):
+    from indexing.cli import main
+
+    monkeypatch.setenv("CLIP_MODEL", tiny_model)
+    out = tmp_path / "index"
+    assert main(["build", str(photos), "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["search", str(out), "--text", "a photo", "--near", "New York", "--paths"]) == 0
+    assert capsys.readouterr().out.splitlines() == [str(photos / "trips/blue-brooklyn.jpg")]
+    assert main(["search", str(out), "--near", "Spain", "-k", "2"]) == 0  # a place alone
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(line.split()[1] == "—" for line in lines)
+    assert all(line.endswith(", Spain)") for line in lines)
+    assert main(["search", str(out), "--near", "Qwertyville"]) == 2
+    assert "no town or country is named 'Qwertyville'" in capsys.readouterr().err
+    assert main(["info", str(out)]) == 0
+    info = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
+    assert info["places"].strip().startswith("4 images say where they were taken")
+    assert info["countries"].strip() == "Spain (3), United States (1)"
+
+
+def test_the_app_shows_each_photos_town_and_links_the_countries(searcher):
+    import gradio as gr
+
+    import app
+    from ui.handlers import Engine, Handlers
+
+    handlers = Handlers(Engine(searcher))
+    line = "· 📍 4: `near:Spain` · [Spain](?q=near%3AES) (3) · [United States](?q=near%3AUS) (1)"
+    assert line in app.index_status(handlers.engine)
+    assert "`cerca:Spain` · [Spain](?q=cerca%3AES) (3)" in app.index_status(handlers.engine, "es")
+    assert handlers.info(gr.Request())["places"] == {"count": 4, "countries": {"ES": 3, "US": 1}}
+    gallery, hits, _, link = handlers.search_text("blue near:Brooklyn", 5, -1.0, False, "", gr.Request())
+    assert [caption for _, caption in gallery] == ["#1 · 1.0000 · trips/blue-brooklyn.jpg · Brooklyn"]
+    assert hits[0]["place"] == "Brooklyn, United States" and "near%3ABrooklyn" in link
+    with pytest.raises(gr.Error, match="its photos were taken in Spain"):
+        handlers.search_text("red near:Tokyo", 5, -1.0, False, "", gr.Request())
+
+
+def test_a_dataset_s_images_keep_their_places_and_merged_shards_too(photos, tmp_path):
+    import datasets
+
+    from indexing.merge import merge_shards
+    from indexing.sources import DatasetSource, Shard
+
+    files = sorted(path for path in photos.rglob("*") if path.is_file())
+    datasets.Dataset.from_dict(
+        {"img": [{"bytes": path.read_bytes(), "path": path.name} for path in files]},
+        features=datasets.Features({"img": datasets.Image()}),
+    ).save_to_disk(tmp_path / "ds")
+    for n in range(2):
+        source = DatasetSource(str(tmp_path / "ds"), image_column="img")
+        build_index(source, tmp_path / f"shard-{n}", ColourEmbedder(), progress=False, shard=Shard(n, 2))
+    merge_shards([tmp_path / "shard-0", tmp_path / "shard-1"], tmp_path / "index", progress=False)
+    searcher = Searcher.open(tmp_path / "index", ColourEmbedder())
+    hits = searcher.by_text("red near:Madrid", k=5)
+    assert [(h.label, h.place) for h in hits] == [("train[2] red-sol.jpg", "Madrid Centro, Spain")]
+    assert json.loads((tmp_path / "index" / MANIFEST).read_text())["places"]["count"] == 4
