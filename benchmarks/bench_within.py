@@ -8,9 +8,14 @@ images out (`IndexStore.search` takes the second from config.FOLDER_SHARE of the
 Recall@10 is against exact search over the folder's stored vectors. With --dated, the same for
 periods (`taken:`), on a copy of the index whose photos were taken one after another over ten
 years (2015 to 2024, in id order, as a camera's are numbered): the first search of a period
-(listing its ids from the catalog) and later ones. Prints figures; asserts nothing.
+(listing its ids from the catalog) and later ones. With --placed, the same for places (`near:`),
+on a dated copy whose photos were also taken around the 300 biggest towns (a few kilometres
+from their centres, the biggest towns with the most): naming each photo's town as a build does,
+a town's and a country's first search and later ones, and the first page of a place alone (its
+photos in date order). Prints figures; asserts nothing.
 
-Usage: .venv/bin/python -m benchmarks.bench_within [--index benchmarks/.work/scale/lowrank-300000] [--dated]
+Usage: .venv/bin/python -m benchmarks.bench_within [--index benchmarks/.work/scale/lowrank-300000]
+           [--dated | --placed]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 from benchmarks import arguments
 from indexing.ann import Selection
 from indexing.dates import parse_period
+from indexing.places import gazetteer, name_towns
 from indexing.store import CATALOG, Catalog, IndexStore, Subset
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,10 +58,14 @@ def main() -> None:
         "--index", type=Path, default=REPO / "benchmarks" / ".work" / "scale" / "lowrank-300000"
     )
     parser.add_argument("--dated", action="store_true", help="search periods of a dated copy instead")
+    parser.add_argument("--placed", action="store_true", help="search places of a dated, placed copy instead")
     args = parser.parse_args()
     queries = np.load(args.index.parent / "queries.npy")
     if args.dated:
         periods(dated_copy(args.index), queries)
+        return
+    if args.placed:
+        around(placed_copy(dated_copy(args.index)), queries)
         return
     store = IndexStore(args.index)
     print(f"{args.index.name}: {store.count:,} images, {store.manifest['index_type']}")
@@ -104,6 +114,48 @@ def dated_copy(index: Path) -> Path:
             ((f"{start + n * step:%Y-%m-%dT%H:%M:%S}", i) for n, i in enumerate(ids)),
         )
     return copy
+
+
+def placed_copy(dated: Path) -> Path:
+    """`dated` (a dated copy), its photos placed around the 300 biggest towns, and each photo's
+    town named as a build names them (timed)."""
+    towns = gazetteer()  # biggest first
+    rng = np.random.default_rng(0)
+    with sqlite3.connect(dated / CATALOG) as db:
+        ids = [row[0] for row in db.execute("SELECT id FROM items ORDER BY id")]
+        weights = 1 / np.arange(1, 301)
+        town = rng.choice(300, len(ids), p=weights / weights.sum())
+        lat = towns.lat[town] + rng.normal(0, 0.05, len(ids))  # about 5 km
+        lon = towns.lon[town] + rng.normal(0, 0.05, len(ids)) / np.cos(np.radians(towns.lat[town]))
+        db.executemany(
+            "UPDATE items SET lat=?, lon=? WHERE id=?",
+            zip(np.round(lat, 5).tolist(), np.round(lon, 5).tolist(), ids, strict=True),
+        )
+    catalog = Catalog(dated / CATALOG)
+    started = time.perf_counter()
+    name_towns(catalog)
+    print(f"{len(ids):,} photos' towns named in {time.perf_counter() - started:.1f} s")
+    catalog.close()
+    return dated
+
+
+def around(index: Path, queries: np.ndarray) -> None:
+    store = IndexStore(index)
+    print(f"{index.name}: {store.count:,} images placed around 300 towns, {store.manifest['index_type']}")
+    for place in ("Madrid", "Lagos", "Tokyo", "Spain", "China"):
+        near = gazetteer().find(place)
+        started = time.perf_counter()
+        subset = store.among("", None, near)
+        first = (time.perf_counter() - started) * 1000
+        later_ms, _ = timed(store, queries, store.among("", None, near))
+        started = time.perf_counter()
+        store.catalog.taken_order(subset.ids)[:12]
+        order = (time.perf_counter() - started) * 1000
+        how = "exact" if subset.vectors is not None else "through the index"
+        print(
+            f"near:{place:<14} {len(subset.ids):>9,} images: first search listed them in {first:6.1f} ms; "
+            f"search p50 {later_ms:5.2f} ms ({how}); a page of it alone in date order {order:6.1f} ms"
+        )
 
 
 def periods(index: Path, queries: np.ndarray) -> None:

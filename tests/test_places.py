@@ -280,3 +280,10 @@ def test_a_dataset_s_images_keep_their_places_and_merged_shards_too(photos, tmp_
     hits = searcher.by_text("red near:Madrid", k=5)
     assert [(h.label, h.place) for h in hits] == [("train[2] red-sol.jpg", "Madrid Centro, Spain")]
     assert json.loads((tmp_path / "index" / MANIFEST).read_text())["places"]["count"] == 4
+
+
+def test_the_towns_names_can_be_made_ready_before_the_first_query():
+    from indexing.places import prepare
+
+    prepare()  # what the app does at start-up, on a thread of its own, for an index with places
+    assert gazetteer()._named is not None and gazetteer()._alternates == []

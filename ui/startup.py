@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexing import config
+from indexing import config, places
 from indexing.batching import BatchingEmbedder, BatchingTextEncoder
 from indexing.embedder import Embedder, TextEncoderLike
 from indexing.errors import BuscadorError, DiskError, disk_problem
@@ -206,5 +206,8 @@ def start(
         engine.problem += " (this page will serve the index as soon as there is one it can open)"
     if engine.problem:
         log.error("%s", engine.problem)
+    elif engine.searcher is not None and engine.searcher.store.manifest.get("places"):
+        # Its photos say where they were taken: the towns' names, ready before the first near:.
+        threading.Thread(target=places.prepare, name="towns", daemon=True).start()
     engine.follow_builds(every)
     return engine
