@@ -12,7 +12,7 @@ years (2015 to 2024, in id order, as a camera's are numbered): the first search 
 on a dated copy whose photos were also taken around the 300 biggest towns (a few kilometres
 from their centres, the biggest towns with the most): naming each photo's town as a build does,
 a town's and a country's first search and later ones, and the first page of a place alone (its
-photos in date order). Prints figures; asserts nothing.
+photos in date order; the next pages are slices of that order). Prints figures; asserts nothing.
 
 Usage: .venv/bin/python -m benchmarks.bench_within [--index benchmarks/.work/scale/lowrank-300000]
            [--dated | --placed]
@@ -149,7 +149,7 @@ def around(index: Path, queries: np.ndarray) -> None:
         first = (time.perf_counter() - started) * 1000
         later_ms, _ = timed(store, queries, store.among("", None, near))
         started = time.perf_counter()
-        store.catalog.taken_order(subset.ids)[:12]
+        store.in_date_order(subset)[:12]
         order = (time.perf_counter() - started) * 1000
         how = "exact" if subset.vectors is not None else "through the index"
         print(

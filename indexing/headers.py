@@ -73,7 +73,7 @@ def _read(file: BinaryIO) -> Facts:
                 inner = exif.get_ifd(_EXIF_IFD)
                 dates = (inner.get(_ORIGINAL), inner.get(_DIGITIZED), exif.get(_DATETIME))
                 taken = next((found for value in dates if (found := exif_date(value))), "")
-                lat, lon = _position(exif.get_ifd(_GPS_IFD))
+                lat, lon = _position(exif.get_ifd(_GPS_IFD)) if _GPS_IFD in exif else (None, None)
                 return Facts(taken, lat, lon)
     except Exception:  # Pillow's header parsers raise many kinds: any means "nothing said"
         return Facts()

@@ -105,7 +105,9 @@ class Gazetteer:
         self.codes = [str(town["countrycode"]) for town in towns]
         self.lat = np.array([float(town["latitude"]) for town in towns])
         self.lon = np.array([float(town["longitude"]) for town in towns])
-        self._towns = faiss.IndexFlatIP(3)
+        # Nearest by straight-line distance between points of the unit sphere: the great circle's
+        # order, and exact in float32 where inner products of nearby points all round to 1.
+        self._towns = faiss.IndexFlatL2(3)
         self._towns.add(_unit(self.lat, self.lon))
         self._alternates = [town.get("alternatenames") or [] for town in towns]
         self._countries = countries
@@ -119,12 +121,14 @@ class Gazetteer:
         self._lock = threading.Lock()
 
     def nearest(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-        """The index of the town nearest to each position."""
-        found = np.empty(len(lat), np.int64)
-        for start in range(0, len(lat), _CHUNK):
-            points = _unit(lat[start : start + _CHUNK], lon[start : start + _CHUNK])
+        """The index of the town nearest to each position (each position once: a burst of photos
+        shares one)."""
+        positions, back = np.unique(np.stack([lat, lon], 1), axis=0, return_inverse=True)
+        found = np.empty(len(positions), np.int64)
+        for start in range(0, len(positions), _CHUNK):
+            points = _unit(positions[start : start + _CHUNK, 0], positions[start : start + _CHUNK, 1])
             found[start : start + len(points)] = self._towns.search(points, 1)[1][:, 0]
-        return found
+        return found[back.reshape(-1)]
 
     def find(self, text: str) -> list[Near]:
         """The places `text` may name, most likely first: a country, or the towns of that name

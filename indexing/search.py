@@ -224,8 +224,8 @@ class Searcher:
         offset = whole_number(offset, "offset", 0, config.MAX_K - k)
         name = self._folder_of(within)
         if near:  # a place's photos: a few, listed whole
-            ids = self.store.among(name, period, near).ids
-            page = self.store.catalog.taken_order(ids)[offset : offset + k].tolist()
+            subset = self.store.among(name, period, near)
+            page = self.store.in_date_order(subset)[offset : offset + k].tolist()
         else:
             assert period is not None
             page = self._period_page(period, name, within, k, offset)

@@ -35,7 +35,7 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -87,7 +87,7 @@ _ADDED = {"taken": "TEXT", "lat": "REAL", "lon": "REAL", "place": "TEXT", "count
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS items_content ON items(content);
 CREATE INDEX IF NOT EXISTS items_taken ON items(taken);
-CREATE INDEX IF NOT EXISTS items_lat ON items(lat);
+CREATE INDEX IF NOT EXISTS items_position ON items(lat, lon);
 CREATE INDEX IF NOT EXISTS items_country ON items(country);
 """
 
@@ -878,6 +878,8 @@ class Subset:
 
     selection: ann.Selection
     vectors: np.ndarray | None
+    # Its ids in the order they were taken, once asked for (IndexStore.in_date_order).
+    order: list[np.ndarray] = field(default_factory=list, compare=False)
 
     @property
     def ids(self) -> np.ndarray:
@@ -885,7 +887,8 @@ class Subset:
 
     @property
     def bytes(self) -> int:
-        return self.ids.nbytes + (self.vectors.nbytes if self.vectors is not None else 0)
+        held = [self.ids, *self.order, *([self.vectors] if self.vectors is not None else [])]
+        return sum(array.nbytes for array in held)
 
 
 class IndexStore:
@@ -1002,6 +1005,14 @@ class IndexStore:
             ):
                 self._subsets.popitem(last=False)
         return found
+
+    def in_date_order(self, subset: Subset) -> np.ndarray:
+        """`subset`'s ids in the order they were taken (see Catalog.taken_order), worked out the
+        first time and kept with it, so that each further page is a slice (a country holding
+        half of a million photos: 0.76 s the first time)."""
+        if not subset.order:
+            subset.order.append(self.catalog.taken_order(subset.ids))
+        return subset.order[0]
 
     def _in_folder(self, name: str) -> np.ndarray:
         """The ids under folder `name`; a BuscadorError naming folders of that name elsewhere
