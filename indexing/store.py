@@ -962,7 +962,7 @@ class IndexStore:
         anywhere), to search among (`search`'s `only`); a BuscadorError when there are none.
         The last ones asked for are kept (a visitor searching one folder asks again), up to
         SUBSETS_KEPT and config.FOLDER_CACHE_MB of vectors."""
-        place = near[0].text.casefold() if near else ""
+        place = near[0].key if near else ""
         wanted = (folder, period.start, period.end, place) if period else (folder, "", "", place)
         with self._subsets_lock:
             if (found := self._subsets.get(wanted)) is not None:

@@ -8,6 +8,7 @@ import re
 import shutil
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
@@ -256,6 +257,20 @@ def test_start_runs_each_kind_of_query_through_the_model_before_the_first_visito
 # --- a real browser -------------------------------------------------------------------------------
 
 # `browser`: a headless Chromium (tests/conftest.py).
+
+
+@contextmanager
+def opened(engine: Engine, browser, lang: str = "en"):
+    """A page of the app serving `engine`, for a visitor speaking `lang`, and the app's address;
+    both closed after."""
+    demo, url = _serve(engine)
+    locale = {"en": "en-US", "es": "es-ES"}[lang]
+    page = browser.new_page(locale=locale, extra_http_headers={"Accept-Language": f"{locale},{lang}"})
+    try:
+        yield page, url
+    finally:
+        page.close()
+        demo.close()
 
 
 def _captions(page) -> list[str]:

@@ -108,12 +108,18 @@ def test_a_place_is_a_town_or_a_country_by_any_of_their_names():
 
 
 def test_near_is_read_from_the_query_with_quotes_or_underscores():
-    assert split_place("beach near:Cádiz") == ("beach", "Cádiz")
-    assert split_place('near:"New York" at night') == ("at night", "New York")
-    assert split_place("cerca:nueva_york") == ("", "nueva york")
-    assert split_place("a place: home") == ("a place: home", None)
+    assert split_place("beach near:Cádiz") == ("beach", "Cádiz", 25.0)
+    assert split_place('near:"New York" at night') == ("at night", "New York", 25.0)
+    assert split_place("cerca:nueva_york") == ("", "nueva york", 25.0)
+    assert split_place("a place: home") == ("a place: home", None, 25.0)
+    assert split_place("beach near:Madrid~5km") == ("beach", "Madrid", 5.0)
+    assert split_place('near:"New York"~2,5KM') == ("", "New York", 2.5)
     with pytest.raises(BuscadorError, match="more than one place"):
         split_place("near:Madrid near:Paris")
+    for far in ("~5", "~5miles", "~0km", "~5000km"):
+        with pytest.raises(BuscadorError) as caught:
+            split_place(f"near:Madrid{far}")
+        assert caught.value.code == "bad_radius"
 
 
 def test_a_build_names_each_photos_town_and_the_manifest_counts_the_countries(searcher, tmp_path):
@@ -131,6 +137,8 @@ def test_a_build_names_each_photos_town_and_the_manifest_counts_the_countries(se
 def test_near_searches_the_photos_taken_around_a_town_or_in_a_country(searcher):
     # The reddest photo of all is the one without a place: near: leaves it out.
     assert [h.key for h in searcher.by_text("red near:Madrid", k=5)] == ["red-sol.jpg"]  # Alcalá: 27 km
+    hits = searcher.by_text("red near:Madrid~30km", k=5)  # as far as the query says
+    assert sorted(h.key for h in hits) == ["red-alcala.jpg", "red-sol.jpg"]
     assert [h.key for h in searcher.by_text("red near:Alcalá_de_Henares", k=5)] == ["red-alcala.jpg"]
     assert sorted(h.key for h in searcher.by_text("red near:Spain", k=5)) == [
         "red-alcala.jpg",
@@ -234,6 +242,11 @@ def test_the_command_line_searches_near_a_place_and_shows_it(
     capsys.readouterr()
     assert main(["search", str(out), "--text", "a photo", "--near", "New York", "--paths"]) == 0
     assert capsys.readouterr().out.splitlines() == [str(photos / "trips/blue-brooklyn.jpg")]
+    assert main(["search", str(out), "--near", "Madrid~30km", "--paths"]) == 0
+    assert sorted(capsys.readouterr().out.splitlines()) == [
+        str(photos / "red-alcala.jpg"),
+        str(photos / "red-sol.jpg"),
+    ]
     assert main(["search", str(out), "--near", "Spain", "-k", "2"]) == 0  # a place alone
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and all(line.split()[1] == "—" for line in lines)
@@ -290,3 +303,17 @@ def test_the_towns_names_can_be_made_ready_before_the_first_query():
 
     prepare()  # what the app does at start-up, on a thread of its own, for an index with places
     assert gazetteer()._named is not None and gazetteer()._alternates == []
+
+
+def test_browser_a_country_under_options_lists_its_photos_in_a_spanish_page(searcher, browser):
+    from tests.test_app import _captions, opened
+    from ui.startup import Engine
+
+    with opened(Engine(searcher), browser, "es") as (page, url):
+        page.goto(url)
+        page.get_by_text("una taza de café", exact=True).wait_for()
+        page.locator("#options").click()
+        page.locator("#index-status a", has_text="United States").click()
+        page.wait_for_function("document.title.startsWith('cerca:US')", timeout=30000)
+        assert page.url == url + "?q=cerca%3AUS&k=12"  # in this tab (the address bar follows)
+        assert _captions(page) == ["#1 · trips/blue-brooklyn.jpg · Bushwick"]

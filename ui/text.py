@@ -130,6 +130,9 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "no_taken_in_folder": "No image of this index in the folder “{folder}” was taken in {period}.",
             "two_places": "The query names more than one place (near:…): give one.",
             "no_place": 'near: names no place: write near:Madrid or near:"New York".',
+            "bad_radius": (
+                "“{radius}” is not a distance: write one in kilometres up to {most}, as in near:Madrid~5km."
+            ),
             "unknown_place": (
                 "No town or country is named “{place}” (the towns known have 15,000 people or more: "
                 'try the nearest one, or write near:"Town, Country").'
@@ -302,6 +305,10 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             ),
             "two_places": "La consulta nombra más de un lugar (cerca:…): da uno.",
             "no_place": 'cerca: no nombra ningún lugar: escribe cerca:Madrid o cerca:"Nueva York".',
+            "bad_radius": (
+                "«{radius}» no es una distancia: escribe una en kilómetros, hasta {most}, como en "
+                "cerca:Madrid~5km."
+            ),
             "unknown_place": (
                 "Ningún pueblo, ciudad o país se llama «{place}» (se conocen los de 15.000 habitantes "
                 'o más: prueba con el más cercano, o escribe cerca:"Ciudad, País"; los países, '
