@@ -121,8 +121,8 @@ def index_status(engine: Engine, lang: str = "en") -> str:
     """The served index in a few words: how many images, which model, and when and where its
     photos were taken, where they say: the span of dates, how to search a period in `lang`
     (`taken:2019`, `fecha:2019`), each year with its count, a link that lists that year's photos;
-    how many say where, how to search a place (`near:Spain`, `cerca:Spain`) and the countries with
-    the most, each a link that lists its photos."""
+    how many say where, how to search a place (`near:Spain`, `cerca:España`) and the countries
+    with the most, named in `lang`, each a link that lists its photos."""
     store = engine.searcher.store if engine.searcher else None
     if store is None:
         return ""
@@ -135,8 +135,10 @@ def index_status(engine: Engine, lang: str = "en") -> str:
     if places := store.manifest.get("places"):
         word = ui_text.message(lang, "place_word")
         countries = list(places["countries"].items())
-        line += f" · 📍 {places['count']}: `{word}:{country_name(countries[0][0])}`"
-        line += "".join(f" · [{country_name(code)}](?q={word}%3A{code}) ({n})" for code, n in countries[:5])
+        line += f" · 📍 {places['count']}: `{word}:{country_name(countries[0][0], lang)}`"
+        line += "".join(
+            f" · [{country_name(code, lang)}](?q={word}%3A{code}) ({n})" for code, n in countries[:5]
+        )
     return line
 
 

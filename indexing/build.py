@@ -607,10 +607,12 @@ def _embed(
             summary.reused += 1
         vector = p.vector if p.vector is not None else vectors[p.identity]
         item = p.item
-        # A dataset's image: its date column's, else its EXIF's, and its position, read here from
-        # the bytes in hand (a folder's files are read after the model, by read_headers).
+        # A dataset's image: its date and position columns', else its EXIF's, read here from the
+        # bytes in hand (a folder's files are read after the model, by read_headers).
         facts = headers.from_bytes(item.data) if isinstance(item.data, bytes) else None
         taken = item.taken or (facts.taken if facts else None)
+        if item.lat is not None:
+            facts = headers.Facts(taken or "", item.lat, item.lon)
         row = Row(
             item.key,
             item.label,

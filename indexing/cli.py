@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
         help="dataset column saying when each image was taken (a date, a datetime, a text like "
         "2019-07-14 18:22:05, or Unix seconds), for taken: searches; else the images' EXIF",
     )
+    build.add_argument(
+        "--position-columns",
+        metavar="LAT,LON",
+        help="dataset columns saying where each image was taken (latitude and longitude in degrees), "
+        "for near: searches, e.g. latitude,longitude; else the images' EXIF",
+    )
     build.add_argument("--revision", help="dataset revision (branch, tag or commit) on the Hub")
     build.add_argument(
         "--out", type=Path, help=f"index directory (default: $INDEX_DIR or ./{config.DEFAULT_INDEX_DIR})"
@@ -283,11 +289,14 @@ def _build(args: argparse.Namespace) -> int:
 
     if bool(args.dataset) == bool(args.source):
         raise BuscadorError("give a folder of images or --dataset NAME (one of them)")
-    if args.source and (args.label_column or args.meta_columns or args.date_column):
+    if args.source and (args.label_column or args.meta_columns or args.date_column or args.position_columns):
         raise BuscadorError(
-            "--label-column, --meta-columns and --date-column are for datasets; a folder's label is "
-            "its path, and its photos' dates come from their EXIF"
+            "--label-column, --meta-columns, --date-column and --position-columns are for datasets; a "
+            "folder's label is its path, and when and where its photos were taken come from their EXIF"
         )
+    positions = [c.strip() for c in (args.position_columns or "").split(",") if c.strip()]
+    if args.position_columns is not None and len(positions) != 2:
+        raise BuscadorError("--position-columns takes two columns, latitude first: latitude,longitude")
     if args.dataset and args.exclude:
         raise BuscadorError("--exclude is for folders; --limit and --shard choose a dataset's rows")
     if args.batch_size is not None and args.batch_size < 1:
@@ -309,6 +318,7 @@ def _build(args: argparse.Namespace) -> int:
             label_column=args.label_column,
             meta_columns=[c.strip() for c in args.meta_columns.split(",") if c.strip()],
             date_column=args.date_column,
+            position_columns=(positions[0], positions[1]) if positions else None,
         )
     else:
         source = FolderSource(args.source, exclude=args.exclude)

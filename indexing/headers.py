@@ -79,6 +79,18 @@ def _read(file: BinaryIO) -> Facts:
         return Facts()
 
 
+def dataset_position(lat: object, lon: object) -> tuple[float | None, float | None]:
+    """A dataset's latitude and longitude fields (numbers, or texts of them, in degrees) as a
+    position; (None, None) for empty fields, nonsense or 0° 0′ (no fix)."""
+    try:
+        lat, lon = float(lat), float(lon)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None, None
+    if not (math.isfinite(lat) and math.isfinite(lon)) or abs(lat) > 90 or abs(lon) > 180:
+        return None, None
+    return (None, None) if lat == 0 and lon == 0 else (round(lat, PLACES), round(lon, PLACES))
+
+
 def _position(gps: dict[int, object]) -> tuple[float | None, float | None]:
     """(latitude, longitude) of an EXIF GPS IFD; (None, None) when it holds none or nonsense (a
     receiver without a fix writes 0° 0′ 0″, out of the ocean off Africa)."""

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import faiss
 import numpy as np
 
+from indexing.country_names import SPANISH
 from indexing.errors import BuscadorError
 
 if TYPE_CHECKING:
@@ -38,6 +39,26 @@ _OPERATOR = re.compile(r'(?:^|\s)(?:near|cerca):(?:"([^"]*)"|([^\s~]+))(~\S*)?',
 _RADIUS = re.compile(r"~(\d+(?:[.,]\d+)?)km", re.IGNORECASE)
 # Towns named together in the index of names: how many of the biggest of one name are kept.
 _SAME_NAME = 10
+# Names people use for countries that are not GeoNames' English ones (nor CLDR's Spanish ones).
+_OTHER_NAMES = {
+    "UK": "GB",
+    "Great Britain": "GB",
+    "Britain": "GB",
+    "England": "GB",
+    "Scotland": "GB",
+    "Wales": "GB",
+    "Northern Ireland": "GB",
+    "USA": "US",
+    "United States of America": "US",
+    "America": "US",
+    "EEUU": "US",
+    "EE UU": "US",
+    "Holland": "NL",
+    "Holanda": "NL",
+    "Inglaterra": "GB",
+    "Escocia": "GB",
+    "Gales": "GB",
+}
 # Points named in one search of the towns' index.
 _CHUNK = 65536
 # Held while the towns are read (once).
@@ -106,9 +127,10 @@ def split_place(text: str) -> tuple[str, str | None, float]:
     return " ".join(_OPERATOR.sub(" ", text).split()), place, km
 
 
-def country_name(code: str) -> str:
-    """The English name of the country with ISO code `code` (the code itself when unknown)."""
-    return _countries().get(code, code)
+def country_name(code: str, lang: str = "en") -> str:
+    """The name of the country with ISO code `code` in `lang` (English, or Spanish for "es"; the
+    code itself when unknown)."""
+    return (lang == "es" and SPANISH.get(code)) or _countries().get(code, code)
 
 
 def place_label(town: str | None, code: str | None) -> str | None:
@@ -131,11 +153,12 @@ class Gazetteer:
         self._towns.add(_unit(self.lat, self.lon))
         self._alternates = [town.get("alternatenames") or [] for town in towns]
         self._countries = countries
-        by_name: dict[str, str] = {}
+        by_name = {_fold(name): code for name, code in _OTHER_NAMES.items()}
         for code, name in countries.items():
             by_name[_fold(name)] = code
             by_name[_fold(name.removeprefix("The "))] = code
-        by_name["uk"] = "GB"
+        for code, name in SPANISH.items():  # where a Spanish name is another's English one, English's
+            by_name.setdefault(_fold(name), code)
         self._country_named = by_name
         self._named: dict[str, list[int]] | None = None  # built on the first `find`
         self._lock = threading.Lock()
@@ -162,7 +185,7 @@ class Gazetteer:
         code = self._country_named.get(_fold(country)) or (after if after in self._countries else None)
         if comma and code is None:
             raise BuscadorError(
-                f"no country is named {country.strip()!r}: write its English name or its code "
+                f"no country is named {country.strip()!r}: write its name or its code "
                 '(near:"London, Canada", near:London,CA)',
                 "unknown_country",
                 country=country.strip(),

@@ -23,6 +23,7 @@ from PIL import Image
 from indexing.config import SKIPPED_FOLDERS
 from indexing.dates import dataset_date
 from indexing.errors import BuscadorError
+from indexing.headers import dataset_position
 from indexing.images import IMAGE_EXTENSIONS, UNREAD_FORMATS
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ class SourceItem:
     meta: dict[str, str] | None = None  # the source's own fields for it (caption, artist, URL, ...)
     id: int | None = None  # in a shard build, its position in the whole source (see Shard)
     taken: str | None = None  # when it was taken, where the source says (a dataset's date column)
+    lat: float | None = None  # where it was taken, where the source says (its position columns)
+    lon: float | None = None
 
 
 def content_hash(data: bytes) -> str:
@@ -248,9 +251,10 @@ class DatasetSource:
     Streams, so a large dataset never has to fit in memory or on disk. The image column may hold
     PIL images, raw bytes, {"bytes", "path"} dicts or file paths. `label_column` names the field
     shown under each result (a caption, a title), `meta_columns` the fields kept with each row
-    (artist, source URL, licence...), and `date_column` when each image was taken (else its EXIF
-    says, indexing.dates). The fingerprint covers the image's bytes and those fields, so a changed
-    caption or date updates its row (reusing the image's vector).
+    (artist, source URL, licence...), `date_column` when each image was taken and
+    `position_columns` (latitude, longitude) where (else, or where empty, its EXIF says,
+    indexing.headers). The fingerprint covers the image's bytes and those fields, so a changed
+    caption, date or position updates its row (reusing the image's vector).
     """
 
     kind = "dataset"
@@ -266,9 +270,11 @@ class DatasetSource:
         label_column: str | None = None,
         meta_columns: Sequence[str] = (),
         date_column: str | None = None,
+        position_columns: tuple[str, str] | None = None,
     ) -> None:
         self.name = name
         self.date_column = date_column
+        self.position_columns = position_columns
         self.split = split
         self.image_column = image_column
         self.label_column = label_column
@@ -284,16 +290,20 @@ class DatasetSource:
     def describe(self) -> dict[str, Any]:
         """The source as given, with the image column found once the dataset was opened."""
         column = self._opened[1] if self._opened else self.image_column
-        return {
-            "kind": self.kind,
-            "dataset": self.name,
-            "split": self.split,
-            "image_column": column,
-            "revision": self.revision,
-            "limit": self.limit,
-            "label_column": self.label_column,
-            "meta_columns": list(self.meta_columns),
-        } | ({"date_column": self.date_column} if self.date_column else {})
+        return (
+            {
+                "kind": self.kind,
+                "dataset": self.name,
+                "split": self.split,
+                "image_column": column,
+                "revision": self.revision,
+                "limit": self.limit,
+                "label_column": self.label_column,
+                "meta_columns": list(self.meta_columns),
+            }
+            | ({"date_column": self.date_column} if self.date_column else {})
+            | ({"position_columns": list(self.position_columns)} if self.position_columns else {})
+        )
 
     def file(self, key: str) -> None:
         return None  # a row's image is bytes in the dataset
@@ -374,14 +384,18 @@ class DatasetSource:
                 label = str(record[self.label_column])[:MAX_FIELD_CHARS]
             meta = {c: str(record[c])[:MAX_FIELD_CHARS] for c in self.meta_columns if record[c] is not None}
             taken = dataset_date(record[self.date_column]) if self.date_column else None
-            fields = [label, meta] + ([taken] if self.date_column else [])
+            columns = self.position_columns
+            lat, lon = dataset_position(*(record[c] for c in columns)) if columns else (None, None)
+            fields = [label, meta] + ([taken] if self.date_column else []) + ([lat, lon] if columns else [])
             described = json.dumps(fields, ensure_ascii=False, sort_keys=True)
             fingerprint = (
                 content_hash(f"{digest}{described}".encode())
-                if self.label_column or meta or self.date_column
+                if self.label_column or meta or self.date_column or columns
                 else digest
             )
-            yield SourceItem(key, label, fingerprint, data, digest, meta or None, taken=taken)
+            yield SourceItem(
+                key, label, fingerprint, data, digest, meta or None, taken=taken, lat=lat, lon=lon
+            )
 
     def _check_columns(self, record: dict[str, Any], image_column: str) -> None:
         for column, flag in [
@@ -389,6 +403,7 @@ class DatasetSource:
             *([(self.label_column, "--label-column")] if self.label_column else []),
             *((c, "--meta-columns") for c in self.meta_columns),
             *([(self.date_column, "--date-column")] if self.date_column else []),
+            *((c, "--position-columns") for c in self.position_columns or ()),
         ]:
             if column not in record:
                 raise BuscadorError(

@@ -98,6 +98,9 @@ def test_a_place_is_a_town_or_a_country_by_any_of_their_names():
     assert (spain.name, spain.country, spain.lat) == ("Spain", "ES", None)
     assert towns.find("ES")[0].name == "Spain"
     assert towns.find("Netherlands")[0].name == "The Netherlands"
+    assert towns.find("Países Bajos")[0].name == "The Netherlands"  # in Spanish
+    assert towns.find("England")[0].name == "United Kingdom"  # and as people call them
+    assert towns.find("Córdoba, España")[0].name == "Córdoba, Spain"
     assert towns.find("LA")[0].name == "Laos"  # a code in capitals is a country
     with pytest.raises(BuscadorError) as caught:
         towns.find("Qwertyville")
@@ -268,7 +271,8 @@ def test_the_app_shows_each_photos_town_and_links_the_countries(searcher):
     handlers = Handlers(Engine(searcher))
     line = "· 📍 4: `near:Spain` · [Spain](?q=near%3AES) (3) · [United States](?q=near%3AUS) (1)"
     assert line in app.index_status(handlers.engine)
-    assert "`cerca:Spain` · [Spain](?q=cerca%3AES) (3)" in app.index_status(handlers.engine, "es")
+    spanish = "`cerca:España` · [España](?q=cerca%3AES) (3) · [Estados Unidos](?q=cerca%3AUS) (1)"
+    assert spanish in app.index_status(handlers.engine, "es")
     assert handlers.info(gr.Request())["places"] == {"count": 4, "countries": {"ES": 3, "US": 1}}
     gallery, hits, _, link = handlers.search_text("blue near:Brooklyn", 5, -1.0, False, "", gr.Request())
     assert [caption for _, caption in gallery] == ["#1 · 1.0000 · trips/blue-brooklyn.jpg · Bushwick"]
@@ -313,7 +317,68 @@ def test_browser_a_country_under_options_lists_its_photos_in_a_spanish_page(sear
         page.goto(url)
         page.get_by_text("una taza de café", exact=True).wait_for()
         page.locator("#options").click()
-        page.locator("#index-status a", has_text="United States").click()
+        page.locator("#index-status a", has_text="Estados Unidos").click()
         page.wait_for_function("document.title.startsWith('cerca:US')", timeout=30000)
         assert page.url == url + "?q=cerca%3AUS&k=12"  # in this tab (the address bar follows)
         assert _captions(page) == ["#1 · trips/blue-brooklyn.jpg · Bushwick"]
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "position"),
+    [
+        (40.4168, -3.7038, (40.4168, -3.7038)),
+        ("40.4168", "-3.7038", (40.4168, -3.7038)),  # texts of numbers
+        (None, None, (None, None)),
+        ("", "", (None, None)),
+        (0.0, 0.0, (None, None)),  # no fix
+        (91, 3, (None, None)),
+        (float("nan"), 3, (None, None)),
+    ],
+)
+def test_a_dataset_s_position_columns_may_hold_numbers_or_texts(lat, lon, position):
+    assert headers.dataset_position(lat, lon) == position
+
+
+def test_a_dataset_s_position_columns_say_where_its_images_were_taken(
+    tmp_path, capsys, tiny_model, monkeypatch
+):
+    import datasets
+
+    from indexing.cli import main
+    from indexing.sources import DatasetSource
+
+    _save(tmp_path / "plain.jpg", ("green",), None)
+    plain = (tmp_path / "plain.jpg").read_bytes()  # no GPS in its EXIF
+    rows = {
+        "img": [{"bytes": plain, "path": "x.jpg"}] * 3,
+        "lat": [40.4168, None, 0.0],
+        "lon": [-3.7038, None, 0.0],
+    }
+    features = datasets.Features(
+        {"img": datasets.Image(), "lat": datasets.Value("float64"), "lon": datasets.Value("float64")}
+    )
+    datasets.Dataset.from_dict(rows, features=features).save_to_disk(tmp_path / "ds")
+    source = DatasetSource(str(tmp_path / "ds"), image_column="img", position_columns=("lat", "lon"))
+    build_index(source, tmp_path / "index", ColourEmbedder(), progress=False)
+    hits = Searcher.open(tmp_path / "index", ColourEmbedder()).by_text("green near:Madrid", k=5)
+    assert [(h.key, h.place) for h in hits] == [("train/0", "Madrid, Spain")]
+    # A changed position updates its row, embedding nothing again.
+    moved = rows | {"lat": [40.4168, 36.5293, None], "lon": [-3.7038, -6.2886, None]}
+    datasets.Dataset.from_dict(moved, features=features).save_to_disk(tmp_path / "ds2")
+    again = DatasetSource(str(tmp_path / "ds2"), image_column="img", position_columns=("lat", "lon"))
+    summary = build_index(again, tmp_path / "index", ColourEmbedder(), progress=False)
+    assert (summary.updated, summary.unchanged, summary.reused) == (1, 2, 1)
+    hits = Searcher.open(tmp_path / "index", ColourEmbedder()).by_text("green near:Spain", k=5)
+    assert sorted((h.key, h.place) for h in hits) == [
+        ("train/0", "Madrid, Spain"),
+        ("train/1", "Cadiz, Spain"),
+    ]
+    # The command line takes two columns, names a missing one, and keeps the option for datasets.
+    monkeypatch.setenv("CLIP_MODEL", tiny_model)
+    build = ["build", "--dataset", str(tmp_path / "ds"), "--out", str(tmp_path / "i2")]
+    assert main([*build, "--position-columns", "lat"]) == 2
+    assert "takes two columns" in capsys.readouterr().err
+    assert main([*build, "--position-columns", "latitude,longitude"]) == 2
+    assert "no column 'latitude'" in capsys.readouterr().err
+    assert main(["build", str(tmp_path), "--position-columns", "lat,lon", "--out", str(tmp_path / "i3")]) == 2
+    assert "are for datasets" in capsys.readouterr().err

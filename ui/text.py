@@ -138,7 +138,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
                 'try the nearest one, or write near:"Town, Country").'
             ),
             "unknown_country": (
-                "No country is named “{country}”: write its English name or its code "
+                "No country is named “{country}”: write its name or its code "
                 '(near:"London, Canada", near:London,CA).'
             ),
             "places_not_read": (
@@ -312,11 +312,11 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "unknown_place": (
                 "Ningún pueblo, ciudad o país se llama «{place}» (se conocen los de 15.000 habitantes "
                 'o más: prueba con el más cercano, o escribe cerca:"Ciudad, País"; los países, '
-                "por su nombre en inglés, Spain, o su código, ES)."
+                "por su nombre, España o Spain, o su código, ES)."
             ),
             "unknown_country": (
-                "Ningún país se llama «{country}»: escribe su nombre en inglés o su código "
-                '(cerca:"Córdoba, Spain", cerca:Córdoba,ES).'
+                "Ningún país se llama «{country}»: escribe su nombre o su código "
+                '(cerca:"Córdoba, España", cerca:Córdoba,ES).'
             ),
             "places_not_read": (
                 "Este índice no guarda dónde se hicieron sus fotos: vuelve a crearlo con esta versión "
