@@ -89,9 +89,9 @@ class Near:
         assert self.lat is not None and self.lon is not None
         rise = np.degrees(self.radius_km / EARTH_KM)
         south, north = self.lat - rise, self.lat + rise
-        if north >= 90 or south <= -90:  # a pole within reach: every longitude
+        across = rise / np.cos(np.radians(min(max(abs(south), abs(north)), 90.0)))
+        if north >= 90 or south <= -90 or across >= 180:  # a pole within reach: every longitude
             return max(south, -90.0), min(north, 90.0), -180.0, 180.0
-        across = rise / np.cos(np.radians(max(abs(south), abs(north))))
         west, east = self.lon - across, self.lon + across
         return south, north, (west + 540) % 360 - 180, (east + 540) % 360 - 180
 

@@ -89,6 +89,7 @@ CREATE INDEX IF NOT EXISTS items_content ON items(content);
 CREATE INDEX IF NOT EXISTS items_taken ON items(taken);
 CREATE INDEX IF NOT EXISTS items_position ON items(lat, lon);
 CREATE INDEX IF NOT EXISTS items_country ON items(country);
+CREATE INDEX IF NOT EXISTS items_unplaced ON items(id) WHERE lat IS NOT NULL AND place IS NULL;
 """
 
 
@@ -456,7 +457,9 @@ class Catalog:
             )
 
     def unplaced(self) -> list[tuple[int, float, float]]:
-        """(id, lat, lon) of the images with a position whose town is not named yet."""
+        """(id, lat, lon) of the images with a position whose town is not named yet: read through
+        an index of those alone (a scan took 0.2 s at a million photos, each build and each look
+        of --watch)."""
         with self._lock:
             return self._db.execute(
                 "SELECT id, lat, lon FROM items WHERE lat IS NOT NULL AND place IS NULL ORDER BY id"

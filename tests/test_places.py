@@ -210,6 +210,7 @@ def test_an_index_built_before_places_reads_them_once_without_embedding_again(ph
     with sqlite3.connect(out / CATALOG) as db:  # as a version that read dates alone left it
         db.execute("DROP INDEX items_position")
         db.execute("DROP INDEX items_country")
+        db.execute("DROP INDEX items_unplaced")
         for column in ("lat", "lon", "place", "country"):
             db.execute(f"ALTER TABLE items DROP COLUMN {column}")
     with pytest.raises(BuscadorError) as caught:
@@ -382,3 +383,15 @@ def test_a_dataset_s_position_columns_say_where_its_images_were_taken(
     assert "no column 'latitude'" in capsys.readouterr().err
     assert main(["build", str(tmp_path), "--position-columns", "lat,lon", "--out", str(tmp_path / "i3")]) == 2
     assert "are for datasets" in capsys.readouterr().err
+
+
+def test_a_place_by_the_180th_meridian_finds_photos_on_both_sides(tmp_path):
+    folder = tmp_path / "photos"
+    _save(folder / "suva.jpg", ("red",), SUVA)  # 178° 26′ E
+    _save(folder / "east.jpg", ("red", "blue"), ("S", (18.0, 6.0, 0.0), "W", (179.0, 54.0, 0.0)))  # 175 km
+    _save(folder / "far.jpg", ("red",), ("S", (18.0, 6.0, 0.0), "W", (178.0, 0.0, 0.0)))  # 375 km
+    build_index(FolderSource(folder), tmp_path / "index", ColourEmbedder(), progress=False)
+    searcher = Searcher.open(tmp_path / "index", ColourEmbedder())
+    west, east = gazetteer().find("Suva", 200.0)[0].box()[2:]
+    assert west > east  # the box wraps round
+    assert sorted(h.key for h in searcher.by_query("near:Suva~200km", k=5)) == ["east.jpg", "suva.jpg"]
