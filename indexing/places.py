@@ -67,16 +67,24 @@ _READING = threading.Lock()
 
 @dataclass(frozen=True)
 class Near:
-    """A place a query names: a town's surroundings (`lat`, `lon`: its centre) or a whole
-    country (`lat` None). `name` says which ("Madrid, Spain", "Spain"); `text` is how the
-    query wrote it."""
+    """A place a query names: a town's surroundings (`town`; `lat`, `lon`: its centre) or a whole
+    country (`town` "", `lat` None); `text` is how the query wrote it."""
 
     text: str
-    name: str
+    town: str
     country: str
     lat: float | None = None
     lon: float | None = None
     radius_km: float = RADIUS_KM
+
+    @property
+    def name(self) -> str:
+        return self.label()
+
+    def label(self, lang: str = "en") -> str:
+        """Which place it is, in `lang`: "Madrid, Spain", "Madrid, España", "Spain"."""
+        country = country_name(self.country, lang)
+        return f"{self.town}, {country}" if self.town else country
 
     @property
     def key(self) -> str:
@@ -179,7 +187,7 @@ class Gazetteer:
         photos within `radius_km`. A BuscadorError (code unknown_place) when there is none."""
         # A country by name, or by code in capitals: "near:LA" is Laos, "near:la" a town.
         if code := self._country_named.get(_fold(text)) or (text if text in self._countries else None):
-            return [Near(text, self._countries[code], code)]
+            return [Near(text, "", code)]
         town, comma, country = text.rpartition(",")
         after = country.strip().upper()
         code = self._country_named.get(_fold(country)) or (after if after in self._countries else None)
@@ -193,7 +201,7 @@ class Gazetteer:
         found = [
             Near(
                 text,
-                f"{self.names[i]}, {self._countries.get(self.codes[i], self.codes[i])}",
+                self.names[i],
                 self.codes[i],
                 float(self.lat[i]),
                 float(self.lon[i]),

@@ -983,17 +983,18 @@ class IndexStore:
                     period=period.text,
                 )
         if near:
-            there, name = self._near(near)
+            there, place = self._near(near)
             if ids is not None:
                 there = np.intersect1d(ids, there, assume_unique=True)
             if not len(there):
                 among = f"in folder {folder!r}" if folder else f"taken in {period.text}" if period else ""
                 raise BuscadorError(
-                    f"no image of this index {among} was taken near {name}",
+                    f"no image of this index {among} was taken near {place.name}",
                     "no_near_in_folder" if folder else "no_near_taken",
                     folder=folder,
                     period=period.text if period else "",
-                    place=name,
+                    place=place.name,
+                    place_es=place.label("es"),
                 )
             ids = there
         if ids is None:
@@ -1065,10 +1066,11 @@ class IndexStore:
             )
         return ids
 
-    def _near(self, near: Sequence[Near]) -> tuple[np.ndarray, str]:
-        """The ids of the images taken near the first of these places that has any, and its
-        name; a BuscadorError saying why when none has: an index built before places were read,
-        no image that says, none there."""
+    def _near(self, near: Sequence[Near]) -> tuple[np.ndarray, Near]:
+        """The ids of the images taken near the first of these places that has any, and that
+        place; a BuscadorError saying why when none has: an index built before places were read,
+        no image that says, none there (its message's places in English, and in Spanish in its
+        `_es` parameters)."""
         if not self.catalog.located:
             raise BuscadorError(
                 "this index does not record where its photos were taken: build it again with this "
@@ -1082,7 +1084,7 @@ class IndexStore:
                 rows = np.array(self.catalog.positions(*place.box()), np.float64).reshape(-1, 3)
                 ids = rows[place.within(rows[:, 1], rows[:, 2]), 0].astype(np.int64)
             if len(ids):
-                return ids, place.name
+                return ids, place
         countries = self.catalog.countries()  # only to say why
         if not countries:
             raise BuscadorError(
@@ -1090,12 +1092,17 @@ class IndexStore:
                 "so near: finds none",
                 "no_places",
             )
-        shown = ", ".join(f"{country_name(code)} ({count})" for code, count in list(countries.items())[:5])
+        top = list(countries.items())[:5]
+        shown = {
+            lang: ", ".join(f"{country_name(code, lang)} ({n})" for code, n in top) for lang in ("en", "es")
+        }
         raise BuscadorError(
-            f"no image of this index was taken near {near[0].name}; its photos were taken in {shown}",
+            f"no image of this index was taken near {near[0].name}; its photos were taken in {shown['en']}",
             "no_near",
             place=near[0].name,
-            countries=shown,
+            countries=shown["en"],
+            place_es=near[0].label("es"),
+            countries_es=shown["es"],
         )
 
     def search(

@@ -280,6 +280,9 @@ def test_the_app_shows_each_photos_town_and_links_the_countries(searcher):
     assert hits[0]["place"] == "Bushwick, United States" and "near%3ABrooklyn" in link
     with pytest.raises(gr.Error, match="its photos were taken in Spain"):
         handlers.search_text("red near:Tokyo", 5, -1.0, False, "", gr.Request())
+    spanish = gr.Request(headers={"accept-language": "es-ES,es"})
+    with pytest.raises(gr.Error, match=r"cerca de Tokyo, Japón; sus fotos se hicieron en España \(3\)"):
+        handlers.search_text("rojo cerca:Tokio", 5, -1.0, False, "", spanish)
 
 
 def test_a_dataset_s_images_keep_their_places_and_merged_shards_too(photos, tmp_path):

@@ -327,13 +327,13 @@ LANGUAGES: dict[str, dict[str, Any]] = {
                 "cerca: no encuentra ninguna."
             ),
             "no_near": (
-                "Ninguna imagen de este índice se hizo cerca de {place}; sus fotos se hicieron en "
-                "{countries}."
+                "Ninguna imagen de este índice se hizo cerca de {place_es}; sus fotos se hicieron en "
+                "{countries_es}."
             ),
             "no_near_in_folder": (
-                "Ninguna imagen de este índice en la carpeta «{folder}» se hizo cerca de {place}."
+                "Ninguna imagen de este índice en la carpeta «{folder}» se hizo cerca de {place_es}."
             ),
-            "no_near_taken": "Ninguna imagen de este índice hecha en {period} se hizo cerca de {place}.",
+            "no_near_taken": "Ninguna imagen de este índice hecha en {period} se hizo cerca de {place_es}.",
             "not_an_image": "no es una imagen, o tiene un formato que no sabemos leer",
             "corrupt_image": "la imagen está dañada o incompleta",
             "empty_file": "el archivo está vacío (0 bytes)",
