@@ -247,9 +247,10 @@ def read_headers(source: Source, catalog: Catalog, *, progress: bool) -> None:
     before dates (or places) were read. Then name the town of each new position.
 
     Apart from the decoding (threads, processes or the GPU), so that each reader stays as fast as
-    it can; headers alone, on this thread: 0.15 ms an image, where threads, the parsing holding
-    the GIL, took 0.2-0.3 (benchmarks/bench_dates.py). A source of no files reads none (a
-    dataset's rows are read from their bytes as they are embedded)."""
+    it can; headers alone, on this thread: 0.2-0.3 ms an image with its position and town, where
+    threads, the parsing holding the GIL, were slower (dates alone: 0.15 against 0.2-0.3 ms;
+    benchmarks/bench_dates.py). A source of no files reads none (a dataset's rows are read from
+    their bytes as they are embedded)."""
     has_files = source.file("") is not None  # a dataset's rows stay unread
     if catalog.get_meta("headers_unread"):  # read before places were: again, where there are files
         if has_files:
@@ -611,8 +612,13 @@ def _embed(
         # bytes in hand (a folder's files are read after the model, by read_headers).
         facts = headers.from_bytes(item.data) if isinstance(item.data, bytes) else None
         taken = item.taken or (facts.taken if facts else None)
-        if item.lat is not None:
-            facts = headers.Facts(taken or "", item.lat, item.lon)
+        where = (
+            (item.lat, item.lon)
+            if item.lat is not None
+            else (facts.lat, facts.lon)
+            if facts
+            else (None, None)
+        )
         row = Row(
             item.key,
             item.label,
@@ -623,8 +629,7 @@ def _embed(
             item.meta,
             item.id,
             taken,
-            facts.lat if facts else None,
-            facts.lon if facts else None,
+            *where,
         )
         rows.append((n, row))
     return rows
