@@ -193,10 +193,10 @@ class Gazetteer:
         code = self._country_named.get(_fold(country)) or (after if after in self._countries else None)
         if comma and code is None:
             raise BuscadorError(
-                f"no country is named {country.strip()!r}: write its name or its code "
+                f"no country is named {_shown(country.strip())!r}: write its name or its code "
                 '(near:"London, Canada", near:London,CA)',
                 "unknown_country",
-                country=country.strip(),
+                country=_shown(country.strip()),
             )
         found = [
             Near(
@@ -212,10 +212,10 @@ class Gazetteer:
         ]
         if not found:
             raise BuscadorError(
-                f"no town or country is named {text!r} (the towns known have 15,000 people or "
-                'more: try the nearest one, or write near:"Town, Country")',
+                f"no town or country is named {_shown(text)!r} (the towns known have 15,000 people "
+                'or more: try the nearest one, or write near:"Town, Country")',
                 "unknown_place",
-                place=text,
+                place=_shown(text),
             )
         return found
 
@@ -272,6 +272,11 @@ def name_towns(catalog: Catalog) -> None:
         towns = gazetteer()
         found = towns.nearest(lat, lon)
         catalog.set_places((towns.names[t], towns.codes[t], int(i)) for t, i in zip(found, ids, strict=True))
+
+
+def _shown(text: str, most: int = 100) -> str:
+    """`text` as a message quotes it: a pasted paragraph cut short."""
+    return text if len(text) <= most else text[:most] + "…"
 
 
 def _fold(text: str) -> str:

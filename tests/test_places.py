@@ -108,6 +108,9 @@ def test_a_place_is_a_town_or_a_country_by_any_of_their_names():
     with pytest.raises(BuscadorError) as caught:
         towns.find("London, Narnia")
     assert caught.value.code == "unknown_country"
+    with pytest.raises(BuscadorError) as caught:
+        towns.find("x" * 5000)  # a pasted paragraph is quoted cut short
+    assert caught.value.params["place"] == "x" * 100 + "…" and len(str(caught.value)) < 300
 
 
 def test_near_is_read_from_the_query_with_quotes_or_underscores():
