@@ -187,6 +187,12 @@ class Gazetteer:
         photos within `radius_km`. A BuscadorError (code unknown_place) when there is none."""
         # A country by name, or by code in capitals: "near:LA" is Laos, "near:la" a town.
         if code := self._country_named.get(_fold(text)) or (text if text in self._countries else None):
+            if radius_km != RADIUS_KM:
+                raise BuscadorError(
+                    f"{_shown(text)!r} is a country: it takes no distance (near:Madrid~5km is for towns)",
+                    "country_radius",
+                    place=_shown(text),
+                )
             return [Near(text, "", code)]
         town, comma, country = text.rpartition(",")
         after = country.strip().upper()

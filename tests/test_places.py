@@ -103,6 +103,9 @@ def test_a_place_is_a_town_or_a_country_by_any_of_their_names():
     assert towns.find("Córdoba, España")[0].name == "Córdoba, Spain"
     assert towns.find("LA")[0].name == "Laos"  # a code in capitals is a country
     with pytest.raises(BuscadorError) as caught:
+        towns.find("Spain", 5.0)
+    assert caught.value.code == "country_radius"  # a distance is for towns
+    with pytest.raises(BuscadorError) as caught:
         towns.find("Qwertyville")
     assert caught.value.code == "unknown_place"
     with pytest.raises(BuscadorError) as caught:

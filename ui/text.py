@@ -133,6 +133,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "bad_radius": (
                 "“{radius}” is not a distance: write one in kilometres up to {most}, as in near:Madrid~5km."
             ),
+            "country_radius": "“{place}” is a country: it takes no distance (near:Madrid~5km is for towns).",
             "unknown_place": (
                 "No town or country is named “{place}” (the towns known have 15,000 people or more: "
                 'try the nearest one, or write near:"Town, Country").'
@@ -308,6 +309,9 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "bad_radius": (
                 "«{radius}» no es una distancia: escribe una en kilómetros, hasta {most}, como en "
                 "cerca:Madrid~5km."
+            ),
+            "country_radius": (
+                "«{place}» es un país: no lleva distancia (cerca:Madrid~5km es para pueblos y ciudades)."
             ),
             "unknown_place": (
                 "Ningún pueblo, ciudad o país se llama «{place}» (se conocen los de 15.000 habitantes "
