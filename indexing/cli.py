@@ -23,6 +23,7 @@ from indexing.precision import PRECISIONS
 if TYPE_CHECKING:
     from indexing.embedder import Embedder
     from indexing.sources import FolderSource
+    from indexing.store import Catalog
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -501,7 +502,9 @@ def _info(args: argparse.Namespace) -> int:
             f"unused:      {unused} vector rows of removed or changed images (a build into a new "
             "folder drops them)"
         )
-    if manifest.get("source", {}).get("kind") == "folder" and (folders := _top_folders(index)):
+    if manifest.get("source", {}).get("kind") == "folder" and (
+        folders := _most(index, lambda c, n: c.top_folders(n))
+    ):
         print(f"folders:     {folders} (search one alone with --within)")
     if dates := manifest.get("dates_taken"):
         print(
@@ -520,6 +523,8 @@ def _info(args: argparse.Namespace) -> int:
         countries = list(places.get("countries", {}).items())
         shown = ", ".join(f"{country_name(code)} ({n:,})" for code, n in countries[:8])
         print(f"countries:   {shown}{', …' if len(countries) > 8 else ''}")
+        towns = _most(index, lambda c, n: [(f"{town}, {code}", k) for town, code, k in c.top_towns(n)])
+        print(f"towns:       {towns}")
     size = sum(f["size"] for f in manifest["files"].values())
     thumbs = manifest.get("thumbnails", {})
     print(f"size:        {size / 1e6:.1f} MB to search", end="")
@@ -528,17 +533,18 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _top_folders(index: Path, most: int = 8) -> str:
-    """The index's biggest top-level folders with their image counts: "2019 (1,204), work (300)"."""
+def _most(index: Path, counted: Callable[[Catalog, int], list[tuple[str, int]]], most: int = 8) -> str:
+    """The `most` biggest of what `counted` finds in the index's catalog, as one line: "2019
+    (1,204), work (300), …" (the ellipsis when there may be more)."""
     from indexing.store import CATALOG, Catalog
 
     catalog = Catalog(index / CATALOG, readonly=True)
     try:
-        folders = catalog.top_folders(most)
+        found = counted(catalog, most)
     finally:
         catalog.close()
-    more = ", …" if len(folders) == most else ""
-    return ", ".join(f"{name} ({count:,})" for name, count in folders) + more
+    more = ", …" if len(found) == most else ""
+    return ", ".join(f"{name} ({count:,})" for name, count in found) + more
 
 
 def _duplicates(args: argparse.Namespace) -> int:

@@ -388,6 +388,17 @@ class Catalog:
                 (most,),
             ).fetchall()
 
+    def top_towns(self, most: int) -> list[tuple[str, str, int]]:
+        """The `most` towns near which the most images were taken: (town, country code, count)."""
+        if not self.located:
+            return []
+        with self._lock:
+            return self._db.execute(
+                "SELECT place, country, COUNT(*) AS n FROM items WHERE place IS NOT NULL "
+                "GROUP BY place, country ORDER BY n DESC, place LIMIT ?",
+                (most,),
+            ).fetchall()
+
     def folders_named(self, name: str, most: int = 5) -> list[str]:
         """Up to `most` folders whose path ends with the folders `name` (case aside): where
         "2019" may be, when no key starts with "2019/"."""

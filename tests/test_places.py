@@ -267,6 +267,9 @@ def test_the_command_line_searches_near_a_place_and_shows_it(
     info = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
     assert info["places"].strip().startswith("4 images say where they were taken")
     assert info["countries"].strip() == "Spain (3), United States (1)"
+    assert (
+        info["towns"].strip() == "Alcalá de Henares, ES (1), Bushwick, US (1), Cadiz, ES (1), Madrid, ES (1)"
+    )
 
 
 def test_the_app_shows_each_photos_town_and_links_the_countries(searcher):
