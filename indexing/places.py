@@ -83,8 +83,7 @@ class Near:
 
     def label(self, lang: str = "en") -> str:
         """Which place it is, in `lang`: "Madrid, Spain", "Madrid, España", "Spain"."""
-        country = country_name(self.country, lang)
-        return f"{self.town}, {country}" if self.town else country
+        return place_label(self.town, self.country, lang) or country_name(self.country, lang)
 
     @property
     def key(self) -> str:
@@ -141,9 +140,10 @@ def country_name(code: str, lang: str = "en") -> str:
     return (lang == "es" and SPANISH.get(code)) or _countries().get(code, code)
 
 
-def place_label(town: str | None, code: str | None) -> str | None:
-    """'Leganés, Spain' for a photo's town and country; None for a photo that says nothing."""
-    return f"{town}, {country_name(code)}" if town and code else None
+def place_label(town: str | None, code: str | None, lang: str = "en") -> str | None:
+    """'Leganés, Spain' for a photo's town and country ("Leganés, España" in Spanish); None for
+    a photo that says nothing."""
+    return f"{town}, {country_name(code, lang)}" if town and code else None
 
 
 class Gazetteer:
@@ -248,7 +248,7 @@ class Gazetteer:
 def prepare() -> None:
     """Read the towns and index their names now (about 1.3 s), so that the first near: query
     does not wait for it."""
-    gazetteer().find("London")
+    gazetteer()._towns_named("")  # the first name asked for indexes them all
 
 
 def gazetteer() -> Gazetteer:

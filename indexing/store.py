@@ -373,11 +373,7 @@ class Catalog:
 
     def ids_under(self, prefix: str) -> np.ndarray:
         """The ids whose key starts with `prefix`, in order (int64)."""
-        with self._lock:
-            cursor = self._db.execute(
-                "SELECT id FROM items WHERE key >= ? AND key < ? ORDER BY id", (prefix, _after(prefix))
-            )
-            return np.fromiter((row[0] for row in cursor), np.int64)
+        return self._ids("WHERE key >= ? AND key < ?", (prefix, _after(prefix)))
 
     def top_folders(self, most: int) -> list[tuple[str, int]]:
         """The `most` top-level folders holding the most images, with how many (keys are paths)."""
@@ -419,9 +415,7 @@ class Catalog:
 
     def ids(self) -> np.ndarray:
         """Every id, in order (int64)."""
-        with self._lock:
-            cursor = self._db.execute("SELECT id FROM items ORDER BY id")
-            return np.fromiter((row[0] for row in cursor), np.int64)
+        return self._ids("", ())
 
     def items(self, ids: Iterable[int]) -> dict[int, Item]:
         """id → Item for those of these ids that are indexed."""
@@ -496,9 +490,7 @@ class Catalog:
 
     def ids_in_country(self, code: str) -> np.ndarray:
         """The ids of the images taken in country `code` (as their nearest town's), in order."""
-        with self._lock:
-            cursor = self._db.execute("SELECT id FROM items WHERE country=? ORDER BY id", (code,))
-            return np.fromiter((row[0] for row in cursor), np.int64)
+        return self._ids("WHERE country=?", (code,))
 
     def countries(self) -> dict[str, int]:
         """How many images were taken in each country, for those that have any ("ES": 340)."""
@@ -525,12 +517,7 @@ class Catalog:
 
     def ids_taken(self, start: str, end: str) -> np.ndarray:
         """The ids of the images taken from `start` (included) to `end` (left out), in order."""
-        with self._lock:
-            cursor = self._db.execute(
-                "SELECT id FROM items WHERE taken >= ? AND taken < ? AND taken != '' ORDER BY id",
-                (start, end),
-            )
-            return np.fromiter((row[0] for row in cursor), np.int64)
+        return self._ids("WHERE taken >= ? AND taken < ? AND taken != ''", (start, end))
 
     def taken_page(self, start: str, end: str, prefix: str, most: int, skip: int) -> list[int]:
         """Ids `skip` + 1 to `skip` + `most` of the images taken from `start` to `end` (whose key
@@ -568,6 +555,13 @@ class Catalog:
                 "SELECT substr(taken, 1, 4), COUNT(*) FROM items WHERE taken != '' GROUP BY 1 ORDER BY 1"
             )
             return dict(rows.fetchall())
+
+    def _ids(self, where: str, values: tuple[Any, ...]) -> np.ndarray:
+        """The ids of the rows `where` (an SQL WHERE clause, or "" for all) picks with `values`,
+        in order (int64)."""
+        with self._lock:
+            cursor = self._db.execute(f"SELECT id FROM items {where} ORDER BY id", values)
+            return np.fromiter((row[0] for row in cursor), np.int64)
 
     def _rows_where_in(self, query: str, values: list[Any]) -> list[tuple[Any, ...]]:
         """The rows of `query`, whose `{}` is filled with a placeholder for each of `values`, asked
