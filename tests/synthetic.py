@@ -30,3 +30,15 @@ def write_collection(folder: Path, n: int, *, start: int = 0, ext: str = "png") 
         shapes_image(seed).save(path)
         paths.append(path)
     return paths
+
+
+def save_as_dataset(folder: Path, out: Path) -> None:
+    """The image files under `folder`, in path order, as a dataset on disk at `out` (an image
+    column "img", each row its file's bytes and name)."""
+    import datasets
+
+    files = sorted(path for path in folder.rglob("*") if path.is_file())
+    datasets.Dataset.from_dict(
+        {"img": [{"bytes": path.read_bytes(), "path": path.name} for path in files]},
+        features=datasets.Features({"img": datasets.Image()}),
+    ).save_to_disk(out)

@@ -19,6 +19,7 @@ from indexing.search import Searcher
 from indexing.sources import FolderSource
 from indexing.store import CATALOG, MANIFEST
 from tests.colour_embedder import ColourEmbedder, colour_image
+from tests.synthetic import save_as_dataset
 
 # name → (colours, date taken as the camera writes it, or None for a photo without EXIF)
 PHOTOS = {
@@ -390,15 +391,9 @@ def test_a_period_every_photo_was_taken_in_searches_the_whole_index(photos, tmp_
 
 
 def test_a_dataset_s_images_keep_their_dates_taken(photos, tmp_path):
-    import datasets
-
     from indexing.sources import DatasetSource
 
-    files = sorted(path for path in photos.rglob("*") if path.is_file())
-    datasets.Dataset.from_dict(
-        {"img": [{"bytes": path.read_bytes(), "path": path.name} for path in files]},
-        features=datasets.Features({"img": datasets.Image()}),
-    ).save_to_disk(tmp_path / "ds")
+    save_as_dataset(photos, tmp_path / "ds")
     source = DatasetSource(str(tmp_path / "ds"), image_column="img")
     build_index(source, tmp_path / "index", ColourEmbedder(), progress=False)
     searcher = Searcher.open(tmp_path / "index", ColourEmbedder())

@@ -19,6 +19,7 @@ from indexing.search import Searcher
 from indexing.sources import FolderSource
 from indexing.store import CATALOG, MANIFEST
 from tests.colour_embedder import ColourEmbedder, colour_image
+from tests.synthetic import save_as_dataset
 
 # Degrees, minutes, seconds of a few places: (lat ref, lat, lon ref, lon).
 SOL = ("N", (40.0, 25.0, 0.6), "W", (3.0, 42.0, 12.0))  # Puerta del Sol, Madrid
@@ -295,16 +296,10 @@ def test_the_app_shows_each_photos_town_and_links_the_countries(searcher):
 
 
 def test_a_dataset_s_images_keep_their_places_and_merged_shards_too(photos, tmp_path):
-    import datasets
-
     from indexing.merge import merge_shards
     from indexing.sources import DatasetSource, Shard
 
-    files = sorted(path for path in photos.rglob("*") if path.is_file())
-    datasets.Dataset.from_dict(
-        {"img": [{"bytes": path.read_bytes(), "path": path.name} for path in files]},
-        features=datasets.Features({"img": datasets.Image()}),
-    ).save_to_disk(tmp_path / "ds")
+    save_as_dataset(photos, tmp_path / "ds")
     for n in range(2):
         source = DatasetSource(str(tmp_path / "ds"), image_column="img")
         build_index(source, tmp_path / f"shard-{n}", ColourEmbedder(), progress=False, shard=Shard(n, 2))
