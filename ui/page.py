@@ -31,8 +31,8 @@ body.duplicates-mode #examples, body.duplicates-mode #search-results { display: 
 # announces "12 results for …" or an error without the visitor looking for it; the copy-link
 # button waits for a search that has a link; "/" anywhere but in a text box goes to the search
 # box (as on most search sites); Back and Forward, which walk the searches (ON_RESULTS), open
-# the search of the address they come to; and a year's link under Options (app.index_status)
-# lists that year's photos in this tab, not a new one.
+# the search of the address they come to; and a link under Options (app.index_status: a year,
+# a country) lists its photos in this tab, not a new one.
 ON_LOAD = """
 () => {
   const status = document.querySelector('#status');
@@ -51,11 +51,11 @@ ON_LOAD = """
     }
   });
   window.addEventListener('popstate', () => window.location.reload());
-  document.addEventListener('click', (event) => {  // a year under Options: its photos, here
-    const year = event.target.closest('#index-status a');
-    if (year) {
+  document.addEventListener('click', (event) => {  // a year or country under Options: here
+    const link = event.target.closest('#index-status a');
+    if (link) {
       event.preventDefault();
-      window.location.assign(year.href);
+      window.location.assign(link.href);
     }
   });
 }

@@ -59,6 +59,13 @@ def _warm_up(embedder: Embedder) -> None:
     log.info("model ready for queries in %.1f s", time.perf_counter() - started)
 
 
+def _towns_for(searcher: Searcher | None) -> None:
+    """Read the towns' names now when `searcher`'s photos say where they were taken, so that the
+    first near: query does not wait for them (1.3 s); at once when they were read before."""
+    if searcher is not None and searcher.store.manifest.get("places"):
+        places.prepare()
+
+
 def index_tag(searcher: Searcher) -> str:
     """Names an index build in thumbnail URLs, so a browser never shows a stale thumbnail."""
     return str(searcher.store.manifest["files"][CATALOG]["sha256"][:16])
@@ -101,6 +108,7 @@ class Engine:
         searcher = newer_or_none(self.newer) if self.newer else None
         if searcher is None:
             return False
+        _towns_for(searcher)  # on this thread, before visitors reach it
         before = self.searcher
         if before is None:
             self.searcher, self.problem = searcher, None
@@ -206,8 +214,7 @@ def start(
         engine.problem += " (this page will serve the index as soon as there is one it can open)"
     if engine.problem:
         log.error("%s", engine.problem)
-    elif engine.searcher is not None and engine.searcher.store.manifest.get("places"):
-        # Its photos say where they were taken: the towns' names, ready before the first near:.
-        threading.Thread(target=places.prepare, name="towns", daemon=True).start()
+    else:
+        threading.Thread(target=_towns_for, args=(engine.searcher,), name="towns", daemon=True).start()
     engine.follow_builds(every)
     return engine
