@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks import arguments
-from benchmarks.photos import WORK
+from benchmarks.photos import WORK, phone_exif
 from indexing import headers
 from indexing.build import read_headers
 from indexing.config import usable_cores
@@ -35,16 +35,9 @@ def main() -> None:
     for path in (folder, out):
         shutil.rmtree(path, ignore_errors=True)
     folder.mkdir(parents=True)
-    exif = Image.Exif()
-    exif[0x010F], exif[0x0110] = "Phone maker", "Phone 12"
-    inner = exif.get_ifd(0x8769)
-    inner[0x9003], inner[0x9004] = "2019:07:14 18:22:05", "2019:07:14 18:22:05"
-    inner[0x927C] = bytes(30_000)  # a maker note: most of a phone's EXIF
-    gps = exif.get_ifd(0x8825)  # where: Madrid
-    gps[1], gps[2], gps[3], gps[4] = "N", (40.0, 25.0, 0.5), "W", (3.0, 42.0, 9.2)
     rng = np.random.default_rng(0)
     pixels = Image.fromarray(rng.integers(0, 255, (48, 64, 3), np.uint8))
-    pixels.save(folder / "0.jpg", exif=exif.tobytes())
+    pixels.save(folder / "0.jpg", exif=phone_exif())
     data = (folder / "0.jpg").read_bytes()
     for i in range(1, args.images):
         (folder / f"{i}.jpg").write_bytes(data)

@@ -6,12 +6,14 @@ model, with threads and with processes. Prints figures; asserts nothing.
    N × one worker, target ≥ 0.8).
 2. The build itself (`build_index`, catalog writes included) with a model that costs nothing, so
    that only feeding is timed: what a GPU fast enough to keep up would see, with `--decode
-   threads` and `--decode processes`, one worker a core.
+   threads` and `--decode processes`, one worker a core. The files carry a phone's EXIF (a date,
+   a GPS position, a 30 KB maker note), so that the build reads when and where each was taken
+   as it would a phone's photos; its time by stage is printed.
 
 On a GPU machine this is the ceiling the model can be fed at; on the CPU the real model shares
 the cores with decoding, and the build keeps threads (see RESULTS.md).
 
-Usage: .venv/bin/python -m benchmarks.bench_feeding [--images 480]
+Usage: .venv/bin/python -m benchmarks.bench_feeding [--images 480] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks import arguments
-from benchmarks.photos import WORK, photo_files
+from benchmarks.photos import WORK, phone_exif, photo_files, with_exif
 from indexing.config import usable_cores
 from indexing.decoding import prepare_for_model
 from indexing.images import ImageInput, clip_pixels, load_image
@@ -83,6 +85,7 @@ def decode_scaling(paths: list[Path]) -> None:
 def main() -> None:
     parser = arguments(__doc__)
     parser.add_argument("--images", type=int, default=480)
+    parser.add_argument("--rounds", type=int, default=1, help="builds of each kind, alternated")
     args = parser.parse_args()
     paths = photo_files(args.images, (1024, 768))
     cores = usable_cores()
@@ -91,23 +94,25 @@ def main() -> None:
     folder = WORK / f"feeding-{args.images}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
+    exif = phone_exif()
     for path in paths:
-        shutil.copy(path, folder / path.name)
+        (folder / path.name).write_bytes(with_exif(path.read_bytes(), exif))
 
     from indexing.build import build_index  # here, not above: decode processes import this module
 
     model = InstantModel()
     out = WORK / "feeding-index"
-    for decode in ("threads", "processes"):
+    for decode in ("threads", "processes") * args.rounds:
         shutil.rmtree(out, ignore_errors=True)
         started = time.perf_counter()
         summary = build_index(
             FolderSource(folder), out, model, progress=False, decode=decode, workers=cores, batch_size=64
         )
         seconds = time.perf_counter() - started
+        stages = ", ".join(f"{name} {spent:.2f}s" for name, spent in summary.stages.items())
         print(
             f"build with a model that takes no time, {cores} decode {decode}: "
-            f"{summary.count / seconds:.0f} images/s ({summary.count} in {seconds:.1f}s)"
+            f"{summary.count / seconds:.0f} images/s ({summary.count} in {seconds:.1f}s; {stages})"
         )
 
 

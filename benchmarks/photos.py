@@ -50,5 +50,23 @@ def photo_folder(n: int, size: tuple[int, int] = (4000, 3000)) -> Path:
     return folder
 
 
+def phone_exif() -> bytes:
+    """An EXIF block of a phone's size (about 30 KB): dates, a GPS position in Madrid, camera, a
+    maker note (most of a phone's EXIF)."""
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Phone maker", "Phone 12"
+    inner = exif.get_ifd(0x8769)
+    inner[0x9003], inner[0x9004] = "2019:07:14 18:22:05", "2019:07:14 18:22:05"
+    inner[0x927C] = bytes(30_000)
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2], gps[3], gps[4] = "N", (40.0, 25.0, 0.5), "W", (3.0, 42.0, 9.2)
+    return exif.tobytes()
+
+
+def with_exif(jpeg: bytes, exif: bytes) -> bytes:
+    """A JPEG's bytes with an EXIF segment (APP1) put after its start marker, pixels untouched."""
+    return jpeg[:2] + b"\xff\xe1" + (len(exif) + 2).to_bytes(2, "big") + exif + jpeg[2:]
+
+
 def _save_photo(path: Path, seed: int, size: tuple[int, int]) -> None:
     photo_like(seed, size).save(path, "JPEG", quality=90)

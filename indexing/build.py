@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import (
     BrokenExecutor,
+    CancelledError,
     Future,
     ProcessPoolExecutor,
     ThreadPoolExecutor,
@@ -28,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from indexing import config, headers, places
-from indexing.decoding import Decoded, prepare_for_model, prepare_several, read_and_hash
+from indexing.decoding import Decoded, facts_of, prepare_for_model, prepare_several, read_and_hash
 from indexing.embedder import EmbedderLike
 from indexing.errors import BadImage, BuscadorError
 from indexing.gpu_decoding import GpuDecoder, JpegFile, gpu_candidate, nvjpeg, nvjpeg_encoder
@@ -43,6 +44,8 @@ from indexing.store import CATALOG, Catalog, Row, Writer, write_index
 STAGES = ("decode", "embed", "write", "headers", "index")
 # File headers read at a time, each batch one catalog transaction.
 HEADERS_CHUNK = 2048
+# File headers a decode process reads in one task, beside its decoding.
+HEADERS_TASK = 64
 # Images a decode process takes at a time: a pool's per-task costs in this process (handing work
 # out, taking results back) are about 0.5 ms, a third of what feeds a GPU at 1,000 images/s.
 PROCESS_CHUNK = 4
@@ -188,7 +191,8 @@ def build_index(
             _Committer(writer) as commit,
         ):
             summary.decoding = decoders.mode
-            batches = _decoded(diff.changed(items, bar), decoders, batch_size=batch_size)
+            ahead = _HeadersAhead(decoders.processes)
+            batches = _decoded(ahead.passing(diff.changed(items, bar)), decoders, batch_size=batch_size)
             in_order = _InOrder()
             while True:
                 with summary.timing("decode"):
@@ -208,6 +212,8 @@ def build_index(
                     bar.update(len(done))
                 if batch is None:
                     break
+        with summary.timing("headers"):
+            ahead.record(catalog)
         for line in source.warnings:
             warn(f"skipped {line}")
             summary.skipped.append((line, "unreadable"))
@@ -241,16 +247,60 @@ def build_index(
         catalog.close()
 
 
+class _HeadersAhead:
+    """When and where a build's new and changed files were taken, read by its decode processes
+    beside their decoding (a task for a few files), when it has processes: on a GPU, where the
+    header pass after the model would add a quarter to the build (0.3 ms an image on this thread
+    against about 1 ms). What they could not read is left to that pass (`read_headers`); without
+    processes (threads, on the CPU, where the model holds the cores) it reads them all."""
+
+    def __init__(self, pool: ProcessPoolExecutor | None) -> None:
+        self._pool = pool
+        self._waiting: list[tuple[str, Path]] = []  # (key, file)
+        self._asked: list[tuple[list[str], Future[list[headers.Facts | None]]]] = []
+
+    def passing(self, items: Iterable[SourceItem]) -> Iterator[SourceItem]:
+        """The items, each file among them asked for in passing."""
+        for item in items:
+            if self._pool is not None and isinstance(item.data, Path):
+                self._waiting.append((item.key, item.data))
+                if len(self._waiting) == HEADERS_TASK:
+                    self._ask()
+            yield item
+        self._ask()
+
+    def _ask(self) -> None:
+        if self._pool is not None and self._waiting:
+            keys, paths = zip(*self._waiting, strict=True)
+            self._asked.append((list(keys), self._pool.submit(facts_of, list(paths))))
+            self._waiting = []
+
+    def record(self, catalog: Catalog) -> None:
+        """Record what was read, once the pool is done and every row written (a build's rows
+        are written unread)."""
+        read = []
+        for keys, future in self._asked:
+            try:
+                facts = future.result()
+            except (BrokenExecutor, CancelledError):  # a decode process that died: the pass reads them
+                continue
+            read += [
+                (f.taken, f.lat, f.lon, key) for key, f in zip(keys, facts, strict=True) if f is not None
+            ]
+        catalog.set_facts(read)
+
+
 def read_headers(source: Source, catalog: Catalog, *, progress: bool) -> None:
     """Record when and where each image not read yet was taken, from its file's EXIF header (or
-    name): the new and changed images of this build, and once every image of an index built
-    before dates (or places) were read. Then name the town of each new position.
+    name): the new and changed images of a build without decode processes (`_HeadersAhead` reads
+    them where there are), and once every image of an index built before dates (or places) were
+    read. Then name the town of each new position.
 
-    Apart from the decoding (threads, processes or the GPU), so that each reader stays as fast as
-    it can; headers alone, on this thread: 0.2-0.3 ms an image with its position and town, where
-    threads, the parsing holding the GIL, were slower (dates alone: 0.15 against 0.2-0.3 ms;
-    benchmarks/bench_dates.py). A source of no files reads none (a dataset's rows are read from
-    their bytes as they are embedded)."""
+    Apart from the decoding threads, so that each stays as fast as it can; headers alone, on this
+    thread: 0.2-0.3 ms an image with its position and town, where threads, the parsing holding
+    the GIL, were slower (dates alone: 0.15 against 0.2-0.3 ms; benchmarks/bench_dates.py). A
+    source of no files reads none (a dataset's rows are read from their bytes as they are
+    embedded)."""
     has_files = source.file("") is not None  # a dataset's rows stay unread
     if catalog.get_meta("headers_unread"):  # read before places were: again, where there are files
         if has_files:
@@ -265,8 +315,8 @@ def read_headers(source: Source, catalog: Catalog, *, progress: bool) -> None:
         with bar:
             for start in range(0, len(unread), HEADERS_CHUNK):
                 chunk = unread[start : start + HEADERS_CHUNK]
-                read = [(headers.from_file(source.file(key)), item_id) for item_id, key in chunk]
-                catalog.set_facts([(f.taken, f.lat, f.lon, item_id) for f, item_id in read if f is not None])
+                read = [(headers.from_file(source.file(key)), key) for key in chunk]
+                catalog.set_facts([(f.taken, f.lat, f.lon, key) for f, key in read if f is not None])
                 bar.update(len(chunk))
     places.name_towns(catalog)
 
@@ -276,7 +326,8 @@ class _Decoders:
     """How a build decodes: `start` a few items (a list of `chunk`), giving a future of what
     decoding them gave; `finish` turns that into a _Prepared for each; `workers` run at a time,
     with `ahead` batches decoded beyond the one the model is on; `complete`, if any, finishes a
-    batch on the model's device (JPEGs decoded on the GPU)."""
+    batch on the model's device (JPEGs decoded on the GPU); `processes`, its decode processes if
+    it has any (for other work beside)."""
 
     mode: str  # threads, processes or gpu
     start: Callable[[list[SourceItem]], Future[list[Any]]]
@@ -285,6 +336,7 @@ class _Decoders:
     chunk: int = 1
     ahead: int = 0
     complete: Callable[[list[tuple[int, _Prepared]]], list[tuple[int, _Prepared]]] | None = None
+    processes: ProcessPoolExecutor | None = None
 
 
 @contextmanager
@@ -333,6 +385,7 @@ def _decoders(
                     count,
                     ahead=1,
                     complete=lambda batch: _decode_on_gpu(decoder, size, batch),
+                    processes=processes,
                 )
         finally:
             decoder.close()
@@ -352,6 +405,7 @@ def _decoders(
                 count,
                 chunk=PROCESS_CHUNK,
                 ahead=2 if on_gpu else 0,
+                processes=pool,
             )
         return
     count = workers or min(4, config.usable_cores())

@@ -1,4 +1,5 @@
-"""Decoding for the model, in a worker process: read, hash, decode, crop and thumbnail one image.
+"""Decoding for the model, in a worker process: read, hash, decode, crop and thumbnail one image;
+read the headers of a few files (when and where each was taken).
 
 What a build runs in its decode processes when the model is on a GPU, where decoding is the
 bottleneck and threads stop scaling (see indexing.build). Imports neither torch nor the catalog,
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from indexing import headers
 from indexing.errors import BadImage
 from indexing.images import clip_pixels_and_thumbnail, load_image, read_file
 from indexing.sources import content_hash
@@ -47,3 +49,9 @@ def prepare_several(
     """`prepare_for_model` of each (data, content): one task for a few images, so that a process
     pool's per-task costs in the parent are paid once for them."""
     return [prepare_for_model(data, size, fast, content) for data, content in jobs]
+
+
+def facts_of(paths: list[Path]) -> list[headers.Facts | None]:
+    """What each file's header says (`headers.from_file`): a build's decode processes read it
+    beside their decoding, off the thread that feeds the model."""
+    return [headers.from_file(path) for path in paths]

@@ -436,13 +436,12 @@ class Catalog:
         rows = self._rows_where_in(query, wanted)
         return {i: tuple(record) for i, *record in rows}
 
-    def unread(self, most: int = -1) -> list[tuple[int, str]]:
-        """(id, key) of the images whose header (when and where taken) was not read yet (the first
-        `most`: all for -1)."""
+    def unread(self) -> list[str]:
+        """The keys of the images whose header (when and where taken) was not read yet, by id."""
         with self._lock:
-            return self._db.execute(
-                "SELECT id, key FROM items WHERE taken IS NULL ORDER BY id LIMIT ?", (most,)
-            ).fetchall()
+            return [
+                key for (key,) in self._db.execute("SELECT key FROM items WHERE taken IS NULL ORDER BY id")
+            ]
 
     def forget_headers(self) -> None:
         """Mark every image's header unread (it was read before places were), in one transaction
@@ -452,13 +451,13 @@ class Catalog:
             self._db.execute("UPDATE items SET taken=NULL")
             self._db.execute("DELETE FROM meta WHERE name='headers_unread'")
 
-    def set_facts(self, facts: Iterable[tuple[str, float | None, float | None, int]]) -> None:
-        """Record (date taken, lat, lon, id) ("" and None for an image that does not say), in one
+    def set_facts(self, facts: Iterable[tuple[str, float | None, float | None, str]]) -> None:
+        """Record (date taken, lat, lon, key) ("" and None for an image that does not say), in one
         transaction; each image's town is named again (`unplaced`)."""
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
-                "UPDATE items SET taken=?, lat=?, lon=?, place=NULL, country=NULL WHERE id=?", facts
+                "UPDATE items SET taken=?, lat=?, lon=?, place=NULL, country=NULL WHERE key=?", facts
             )
 
     def unplaced(self) -> list[tuple[int, float, float]]:

@@ -402,3 +402,24 @@ def test_a_place_by_the_180th_meridian_finds_photos_on_both_sides(tmp_path):
     west, east = gazetteer().find("Suva", 200.0)[0].box()[2:]
     assert west > east  # the box wraps round
     assert sorted(h.key for h in searcher.by_query("near:Suva~200km", k=5)) == ["east.jpg", "suva.jpg"]
+
+
+def test_decode_processes_read_the_headers_beside_their_decoding(photos, tmp_path, embedder, monkeypatch):
+    # A GPU build's decode processes read them, not a pass on the model's thread after it.
+    readable = headers.from_file
+    read_here: list[str] = []
+    monkeypatch.setattr(headers, "from_file", lambda path: read_here.append(path.name) or readable(path))
+    out = tmp_path / "index"
+    build_index(FolderSource(photos), out, embedder, progress=False, decode="processes", workers=2)
+    assert read_here == []
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["places"] == {"count": 4, "countries": {"ES": 3, "US": 1}}
+    with sqlite3.connect(out / CATALOG) as db:
+        rows = dict(db.execute("SELECT key, place FROM items WHERE taken IS NOT NULL"))
+    assert rows == {
+        "red-sol.jpg": "Madrid",
+        "red-alcala.jpg": "Alcalá de Henares",
+        "trips/red-cadiz.jpg": "Cadiz",
+        "trips/blue-brooklyn.jpg": "Bushwick",
+        "red-nowhere.jpg": None,
+    }
