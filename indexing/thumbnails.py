@@ -3,6 +3,10 @@
     thumbs/00000.sqlite   thumbnails of ids 0 to SHARD_SIZE − 1
     thumbs/00001.sqlite   the next SHARD_SIZE ids, and so on
 
+A shard whose deleted thumbnails (images removed, or changed: a changed image gets a new id) leave
+a quarter of its pages free is rewritten without them (VACUUM): ids only grow, so nothing else
+would ever fill them.
+
 Search downloads the catalog, vectors and index only. An index pulled from the Hub fetches a
 shard the first time one of its thumbnails is asked for (`fetch`, through the Hub cache), so the
 first results page shows its images without the whole collection's thumbnails being downloaded.
@@ -21,6 +25,8 @@ log = logging.getLogger(__name__)
 FOLDER = "thumbs"
 # About 12 MB of 12 KB thumbnails a shard: a first results page fetches a few of them.
 SHARD_SIZE = 1024
+# The share of a shard's pages left free by deletions past which it is rewritten without them.
+MOST_FREE = 0.25
 
 
 def shard_name(item_id: int) -> str:
@@ -49,21 +55,35 @@ class Thumbnails:
         self._change("INSERT OR REPLACE INTO thumbs(id, jpeg) VALUES(?, ?)", rows, create=True)
 
     def delete(self, ids: Iterable[int]) -> None:
-        self._change("DELETE FROM thumbs WHERE id=?", [(item_id,) for item_id in ids], create=False)
+        """Remove these ids' thumbnails; a shard left mostly free is rewritten smaller."""
+        for name in self._change(
+            "DELETE FROM thumbs WHERE id=?", [(item_id,) for item_id in ids], create=False
+        ):
+            db = self._open(self.folder / name, create=True)
+            try:
+                free, pages = (
+                    db.execute(f"PRAGMA {what}").fetchone()[0] for what in ("freelist_count", "page_count")
+                )
+                if free > MOST_FREE * pages:
+                    db.execute("VACUUM")
+            finally:
+                db.close()
 
-    def _change(self, statement: str, rows: list[tuple], *, create: bool) -> None:
-        """Run `statement` for each row (its id first), one transaction per shard."""
+    def _change(self, statement: str, rows: list[tuple], *, create: bool) -> list[str]:
+        """Run `statement` for each row (its id first), one transaction per shard; returns the
+        shards changed."""
         by_shard: dict[str, list[tuple]] = defaultdict(list)
         for row in rows:
             by_shard[shard_name(row[0])].append(row)
-        for name, shard_rows in sorted(by_shard.items()):
-            if create or (self.folder / name).exists():
-                db = self._open(self.folder / name, create=True)
-                try:
-                    with db:
-                        db.executemany(statement, shard_rows)
-                finally:
-                    db.close()
+        changed = [name for name in sorted(by_shard) if create or (self.folder / name).exists()]
+        for name in changed:
+            db = self._open(self.folder / name, create=True)
+            try:
+                with db:
+                    db.executemany(statement, by_shard[name])
+            finally:
+                db.close()
+        return changed
 
     def get(self, item_id: int) -> bytes | None:
         """The thumbnail of `item_id`, fetching its shard first if needed; None if there is none."""

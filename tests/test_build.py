@@ -783,3 +783,25 @@ def test_a_build_and_a_dry_run_list_the_folder_once(tmp_path, collection, embedd
     assert len(listings) == 1  # what total() counted is what items() gives: one listing
     build_index(FolderSource(collection), tmp_path / "index", embedder, progress=False)
     assert len(listings) == 2
+
+
+def test_thumbnails_of_removed_and_changed_images_give_their_room_back(tmp_path):
+    from indexing.thumbnails import shard_name
+    from tests.colour_embedder import ColourEmbedder
+
+    folder, out = tmp_path / "photos", tmp_path / "index"
+    paths = write_collection(folder, 80, ext="jpg")
+    build_index(FolderSource(folder), out, ColourEmbedder(), progress=False)
+    shard = out / shard_name(0)
+    full = shard.stat().st_size
+    for path in paths[:50]:
+        path.unlink()
+    shapes_image(1000).save(paths[60])  # changed: a new id, its old thumbnail goes
+    build_index(FolderSource(folder), out, ColourEmbedder(), progress=False)
+    assert shard.stat().st_size < 0.6 * full
+    with sqlite3.connect(shard) as db:
+        assert db.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    store = IndexStore(out)
+    ids = {item.key: item_id for item_id, item in store.items(store.catalog.ids()).items()}
+    assert len(ids) == 30 and ids[paths[60].name] == 80
+    assert all(store.thumbnail(i)[:2] == b"\xff\xd8" for i in ids.values())
