@@ -12,8 +12,9 @@ London's), so the Eiffel Tower is in Paris and Tower Bridge in London, while Bou
 Henares stay themselves. A query names a
 place after `near:` (or `cerca:`): a town (`near:Madrid`, `near:"New York"`, `near:new_york`,
 `near:Londres`; `near:London,CA` or `near:"London, Canada"` for another town of that name) or a
-country (`near:Spain`, `near:ES`): the photos taken within RADIUS_KM of the town's centre (or
-as far as the query says, `near:Madrid~5km`), or whose town is in that country.
+country (`near:Spain`, `near:ES`): the photos taken within RADIUS_KM of the town's centre (twice
+a district's core, at least DISTRICT_KM: `near:Shibuya` is not all Tokyo), or as far as the query
+says (`near:Madrid~5km`), or whose town is in that country.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 
 # How far from a town's centre its photos may be: a city and its suburbs.
 RADIUS_KM = 25.0
+# The least a district's photos may be from its centre (else twice its core: `Gazetteer.reach`).
+DISTRICT_KM = 2.0
 # The farthest a query may ask for (`near:Madrid~1000km`): about a country.
 MAX_RADIUS_KM = 1000.0
 EARTH_KM = 6371.0088
@@ -123,13 +126,13 @@ class Near:
         return _distance_km(self.lat, self.lon, lat, lon) <= self.radius_km
 
 
-def split_place(text: str) -> tuple[str, str | None, float]:
-    """'beach near:Cádiz' → ("beach", "Cádiz", RADIUS_KM); 'near:"New York"' and 'near:new_york'
-    give "New York"; 'near:Madrid~5km' → (…, "Madrid", 5.0); a text without `near:` → (text,
-    None, RADIUS_KM)."""
+def split_place(text: str) -> tuple[str, str | None, float | None]:
+    """'beach near:Cádiz' → ("beach", "Cádiz", None: no distance said); 'near:"New York"' and
+    'near:new_york' give "New York"; 'near:Madrid~5km' → (…, "Madrid", 5.0); a text without
+    `near:` → (text, None, None)."""
     found = _OPERATOR.findall(text)
     if not found:
-        return text, None, RADIUS_KM
+        return text, None, None
     if len(found) > 1:
         raise BuscadorError("the query names more than one place (near:…): give one", "two_places")
     quoted, word, far = found[0]
@@ -137,8 +140,8 @@ def split_place(text: str) -> tuple[str, str | None, float]:
     if not place:
         raise BuscadorError('near: names no place: write near:Madrid or near:"New York"', "no_place")
     radius = _RADIUS.fullmatch(far) if far else None
-    km = float(radius.group(1).replace(",", ".")) if radius else RADIUS_KM
-    if (far and radius is None) or not 0 < km <= MAX_RADIUS_KM:
+    km = float(radius.group(1).replace(",", ".")) if radius else None
+    if (far and radius is None) or (km is not None and not 0 < km <= MAX_RADIUS_KM):
         raise BuscadorError(
             f"{far!r} is not a distance: write one in kilometres up to {MAX_RADIUS_KM:g}, "
             "as in near:Madrid~5km",
@@ -207,6 +210,14 @@ class Gazetteer:
                 self._cities = self._find_cities()
         return self._cities[towns]
 
+    def reach(self, town: int) -> float:
+        """How far from town `town`'s centre its photos are, when a query does not say: RADIUS_KM,
+        a city and its suburbs; for a district, twice its core (3.8 km for Shibuya's 230,000
+        people, 9.7 km for Manhattan's 1.5 million), at least DISTRICT_KM."""
+        if self.city_of(np.array([town]))[0] == town:
+            return RADIUS_KM
+        return max(DISTRICT_KM, 2 * float(np.sqrt(self._people[town] / (np.pi * CORE_DENSITY))))
+
     def _find_cities(self) -> np.ndarray:
         count = len(self.names)
         points = _unit(self.lat, self.lon)
@@ -228,13 +239,14 @@ class Gazetteer:
             of = of[of]
         return of
 
-    def find(self, text: str, radius_km: float = RADIUS_KM) -> list[Near]:
+    def find(self, text: str, radius_km: float | None = None) -> list[Near]:
         """The places `text` may name, most likely first: a country, or the towns of that name
         (in the country written after a comma, if any), the most populous first, each with its
-        photos within `radius_km`. A BuscadorError (code unknown_place) when there is none."""
+        photos within `radius_km` (the query's distance; else the town's `reach`). A BuscadorError
+        (code unknown_place) when there is none."""
         # A country by name, or by code in capitals: "near:LA" is Laos, "near:la" a town.
         if code := self._country_named.get(_fold(text)) or (text if text in self._countries else None):
-            if radius_km != RADIUS_KM:
+            if radius_km is not None:
                 raise BuscadorError(
                     f"{_shown(text)!r} is a country: it takes no distance (near:Madrid~5km is for towns)",
                     "country_radius",
@@ -258,7 +270,7 @@ class Gazetteer:
                 self.codes[i],
                 float(self.lat[i]),
                 float(self.lon[i]),
-                radius_km,
+                radius_km or self.reach(i),
             )
             for i in self._towns_named(_fold(town if comma else text))
             if code is None or self.codes[i] == code
@@ -293,9 +305,11 @@ class Gazetteer:
 
 
 def prepare() -> None:
-    """Read the towns and index their names now (about 1.3 s), so that the first near: query
-    does not wait for it."""
-    gazetteer()._towns_named("")  # the first name asked for indexes them all
+    """Read the towns, index their names and find the cities' districts now (about 1.7 s), so
+    that the first near: query does not wait for it."""
+    towns = gazetteer()
+    towns._towns_named("")  # the first name asked for indexes them all
+    towns.city_of(np.zeros(0, np.int64))  # the first towns asked for find every city's districts
 
 
 def gazetteer() -> Gazetteer:

@@ -118,10 +118,10 @@ def test_a_place_is_a_town_or_a_country_by_any_of_their_names():
 
 
 def test_near_is_read_from_the_query_with_quotes_or_underscores():
-    assert split_place("beach near:Cádiz") == ("beach", "Cádiz", 25.0)
-    assert split_place('near:"New York" at night') == ("at night", "New York", 25.0)
-    assert split_place("cerca:nueva_york") == ("", "nueva york", 25.0)
-    assert split_place("a place: home") == ("a place: home", None, 25.0)
+    assert split_place("beach near:Cádiz") == ("beach", "Cádiz", None)  # the town's own reach
+    assert split_place('near:"New York" at night') == ("at night", "New York", None)
+    assert split_place("cerca:nueva_york") == ("", "nueva york", None)
+    assert split_place("a place: home") == ("a place: home", None, None)
     assert split_place("beach near:Madrid~5km") == ("beach", "Madrid", 5.0)
     assert split_place('near:"New York"~2,5KM') == ("", "New York", 2.5)
     with pytest.raises(BuscadorError, match="more than one place"):
@@ -262,6 +262,22 @@ def test_a_photo_taken_in_a_city_s_district_is_named_by_the_city(where, lat, lon
     assert towns.names[found[0]] == named, where
 
 
+def test_a_district_reaches_its_surroundings_and_a_city_its_suburbs():
+    towns = gazetteer()
+    shibuya, tokyo = towns.find("Shibuya")[0], towns.find("Tokyo")[0]
+    assert (tokyo.radius_km, round(shibuya.radius_km, 1)) == (25.0, 3.8)
+    manhattan = next(near for near in towns.find("Manhattan") if near.town == "Manhattan")  # after NYC
+    assert round(manhattan.radius_km) == 10  # 1.5 million people
+    assert towns.find("Shibuya", 10.0)[0].radius_km == 10.0  # near:Shibuya~10km
+    east = np.array([0.0, 1.0, 5.0]) / (111.32 * np.cos(np.radians(shibuya.lat)))  # 0, 1 and 5 km
+    lat, lon = np.full(3, shibuya.lat), shibuya.lon + east
+    assert shibuya.within(lat, lon).tolist() == [True, True, False]
+    assert tokyo.within(lat, lon).all()
+    with pytest.raises(BuscadorError) as caught:
+        towns.find("Spain", 25.0)  # a distance a query gave, even the default one
+    assert caught.value.code == "country_radius"
+
+
 def test_an_index_whose_towns_an_older_rule_named_has_them_named_again(searcher, tmp_path):
     out = tmp_path / "index"
     with sqlite3.connect(out / CATALOG) as db:  # as the tenth session's builds named them
@@ -351,6 +367,7 @@ def test_the_towns_names_can_be_made_ready_before_the_first_query():
 
     prepare()  # what the app does at start-up, on a thread of its own, for an index with places
     assert gazetteer()._named is not None and gazetteer()._alternates == []
+    assert gazetteer()._cities is not None
 
 
 def test_browser_a_country_under_options_lists_its_photos_in_a_spanish_page(searcher, browser):

@@ -61,7 +61,7 @@ def _warm_up(embedder: Embedder) -> None:
 
 def _towns_for(searcher: Searcher | None) -> None:
     """Read the towns' names now when `searcher`'s photos say where they were taken, so that the
-    first near: query does not wait for them (1.3 s); at once when they were read before."""
+    first near: query does not wait for them (1.7 s); at once when they were read before."""
     if searcher is not None and searcher.store.manifest.get("places"):
         places.prepare()
 
