@@ -103,6 +103,16 @@ class Near:
         """Which place it is, in `lang`: "Madrid, Spain", "Madrid, España", "Spain"."""
         return place_label(self.town, self.country, lang) or country_name(self.country, lang)
 
+    def where(self, lang: str = "en") -> str:
+        """Where its photos are, as a sentence says it: "within 25 km of Madrid, Spain", "in
+        Spain" ("a menos de 25 km de Madrid, España", "en España")."""
+        if self.lat is None:
+            return ("en " if lang == "es" else "in ") + self.label(lang)
+        km = f"{round(self.radius_km, 1):g}"
+        if lang == "es":
+            return f"a menos de {km.replace('.', ',')} km de {self.label(lang)}"
+        return f"within {km} km of {self.label(lang)}"
+
     @property
     def key(self) -> str:
         """Names the photos it finds: the same for the same place and distance."""

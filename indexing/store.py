@@ -999,12 +999,12 @@ class IndexStore:
             if not len(there):
                 among = f"in folder {folder!r}" if folder else f"taken in {period.text}" if period else ""
                 raise BuscadorError(
-                    f"no image of this index {among} was taken near {place.name}",
+                    f"no image of this index {among} was taken {place.where()}",
                     "no_near_in_folder" if folder else "no_near_taken",
                     folder=folder,
                     period=period.text if period else "",
-                    place=place.name,
-                    place_es=place.label("es"),
+                    where=place.where(),
+                    where_es=place.where("es"),
                 )
             ids = there
         if ids is None:
@@ -1107,11 +1107,11 @@ class IndexStore:
             lang: ", ".join(f"{country_name(code, lang)} ({n})" for code, n in top) for lang in ("en", "es")
         }
         raise BuscadorError(
-            f"no image of this index was taken near {near[0].name}; its photos were taken in {shown['en']}",
+            f"no image of this index was taken {near[0].where()}; its photos were taken in {shown['en']}",
             "no_near",
-            place=near[0].name,
+            where=near[0].where(),
             countries=shown["en"],
-            place_es=near[0].label("es"),
+            where_es=near[0].where("es"),
             countries_es=shown["es"],
         )
 

@@ -150,9 +150,9 @@ LANGUAGES: dict[str, dict[str, Any]] = {
                 "No image of this index says where it was taken (no GPS position in its EXIF), so "
                 "near: finds none."
             ),
-            "no_near": "No image of this index was taken near {place}; its photos were taken in {countries}.",
-            "no_near_in_folder": "No image of this index in the folder “{folder}” was taken near {place}.",
-            "no_near_taken": "No image of this index taken in {period} was taken near {place}.",
+            "no_near": "No image of this index was taken {where}; its photos were taken in {countries}.",
+            "no_near_in_folder": "No image of this index in the folder “{folder}” was taken {where}.",
+            "no_near_taken": "No image of this index taken in {period} was taken {where}.",
             "not_an_image": "not an image, or a format we cannot read",
             "corrupt_image": "corrupt or truncated image",
             "empty_file": "empty file (0 bytes)",
@@ -331,13 +331,12 @@ LANGUAGES: dict[str, dict[str, Any]] = {
                 "cerca: no encuentra ninguna."
             ),
             "no_near": (
-                "Ninguna imagen de este índice se hizo cerca de {place_es}; sus fotos se hicieron en "
-                "{countries_es}."
+                "Ninguna imagen de este índice se hizo {where_es}; sus fotos se hicieron en {countries_es}."
             ),
             "no_near_in_folder": (
-                "Ninguna imagen de este índice en la carpeta «{folder}» se hizo cerca de {place_es}."
+                "Ninguna imagen de este índice en la carpeta «{folder}» se hizo {where_es}."
             ),
-            "no_near_taken": "Ninguna imagen de este índice hecha en {period} se hizo cerca de {place_es}.",
+            "no_near_taken": "Ninguna imagen de este índice hecha en {period} se hizo {where_es}.",
             "not_an_image": "no es una imagen, o tiene un formato que no sabemos leer",
             "corrupt_image": "la imagen está dañada o incompleta",
             "empty_file": "el archivo está vacío (0 bytes)",
