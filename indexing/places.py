@@ -77,6 +77,24 @@ _OTHER_NAMES = {
     "Escocia": "GB",
     "Gales": "GB",
 }
+# The states of the United States (and its capital's district), for "Portland, Oregon" and
+# "Portland, OR": GeoNames' region codes there are the postal ones.
+US_STATES = {
+    "Alabama": "AL", "Alaska": "AK", "Arizona": "AZ", "Arkansas": "AR", "California": "CA",
+    "Colorado": "CO", "Connecticut": "CT", "Delaware": "DE", "District of Columbia": "DC",
+    "Florida": "FL", "Georgia": "GA", "Hawaii": "HI", "Idaho": "ID", "Illinois": "IL",
+    "Indiana": "IN", "Iowa": "IA", "Kansas": "KS", "Kentucky": "KY", "Louisiana": "LA",
+    "Maine": "ME", "Maryland": "MD", "Massachusetts": "MA", "Michigan": "MI", "Minnesota": "MN",
+    "Mississippi": "MS", "Missouri": "MO", "Montana": "MT", "Nebraska": "NE", "Nevada": "NV",
+    "New Hampshire": "NH", "New Jersey": "NJ", "New Mexico": "NM", "New York": "NY",
+    "North Carolina": "NC", "North Dakota": "ND", "Ohio": "OH", "Oklahoma": "OK", "Oregon": "OR",
+    "Pennsylvania": "PA", "Rhode Island": "RI", "South Carolina": "SC", "South Dakota": "SD",
+    "Tennessee": "TN", "Texas": "TX", "Utah": "UT", "Vermont": "VT", "Virginia": "VA",
+    "Washington": "WA", "West Virginia": "WV", "Wisconsin": "WI", "Wyoming": "WY",
+}  # fmt: skip
+_STATE_NAMED = {_name.casefold(): code for _name, code in US_STATES.items()} | {
+    code.casefold(): code for code in US_STATES.values()
+}
 # Points named in one search of the towns' index.
 _CHUNK = 65536
 # Held while the towns are read (once).
@@ -264,15 +282,20 @@ class Gazetteer:
                 )
             return [Near(text, "", code)]
         town, comma, country = text.rpartition(",")
-        after = country.strip().upper()
-        code = self._country_named.get(_fold(country)) or (after if after in self._countries else None)
-        if comma and code is None:
-            raise BuscadorError(
-                f"no country is named {_shown(country.strip())!r}: write its name or its code "
-                '(near:"London, Canada", near:London,CA)',
-                "unknown_country",
-                country=_shown(country.strip()),
-            )
+        named = self._towns_named(_fold(town if comma else text))
+        if comma:  # "London, Canada", "London,CA"; or a state of the US: "Portland, OR", "Portland, Oregon"
+            after = country.strip().upper()
+            code = self._country_named.get(_fold(country)) or (after if after in self._countries else None)
+            state = _STATE_NAMED.get(" ".join(country.casefold().split()))
+            if code is None and state is None:
+                raise BuscadorError(
+                    f"no country (nor state of the US) is named {_shown(country.strip())!r}: write its "
+                    'name or its code (near:"London, Canada", near:London,CA, near:"Portland, OR")',
+                    "unknown_country",
+                    country=_shown(country.strip()),
+                )
+            in_country = [i for i in named if self.codes[i] == code]  # "San Diego, CA": not Canada's
+            named = in_country or [i for i in named if self._regions[i] == f"US.{state}"]
         found = [
             Near(
                 text,
@@ -282,8 +305,7 @@ class Gazetteer:
                 float(self.lon[i]),
                 radius_km or self.reach(i),
             )
-            for i in self._towns_named(_fold(town if comma else text))
-            if code is None or self.codes[i] == code
+            for i in named
         ]
         if not found:
             raise BuscadorError(

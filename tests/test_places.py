@@ -95,6 +95,14 @@ def test_a_place_is_a_town_or_a_country_by_any_of_their_names():
     assert towns.find("Londres")[0].name == "London, United Kingdom"  # its name in Spanish
     assert towns.find("London, Canada")[0].name == "London, Canada"
     assert towns.find("London,ca")[0].name == "London, Canada"
+    # A state of the US after the comma, by its name or its postal code.
+    portland = towns.find("Portland, Oregon")[0]
+    assert (portland.name, round(portland.lon)) == ("Portland, United States", -123)
+    assert round(towns.find("Portland, ME")[0].lon) == -70  # Maine, not Montenegro
+    assert round(towns.find("San Diego, CA")[0].lon) == -117  # California: Canada has none
+    assert round(towns.find("Springfield, IL")[0].lon) == -90  # Illinois, not Israel
+    assert round(towns.find("Kansas City, Kansas")[0].lon) == round(towns.find("Kansas City, KS")[0].lon)
+    assert towns.find("Kansas City, KS")[0].lat != towns.find("Kansas City, MO")[0].lat
     spain = towns.find("Spain")[0]
     assert (spain.name, spain.country, spain.lat) == ("Spain", "ES", None)
     assert towns.find("ES")[0].name == "Spain"

@@ -139,8 +139,8 @@ LANGUAGES: dict[str, dict[str, Any]] = {
                 'try the nearest one, or write near:"Town, Country").'
             ),
             "unknown_country": (
-                "No country is named “{country}”: write its name or its code "
-                '(near:"London, Canada", near:London,CA).'
+                "No country (nor state of the US) is named “{country}”: write its name or its code "
+                '(near:"London, Canada", near:London,CA, near:"Portland, OR").'
             ),
             "places_not_read": (
                 "This index does not record where its photos were taken: build it again with this "
@@ -319,8 +319,8 @@ LANGUAGES: dict[str, dict[str, Any]] = {
                 "por su nombre, España o Spain, o su código, ES)."
             ),
             "unknown_country": (
-                "Ningún país se llama «{country}»: escribe su nombre o su código "
-                '(cerca:"Córdoba, España", cerca:Córdoba,ES).'
+                "Ningún país (ni estado de EE. UU.) se llama «{country}»: escribe su nombre o su código "
+                '(cerca:"Córdoba, España", cerca:Córdoba,ES, cerca:"Portland, OR").'
             ),
             "places_not_read": (
                 "Este índice no guarda dónde se hicieron sus fotos: vuelve a crearlo con esta versión "
