@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import gradio as gr
 import PIL.Image
@@ -121,8 +122,8 @@ def index_status(engine: Engine, lang: str = "en") -> str:
     """The served index in a few words: how many images, which model, and when and where its
     photos were taken, where they say: the span of dates, how to search a period in `lang`
     (`taken:2019`, `fecha:2019`), each year with its count, a link that lists that year's photos;
-    how many say where, how to search a place (`near:Spain`, `cerca:España`) and the countries
-    with the most, named in `lang`, each a link that lists its photos."""
+    how many say where, how to search a place (`near:Spain`, `cerca:España`), the countries with
+    the most, named in `lang`, and the towns with the most, each a link that lists its photos."""
     store = engine.searcher.store if engine.searcher else None
     if store is None:
         return ""
@@ -139,6 +140,11 @@ def index_status(engine: Engine, lang: str = "en") -> str:
         line += "".join(
             f" · [{country_name(code, lang)}](?q={word}%3A{code}) ({n})" for code, n in countries[:5]
         )
+        if towns := list((places.get("towns") or {}).items())[:5]:  # (not in older indexes)
+            asked = {town: quote(word + ':"' + town + '"', safe="") for town, _ in towns}  # near:"Paris, FR"
+            line += " · 🏙️ " + " · ".join(
+                f"[{town.rpartition(',')[0]}](?q={asked[town]}) ({n})" for town, n in towns
+            )
     return line
 
 

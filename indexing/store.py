@@ -2,7 +2,8 @@
 
     manifest.json   model, dimension, count, source, index type with its search settings and
                     measured recall, format version, build time, the dates taken (how many, the
-                    span, each year's count), the places (how many, each country's count) and
+                    span, each year's count), the places (how many, each country's count, the
+                    towns with the most) and
                     the SHA-256 of the other files. Written last: it marks a finished build.
     catalog.sqlite  one row per image: id, key (path or dataset row), label, fingerprint,
                     content hash, dataset fields, date taken, position and its nearest town.
@@ -47,7 +48,7 @@ from indexing import ann, config
 from indexing.dates import Period
 from indexing.errors import BuscadorError
 from indexing.files import file_digest, replace_atomically
-from indexing.places import Near, country_name
+from indexing.places import NAMING, Near, country_name
 from indexing.thumbnails import Thumbnails
 from indexing.vectors import NAME as VECTORS
 from indexing.vectors import VectorFile
@@ -62,6 +63,8 @@ MANIFEST = "manifest.json"
 BUILD_LOCK = ".build.lock"
 # What search needs, downloaded together; thumbnails come apart (indexing.thumbnails).
 SEARCH_FILES = (MANIFEST, INDEX, CATALOG, VECTORS)
+# The towns with the most photos the manifest names (the app lists them).
+TOP_TOWNS = 10
 # Subsets (a folder's images, a period's) an IndexStore keeps at hand for searches among them.
 SUBSETS_KEPT = 16
 
@@ -726,7 +729,12 @@ def write_index(
         first, last = catalog.span_taken()
         manifest["dates_taken"] = {"count": sum(years.values()), "first": first, "last": last, "years": years}
     if countries := catalog.countries():
-        manifest["places"] = {"count": sum(countries.values()), "countries": countries}
+        manifest["places"] = {
+            "count": sum(countries.values()),
+            "countries": countries,
+            "towns": {f"{town}, {code}": n for town, code, n in catalog.top_towns(TOP_TOWNS)},
+            "naming": NAMING,  # a push of the same photos with their towns named again is a change
+        }
     return _write_manifest(out_dir, manifest, verified)
 
 

@@ -142,7 +142,12 @@ def test_near_is_read_from_the_query_with_quotes_or_underscores():
 
 def test_a_build_names_each_photos_town_and_the_manifest_counts_the_countries(searcher, tmp_path):
     manifest = json.loads((tmp_path / "index" / MANIFEST).read_text())
-    assert manifest["places"] == {"count": 4, "countries": {"ES": 3, "US": 1}}
+    assert manifest["places"] == {
+        "count": 4,
+        "countries": {"ES": 3, "US": 1},
+        "towns": {"Alcalá de Henares, ES": 1, "Cadiz, ES": 1, "Madrid, ES": 1, "New York City, US": 1},
+        "naming": "cities-1",
+    }
     hits = {hit.key: hit for hit in searcher.by_text("red", k=5)}
     assert hits["red-sol.jpg"].place == "Madrid, Spain"
     assert hits["red-alcala.jpg"].place == "Alcalá de Henares, Spain"
@@ -349,7 +354,10 @@ def test_the_app_shows_each_photos_town_and_links_the_countries(searcher):
     assert line in app.index_status(handlers.engine)
     spanish = "`cerca:España` · [España](?q=cerca%3AES) (3) · [Estados Unidos](?q=cerca%3AUS) (1)"
     assert spanish in app.index_status(handlers.engine, "es")
-    assert handlers.info(gr.Request())["places"] == {"count": 4, "countries": {"ES": 3, "US": 1}}
+    assert handlers.info(gr.Request())["places"]["countries"] == {"ES": 3, "US": 1}
+    towns = " · 🏙️ [Alcalá de Henares](?q=near%3A%22Alcal%C3%A1%20de%20Henares%2C%20ES%22) (1) · [Cadiz]("
+    assert towns in app.index_status(handlers.engine)
+    assert "[Cadiz](?q=cerca%3A%22Cadiz%2C%20ES%22) (1)" in app.index_status(handlers.engine, "es")
     gallery, hits, _, link = handlers.search_text("blue near:Brooklyn", 5, -1.0, False, "", gr.Request())
     assert [caption for _, caption in gallery] == ["#1 · 1.0000 · trips/blue-brooklyn.jpg · New York City"]
     assert hits[0]["place"] == "New York City, United States" and "near%3ABrooklyn" in link
@@ -397,6 +405,10 @@ def test_browser_a_country_under_options_lists_its_photos_in_a_spanish_page(sear
         page.wait_for_function("document.title.startsWith('cerca:US')", timeout=30000)
         assert page.url == url + "?q=cerca%3AUS&k=12"  # in this tab (the address bar follows)
         assert _captions(page) == ["#1 · trips/blue-brooklyn.jpg · New York City"]
+        page.locator("#options").click()  # (a search folds the options away)
+        page.locator("#index-status a", has_text="Cadiz").click()  # and a town's
+        page.wait_for_function("document.title.startsWith('cerca:\"Cadiz, ES\"')", timeout=30000)
+        assert _captions(page) == ["#1 · trips/red-cadiz.jpg · Cadiz"]
 
 
 @pytest.mark.parametrize(
@@ -481,7 +493,7 @@ def test_decode_processes_read_the_headers_beside_their_decoding(photos, tmp_pat
     build_index(FolderSource(photos), out, embedder, progress=False, decode="processes", workers=2)
     assert read_here == []
     manifest = json.loads((out / MANIFEST).read_text())
-    assert manifest["places"] == {"count": 4, "countries": {"ES": 3, "US": 1}}
+    assert (manifest["places"]["count"], manifest["places"]["countries"]) == (4, {"ES": 3, "US": 1})
     with sqlite3.connect(out / CATALOG) as db:
         rows = dict(db.execute("SELECT key, place FROM items WHERE taken IS NOT NULL"))
     assert rows == {
