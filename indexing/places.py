@@ -323,12 +323,12 @@ class Gazetteer:
         return self._named.get(name, [])
 
     def _index_names(self) -> dict[str, list[int]]:
-        """Folded name → the biggest towns of that name (their own, or one in another language,
-        in a Latin script), biggest first: the towns are in that order."""
+        """Folded name → the biggest towns of that name (their own, or one in another language, in
+        any script: Londres, 東京, Москва), biggest first: the towns are in that order."""
         named: dict[str, list[int]] = {}
         for i, (name, others) in enumerate(zip(self.names, self._alternates, strict=True)):
             for written in {name, *others}:
-                if len(written) > 1 and all(ord(ch) < 0x250 for ch in written):
+                if len(written) > 1:
                     same = named.setdefault(_fold(written), [])
                     if len(same) < _SAME_NAME and (not same or same[-1] != i):
                         same.append(i)

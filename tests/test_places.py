@@ -93,6 +93,9 @@ def test_a_place_is_a_town_or_a_country_by_any_of_their_names():
     assert towns.find("madrid")[0].name == "Madrid, Spain"  # case, accents and dashes alike
     assert towns.find("Leganes")[0].name == "Leganés, Spain"
     assert towns.find("Londres")[0].name == "London, United Kingdom"  # its name in Spanish
+    assert towns.find("東京")[0].name == "Tokyo, Japan"  # in any script
+    assert towns.find("Москва")[0].name == "Moscow, Russia"
+    assert towns.find("Αθήνα")[0].name == "Athens, Greece"
     assert towns.find("London, Canada")[0].name == "London, Canada"
     assert towns.find("London,ca")[0].name == "London, Canada"
     # A state of the US after the comma, by its name or its postal code.
