@@ -3,10 +3,10 @@
     manifest.json   model, dimension, count, source, index type with its search settings and
                     measured recall, format version, build time, the dates taken (how many, the
                     span, each year's count), the places (how many, each country's count, the
-                    towns with the most) and
-                    the SHA-256 of the other files. Written last: it marks a finished build.
+                    towns with the most) and the SHA-256 of the other files. Written last: it
+                    marks a finished build.
     catalog.sqlite  one row per image: id, key (path or dataset row), label, fingerprint,
-                    content hash, dataset fields, date taken, position and its nearest town.
+                    content hash, dataset fields, date taken, position and its town.
                     Committed batch by batch, so it is also the build's checkpoint. Records its
                     format version; older catalogs are migrated in place on open (numbered
                     migrations). The columns of when and where are ones a build adds where they
