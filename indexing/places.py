@@ -95,6 +95,8 @@ _US_STATES = {
 _STATE_NAMED = {_name.casefold(): code for _name, code in _US_STATES.items()} | {
     code.casefold(): code for code in _US_STATES.values()
 }
+# The distances a search that found nothing near a town suggests: the first 2.5 times as far.
+_FARTHER_KM = (10.0, 25.0, 50.0, 100.0, 250.0, 500.0, MAX_RADIUS_KM)
 # Points named in one search of the towns' index.
 _CHUNK = 65536
 # Held while the towns are read (once).
@@ -130,6 +132,17 @@ class Near:
         if lang == "es":
             return f"a menos de {km.replace('.', ',')} km de {self.label(lang)}"
         return f"within {km} km of {self.label(lang)}"
+
+    def farther(self, lang: str = "en") -> str:
+        """For a town, how to look farther, as a note after `where`: ' (near:Ikebukuro~10km looks
+        farther)', ' (cerca:Ikebukuro~10km busca más lejos)'; "" for a country."""
+        if self.lat is None:
+            return ""
+        km = next((km for km in _FARTHER_KM if km >= 2.5 * self.radius_km), MAX_RADIUS_KM)
+        place = f'"{self.text}"' if re.search(r'[\s"]', self.text) else self.text
+        if lang == "es":
+            return f" (cerca:{place}~{km:g}km busca más lejos)"
+        return f" (near:{place}~{km:g}km looks farther)"
 
     @property
     def key(self) -> str:

@@ -1115,11 +1115,12 @@ class IndexStore:
             lang: ", ".join(f"{country_name(code, lang)} ({n})" for code, n in top) for lang in ("en", "es")
         }
         raise BuscadorError(
-            f"no image of this index was taken {near[0].where()}; its photos were taken in {shown['en']}",
+            f"no image of this index was taken {near[0].where()}{near[0].farther()}; its photos were "
+            f"taken in {shown['en']}",
             "no_near",
-            where=near[0].where(),
+            where=near[0].where() + near[0].farther(),
             countries=shown["en"],
-            where_es=near[0].where("es"),
+            where_es=near[0].where("es") + near[0].farther("es"),
             countries_es=shown["es"],
         )
 

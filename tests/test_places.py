@@ -205,8 +205,9 @@ def test_a_place_without_photos_says_where_the_photos_were_taken(searcher):
     with pytest.raises(BuscadorError) as caught:
         searcher.by_text("red near:Tokyo", k=5)
     assert caught.value.code == "no_near"
-    assert "within 25 km of Tokyo, Japan; its photos were taken in Spain (3), United States (1)" in str(
-        caught.value
+    assert (
+        "within 25 km of Tokyo, Japan (near:Tokyo~100km looks farther); its photos were taken in Spain (3), "
+        "United States (1)" in str(caught.value)
     )
     with pytest.raises(BuscadorError) as caught:
         searcher.by_text("red near:Brooklyn", k=5, within="holidays")
@@ -294,6 +295,9 @@ def test_a_district_reaches_its_surroundings_and_a_city_its_suburbs():
     assert shibuya.where() == "within 3.8 km of Shibuya, Japan"  # as errors say it
     assert shibuya.where("es") == "a menos de 3,8 km de Shibuya, Japón"
     assert towns.find("Spain")[0].where("es") == "en España"
+    assert shibuya.farther() == " (near:Shibuya~10km looks farther)"
+    assert towns.find("Portland, OR")[0].farther("es") == ' (cerca:"Portland, OR"~100km busca más lejos)'
+    assert towns.find("Spain")[0].farther() == ""
     with pytest.raises(BuscadorError) as caught:
         towns.find("Spain", 25.0)  # a distance a query gave, even the default one
     assert caught.value.code == "country_radius"
@@ -368,7 +372,8 @@ def test_the_app_shows_each_photos_town_and_links_the_countries(searcher):
         handlers.search_text("red near:Tokyo", 5, -1.0, False, "", gr.Request())
     spanish = gr.Request(headers={"accept-language": "es-ES,es"})
     with pytest.raises(
-        gr.Error, match=r"a menos de 25 km de Tokyo, Japón; sus fotos se hicieron en España \(3\)"
+        gr.Error,
+        match=r"a menos de 25 km de Tokyo, Japón \(cerca:Tokio~100km busca más lejos\); sus fotos se",
     ):
         handlers.search_text("rojo cerca:Tokio", 5, -1.0, False, "", spanish)
 
