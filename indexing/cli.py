@@ -523,7 +523,13 @@ def _info(args: argparse.Namespace) -> int:
         countries = list(places.get("countries", {}).items())
         shown = ", ".join(f"{country_name(code)} ({n:,})" for code, n in countries[:8])
         print(f"countries:   {shown}{', …' if len(countries) > 8 else ''}")
-        towns = _most(index, lambda c, n: [(f"{town}, {code}", k) for town, code, k in c.top_towns(n)])
+        if "towns" in places:  # the manifest's ten (an index built before it named them: the catalog's)
+            most = list(places["towns"].items())[:8]
+            towns = ", ".join(f"{town} ({n:,})" for town, n in most) + (
+                ", …" if len(places["towns"]) > 8 else ""
+            )
+        else:
+            towns = _most(index, lambda c, n: [(f"{town}, {code}", k) for town, code, k in c.top_towns(n)])
         print(f"towns:       {towns}")
     size = sum(f["size"] for f in manifest["files"].values())
     thumbs = manifest.get("thumbnails", {})
