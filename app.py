@@ -286,40 +286,63 @@ def build_ui(engine: Engine) -> gr.Blocks:
         outputs = [gallery, results, status, share]
         # Every search shares one limit of searches at once (the rest wait in the queue).
         searching: dict[str, Any] = {"concurrency_id": "search", "concurrency_limit": CONCURRENT_SEARCHES}
-        gr.on(
+        # A search shows its progress, and a refused one its error, on the status line alone: the
+        # results shown stay as they are instead of each output being covered by an "Error" badge.
+        searching_page = searching | {"show_progress_on": [status]}
+        text_search = gr.on(
             [text_button.click, query.submit],
             h.search_text,
             [query, *controls],
             outputs,
             api_name="search_text",
-            **searching,
-        ).success(remember("text"), [query, *controls], last, api_visibility="private")
-        examples.click(lambda sample: sample[0], examples, query, api_visibility="private").then(
-            h.search_text, [query, *controls], outputs, api_visibility="private"
-        ).success(remember("text"), [query, *controls], last, api_visibility="private")
-        gr.on(
+            **searching_page,
+        )
+        text_search.success(remember("text"), [query, *controls], last, api_visibility="private")
+        example_search = examples.click(
+            lambda sample: sample[0], examples, query, api_visibility="private"
+        ).then(
+            h.search_text, [query, *controls], outputs, api_visibility="private", show_progress_on=[status]
+        )
+        example_search.success(remember("text"), [query, *controls], last, api_visibility="private")
+        image_search = gr.on(
             [image_button.click, words.submit],
             h.search_combined,
             [image, words, weight, *controls],
             outputs,
             api_visibility="private",
-            **searching,
-        ).success(remember_combined, [image, words, weight, *controls], last, api_visibility="private")
+            **searching_page,
+        )
+        image_search.success(
+            remember_combined, [image, words, weight, *controls], last, api_visibility="private"
+        )
         # The API's /search_image: the page never clicks this button, so nothing to remember.
         image_only.click(h.search_image, [image, *controls], outputs, api_name="search_image", **searching)
-        like_button.click(
-            h.search_similar, [selected, *controls], outputs, api_name="search_similar", **searching
-        ).success(remember("similar"), [selected, *controls], last, api_visibility="private")
+        like_search = like_button.click(
+            h.search_similar, [selected, *controls], outputs, api_name="search_similar", **searching_page
+        )
+        like_search.success(remember("similar"), [selected, *controls], last, api_visibility="private")
         # Options apply at once: a changed one runs the last search again (the visitor's own
         # changes only: a shared link that sets them runs its search once).
-        gr.on(
+        search_again = gr.on(
             [k.release, min_score.release, collapse.input, within.submit],
             h.again,
             [last, *controls],
             outputs,
             api_visibility="private",
-            **searching,
-        ).success(with_options, [last, *controls], last, api_visibility="private")
+            **searching_page,
+        )
+        search_again.success(with_options, [last, *controls], last, api_visibility="private")
+        more_search = more_button.click(
+            h.more_results,
+            [last, results],
+            [gallery, results, status],
+            js=page.BEFORE_MORE,
+            api_visibility="private",
+            **searching_page,
+        )
+        for search in (text_search, example_search, image_search, like_search, search_again, more_search):
+            # A refused search: its status line says why (Gradio's notice goes away by itself).
+            search.failure(h.refusal, None, status, api_visibility="private", show_progress="hidden")
         duplicates_button.click(
             h.duplicates,
             within,
@@ -327,14 +350,6 @@ def build_ui(engine: Engine) -> gr.Blocks:
             api_visibility="private",
             concurrency_id="duplicates",
             concurrency_limit=1,
-        )
-        more_button.click(
-            h.more_results,
-            [last, results],
-            [gallery, results, status],
-            js=page.BEFORE_MORE,
-            api_visibility="private",
-            **searching,
         )
         picked = [selected, like_button, photo_button, page_button]
         gallery.select(h.pick, results, picked, api_visibility="private")

@@ -474,6 +474,21 @@ def test_browser_more_results_appends_the_next_k(browser, server):
     page.close()
 
 
+def test_browser_a_refused_search_says_why_on_the_status_line_and_keeps_the_results(browser, server):
+    page = browser.new_page(locale="en-US")
+    page.goto(server + "?q=a+red+circle&k=4")
+    page.wait_for_function("document.querySelectorAll('#results .caption-label').length === 4", timeout=30000)
+    shown = _captions(page)
+    page.locator("#query textarea, #query input").first.fill("a red circle taken:2019")  # no dates here
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('⚠️')", timeout=30000)
+    assert "No image of this index says when it was taken" in page.locator("#status").inner_text()
+    assert _captions(page) == shown  # the last results stay, not covered by an error badge
+    assert page.locator("#results").get_by_text("Error", exact=True).count() == 0
+    page.screenshot(path=ARTIFACTS / "refused-search.png", full_page=True)
+    page.close()
+
+
 def test_browser_combined_query_weighs_the_image_and_the_words(browser, server, client, collection):
     words_only = client.predict("a blue square", 3, 0.0, api_name="/search_text")[1][0]["key"]
     page = browser.new_page(locale="en-US")

@@ -9,10 +9,13 @@ hits JSON alone, so an API client downloads no image unless it asks for one.
 from __future__ import annotations
 
 import logging
+import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlencode
 
 import gradio as gr
@@ -34,6 +37,8 @@ Results = tuple[list[tuple[str, str]], list[dict[str, Any]], str, str]
 Answer = TypeVar("Answer")
 # A search: (searcher, options every Searcher query takes: collapse, within, timings...) → hits.
 Query = Callable[[Searcher, dict[str, Any]], list[Hit]]
+# Why the last search of a page was refused, kept for its status line: this many pages at most.
+REFUSALS_KEPT = 1024
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,8 @@ class Handlers:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.groups = DuplicateGroups()  # the Duplicates tab's, kept per index build
+        self._refused: OrderedDict[str, str] = OrderedDict()  # page (session) → why, for `refusal`
+        self._refused_lock = threading.Lock()
 
     # --- the page's endpoints: (gallery, hits, status, link) -------------------------------------
 
@@ -117,7 +124,7 @@ class Handlers:
     ) -> Results:
         """The page's image tab: an image, and words with it if any, `weight` being the image's share."""
         if not image:
-            raise gr.Error(ui_text.error(visitor_language(request), _NO_IMAGE), print_exception=False)
+            self._refuse(request, ui_text.error(visitor_language(request), _NO_IMAGE))
         text = (words or "").strip()
 
         def what(lang: str) -> str:
@@ -155,7 +162,7 @@ class Handlers:
         request: gr.Request,
     ) -> Results:
         if item_id is None or item_id == -1:  # the page's "nothing picked yet"
-            raise gr.Error(ui_text.message(visitor_language(request), "pick_first"), print_exception=False)
+            self._refuse(request, ui_text.message(visitor_language(request), "pick_first"))
         return self._page_search(
             "similar",
             request,
@@ -324,7 +331,7 @@ class Handlers:
         """The next K results of the last search, appended: (gallery, hits, status)."""
         lang = visitor_language(request)
         if not last or not shown:
-            raise gr.Error(ui_text.message(lang, "search_first"), print_exception=False)
+            self._refuse(request, ui_text.message(lang, "search_first"))
         offset, k, min_score = len(shown), last["k"], last["min_score"]
         threshold = self.engine.duplicate_threshold if last["collapse"] else 0.0
         options = {"offset": offset, "collapse": threshold, "within": last.get("within") or ""}
@@ -482,13 +489,13 @@ class Handlers:
         answer with `respond(hits, lang, urls)`, log the stages. `urls`: where the index build that
         answered serves its images."""
         lang = visitor_language(request)
-        searcher = self._searcher(lang)
+        searcher = self._searcher(lang, request)
         timings: dict[str, float] = {}
         try:
             hits = query(searcher, options | {"timings": timings})
         except BuscadorError as exc:
             log.info("search %s k=%s refused: %s", kind, k, exc.code)
-            raise gr.Error(ui_text.error(lang, exc), print_exception=False) from None
+            self._refuse(request, ui_text.error(lang, exc))
         started = time.perf_counter()
         urls = BuildUrls(_root_url(request), index_tag(searcher), self.engine.originals)
         answer = respond(hits, lang, urls)
@@ -504,14 +511,33 @@ class Handlers:
         )
         return answer
 
-    def _searcher(self, lang: str) -> Searcher:
-        """The searcher serving now, or the engine's problem as an error in the visitor's language."""
+    def _searcher(self, lang: str, request: gr.Request | None = None) -> Searcher:
+        """The searcher serving now, or the engine's problem as an error in the visitor's language
+        (a page's search refused, with a `request`)."""
         searcher = self.engine.searcher
         if searcher is None:
-            raise gr.Error(
-                ui_text.message(lang, "not_ready", problem=self.engine.problem), print_exception=False
-            )
+            message = ui_text.message(lang, "not_ready", problem=self.engine.problem)
+            if request is not None:
+                self._refuse(request, message)
+            raise gr.Error(message, print_exception=False)
         return searcher
+
+    def _refuse(self, request: gr.Request, message: str) -> NoReturn:
+        """Refuse a search with `message`: Gradio's error notice, and the message kept for the
+        page's status line (`refusal`)."""
+        with self._refused_lock:
+            self._refused[request.session_hash or ""] = message
+            self._refused.move_to_end(request.session_hash or "")
+            while len(self._refused) > REFUSALS_KEPT:
+                self._refused.popitem(last=False)
+        raise gr.Error(message, print_exception=False)
+
+    def refusal(self, request: gr.Request) -> str:
+        """The status line after a refused search: why, as the notice said, so that it replaces the
+        last search's line (and screen readers hear it)."""
+        with self._refused_lock:
+            message = self._refused.pop(request.session_hash or "", "")
+        return f"⚠️ {_markdown_text(message)}" if message else ""
 
     def _hits(self, hits: list[Hit], lang: str, urls: BuildUrls) -> list[dict[str, Any]]:
         """Hits as the API answers them. The original file is under "file", not "path": gradio_client
@@ -585,3 +611,8 @@ def _root_url(request: gr.Request) -> str:
     if http is None:
         return ""
     return route_utils.get_root_url(http, http.url.path, None)
+
+
+def _markdown_text(text: str) -> str:
+    """`text` to show as it is in Markdown (a folder's or a query's `*` or `_` not taken for emphasis)."""
+    return re.sub(r"([\\`*_{}\[\]<>#|~])", r"\\\1", text)
