@@ -305,7 +305,8 @@ class Handlers:
     ) -> tuple[str, str]:
         """The Duplicates tab: (status line, the groups of near-duplicates as HTML) of the served
         index, or of its folder `within`, at the app's near-duplicate threshold; the page shows
-        the search's progress bar (`progress`, which Gradio fills)."""
+        the search's progress bar (`progress`, which Gradio fills). One that cannot run says why
+        on its status line (no notice: the tab is the page's alone)."""
         lang = visitor_language(request)
         searcher = self._searcher(lang)
         urls = BuildUrls(_root_url(request), index_tag(searcher), self.engine.originals)
@@ -313,7 +314,7 @@ class Handlers:
         try:
             found = self.groups.find(searcher, urls.tag, threshold, within or "", progress=True)
         except BuscadorError as exc:
-            raise gr.Error(ui_text.error(lang, exc), print_exception=False) from None
+            return f"⚠️ {_markdown_text(ui_text.error(lang, exc))}", ""
         images = sum(len(group) for group in found.groups)
         count = {"groups": len(found.groups), "images": images, "total": found.images, "threshold": threshold}
         key = "dup_none" if not found.groups else "dup_count_one" if len(found.groups) == 1 else "dup_count"
