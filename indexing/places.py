@@ -135,10 +135,10 @@ class Near:
 
     def farther(self, lang: str = "en") -> str:
         """For a town, how to look farther, as a note after `where`: ' (near:Ikebukuro~10km looks
-        farther)', ' (cerca:Ikebukuro~10km busca más lejos)'; "" for a country."""
-        if self.lat is None:
-            return ""
+        farther)', ' (cerca:Ikebukuro~10km busca más lejos)'; "" for a country or at 1,000 km."""
         km = next((km for km in _FARTHER_KM if km >= 2.5 * self.radius_km), MAX_RADIUS_KM)
+        if self.lat is None or km <= self.radius_km:  # a country, or as far as a query may look
+            return ""
         place = f'"{self.text}"' if re.search(r'[\s"]', self.text) else self.text
         if lang == "es":
             return f" (cerca:{place}~{km:g}km busca más lejos)"

@@ -297,7 +297,7 @@ def test_a_district_reaches_its_surroundings_and_a_city_its_suburbs():
     assert towns.find("Spain")[0].where("es") == "en España"
     assert shibuya.farther() == " (near:Shibuya~10km looks farther)"
     assert towns.find("Portland, OR")[0].farther("es") == ' (cerca:"Portland, OR"~100km busca más lejos)'
-    assert towns.find("Spain")[0].farther() == ""
+    assert towns.find("Spain")[0].farther() == "" and towns.find("Madrid", 1000.0)[0].farther() == ""
     with pytest.raises(BuscadorError) as caught:
         towns.find("Spain", 25.0)  # a distance a query gave, even the default one
     assert caught.value.code == "country_radius"
