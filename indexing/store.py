@@ -393,7 +393,7 @@ class Catalog:
             return []
         with self._lock:
             return self._db.execute(
-                "SELECT place, country, COUNT(*) AS n FROM items WHERE place IS NOT NULL "
+                "SELECT place, country, COUNT(*) AS n FROM items WHERE place IS NOT NULL AND place != '' "
                 "GROUP BY place, country ORDER BY n DESC, place LIMIT ?",
                 (most,),
             ).fetchall()
@@ -501,12 +501,14 @@ class Catalog:
         return self._ids("WHERE country=?", (code,))
 
     def countries(self) -> dict[str, int]:
-        """How many images were taken in each country, for those that have any ("ES": 340)."""
+        """How many images were taken in each country, for those that have any ("ES": 340; not those
+        taken in none, at sea)."""
         if not self.located:
             return {}
         with self._lock:
             rows = self._db.execute(
-                "SELECT country, COUNT(*) FROM items WHERE country IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1"
+                "SELECT country, COUNT(*) FROM items WHERE country IS NOT NULL AND country != '' "
+                "GROUP BY 1 ORDER BY 2 DESC, 1"
             )
             return dict(rows.fetchall())
 

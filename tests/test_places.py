@@ -150,7 +150,7 @@ def test_a_build_names_each_photos_town_and_the_manifest_counts_the_countries(se
         "count": 4,
         "countries": {"ES": 3, "US": 1},
         "towns": {"Alcalá de Henares, ES": 1, "Cadiz, ES": 1, "Madrid, ES": 1, "New York City, NY, US": 1},
-        "naming": "cities-2",
+        "naming": "cities-3",
     }
     hits = {hit.key: hit for hit in searcher.by_text("red", k=5)}
     assert hits["red-sol.jpg"].place == "Madrid, Spain"
@@ -316,7 +316,7 @@ def test_an_index_whose_towns_an_older_rule_named_has_them_named_again(searcher,
             db.execute("SELECT place FROM items WHERE key='trips/blue-brooklyn.jpg'").fetchone()[0]
             == "New York City, NY"
         )
-        assert db.execute("SELECT value FROM meta WHERE name='towns_named'").fetchone()[0] == "cities-2"
+        assert db.execute("SELECT value FROM meta WHERE name='towns_named'").fetchone()[0] == "cities-3"
 
 
 def test_the_command_line_searches_near_a_place_and_shows_it(
@@ -520,3 +520,37 @@ def test_decode_processes_read_the_headers_beside_their_decoding(photos, tmp_pat
         "trips/blue-brooklyn.jpg": "New York City, NY",
         "red-nowhere.jpg": None,
     }
+
+
+def _where(lat: float, lon: float) -> tuple:
+    """A position in degrees as an EXIF GPS block has it: (lat ref, lat, lon ref, lon)."""
+
+    def dms(x: float) -> tuple[float, float, float]:
+        minutes, seconds = divmod(round(abs(x) * 3600, 2), 60)
+        return (float(minutes // 60), float(minutes % 60), seconds)
+
+    return ("N" if lat >= 0 else "S", dms(lat), "E" if lon >= 0 else "W", dms(lon))
+
+
+def test_a_photo_far_from_any_town_is_named_by_its_country_or_not_at_all(tmp_path):
+    folder = tmp_path / "photos"
+    _save(folder / "half-dome.jpg", ("red",), _where(37.746, -119.533))  # 94 km from Chowchilla
+    _save(folder / "mcmurdo.jpg", ("blue",), _where(-77.85, 166.67))  # 3,498 km from Invercargill
+    _save(folder / "sol.jpg", ("green",), SOL)
+    build_index(FolderSource(folder), tmp_path / "index", ColourEmbedder(), progress=False)
+    searcher = Searcher.open(tmp_path / "index", ColourEmbedder())
+    places = {hit.key: hit.place for hit in searcher.by_text("red blue green", k=5)}
+    assert places == {"half-dome.jpg": "United States", "mcmurdo.jpg": None, "sol.jpg": "Madrid, Spain"}
+    manifest = json.loads((tmp_path / "index" / MANIFEST).read_text())
+    assert (manifest["places"]["countries"], manifest["places"]["towns"]) == (
+        {"ES": 1, "US": 1},
+        {"Madrid, ES": 1},
+    )
+    assert [h.key for h in searcher.by_query("near:USA", k=5)] == ["half-dome.jpg"]  # still in its country
+    assert [h.key for h in searcher.by_query("near:Chowchilla~100km", k=5)] == ["half-dome.jpg"]  # and near
+    import gradio as gr
+
+    from ui.handlers import Engine, Handlers
+
+    gallery, *_ = Handlers(Engine(searcher)).search_text("red", 1, -1.0, False, "", gr.Request())
+    assert gallery[0][1] == "#1 · 1.0000 · half-dome.jpg · United States"  # its caption: the country

@@ -585,7 +585,8 @@ def _caption(hit: dict[str, Any], lang: str) -> str:
     if hit.get("taken"):
         caption += f" · {hit['taken'][:10]}"
     if hit.get("place"):
-        caption += f" · {hit['place'].rpartition(', ')[0]}"  # the town: the country takes room
+        town, _, country = hit["place"].rpartition(", ")
+        caption += f" · {town or country}"  # the town (the country takes room), else the country
     if hit["folded"]:
         caption += " · " + ui_text.message(lang, "folded", n=len(hit["folded"]))
     return caption
