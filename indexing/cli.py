@@ -459,7 +459,8 @@ def _search(args: argparse.Namespace) -> int:
         return 0
     for hit in hits:
         taken = f", taken {hit.taken[:10]}" if hit.taken else ""
-        taken += f", near {hit.place}" if hit.place else ""
+        if hit.place:  # a town's "Cadiz, Spain"; a photo near none has its country alone
+            taken += f", {'near' if ', ' in hit.place else 'in'} {hit.place}"
         folded = f", +{len(hit.folded)} similar: ids {', '.join(map(str, hit.folded))}" if hit.folded else ""
         score = f"{hit.score:.4f}" if hit.score is not None else "     —"  # a period browsed
         print(f"{hit.rank:>3}  {score}  {hit.path or hit.label}  (id {hit.id}{taken}{folded})")

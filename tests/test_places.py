@@ -339,12 +339,19 @@ def test_the_command_line_searches_near_a_place_and_shows_it(
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and all(line.split()[1] == "—" for line in lines)
     assert all(line.endswith(", Spain)") for line in lines)
+    _save(photos / "half-dome.jpg", ("red",), _where(37.746, -119.533))  # in the US, near no town
+    assert main(["build", str(photos), "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["search", str(out), "--near", "USA"]) == 0
+    lines = {line.split()[2].rpartition("/")[2]: line for line in capsys.readouterr().out.splitlines()}
+    assert lines["half-dome.jpg"].endswith(", in United States)")
+    assert lines["blue-brooklyn.jpg"].endswith(", near New York City, NY, United States)")
     assert main(["search", str(out), "--near", "Qwertyville"]) == 2
     assert "no town or country is named 'Qwertyville'" in capsys.readouterr().err
     assert main(["info", str(out)]) == 0
     info = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
-    assert info["places"].strip().startswith("4 images say where they were taken")
-    assert info["countries"].strip() == "Spain (3), United States (1)"
+    assert info["places"].strip().startswith("5 images say where they were taken")
+    assert info["countries"].strip() == "Spain (3), United States (2)"
     towns = "Alcalá de Henares, ES (1), Cadiz, ES (1), Madrid, ES (1), New York City, NY, US (1)"
     assert info["towns"].strip() == towns  # the manifest's
     manifest = json.loads((out / MANIFEST).read_text())
