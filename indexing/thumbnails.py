@@ -66,6 +66,8 @@ class Thumbnails:
                 )
                 if free > MOST_FREE * pages:
                     db.execute("VACUUM")
+            except sqlite3.OperationalError as exc:  # a full disk (VACUUM writes a copy): another time
+                log.warning("thumbnails in %s not compacted: %s", name, exc)
             finally:
                 db.close()
 

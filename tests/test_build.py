@@ -805,3 +805,25 @@ def test_thumbnails_of_removed_and_changed_images_give_their_room_back(tmp_path)
     ids = {item.key: item_id for item_id, item in store.items(store.catalog.ids()).items()}
     assert len(ids) == 30 and ids[paths[60].name] == 80
     assert all(store.thumbnail(i)[:2] == b"\xff\xd8" for i in ids.values())
+
+
+def test_thumbnails_that_cannot_be_compacted_now_are_deleted_all_the_same(tmp_path, monkeypatch, caplog):
+    import sqlite3 as sqlite
+
+    from indexing.thumbnails import Thumbnails, shard_name
+
+    thumbs = Thumbnails(tmp_path)
+    thumbs.write({i: b"\xff\xd8" + bytes(4000) for i in range(40)})
+
+    class FullDisk(sqlite.Connection):
+        def execute(self, sql: str, *args: object) -> sqlite.Cursor:
+            if sql == "VACUUM":
+                raise sqlite.OperationalError("database or disk is full")
+            return super().execute(sql, *args)
+
+    connect = sqlite.connect
+    monkeypatch.setattr(sqlite, "connect", lambda *a, **k: connect(*a, **k, factory=FullDisk))
+    thumbs.delete(range(30))  # would compact: the disk is full, so not now
+    assert "not compacted: database or disk is full" in caplog.text
+    assert sorted(thumbs.get_many(range(40))) == list(range(30, 40))
+    assert (tmp_path / shard_name(0)).exists()
