@@ -24,7 +24,7 @@ from gradio.data_classes import ImageData
 from starlette.middleware import Middleware
 
 from indexing import config
-from indexing.places import country_name
+from indexing.places import country_name, town_name
 from ui import page
 from ui import text as ui_text
 from ui.handlers import Handlers, visitor_language
@@ -142,9 +142,8 @@ def index_status(engine: Engine, lang: str = "en") -> str:
         )
         if towns := list((places.get("towns") or {}).items())[:5]:  # (not in older indexes)
             asked = {town: quote(word + ':"' + town + '"', safe="") for town, _ in towns}  # near:"Paris, FR"
-            line += " · 🏙️ " + " · ".join(
-                f"[{town.rpartition(',')[0]}](?q={asked[town]}) ({n})" for town, n in towns
-            )
+            named = {town: town_name(*town.rsplit(", ", 1), lang) for town, _ in towns}  # "Londres"
+            line += " · 🏙️ " + " · ".join(f"[{named[town]}](?q={asked[town]}) ({n})" for town, n in towns)
     return line
 
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from indexing.country_names import SPANISH
 from indexing.errors import BuscadorError
+from indexing.town_names import SPANISH as SPANISH_TOWNS
 
 if TYPE_CHECKING:
     from indexing.store import Catalog
@@ -207,12 +208,19 @@ def country_name(code: str, lang: str = "en") -> str:
     return (lang == "es" and SPANISH.get(code)) or _countries().get(code, code)
 
 
+def town_name(town: str, code: str, lang: str = "en") -> str:
+    """A photo's town (as the catalog names it: "London", "Portland, OR") in `lang`: Spanish has
+    its own names for some ("Londres"; indexing.town_names); GeoNames' name else."""
+    name, comma, state = town.partition(", ")
+    return ((lang == "es" and SPANISH_TOWNS.get((name, code))) or name) + comma + state
+
+
 def place_label(town: str | None, code: str | None, lang: str = "en") -> str | None:
-    """'Leganés, Spain' for a photo's town and country ("Leganés, España" in Spanish), 'Spain' for
-    one near no town; None for a photo that says nothing, or taken in no country."""
+    """'Leganés, Spain' for a photo's town and country ("Londres, Reino Unido" in Spanish), 'Spain'
+    for one near no town; None for a photo that says nothing, or taken in no country."""
     if not code:
         return None
-    return f"{town}, {country_name(code, lang)}" if town else country_name(code, lang)
+    return f"{town_name(town, code, lang)}, {country_name(code, lang)}" if town else country_name(code, lang)
 
 
 class Gazetteer:

@@ -375,7 +375,8 @@ def test_the_app_shows_each_photos_town_and_links_the_countries(searcher):
     assert handlers.info(gr.Request())["places"]["countries"] == {"ES": 3, "US": 1}
     towns = " · 🏙️ [Alcalá de Henares](?q=near%3A%22Alcal%C3%A1%20de%20Henares%2C%20ES%22) (1) · [Cadiz]("
     assert towns in app.index_status(handlers.engine)
-    assert "[Cadiz](?q=cerca%3A%22Cadiz%2C%20ES%22) (1)" in app.index_status(handlers.engine, "es")
+    spanish_town = "[Cádiz](?q=cerca%3A%22Cadiz%2C%20ES%22) (1)"  # named in Spanish, asked as GeoNames has it
+    assert spanish_town in app.index_status(handlers.engine, "es")
     nyc = "[New York City, NY](?q=near%3A%22New%20York%20City%2C%20NY%2C%20US%22) (1)"  # with its state
     assert nyc in app.index_status(handlers.engine)
     assert handlers.search_text('near:"New York City, NY, US"', 5, -1.0, False, "", gr.Request())[1]
@@ -389,7 +390,7 @@ def test_the_app_shows_each_photos_town_and_links_the_countries(searcher):
     spanish = gr.Request(headers={"accept-language": "es-ES,es"})
     with pytest.raises(
         gr.Error,
-        match=r"a menos de 25 km de Tokyo, Japón \(cerca:Tokio~100km busca más lejos\); sus fotos se",
+        match=r"a menos de 25 km de Tokio, Japón \(cerca:Tokio~100km busca más lejos\); sus fotos se",
     ):
         handlers.search_text("rojo cerca:Tokio", 5, -1.0, False, "", spanish)
 
@@ -428,11 +429,11 @@ def test_browser_a_country_under_options_lists_its_photos_in_a_spanish_page(sear
         page.locator("#index-status a", has_text="Estados Unidos").click()
         page.wait_for_function("document.title.startsWith('cerca:US')", timeout=30000)
         assert page.url == url + "?q=cerca%3AUS&k=12"  # in this tab (the address bar follows)
-        assert _captions(page) == ["#1 · trips/blue-brooklyn.jpg · New York City, NY"]
+        assert _captions(page) == ["#1 · trips/blue-brooklyn.jpg · Nueva York, NY"]  # in Spanish
         page.locator("#options").click()  # (a search folds the options away)
-        page.locator("#index-status a", has_text="Cadiz").click()  # and a town's
+        page.locator("#index-status a", has_text="Cádiz").click()  # and a town's
         page.wait_for_function("document.title.startsWith('cerca:\"Cadiz, ES\"')", timeout=30000)
-        assert _captions(page) == ["#1 · trips/red-cadiz.jpg · Cadiz"]
+        assert _captions(page) == ["#1 · trips/red-cadiz.jpg · Cádiz"]
 
 
 @pytest.mark.parametrize(
@@ -561,3 +562,23 @@ def test_a_photo_far_from_any_town_is_named_by_its_country_or_not_at_all(tmp_pat
 
     gallery, *_ = Handlers(Engine(searcher)).search_text("red", 1, -1.0, False, "", gr.Request())
     assert gallery[0][1] == "#1 · 1.0000 · half-dome.jpg · United States"  # its caption: the country
+
+
+def test_a_spanish_page_names_towns_as_spanish_does(searcher):
+    import gradio as gr
+
+    from indexing.places import place_label
+    from indexing.town_names import SPANISH
+    from ui.handlers import Engine, Handlers
+
+    assert place_label("London", "GB", "es") == "Londres, Reino Unido"
+    assert place_label("New York City, NY", "US", "es") == "Nueva York, NY, Estados Unidos"
+    assert place_label("London", "CA", "es") == "London, Canadá"  # Ontario's keeps its name
+    assert place_label("Leganés", "ES", "es") == "Leganés, España" and place_label("London", "GB") == (
+        "London, United Kingdom"
+    )
+    towns = gazetteer()
+    assert set(SPANISH) <= set(zip(towns.names, towns.codes, strict=True))  # each a town GeoNames names so
+    spanish = gr.Request(headers={"accept-language": "es-ES,es"})
+    hits = Handlers(Engine(searcher)).search_text("azul cerca:Brooklyn", 5, -1.0, False, "", spanish)[1]
+    assert hits[0]["place"] == "Nueva York, NY, Estados Unidos"  # the hits too, in the visitor's language

@@ -544,10 +544,10 @@ class Handlers:
         """Hits as the API answers them. The original file is under "file", not "path": gradio_client
         would take any dict with a "path" key for a file to download. "photo": the URL of the
         original, shown large, where the app serves it. "link": the first of the dataset's fields
-        that is a web address (its source page), if any."""
+        that is a web address (its source page), if any. "place" in the visitor's language."""
         out = []
         for hit in hits:
-            data = hit.as_dict()
+            data = hit.as_dict() | {"place": hit.place_in(lang)}
             link = next((v for v in (hit.meta or {}).values() if v.startswith(("http://", "https://"))), None)
             urls_of = {"thumbnail": urls.thumbnail(hit.id), "photo": urls.photo(hit.id) if hit.path else None}
             out.append(data | {"file": data.pop("path")} | urls_of | {"link": link})
