@@ -20,6 +20,7 @@ as the query says (`near:Madrid~5km`), or whose town is in that country.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import re
@@ -106,6 +107,8 @@ _STATE_NAMED = {_name.casefold(): code for _name, code in _US_STATES.items()} | 
 }
 # The distances a search that found nothing near a town suggests: the first 2.5 times as far.
 _FARTHER_KM = (10.0, 25.0, 50.0, 100.0, 250.0, 500.0, MAX_RADIUS_KM)
+# How alike a name must be to one a query wrote to be suggested for it (difflib's ratio).
+LIKE = 0.75
 # Points named in one search of the towns' index.
 _CHUNK = 65536
 # Held while the towns are read (once).
@@ -249,6 +252,7 @@ class Gazetteer:
             by_name.setdefault(_fold(name), code)
         self._country_named = by_name
         self._named: dict[str, list[int]] | None = None  # built on the first `find`
+        self._by_letter: dict[str, list[str]] | None = None  # names by first letter, for `_closest`
         self._lock = threading.Lock()
 
     def nearest(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -313,15 +317,19 @@ class Gazetteer:
         (in the country written after a comma, if any), the most populous first, each with its
         photos within `radius_km` (the query's distance; else the town's `reach`). A BuscadorError
         (code unknown_place) when there is none."""
-        # A country by name, or by code in capitals: "near:LA" is Laos, "near:la" a town.
-        if code := self._country_named.get(_fold(text)) or (text if text in self._countries else None):
+        # A country by name, or by code in capitals: "near:LA" is Laos, "near:la" a town. A name
+        # that is also a town's (Granada: Grenada in Spanish) gives both, the country first.
+        land = self._country_named.get(_fold(text)) or (text if text in self._countries else None)
+        also_towns = land is not None and text not in self._countries and self._towns_named(_fold(text))
+        if land is not None and not also_towns:
             if radius_km is not None:
                 raise BuscadorError(
                     f"{_shown(text)!r} is a country: it takes no distance (near:Madrid~5km is for towns)",
                     "country_radius",
                     place=_shown(text),
                 )
-            return [Near(text, "", code)]
+            return [Near(text, "", land)]
+        country_first = [Near(text, "", land)] if land is not None and radius_km is None else []
         town, comma, country = text.rpartition(",")
         named = self._towns_named(_fold(town if comma else text))
         if comma:  # "London, Canada", "London,CA"; or a state of the US: "Portland, OR", "Portland, Oregon"
@@ -352,7 +360,16 @@ class Gazetteer:
             )
             for i in named
         ]
+        found = country_first + found
         if not found:
+            if like := self._closest(_fold(town if comma else text)):  # a slip of the keyboard
+                raise BuscadorError(
+                    f"no town or country is named {_shown(text)!r}: did you mean {like[0]}?",
+                    "unknown_place_like",
+                    place=_shown(text),
+                    like=like[0],
+                    like_es=like[1],
+                )
             raise BuscadorError(
                 f"no town or country is named {_shown(text)!r} (the towns known have 15,000 people "
                 'or more: try the nearest one, or write near:"Town, Country")',
@@ -360,6 +377,28 @@ class Gazetteer:
                 place=_shown(text),
             )
         return found
+
+    def _closest(self, name: str) -> tuple[str, str] | None:
+        """The town or country whose name is most like `name` (folded), as (English, Spanish) names
+        to suggest: of the names that begin with its letter, those at least LIKE alike, and of the
+        nearly best of them the country, else the most populous town (10-20 ms)."""
+        with self._lock:
+            if self._named is None:
+                self._named = self._index_names()
+            if self._by_letter is None:
+                self._by_letter = {}
+                for written in [*self._named, *self._country_named]:
+                    self._by_letter.setdefault(written[:1], []).append(written)
+        alike = difflib.get_close_matches(name, self._by_letter.get(name[:1], []), n=10, cutoff=LIKE)
+        if not alike:
+            return None
+        best = difflib.SequenceMatcher(None, name, alike[0]).ratio()
+        near = [w for w in alike if difflib.SequenceMatcher(None, name, w).ratio() >= best - 0.1]
+        if code := next((self._country_named[w] for w in near if w in self._country_named), None):
+            return country_name(code), country_name(code, "es")
+        town = min(self._named[w][0] for w in near)
+        name_en = self.place_name(town)
+        return name_en, town_name(name_en, self.codes[town], "es")
 
     def _towns_named(self, name: str) -> list[int]:
         with self._lock:

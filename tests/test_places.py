@@ -582,3 +582,43 @@ def test_a_spanish_page_names_towns_as_spanish_does(searcher):
     spanish = gr.Request(headers={"accept-language": "es-ES,es"})
     hits = Handlers(Engine(searcher)).search_text("azul cerca:Brooklyn", 5, -1.0, False, "", spanish)[1]
     assert hits[0]["place"] == "Nueva York, NY, Estados Unidos"  # the hits too, in the visitor's language
+
+
+def test_a_misspelt_place_is_answered_with_the_one_it_looks_like():
+    from ui import text as ui_text
+
+    towns = gazetteer()
+    for written, like, like_es in [
+        ("Madird", "Madrid", "Madrid"),
+        ("Londrs", "London", "Londres"),
+        ("Spian", "Spain", "España"),  # a country before a town as alike (Xi'an's "Sian")
+        ("Portlnd, OR", "Portland, OR", "Portland, OR"),
+    ]:
+        with pytest.raises(BuscadorError) as caught:
+            towns.find(written)
+        assert (caught.value.code, caught.value.params["like"], caught.value.params["like_es"]) == (
+            "unknown_place_like",
+            like,
+            like_es,
+        )
+    assert (
+        ui_text.error("es", caught.value)
+        == "Ningún pueblo, ciudad o país se llama «Portlnd, OR»: ¿quisiste decir Portland, OR?"
+    )
+    with pytest.raises(BuscadorError) as caught:
+        towns.find("Qwertyville")  # like nothing
+    assert caught.value.code == "unknown_place"
+
+
+def test_a_name_of_a_country_and_of_towns_finds_the_one_with_photos(tmp_path):
+    folder = tmp_path / "photos"
+    _save(folder / "alhambra.jpg", ("red",), _where(37.1761, -3.5881))
+    build_index(FolderSource(folder), tmp_path / "index", ColourEmbedder(), progress=False)
+    searcher = Searcher.open(tmp_path / "index", ColourEmbedder())
+    assert [n.name for n in gazetteer().find("Granada")][:2] == [
+        "Grenada",
+        "Granada, Spain",
+    ]  # Grenada in Spanish
+    assert [(h.key, h.place) for h in searcher.by_query("red cerca:Granada", k=5)] == [
+        ("alhambra.jpg", "Granada, Spain")
+    ]

@@ -138,6 +138,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
                 "No town or country is named “{place}” (the towns known have 15,000 people or more: "
                 'try the nearest one, or write near:"Town, Country").'
             ),
+            "unknown_place_like": "No town or country is named “{place}”: did you mean {like}?",
             "unknown_country": (
                 "No country (nor state of the US) is named “{country}”: write its name or its code "
                 '(near:"London, Canada", near:London,CA, near:"Portland, OR").'
@@ -312,6 +313,9 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             ),
             "country_radius": (
                 "«{place}» es un país: no lleva distancia (cerca:Madrid~5km es para pueblos y ciudades)."
+            ),
+            "unknown_place_like": (
+                "Ningún pueblo, ciudad o país se llama «{place}»: ¿quisiste decir {like_es}?"
             ),
             "unknown_place": (
                 "Ningún pueblo, ciudad o país se llama «{place}» (se conocen los de 15.000 habitantes "
