@@ -26,6 +26,7 @@ import json
 import re
 import threading
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -362,7 +363,8 @@ class Gazetteer:
         ]
         found = country_first + found
         if not found:
-            if like := self._closest(_fold(town if comma else text)):  # a slip of the keyboard
+            kept = (lambda i: self.codes[i] == code or self._regions[i] == f"US.{state}") if comma else None
+            if like := self._closest(_fold(town if comma else text), kept):  # a slip of the keyboard
                 raise BuscadorError(
                     f"no town or country is named {_shown(text)!r}: did you mean {like[0]}?",
                     "unknown_place_like",
@@ -378,10 +380,11 @@ class Gazetteer:
             )
         return found
 
-    def _closest(self, name: str) -> tuple[str, str] | None:
+    def _closest(self, name: str, kept: Callable[[int], bool] | None = None) -> tuple[str, str] | None:
         """The town or country whose name is most like `name` (folded), as (English, Spanish) names
         to suggest: of the names that begin with its letter, those at least LIKE alike, and of the
-        nearly best of them the country, else the most populous town (10-20 ms)."""
+        nearly best of them the country, else the most populous town (10-20 ms). With `kept`
+        (the country or state a query wrote after a comma), a town it keeps, named with it."""
         with self._lock:
             if self._named is None:
                 self._named = self._index_names()
@@ -394,11 +397,21 @@ class Gazetteer:
             return None
         best = difflib.SequenceMatcher(None, name, alike[0]).ratio()
         near = [w for w in alike if difflib.SequenceMatcher(None, name, w).ratio() >= best - 0.1]
-        if code := next((self._country_named[w] for w in near if w in self._country_named), None):
+        if kept is None and (
+            code := next((self._country_named[w] for w in near if w in self._country_named), None)
+        ):
             return country_name(code), country_name(code, "es")
-        town = min(self._named[w][0] for w in near)
-        name_en = self.place_name(town)
-        return name_en, town_name(name_en, self.codes[town], "es")
+        towns = [i for w in near for i in self._named.get(w, []) if kept is None or kept(i)]
+        if not towns:
+            return None
+        town = min(towns)
+        name_en, code = self.place_name(town), self.codes[town]
+        if kept is None or code == "US":  # "Madrid"; "Portland, ME" names its state
+            return name_en, town_name(name_en, code, "es")
+        return (
+            f"{name_en}, {country_name(code)}",
+            f"{town_name(name_en, code, 'es')}, {country_name(code, 'es')}",
+        )
 
     def _towns_named(self, name: str) -> list[int]:
         with self._lock:

@@ -593,6 +593,8 @@ def test_a_misspelt_place_is_answered_with_the_one_it_looks_like():
         ("Londrs", "London", "Londres"),
         ("Spian", "Spain", "España"),  # a country before a town as alike (Xi'an's "Sian")
         ("Portlnd, OR", "Portland, OR", "Portland, OR"),
+        ("Portlnd, Maine", "Portland, ME", "Portland, ME"),  # in the state written
+        ("Londn, Canada", "London, Canada", "London, Canadá"),  # in the country written
     ]:
         with pytest.raises(BuscadorError) as caught:
             towns.find(written)
@@ -603,7 +605,7 @@ def test_a_misspelt_place_is_answered_with_the_one_it_looks_like():
         )
     assert (
         ui_text.error("es", caught.value)
-        == "Ningún pueblo, ciudad o país se llama «Portlnd, OR»: ¿quisiste decir Portland, OR?"
+        == "Ningún pueblo, ciudad o país se llama «Londn, Canada»: ¿quisiste decir London, Canadá?"
     )
     with pytest.raises(BuscadorError) as caught:
         towns.find("Qwertyville")  # like nothing
