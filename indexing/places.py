@@ -134,7 +134,7 @@ class Near:
 
     def label(self, lang: str = "en") -> str:
         """Which place it is, in `lang`: "Madrid, Spain", "Madrid, España", "Spain"."""
-        return place_label(self.town, self.country, lang) or country_name(self.country, lang)
+        return place_label(self.town, self.country, lang) or self.country  # (never None: it has a country)
 
     def where(self, lang: str = "en") -> str:
         """Where its photos are, as a sentence says it: "within 25 km of Madrid, Spain", "in
@@ -290,13 +290,13 @@ class Gazetteer:
         people, 9.7 km for Manhattan's 1.5 million), at least DISTRICT_KM."""
         if self.city_of(np.array([town]))[0] == town:
             return RADIUS_KM
-        return max(DISTRICT_KM, 2 * float(np.sqrt(self._people[town] / (np.pi * CORE_DENSITY))))
+        return max(DISTRICT_KM, 2 * float(_core_km(self._people[town])))
 
     def _find_cities(self) -> np.ndarray:
         count = len(self.names)
         points = _unit(self.lat, self.lon)
         cities = np.nonzero(self._people >= PART_OF * TOWN_PEOPLE)[0]  # those that may have a district
-        core = _chord(np.sqrt(self._people / (np.pi * CORE_DENSITY)))
+        core = _chord(_core_km(self._people))
         limits, squared, found = self._towns.range_search(points[cities], float(core[cities].max() ** 2))
         city = np.repeat(cities, np.diff(limits.astype(np.int64)))
         _, region = np.unique(self._regions, return_inverse=True)
@@ -336,11 +336,11 @@ class Gazetteer:
         if comma:  # "London, Canada", "London,CA"; or a state of the US: "Portland, OR", "Portland, Oregon"
             after = country.strip().upper()
             code = self._country_named.get(_fold(country)) or (after if after in self._countries else None)
-            state = _STATE_NAMED.get(" ".join(country.casefold().split()))
+            state = _state_named(country)
             if code == "US" and not named and "," in town:  # "Portland, OR, US", as a photo's place says
                 town, _, country = town.rpartition(",")
                 named, code = self._towns_named(_fold(town)), None
-                state = _STATE_NAMED.get(" ".join(country.casefold().split()))
+                state = _state_named(country)
             if code is None and state is None:
                 raise BuscadorError(
                     f"no country (nor state of the US) is named {_shown(country.strip())!r}: write its "
@@ -385,12 +385,11 @@ class Gazetteer:
         to suggest: of the names that begin with its letter, those at least LIKE alike, and of the
         nearly best of them the country, else the most populous town (10-20 ms). With `kept`
         (the country or state a query wrote after a comma), a town it keeps, named with it."""
+        named = self._names()
         with self._lock:
-            if self._named is None:
-                self._named = self._index_names()
             if self._by_letter is None:
                 self._by_letter = {}
-                for written in [*self._named, *self._country_named]:
+                for written in [*named, *self._country_named]:
                     self._by_letter.setdefault(written[:1], []).append(written)
         alike = difflib.get_close_matches(name, self._by_letter.get(name[:1], []), n=10, cutoff=LIKE)
         if not alike:
@@ -401,7 +400,7 @@ class Gazetteer:
             code := next((self._country_named[w] for w in near if w in self._country_named), None)
         ):
             return country_name(code), country_name(code, "es")
-        towns = [i for w in near for i in self._named.get(w, []) if kept is None or kept(i)]
+        towns = [i for w in near for i in named.get(w, []) if kept is None or kept(i)]
         if not towns:
             return None
         town = min(towns)
@@ -414,10 +413,14 @@ class Gazetteer:
         )
 
     def _towns_named(self, name: str) -> list[int]:
+        return self._names().get(name, [])
+
+    def _names(self) -> dict[str, list[int]]:
+        """The towns by name (`_index_names`), indexed the first time they are asked for."""
         with self._lock:
             if self._named is None:
                 self._named = self._index_names()
-        return self._named.get(name, [])
+            return self._named
 
     def _index_names(self) -> dict[str, list[int]]:
         """Folded name → the biggest towns of that name (their own, or one in another language, in
@@ -437,7 +440,7 @@ def prepare() -> None:
     """Read the towns, index their names and find the cities' districts now (about 1.7 s), so
     that the first near: query does not wait for it."""
     towns = gazetteer()
-    towns._towns_named("")  # the first name asked for indexes them all
+    towns._names()
     towns.city_of(np.zeros(0, np.int64))  # the first towns asked for find every city's districts
 
 
@@ -495,6 +498,16 @@ def _fold(text: str) -> str:
     plain = unicodedata.normalize("NFKD", text.casefold())
     plain = "".join(ch for ch in plain if not unicodedata.combining(ch))
     return " ".join(plain.replace("-", " ").replace(".", " ").split())
+
+
+def _state_named(text: str) -> str | None:
+    """The postal code of the state of the United States `text` names ("Oregon", "or"), if any."""
+    return _STATE_NAMED.get(" ".join(text.casefold().split()))
+
+
+def _core_km(people: np.ndarray | float) -> np.ndarray:
+    """The radius of a town's core: a disc holding its people at CORE_DENSITY a km²."""
+    return np.sqrt(np.asarray(people) / (np.pi * CORE_DENSITY))
 
 
 def _chord(km: np.ndarray) -> np.ndarray:
