@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -37,20 +37,24 @@ class Hit:
     folded: tuple[int, ...] = ()  # ids of near-duplicates of this result, folded into it
     meta: dict[str, str] | None = None  # the dataset's own fields for it (caption, artist, URL...)
     taken: str | None = None  # when it was taken, where its file says ("2019-07-14T18:22:05")
-    place: str | None = None  # the town nearest to where it was taken ("Leganés, Spain")
-    # Its town and country code as the catalog has them, to name them in a page's language.
-    town: str | None = field(default=None, repr=False)
-    country: str | None = field(default=None, repr=False)
+    # Where it was taken, as the catalog names it: its town ("" near none) and country code.
+    town: str | None = None
+    country: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: the path as a string (or None); the place as `place` names it."""
-        data = asdict(self) | {"path": str(self.path) if self.path else None, "folded": list(self.folded)}
-        del data["town"], data["country"]
-        return data
+    @property
+    def place(self) -> str | None:
+        """Where it was taken: "Leganés, Spain", "United States" near no town, None unsaid."""
+        return self.place_in("en")
 
     def place_in(self, lang: str) -> str | None:
         """`place` in `lang` ("Londres, Reino Unido" in Spanish)."""
         return place_label(self.town, self.country, lang)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the path as a string (or None), and the place named (not its parts)."""
+        data = asdict(self) | {"path": str(self.path) if self.path else None, "folded": list(self.folded)}
+        del data["town"], data["country"]
+        return data | {"place": self.place}
 
 
 def whole_number(value: object, what: str, low: int, high: int) -> int:
@@ -371,7 +375,6 @@ class Searcher:
             tuple(folded),
             item.meta,
             item.taken,
-            place_label(item.place, item.country),
             item.place,
             item.country,
         )
