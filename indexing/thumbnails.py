@@ -56,36 +56,26 @@ class Thumbnails:
 
     def delete(self, ids: Iterable[int]) -> None:
         """Remove these ids' thumbnails; a shard left mostly free is rewritten smaller."""
-        for name in self._change(
-            "DELETE FROM thumbs WHERE id=?", [(item_id,) for item_id in ids], create=False
-        ):
-            db = self._open(self.folder / name, create=True)
-            try:
-                free, pages = (
-                    db.execute(f"PRAGMA {what}").fetchone()[0] for what in ("freelist_count", "page_count")
-                )
-                if free > MOST_FREE * pages:
-                    db.execute("VACUUM")
-            except sqlite3.OperationalError as exc:  # a full disk (VACUUM writes a copy): another time
-                log.warning("thumbnails in %s not compacted: %s", name, exc)
-            finally:
-                db.close()
+        self._change(
+            "DELETE FROM thumbs WHERE id=?", [(item_id,) for item_id in ids], create=False, compact=True
+        )
 
-    def _change(self, statement: str, rows: list[tuple], *, create: bool) -> list[str]:
-        """Run `statement` for each row (its id first), one transaction per shard; returns the
-        shards changed."""
+    def _change(self, statement: str, rows: list[tuple], *, create: bool, compact: bool = False) -> None:
+        """Run `statement` for each row (its id first), one transaction per shard; with `compact`,
+        then rewrite a shard whose free pages pass MOST_FREE without them (on the same connection)."""
         by_shard: dict[str, list[tuple]] = defaultdict(list)
         for row in rows:
             by_shard[shard_name(row[0])].append(row)
-        changed = [name for name in sorted(by_shard) if create or (self.folder / name).exists()]
-        for name in changed:
-            db = self._open(self.folder / name, create=True)
-            try:
-                with db:
-                    db.executemany(statement, by_shard[name])
-            finally:
-                db.close()
-        return changed
+        for name, shard_rows in sorted(by_shard.items()):
+            if create or (self.folder / name).exists():
+                db = self._open(self.folder / name, create=True)
+                try:
+                    with db:
+                        db.executemany(statement, shard_rows)
+                    if compact:
+                        _compact(db, name)
+                finally:
+                    db.close()
 
     def get(self, item_id: int) -> bytes | None:
         """The thumbnail of `item_id`, fetching its shard first if needed; None if there is none."""
@@ -124,3 +114,13 @@ class Thumbnails:
             db.isolation_level = ""
             return db
         return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+def _compact(db: sqlite3.Connection, name: str) -> None:
+    """Rewrite shard `name` without its free pages when they pass MOST_FREE of it (VACUUM)."""
+    free, pages = (db.execute(f"PRAGMA {what}").fetchone()[0] for what in ("freelist_count", "page_count"))
+    if free > MOST_FREE * pages:
+        try:
+            db.execute("VACUUM")
+        except sqlite3.OperationalError as exc:  # a full disk (VACUUM writes a copy): another time
+            log.warning("thumbnails in %s not compacted: %s", name, exc)
