@@ -4,6 +4,7 @@ several visitors at once, and what a person sees in a real browser (Chromium via
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
 import socket
@@ -275,6 +276,14 @@ def opened(engine: Engine, browser, lang: str = "en"):
 
 def _captions(page) -> list[str]:
     return page.locator("#results .caption-label").all_inner_texts()
+
+
+def _follow_index_link(page, text: str, title: str) -> None:
+    """Open Options (a search folds them away) and follow the link `text` of the line under them
+    (a year, a country, a town): wait until the page shows the search whose title begins `title`."""
+    page.locator("#options").click()
+    page.locator("#index-status a", has_text=text).click()
+    page.wait_for_function(f"document.title.startsWith({json.dumps(title)})", timeout=30000)
 
 
 def test_browser_text_search_shows_k_results_with_scores(browser, server):

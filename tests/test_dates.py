@@ -478,15 +478,13 @@ def test_a_dataset_s_date_column_says_when_its_images_were_taken(
 
 
 def test_browser_a_year_under_options_lists_its_photos_in_this_tab(searcher, browser):
-    from tests.test_app import _captions, opened
+    from tests.test_app import _captions, _follow_index_link, opened
     from ui.startup import Engine
 
     with opened(Engine(searcher), browser) as (page, url):
         page.goto(url)
         page.get_by_text("a cup of coffee", exact=True).wait_for()
-        page.locator("#options").click()
-        page.locator("#index-status a", has_text="2021").click()
-        page.wait_for_function("document.title.startsWith('taken:2021')", timeout=30000)
+        _follow_index_link(page, "2021", "taken:2021")
         assert page.url == url + "?q=taken%3A2021&k=12"  # in this tab (the address bar follows)
         assert len(page.context.pages) == 1
         assert _captions(page) == ["#1 · blue-2021.jpg · 2021-03-01", "#2 · trips/red-2021.jpg · 2021-03-02"]

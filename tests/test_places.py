@@ -419,20 +419,16 @@ def test_the_towns_names_can_be_made_ready_before_the_first_query():
 
 
 def test_browser_a_country_under_options_lists_its_photos_in_a_spanish_page(searcher, browser):
-    from tests.test_app import _captions, opened
+    from tests.test_app import _captions, _follow_index_link, opened
     from ui.startup import Engine
 
     with opened(Engine(searcher), browser, "es") as (page, url):
         page.goto(url)
         page.get_by_text("una taza de café", exact=True).wait_for()
-        page.locator("#options").click()
-        page.locator("#index-status a", has_text="Estados Unidos").click()
-        page.wait_for_function("document.title.startsWith('cerca:US')", timeout=30000)
+        _follow_index_link(page, "Estados Unidos", "cerca:US")
         assert page.url == url + "?q=cerca%3AUS&k=12"  # in this tab (the address bar follows)
         assert _captions(page) == ["#1 · trips/blue-brooklyn.jpg · Nueva York, NY"]  # in Spanish
-        page.locator("#options").click()  # (a search folds the options away)
-        page.locator("#index-status a", has_text="Cádiz").click()  # and a town's
-        page.wait_for_function("document.title.startsWith('cerca:\"Cadiz, ES\"')", timeout=30000)
+        _follow_index_link(page, "Cádiz", 'cerca:"Cadiz, ES"')  # and a town's
         assert _captions(page) == ["#1 · trips/red-cadiz.jpg · Cádiz"]
 
 
