@@ -522,13 +522,10 @@ def _info(args: argparse.Namespace) -> int:
             "in a country alone with --near, or near:Madrid in a query)"
         )
         countries = list(places.get("countries", {}).items())
-        shown = ", ".join(f"{country_name(code)} ({n:,})" for code, n in countries[:8])
-        print(f"countries:   {shown}{', …' if len(countries) > 8 else ''}")
+        shown = _counts([(country_name(code), n) for code, n in countries[:8]], more=len(countries) > 8)
+        print(f"countries:   {shown}")
         if "towns" in places:  # the manifest's ten (an index built before it named them: the catalog's)
-            most = list(places["towns"].items())[:8]
-            towns = ", ".join(f"{town} ({n:,})" for town, n in most) + (
-                ", …" if len(places["towns"]) > 8 else ""
-            )
+            towns = _counts(list(places["towns"].items())[:8], more=len(places["towns"]) > 8)
         else:
             towns = _most(index, lambda c, n: [(f"{town}, {code}", k) for town, code, k in c.top_towns(n)])
         print(f"towns:       {towns}")
@@ -550,8 +547,12 @@ def _most(index: Path, counted: Callable[[Catalog, int], list[tuple[str, int]]],
         found = counted(catalog, most)
     finally:
         catalog.close()
-    more = ", …" if len(found) == most else ""
-    return ", ".join(f"{name} ({count:,})" for name, count in found) + more
+    return _counts(found, more=len(found) == most)
+
+
+def _counts(counted: list[tuple[str, int]], *, more: bool) -> str:
+    """Names with their counts as one line, "2019 (1,204), work (300)", and ", …" when `more`."""
+    return ", ".join(f"{name} ({count:,})" for name, count in counted) + (", …" if more else "")
 
 
 def _duplicates(args: argparse.Namespace) -> int:
