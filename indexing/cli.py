@@ -513,7 +513,7 @@ def _info(args: argparse.Namespace) -> int:
             f"{dates['last'][:10]} (search a period alone with --taken, or taken:2019 in a query)"
         )
         if years := dates.get("years"):
-            print(f"years:       {', '.join(f'{year} ({n:,})' for year, n in years.items())}")
+            print(f"years:       {_counts(list(years.items()), more=False)}")
     if places := manifest.get("places"):
         from indexing.places import country_name
 
