@@ -29,7 +29,14 @@ import numpy as np
 from tqdm import tqdm
 
 from indexing import config, headers, places
-from indexing.decoding import Decoded, facts_of, prepare_for_model, prepare_several, read_and_hash
+from indexing.decoding import (
+    Decoded,
+    facts_of,
+    header_facts,
+    prepare_for_model,
+    prepare_several,
+    read_and_hash,
+)
 from indexing.embedder import EmbedderLike
 from indexing.errors import BadImage, BuscadorError
 from indexing.gpu_decoding import GpuDecoder, JpegFile, gpu_candidate, nvjpeg, nvjpeg_encoder
@@ -125,6 +132,7 @@ class _Prepared:
     vector: np.ndarray | None = None
     error: str = ""
     jpeg: JpegFile | None = None
+    facts: headers.Facts | None = None  # a dataset row's header, where its columns leave it wanted
 
     @property
     def identity(self) -> str:
@@ -432,9 +440,9 @@ def _for_the_gpu(item: SourceItem) -> bool:
 
 def _submit(
     pool: ProcessPoolExecutor, items: list[SourceItem], size: int, fast: bool
-) -> Future[list[Decoded]]:
+) -> Future[list[tuple[Decoded, headers.Facts | None]]]:
     """`items` handed to a decode process (indexing.decoding), a task for them all."""
-    return pool.submit(prepare_several, [(i.data, i.content) for i in items], size, fast)
+    return pool.submit(prepare_several, [(i.data, i.content, _header_wanted(i)) for i in items], size, fast)
 
 
 def _in_process(
@@ -444,7 +452,7 @@ def _in_process(
     out: Future[list[_Prepared]] = Future()
     decoding = _submit(pool, items, size, fast)
 
-    def done(decoded: Future[list[Decoded]]) -> None:
+    def done(decoded: Future[list[tuple[Decoded, headers.Facts | None]]]) -> None:
         try:
             out.set_result(_reuse_or(writer, items, decoded.result()))
         except BaseException as exc:  # handed to whoever waits on `out`
@@ -474,21 +482,31 @@ def _decode_on_gpu(
     return done
 
 
-def _reuse_or(writer: Writer, items: list[SourceItem], decoded: list[Decoded]) -> list[_Prepared]:
+def _reuse_or(
+    writer: Writer, items: list[SourceItem], decoded: list[tuple[Decoded, headers.Facts | None]]
+) -> list[_Prepared]:
     """A _Prepared from each of a decode process's answers, or the stored vector of the same content."""
-    indexed = writer.catalog.by_contents([content for content, *_ in decoded if content])
+    indexed = writer.catalog.by_contents([content for (content, *_), _ in decoded if content])
     return [
-        _stored_copy(writer, item, content, indexed[content])
+        _stored_copy(writer, item, content, indexed[content], facts)
         if content in indexed
-        else _Prepared(item, pixels, thumbnail, content=content, error=error)
-        for item, (content, pixels, thumbnail, error) in zip(items, decoded, strict=True)
+        else _Prepared(item, pixels, thumbnail, content=content, error=error, facts=facts)
+        for item, ((content, pixels, thumbnail, error), facts) in zip(items, decoded, strict=True)
     ]
 
 
-def _stored_copy(writer: Writer, item: SourceItem, content: str, same: int) -> _Prepared:
+def _stored_copy(
+    writer: Writer, item: SourceItem, content: str, same: int, facts: headers.Facts | None
+) -> _Prepared:
     """The vector and thumbnail of indexed image `same`, which has this item's content (a copy, a rename)."""
     vector, thumbnail = writer.stored(same)
-    return _Prepared(item, content=content, vector=vector, thumbnail=thumbnail)
+    return _Prepared(item, content=content, vector=vector, thumbnail=thumbnail, facts=facts)
+
+
+def _header_wanted(item: SourceItem) -> bool:
+    """Whether the header of a dataset row's bytes is to be read: its columns lack a date or a
+    position (a folder's files are read by path, `_HeadersAhead` and `read_headers`)."""
+    return isinstance(item.data, bytes) and (not item.taken or item.lat is None)
 
 
 def _prepare(
@@ -507,16 +525,17 @@ def _prepare(
     from the crop's resize; without it (an embedder of another kind) the embedder decodes."""
     try:
         data, content = read_and_hash(item.data, item.content)
+        facts = header_facts(data) if _header_wanted(item) else None
         same = writer.catalog.by_contents([content]).get(content) if content else None
         if same is not None:
-            return _stored_copy(writer, item, content, same)
+            return _stored_copy(writer, item, content, same, facts)
         if gpu and isinstance(data, bytes) and (jpeg := gpu_candidate(data)) is not None:
-            return _Prepared(item, content=content, jpeg=jpeg)
+            return _Prepared(item, content=content, jpeg=jpeg, facts=facts)
         if crop is not None:
             _, pixels, thumbnail, error = prepare_for_model(data, *crop, content)
-            return _Prepared(item, pixels, thumbnail, content=content, error=error)
+            return _Prepared(item, pixels, thumbnail, content=content, error=error, facts=facts)
         img = embedder.load(data)
-        return _Prepared(item, embedder.pixels(img), thumbnail_jpeg(img), content=content)
+        return _Prepared(item, embedder.pixels(img), thumbnail_jpeg(img), content=content, facts=facts)
     except BadImage as exc:
         return _Prepared(item, error=str(exc))
 
@@ -661,10 +680,9 @@ def _embed(
         if embed.get(p.identity) is not p:
             summary.reused += 1
         vector = p.vector if p.vector is not None else vectors[p.identity]
-        item = p.item
-        # A dataset's image: its date and position columns', else its EXIF's, read here from the
-        # bytes in hand (a folder's files are read after the model, by read_headers).
-        facts = headers.from_bytes(item.data) if isinstance(item.data, bytes) else None
+        item, facts = p.item, p.facts
+        # A dataset's image: its date and position columns', else its EXIF's, read where it was
+        # decoded (a folder's files are read apart, by _HeadersAhead or read_headers).
         taken = item.taken or (facts.taken if facts else None)
         where = (
             (item.lat, item.lon)

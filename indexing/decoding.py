@@ -44,11 +44,22 @@ def prepare_for_model(
 
 
 def prepare_several(
-    jobs: list[tuple[Path | bytes | Image.Image, str | None]], size: int, fast: bool
-) -> list[Decoded]:
-    """`prepare_for_model` of each (data, content): one task for a few images, so that a process
-    pool's per-task costs in the parent are paid once for them."""
-    return [prepare_for_model(data, size, fast, content) for data, content in jobs]
+    jobs: list[tuple[Path | bytes | Image.Image, str | None, bool]], size: int, fast: bool
+) -> list[tuple[Decoded, headers.Facts | None]]:
+    """`prepare_for_model` of each (data, content, header wanted): one task for a few images, so
+    that a process pool's per-task costs in the parent are paid once for them. With each, what the
+    header of its bytes says where it is wanted (a dataset's row: `header_facts`), else None."""
+    return [
+        (prepare_for_model(data, size, fast, content), header_facts(data) if wanted else None)
+        for data, content, wanted in jobs
+    ]
+
+
+def header_facts(data: Path | bytes | Image.Image) -> headers.Facts | None:
+    """What the header of a dataset row's bytes says (`headers.from_bytes`), read where the row is
+    decoded, off the thread that feeds the model (0.13 ms a 1024×768 phone JPEG); None for a file,
+    whose header is read by path (`facts_of`), or a picture already decoded."""
+    return headers.from_bytes(data) if isinstance(data, bytes) else None
 
 
 def facts_of(paths: list[Path]) -> list[headers.Facts | None]:

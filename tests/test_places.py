@@ -526,6 +526,35 @@ def test_decode_processes_read_the_headers_beside_their_decoding(photos, tmp_pat
     }
 
 
+@pytest.mark.parametrize("decode", ["processes", "threads"])
+def test_a_dataset_s_headers_are_read_where_its_rows_are_decoded(
+    photos, tmp_path, embedder, monkeypatch, decode
+):
+    # Not on the thread that feeds the model (a GPU's): in the decode processes, or threads.
+    import threading
+
+    from indexing.sources import DatasetSource
+
+    readable = headers.from_bytes
+    read_on: list[str] = []
+    monkeypatch.setattr(
+        headers, "from_bytes", lambda data: read_on.append(threading.current_thread().name) or readable(data)
+    )
+    save_as_dataset(photos, tmp_path / "ds")
+    out = tmp_path / "index"
+    source = DatasetSource(str(tmp_path / "ds"), image_column="img")
+    build_index(source, out, embedder, progress=False, decode=decode, workers=2)
+    if decode == "processes":
+        assert read_on == []
+    else:
+        assert len(read_on) == len(PHOTOS) and all(name.startswith("decode") for name in read_on)
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert (manifest["places"]["count"], manifest["places"]["countries"]) == (4, {"ES": 3, "US": 1})
+    with sqlite3.connect(out / CATALOG) as db:
+        places = sorted(place for (place,) in db.execute("SELECT place FROM items WHERE place IS NOT NULL"))
+    assert places == ["Alcalá de Henares", "Cadiz", "Madrid", "New York City, NY"]
+
+
 def _where(lat: float, lon: float) -> tuple:
     """A position in degrees as an EXIF GPS block has it: (lat ref, lat, lon ref, lon)."""
 
