@@ -9,11 +9,14 @@ model, with threads and with processes. Prints figures; asserts nothing.
    threads` and `--decode processes`, one worker a core. The files carry a phone's EXIF (a date,
    a GPS position, a 30 KB maker note), so that the build reads when and where each was taken
    as it would a phone's photos; its time by stage is printed.
+3. The same files as a dataset on disk: what taking its rows costs the thread that feeds the model
+   (reading, hashing), and the build of it with decode processes; with `--big-rows N`, the rows
+   of N 4000×3000 photos (3.85 MB each) too.
 
 On a GPU machine this is the ceiling the model can be fed at; on the CPU the real model shares
 the cores with decoding, and the build keeps threads (see RESULTS.md).
 
-Usage: .venv/bin/python -m benchmarks.bench_feeding [--images 480] [--rounds 1]
+Usage: .venv/bin/python -m benchmarks.bench_feeding [--images 480] [--rounds 1] [--big-rows 0]
 """
 
 from __future__ import annotations
@@ -28,11 +31,11 @@ import numpy as np
 from PIL import Image
 
 from benchmarks import arguments
-from benchmarks.photos import WORK, phone_exif, photo_files, with_exif
+from benchmarks.photos import WORK, phone_exif, photo_files, photo_folder, with_exif
 from indexing.config import usable_cores
 from indexing.decoding import prepare_for_model
 from indexing.images import ImageInput, clip_pixels, load_image
-from indexing.sources import FolderSource
+from indexing.sources import DatasetSource, FolderSource
 
 
 class InstantModel:
@@ -82,10 +85,40 @@ def decode_scaling(paths: list[Path]) -> None:
     )
 
 
+def dataset_rows(folder: Path, what: str) -> DatasetSource | None:
+    """The files of `folder` as a dataset on disk (an image column of their bytes); what taking
+    its rows costs the thread that takes them, printed. None where `datasets` is not installed
+    (the GPU machine: its wheels would not fit a call)."""
+    try:
+        import datasets
+    except ImportError:
+        print("datasets is not installed: no dataset figures")
+        return None
+    datasets.disable_progress_bars()
+    saved = folder.with_name(folder.name + "-dataset")
+    shutil.rmtree(saved, ignore_errors=True)
+    files = sorted(folder.glob("*.jpg"))
+    datasets.Dataset.from_dict(
+        {"img": [{"bytes": path.read_bytes(), "path": path.name} for path in files]},
+        features=datasets.Features({"img": datasets.Image()}),
+    ).save_to_disk(saved)
+    source = DatasetSource(str(saved), image_column="img")
+    for _ in range(2):  # the first opens the dataset
+        wall, cpu = time.perf_counter(), time.thread_time()
+        rows = sum(1 for _ in source.items())
+        wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+    print(
+        f"dataset rows taken, {what}: {rows / wall:.0f} rows/s, {1000 * cpu / rows:.3f} ms of the "
+        f"taking thread's CPU a row"
+    )
+    return source
+
+
 def main() -> None:
     parser = arguments(__doc__)
     parser.add_argument("--images", type=int, default=480)
     parser.add_argument("--rounds", type=int, default=1, help="builds of each kind, alternated")
+    parser.add_argument("--big-rows", type=int, default=0, help="4000×3000 photos taken as dataset rows")
     args = parser.parse_args()
     paths = photo_files(args.images, (1024, 768))
     cores = usable_cores()
@@ -102,16 +135,22 @@ def main() -> None:
 
     model = InstantModel()
     out = WORK / "feeding-index"
-    for decode in ("threads", "processes") * args.rounds:
+    builds: list[tuple[str, FolderSource | DatasetSource]] = [
+        ("threads", FolderSource(folder)),
+        ("processes", FolderSource(folder)),
+    ]
+    if dataset := dataset_rows(folder, "1024×768"):
+        builds.append(("processes", dataset))
+    if dataset and args.big_rows:
+        dataset_rows(photo_folder(args.big_rows), "4000×3000")
+    for decode, source in builds * args.rounds:
         shutil.rmtree(out, ignore_errors=True)
         started = time.perf_counter()
-        summary = build_index(
-            FolderSource(folder), out, model, progress=False, decode=decode, workers=cores, batch_size=64
-        )
+        summary = build_index(source, out, model, progress=False, decode=decode, workers=cores, batch_size=64)
         seconds = time.perf_counter() - started
         stages = ", ".join(f"{name} {spent:.2f}s" for name, spent in summary.stages.items())
         print(
-            f"build with a model that takes no time, {cores} decode {decode}: "
+            f"build of the {source.kind} with a model that takes no time, {cores} decode {decode}: "
             f"{summary.count / seconds:.0f} images/s ({summary.count} in {seconds:.1f}s; {stages})"
         )
 

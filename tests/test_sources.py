@@ -151,3 +151,32 @@ def test_a_missing_metadata_column_is_named(tmp_path, collection, embedder, opti
         build_index(
             DatasetSource(str(tmp_path / "saved"), image_column="img", **options), tmp_path / "i", embedder
         )
+
+
+def test_a_dataset_s_big_images_are_hashed_ahead_on_threads_and_come_in_order(monkeypatch):
+    # Not on the thread that takes the items (a build's, feeding the model); small ones there.
+    import hashlib
+    import threading
+
+    from indexing import sources
+
+    hashed_on: dict[int, str] = {}
+    hash_of = sources.content_hash
+
+    def recorded(data: bytes) -> str:
+        hashed_on[len(data)] = threading.current_thread().name
+        return hash_of(data)
+
+    monkeypatch.setattr(sources, "content_hash", recorded)
+    sizes = [sources.HASHED_APART + 1 + n if n % 3 else 100 + n for n in range(sources.HASHED_AHEAD + 8)]
+    records = [{"img": bytes([n]) * size, "caption": f"row {n}"} for n, size in enumerate(sizes)]
+    source = DatasetSource("streamed", label_column="caption")
+    items = list(source.rows(iter(records), "img"))
+    assert [item.key for item in items] == [f"train/{n}" for n in range(len(records))]
+    assert [item.label for item in items] == [f"row {n}" for n in range(len(records))]
+    assert [item.content for item in items] == [
+        hashlib.blake2b(r["img"], digest_size=16).hexdigest() for r in records
+    ]
+    here = threading.current_thread().name
+    assert all(hashed_on[size].startswith("hash") for size in sizes if size > sources.HASHED_APART)
+    assert all(hashed_on[size] == here for size in sizes if size <= sources.HASHED_APART)
