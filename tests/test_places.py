@@ -249,6 +249,32 @@ def test_an_index_built_before_places_reads_them_once_without_embedding_again(ph
     assert [(h.key, h.place) for h in hits] == [("red-sol.jpg", "Madrid, Spain")]
 
 
+@pytest.mark.parametrize("before", ["dates", "places"])
+def test_a_dataset_index_built_before_dates_or_places_reads_them_from_its_rows_once(photos, tmp_path, before):
+    from indexing.sources import DatasetSource
+
+    save_as_dataset(photos, tmp_path / "ds")
+    source = DatasetSource(str(tmp_path / "ds"), image_column="img")
+    out = tmp_path / "index"
+    build_index(source, out, ColourEmbedder(), progress=False)
+    with sqlite3.connect(out / CATALOG) as db:  # as a version that read no dates, or dates alone, left it
+        for index in ("items_position", "items_country", "items_unplaced"):
+            db.execute(f"DROP INDEX {index}")
+        if before == "dates":
+            db.execute("DROP INDEX items_taken")
+        dropped = ["lat", "lon", "place", "country"] + (["taken"] if before == "dates" else [])
+        for column in dropped:
+            db.execute(f"ALTER TABLE items DROP COLUMN {column}")
+    summary = build_index(source, out, ColourEmbedder(), progress=False)
+    assert (summary.added, summary.updated, summary.unchanged) == (0, 0, len(PHOTOS))  # none embedded again
+    searcher = Searcher.open(out, ColourEmbedder())
+    hits = searcher.by_text("red near:Madrid", k=5)
+    assert [(h.label, h.place) for h in hits] == [("train[2] red-sol.jpg", "Madrid, Spain")]
+    with sqlite3.connect(out / CATALOG) as db:  # each read ("": it says no date), none left unread
+        assert db.execute("SELECT COUNT(*) FROM items WHERE taken = ''").fetchone() == (len(PHOTOS),)
+        assert db.execute("SELECT value FROM meta WHERE name='headers_unread'").fetchall() == []
+
+
 def test_the_nearest_town_is_the_one_a_full_scan_finds():
     towns = gazetteer()
     rng = np.random.default_rng(0)
