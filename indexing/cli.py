@@ -132,6 +132,13 @@ def _parser() -> argparse.ArgumentParser:
         "index", type=Path, nargs="?", help="index directory (default: $INDEX_DIR or ./index)"
     )
     search.add_argument(
+        "words",
+        nargs="*",
+        metavar="DESCRIPTION",
+        help="what to look for, as --text: search index a cat on a sofa (or search 'a cat on a sofa', "
+        "the default index)",
+    )
+    search.add_argument(
         "--text", help="a description, e.g. 'a cat on a sofa'; -word leaves a word out: 'beach -people'"
     )
     search.add_argument("--image", type=Path, help="an image file (with --text too: both together)")
@@ -404,6 +411,7 @@ def _search(args: argparse.Namespace) -> int:
     from indexing.search import Searcher
     from indexing.store import IndexStore
 
+    _description_from_words(args)
     store = IndexStore(config.index_dir(args.index))  # before the model: a missing index fails fast
     text_model = config.text_model(args.text_model)
     if text_model:
@@ -465,6 +473,17 @@ def _search(args: argparse.Namespace) -> int:
         score = f"{hit.score:.4f}" if hit.score is not None else "     —"  # a period browsed
         print(f"{hit.rank:>3}  {score}  {hit.path or hit.label}  (id {hit.id}{taken}{folded})")
     return 0
+
+
+def _description_from_words(args: argparse.Namespace) -> None:
+    """The words after the index as the description (`--text`); a first word that names no file
+    or folder, without --text, is the description's too, searched in the default index."""
+    if args.index is not None and args.text is None and not args.index.exists():
+        args.words, args.index = [str(args.index), *args.words], None
+    if args.words:
+        if args.text is not None:
+            raise BuscadorError("give the description once: after the index, or with --text")
+        args.text = " ".join(args.words)
 
 
 def _info(args: argparse.Namespace) -> int:
