@@ -486,6 +486,11 @@ def _description_from_words(args: argparse.Namespace) -> None:
         args.text = " ".join(args.words)
 
 
+def _images_say(count: int) -> str:
+    """ "1 image says", "12 images say"."""
+    return "1 image says" if count == 1 else f"{count} images say"
+
+
 def _info(args: argparse.Namespace) -> int:
     from indexing import ann
     from indexing.sources import source_text
@@ -528,7 +533,7 @@ def _info(args: argparse.Namespace) -> int:
         print(f"folders:     {folders} (search one alone with --within)")
     if dates := manifest.get("dates_taken"):
         print(
-            f"dates:       {dates['count']} images say when they were taken, {dates['first'][:10]} to "
+            f"dates:       {_images_say(dates['count'])} when they were taken, {dates['first'][:10]} to "
             f"{dates['last'][:10]} (search a period alone with --taken, or taken:2019 in a query)"
         )
         if years := dates.get("years"):
@@ -537,7 +542,7 @@ def _info(args: argparse.Namespace) -> int:
         from indexing.places import country_name
 
         print(
-            f"places:      {places['count']} images say where they were taken (search near a town or "
+            f"places:      {_images_say(places['count'])} where they were taken (search near a town or "
             "in a country alone with --near, or near:Madrid in a query)"
         )
         countries = list(places.get("countries", {}).items())
