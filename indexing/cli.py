@@ -486,9 +486,14 @@ def _description_from_words(args: argparse.Namespace) -> None:
         args.text = " ".join(args.words)
 
 
-def _images_say(count: int) -> str:
-    """ "1 image says", "12 images say"."""
-    return "1 image says" if count == 1 else f"{count} images say"
+def _images_say(count: int, what: str) -> str:
+    """ "1 image says when it was taken", "12 images say when they were taken" (`what`: when, where)."""
+    return f"1 image says {what} it was taken" if count == 1 else f"{count} images say {what} they were taken"
+
+
+def _span(first: str, last: str) -> str:
+    """The days from `first` to `last` (dates taken), or the one day."""
+    return f"on {first[:10]}" if first[:10] == last[:10] else f"{first[:10]} to {last[:10]}"
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -533,8 +538,8 @@ def _info(args: argparse.Namespace) -> int:
         print(f"folders:     {folders} (search one alone with --within)")
     if dates := manifest.get("dates_taken"):
         print(
-            f"dates:       {_images_say(dates['count'])} when they were taken, {dates['first'][:10]} to "
-            f"{dates['last'][:10]} (search a period alone with --taken, or taken:2019 in a query)"
+            f"dates:       {_images_say(dates['count'], 'when')}, {_span(dates['first'], dates['last'])} "
+            "(search a period alone with --taken, or taken:2019 in a query)"
         )
         if years := dates.get("years"):
             print(f"years:       {_counts(list(years.items()), more=False)}")
@@ -542,7 +547,7 @@ def _info(args: argparse.Namespace) -> int:
         from indexing.places import country_name
 
         print(
-            f"places:      {_images_say(places['count'])} where they were taken (search near a town or "
+            f"places:      {_images_say(places['count'], 'where')} (search near a town or "
             "in a country alone with --near, or near:Madrid in a query)"
         )
         countries = list(places.get("countries", {}).items())

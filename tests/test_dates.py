@@ -488,3 +488,14 @@ def test_browser_a_year_under_options_lists_its_photos_in_this_tab(searcher, bro
         assert page.url == url + "?q=taken%3A2021&k=12"  # in this tab (the address bar follows)
         assert len(page.context.pages) == 1
         assert _captions(page) == ["#1 · blue-2021.jpg · 2021-03-01", "#2 · trips/red-2021.jpg · 2021-03-02"]
+
+
+def test_info_of_an_index_with_one_dated_photo_says_so_in_the_singular(tmp_path, capsys):
+    from indexing.cli import main
+
+    _save(tmp_path / "photos" / "dated.jpg", ("red",), "2019:07:14 18:22:05")
+    _save(tmp_path / "photos" / "undated.jpg", ("blue",), None)
+    build_index(FolderSource(tmp_path / "photos"), tmp_path / "index", ColourEmbedder(), progress=False)
+    assert main(["info", str(tmp_path / "index")]) == 0
+    info = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
+    assert info["dates"].strip().startswith("1 image says when it was taken, on 2019-07-14 (search")
