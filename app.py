@@ -130,7 +130,8 @@ def index_status(engine: Engine, lang: str = "en") -> str:
     line = f"🖼️ {store.count} · `{Path(store.model).name}`"
     if dates := store.manifest.get("dates_taken"):
         word = ui_text.message(lang, "period_word")
-        line += f" · 📅 {dates['first'][:10]} – {dates['last'][:10]}: `{word}:{dates['last'][:4]}`"
+        first, last = dates["first"][:10], dates["last"][:10]
+        line += f" · 📅 {first if first == last else f'{first} – {last}'}: `{word}:{last[:4]}`"
         years = dates.get("years") or {}  # (not in indexes built before it was recorded)
         line += "".join(f" · [{year}](?q={word}%3A{year}) ({n})" for year, n in years.items())
     if places := store.manifest.get("places"):

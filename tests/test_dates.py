@@ -490,8 +490,10 @@ def test_browser_a_year_under_options_lists_its_photos_in_this_tab(searcher, bro
         assert _captions(page) == ["#1 · blue-2021.jpg · 2021-03-01", "#2 · trips/red-2021.jpg · 2021-03-02"]
 
 
-def test_info_of_an_index_with_one_dated_photo_says_so_in_the_singular(tmp_path, capsys):
+def test_an_index_with_one_dated_photo_says_so_in_the_singular(tmp_path, capsys):
+    import app
     from indexing.cli import main
+    from ui.handlers import Engine
 
     _save(tmp_path / "photos" / "dated.jpg", ("red",), "2019:07:14 18:22:05")
     _save(tmp_path / "photos" / "undated.jpg", ("blue",), None)
@@ -499,3 +501,5 @@ def test_info_of_an_index_with_one_dated_photo_says_so_in_the_singular(tmp_path,
     assert main(["info", str(tmp_path / "index")]) == 0
     info = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
     assert info["dates"].strip().startswith("1 image says when it was taken, on 2019-07-14 (search")
+    searcher = Searcher.open(tmp_path / "index", ColourEmbedder())
+    assert " · 📅 2019-07-14: `taken:2019` · [2019]" in app.index_status(Engine(searcher))  # the page too
