@@ -136,6 +136,9 @@ class BatchingTextEncoder:
         )
         self.embed_texts = RecentTexts(self.texts.submit)
 
+    def words_read(self, text: str) -> str | None:
+        return self.encoder.words_read(text)
+
     def require_image_model(self, image_model: str) -> None:
         self.encoder.require_image_model(image_model)
 
@@ -167,6 +170,9 @@ class BatchingEmbedder:
 
     def embed_pixels(self, batch: np.ndarray) -> np.ndarray:
         return self.images.submit(list(batch))
+
+    def words_read(self, text: str) -> str | None:
+        return self.embedder.words_read(text)
 
     def precision_used(self, tower: str) -> str:
         return self.embedder.precision_used(tower)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -34,6 +34,8 @@ class TextEncoderLike(Protocol):
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
 
+    def words_read(self, text: str) -> str | None: ...
+
     def require_image_model(self, image_model: str) -> None: ...
 
 
@@ -51,6 +53,8 @@ class EmbedderLike(Protocol):
     def embed_pixels(self, batch: np.ndarray) -> np.ndarray: ...
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def words_read(self, text: str) -> str | None: ...
 
     def precision_used(self, tower: str) -> str: ...
 
@@ -143,9 +147,30 @@ class Embedder:
             out[group] = _unit(features)
         return out
 
+    def words_read(self, text: str) -> str | None:
+        """The part of `text` CLIP reads when the text is longer than its 77 tokens (`words_read`)."""
+        return words_read(self.tokenizer, text, self.max_tokens)
+
     def precision_used(self, tower: str) -> str:
         """What this embedder ran `tower` ("image" or "text") in so far: "fp32", "bf16", "bf16+fp32"."""
         return self.precision.describe(tower)
+
+
+def words_read(tokenizer: Any, text: str, max_tokens: int) -> str | None:
+    """The beginning of `text` that a text model reading `max_tokens` tokens (its own marks
+    included) reads, when the text is longer and the rest is left out; None when it reads it
+    all. For telling the person who wrote it. (As the tokenizer writes it back where it cannot
+    say where each token came from, a "slow" one.)"""
+    room = max_tokens - tokenizer.num_special_tokens_to_add()
+    if len(text) <= room:  # a token is a character at least
+        return None
+    text = text[: config.MAX_QUERY_CHARS]
+    options = {"add_special_tokens": False, "truncation": True, "max_length": room + 1}
+    if not tokenizer.is_fast:
+        ids = tokenizer(text, **options)["input_ids"]
+        return tokenizer.decode(ids[:room]).strip() if len(ids) > room else None
+    tokens = tokenizer(text, return_offsets_mapping=True, **options)
+    return text[: tokens["offset_mapping"][room - 1][1]] if len(tokens["input_ids"]) > room else None
 
 
 def _fit_threads() -> None:

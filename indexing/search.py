@@ -157,6 +157,16 @@ class Searcher:
             raise BuscadorError("the description is empty: type what you are looking for", "empty_query")
         return self.by_query(text, k=k, min_score=min_score, **options)
 
+    def words_read(self, text: str, language: str = "en") -> str | None:
+        """Where the text model that embeds description `text` in `language` stops reading it:
+        the words it reads when the description is longer than the model takes (the rest is left
+        out), else None. `taken:`, `near:` and the words left out are not the description's."""
+        words, _ = split_period(text)
+        words, _, _ = split_place(words)
+        positive, _ = split_negatives(words)
+        encoder = self.text_encoder if self.text_encoder_for(language) == "multilingual" else self.embedder
+        return encoder.words_read(positive) if positive and encoder is not None else None
+
     def by_image(
         self,
         image: ImageInput | None,

@@ -24,6 +24,7 @@ from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
 from indexing import config
+from indexing.embedder import words_read
 from indexing.errors import BuscadorError
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,11 @@ class TextEncoder:
             weight, bias, activation = self.dense
             pooled = activation(torch.nn.functional.linear(pooled, weight, bias))
         return torch.nn.functional.normalize(pooled.float(), dim=-1).cpu().numpy()
+
+    def words_read(self, text: str) -> str | None:
+        """The part of `text` this model reads when the text is longer than its tokens
+        (`indexing.embedder.words_read`)."""
+        return words_read(self.tokenizer, text, self.max_tokens)
 
     def require_image_model(self, image_model: str) -> None:
         """Refuse to serve an index from another image space: the scores would be meaningless."""

@@ -60,6 +60,9 @@ class ColourEmbedder:
     def precision_used(self, tower: str) -> str:
         return "fp32"
 
+    def words_read(self, text: str) -> str | None:
+        return None  # it reads every word
+
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         self.text_calls += 1
         out = np.ones((len(texts), self.dim), np.float32)  # no colour word: equally like everything

@@ -644,6 +644,24 @@ def test_browser_a_changed_option_runs_the_last_search_again(browser, albums_ser
     page.close()
 
 
+def test_a_description_too_long_for_the_model_says_where_it_stopped_reading(
+    built_index, embedder, collection
+):
+    handlers = Handlers(Engine(Searcher.open(built_index, embedder, max_k=APP_MAX_K)))
+    long = "a red circle on a white square " * 20 + "and a blue triangle"
+    _, hits, status, _ = handlers.search_text(long, 3, -1.0, False, "", gr.Request())
+    assert len(hits) == 3
+    assert status == (
+        f"3 results for “{long[:79]}…” (too long for the model: it read up to “…square a red circle on a”)."
+    )
+    spanish = gr.Request(headers={"accept-language": "es"})
+    status = handlers.search_combined(
+        str(collection / "img_004.png"), long, 0.5, 3, -1.0, False, "", spanish
+    )[2]
+    assert status.endswith("(demasiado larga para el modelo: leyó hasta «…square a red circle on a»).")
+    assert "too long" not in handlers.search_text("a red circle", 3, -1.0, False, "", gr.Request())[2]
+
+
 def test_a_changed_option_runs_each_kind_of_last_search_again(built_index, embedder, collection):
     handlers = Handlers(Engine(Searcher.open(built_index, embedder, max_k=APP_MAX_K)))
     request = gr.Request()

@@ -59,6 +59,19 @@ def test_text_past_77_tokens_is_truncated_not_an_error(embedder: Embedder):
     assert float(a @ b) > 0.999
 
 
+def test_a_text_past_77_tokens_says_where_clip_stopped_reading_it(embedder: Embedder):
+    # Words of one token each: 75 of them fill CLIP's 77 tokens with its two marks.
+    words = ("a red dog on the beach at night " * 20).split()
+    long = " ".join(words)
+    read = embedder.words_read(long)
+    assert read == " ".join(words[:75])
+    a, b = embedder.embed_texts([long, read])
+    assert float(a @ b) > 0.9999  # what it read is all the long text counts for
+    assert embedder.words_read(" ".join(words[:75])) is None  # exactly as much as it reads
+    assert embedder.words_read("a red dog") is None
+    assert embedder.words_read("Tiburón, " * 60).startswith("Tiburón, Tiburón,")  # the text as written
+
+
 def test_unknown_model_gives_an_actionable_error(tmp_path):
     with pytest.raises(BuscadorError, match=r"no model directory at .*CLIP_MODEL"):
         Embedder(str(tmp_path / "no-such-model"))

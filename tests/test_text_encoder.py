@@ -105,3 +105,22 @@ def test_the_cli_takes_a_text_model_and_a_language(
     assert spanish == expected
     assert main([*args, "--language", "xx"]) == 0  # any language but English
     assert [h["id"] for h in json.loads(capsys.readouterr().out)] == expected
+
+
+def test_a_description_too_long_for_either_encoder_says_where_it_stopped(
+    built_index, embedder, multilingual, tiny_model, capsys, monkeypatch
+):
+    from indexing.cli import main
+
+    encoder = TextEncoder(multilingual)
+    searcher = Searcher.open(built_index, embedder, text_encoder=encoder)
+    long = "un gato rojo muy grande " * 100 + "-perro taken:2019"
+    read = {language: searcher.words_read(long, language) for language in ("en", "es")}
+    assert read["en"] == embedder.words_read(long) and read["es"] == encoder.words_read(long)
+    assert long.startswith(read["en"]) and long.startswith(read["es"]) and read["en"] != read["es"]
+    assert searcher.words_read("un gato rojo -perro taken:2019", "es") is None
+    monkeypatch.setenv("CLIP_MODEL", tiny_model)
+    assert main(["search", str(built_index), "--text", long[:-18], "-k", "1", "--paths"]) == 0
+    assert f"note: the description is too long for the model: it read up to “…{read['en'][-60:]}”" in (
+        capsys.readouterr().err
+    )

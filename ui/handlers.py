@@ -39,6 +39,10 @@ Answer = TypeVar("Answer")
 Query = Callable[[Searcher, dict[str, Any]], list[Hit]]
 # Why the last search of a page was refused, kept for its status line: this many pages at most.
 REFUSALS_KEPT = 1024
+# The status line quotes a description's first characters, and, where the model stopped reading
+# a long one, its last words read.
+QUOTED_CHARS = 80
+LAST_WORDS_READ = 6
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,14 @@ class Handlers:
         request: gr.Request,
     ) -> Results:
         text = (query or "").strip()
+        language = visitor_language(request)
+        read: list[str | None] = [None]  # where the model stopped reading a long description
+
+        def search(s: Searcher, o: dict[str, Any]) -> list[Hit]:
+            hits = s.by_text(query, k, min_score, language=language, **o)
+            read[0] = s.words_read(text, language)
+            return hits
+
         return self._page_search(
             "text",
             request,
@@ -85,8 +97,8 @@ class Handlers:
             min_score=min_score,
             collapse=collapse,
             within=within,
-            query=lambda s, o: s.by_text(query, k, min_score, language=visitor_language(request), **o),
-            what=lambda lang: ui_text.message(lang, "text_query", q=text[:80]),
+            query=search,
+            what=lambda lang: _quoted(lang, "text_query", text, read[0]),
             link=lambda: {"q": text, "k": int(k)},
         )
 
@@ -126,11 +138,20 @@ class Handlers:
         if not image:
             self._refuse(request, ui_text.error(visitor_language(request), _NO_IMAGE))
         text = (words or "").strip()
+        language = visitor_language(request)
+        read: list[str | None] = [None]  # where the model stopped reading long words
+
+        def search(s: Searcher, o: dict[str, Any]) -> list[Hit]:
+            hits = s.by_query(
+                text, image, image_weight=weight, k=k, min_score=min_score, language=language, **o
+            )
+            read[0] = s.words_read(text, language) if text else None
+            return hits
 
         def what(lang: str) -> str:
             if not text:
                 return ui_text.message(lang, "image_query")
-            return ui_text.message(lang, "image_and_words", q=text[:80])
+            return _quoted(lang, "image_and_words", text, read[0])
 
         return self._page_search(
             "query",
@@ -139,15 +160,7 @@ class Handlers:
             min_score=min_score,
             collapse=collapse,
             within=within,
-            query=lambda s, o: s.by_query(
-                text,
-                image,
-                image_weight=weight,
-                k=k,
-                min_score=min_score,
-                language=visitor_language(request),
-                **o,
-            ),
+            query=search,
             what=what,
             link=None,  # an uploaded image has no link
         )
@@ -574,6 +587,16 @@ class Handlers:
 
 
 _NO_IMAGE = BuscadorError("no image given", "no_image")
+
+
+def _quoted(lang: str, key: str, text: str, read: str | None) -> str:
+    """The status line's name of a search by words `text` (message `key`, its first characters
+    quoted), saying where the model stopped reading them when it did (`read`: what it read)."""
+    shown = text if len(text) <= QUOTED_CHARS else text[: QUOTED_CHARS - 1] + "…"
+    named = ui_text.message(lang, key, q=shown)
+    if read is None:
+        return named
+    return ui_text.message(lang, "text_cut", what=named, end=" ".join(read.split()[-LAST_WORDS_READ:]))
 
 
 def _caption(hit: dict[str, Any], lang: str) -> str:
