@@ -35,6 +35,7 @@ MAX_FIELD_CHARS = 500
 # A dataset's rows are hashed on threads this many rows ahead of the one handed out, those of
 # images past HASHED_APART bytes (smaller ones cost less to hash than to hand to a thread).
 HASHED_AHEAD = 32
+HASHED_BYTES = 64 * 2**20  # and no more bytes than this held ahead (a dataset of big scans)
 HASHED_APART = 64 * 1024
 
 
@@ -378,6 +379,7 @@ class DatasetSource:
         takes 2.7 ms to hash, the ceiling of a GPU build at one thread)."""
         self.warnings = []
         ahead: deque[tuple[int, dict[str, Any], bytes | Image.Image, str, Future[str]]] = deque()
+        held = 0  # bytes of the images in `ahead`
         with ThreadPoolExecutor(min(4, usable_cores()), thread_name_prefix="hash") as hashing:
             for row, record in enumerate(records):
                 if self.limit is not None and row >= self.limit:
@@ -390,7 +392,9 @@ class DatasetSource:
                     self.warnings.append(f"{self.split}/{row}: unusable image value ({exc})")
                     continue
                 ahead.append((row, record, data, name, _hashed(data, hashing)))
-                if len(ahead) > HASHED_AHEAD:
+                held += _size(data)
+                while len(ahead) > HASHED_AHEAD or (held > HASHED_BYTES and len(ahead) > 1):
+                    held -= _size(ahead[0][2])
                     yield self._item(*ahead.popleft())
             while ahead:
                 yield self._item(*ahead.popleft())
@@ -467,6 +471,11 @@ class DatasetSource:
             with fsspec.open(path, "rb") as f:
                 return f.read()
         return candidate.read_bytes()
+
+
+def _size(data: bytes | Image.Image) -> int:
+    """About how many bytes a row's image holds."""
+    return len(data) if isinstance(data, bytes) else data.width * data.height * len(data.getbands())
 
 
 def _hashed(data: bytes | Image.Image, hashing: ThreadPoolExecutor) -> Future[str]:

@@ -180,3 +180,21 @@ def test_a_dataset_s_big_images_are_hashed_ahead_on_threads_and_come_in_order(mo
     here = threading.current_thread().name
     assert all(hashed_on[size].startswith("hash") for size in sizes if size > sources.HASHED_APART)
     assert all(hashed_on[size] == here for size in sizes if size <= sources.HASHED_APART)
+
+
+def test_a_dataset_s_rows_are_read_ahead_up_to_a_number_of_bytes(monkeypatch):
+    # Big scans: a few rows ahead, not 32 of them in memory.
+    from indexing import sources
+
+    size = sources.HASHED_APART + 1
+    monkeypatch.setattr(sources, "HASHED_BYTES", 3 * size)
+    pulled = []
+
+    def records():
+        for n in range(20):
+            pulled.append(n)
+            yield {"img": bytes([n]) * size}
+
+    items = DatasetSource("streamed").rows(records(), "img")
+    assert next(items).key == "train/0" and len(pulled) <= 4
+    assert [item.key for item in items] == [f"train/{n}" for n in range(1, 20)]
