@@ -458,10 +458,8 @@ def _search(args: argparse.Namespace) -> int:
         except BadImage as exc:
             raise BuscadorError(f"{args.image}: {exc}") from None
         if args.text and (read := searcher.words_read(args.text, args.language)):
-            print(
-                f"note: the description is too long for the model: it read up to “…{read[-60:]}”",
-                file=sys.stderr,
-            )
+            end = " ".join(read.split()[-6:])
+            print(f"note: the description is too long for the model: it read up to “…{end}”", file=sys.stderr)
     if args.json:
         print(json.dumps([h.as_dict() for h in hits], indent=2, ensure_ascii=False))
         return 0
