@@ -552,14 +552,19 @@ def test_decode_processes_read_the_headers_beside_their_decoding(photos, tmp_pat
     }
 
 
-@pytest.mark.parametrize("decode", ["processes", "threads"])
+@pytest.mark.parametrize("decode", ["processes", "threads", "gpu"])
 def test_a_dataset_s_headers_are_read_where_its_rows_are_decoded(
     photos, tmp_path, embedder, monkeypatch, decode
 ):
-    # Not on the thread that feeds the model (a GPU's): in the decode processes, or threads.
+    # Not on the thread that feeds the model (a GPU's): in the decode processes, threads, or the
+    # GPU's readers (nvJPEG played by Pillow).
     import threading
 
+    import indexing.build
     from indexing.sources import DatasetSource
+    from tests.test_gpu_decoding import pillow_decode
+
+    monkeypatch.setattr(indexing.build, "nvjpeg", lambda device: pillow_decode)
 
     readable = headers.from_bytes
     read_on: list[str] = []
@@ -569,11 +574,12 @@ def test_a_dataset_s_headers_are_read_where_its_rows_are_decoded(
     save_as_dataset(photos, tmp_path / "ds")
     out = tmp_path / "index"
     source = DatasetSource(str(tmp_path / "ds"), image_column="img")
-    build_index(source, out, embedder, progress=False, decode=decode, workers=2)
+    assert build_index(source, out, embedder, progress=False, decode=decode, workers=2).decoding == decode
     if decode == "processes":
         assert read_on == []
     else:
-        assert len(read_on) == len(PHOTOS) and all(name.startswith("decode") for name in read_on)
+        thread = {"threads": "decode", "gpu": "read"}[decode]
+        assert len(read_on) == len(PHOTOS) and all(name.startswith(thread) for name in read_on)
     manifest = json.loads((out / MANIFEST).read_text())
     assert (manifest["places"]["count"], manifest["places"]["countries"]) == (4, {"ES": 3, "US": 1})
     with sqlite3.connect(out / CATALOG) as db:
