@@ -128,9 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--no-progress", action="store_true")
 
     search = sub.add_parser("search", help="search an index by text or by image")
-    search.add_argument(
-        "index", type=Path, nargs="?", help="index directory (default: $INDEX_DIR or ./index)"
-    )
+    search.add_argument("index", nargs="?", help="index directory (default: $INDEX_DIR or ./index)")
     search.add_argument(
         "words",
         nargs="*",
@@ -480,9 +478,11 @@ def _search(args: argparse.Namespace) -> int:
 
 def _description_from_words(args: argparse.Namespace) -> None:
     """The words after the index as the description (`--text`); a first word that names no file
-    or folder, without --text, is the description's too, searched in the default index."""
-    if args.index is not None and args.text is None and not args.index.exists():
-        args.words, args.index = [str(args.index), *args.words], None
+    or folder and is no path (no "/"), without --text, is the description's too, searched in the
+    default index."""
+    first = args.index  # as typed: "./idx" is a path
+    if first is not None and args.text is None and "/" not in first and not Path(first).exists():
+        args.words, args.index = [first, *args.words], None
     if args.words:
         if args.text is not None:
             raise BuscadorError("give the description once: after the index, or with --text")

@@ -57,7 +57,9 @@ def test_build_search_info(tmp_path, collection, tiny_model, capsys, monkeypatch
     assert info["built at"].strip().startswith("20")
 
 
-def test_the_description_may_follow_the_index_or_stand_alone(built_index, tiny_model, capsys, monkeypatch):
+def test_the_description_may_follow_the_index_or_stand_alone(
+    built_index, collection, tiny_model, capsys, monkeypatch
+):
     monkeypatch.setenv("CLIP_MODEL", tiny_model)
     assert main(["search", str(built_index), "--text", "a blue circle", "-k", "3", "--json"]) == 0
     asked = [hit["id"] for hit in json.loads(capsys.readouterr().out)]
@@ -71,6 +73,8 @@ def test_the_description_may_follow_the_index_or_stand_alone(built_index, tiny_m
     assert main(["search", str(built_index), "a cat", "--text", "a dog"]) == 2
     assert "error: give the description once: after the index, or with --text" in capsys.readouterr().err
     assert main(["search", "no-such-index", "--text", "a dog"]) == 2  # with --text, a missing index
+    assert "error: no index at no-such-index" in capsys.readouterr().err
+    assert main(["search", "./no-such-index", "--image", str(collection / "img_004.png")]) == 2  # a path
     assert "error: no index at no-such-index" in capsys.readouterr().err
 
 
