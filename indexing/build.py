@@ -40,9 +40,9 @@ from indexing.decoding import (
 from indexing.embedder import EmbedderLike
 from indexing.errors import BadImage, BuscadorError
 from indexing.gpu_decoding import GpuDecoder, JpegFile, gpu_candidate, nvjpeg, nvjpeg_encoder
-from indexing.images import thumbnail_jpeg
+from indexing.images import IMAGE_EXTENSIONS, thumbnail_jpeg
 from indexing.progress import progress_bar
-from indexing.sources import Shard, Source, SourceItem
+from indexing.sources import Shard, Source, SourceItem, source_text
 from indexing.store import CATALOG, Catalog, Row, Writer, write_index
 
 # Where a build's time goes: waiting for decoded images, the model, waiting for the disk (vectors,
@@ -237,6 +237,8 @@ def build_index(
         for line, names, reason in _left_out(source):
             warn(f"skipped {line}")
             summary.skipped += [(name, reason) for name in names]
+        if not diff.seen and not summary.skipped:
+            warn(_nothing_found(source))
         catalog.record_precision(embedder.precision_used("image"))  # over all builds
         summary.seen = len(diff.seen)
         summary.unchanged = diff.unchanged
@@ -568,6 +570,19 @@ def _prepare(
         return _Prepared(item, embedder.pixels(img), thumbnail_jpeg(img), content=content, facts=facts)
     except BadImage as exc:
         return _Prepared(item, error=str(exc))
+
+
+def _nothing_found(source: Source) -> str:
+    """What a build that found no image at all says: that the index is empty, and what the source
+    held instead (files of other kinds, by extension), or that it held nothing."""
+    where = source_text(source.describe())
+    if not source.others:
+        return f"no image in {where}: it is empty, and so is the index"
+    kinds = ", ".join(f"{n} {suffix or 'without extension'}" for suffix, n in source.others.most_common(5))
+    return (
+        f"no image in {where}, only files of other kinds ({kinds}): the index is empty. Images are "
+        f"{' '.join(sorted(IMAGE_EXTENSIONS))} files"
+    )
 
 
 def _gone(diff: _Diff, source: Source, summary: BuildSummary, warn: Callable[[str], None]) -> list[str]:

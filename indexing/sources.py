@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import os
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -109,6 +109,9 @@ class Source(Protocol):
     # What it could not read this time: keys, and folders as key prefixes ending in "/" ("" for
     # the whole source). Images indexed there stay as they are instead of being taken for removed.
     unreachable: list[str]
+    # Files it passed over as no image, by extension ("" for none): what a build that found no
+    # image says was there instead.
+    others: Counter[str]
 
     def describe(self) -> dict[str, Any]:
         """What the manifest records about the source (JSON-ready)."""
@@ -158,6 +161,7 @@ class FolderSource:
         self.warnings: list[str] = []
         self.left_out: list[tuple[str, str, str]] = []
         self.unreachable: list[str] = []
+        self.others: Counter[str] = Counter()
         self._scanned: list[SourceItem] | None = None
 
     def describe(self) -> dict[str, Any]:
@@ -178,7 +182,7 @@ class FolderSource:
         return self.root / key
 
     def _scan(self) -> list[SourceItem]:
-        self.warnings, self.left_out, self.unreachable = [], [], []
+        self.warnings, self.left_out, self.unreachable, self.others = [], [], [], Counter()
         return list(self._walk(self.root, "", self.root, {self.root}))
 
     def _walk(self, folder: Path, prefix: str, real_folder: Path, visited: set[Path]) -> Iterator[SourceItem]:
@@ -215,6 +219,8 @@ class FolderSource:
                         yield SourceItem(rel, rel, f"{st.st_size}:{st.st_mtime_ns}", Path(entry.path))
                     elif suffix in UNREAD_FORMATS:
                         self.left_out.append((rel, *UNREAD_FORMATS[suffix]))
+                    else:
+                        self.others[suffix] += 1
             except OSError as exc:
                 self.warnings.append(f"{rel}: cannot read ({exc.strerror})")
                 self.unreachable.extend([rel, rel + "/"])  # a file, or a folder whose images stay
@@ -291,6 +297,7 @@ class DatasetSource:
         self.warnings: list[str] = []
         self.left_out: list[tuple[str, str, str]] = []  # a dataset's rows have no file format
         self.unreachable: list[str] = []  # a dataset that cannot be read stops the build instead
+        self.others: Counter[str] = Counter()  # a row is an image or unusable (`warnings`)
         self._base = Path(name).expanduser()
         self._opened: tuple[Any, str] | None = None
 

@@ -827,3 +827,34 @@ def test_thumbnails_that_cannot_be_compacted_now_are_deleted_all_the_same(tmp_pa
     assert "not compacted: database or disk is full" in caplog.text
     assert sorted(thumbs.get_many(range(40))) == list(range(30, 40))
     assert (tmp_path / shard_name(0)).exists()
+
+
+def test_a_build_that_finds_no_image_says_what_the_folder_held(tmp_path, embedder):
+    warned: list[str] = []
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    build_index(FolderSource(folder), tmp_path / "empty", embedder, progress=False, warn=warned.append)
+    assert warned == [f"no image in folder {folder}: it is empty, and so is the index"]
+    (folder / "notes.txt").write_text("a list")
+    (folder / "todo.txt").write_text("another")
+    (folder / "Makefile").write_text("all:")
+    (folder / ".hidden.png").write_bytes(b"not looked at")
+    warned.clear()
+    summary = build_index(
+        FolderSource(folder), tmp_path / "other", embedder, progress=False, warn=warned.append
+    )
+    assert summary.count == 0 and len(warned) == 1
+    assert warned[0].startswith(
+        f"no image in folder {folder}, only files of other kinds (2 .txt, 1 without extension): the index "
+        "is empty. Images are "
+    )
+    assert ".jpg" in warned[0]
+    shapes_image(0, (64, 48)).save(folder / "one.png")
+    warned.clear()
+    assert (
+        build_index(
+            FolderSource(folder), tmp_path / "other", embedder, progress=False, warn=warned.append
+        ).added
+        == 1
+    )
+    assert warned == []
