@@ -12,6 +12,9 @@
    recall@10 of bf16 queries (images and texts) against the fp32 index.
 3. The feeding side: decode + crop + 256-px thumbnail of 1024×768 JPEGs, images/s with one
    worker process and with one per core, and the scaling (N workers against N × one worker).
+   With the model on the CPU, the ceiling a build of these photos cannot pass there: what one
+   photo's decoding (the build's own function, on one thread) and its share of the model (its
+   images/s on every core, in the build's precision) cost in core time, against the cores' time.
 4. Text-query latency (embed the text + search) with 10k and 100k indexed vectors (synthetic),
    exact (flat) and HNSW, with HNSW's recall@10 against exact search.
 
@@ -44,6 +47,7 @@ from benchmarks import arguments
 from benchmarks.bench_feeding import InstantModel, decode_scaling
 from benchmarks.photos import WORK, photo_files, photo_folder
 from indexing.config import usable_cores
+from indexing.decoding import prepare_for_model
 from indexing.images import clip_pixels, load_image
 from indexing.sources import FolderSource
 from tests.synthetic import shapes_image
@@ -132,8 +136,9 @@ def crop_difference(paths: list[Path]) -> tuple[float, float]:
     return float(stacked.mean()), float(np.percentile(stacked, 99.9))
 
 
-def centred_fidelity(model_dir: Path, n: int) -> None:
-    """Section 2: bf16 against fp32 on n generated images and 200 texts, printed."""
+def centred_fidelity(model_dir: Path, n: int) -> dict[str, float]:
+    """Section 2: bf16 against fp32 on n generated images and 200 texts, printed; the model's
+    images/s in each precision returned."""
     from indexing import ann, config
     from indexing.embedder import Embedder
 
@@ -168,6 +173,29 @@ def centred_fidelity(model_dir: Path, n: int) -> None:
     print(
         f"recall@10 of bf16 queries against the fp32 index: images "
         f"{recall(vectors['fp32'][sample], vectors['bf16'][sample]):.3f}, texts {recall(text32, text16):.3f}"
+    )
+    return {name: n / spent for name, spent in seconds.items()}
+
+
+def ceiling(paths: list[Path], model_rate: float, precision: str, seed_rate: float) -> None:
+    """How many images/s a build of `paths` cannot pass on this CPU, printed with the ratio to the
+    seed loop it caps: each photo costs its decoding (read, hash, reduced-size decode, crop and
+    thumbnail: the build's decode function, one thread, 20 photos from the page cache) and its
+    share of the model (`model_rate` images/s on every core) in core time, and the cores give no
+    more than theirs, however the two are overlapped."""
+    sample = paths[:20]
+    for path in sample:
+        path.read_bytes()
+    started = time.thread_time()
+    for path in sample:
+        prepare_for_model(path, 224, True, None)
+    decode_ms = (time.thread_time() - started) / len(sample) * 1000
+    cores = usable_cores()
+    model_ms = cores * 1000 / model_rate
+    top = cores * 1000 / (decode_ms + model_ms)
+    print(
+        f"ceiling on {cores} cores: decoding {decode_ms:.1f} core-ms a photo, the model ({precision}) "
+        f"{model_ms:.1f}: at most {top:.1f} images/s, {top / seed_rate:.2f}× the seed loop"
     )
 
 
@@ -288,7 +316,10 @@ def main() -> None:
             rate, stages = timed_build(folder, model, **options)
             print(f"build, {label}: {rate:7.2f} images/s ({stages})")
 
-    centred_fidelity(model_dir, args.fidelity_images)
+    rates = centred_fidelity(model_dir, args.fidelity_images)
+    if embedder.device == "cpu":
+        precision = embedder.precision_used("image")
+        ceiling(paths, rates.get(precision, rates["fp32"]), precision, seed_rate)
     decode_scaling(paths[:1600] if (width, height) == (1024, 768) else photo_files(240, (1024, 768)))
 
     if args.skip_queries:
