@@ -114,3 +114,24 @@ def test_a_read_only_crop_is_embedded_without_torchs_warning(embedder: Embedder,
     vector = embedder.embed_pixels(crop[None])
     assert given == [True]  # torch warns on read-only arrays, once, into the user's console
     assert np.allclose(vector, embedder.embed_pixels(crop[None].copy()))
+
+
+def test_a_tokenizer_that_cannot_say_where_its_tokens_came_from_writes_back_what_was_read():
+    from indexing.embedder import words_read
+
+    class Words:  # a "slow" tokenizer: a token a word, no offsets
+        is_fast = False
+
+        def num_special_tokens_to_add(self) -> int:
+            return 2
+
+        def __call__(self, text: str, *, add_special_tokens: bool, truncation: bool, max_length: int):
+            assert not add_special_tokens and truncation
+            return {"input_ids": text.split()[:max_length]}
+
+        def decode(self, ids: list[str]) -> str:
+            return " ".join(ids)
+
+    text = " ".join(f"w{i}" for i in range(10))
+    assert words_read(Words(), text, 7) == "w0 w1 w2 w3 w4"
+    assert words_read(Words(), "w0 w1 w2 w3 w4", 7) is None
