@@ -573,14 +573,14 @@ def _prepare(
 
 
 def _nothing_found(source: Source) -> str:
-    """What a build that found no image at all says: that the index is empty, and what the source
-    held instead (files of other kinds, by extension), or that it held nothing."""
+    """What a build (or its dry run) that found no image at all says: what the source held instead
+    (files of other kinds, by extension), or that it held nothing."""
     where = source_text(source.describe())
     if not source.others:
-        return f"no image in {where}: it is empty, and so is the index"
+        return f"no image in {where}: it is empty, nothing to index"
     kinds = ", ".join(f"{n} {suffix or 'without extension'}" for suffix, n in source.others.most_common(5))
     return (
-        f"no image in {where}, only files of other kinds ({kinds}): the index is empty. Images are "
+        f"no image in {where}, only files of other kinds ({kinds}): nothing to index. Images are "
         f"{' '.join(sorted(IMAGE_EXTENSIONS))} files"
     )
 
@@ -623,6 +623,7 @@ class BuildPlan:
     kept: list[str]  # indexed images where the source could not list this time: left as they are
     unchanged: int
     skipped: list[str]  # what the source could not list or will not read, one line each
+    nothing_found: str = ""  # where the source holds no image at all: what it holds instead
 
     def report(self, most: int = 10) -> str:
         lines = [
@@ -636,6 +637,7 @@ class BuildPlan:
         if self.kept:
             lines.append(_kept_line(self.kept))
         lines += [f"skipped {line}" for line in self.skipped]
+        lines += [self.nothing_found] if self.nothing_found else []
         if self.new or self.changed:
             lines.append(
                 "(files that turn out unreadable are found, and skipped, when the build decodes them)"
@@ -663,7 +665,8 @@ def plan_build(
             bar.update(1)
     removed, kept = _missing(diff, source)
     skipped = [*source.warnings, *(line for line, _, _ in _left_out(source))]
-    return BuildPlan(new, changed, removed, kept, diff.unchanged, skipped)
+    nothing = _nothing_found(source) if not diff.seen and not skipped else ""
+    return BuildPlan(new, changed, removed, kept, diff.unchanged, skipped, nothing)
 
 
 def _listed(source: Source, shard: Shard | None) -> tuple[Iterator[SourceItem], int | None]:

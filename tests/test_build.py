@@ -834,7 +834,7 @@ def test_a_build_that_finds_no_image_says_what_the_folder_held(tmp_path, embedde
     folder = tmp_path / "docs"
     folder.mkdir()
     build_index(FolderSource(folder), tmp_path / "empty", embedder, progress=False, warn=warned.append)
-    assert warned == [f"no image in folder {folder}: it is empty, and so is the index"]
+    assert warned == [f"no image in folder {folder}: it is empty, nothing to index"]
     (folder / "notes.txt").write_text("a list")
     (folder / "todo.txt").write_text("another")
     (folder / "Makefile").write_text("all:")
@@ -845,10 +845,14 @@ def test_a_build_that_finds_no_image_says_what_the_folder_held(tmp_path, embedde
     )
     assert summary.count == 0 and len(warned) == 1
     assert warned[0].startswith(
-        f"no image in folder {folder}, only files of other kinds (2 .txt, 1 without extension): the index "
-        "is empty. Images are "
+        f"no image in folder {folder}, only files of other kinds (2 .txt, 1 without extension): nothing "
+        "to index. Images are "
     )
     assert ".jpg" in warned[0]
+    assert plan_build(FolderSource(folder), tmp_path / "other", progress=False).report().splitlines() == [
+        "dry run, nothing written: 0 new, 0 changed, 0 removed, 0 unchanged",
+        warned[0],  # --dry-run says it too
+    ]
     shapes_image(0, (64, 48)).save(folder / "one.png")
     warned.clear()
     assert (
