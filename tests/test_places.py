@@ -636,6 +636,11 @@ def test_a_spanish_page_names_towns_as_spanish_does(searcher):
     )
     towns = gazetteer()
     assert set(SPANISH) <= set(zip(towns.names, towns.codes, strict=True))  # each a town GeoNames names so
+    for (town, code), name in SPANISH.items():  # and cerca: finds it by the name the page shows
+        assert (town, code) in [
+            (near.town.split(", ")[0], near.country) for near in towns.find(name, 25.0)
+        ], name
+    assert place_label("Makkah", "SA", "es") == "La Meca, Arabia Saudí"
     spanish = gr.Request(headers={"accept-language": "es-ES,es"})
     hits = Handlers(Engine(searcher)).search_text("azul cerca:Brooklyn", 5, -1.0, False, "", spanish)[1]
     assert hits[0]["place"] == "Nueva York, NY, Estados Unidos"  # the hits too, in the visitor's language
