@@ -146,7 +146,11 @@ class Searcher:
     def text_encoder_for(self, language: str) -> str:
         """Which encoder embeds a text in `language`: "clip" for English, else "multilingual"
         when there is a second text encoder."""
-        return "multilingual" if self.text_encoder is not None and language != "en" else "clip"
+        return "clip" if self._encoder(language) is self.embedder else "multilingual"
+
+    def _encoder(self, language: str) -> EmbedderLike | TextEncoderLike:
+        """The encoder that embeds a text in `language` (`text_encoder_for` names it)."""
+        return self.text_encoder if self.text_encoder is not None and language != "en" else self.embedder
 
     def by_text(
         self, text: str | None, k: object = config.TOP_K_DEFAULT, min_score: object = -1.0, **options: Any
@@ -161,11 +165,8 @@ class Searcher:
         """Where the text model that embeds description `text` in `language` stops reading it:
         the words it reads when the description is longer than the model takes (the rest is left
         out), else None. `taken:`, `near:` and the words left out are not the description's."""
-        words, _ = split_period(text)
-        words, _, _ = split_place(words)
-        positive, _ = split_negatives(words)
-        encoder = self.text_encoder if self.text_encoder_for(language) == "multilingual" else self.embedder
-        return encoder.words_read(positive) if positive and encoder is not None else None
+        positive, *_ = split_query(text)
+        return self._encoder(language).words_read(positive) if positive else None
 
     def by_image(
         self,
@@ -204,10 +205,8 @@ class Searcher:
         t, i and each negative are unit vectors (text, image, `-word`s and `negative`), w is
         `image_weight`, and a lone text or image is taken as it is.
         """
-        words, period = split_period(text or "")
-        words, place, radius_km = split_place(words)
+        positive, negatives, period, place, radius_km = split_query(text or "")
         near = gazetteer().find(place, radius_km) if place else []
-        positive, negatives = split_negatives(words)
         extra = negative.split(",") if isinstance(negative, str) else list(negative)
         negatives += [n.strip() for n in extra if n and n.strip()]
         has_image = image is not None and image != ""
@@ -225,9 +224,10 @@ class Searcher:
         offset = whole_number(offset, "offset", 0, config.MAX_K - k)
         only = self._among(within, period, near)
         started = time.perf_counter()
-        encoder = self.text_encoder if self.text_encoder_for(language) == "multilingual" else self.embedder
         texts = [positive, *negatives] if positive else negatives
-        text_vectors = encoder.embed_texts(texts) if texts else np.empty((0, self.store.dim), np.float32)
+        text_vectors = (
+            self._encoder(language).embed_texts(texts) if texts else np.empty((0, self.store.dim), np.float32)
+        )
         vector = text_vectors[0] if positive else None
         if has_image:
             pixels = self.embedder.embed_pixels(self.embedder.pixels(self.embedder.load(image))[None])[0]
@@ -417,6 +417,15 @@ class Searcher:
 
 
 NEGATIVE = re.compile(r'(?:^|\s)-(?:"([^"]+)"|(\S+))')
+
+
+def split_query(text: str) -> tuple[str, list[str], Period | None, str | None, float | None]:
+    """A query's parts: what it describes, the words it leaves out (`split_negatives`), the period
+    it names (`taken:`) and the place (`near:`) with its distance, if said."""
+    words, period = split_period(text)
+    words, place, radius_km = split_place(words)
+    positive, negatives = split_negatives(words)
+    return positive, negatives, period, place, radius_km
 
 
 def split_negatives(text: str) -> tuple[str, list[str]]:
