@@ -406,7 +406,7 @@ def _watch(folder: Path, every: float, listed: Callable[[], FolderSource], build
 
 def _search(args: argparse.Namespace) -> int:
     from indexing.dates import parse_period
-    from indexing.search import Searcher
+    from indexing.search import Searcher, last_words
     from indexing.store import IndexStore
 
     _description_from_words(args)
@@ -456,8 +456,10 @@ def _search(args: argparse.Namespace) -> int:
         except BadImage as exc:
             raise BuscadorError(f"{args.image}: {exc}") from None
         if args.text and (read := searcher.words_read(args.text, args.language)):
-            end = " ".join(read.split()[-6:])
-            print(f"note: the description is too long for the model: it read up to “…{end}”", file=sys.stderr)
+            print(
+                f"note: the description is too long for the model: it read up to “…{last_words(read)}”",
+                file=sys.stderr,
+            )
     if args.json:
         print(json.dumps([h.as_dict() for h in hits], indent=2, ensure_ascii=False))
         return 0

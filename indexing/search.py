@@ -419,6 +419,12 @@ class Searcher:
 NEGATIVE = re.compile(r'(?:^|\s)-(?:"([^"]+)"|(\S+))')
 
 
+def last_words(read: str, most: int = 6) -> str:
+    """The last `most` words of what a text model read of a description (`Searcher.words_read`):
+    where it stopped, as the page and the command line quote it."""
+    return " ".join(read.split()[-most:])
+
+
 def split_query(text: str) -> tuple[str, list[str], Period | None, str | None, float | None]:
     """A query's parts: what it describes, the words it leaves out (`split_negatives`), the period
     it names (`taken:`) and the place (`near:`) with its distance, if said."""

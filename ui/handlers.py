@@ -24,7 +24,7 @@ from gradio.data_classes import FileData
 
 from indexing import config
 from indexing.errors import BuscadorError
-from indexing.search import Hit, Searcher
+from indexing.search import Hit, Searcher, last_words
 from indexing.sources import source_text
 from indexing.store import folder_name
 from ui import text as ui_text
@@ -39,10 +39,9 @@ Answer = TypeVar("Answer")
 Query = Callable[[Searcher, dict[str, Any]], list[Hit]]
 # Why the last search of a page was refused, kept for its status line: this many pages at most.
 REFUSALS_KEPT = 1024
-# The status line quotes a description's first characters, and, where the model stopped reading
-# a long one, its last words read.
+# The status line quotes a description's first characters (and, where the model stopped reading
+# a long one, its last words read: `last_words`).
 QUOTED_CHARS = 80
-LAST_WORDS_READ = 6
 
 
 @dataclass(frozen=True)
@@ -596,7 +595,7 @@ def _quoted(lang: str, key: str, text: str, read: str | None) -> str:
     named = ui_text.message(lang, key, q=shown)
     if read is None:
         return named
-    return ui_text.message(lang, "text_cut", what=named, end=" ".join(read.split()[-LAST_WORDS_READ:]))
+    return ui_text.message(lang, "text_cut", what=named, end=last_words(read))
 
 
 def _caption(hit: dict[str, Any], lang: str) -> str:
