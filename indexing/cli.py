@@ -42,6 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     build = sub.add_parser("build", help="index a folder of images or a Hugging Face dataset")
     build.add_argument("source", nargs="?", help="folder of images (searched recursively)")
     build.add_argument(
+        "index",
+        nargs="?",
+        type=Path,
+        help="index directory, as --out: build photos my-index (with --dataset, the one positional: "
+        "build --dataset NAME my-index)",
+    )
+    build.add_argument(
         "--exclude",
         action="append",
         default=[],
@@ -125,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="say which images a build would add, update and remove, and write nothing (no model needed)",
     )
-    build.add_argument("--no-progress", action="store_true")
+    build.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
 
     search = sub.add_parser("search", help="search an index by text or by image")
     search.add_argument("index", nargs="?", help="index directory (default: $INDEX_DIR or ./index)")
@@ -293,8 +300,12 @@ def _build(args: argparse.Namespace) -> int:
     from indexing.build import build_index
     from indexing.sources import DatasetSource, FolderSource, Shard
 
+    if args.dataset and args.source and args.index is None:
+        args.source, args.index = None, Path(args.source)  # build --dataset NAME INDEX
     if bool(args.dataset) == bool(args.source):
         raise BuscadorError("give a folder of images or --dataset NAME (one of them)")
+    if args.index is not None and args.out is not None and args.index != args.out:
+        raise BuscadorError(f"two index folders given, {args.index} and --out {args.out}: give one")
     if args.source and (args.label_column or args.meta_columns or args.date_column or args.position_columns):
         raise BuscadorError(
             "--label-column, --meta-columns, --date-column and --position-columns are for datasets; a "
@@ -328,7 +339,7 @@ def _build(args: argparse.Namespace) -> int:
         )
     else:
         source = FolderSource(args.source, exclude=args.exclude)
-    out = config.index_dir(args.out)
+    out = config.index_dir(args.index or args.out)
     if args.dry_run:
         from indexing.build import plan_build
 

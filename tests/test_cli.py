@@ -360,3 +360,18 @@ def test_a_dry_run_says_what_a_build_would_do_and_writes_nothing(
     assert main(["build", str(folder), "--out", str(tmp_path / "none"), "--dry-run", "--no-progress"]) == 0
     assert capsys.readouterr().out.startswith("dry run, nothing written: 12 new, 0 changed, 0 removed")
     assert not (tmp_path / "none").exists()
+
+
+def test_the_index_folder_may_follow_the_source(tmp_path, collection, capsys):
+    """`build photos my-index` and `build --dataset NAME my-index`, as `search my-index` reads it."""
+    assert main(["build", str(collection), str(tmp_path / "a"), "--dry-run", "--no-progress"]) == 0
+    assert (
+        main(["build", "--dataset", str(collection), str(tmp_path / "b"), "--dry-run", "--no-progress"]) == 0
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out if line.startswith("dry run")] == [
+        "dry run, nothing written"
+    ] * 2
+    assert "12 new" in out[0]
+    assert main(["build", str(collection), str(tmp_path / "a"), "--out", str(tmp_path / "c")]) == 2
+    assert f"two index folders given, {tmp_path / 'a'} and --out {tmp_path / 'c'}" in capsys.readouterr().err
