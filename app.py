@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import quote
 
 import gradio as gr
-import PIL.Image
 from gradio.components.gallery import GalleryData, GalleryImage
 from gradio.data_classes import ImageData
 from starlette.middleware import Middleware
@@ -54,7 +53,7 @@ def lenient_upload(image: gr.Image) -> gr.Image:
     def preprocess(payload: Any) -> Any:
         try:
             return strict(payload)
-        except (OSError, ValueError, SyntaxError, PIL.Image.DecompressionBombError):
+        except (OSError, ValueError, SyntaxError):
             return str(payload.path) if payload is not None and payload.path else None
 
     image.preprocess = preprocess  # type: ignore[method-assign]

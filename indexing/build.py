@@ -111,7 +111,8 @@ class BuildSummary:
         )
         stages = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.stages.items())
         return (
-            f"{self.count} images indexed ({kind}) in {self.seconds:.1f}s{rate}: "
+            f"{self.count} image{'' if self.count == 1 else 's'} indexed ({kind}) "
+            f"in {self.seconds:.1f}s{rate}: "
             f"{self.added} new, {self.updated} changed, {self.unchanged} unchanged, "
             f"{self.removed} removed, {len(self.skipped)} skipped, {self.reused} reused\n"
             f"time per stage ({self.decoding} decoding): {stages}"

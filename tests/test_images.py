@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from indexing import config
+from indexing import config, headers
 from indexing.errors import BadImage
 from indexing.images import clip_pixels, clip_pixels_and_thumbnail, load_image, photo_jpeg, thumbnail_jpeg
 from tests.synthetic import shapes_image
@@ -83,6 +83,20 @@ def test_huge_image_is_refused(tmp_path):
     Image.new("1", (side, side)).save(path)
     with pytest.raises(BadImage, match="too large"):
         load_image(path)
+
+
+def test_a_panorama_over_pillow_s_own_limit_is_decoded_at_reduced_size_and_its_date_read(tmp_path):
+    """180 megapixels: Pillow alone refuses to open it; 2250×1250 pixels decoded for CLIP."""
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = "2021:08:14 19:30:00"
+    path = tmp_path / "pano.jpg"
+    Image.new("L", (18000, 10000), 90).save(path, quality=50, exif=exif.tobytes())
+    assert load_image(path, min_side=224).size == (2250, 1250)
+    assert headers.from_file(path) == headers.Facts("2021-08-14T19:30:00")
+    with pytest.raises(
+        BadImage, match=r"image too large \(18000×10000 pixels; the limit is 100 megapixels\)"
+    ):
+        load_image(path)  # at full size, over ours
 
 
 def test_oversized_file_is_refused_before_it_is_read(tmp_path, monkeypatch):

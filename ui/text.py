@@ -160,7 +160,6 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "empty_file": "empty file (0 bytes)",
             "file_too_large": "file too large ({mb} MB; the limit is {limit} MB)",
             "too_many_pixels": "image too large ({width}×{height} pixels; the limit is {limit} megapixels)",
-            "image_bomb": "image too large",
             "too_small": "image too small ({width}×{height})",
             "file_not_found": "file not found",
             "permission_denied": "permission denied",
@@ -350,7 +349,6 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "too_many_pixels": (
                 "imagen demasiado grande ({width}×{height} píxeles; el límite es {limit} megapíxeles)"
             ),
-            "image_bomb": "imagen demasiado grande",
             "too_small": "imagen demasiado pequeña ({width}×{height})",
             "file_not_found": "no se encuentra el archivo",
             "permission_denied": "permiso denegado",
