@@ -146,7 +146,9 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--text", help="a description, e.g. 'a cat on a sofa'; -word leaves a word out: 'beach -people'"
     )
-    search.add_argument("--image", type=Path, help="an image file (with --text too: both together)")
+    search.add_argument(
+        "--image", help="an image file or its http(s) address (with --text too: both together)"
+    )
     search.add_argument("--like", type=int, metavar="ID", help="images like the indexed image with this id")
     search.add_argument("--negative", default="", help="comma-separated things to leave out")
     search.add_argument(
@@ -458,7 +460,7 @@ def _search(args: argparse.Namespace) -> int:
         try:
             hits = searcher.by_query(
                 text,
-                args.image,
+                _query_image(args.image),
                 negative=args.negative,
                 image_weight=args.image_weight,
                 language=args.language,
@@ -500,6 +502,16 @@ def _description_from_words(args: argparse.Namespace) -> None:
         if args.text is not None:
             raise BuscadorError("give the description once: after the index, or with --text")
         args.text = " ".join(args.words)
+
+
+def _query_image(given: str | None) -> Path | bytes | None:
+    """--image: a file, or the bytes at the web address given (raises BadImage when they cannot be
+    had)."""
+    from indexing.images import is_url, read_url
+
+    if given is None:
+        return None
+    return read_url(given) if is_url(given) else Path(given)
 
 
 def _images_say(count: int, what: str) -> str:

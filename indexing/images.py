@@ -7,14 +7,17 @@ at reduced size (PIL `draft`) when full resolution is not needed, which is most 
 
 from __future__ import annotations
 
+import http.client
 import io
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
-from indexing.config import MAX_DECODED_PIXELS, MAX_FILE_BYTES, PHOTO_SIDE, THUMBNAIL_SIDE
+from indexing.config import MAX_DECODED_PIXELS, MAX_FILE_BYTES, PHOTO_SIDE, THUMBNAIL_SIDE, URL_TIMEOUT_S
 from indexing.errors import BadImage
 
 try:  # HEIC/HEIF, iPhones' photos: read where pillow-heif is installed (the project does not need it)
@@ -100,6 +103,36 @@ def read_file(path: Path) -> bytes:
         raise BadImage("permission denied", "permission_denied") from None
     except IsADirectoryError:
         raise BadImage("is a directory", "is_directory") from None
+
+
+def is_url(text: str) -> bool:
+    """Whether `text` names an image on the web rather than a file."""
+    return text.startswith(("http://", "https://"))
+
+
+def read_url(url: str, timeout: float = URL_TIMEOUT_S) -> bytes:
+    """The bytes of the file at `url` (http or https), refusing one over MAX_FILE_BYTES without
+    reading the rest. Raises BadImage saying why it could not be had (offline, unknown host, HTTP
+    404, slow server)."""
+    try:
+        request = urllib.request.Request(url, headers={"User-Agent": "buscador-visual"})
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            data = answer.read(MAX_FILE_BYTES + 1)
+    except urllib.error.HTTPError as exc:
+        raise BadImage(f"could not download it (HTTP {exc.code} {exc.reason})", "download_failed") from None
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        said = getattr(reason, "strerror", None) or reason  # without "[Errno 111]"
+        raise BadImage(f"could not download it ({said})", "download_failed") from None
+    if len(data) > MAX_FILE_BYTES:
+        limit = MAX_FILE_BYTES // 2**20
+        raise BadImage(
+            f"file too large (over the {limit} MB limit)",
+            "file_too_large",
+            mb=limit,
+            limit=limit,
+        )
+    return data
 
 
 def _check_size(width: int, height: int) -> None:
