@@ -16,23 +16,26 @@ from PIL import Image
 
 from indexing import headers
 from indexing.errors import BadImage
-from indexing.images import clip_pixels_and_thumbnail, load_image, read_file
+from indexing.images import WebFile, clip_pixels_and_thumbnail, load_image, read_file
 from indexing.sources import content_hash
 
 Decoded = tuple[str | None, np.ndarray | None, bytes, str]
 
 
 def read_and_hash(
-    data: Path | bytes | Image.Image, content: str | None
+    data: Path | bytes | Image.Image | WebFile, content: str | None
 ) -> tuple[bytes | Image.Image, str | None]:
     """A source item's image (a file read, bytes or a picture as given) and its content hash (the
-    source's own, else one of its bytes; none for a picture already decoded). Raises BadImage."""
+    source's own, else one of its bytes; none for a picture already decoded). Raises BadImage, for
+    a web file too: one left a WebFile is one whose download failed (`build._downloaded`)."""
+    if isinstance(data, WebFile):
+        raise BadImage(data.failed or "not downloaded", "download_failed")
     raw = read_file(data) if isinstance(data, Path) else data
     return raw, content or (content_hash(raw) if isinstance(raw, bytes) else None)
 
 
 def prepare_for_model(
-    data: Path | bytes | Image.Image, size: int, fast: bool, content: str | None
+    data: Path | bytes | Image.Image | WebFile, size: int, fast: bool, content: str | None
 ) -> Decoded:
     """(content hash, crop, thumbnail, "") for a usable image, (content, None, b"", reason) else."""
     try:
@@ -44,7 +47,7 @@ def prepare_for_model(
 
 
 def prepare_several(
-    jobs: list[tuple[Path | bytes | Image.Image, str | None, bool]], size: int, fast: bool
+    jobs: list[tuple[Path | bytes | Image.Image | WebFile, str | None, bool]], size: int, fast: bool
 ) -> list[tuple[Decoded, headers.Facts | None]]:
     """`prepare_for_model` of each (data, content, header wanted): one task for a few images, so
     that a process pool's per-task costs in the parent are paid once for them. With each, what the
@@ -55,10 +58,10 @@ def prepare_several(
     ]
 
 
-def header_facts(data: Path | bytes | Image.Image) -> headers.Facts | None:
+def header_facts(data: Path | bytes | Image.Image | WebFile) -> headers.Facts | None:
     """What the header of a dataset row's bytes says (`headers.from_bytes`), read where the row is
     decoded, off the thread that feeds the model (0.13 ms a 1024×768 phone JPEG); None for a file,
-    whose header is read by path (`facts_of`), or a picture already decoded."""
+    whose header is read by path (`facts_of`), a picture already decoded, or a failed download."""
     return headers.from_bytes(data) if isinstance(data, bytes) else None
 
 

@@ -11,6 +11,7 @@ import http.client
 import io
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -103,6 +104,15 @@ def read_file(path: Path) -> bytes:
         raise BadImage("permission denied", "permission_denied") from None
     except IsADirectoryError:
         raise BadImage("is a directory", "is_directory") from None
+
+
+@dataclass(frozen=True)
+class WebFile:
+    """An image a dataset names by its web address: a build downloads it (`read_url`) once it
+    knows the row is new or changed; `failed` says why a download did not work."""
+
+    url: str
+    failed: str = ""
 
 
 def is_url(text: str) -> bool:

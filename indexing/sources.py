@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import urllib.parse
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,7 +27,7 @@ from indexing.config import SKIPPED_FOLDERS, usable_cores
 from indexing.dates import dataset_date
 from indexing.errors import BuscadorError
 from indexing.headers import dataset_position
-from indexing.images import IMAGE_EXTENSIONS, UNREAD_FORMATS
+from indexing.images import IMAGE_EXTENSIONS, UNREAD_FORMATS, WebFile, is_url
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class SourceItem:
     key: str  # stable identity: relative path, or "split/row"
     label: str  # what people see
     fingerprint: str  # changes whenever the image does
-    data: Path | bytes | Image.Image  # what the embedder decodes
+    data: Path | bytes | Image.Image | WebFile  # what the embedder decodes (a WebFile once downloaded)
     content: str | None = None  # content_hash of the image's bytes, where the source knows it
     meta: dict[str, str] | None = None  # the source's own fields for it (caption, artist, URL, ...)
     id: int | None = None  # in a shard build, its position in the whole source (see Shard)
@@ -385,7 +386,7 @@ class DatasetSource:
         not on the thread that takes the items: a build's, which feeds the model (a 3.8 MB photo
         takes 2.7 ms to hash, the ceiling of a GPU build at one thread)."""
         self.warnings = []
-        ahead: deque[tuple[int, dict[str, Any], bytes | Image.Image, str, Future[str]]] = deque()
+        ahead: deque[tuple[int, dict[str, Any], bytes | Image.Image | WebFile, str, Future[str]]] = deque()
         held = 0  # bytes of the images in `ahead`
         with ThreadPoolExecutor(min(4, usable_cores()), thread_name_prefix="hash") as hashing:
             for row, record in enumerate(records):
@@ -407,7 +408,12 @@ class DatasetSource:
                 yield self._item(*ahead.popleft())
 
     def _item(
-        self, row: int, record: dict[str, Any], data: bytes | Image.Image, name: str, digest: Future[str]
+        self,
+        row: int,
+        record: dict[str, Any],
+        data: bytes | Image.Image | WebFile,
+        name: str,
+        digest: Future[str],
     ) -> SourceItem:
         """Row `row`'s item: its image `data` (hashed into `digest`), label, fields and fingerprint."""
         label = f"{self.split}[{row}]" + (f" {name}" if name else "")
@@ -419,18 +425,18 @@ class DatasetSource:
         lat, lon = dataset_position(*(record[c] for c in columns)) if columns else (None, None)
         fields = [label, meta] + ([taken] if self.date_column else []) + ([lat, lon] if columns else [])
         described = json.dumps(fields, ensure_ascii=False, sort_keys=True)
-        content = digest.result()
+        known = digest.result()  # the content's hash, or the web address's
         fingerprint = (
-            content_hash(f"{content}{described}".encode())
+            content_hash(f"{known}{described}".encode())
             if self.label_column or meta or self.date_column or columns
-            else content
+            else known
         )
         return SourceItem(
             f"{self.split}/{row}",
             label,
             fingerprint,
             data,
-            content,
+            None if isinstance(data, WebFile) else known,
             meta or None,
             taken=taken,
             lat=lat,
@@ -453,8 +459,9 @@ class DatasetSource:
                     column=column,
                 )
 
-    def _image_data(self, value: Any) -> tuple[bytes | Image.Image, str]:
-        """Raw bytes (or a decoded image) and an original file name, from any image encoding."""
+    def _image_data(self, value: Any) -> tuple[bytes | Image.Image | WebFile, str]:
+        """Raw bytes (or a decoded image, or an image's web address, downloaded by the build where
+        the row is new) and an original file name, from any image encoding."""
         if isinstance(value, Image.Image):
             return value, ""
         if isinstance(value, (bytes, bytearray)):
@@ -463,10 +470,12 @@ class DatasetSource:
             path = value.get("path") or ""
             if value.get("bytes"):
                 return bytes(value["bytes"]), Path(path).name
-            return self._read_path(path), Path(path).name
+            value = path
         if isinstance(value, str) and value:
+            if is_url(value):
+                return WebFile(value), Path(urllib.parse.urlsplit(value).path).name
             return self._read_path(value), Path(value).name
-        raise TypeError(f"expected an image, bytes or a path, got {type(value).__name__}")
+        raise TypeError(f"expected an image, bytes, a path or a web address, got {type(value).__name__}")
 
     def _read_path(self, path: str) -> bytes:
         candidate = Path(path)
@@ -480,14 +489,19 @@ class DatasetSource:
         return candidate.read_bytes()
 
 
-def _size(data: bytes | Image.Image) -> int:
+def _size(data: bytes | Image.Image | WebFile) -> int:
     """About how many bytes a row's image holds."""
+    if isinstance(data, WebFile):
+        return 0
     return len(data) if isinstance(data, bytes) else data.width * data.height * len(data.getbands())
 
 
-def _hashed(data: bytes | Image.Image, hashing: ThreadPoolExecutor) -> Future[str]:
+def _hashed(data: bytes | Image.Image | WebFile, hashing: ThreadPoolExecutor) -> Future[str]:
     """The content hash of a row's image, computed on `hashing`'s threads for a big one (hashlib
-    lets go of Python's lock), else here."""
+    lets go of Python's lock), else here; for an image on the web, a hash of its address, which
+    stands for its content (a build downloads only the images of new addresses)."""
+    if isinstance(data, WebFile):
+        data = f"url:{data.url}".encode()
     raw = data.tobytes() if isinstance(data, Image.Image) else data
     if len(raw) > HASHED_APART:
         return hashing.submit(content_hash, raw)

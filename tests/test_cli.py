@@ -378,31 +378,22 @@ def test_the_index_folder_may_follow_the_source(tmp_path, collection, capsys):
 
 
 def test_an_image_on_the_web_is_searched_by_its_address(
-    built_index, collection, tiny_model, capsys, monkeypatch
+    built_index, collection, web_collection, tiny_model, capsys, monkeypatch
 ):
-    from functools import partial
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-
     monkeypatch.setenv("CLIP_MODEL", tiny_model)
     monkeypatch.setenv("CLIP_PRECISION", "fp32")
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(collection)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    site = f"http://127.0.0.1:{server.server_port}"
-    try:
-        assert main(["search", str(built_index), "--image", f"{site}/img_004.png", "-k", "1", "--paths"]) == 0
-        assert capsys.readouterr().out == f"{collection / 'img_004.png'}\n"
-        assert main(["search", str(built_index), "--image", f"{site}/nope.png"]) == 2
-        assert (
-            capsys.readouterr().err
-            == f"error: {site}/nope.png: could not download it (HTTP 404 File not found)\n"
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert main(["search", str(built_index), "--image", f"{site}/img_004.png"]) == 2  # nobody answers
-    assert capsys.readouterr().err.startswith(f"error: {site}/img_004.png: could not download it (")
+    site, _ = web_collection
+    assert main(["search", str(built_index), "--image", f"{site}/img_004.png", "-k", "1", "--paths"]) == 0
+    assert capsys.readouterr().out == f"{collection / 'img_004.png'}\n"
+    assert main(["search", str(built_index), "--image", f"{site}/nope.png"]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"error: {site}/nope.png: could not download it (HTTP 404 File not found)\n"
+    )
+    assert (
+        main(["search", str(built_index), "--image", "http://127.0.0.1:9/img_004.png"]) == 2
+    )  # nobody there
+    assert (
+        capsys.readouterr().err
+        == "error: http://127.0.0.1:9/img_004.png: could not download it (Connection refused)\n"
+    )

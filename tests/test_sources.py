@@ -99,6 +99,37 @@ def test_dataset_errors_are_clear(tmp_path, collection):
         FolderSource(tmp_path / "nope")
 
 
+def test_a_dataset_of_web_addresses_downloads_the_images_of_new_rows_alone(
+    tmp_path, collection, web_collection, embedder
+):
+    site, asked = web_collection
+    names = sorted(p.name for p in collection.iterdir())
+    urls = [f"{site}/{name}" for name in names] + [f"{site}/gone.png"]
+    rows = {"url": urls, "caption": [*names, "gone"]}
+    datasets.Dataset.from_dict(rows).to_parquet(tmp_path / "web.parquet")
+    source = DatasetSource(str(tmp_path / "web.parquet"), image_column="url", label_column="caption")
+    summary = build_index(source, tmp_path / "index", embedder, progress=False)
+    assert summary.skipped == [("train/12", "could not download it (HTTP 404 File not found)")]
+    assert summary.count == 12 and sorted(asked) == sorted(f"/{name}" for name in [*names, "gone.png"])
+    searcher = Searcher.open(tmp_path / "index", embedder)
+    hit = searcher.by_image(collection / "img_007.png", k=1)[0]
+    assert (hit.key, hit.label, hit.score > 0.999) == ("train/7", "img_007.png", True)
+
+    # The next build downloads the row that failed, and a row whose caption changed (its address
+    # stands for its image), not the others.
+    rows["caption"][3] = "renamed"
+    datasets.Dataset.from_dict(rows).to_parquet(tmp_path / "web.parquet")
+    asked.clear()
+    again = build_index(
+        DatasetSource(str(tmp_path / "web.parquet"), image_column="url", label_column="caption"),
+        tmp_path / "index",
+        embedder,
+        progress=False,
+    )
+    assert sorted(asked) == ["/gone.png", "/img_003.png"]
+    assert (again.updated, again.reused, again.unchanged, len(again.skipped)) == (1, 1, 11, 1)
+
+
 def test_label_and_metadata_columns_are_kept_and_returned(tmp_path, collection, embedder):
     paths = sorted(collection.iterdir())
     ds = datasets.Dataset.from_dict(
