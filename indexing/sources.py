@@ -484,8 +484,13 @@ class DatasetSource:
         if not candidate.is_file():  # remote paths (hf://…) go through fsspec, as datasets does
             import fsspec
 
-            with fsspec.open(path, "rb") as f:
-                return f.read()
+            try:
+                with fsspec.open(path, "rb") as f:
+                    return f.read()
+            except ImportError as exc:  # s3://… without s3fs: so for every row
+                raise BuscadorError(
+                    f"cannot read the images of dataset {self.name!r}, such as {path}: {exc}"
+                ) from None
         return candidate.read_bytes()
 
 

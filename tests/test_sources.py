@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from pathlib import Path
 
@@ -128,6 +129,15 @@ def test_a_dataset_of_web_addresses_downloads_the_images_of_new_rows_alone(
     )
     assert sorted(asked) == ["/gone.png", "/img_003.png"]
     assert (again.updated, again.reused, again.unchanged, len(again.skipped)) == (1, 1, 11, 1)
+
+
+def test_image_paths_no_installed_package_reads_stop_the_build_in_one_line():
+    if importlib.util.find_spec("s3fs") is not None:
+        pytest.skip("s3fs is installed: its paths are readable")
+    with pytest.raises(
+        BuscadorError, match=r"cannot read the images of dataset 'streamed', such as s3://b/a.jpg: .*s3fs"
+    ):
+        list(DatasetSource("streamed").rows(iter([{"img": "s3://b/a.jpg"}]), "img"))
 
 
 def test_label_and_metadata_columns_are_kept_and_returned(tmp_path, collection, embedder):
