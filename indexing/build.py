@@ -8,6 +8,7 @@ and run again continues where it stopped and ends with the index a clean build g
 from __future__ import annotations
 
 import itertools
+import json
 import multiprocessing
 import queue
 import sys
@@ -43,8 +44,8 @@ from indexing.errors import BadImage, BuscadorError
 from indexing.gpu_decoding import GpuDecoder, JpegFile, gpu_candidate, nvjpeg, nvjpeg_encoder
 from indexing.images import IMAGE_EXTENSIONS, WebFile, read_url, thumbnail_jpeg
 from indexing.progress import progress_bar
-from indexing.sources import Shard, Source, SourceItem, source_text
-from indexing.store import CATALOG, Catalog, Row, Writer, write_index
+from indexing.sources import Shard, Source, SourceItem, same_collection, source_text
+from indexing.store import CATALOG, Catalog, Row, Writer, read_manifest, write_index
 
 # Where a build's time goes: waiting for decoded images, the model, waiting for the disk (vectors,
 # thumbnails and catalog rows are written beside the model), reading headers (when and where
@@ -182,6 +183,7 @@ def build_index(
     decode: str = "auto",
     progress: bool = True,
     warn: Callable[[str], None] | None = None,
+    replace: bool = False,
 ) -> BuildSummary:
     """Bring the index in `out_dir` up to date with `source` (or with its `shard` slice);
     returns what was done.
@@ -190,7 +192,8 @@ def build_index(
     "auto": with the model on a GPU, where decoding is the bottleneck, JPEGs on the GPU where
     torchvision's nvJPEG is there (4 reader threads; other formats in processes on the other
     cores), else processes (one a core but one); on the CPU, where the model shares the cores, up
-    to 4 threads. `workers` overrides how many (readers, for the GPU).
+    to 4 threads. `workers` overrides how many (readers, for the GPU). An index of another
+    folder or dataset is refused unless `replace` (`_one_collection`).
     """
     started = time.perf_counter()
     warn = warn or (lambda line: tqdm.write(line, file=sys.stderr))
@@ -198,6 +201,8 @@ def build_index(
     catalog = Catalog.open_for_build(out_dir, embedder.model_name, embedder.dim)
     writer = Writer(out_dir, catalog, embedder.dim)
     try:
+        _one_collection(catalog, out_dir, source, replace=replace)
+        catalog.set_meta(source=json.dumps(source.describe(), sort_keys=True))
         if catalog.get_meta("headers_unread"):  # read before places were: all again
             catalog.forget_headers()
         unread = _UnreadRows(catalog, source)
@@ -270,6 +275,30 @@ def build_index(
         return summary
     finally:
         catalog.close()
+
+
+def _one_collection(catalog: Catalog, out_dir: Path, source: Source, *, replace: bool) -> None:
+    """Refuse a build of another folder or dataset into an index that holds images (it would remove
+    them all, to embed them again if that was not meant) unless `replace`; the collection an index
+    is of is the one its catalog recorded, else its manifest names (an index built before)."""
+    recorded = catalog.get_meta("source")
+    try:
+        was = json.loads(recorded) if recorded else read_manifest(out_dir).get("source")
+    except (ValueError, BuscadorError):
+        was = None
+    now = source.describe()
+    if replace or not isinstance(was, dict) or same_collection(was, now):
+        return
+    count = catalog.ids().size
+    if count:
+        was_text, now_text = (source_text(d | {"exclude": []}) for d in (was, now))
+        raise BuscadorError(
+            f"{out_dir} is the index of {was_text} ({count:,} image{'' if count == 1 else 's'}); a build "
+            f"of {now_text} into it would remove them. Build into another folder (a new index), or add "
+            f"--replace to make it the index of {now_text} (images already embedded, by content, are "
+            "not embedded again)",
+            "other_collection",
+        )
 
 
 def _downloaded(items: Iterable[SourceItem]) -> Iterator[SourceItem]:
@@ -685,13 +714,15 @@ class BuildPlan:
 
 
 def plan_build(
-    source: Source, out_dir: Path, *, shard: Shard | None = None, progress: bool = True
+    source: Source, out_dir: Path, *, shard: Shard | None = None, progress: bool = True, replace: bool = False
 ) -> BuildPlan:
-    """What `build_index(source, out_dir, shard=shard)` would do, without doing any of it."""
+    """What `build_index(source, out_dir, shard=shard, replace=replace)` would do, without doing
+    any of it (what it would refuse, it refuses)."""
     known: dict[str, str] = {}
     if (out_dir / CATALOG).exists():
         catalog = Catalog(out_dir / CATALOG, readonly=True)
         try:
+            _one_collection(catalog, out_dir, source, replace=replace)
             known = catalog.fingerprints()
         finally:
             catalog.close()

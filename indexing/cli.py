@@ -132,6 +132,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="say which images a build would add, update and remove, and write nothing (no model needed)",
     )
+    build.add_argument(
+        "--replace",
+        action="store_true",
+        help="build the index of this folder or dataset into an index of another (its images are "
+        "removed; those of the same content are reused); without it, refused",
+    )
     build.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
 
     search = sub.add_parser("search", help="search an index by text or by image")
@@ -347,7 +353,8 @@ def _build(args: argparse.Namespace) -> int:
 
         if args.watch is not None:
             raise BuscadorError("--dry-run looks once: leave out --watch")
-        print(plan_build(source, out, shard=shard, progress=not args.no_progress).report())
+        plan = plan_build(source, out, shard=shard, progress=not args.no_progress, replace=args.replace)
+        print(plan.report())
         return 0
     embedder = _embedder(args, fast_decode=not args.no_fast_decode)
 
@@ -363,6 +370,7 @@ def _build(args: argparse.Namespace) -> int:
             workers=args.workers,
             decode=args.decode,
             progress=not args.no_progress,
+            replace=args.replace,
         )
         print(summary.report())
         print(f"index written to {out}", flush=True)

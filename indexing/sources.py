@@ -141,6 +141,20 @@ def source_text(described: dict[str, Any]) -> str:
     return f"folder {described.get('root', '?')}{excluded}"
 
 
+def same_collection(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two sources, as their `describe()` gives them, are one collection: the same folder,
+    or the same dataset and split (a local one wherever it is named from); their options
+    (exclusions, limit, columns, revision) may differ."""
+    return _collection(a) == _collection(b)
+
+
+def _collection(described: dict[str, Any]) -> tuple[Any, ...]:
+    name = described.get("dataset")
+    if isinstance(name, str) and Path(name).expanduser().exists():
+        name = str(Path(name).expanduser().resolve())
+    return described.get("kind"), described.get("root"), name, described.get("split")
+
+
 class FolderSource:
     """Image files under a folder, recursively, in sorted order.
 

@@ -264,6 +264,42 @@ def test_an_index_from_another_model_is_refused(built_index, other_model, tmp_pa
         build_index(FolderSource(collection), built_index, other, progress=False)
 
 
+def test_a_build_of_another_folder_into_an_index_is_refused_unless_it_replaces_it(
+    tmp_path, collection, embedder
+):
+    moved = tmp_path / "moved"
+    shutil.copytree(collection, moved)
+    (moved / "img_005.png").rename(moved / "five.png")
+    out = tmp_path / "index"
+    build_index(FolderSource(collection), out, embedder, progress=False)
+    refusal = (
+        rf"{out} is the index of folder {collection.resolve()} \(12 images\); a build of folder "
+        rf"{moved.resolve()} into it would remove them\. Build into another folder .* or add --replace"
+    )
+    with pytest.raises(BuscadorError, match=refusal):
+        build_index(FolderSource(moved), out, embedder, progress=False)
+    with pytest.raises(BuscadorError, match=refusal):
+        plan_build(FolderSource(moved), out, progress=False)
+    # An index built before its catalog recorded its folder: the manifest says which.
+    db = sqlite3.connect(out / CATALOG)
+    with db:
+        db.execute("DELETE FROM meta WHERE name = 'source'")
+    db.close()
+    with pytest.raises(BuscadorError, match=refusal):
+        build_index(FolderSource(moved), out, embedder, progress=False)
+    assert IndexStore(out).count == 12
+    # The same folder with other options is the same index; --replace makes it the other folder's.
+    assert (
+        build_index(FolderSource(collection, exclude=["img_000.png"]), out, embedder, progress=False).removed
+        == 1
+    )
+    replaced = build_index(FolderSource(moved), out, embedder, progress=False, replace=True)
+    counts = (replaced.added, replaced.reused, replaced.unchanged, replaced.removed, replaced.count)
+    assert counts == (2, 1, 10, 1, 12)  # img_000 embedded again (left out above), five.png reused
+    assert read_manifest(out)["source"]["root"] == str(moved.resolve())
+    build_index(FolderSource(moved), out, embedder, progress=False)  # now its own
+
+
 def test_manifest_records_what_the_index_is(built_index, embedder, collection):
     manifest = read_manifest(built_index)
     assert manifest["model"] == embedder.model_name and manifest["embedding_dim"] == 512

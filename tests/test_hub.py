@@ -279,9 +279,8 @@ def test_a_build_on_a_pulled_index_embeds_only_the_rows_added_since(tmp_path, co
     )  # the next CI run starts from an empty folder and pulls what the last one pushed
     _pull_into(pulled, index_files(first), tmp_path / "home")
     embedded.clear()
-    summary = build_index(
-        DatasetSource(str(tmp_path / "v2"), image_column="img"), pulled, counting, progress=False
-    )
+    v2 = DatasetSource(str(tmp_path / "v2"), image_column="img")  # the dataset grown, saved apart
+    summary = build_index(v2, pulled, counting, progress=False, replace=True)
     assert sum(embedded) == 4 and (summary.added, summary.unchanged, summary.count) == (4, 8, 12)
 
 
@@ -330,7 +329,7 @@ def test_push_sends_nothing_when_the_repo_already_holds_the_same_index(
         grown = tmp_path / "grown"
         shutil.copytree(collection, grown)
         shapes_image(123).save(grown / "new.png")
-        build_index(FolderSource(grown), rebuilt, embedder, progress=False)
+        build_index(FolderSource(grown), rebuilt, embedder, progress=False, replace=True)  # a copy, grown
         assert (
             push_index(rebuilt, "owner/images-index", api=api)
             == "https://huggingface.co/datasets/owner/images-index/commit/abc"

@@ -168,7 +168,7 @@ def test_label_and_metadata_columns_are_kept_and_returned(tmp_path, collection, 
     source2 = DatasetSource(
         str(tmp_path / "saved2"), image_column="img", label_column="caption", meta_columns=["artist", "url"]
     )
-    again = build_index(source2, tmp_path / "index", embedder, progress=False)
+    again = build_index(source2, tmp_path / "index", embedder, progress=False, replace=True)  # saved apart
     assert (again.updated, again.reused, again.unchanged) == (1, 1, 11)
     assert Searcher.open(tmp_path / "index", embedder).by_image(paths[5], k=1)[0].label == "renamed"
 
