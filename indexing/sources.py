@@ -434,6 +434,8 @@ class DatasetSource:
         if self.label_column and record[self.label_column] not in (None, ""):
             label = str(record[self.label_column])[:MAX_FIELD_CHARS]
         meta = {c: str(record[c])[:MAX_FIELD_CHARS] for c in self.meta_columns if record[c] is not None}
+        if isinstance(data, WebFile):  # each result links to its image where nothing else does
+            meta.setdefault("image_url", data.url)
         taken = dataset_date(record[self.date_column]) if self.date_column else None
         columns = self.position_columns
         lat, lon = dataset_position(*(record[c] for c in columns)) if columns else (None, None)

@@ -449,7 +449,9 @@ def test_a_dataset_s_date_column_says_when_its_images_were_taken(
         tmp_path / "ds2"
     )
     again = DatasetSource(str(tmp_path / "ds2"), image_column="img", date_column="when")
-    summary = build_index(again, tmp_path / "index", ColourEmbedder(), progress=False, replace=True)  # saved apart
+    summary = build_index(
+        again, tmp_path / "index", ColourEmbedder(), progress=False, replace=True
+    )  # saved apart
     assert (summary.updated, summary.reused) == (2, 2)
     hits = Searcher.open(tmp_path / "index", ColourEmbedder()).by_text("green taken:2001..2002", k=5)
     assert sorted((h.key, h.taken) for h in hits) == [  # the same image thrice: equal scores

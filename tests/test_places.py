@@ -501,7 +501,9 @@ def test_a_dataset_s_position_columns_say_where_its_images_were_taken(
     moved = rows | {"lat": [40.4168, 36.5293, None], "lon": [-3.7038, -6.2886, None]}
     datasets.Dataset.from_dict(moved, features=features).save_to_disk(tmp_path / "ds2")
     again = DatasetSource(str(tmp_path / "ds2"), image_column="img", position_columns=("lat", "lon"))
-    summary = build_index(again, tmp_path / "index", ColourEmbedder(), progress=False, replace=True)  # saved apart
+    summary = build_index(
+        again, tmp_path / "index", ColourEmbedder(), progress=False, replace=True
+    )  # saved apart
     assert (summary.updated, summary.unchanged, summary.reused) == (1, 2, 1)
     hits = Searcher.open(tmp_path / "index", ColourEmbedder()).by_text("green near:Spain", k=5)
     assert sorted((h.key, h.place) for h in hits) == [

@@ -115,6 +115,7 @@ def test_a_dataset_of_web_addresses_downloads_the_images_of_new_rows_alone(
     searcher = Searcher.open(tmp_path / "index", embedder)
     hit = searcher.by_image(collection / "img_007.png", k=1)[0]
     assert (hit.key, hit.label, hit.score > 0.999) == ("train/7", "img_007.png", True)
+    assert hit.meta == {"image_url": f"{site}/img_007.png"}  # the hit's link: its image
 
     # The next build downloads the row that failed, and a row whose caption changed (its address
     # stands for its image), not the others.
