@@ -240,7 +240,20 @@ def _parser() -> argparse.ArgumentParser:
     push = sub.add_parser("push", help="upload an index to a Hugging Face dataset repository")
     push.add_argument("index", type=Path, help="index directory")
     push.add_argument("--repo", required=True, help="OWNER/NAME of the dataset repository")
-    push.add_argument("--private", action="store_true", help="create the repository as private")
+    visibility = push.add_mutually_exclusive_group()
+    visibility.add_argument(
+        "--private",
+        action="store_const",
+        const=True,
+        help="make the repository private (the default for an index of a folder of photos)",
+    )
+    visibility.add_argument(
+        "--public",
+        dest="private",
+        action="store_const",
+        const=False,
+        help="make the repository public (the default for an index of a dataset)",
+    )
     push.add_argument("--branch", help="branch to commit to (default: main)")
 
     pull = sub.add_parser("pull", help="download an index from a Hugging Face dataset repository")
@@ -668,13 +681,20 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
-    from indexing.hub import push_index
+    from indexing.hub import of_a_folder, push_index
+    from indexing.store import read_manifest
 
     url = push_index(args.index, args.repo, private=args.private, branch=args.branch)
     if url is None:
         print(f"nothing to push: {args.repo} already holds this index (same model and content)")
     else:
         print(f"pushed {args.index} to {url}")
+    if args.private is None and of_a_folder(read_manifest(args.index)):
+        print(
+            "(an index of a folder holds its photos' thumbnails, names, dates and towns: a repository "
+            "made for it is private, which an app pulling it reads with HF_TOKEN; --public makes a new "
+            "one public)"
+        )
     return 0
 
 

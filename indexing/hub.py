@@ -56,18 +56,22 @@ def push_index(
     index_dir: Path,
     repo_id: str,
     *,
-    private: bool = False,
+    private: bool | None = None,
     branch: str | None = None,
     token: str | None = None,
     api: Any = None,
 ) -> str | None:
     """Upload the index (search files and thumbnail shards) in one commit; returns the commit's
     URL, or None when the repository already holds the same index (same model and content),
-    pushing nothing."""
+    pushing nothing. A repository it makes is `private`, by default when the index is of a
+    folder (someone's photos: their thumbnails, names, dates and towns), else public (a dataset's,
+    already on the Hub); one already there keeps its visibility."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
     manifest = verify(index_dir, thumbnails=True)
+    if private is None:
+        private = of_a_folder(manifest)
     api = api or HfApi(token=config.hub_token(token))
     try:
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
@@ -94,6 +98,11 @@ def push_index(
     except OSError as exc:
         raise BuscadorError(f"cannot push to {repo_id}: {exc}") from None
     return str(getattr(info, "commit_url", None) or info)
+
+
+def of_a_folder(manifest: dict[str, Any]) -> bool:
+    """Whether an index is of a folder of someone's photos (not of a dataset)."""
+    return manifest.get("source", {}).get("kind") == "folder"
 
 
 def _remote_manifest(api: Any, repo_id: str, branch: str | None) -> dict[str, Any] | None:

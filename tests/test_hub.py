@@ -192,6 +192,10 @@ def test_a_pulled_index_fetches_a_thumbnail_shard_when_one_of_its_images_is_show
     assert "does not match its manifest" in tampered.stderr
 
 
+def _nothing_there(self, *args, **kwargs):
+    raise OSError("no manifest in the repository")  # as the Hub answers for a new one, without trying
+
+
 def test_push_sends_the_index_files_to_a_dataset_repo_with_a_telling_message(built_index, monkeypatch):
     from huggingface_hub import CommitInfo, HfApi
 
@@ -217,13 +221,47 @@ def test_push_sends_the_index_files_to_a_dataset_repo_with_a_telling_message(bui
     monkeypatch.setattr(HfApi, "create_repo", create_repo)
     monkeypatch.setattr(HfApi, "create_commit", create_commit)
     monkeypatch.setattr("huggingface_hub.hf_api.is_xet_available", lambda: False, raising=False)
+    monkeypatch.setattr(HfApi, "hf_hub_download", _nothing_there)  # no index in the repository yet
     url = push_index(built_index, "owner/images-index", token="hf_test")
     assert url.endswith("/commit/abc")
     assert sent["repo"][0] == "owner/images-index" and sent["repo"][1]["repo_type"] == "dataset"
+    assert sent["repo"][1]["private"] is True  # an index of a folder: someone's photos
     commit = sent["commit"]
     assert commit["repo_type"] == "dataset"
     assert commit["files"] == index_files(built_index)
     assert commit["message"].startswith("Index 12 images from folder") and "tiny-clip" in commit["message"]
+    push_index(built_index, "owner/images-index", token="hf_test", private=False)
+    assert sent["repo"][1]["private"] is False
+
+
+def test_push_from_the_command_line_says_a_folder_s_index_goes_to_a_private_repository(
+    built_index, monkeypatch, capsys
+):
+    from huggingface_hub import CommitInfo, HfApi
+
+    from indexing.cli import main
+
+    made: list[bool] = []
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kwargs: made.append(kwargs["private"]))
+    monkeypatch.setattr(
+        HfApi,
+        "create_commit",
+        lambda self, repo_id, operations, *, commit_message, **kwargs: CommitInfo(
+            commit_url="https://huggingface.co/datasets/o/i/commit/abc",
+            commit_message=commit_message,
+            commit_description="",
+            oid="abc",
+        ),
+    )
+    monkeypatch.setattr("huggingface_hub.hf_api.is_xet_available", lambda: False, raising=False)
+    monkeypatch.setattr(HfApi, "hf_hub_download", _nothing_there)
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    assert main(["push", str(built_index), "--repo", "o/i"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"pushed {built_index} to https://huggingface.co/datasets/o/i/commit/abc"
+    assert out[1].startswith("(an index of a folder holds its photos' thumbnails, names, dates and towns")
+    assert main(["push", str(built_index), "--repo", "o/i", "--public"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1 and made == [True, False]
 
 
 def test_commit_message_names_dataset_model_and_count():
