@@ -12,6 +12,7 @@ Configuration: CLIP_MODEL, INDEX_DIR, INDEX_REPO (+ INDEX_REVISION), GRADIO_SERV
 
 from __future__ import annotations
 
+import hmac
 import logging
 from pathlib import Path
 from typing import Any
@@ -396,9 +397,13 @@ def build_ui(engine: Engine) -> gr.Blocks:
 
 def launch(demo: gr.Blocks, engine: Engine, **kwargs: Any) -> None:
     """Serve `demo` (built for `engine`) with the thumbnail, photo and health routes and the busy message of
-    `ui.routes`: on 127.0.0.1:7860 by default, on all interfaces inside a Hugging Face Space."""
+    `ui.routes`: on 127.0.0.1:7860 by default, on all interfaces inside a Hugging Face Space; behind
+    a password page with $APP_PASSWORD (any name; the pictures' routes ask for it too)."""
     if config.in_space() and not config.server_name_set():
         kwargs.setdefault("server_name", "0.0.0.0")
+    if password := config.app_password():
+        kwargs.setdefault("auth", lambda _name, given: hmac.compare_digest(given.encode(), password.encode()))
+        kwargs.setdefault("auth_message", ui_text.login())
     app_kwargs = {
         "routes": [thumbnail_route(engine), photo_route(engine), health_route(engine)],
         "middleware": [Middleware(ServingMiddleware)],

@@ -208,6 +208,12 @@ def in_space() -> bool:
     return _env("SPACE_ID") is not None
 
 
+def app_password() -> str | None:
+    """The password the app asks for before showing anything ($APP_PASSWORD), or None: open to
+    whoever reaches it (on 127.0.0.1 by default, this computer alone)."""
+    return _env("APP_PASSWORD")
+
+
 def server_name_set() -> bool:
     """Whether $GRADIO_SERVER_NAME chooses the app's address (Gradio reads it itself)."""
     return _env("GRADIO_SERVER_NAME") is not None

@@ -14,12 +14,13 @@ import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
-from gradio_client.exceptions import AppError
+from gradio_client.exceptions import AppError, AuthenticationError
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
@@ -248,6 +249,45 @@ def test_the_thumbnail_route_serves_only_thumbnails_of_the_served_index(served):
         "/gradio_api/file=/etc/passwd",
     ]:
         assert _get(url, path) in (400, 403, 404), path
+
+
+def test_with_a_password_nothing_is_shown_before_it_is_given(built_index, embedder, monkeypatch):
+    import httpx
+
+    monkeypatch.setenv("APP_PASSWORD", "s3cret")
+    searcher = Searcher.open(built_index, embedder, max_k=APP_MAX_K)
+    engine = Engine(searcher, duplicate_threshold=DUPLICATE_THRESHOLD)
+    engine.originals = True
+    demo, url = _serve(engine)
+    try:
+        tag = index_tag(searcher)
+        pictures = [f"{url}thumb/{tag}/3.jpg", f"{url}photo/{tag}/3.jpg"]
+        with httpx.Client() as stranger:
+            assert [stranger.get(u).status_code for u in pictures] == [401, 401]
+            assert stranger.get(f"{url}gradio_api/info").status_code == 401
+            assert (
+                stranger.post(f"{url}login", data={"username": "x", "password": "guess"}).status_code == 400
+            )
+            assert [stranger.get(u).status_code for u in pictures] == [401, 401]
+        with httpx.Client() as owner:
+            assert (
+                owner.post(f"{url}login", data={"username": "ana", "password": "s3cret"}).status_code == 200
+            )
+            answers = [owner.get(u) for u in pictures]
+            assert [a.status_code for a in answers] == [200, 200]
+            assert answers[0].headers["cache-control"].startswith("private")  # no shared cache keeps it
+        with pytest.raises(AuthenticationError, match="credentials were not provided"):
+            Client(url, verbose=False)
+        client = Client(url, auth=("ana", "s3cret"), verbose=False)
+        gallery, hits, _, _ = client.predict(
+            handle_file(str(searcher.original(3))), 1, 0.0, api_name="/search_image"
+        )
+        assert (
+            hits[0]["id"] == 3 and Path(gallery[0]["image"]).read_bytes()[:2] == b"\xff\xd8"
+        )  # fetched, signed in
+        assert _get(url, "/healthz") == 200  # for a container's health check, without a password
+    finally:
+        demo.close()
 
 
 def test_the_photo_route_serves_the_originals_of_a_folder_index_on_this_machine(

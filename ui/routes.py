@@ -52,17 +52,37 @@ _NO_PHOTO = BuscadorError("this image's original file is not available here", "n
 PHOTOS_AT_ONCE = 2
 
 
+def signed_in(request: Request) -> bool:
+    """Whether `request` may see pictures: the app asks for no password ($APP_PASSWORD), or its
+    Gradio login cookie names a session the password opened."""
+    app = request.app
+    if getattr(app, "auth", None) is None:
+        return True
+    cookie = getattr(app, "cookie_id", "")
+    token = request.cookies.get(f"access-token-{cookie}") or request.cookies.get(
+        f"access-token-unsecure-{cookie}"
+    )
+    return token is not None and token in getattr(app, "tokens", {})
+
+
+def _not_signed_in() -> Response:
+    return Response(b"sign in first", status_code=401, media_type="text/plain; charset=utf-8")
+
+
 def thumbnail_route(engine: Engine) -> Route:
     """The thumbnail route for the index `engine` serves (and the build it replaced a moment ago)."""
 
     def thumbnail(request: Request) -> Response:
+        if not signed_in(request):
+            return _not_signed_in()
         tag, item = request.path_params["tag"], request.path_params["item"]
         searcher = engine.searcher_for(tag)
         item_id = _item_id(item)
         data = searcher.thumbnail(item_id) if searcher is not None and item_id is not None else None
         if data is None:
             return _not_found("no such thumbnail")
-        headers = {"Cache-Control": f"public, max-age={_YEAR}, immutable"}
+        shared = "public" if getattr(request.app, "auth", None) is None else "private"
+        headers = {"Cache-Control": f"{shared}, max-age={_YEAR}, immutable"}
         return Response(data, media_type="image/jpeg", headers=headers)
 
     return Route("/thumb/{tag}/{item}", thumbnail, methods=["GET", "HEAD"])
@@ -73,6 +93,8 @@ def photo_route(engine: Engine) -> Route:
     turns = threading.BoundedSemaphore(PHOTOS_AT_ONCE)
 
     def photo(request: Request) -> Response:
+        if not signed_in(request):
+            return _not_signed_in()
         lang = ui_text.language(request.headers.get("accept-language"))
         tag, item = request.path_params["tag"], request.path_params["item"]
         searcher = engine.searcher_for(tag) if engine.originals else None

@@ -79,6 +79,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "more": "{n} more results, {total} in all.",
             "no_more": "No more results: these {total} are all there are above the minimum score.",
             "not_ready": "The search engine is not ready: {problem}",
+            "login": "Buscador Visual asks for its password (any name will do).",
             "bad_image": "That file could not be used as an image: {reason}.",
             "dup_count": (
                 "{groups} groups of near-duplicates (cosine ≥ {threshold}), {images} images, among {total} "
@@ -260,6 +261,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "dup_none": "No hay casi duplicados (coseno ≥ {threshold}) entre {total} imágenes.",
             "dup_group": "Grupo {n} · {size} imágenes",
             "dup_more": "… y {n} grupos más: python -m indexing duplicates los lista todos.",
+            "login": "Buscador Visual pide su contraseña (vale cualquier nombre).",
         },
         "errors": {
             "empty_query": "Escribe primero una descripción, p. ej. «un perro corriendo por la playa».",
@@ -379,6 +381,11 @@ DEFAULT = "en"
 def labels() -> dict[str, dict[str, str]]:
     """Every language's static labels, for gr.I18n."""
     return {lang: words["labels"] for lang, words in LANGUAGES.items()}
+
+
+def login() -> str:
+    """What the password page says, in every language we speak (it knows no visitor's language)."""
+    return " · ".join(words["messages"]["login"] for words in LANGUAGES.values())
 
 
 def examples(lang: str) -> list[str]:
