@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import queue
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -306,22 +307,42 @@ def _downloaded(items: Iterable[SourceItem]) -> Iterator[SourceItem]:
     rows reach here) downloaded on DOWNLOAD_THREADS threads, up to DOWNLOADS_AHEAD rows ahead;
     one that could not be had stays a WebFile that says why, and is skipped with that reason
     where the build decodes it (the next build tries it again)."""
-    pool: ThreadPoolExecutor | None = None  # started by the first web address: folders need none
+    jobs: queue.SimpleQueue[tuple[str, Future[bytes]] | None] = queue.SimpleQueue()
+    threads = 0  # started by the first web address: folders need none
     ahead: deque[tuple[SourceItem, Future[bytes] | None]] = deque()
     try:
         for item in items:
             download = None
             if isinstance(item.data, WebFile):
-                pool = pool or ThreadPoolExecutor(DOWNLOAD_THREADS, thread_name_prefix="download")
-                download = pool.submit(read_url, item.data.url)
+                while threads < DOWNLOAD_THREADS:
+                    threading.Thread(target=_download, args=(jobs,), name="download", daemon=True).start()
+                    threads += 1
+                download = Future()
+                jobs.put((item.data.url, download))
             ahead.append((item, download))
             if len(ahead) > DOWNLOADS_AHEAD:
                 yield _with_download(*ahead.popleft())
         while ahead:
             yield _with_download(*ahead.popleft())
     finally:
-        if pool is not None:  # an interrupted build does not wait for the downloads under way
-            pool.shutdown(wait=False, cancel_futures=True)
+        for _, download in ahead:  # an interrupted build: what has not started, does not
+            if download is not None:
+                download.cancel()
+        for _ in range(threads):
+            jobs.put(None)
+
+
+def _download(jobs: queue.SimpleQueue[tuple[str, Future[bytes]] | None]) -> None:
+    """Download the web files `jobs` asks for, until a None. A daemon thread: an interrupted build
+    exits at once, not after a slow server's answers (threads of a ThreadPoolExecutor are waited
+    for at exit, up to the 30 s timeout of each download under way)."""
+    while (job := jobs.get()) is not None:
+        url, download = job
+        if download.set_running_or_notify_cancel():
+            try:
+                download.set_result(read_url(url))
+            except Exception as exc:  # BadImage, and anything else for the build to raise, not hang on
+                download.set_exception(exc)
 
 
 def _with_download(item: SourceItem, download: Future[bytes] | None) -> SourceItem:

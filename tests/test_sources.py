@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import datasets
@@ -130,6 +137,55 @@ def test_a_dataset_of_web_addresses_downloads_the_images_of_new_rows_alone(
     )
     assert sorted(asked) == ["/gone.png", "/img_003.png"]
     assert (again.updated, again.reused, again.unchanged, len(again.skipped)) == (1, 1, 11, 1)
+
+
+def test_a_build_interrupted_while_downloading_ends_at_once(tmp_path, tiny_model):
+    """Ctrl-C during downloads from a server that takes its time: the build does not wait for it."""
+    asked = threading.Event()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.set()
+            time.sleep(30)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    urls = [f"http://127.0.0.1:{server.server_port}/{n}.jpg" for n in range(40)]
+    datasets.Dataset.from_dict({"url": urls}).to_parquet(tmp_path / "slow.parquet")
+    command = [
+        "build",
+        "--dataset",
+        str(tmp_path / "slow.parquet"),
+        str(tmp_path / "index"),
+        "--image-column",
+        "url",
+    ]
+    # Ctrl-C as a terminal gives it (a process started in the background may have it ignored).
+    interruptible = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from indexing.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    build = subprocess.Popen(
+        [sys.executable, "-c", interruptible, *command, "--no-progress"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=os.environ | {"CLIP_MODEL": tiny_model},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert asked.wait(120), build.stderr.read()
+        build.send_signal(signal.SIGINT)
+        interrupted = time.monotonic()
+        _, err = build.communicate(timeout=60)
+        assert time.monotonic() - interrupted < 10
+        assert build.returncode == 130 and "interrupted: what was embedded so far is kept" in err
+    finally:
+        build.kill()
+        server.shutdown()
+        server.server_close()
 
 
 def test_image_paths_no_installed_package_reads_stop_the_build_in_one_line():
