@@ -85,7 +85,8 @@ PHOTO_SIDE = 2048
 MAX_DECODED_PIXELS = 100_000_000
 # Files are read whole before decoding; bigger ones are refused rather than filling memory.
 MAX_FILE_BYTES = 256 * 1024 * 1024
-# Seconds `search --image URL` waits for the server before saying it could not download it.
+# Seconds a download (`search --image URL`, a dataset's web addresses) waits for the server before
+# saying it could not download the image.
 URL_TIMEOUT_S = 30
 
 

@@ -1,8 +1,10 @@
-"""Image decoding: any file, bytes or PIL image in, a clean RGB picture (and CLIP-ready pixels) out.
+"""Image decoding: any file, bytes, web address or PIL image in, a clean RGB picture (and CLIP-ready
+pixels) out.
 
-Handles EXIF orientation, palette/alpha/CMYK/16-bit modes, and decompression bombs; decodes JPEGs
-at reduced size (PIL `draft`) when full resolution is not needed, which is most of the cost for
-12 MP photos.
+Handles EXIF orientation, palette/alpha/CMYK/16-bit modes, and decompression bombs (by the pixels a
+decode would make); decodes JPEGs at reduced size (PIL `draft`) when full resolution is not
+needed, which is most of the cost for 12 MP photos. Files and downloads are read whole, up to a
+size limit.
 """
 
 from __future__ import annotations

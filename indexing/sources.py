@@ -47,7 +47,7 @@ class SourceItem:
     key: str  # stable identity: relative path, or "split/row"
     label: str  # what people see
     fingerprint: str  # changes whenever the image does
-    data: Path | bytes | Image.Image | WebFile  # what the embedder decodes (a WebFile once downloaded)
+    data: Path | bytes | Image.Image | WebFile  # what the embedder decodes (a WebFile: once downloaded)
     content: str | None = None  # content_hash of the image's bytes, where the source knows it
     meta: dict[str, str] | None = None  # the source's own fields for it (caption, artist, URL, ...)
     id: int | None = None  # in a shard build, its position in the whole source (see Shard)
