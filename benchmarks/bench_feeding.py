@@ -12,19 +12,26 @@ model, with threads and with processes. Prints figures; asserts nothing.
 3. The same files as a dataset on disk: what taking its rows costs the thread that feeds the model
    (reading, hashing), and the build of it with decode processes; with `--big-rows N`, the rows
    of N 4000×3000 photos (3.85 MB each) too.
+4. With `--web-latency MS`, the same files as a dataset of web addresses, served on loopback by a
+   server that waits MS milliseconds before each answer (a distant image host): the build
+   downloads them DOWNLOAD_THREADS at a time, so it can take at most that many per MS.
 
 On a GPU machine this is the ceiling the model can be fed at; on the CPU the real model shares
 the cores with decoding, and the build keeps threads (see RESULTS.md).
 
 Usage: .venv/bin/python -m benchmarks.bench_feeding [--images 480] [--rounds 1] [--big-rows 0]
+       [--web-latency 0]
 """
 
 from __future__ import annotations
 
 import shutil
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -114,11 +121,50 @@ def dataset_rows(folder: Path, what: str) -> DatasetSource | None:
     return source
 
 
+class Host(ThreadingHTTPServer):
+    """A server that takes many connections at once, as an image host does (Python's default
+    backlog of 5 drops the rest, which then wait a second to try again)."""
+
+    request_queue_size = 128
+
+
+def web_rows(folder: Path, latency_ms: float) -> tuple[DatasetSource, Callable[[], None]] | None:
+    """The files of `folder` as a dataset of web addresses (parquet), served on loopback with
+    `latency_ms` before each answer; with the function that stops the server. None without
+    `datasets`."""
+    try:
+        import datasets
+    except ImportError:
+        return None
+
+    class Distant(SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:
+            time.sleep(latency_ms / 1000)
+            super().do_GET()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = Host(("127.0.0.1", 0), partial(Distant, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    site = f"http://127.0.0.1:{server.server_port}"
+    table = folder.with_name(folder.name + "-web.parquet")
+    urls = [f"{site}/{path.name}" for path in sorted(folder.glob("*.jpg"))]
+    datasets.Dataset.from_dict({"url": urls}).to_parquet(table)
+    return DatasetSource(str(table), image_column="url"), server.shutdown
+
+
 def main() -> None:
     parser = arguments(__doc__)
     parser.add_argument("--images", type=int, default=480)
     parser.add_argument("--rounds", type=int, default=1, help="builds of each kind, alternated")
     parser.add_argument("--big-rows", type=int, default=0, help="4000×3000 photos taken as dataset rows")
+    parser.add_argument(
+        "--web-latency",
+        type=float,
+        default=0,
+        help="ms a web server waits before each image (0: no web rows)",
+    )
     args = parser.parse_args()
     paths = photo_files(args.images, (1024, 768))
     cores = usable_cores()
@@ -131,28 +177,39 @@ def main() -> None:
     for path in paths:
         (folder / path.name).write_bytes(with_exif(path.read_bytes(), exif))
 
-    from indexing.build import build_index  # here, not above: decode processes import this module
+    from indexing.build import DOWNLOAD_THREADS, build_index  # here: decode processes import this module
 
     model = InstantModel()
     out = WORK / "feeding-index"
-    builds: list[tuple[str, FolderSource | DatasetSource]] = [
-        ("threads", FolderSource(folder)),
-        ("processes", FolderSource(folder)),
+    builds: list[tuple[str, str, FolderSource | DatasetSource]] = [
+        ("folder", "threads", FolderSource(folder)),
+        ("folder", "processes", FolderSource(folder)),
     ]
     if dataset := dataset_rows(folder, "1024×768"):
-        builds.append(("processes", dataset))
+        builds.append(("dataset", "processes", dataset))
     if dataset and args.big_rows:
         dataset_rows(photo_folder(args.big_rows), "4000×3000")
-    for decode, source in builds * args.rounds:
+    stop_serving = None
+    if args.web_latency and (web := web_rows(folder, args.web_latency)):
+        web_dataset, stop_serving = web
+        most = DOWNLOAD_THREADS / (args.web_latency / 1000)
+        print(
+            f"web rows: {args.web_latency:g} ms a download, {DOWNLOAD_THREADS} at a time: "
+            f"at most {most:.0f}/s"
+        )
+        builds.append(("dataset of web addresses", "threads", web_dataset))
+    for what, decode, source in builds * args.rounds:
         shutil.rmtree(out, ignore_errors=True)
         started = time.perf_counter()
         summary = build_index(source, out, model, progress=False, decode=decode, workers=cores, batch_size=64)
         seconds = time.perf_counter() - started
         stages = ", ".join(f"{name} {spent:.2f}s" for name, spent in summary.stages.items())
         print(
-            f"build of the {source.kind} with a model that takes no time, {cores} decode {decode}: "
+            f"build of the {what} with a model that takes no time, {cores} decode {decode}: "
             f"{summary.count / seconds:.0f} images/s ({summary.count} in {seconds:.1f}s; {stages})"
         )
+    if stop_serving:
+        stop_serving()
 
 
 if __name__ == "__main__":

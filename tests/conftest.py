@@ -46,6 +46,10 @@ def collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+class _Host(ThreadingHTTPServer):
+    request_queue_size = 64  # a build downloads many at once: Python's backlog of 5 would drop some
+
+
 @pytest.fixture
 def web_collection(collection: Path) -> Iterator[tuple[str, list[str]]]:
     """The collection served over HTTP on loopback: its address, and the paths asked for so far."""
@@ -59,7 +63,7 @@ def web_collection(collection: Path) -> Iterator[tuple[str, list[str]]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(collection)))
+    server = _Host(("127.0.0.1", 0), partial(Handler, directory=str(collection)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}", asked
     server.shutdown()
