@@ -200,7 +200,8 @@ def _parser() -> argparse.ArgumentParser:
     output.add_argument(
         "--paths",
         action="store_true",
-        help="print each result's file alone (a dataset row's key), one a line: for xargs and scripts",
+        help="print each result's file alone (a dataset row's image address, else its key), one a line: "
+        "for xargs and scripts",
     )
     search.add_argument(
         "--collapse",
@@ -500,7 +501,8 @@ def _search(args: argparse.Namespace) -> int:
     if not hits:
         print("no results above the minimum score", file=sys.stderr if args.paths else sys.stdout)
     if args.paths:
-        print("".join(f"{hit.path or hit.key}\n" for hit in hits), end="")
+        where = [hit.path or (hit.meta or {}).get("image_url") or hit.key for hit in hits]  # file, web, row
+        print("".join(f"{place}\n" for place in where), end="")
         return 0
     for hit in hits:
         taken = f", taken {hit.taken[:10]}" if hit.taken else ""

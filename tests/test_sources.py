@@ -17,6 +17,7 @@ import datasets
 import pytest
 
 from indexing.build import build_index
+from indexing.cli import main
 from indexing.errors import BuscadorError
 from indexing.search import Searcher
 from indexing.sources import DatasetSource, FolderSource
@@ -108,9 +109,11 @@ def test_dataset_errors_are_clear(tmp_path, collection):
 
 
 def test_a_dataset_of_web_addresses_downloads_the_images_of_new_rows_alone(
-    tmp_path, collection, web_collection, embedder
+    tmp_path, collection, web_collection, embedder, tiny_model, capsys, monkeypatch
 ):
     site, asked = web_collection
+    monkeypatch.setenv("CLIP_MODEL", tiny_model)
+    monkeypatch.setenv("CLIP_PRECISION", "fp32")
     names = sorted(p.name for p in collection.iterdir())
     urls = [f"{site}/{name}" for name in names] + [f"{site}/gone.png"]
     rows = {"url": urls, "caption": [*names, "gone"]}
@@ -123,6 +126,21 @@ def test_a_dataset_of_web_addresses_downloads_the_images_of_new_rows_alone(
     hit = searcher.by_image(collection / "img_007.png", k=1)[0]
     assert (hit.key, hit.label, hit.score > 0.999) == ("train/7", "img_007.png", True)
     assert hit.meta == {"image_url": f"{site}/img_007.png"}  # the hit's link: its image
+    assert (
+        main(
+            [
+                "search",
+                str(tmp_path / "index"),
+                "--image",
+                str(collection / "img_007.png"),
+                "-k",
+                "1",
+                "--paths",
+            ]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out == f"{site}/img_007.png\n"  # for xargs wget
 
     # The next build downloads the row that failed, and a row whose caption changed (its address
     # stands for its image), not the others.
