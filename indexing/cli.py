@@ -442,6 +442,7 @@ def _watch(folder: Path, every: float, listed: Callable[[], FolderSource], build
 def _search(args: argparse.Namespace) -> int:
     from indexing.dates import parse_period
     from indexing.search import Searcher, last_words
+    from indexing.sources import WEB_ADDRESS
     from indexing.store import IndexStore
 
     _description_from_words(args)
@@ -501,7 +502,7 @@ def _search(args: argparse.Namespace) -> int:
     if not hits:
         print("no results above the minimum score", file=sys.stderr if args.paths else sys.stdout)
     if args.paths:
-        where = [hit.path or (hit.meta or {}).get("image_url") or hit.key for hit in hits]  # file, web, row
+        where = [hit.path or (hit.meta or {}).get(WEB_ADDRESS) or hit.key for hit in hits]  # file, web, row
         print("".join(f"{place}\n" for place in where), end="")
         return 0
     for hit in hits:

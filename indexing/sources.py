@@ -38,6 +38,8 @@ MAX_FIELD_CHARS = 500
 HASHED_AHEAD = 32
 HASHED_BYTES = 64 * 2**20  # and no more bytes than this held ahead (a dataset of big scans)
 HASHED_APART = 64 * 1024
+# The field of a dataset row's meta that keeps its image's web address, where the dataset gives one.
+WEB_ADDRESS = "image_url"
 
 
 @dataclass(frozen=True)
@@ -434,8 +436,8 @@ class DatasetSource:
         if self.label_column and record[self.label_column] not in (None, ""):
             label = str(record[self.label_column])[:MAX_FIELD_CHARS]
         meta = {c: str(record[c])[:MAX_FIELD_CHARS] for c in self.meta_columns if record[c] is not None}
-        if isinstance(data, WebFile):  # each result links to its image where nothing else does
-            meta.setdefault("image_url", data.url)
+        if isinstance(data, WebFile):  # each result opens its image
+            meta.setdefault(WEB_ADDRESS, data.url)
         taken = dataset_date(record[self.date_column]) if self.date_column else None
         columns = self.position_columns
         lat, lon = dataset_position(*(record[c] for c in columns)) if columns else (None, None)

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import datasets
+import gradio as gr
 import pytest
 
 from indexing.build import build_index
@@ -22,6 +23,8 @@ from indexing.errors import BuscadorError
 from indexing.search import Searcher
 from indexing.sources import DatasetSource, FolderSource
 from indexing.store import read_manifest
+from ui.handlers import Handlers
+from ui.startup import Engine
 
 
 def _png_bytes(path: Path) -> bytes:
@@ -125,7 +128,9 @@ def test_a_dataset_of_web_addresses_downloads_the_images_of_new_rows_alone(
     searcher = Searcher.open(tmp_path / "index", embedder)
     hit = searcher.by_image(collection / "img_007.png", k=1)[0]
     assert (hit.key, hit.label, hit.score > 0.999) == ("train/7", "img_007.png", True)
-    assert hit.meta == {"image_url": f"{site}/img_007.png"}  # the hit's link: its image
+    assert hit.meta == {"image_url": f"{site}/img_007.png"}
+    found = Handlers(Engine(searcher)).hits_image(str(collection / "img_007.png"), 1, -1.0, gr.Request())[0]
+    assert (found["photo"], found["link"]) == (f"{site}/img_007.png", None)  # "Open the photo" opens it
     assert (
         main(
             [

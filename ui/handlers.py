@@ -25,7 +25,7 @@ from gradio.data_classes import FileData
 from indexing import config
 from indexing.errors import BuscadorError
 from indexing.search import Hit, Searcher, last_words
-from indexing.sources import source_text
+from indexing.sources import WEB_ADDRESS, source_text
 from indexing.store import folder_name
 from ui import text as ui_text
 from ui.groups import GROUPS_SHOWN, DuplicateGroups, groups_html
@@ -555,13 +555,17 @@ class Handlers:
     def _hits(self, hits: list[Hit], lang: str, urls: BuildUrls) -> list[dict[str, Any]]:
         """Hits as the API answers them. The original file is under "file", not "path": gradio_client
         would take any dict with a "path" key for a file to download. "photo": the URL of the
-        original, shown large, where the app serves it. "link": the first of the dataset's fields
-        that is a web address (its source page), if any. "place" in the visitor's language."""
+        original, shown large, where the app serves it, or the image's own web address (a dataset
+        of them). "link": the first of the dataset's other fields that is a web address (its
+        source page), if any. "place" in the visitor's language."""
         out = []
         for hit in hits:
             data = hit.as_dict() | {"place": hit.place_in(lang)}
-            link = next((v for v in (hit.meta or {}).values() if v.startswith(("http://", "https://"))), None)
-            urls_of = {"thumbnail": urls.thumbnail(hit.id), "photo": urls.photo(hit.id) if hit.path else None}
+            fields = dict(hit.meta or {})
+            on_the_web = fields.pop(WEB_ADDRESS, None)
+            link = next((v for v in fields.values() if v.startswith(("http://", "https://"))), None)
+            photo = urls.photo(hit.id) if hit.path else on_the_web
+            urls_of = {"thumbnail": urls.thumbnail(hit.id), "photo": photo}
             out.append(data | {"file": data.pop("path")} | urls_of | {"link": link})
         return out
 
