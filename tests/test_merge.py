@@ -101,5 +101,7 @@ def test_shard_and_merge_from_the_command_line(tmp_path, dataset, tiny_model, ca
     capsys.readouterr()
     assert main(["merge", str(tmp_path / "s0"), str(tmp_path / "s1"), "--out", str(tmp_path / "m")]) == 0
     assert "20 images from 2 shards merged" in capsys.readouterr().out
+    assert main([*common, "--out", str(tmp_path / "m")]) == 0  # the next run builds on the merged index
+    assert ": 0 new, 0 changed, 20 unchanged, 0 removed" in capsys.readouterr().out
     assert main([*common, "--shard", "2/2", "--out", str(tmp_path / "x")]) == 2
     assert "a shard is written I/N with I from 0 to N-1" in capsys.readouterr().err
