@@ -46,7 +46,7 @@ from indexing.gpu_decoding import GpuDecoder, JpegFile, gpu_candidate, nvjpeg, n
 from indexing.images import IMAGE_EXTENSIONS, WebFile, read_url, thumbnail_jpeg
 from indexing.progress import progress_bar
 from indexing.sources import Shard, Source, SourceItem, same_collection, source_text
-from indexing.store import CATALOG, Catalog, Row, Writer, read_manifest, write_index
+from indexing.store import CATALOG, Catalog, Row, Writer, check_index_folder, read_manifest, write_index
 
 # Where a build's time goes: waiting for decoded images, the model, waiting for the disk (vectors,
 # thumbnails and catalog rows are written beside the model), reading headers (when and where
@@ -740,6 +740,7 @@ def plan_build(
 ) -> BuildPlan:
     """What `build_index(source, out_dir, shard=shard, replace=replace)` would do, without doing
     any of it (what it would refuse, it refuses)."""
+    check_index_folder(out_dir)
     known: dict[str, str] = {}
     if (out_dir / CATALOG).exists():
         catalog = Catalog(out_dir / CATALOG, readonly=True)

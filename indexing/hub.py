@@ -21,7 +21,7 @@ from indexing import config
 from indexing.errors import BuscadorError
 from indexing.files import file_digest, replace_atomically
 from indexing.sources import source_text
-from indexing.store import MANIFEST, SEARCH_FILES, read_manifest
+from indexing.store import MANIFEST, SEARCH_FILES, check_index_folder, read_manifest
 from indexing.thumbnails import FOLDER as THUMBNAILS
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,8 @@ def pull_index(
     With `out`, the thumbnails are downloaded too and everything is copied there (each file
     replaced atomically, the manifest last): a complete local copy to build on.
     """
+    if out is not None:
+        check_index_folder(out)
     folder = _download(repo_id, revision, token, ALL_FILES if out else list(SEARCH_FILES))
     manifest = verify(folder, thumbnails=out is not None)
     if out is None:

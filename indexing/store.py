@@ -241,8 +241,10 @@ class Catalog:
 
     @classmethod
     def open_for_build(cls, out_dir: Path, model: str, dim: int) -> Catalog:
-        """Open (or create) the catalog of `out_dir`, refusing one made with another model, or a
-        folder this process cannot write to."""
+        """Open (or create) the catalog of `out_dir`, refusing one made with another model, a
+        folder this process cannot write to, or a folder of other files (an index written among
+        them: a slip of `--out`)."""
+        check_index_folder(out_dir)
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -599,6 +601,21 @@ class Catalog:
 def _after(prefix: str) -> str:
     """The first text after every text that starts with `prefix`."""
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def check_index_folder(out_dir: Path) -> None:
+    """Refuse to start an index in a folder that holds files of other kinds and no index (hidden
+    ones aside: a desktop's .DS_Store)."""
+    if not out_dir.is_dir() or (out_dir / CATALOG).exists() or (out_dir / MANIFEST).exists():
+        return
+    others = sorted(entry.name for entry in out_dir.iterdir() if not entry.name.startswith("."))
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise BuscadorError(
+            f"{out_dir} holds other files ({shown}) and no index: give the index a folder of its own, "
+            f"a new one (such as {out_dir / 'index'}) or an empty one",
+            "not_an_index_folder",
+        )
 
 
 def _hold_build_lock(out_dir: Path) -> IO[str]:

@@ -300,6 +300,29 @@ def test_a_build_of_another_folder_into_an_index_is_refused_unless_it_replaces_i
     build_index(FolderSource(moved), out, embedder, progress=False)  # now its own
 
 
+def test_an_index_is_not_written_among_other_files(tmp_path, collection, embedder):
+    """`--out ~/Documents`, or the photos' own folder: refused; an empty folder, or one holding an
+    index or only hidden files, is fine."""
+    for folder in (collection, tmp_path / "docs"):
+        if not folder.exists():
+            folder.mkdir()
+            for name in ("a.txt", "b.pdf", "c.odt", "d.md"):
+                (folder / name).write_text("mine")
+        before = sorted(folder.iterdir())
+        with pytest.raises(
+            BuscadorError, match=rf"{folder} holds other files \(.* and no index: give the index"
+        ):
+            build_index(FolderSource(collection), folder, embedder, progress=False)
+        with pytest.raises(BuscadorError, match=rf"{folder} holds other files"):
+            plan_build(FolderSource(collection), folder, progress=False)  # a dry run says it too
+        assert sorted(folder.iterdir()) == before
+    with pytest.raises(BuscadorError, match=r"\(a\.txt, b\.pdf, c\.odt and 1 more\)"):
+        build_index(FolderSource(collection), tmp_path / "docs", embedder, progress=False)
+    (tmp_path / "mac").mkdir()
+    (tmp_path / "mac" / ".DS_Store").write_bytes(b"")
+    assert build_index(FolderSource(collection), tmp_path / "mac", embedder, progress=False).count == 12
+
+
 def test_manifest_records_what_the_index_is(built_index, embedder, collection):
     manifest = read_manifest(built_index)
     assert manifest["model"] == embedder.model_name and manifest["embedding_dim"] == 512

@@ -150,6 +150,15 @@ def test_pull_refuses_files_that_do_not_match_the_manifest(fake_hub, tmp_path):
     assert result.returncode == 2 and "does not match its manifest" in result.stderr
 
 
+def test_pull_into_a_folder_of_other_files_is_refused_before_downloading(fake_hub, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = _run(
+        ["-m", "indexing", "pull", "owner/images-index", "--out", str(tmp_path)], fake_hub, tmp_path / ".h"
+    )
+    assert result.returncode == 2 and fake_hub.downloads == []
+    assert result.stderr.startswith(f"error: {tmp_path} holds other files (notes.txt) and no index")
+
+
 def test_pull_of_a_missing_repo_is_a_clear_error(fake_hub, tmp_path):
     result = _run(["-m", "indexing", "pull", "owner/nothing-here"], fake_hub, tmp_path / "home")
     assert result.returncode == 2
