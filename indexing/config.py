@@ -88,6 +88,8 @@ MAX_FILE_BYTES = 256 * 1024 * 1024
 # Seconds a download (`search --image URL`, a dataset's web addresses) waits for the server before
 # saying it could not download the image.
 URL_TIMEOUT_S = 30
+# Times a download is tried when the server answers "not now" (HTTP 429, 5xx) or drops it.
+URL_TRIES = 3
 
 
 def usable_cores(cgroup: Path = Path("/sys/fs/cgroup")) -> int:

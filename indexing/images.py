@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -20,7 +21,14 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
-from indexing.config import MAX_DECODED_PIXELS, MAX_FILE_BYTES, PHOTO_SIDE, THUMBNAIL_SIDE, URL_TIMEOUT_S
+from indexing.config import (
+    MAX_DECODED_PIXELS,
+    MAX_FILE_BYTES,
+    PHOTO_SIDE,
+    THUMBNAIL_SIDE,
+    URL_TIMEOUT_S,
+    URL_TRIES,
+)
 from indexing.errors import BadImage
 
 try:  # HEIC/HEIF, iPhones' photos: read where pillow-heif is installed (the project does not need it)
@@ -124,18 +132,32 @@ def is_url(text: str) -> bool:
 
 def read_url(url: str, timeout: float = URL_TIMEOUT_S) -> bytes:
     """The bytes of the file at `url` (http or https), refusing one over MAX_FILE_BYTES without
-    reading the rest. Raises BadImage saying why it could not be had (offline, unknown host, HTTP
-    404, slow server)."""
-    try:
-        request = urllib.request.Request(url, headers={"User-Agent": "buscador-visual"})
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
-            data = answer.read(MAX_FILE_BYTES + 1)
-    except urllib.error.HTTPError as exc:
-        raise BadImage(f"could not download it (HTTP {exc.code} {exc.reason})", "download_failed") from None
-    except (OSError, ValueError, http.client.HTTPException) as exc:
-        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        said = getattr(reason, "strerror", None) or reason  # without "[Errno 111]"
-        raise BadImage(f"could not download it ({said})", "download_failed") from None
+    reading the rest. A server that answers "not now" (HTTP 429, 500, 502, 503, 504: an image host
+    limiting a build's 32 downloads at once) or drops the connection is asked again, up to
+    URL_TRIES times in all, after the wait it asks for (Retry-After, at most 30 s) or 1 s, then 2 s.
+    Raises BadImage saying why the file could not be had (offline, unknown host, HTTP 404, slow
+    server)."""
+    for attempt in range(1, URL_TRIES + 1):
+        again = attempt < URL_TRIES
+        try:
+            request = urllib.request.Request(url, headers={"User-Agent": "buscador-visual"})
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                data = answer.read(MAX_FILE_BYTES + 1)
+            break
+        except urllib.error.HTTPError as exc:
+            if again and exc.code in _NOT_NOW:
+                time.sleep(_retry_after(exc.headers.get("Retry-After"), attempt))
+                continue
+            raise BadImage(
+                f"could not download it (HTTP {exc.code} {exc.reason})", "download_failed"
+            ) from None
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            if again and isinstance(reason, (ConnectionResetError, http.client.RemoteDisconnected)):
+                time.sleep(_retry_after(None, attempt))
+                continue
+            said = getattr(reason, "strerror", None) or reason  # without "[Errno 111]"
+            raise BadImage(f"could not download it ({said})", "download_failed") from None
     if len(data) > MAX_FILE_BYTES:
         limit = MAX_FILE_BYTES // 2**20
         raise BadImage(
@@ -145,6 +167,19 @@ def read_url(url: str, timeout: float = URL_TIMEOUT_S) -> bytes:
             limit=limit,
         )
     return data
+
+
+# HTTP answers that mean "not now" rather than "no": the download is tried again.
+_NOT_NOW = frozenset({429, 500, 502, 503, 504})
+
+
+def _retry_after(asked: str | None, attempt: int) -> float:
+    """Seconds to wait before trying a download again: what the server asked for in seconds (at
+    most 30), else 1 s after the first try and 2 s after the second."""
+    try:
+        return min(max(float(asked or ""), 0.0), 30.0)
+    except ValueError:  # none, or an HTTP date
+        return float(2 ** (attempt - 1))
 
 
 def _check_size(width: int, height: int) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -10,7 +12,14 @@ from PIL import Image, ImageCms
 
 from indexing import config, headers
 from indexing.errors import BadImage
-from indexing.images import clip_pixels, clip_pixels_and_thumbnail, load_image, photo_jpeg, thumbnail_jpeg
+from indexing.images import (
+    clip_pixels,
+    clip_pixels_and_thumbnail,
+    load_image,
+    photo_jpeg,
+    read_url,
+    thumbnail_jpeg,
+)
 from tests.synthetic import shapes_image
 
 
@@ -161,3 +170,41 @@ def test_a_photo_shown_is_upright_and_keeps_its_colour_profile_but_not_its_metad
     assert not shown.getexif() and shown.info["icc_profile"] == profile
     Image.new("CMYK", (64, 64), (0, 255, 0, 0)).save(tmp_path / "print.jpg")
     assert Image.open(io.BytesIO(photo_jpeg(tmp_path / "print.jpg"))).mode == "RGB"
+
+
+def test_a_download_is_asked_again_when_the_server_says_not_now_and_not_when_it_says_no():
+    answers: list[int] = []
+    asked: list[str] = []
+
+    class Scripted(BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            code = answers.pop(0)
+            self.send_response(code)
+            self.send_header("Retry-After", "0")
+            self.end_headers()
+            if code == 200:
+                self.wfile.write(b"picture")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/a.jpg"
+    try:
+        answers[:] = [503, 429, 200]
+        assert read_url(url) == b"picture" and len(asked) == 3
+        asked.clear()
+        answers[:] = [404]
+        with pytest.raises(BadImage, match=r"could not download it \(HTTP 404 Not Found\)"):
+            read_url(url)
+        assert len(asked) == 1
+        asked.clear()
+        answers[:] = [503] * 4
+        with pytest.raises(BadImage, match=r"could not download it \(HTTP 503 Service Unavailable\)"):
+            read_url(url)
+        assert len(asked) == config.URL_TRIES
+    finally:
+        server.shutdown()
+        server.server_close()
