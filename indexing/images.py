@@ -177,9 +177,10 @@ def _retry_after(asked: str | None, attempt: int) -> float:
     """Seconds to wait before trying a download again: what the server asked for in seconds (at
     most 30), else 1 s after the first try and 2 s after the second."""
     try:
-        return min(max(float(asked or ""), 0.0), 30.0)
+        seconds = float(asked or "")
     except ValueError:  # none, or an HTTP date
-        return float(2 ** (attempt - 1))
+        seconds = -1.0
+    return min(seconds, 30.0) if seconds >= 0 else float(2 ** (attempt - 1))  # nan, below 0: ours
 
 
 def _check_size(width: int, height: int) -> None:
