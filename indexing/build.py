@@ -204,12 +204,13 @@ def build_index(
     writer = Writer(out_dir, catalog, embedder.dim)
     try:
         _one_collection(catalog, out_dir, source, replace=replace)
-        catalog.set_meta(source=json.dumps(source.describe(), sort_keys=True))
         if catalog.get_meta("headers_unread"):  # read before places were: all again
             catalog.forget_headers()
         unread = _UnreadRows(catalog, source)
         diff = _Diff(catalog.fingerprints())
         items, total = _listed(source, shard)
+        # Recorded once the source opened (a misspelt dataset fails above), before any image.
+        catalog.set_meta(source=json.dumps(source.describe(), sort_keys=True))
         bar = progress_bar(total, "indexing", "img", shown=progress)
         on_gpu = embedder.device != "cpu"
         batch_size = batch_size or (config.GPU_BATCH_SIZE if on_gpu else config.BATCH_SIZE)

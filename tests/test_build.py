@@ -22,7 +22,7 @@ from indexing.build import build_index, plan_build
 from indexing.errors import BuscadorError
 from indexing.images import HEIF
 from indexing.search import Searcher
-from indexing.sources import FolderSource, source_text
+from indexing.sources import DatasetSource, FolderSource, source_text
 from indexing.store import CATALOG, INDEX, VECTORS, Catalog, IndexStore, read_manifest
 from indexing.vectors import VectorFile
 from tests.synthetic import shapes_image, write_collection
@@ -288,6 +288,11 @@ def test_a_build_of_another_folder_into_an_index_is_refused_unless_it_replaces_i
     with pytest.raises(BuscadorError, match=refusal):
         build_index(FolderSource(moved), out, embedder, progress=False)
     assert IndexStore(out).count == 12
+    # A --replace whose source cannot be opened (a misspelt dataset) leaves the index the folder's.
+    with pytest.raises(BuscadorError, match="cannot load dataset"):
+        build_index(
+            DatasetSource(str(tmp_path / "no-such-dataset")), out, embedder, progress=False, replace=True
+        )
     # The same folder with other options is the same index; --replace makes it the other folder's.
     assert (
         build_index(FolderSource(collection, exclude=["img_000.png"]), out, embedder, progress=False).removed
