@@ -32,6 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from indexing import config, headers, places
+from indexing.camera_raw import named_raw
 from indexing.decoding import (
     Decoded,
     facts_of,
@@ -655,7 +656,7 @@ def _prepare(
         if gpu and isinstance(data, bytes) and (jpeg := gpu_candidate(data)) is not None:
             return _Prepared(item, content=content, jpeg=jpeg, facts=facts)
         if crop is not None:
-            _, pixels, thumbnail, error = prepare_for_model(data, *crop, content)
+            _, pixels, thumbnail, error = prepare_for_model(data, *crop, content, named_raw(item.data))
             return _Prepared(item, pixels, thumbnail, content=content, error=error, facts=facts)
         img = embedder.load(data)
         return _Prepared(item, embedder.pixels(img), thumbnail_jpeg(img), content=content, facts=facts)

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from indexing import headers
+from indexing.camera_raw import named_raw
 from indexing.errors import BadImage
 from indexing.images import WebFile, clip_pixels_and_thumbnail, load_image, read_file
 from indexing.sources import content_hash
@@ -35,12 +36,18 @@ def read_and_hash(
 
 
 def prepare_for_model(
-    data: Path | bytes | Image.Image | WebFile, size: int, fast: bool, content: str | None
+    data: Path | bytes | Image.Image | WebFile,
+    size: int,
+    fast: bool,
+    content: str | None,
+    camera: bool = False,
 ) -> Decoded:
-    """(content hash, crop, thumbnail, "") for a usable image, (content, None, b"", reason) else."""
+    """(content hash, crop, thumbnail, "") for a usable image, (content, None, b"", reason) else.
+    `camera`: `data` is the bytes of a camera RAW file (a file's name says so itself)."""
     try:
+        camera = camera or named_raw(data)
         raw, content = read_and_hash(data, content)
-        image = load_image(raw, min_side=size if fast else None)
+        image = load_image(raw, min_side=size if fast else None, camera=camera)
         return content, *clip_pixels_and_thumbnail(image, size, fast=fast), ""
     except BadImage as exc:
         return content, None, b"", str(exc)

@@ -21,6 +21,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
+from indexing import camera_raw
 from indexing.config import (
     MAX_DECODED_PIXELS,
     MAX_FILE_BYTES,
@@ -48,13 +49,16 @@ ImageInput = str | Path | bytes | BinaryIO | Image.Image
 Image.MAX_IMAGE_PIXELS = None
 
 # What a folder build reads: the common formats, AVIF where Pillow was built with it, HEIC/HEIF
-# with pillow-heif. Photo formats this installation cannot read are reported, with what reads them.
+# with pillow-heif, camera RAW with rawpy. Photo formats this installation cannot read are
+# reported, with what reads them.
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
     | ({".avif"} if features.check("avif") else set())
     | ({".heic", ".heif"} if HEIF else set())
+    | (camera_raw.EXTENSIONS if camera_raw.AVAILABLE else set())
 )
 _HEIF = ("HEIC (iPhone photo)", "pip install pillow-heif to index them")
+_RAW = ("camera RAW", "pip install rawpy to index them")
 UNREAD_FORMATS = {
     suffix: kind
     for suffix, kind in {
@@ -63,21 +67,27 @@ UNREAD_FORMATS = {
         ".avif": ("AVIF", "a Pillow built with AVIF (pip install -U pillow) indexes them"),
     }.items()
     if suffix not in IMAGE_EXTENSIONS
-}
+} | ({} if camera_raw.AVAILABLE else dict.fromkeys(camera_raw.EXTENSIONS, _RAW))
 
 
-def load_image(src: ImageInput, *, min_side: int | None = None) -> Image.Image:
+def load_image(src: ImageInput, *, min_side: int | None = None, camera: bool = False) -> Image.Image:
     """Decode `src` into an RGB image, upright per its EXIF orientation.
 
     With `min_side`, a JPEG is decoded at the smallest DCT scale whose both sides are still at
-    least `min_side` pixels (a 4000×3000 photo decodes as 500×375 for CLIP's 224). Raises
+    least `min_side` pixels (a 4000×3000 photo decodes as 500×375 for CLIP's 224). A camera RAW
+    file (by its name, or `camera` for its bytes) gives its preview or development
+    (indexing.camera_raw), at least `min_side` (or a thumbnail's side) on its short side. Raises
     BadImage with a readable reason for anything that is not a usable image.
     """
     if isinstance(src, Image.Image):
         _check_size(*src.size)
         return _to_rgb(ImageOps.exif_transpose(src))
     if isinstance(src, (str, Path)):
+        camera = camera or camera_raw.named_raw(Path(src))
         src = read_file(Path(src))
+    if camera:
+        data = src if isinstance(src, bytes) else src.read()
+        return camera_raw.develop(data, max(min_side or 0, THUMBNAIL_SIDE), MAX_DECODED_PIXELS)
     try:
         if isinstance(src, bytes):
             if not src:

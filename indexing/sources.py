@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from PIL import Image
 
+from indexing import camera_raw
 from indexing.config import SKIPPED_FOLDERS, usable_cores
 from indexing.dates import dataset_date
 from indexing.errors import BuscadorError
@@ -164,7 +165,8 @@ class FolderSource:
     (config.SKIPPED_FOLDERS: thumbnails, trash), whatever matches an `exclude` pattern (a glob,
     matched against names and against paths under the root), and symlinks that lead outside the
     root (and symlink loops). Names that are not valid UTF-8, and photo formats this installation
-    cannot read (HEIC without pillow-heif), are left out and reported (`warnings`, `left_out`).
+    cannot read (HEIC without pillow-heif), are left out and reported (`warnings`, `left_out`). A
+    camera RAW file beside a JPEG of the same name (RAW+JPEG) is left out: the JPEG stands for it.
     Fingerprint: size and modification time, as rclip does: cheap to re-check.
     """
 
@@ -213,10 +215,15 @@ class FolderSource:
             self.warnings.append(f"{prefix or '.'}: cannot list folder ({exc.strerror})")
             self.unreachable.append(prefix)
             return
+        shots = {stem.lower() for stem, suffix in map(os.path.splitext, (e.name for e in entries))
+                 if suffix.lower() in camera_raw.TWIN_SUFFIXES}  # fmt: skip
         for entry in entries:
             rel = f"{prefix}{entry.name}"
             if entry.name.startswith(".") or entry.name in SKIPPED_FOLDERS or self._excluded(entry.name, rel):
                 continue
+            stem, suffix = os.path.splitext(entry.name)
+            if suffix.lower() in camera_raw.EXTENSIONS and stem.lower() in shots:
+                continue  # RAW+JPEG: the camera's JPEG of the shot stands for it
             if not _utf8(entry.name):  # the catalog, the app and the console all need text
                 self.warnings.append(f"{_shown(rel)}: its name is not valid UTF-8: rename it to index it")
                 continue
@@ -230,7 +237,7 @@ class FolderSource:
                     if real not in visited:
                         yield from self._walk(Path(entry.path), rel + "/", real, visited | {real})
                 elif entry.is_file():
-                    suffix = os.path.splitext(entry.name)[1].lower()
+                    suffix = suffix.lower()
                     if suffix in IMAGE_EXTENSIONS:
                         st = entry.stat()
                         yield SourceItem(rel, rel, f"{st.st_size}:{st.st_mtime_ns}", Path(entry.path))

@@ -1,0 +1,97 @@
+"""Camera RAW files (.CR2, .CR3, .NEF, .ARW, .DNG, ...): an upright RGB picture of each, through
+rawpy (LibRaw) where it is installed (the project does not need it).
+
+The camera's own JPEG preview is used where it is large enough for what is asked (most cameras
+embed one of full or near-full size: decoding it is as quick as any JPEG's); else the RAW is
+developed at half size with the camera's white balance (LibRaw's demosaicing: about a second for
+24 megapixels). RAW files are told by their names, not their bytes: most are TIFFs like any other,
+whose first image Pillow would take (often a 160×120 thumbnail).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps
+
+from indexing.errors import BadImage
+
+try:
+    import rawpy
+except ImportError:
+    rawpy = None
+
+AVAILABLE = rawpy is not None
+EXTENSIONS = frozenset(
+    {
+        ".3fr", ".arw", ".cr2", ".cr3", ".crw", ".dcr", ".dng", ".erf", ".iiq", ".kdc", ".mef", ".mos",
+        ".mrw", ".nef", ".nrw", ".orf", ".pef", ".raf", ".rw2", ".rwl", ".sr2", ".srf", ".srw", ".x3f",
+    }
+)  # fmt: skip
+# The camera's JPEG of the same shot (RAW+JPEG), beside which a folder build leaves its RAW out.
+TWIN_SUFFIXES = (".jpg", ".jpeg")
+# LibRaw's orientation codes, as the turn that makes a preview upright.
+_TURNS = {3: Image.Transpose.ROTATE_180, 5: Image.Transpose.ROTATE_90, 6: Image.Transpose.ROTATE_270}
+_EXIF_ORIENTATION = 0x0112
+
+
+def named_raw(path: object) -> bool:
+    """Whether `path` is a file with a camera RAW's name (.NEF, .dng, ...)."""
+    return isinstance(path, Path) and path.suffix.lower() in EXTENSIONS
+
+
+def develop(data: bytes, side: int, max_pixels: int) -> Image.Image:
+    """An upright RGB picture of the RAW file `data` whose short side is at least `side` where the
+    file allows: its preview, else its half-size development. Refuses (BadImage) a development
+    over `max_pixels`, a file LibRaw cannot read, or any RAW without rawpy."""
+    if rawpy is None:
+        raise BadImage("a camera RAW file: pip install rawpy to read it", "camera_raw")
+    try:
+        with rawpy.imread(io.BytesIO(data)) as raw:
+            preview = _preview(raw, side)
+            if preview is not None:
+                return preview
+            width, height = raw.sizes.width // 2, raw.sizes.height // 2
+            if width * height > max_pixels:
+                raise BadImage(
+                    f"image too large ({width}×{height} pixels; the limit is {max_pixels // 1_000_000} "
+                    "megapixels)",
+                    "too_many_pixels",
+                    width=width,
+                    height=height,
+                    limit=max_pixels // 1_000_000,
+                )
+            pixels = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
+    except (rawpy.LibRawError, OSError, ValueError) as exc:
+        raise BadImage(f"corrupt or truncated image ({exc})", "corrupt_image", detail=str(exc)) from None
+    return Image.fromarray(pixels, "RGB")
+
+
+def _preview(raw: Any, side: int) -> Image.Image | None:
+    """The camera's embedded preview, upright, if it is a readable JPEG or bitmap whose short side
+    is at least `side`; else None (the RAW is developed instead)."""
+    try:
+        thumb = raw.extract_thumb()
+        if thumb.format == rawpy.ThumbFormat.JPEG:
+            picture = Image.open(io.BytesIO(thumb.data))
+            oriented = picture.getexif().get(_EXIF_ORIENTATION, 1) != 1  # by its own EXIF
+            picture.draft("RGB", (side, side))
+            picture = ImageOps.exif_transpose(picture).convert("RGB")
+        elif thumb.format == rawpy.ThumbFormat.BITMAP:
+            picture, oriented = Image.fromarray(thumb.data).convert("RGB"), False
+        else:
+            return None
+    except (
+        rawpy.LibRawNoThumbnailError,
+        rawpy.LibRawUnsupportedThumbnailError,
+        OSError,
+        ValueError,
+        SyntaxError,
+    ):
+        return None
+    if min(picture.size) < side:
+        return None
+    turn = None if oriented else _TURNS.get(raw.sizes.flip)
+    return picture.transpose(turn) if turn is not None else picture

@@ -1,0 +1,156 @@
+"""Camera RAW files: developed or previewed upright, indexed beside other photos (not beside their
+own JPEG), and reported with what reads them where rawpy is missing."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rawpy
+from PIL import Image
+from PIL.TiffImagePlugin import ImageFileDirectory_v2
+
+from indexing import camera_raw
+from indexing.build import build_index
+from indexing.errors import BadImage
+from indexing.images import load_image
+from indexing.search import Searcher
+from indexing.sources import FolderSource
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_dng(
+    path: Path, *, square: tuple[int, int, int], ground: tuple[int, int, int], orientation: int = 1
+):
+    """A 384×256 DNG as a camera writes one (a 16-bit RGGB mosaic, no preview): a `square` of one
+    colour in the middle of a `ground` of another, colours in 12-bit (0–4095)."""
+    height, width = 256, 384
+    planes = np.empty((3, height, width))
+    for channel in range(3):
+        planes[channel] = ground[channel]
+        planes[channel, 64:192, 96:288] = square[channel]
+    mosaic = np.empty((height, width), np.uint16)
+    mosaic[0::2, 0::2] = planes[0, 0::2, 0::2]  # R G
+    mosaic[0::2, 1::2] = planes[1, 0::2, 1::2]  # G B
+    mosaic[1::2, 0::2] = planes[1, 1::2, 0::2]
+    mosaic[1::2, 1::2] = planes[2, 1::2, 1::2]
+    tags = ImageFileDirectory_v2()
+    tags[262] = 32803  # PhotometricInterpretation: colour filter array
+    tags[271], tags[272], tags[50708] = "Buscador", "Test", "Buscador Test"  # Make, Model, UniqueCameraModel
+    tags[274] = orientation
+    tags.tagtype[33421], tags[33421] = 3, (2, 2)  # CFARepeatPatternDim
+    tags.tagtype[33422], tags[33422] = 1, bytes([0, 1, 1, 2])  # CFAPattern: RGGB
+    tags.tagtype[50706], tags[50706] = 1, bytes([1, 4, 0, 0])  # DNGVersion
+    tags.tagtype[50717], tags[50717] = 4, 4095  # WhiteLevel
+    tags.tagtype[50721], tags[50721] = 10, tuple(Fraction(int(i % 4 == 0)) for i in range(9))  # ColorMatrix1
+    tags.tagtype[50778], tags[50778] = 3, 21  # CalibrationIlluminant1: D65
+    tags.tagtype[50728], tags[50728] = 5, (Fraction(1),) * 3  # AsShotNeutral
+    Image.frombytes("I;16", (width, height), mosaic.tobytes()).save(path, format="TIFF", tiffinfo=tags)
+
+
+RED, BLUE, GREEN = (4000, 0, 200), (200, 0, 3000), (300, 3500, 300)
+
+
+def _dominant(pixel) -> str:
+    return "RGB"[int(np.argmax(pixel))]
+
+
+def test_a_dng_is_developed_upright_with_its_colours(tmp_path):
+    write_dng(tmp_path / "shot.dng", square=RED, ground=BLUE)
+    picture = load_image(tmp_path / "shot.dng", min_side=224)
+    assert picture.mode == "RGB" and picture.size == (192, 128)  # developed at half size
+    pixels = np.asarray(picture)
+    assert (_dominant(pixels[64, 96]), _dominant(pixels[5, 5])) == ("R", "B")
+    write_dng(tmp_path / "turned.dng", square=RED, ground=BLUE, orientation=6)  # held on its side
+    assert load_image(tmp_path / "turned.dng").size == (128, 192)
+    as_bytes = load_image((tmp_path / "shot.dng").read_bytes(), camera=True)  # a dataset's row
+    assert np.array_equal(np.asarray(as_bytes), pixels)
+
+
+class _Raw:
+    """What rawpy.imread gives, for a RAW whose embedded preview is `preview` (JPEG bytes)."""
+
+    def __init__(self, preview: bytes, flip: int) -> None:
+        self.preview = preview
+        self.sizes = type("Sizes", (), {"flip": flip, "width": 1200, "height": 800})
+        self.developed = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args):
+        return False
+
+    def extract_thumb(self):
+        return rawpy.Thumbnail(format=rawpy.ThumbFormat.JPEG, data=self.preview)
+
+    def postprocess(self, **options):
+        assert options["half_size"]
+        self.developed = True
+        return np.full((400, 600, 3), (0, 0, 255), np.uint8)
+
+
+@pytest.mark.parametrize(("side", "used"), [(600, "preview"), (120, "development")])
+def test_the_camera_s_preview_is_taken_when_large_enough_and_turned_as_the_raw_says(monkeypatch, side, used):
+    preview = io.BytesIO()
+    Image.new("RGB", (side * 3 // 2, side), (0, 200, 0)).save(preview, "JPEG")
+    raw = _Raw(preview.getvalue(), flip=6)  # the camera was held on its side
+    monkeypatch.setattr(camera_raw.rawpy, "imread", lambda file: raw)
+    picture = load_image(b"a RAW", camera=True, min_side=224)
+    if used == "preview":
+        assert picture.size == (300, 450) and _dominant(picture.getpixel((10, 10))) == "G"  # halved, turned
+        assert not raw.developed
+    else:  # too small for the crop and the thumbnail: developed instead
+        assert raw.developed and _dominant(picture.getpixel((10, 10))) == "B"
+
+
+def test_a_folder_build_indexes_raw_files_but_not_beside_their_jpeg(tmp_path, embedder):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_dng(photos / "shot.dng", square=RED, ground=BLUE)
+    write_dng(photos / "pair.NEF", square=GREEN, ground=BLUE)
+    Image.new("RGB", (384, 256), (0, 200, 0)).save(photos / "pair.jpg")  # RAW+JPEG: the JPEG is kept
+    (photos / "broken.cr2").write_bytes(b"II*\x00 not a raw at all")
+    summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert summary.count == 2 and [name for name, _ in summary.skipped] == ["broken.cr2"]
+    assert summary.skipped[0][1].startswith("corrupt or truncated image")
+    searcher = Searcher.open(tmp_path / "index", embedder)
+    hit = searcher.by_image(photos / "shot.dng", k=1)[0]
+    assert hit.key == "shot.dng" and hit.score > 0.999
+    assert searcher.thumbnail(hit.id)[:2] == b"\xff\xd8"
+
+
+def test_without_rawpy_raw_files_are_reported_with_what_reads_them(tmp_path):
+    for name in ("a.nef", "b.nef", "b.jpg"):
+        (tmp_path / name).write_bytes(b"")
+    script = (
+        "import sys; sys.modules['rawpy'] = None\n"
+        "from pathlib import Path\n"
+        "from indexing.errors import BadImage\n"
+        "from indexing.images import load_image\n"
+        "from indexing.sources import FolderSource\n"
+        f"source = FolderSource({str(tmp_path)!r})\n"
+        "print([item.key for item in source.items()], source.left_out)\n"
+        "try:\n"
+        f"    load_image(Path({str(tmp_path / 'a.nef')!r}).with_name('x.nef'))\n"
+        "except BadImage as exc:\n"
+        "    print(exc)\n"
+    )
+    (tmp_path / "x.nef").write_bytes(b"II*\x00")
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
+    lines = out.stdout.splitlines()
+    assert lines[0] == "['b.jpg'] [('a.nef', 'camera RAW', 'pip install rawpy to index them'), " + (
+        "('x.nef', 'camera RAW', 'pip install rawpy to index them')]"
+    )
+    assert lines[1] == "a camera RAW file: pip install rawpy to read it"
+
+
+def test_a_file_that_is_no_raw_is_a_bad_image():
+    with pytest.raises(BadImage, match="corrupt or truncated image"):
+        load_image(b"II*\x00 nothing", camera=True)
