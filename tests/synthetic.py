@@ -1,11 +1,14 @@
-"""Generated test images: coloured shapes on coloured backgrounds, distinct per seed."""
+"""Generated test images: coloured shapes on coloured backgrounds, distinct per seed; camera RAW
+files (DNG) of a picture."""
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+from PIL.TiffImagePlugin import ImageFileDirectory_v2
 
 
 def shapes_image(seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:
@@ -42,3 +45,26 @@ def save_as_dataset(folder: Path, out: Path) -> None:
         {"img": [{"bytes": path.read_bytes(), "path": path.name} for path in files]},
         features=datasets.Features({"img": datasets.Image()}),
     ).save_to_disk(out)
+
+
+def write_dng(path: Path, planes: np.ndarray, *, orientation: int = 1) -> None:
+    """A DNG as a camera writes one, without a preview: the (3, height, width) colour `planes`
+    (12-bit, 0–4095) sampled through an RGGB colour filter into one 16-bit mosaic."""
+    _, height, width = planes.shape
+    mosaic = np.empty((height, width), np.uint16)
+    mosaic[0::2, 0::2] = planes[0, 0::2, 0::2]  # R G
+    mosaic[0::2, 1::2] = planes[1, 0::2, 1::2]  # G B
+    mosaic[1::2, 0::2] = planes[1, 1::2, 0::2]
+    mosaic[1::2, 1::2] = planes[2, 1::2, 1::2]
+    tags = ImageFileDirectory_v2()
+    tags[262] = 32803  # PhotometricInterpretation: colour filter array
+    tags[271], tags[272], tags[50708] = "Buscador", "Test", "Buscador Test"  # Make, Model, UniqueCameraModel
+    tags[274] = orientation
+    tags.tagtype[33421], tags[33421] = 3, (2, 2)  # CFARepeatPatternDim
+    tags.tagtype[33422], tags[33422] = 1, bytes([0, 1, 1, 2])  # CFAPattern: RGGB
+    tags.tagtype[50706], tags[50706] = 1, bytes([1, 4, 0, 0])  # DNGVersion
+    tags.tagtype[50717], tags[50717] = 4, 4095  # WhiteLevel
+    tags.tagtype[50721], tags[50721] = 10, tuple(Fraction(int(i % 4 == 0)) for i in range(9))  # ColorMatrix1
+    tags.tagtype[50778], tags[50778] = 3, 21  # CalibrationIlluminant1: D65
+    tags.tagtype[50728], tags[50728] = 5, (Fraction(1),) * 3  # AsShotNeutral
+    Image.frombytes("I;16", (width, height), mosaic.tobytes()).save(path, format="TIFF", tiffinfo=tags)

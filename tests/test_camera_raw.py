@@ -6,14 +6,12 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rawpy
 from PIL import Image
-from PIL.TiffImagePlugin import ImageFileDirectory_v2
 
 from indexing import camera_raw
 from indexing.build import build_index
@@ -21,6 +19,7 @@ from indexing.errors import BadImage
 from indexing.images import load_image
 from indexing.search import Searcher
 from indexing.sources import FolderSource
+from tests import synthetic
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,30 +27,12 @@ REPO = Path(__file__).resolve().parent.parent
 def write_dng(
     path: Path, *, square: tuple[int, int, int], ground: tuple[int, int, int], orientation: int = 1
 ):
-    """A 384×256 DNG as a camera writes one (a 16-bit RGGB mosaic, no preview): a `square` of one
-    colour in the middle of a `ground` of another, colours in 12-bit (0–4095)."""
-    height, width = 256, 384
-    planes = np.empty((3, height, width))
+    """A 384×256 DNG: a `square` of one colour (12-bit) in the middle of a `ground` of another."""
+    planes = np.empty((3, 256, 384))
     for channel in range(3):
         planes[channel] = ground[channel]
         planes[channel, 64:192, 96:288] = square[channel]
-    mosaic = np.empty((height, width), np.uint16)
-    mosaic[0::2, 0::2] = planes[0, 0::2, 0::2]  # R G
-    mosaic[0::2, 1::2] = planes[1, 0::2, 1::2]  # G B
-    mosaic[1::2, 0::2] = planes[1, 1::2, 0::2]
-    mosaic[1::2, 1::2] = planes[2, 1::2, 1::2]
-    tags = ImageFileDirectory_v2()
-    tags[262] = 32803  # PhotometricInterpretation: colour filter array
-    tags[271], tags[272], tags[50708] = "Buscador", "Test", "Buscador Test"  # Make, Model, UniqueCameraModel
-    tags[274] = orientation
-    tags.tagtype[33421], tags[33421] = 3, (2, 2)  # CFARepeatPatternDim
-    tags.tagtype[33422], tags[33422] = 1, bytes([0, 1, 1, 2])  # CFAPattern: RGGB
-    tags.tagtype[50706], tags[50706] = 1, bytes([1, 4, 0, 0])  # DNGVersion
-    tags.tagtype[50717], tags[50717] = 4, 4095  # WhiteLevel
-    tags.tagtype[50721], tags[50721] = 10, tuple(Fraction(int(i % 4 == 0)) for i in range(9))  # ColorMatrix1
-    tags.tagtype[50778], tags[50778] = 3, 21  # CalibrationIlluminant1: D65
-    tags.tagtype[50728], tags[50728] = 5, (Fraction(1),) * 3  # AsShotNeutral
-    Image.frombytes("I;16", (width, height), mosaic.tobytes()).save(path, format="TIFF", tiffinfo=tags)
+    synthetic.write_dng(path, planes, orientation=orientation)
 
 
 RED, BLUE, GREEN = (4000, 0, 200), (200, 0, 3000), (300, 3500, 300)
