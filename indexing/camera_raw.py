@@ -43,6 +43,19 @@ def named_raw(path: object) -> bool:
     return isinstance(path, Path) and path.suffix.lower() in EXTENSIONS
 
 
+def taken(path: Path) -> str:
+    """When the camera says the RAW at `path` was taken ("YYYY-MM-DDTHH:MM:SS", as LibRaw reads
+    it from the file's EXIF), or "" (no rawpy, no date, an unreadable file)."""
+    if rawpy is None:
+        return ""
+    try:
+        with rawpy.imread(str(path)) as raw:
+            when = getattr(getattr(raw, "other", None), "timestamp", None)  # rawpy ≥ 0.22 reads it
+    except (rawpy.LibRawError, OSError, ValueError, OverflowError):
+        return ""
+    return when.isoformat(timespec="seconds") if when is not None and when.year > 1970 else ""  # 0: none
+
+
 def develop(data: bytes, side: int, max_pixels: int) -> Image.Image:
     """An upright RGB picture of the RAW file `data` whose short side is at least `side` where the
     file allows: its preview, else its half-size development. Refuses (BadImage) a development

@@ -12,6 +12,7 @@ from typing import BinaryIO
 
 from PIL import Image
 
+from indexing import camera_raw
 from indexing.dates import date_in_name, exif_date
 
 # EXIF tags, most telling first: when the shutter fired, when it was digitised (a scan), when the
@@ -46,6 +47,8 @@ def from_file(path: Path | None) -> Facts | None:
         return None
     with file:
         facts = _read(file)
+    if not facts.taken and camera_raw.named_raw(path):  # a RAW Pillow cannot read (.CR3, ...): LibRaw can
+        facts = Facts(camera_raw.taken(path), facts.lat, facts.lon)
     if not facts.taken:  # phones and messaging apps (WhatsApp strips EXIF) name files by date
         facts = Facts(date_in_name(path.name), facts.lat, facts.lon)
     return facts

@@ -13,7 +13,7 @@ import pytest
 import rawpy
 from PIL import Image
 
-from indexing import camera_raw
+from indexing import camera_raw, headers
 from indexing.build import build_index
 from indexing.errors import BadImage
 from indexing.images import load_image
@@ -25,14 +25,19 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def write_dng(
-    path: Path, *, square: tuple[int, int, int], ground: tuple[int, int, int], orientation: int = 1
+    path: Path,
+    *,
+    square: tuple[int, int, int],
+    ground: tuple[int, int, int],
+    orientation: int = 1,
+    taken: str = "",
 ):
     """A 384×256 DNG: a `square` of one colour (12-bit) in the middle of a `ground` of another."""
     planes = np.empty((3, 256, 384))
     for channel in range(3):
         planes[channel] = ground[channel]
         planes[channel, 64:192, 96:288] = square[channel]
-    synthetic.write_dng(path, planes, orientation=orientation)
+    synthetic.write_dng(path, planes, orientation=orientation, taken=taken)
 
 
 RED, BLUE, GREEN = (4000, 0, 200), (200, 0, 3000), (300, 3500, 300)
@@ -130,6 +135,15 @@ def test_without_rawpy_raw_files_are_reported_with_what_reads_them(tmp_path):
         "('x.nef', 'camera RAW', 'pip install rawpy to index them')]"
     )
     assert lines[1] == "a camera RAW file: pip install rawpy to read it"
+
+
+def test_a_raw_says_when_it_was_taken_where_pillow_cannot_read_it(tmp_path):
+    write_dng(tmp_path / "shot.dng", square=RED, ground=BLUE, taken="2021:08:14 19:30:00")
+    write_dng(tmp_path / "IMG_20190714_182205.dng", square=RED, ground=BLUE)  # no date inside
+    with pytest.raises(OSError):
+        Image.open(tmp_path / "shot.dng")  # a mosaic, not a picture
+    assert headers.from_file(tmp_path / "shot.dng") == headers.Facts("2021-08-14T19:30:00")
+    assert headers.from_file(tmp_path / "IMG_20190714_182205.dng") == headers.Facts("2019-07-14T18:22:05")
 
 
 def test_a_file_that_is_no_raw_is_a_bad_image():
