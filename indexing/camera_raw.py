@@ -12,6 +12,7 @@ Pillow would take (often a 160×120 thumbnail).
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +57,11 @@ def taken(path: Path) -> str:
     return when.isoformat(timespec="seconds") if when is not None and when.year > 1970 else ""  # 0: none
 
 
-def develop(data: bytes, side: int, max_pixels: int) -> Image.Image:
+def develop(data: bytes, side: int, check_size: Callable[[int, int], None]) -> Image.Image:
     """An upright RGB picture of the RAW file `data` whose short side is at least `side` where the
-    file allows: its preview, else its half-size development. Refuses (BadImage) a development
-    over `max_pixels`, a file LibRaw cannot read, or any RAW without rawpy."""
+    file allows: its preview, else its half-size development, whose width and height
+    `check_size` may refuse first. Raises BadImage for a file LibRaw cannot read, or any RAW
+    without rawpy."""
     if rawpy is None:
         raise BadImage("a camera RAW file: pip install rawpy to read it", "camera_raw")
     try:
@@ -67,16 +69,7 @@ def develop(data: bytes, side: int, max_pixels: int) -> Image.Image:
             preview = _preview(raw, side)
             if preview is not None:
                 return preview
-            width, height = raw.sizes.width // 2, raw.sizes.height // 2
-            if width * height > max_pixels:
-                raise BadImage(
-                    f"image too large ({width}×{height} pixels; the limit is {max_pixels // 1_000_000} "
-                    "megapixels)",
-                    "too_many_pixels",
-                    width=width,
-                    height=height,
-                    limit=max_pixels // 1_000_000,
-                )
+            check_size(raw.sizes.width // 2, raw.sizes.height // 2)
             pixels = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
     except (rawpy.LibRawError, OSError, ValueError) as exc:
         raise BadImage(f"corrupt or truncated image ({exc})", "corrupt_image", detail=str(exc)) from None

@@ -87,7 +87,7 @@ def load_image(src: ImageInput, *, min_side: int | None = None, camera: bool = F
         src = read_file(Path(src))
     if camera:
         data = src if isinstance(src, bytes) else src.read()
-        return camera_raw.develop(data, max(min_side or 0, THUMBNAIL_SIDE), MAX_DECODED_PIXELS)
+        return camera_raw.develop(data, max(min_side or 0, THUMBNAIL_SIDE), _check_size)
     try:
         if isinstance(src, bytes):
             if not src:

@@ -146,6 +146,13 @@ def test_a_raw_says_when_it_was_taken_where_pillow_cannot_read_it(tmp_path):
     assert headers.from_file(tmp_path / "IMG_20190714_182205.dng") == headers.Facts("2019-07-14T18:22:05")
 
 
+def test_a_raw_too_large_to_develop_is_refused_before_it_is(tmp_path, monkeypatch):
+    write_dng(tmp_path / "shot.dng", square=RED, ground=BLUE)
+    monkeypatch.setattr("indexing.images.MAX_DECODED_PIXELS", 20_000)  # 192×128 is more
+    with pytest.raises(BadImage, match=r"image too large \(192×128 pixels"):
+        load_image(tmp_path / "shot.dng")
+
+
 def test_a_file_that_is_no_raw_is_a_bad_image():
     with pytest.raises(BadImage, match="corrupt or truncated image"):
         load_image(b"II*\x00 nothing", camera=True)
