@@ -24,6 +24,7 @@ from gradio.data_classes import FileData
 
 from indexing import config
 from indexing.errors import BuscadorError
+from indexing.images import is_url
 from indexing.search import Hit, Searcher, last_words
 from indexing.sources import WEB_ADDRESS, source_text
 from indexing.store import folder_name
@@ -563,7 +564,7 @@ class Handlers:
             data = hit.as_dict() | {"place": hit.place_in(lang)}
             fields = dict(hit.meta or {})
             on_the_web = fields.pop(WEB_ADDRESS, None)
-            link = next((v for v in fields.values() if v.startswith(("http://", "https://"))), None)
+            link = next((v for v in fields.values() if is_url(v)), None)
             photo = urls.photo(hit.id) if hit.path else on_the_web
             urls_of = {"thumbnail": urls.thumbnail(hit.id), "photo": photo}
             out.append(data | {"file": data.pop("path")} | urls_of | {"link": link})

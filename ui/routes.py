@@ -52,12 +52,17 @@ _NO_PHOTO = BuscadorError("this image's original file is not available here", "n
 PHOTOS_AT_ONCE = 2
 
 
-def signed_in(request: Request) -> bool:
-    """Whether `request` may see pictures: the app asks for no password ($APP_PASSWORD), or its
-    Gradio login cookie names a session the password opened."""
-    app = request.app
-    if getattr(app, "auth", None) is None:
+def _password_asked(request: Request) -> bool:
+    """Whether the app serving `request` asks for a password ($APP_PASSWORD: Gradio's auth)."""
+    return getattr(request.app, "auth", None) is not None
+
+
+def _signed_in(request: Request) -> bool:
+    """Whether `request` may see pictures: the app asks for no password, or its Gradio login cookie
+    names a session the password opened."""
+    if not _password_asked(request):
         return True
+    app = request.app
     cookie = getattr(app, "cookie_id", "")
     token = request.cookies.get(f"access-token-{cookie}") or request.cookies.get(
         f"access-token-unsecure-{cookie}"
@@ -73,7 +78,7 @@ def thumbnail_route(engine: Engine) -> Route:
     """The thumbnail route for the index `engine` serves (and the build it replaced a moment ago)."""
 
     def thumbnail(request: Request) -> Response:
-        if not signed_in(request):
+        if not _signed_in(request):
             return _not_signed_in()
         tag, item = request.path_params["tag"], request.path_params["item"]
         searcher = engine.searcher_for(tag)
@@ -81,7 +86,7 @@ def thumbnail_route(engine: Engine) -> Route:
         data = searcher.thumbnail(item_id) if searcher is not None and item_id is not None else None
         if data is None:
             return _not_found("no such thumbnail")
-        shared = "public" if getattr(request.app, "auth", None) is None else "private"
+        shared = "private" if _password_asked(request) else "public"
         headers = {"Cache-Control": f"{shared}, max-age={_YEAR}, immutable"}
         return Response(data, media_type="image/jpeg", headers=headers)
 
@@ -93,7 +98,7 @@ def photo_route(engine: Engine) -> Route:
     turns = threading.BoundedSemaphore(PHOTOS_AT_ONCE)
 
     def photo(request: Request) -> Response:
-        if not signed_in(request):
+        if not _signed_in(request):
             return _not_signed_in()
         lang = ui_text.language(request.headers.get("accept-language"))
         tag, item = request.path_params["tag"], request.path_params["item"]
