@@ -8,6 +8,8 @@ a clear answer when busy.
   its long side, for an index of a folder on this machine (ui.startup.Engine.originals): only the
   files its catalog names, inside its folder, and only decodable images (re-encoded, never sent
   as they are); 404 with a message in the visitor's language otherwise.
+- Where the app asks for a password ($APP_PASSWORD), both answer 401 to a request without the
+  session Gradio's login gave, and thumbnails are cached privately.
 - GET /healthz: 200 with the served index's image count and build while the app can search,
   503 with the reason while it cannot (no index yet, a pull that failed): for a container's health
   check or an uptime monitor, without going through Gradio's queue.
