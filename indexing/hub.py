@@ -143,7 +143,7 @@ def pull_index(
 
 def _download(repo_id: str, revision: str | None, token: str | None, patterns: list[str]) -> Path:
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RevisionNotFoundError
 
     where = f"{repo_id}@{revision}" if revision else repo_id
     try:
@@ -160,7 +160,22 @@ def _download(repo_id: str, revision: str | None, token: str | None, patterns: l
         raise BuscadorError(
             f"cannot download the index {where}: the Hub is unreachable and it is not in the cache"
         ) from None
-    except (HfHubHTTPError, OSError, ValueError) as exc:
+    except RevisionNotFoundError:
+        raise BuscadorError(
+            f"cannot download the index {where}: {repo_id} has no branch, tag or commit {revision!r}"
+        ) from None
+    except HfHubHTTPError as exc:
+        if getattr(exc.response, "status_code", None) in (401, 403, 404):  # the Hub says no more
+            readers = (
+                "your HF_TOKEN can read"
+                if config.hub_token(token)
+                else "anyone can read (a private one needs HF_TOKEN set to a token that can read it)"
+            )
+            raise BuscadorError(
+                f"cannot download the index {where}: there is no dataset repository {repo_id} that {readers}"
+            ) from None
+        raise BuscadorError(f"cannot download the index {where}: {str(exc).splitlines()[0]}") from None
+    except (OSError, ValueError) as exc:
         raise BuscadorError(f"cannot download the index {where}: {str(exc).splitlines()[0]}") from None
 
 

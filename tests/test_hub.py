@@ -162,7 +162,11 @@ def test_pull_into_a_folder_of_other_files_is_refused_before_downloading(fake_hu
 def test_pull_of_a_missing_repo_is_a_clear_error(fake_hub, tmp_path):
     result = _run(["-m", "indexing", "pull", "owner/nothing-here"], fake_hub, tmp_path / "home")
     assert result.returncode == 2
-    assert result.stderr.startswith("error: cannot download the index owner/nothing-here")
+    assert result.stderr == (
+        "error: cannot download the index owner/nothing-here: there is no dataset repository "
+        "owner/nothing-here that anyone can read (a private one needs HF_TOKEN set to a token that "
+        "can read it)\n"
+    )
 
 
 def test_app_start_up_pulls_the_index_named_by_index_repo(fake_hub, tmp_path, tiny_model):
