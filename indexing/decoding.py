@@ -65,10 +65,10 @@ def prepare_several(
     ]
 
 
-def header_facts(data: Path | bytes | Image.Image | WebFile) -> headers.Facts | None:
+def header_facts(data: Path | bytes | Image.Image) -> headers.Facts | None:
     """What the header of a dataset row's bytes says (`headers.from_bytes`), read where the row is
     decoded, off the thread that feeds the model (0.13 ms a 1024×768 phone JPEG); None for a file,
-    whose header is read by path (`facts_of`), a picture already decoded, or a failed download."""
+    whose header is read by path (`facts_of`), or a picture already decoded."""
     return headers.from_bytes(data) if isinstance(data, bytes) else None
 
 
