@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -301,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     except BuscadorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `info | head`: the reader took what it wanted and left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error again as Python exits
+        return 141  # as a shell says of a command a closed pipe ended
     except DiskError as exc:
         resume = "; what was done so far is kept: run the same command again once that is fixed"
         print(f"error: {disk_problem(exc)}{resume if args.command == 'build' else ''}", file=sys.stderr)

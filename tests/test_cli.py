@@ -397,3 +397,14 @@ def test_an_image_on_the_web_is_searched_by_its_address(
         capsys.readouterr().err
         == "error: http://127.0.0.1:9/img_004.png: could not download it (Connection refused)\n"
     )
+
+
+def test_output_to_a_reader_that_left_ends_quietly(built_index):
+    """`info index | head -1`: no "error: Broken pipe" when head has gone."""
+    command = [sys.executable, "-m", "indexing", "info", str(built_index)]
+    info = subprocess.Popen(
+        command, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    info.stdout.close()  # the reader left before a line came
+    _, err = info.communicate(timeout=60)
+    assert (info.returncode, err) == (141, b"")
