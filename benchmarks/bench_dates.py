@@ -22,9 +22,10 @@ from benchmarks import arguments
 from benchmarks.photos import WORK, phone_exif
 from indexing import headers
 from indexing.build import read_headers
+from indexing.catalog import Row
 from indexing.config import usable_cores
 from indexing.sources import FolderSource
-from indexing.store import Catalog, Row
+from indexing.store import open_for_build
 
 
 def main() -> None:
@@ -43,7 +44,7 @@ def main() -> None:
         (folder / f"{i}.jpg").write_bytes(data)
     source = FolderSource(folder)
     keys = [item.key for item in source.items()]
-    catalog = Catalog.open_for_build(out, "bench", 4)
+    catalog = open_for_build(out, "bench", 4)
     empty = np.zeros(4, np.float32)
     catalog.write([Row(key, key, "", empty, b"") for key in keys], list(range(len(keys))))
     started = time.perf_counter()

@@ -45,7 +45,8 @@ import numpy as np
 from benchmarks import arguments
 from benchmarks.vectors import synthetic_vectors
 from indexing import config
-from indexing.store import SEARCH_FILES, Catalog, Row, Writer, write_index
+from indexing.catalog import Row
+from indexing.store import SEARCH_FILES, Writer, open_for_build, write_index
 
 REPO = Path(__file__).resolve().parent.parent
 QUERIES = 200
@@ -59,7 +60,7 @@ def key(i: int) -> str:
 
 def remove(out: Path, ids: range, dim: int) -> None:
     """Take these images out of the catalog, as a build does with deleted files."""
-    catalog = Catalog.open_for_build(out, "synthetic/clip-like", dim)
+    catalog = open_for_build(out, "synthetic/clip-like", dim)
     try:
         Writer(out, catalog, dim).delete(key(i) for i in ids)
     finally:
@@ -69,7 +70,7 @@ def remove(out: Path, ids: range, dim: int) -> None:
 def write_rows(out: Path, vectors: np.ndarray, numbers: range, edition: int = 0) -> None:
     """Catalog rows for images `numbers` (keys, fingerprints and content hashes; another
     `edition` is new content under the same names) and their vectors, through the Writer."""
-    catalog = Catalog.open_for_build(out, "synthetic/clip-like", vectors.shape[1])
+    catalog = open_for_build(out, "synthetic/clip-like", vectors.shape[1])
     writer = Writer(out, catalog, vectors.shape[1])
     try:
         for start in range(0, len(numbers), CHUNK):
@@ -88,7 +89,7 @@ def build(out: Path, vectors: np.ndarray, first: int = 0) -> dict:
     """Catalog rows (numbered from `first`) and vectors through the Writer, then the FAISS index;
     returns the manifest."""
     write_rows(out, vectors, range(first, first + len(vectors)))
-    catalog = Catalog.open_for_build(out, "synthetic/clip-like", vectors.shape[1])
+    catalog = open_for_build(out, "synthetic/clip-like", vectors.shape[1])
     try:
         source = {"kind": "synthetic", "count": first + len(vectors)}
         return write_index(out, catalog, index_type="auto", source=source, changes={"added": len(vectors)})
@@ -98,7 +99,7 @@ def build(out: Path, vectors: np.ndarray, first: int = 0) -> dict:
 
 def current(out: Path, dim: int) -> dict[str, int]:
     """key → id in the index folder now."""
-    catalog = Catalog.open_for_build(out, "synthetic/clip-like", dim)
+    catalog = open_for_build(out, "synthetic/clip-like", dim)
     try:
         ids = catalog.ids()
         return {item.key: int(i) for i, item in catalog.items(ids.tolist()).items()}
@@ -205,7 +206,7 @@ def main() -> None:
         f"{manifest['search']}, recall@10 {manifest['recall_at_10']:.3f} measured at build time"
     )
     started = time.perf_counter()
-    catalog = Catalog.open_for_build(out, "synthetic/clip-like", vectors.shape[1])
+    catalog = open_for_build(out, "synthetic/clip-like", vectors.shape[1])
     try:  # what an incremental build that found nothing new does last
         again = write_index(out, catalog, index_type="auto", source=manifest["source"], changes={})
     finally:

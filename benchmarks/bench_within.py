@@ -32,9 +32,10 @@ import numpy as np
 
 from benchmarks import arguments
 from indexing.ann import Selection
+from indexing.catalog import CATALOG, Catalog
 from indexing.dates import parse_period
 from indexing.places import gazetteer, name_towns
-from indexing.store import CATALOG, Catalog, IndexStore, Subset
+from indexing.store import IndexStore, Subset
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = (1_000, 10_000, 20_000, 30_000, 60_000, 150_000)

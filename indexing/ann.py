@@ -17,7 +17,7 @@ config.RECALL_FLOOR are kept, with the recall, in the manifest.
 An approximate index grows when images are added or removed (`grow`): the new vectors are the
 fresh queries its settings are tuned on again, and a removed image's vector stays in it as a
 ghost that searches leave out, up to GHOST_SHARE of it. A changed image is one of each (it gets a
-new id: indexing.store). More ghosts, more new vectors than IVF_GROWTH of an IVF-PQ index, and a
+new id: indexing.catalog). More ghosts, more new vectors than IVF_GROWTH of an IVF-PQ index, and a
 flat index build it again.
 """
 

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from indexing import config, headers, places
 from indexing.camera_raw import named_raw
+from indexing.catalog import CATALOG, Catalog, Row
 from indexing.decoding import (
     Decoded,
     facts_of,
@@ -47,7 +48,7 @@ from indexing.gpu_decoding import GpuDecoder, JpegFile, gpu_candidate, nvjpeg, n
 from indexing.images import IMAGE_EXTENSIONS, WebFile, read_url, thumbnail_jpeg
 from indexing.progress import progress_bar
 from indexing.sources import Shard, Source, SourceItem, same_collection, source_text
-from indexing.store import CATALOG, Catalog, Row, Writer, check_index_folder, read_manifest, write_index
+from indexing.store import Writer, check_index_folder, open_for_build, read_manifest, write_index
 
 # Where a build's time goes: waiting for decoded images, the model, waiting for the disk (vectors,
 # thumbnails and catalog rows are written beside the model), reading headers (when and where
@@ -201,7 +202,7 @@ def build_index(
     started = time.perf_counter()
     warn = warn or (lambda line: tqdm.write(line, file=sys.stderr))
     summary = BuildSummary()
-    catalog = Catalog.open_for_build(out_dir, embedder.model_name, embedder.dim)
+    catalog = open_for_build(out_dir, embedder.model_name, embedder.dim)
     writer = Writer(out_dir, catalog, embedder.dim)
     try:
         _one_collection(catalog, out_dir, source, replace=replace)

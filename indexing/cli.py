@@ -22,9 +22,9 @@ from indexing.errors import BadImage, BuscadorError, DiskError, disk_problem
 from indexing.precision import PRECISIONS
 
 if TYPE_CHECKING:
+    from indexing.catalog import Catalog
     from indexing.embedder import Embedder
     from indexing.sources import FolderSource
-    from indexing.store import Catalog
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -625,7 +625,7 @@ def _info(args: argparse.Namespace) -> int:
 def _most(index: Path, counted: Callable[[Catalog, int], list[tuple[str, int]]], most: int = 8) -> str:
     """The `most` biggest of what `counted` finds in the index's catalog, as one line: "2019
     (1,204), work (300), …" (the ellipsis when there may be more)."""
-    from indexing.store import CATALOG, Catalog
+    from indexing.catalog import CATALOG, Catalog
 
     catalog = Catalog(index / CATALOG, readonly=True)
     try:

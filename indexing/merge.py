@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from indexing import config, places
+from indexing.catalog import CATALOG, Catalog, Row
 from indexing.errors import BuscadorError
 from indexing.sources import Shard
-from indexing.store import CATALOG, MANIFEST, SEARCH_FILES, Catalog, Row, Writer, read_manifest, write_index
+from indexing.store import MANIFEST, SEARCH_FILES, Writer, open_for_build, read_manifest, write_index
 from indexing.thumbnails import FOLDER as THUMBNAILS
 from indexing.thumbnails import Thumbnails
 from indexing.vectors import NAME as VECTORS
@@ -53,7 +54,7 @@ def merge_shards(
     shards = [
         (Catalog(d / CATALOG, readonly=True), VectorFile(d / VECTORS, dim), Thumbnails(d)) for d in shard_dirs
     ]
-    catalog = Catalog.open_for_build(out_dir, first["model"], dim)
+    catalog = open_for_build(out_dir, first["model"], dim)
     try:
         # Every image as (id in its shard = position in the source, shard number), in source order.
         order = sorted((int(i), n) for n, (c, _, _) in enumerate(shards) for i in c.ids())

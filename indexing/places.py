@@ -39,7 +39,7 @@ from indexing.errors import BuscadorError
 from indexing.town_names import SPANISH as SPANISH_TOWNS
 
 if TYPE_CHECKING:
-    from indexing.store import Catalog
+    from indexing.catalog import Catalog
 
 # How far from a town's centre its photos may be: a city and its suburbs.
 RADIUS_KM = 25.0

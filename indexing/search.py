@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 
 from indexing import config
+from indexing.catalog import Item
 from indexing.dates import Period, split_period
 from indexing.embedder import EmbedderLike, TextEncoderLike
 from indexing.errors import BuscadorError
 from indexing.images import ImageInput
 from indexing.places import Near, gazetteer, place_label, split_place
-from indexing.store import IndexStore, Item, Subset, folder_name
+from indexing.store import IndexStore, Subset, folder_name
 
 
 @dataclass(frozen=True)

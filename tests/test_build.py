@@ -19,11 +19,12 @@ from PIL import Image, features
 
 from indexing import ann
 from indexing.build import build_index, plan_build
+from indexing.catalog import CATALOG
 from indexing.errors import BuscadorError
 from indexing.images import HEIF
 from indexing.search import Searcher
 from indexing.sources import DatasetSource, FolderSource, source_text
-from indexing.store import CATALOG, INDEX, VECTORS, Catalog, IndexStore, read_manifest
+from indexing.store import INDEX, VECTORS, IndexStore, read_manifest
 from indexing.vectors import VectorFile
 from tests.synthetic import shapes_image, write_collection
 
@@ -358,9 +359,10 @@ def test_missing_or_broken_index_files_give_clear_errors(tmp_path, built_index):
 
 
 def test_catalog_write_assigns_ids_in_order_and_keeps_them_on_update(tmp_path):
-    from indexing.store import Row, Writer
+    from indexing.catalog import Row
+    from indexing.store import Writer, open_for_build
 
-    catalog = Catalog.open_for_build(tmp_path, "m", 4)
+    catalog = open_for_build(tmp_path, "m", 4)
     writer = Writer(tmp_path, catalog, 4)
     vec = np.ones(4, np.float32)
     writer.write([Row("a", "a", "1", vec, b""), Row("b", "b", "1", vec, b"")])

@@ -13,11 +13,12 @@ from PIL import Image
 
 from indexing import headers
 from indexing.build import build_index
+from indexing.catalog import CATALOG
 from indexing.dates import dataset_date, date_in_name, exif_date, parse_period, split_period
 from indexing.errors import BuscadorError
 from indexing.search import Searcher
 from indexing.sources import FolderSource
-from indexing.store import CATALOG, MANIFEST
+from indexing.store import MANIFEST
 from tests.colour_embedder import ColourEmbedder, colour_image
 from tests.synthetic import save_as_dataset
 

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from indexing.build import build_index
+from indexing.catalog import CATALOG
 from indexing.cli import main
 from indexing.errors import BuscadorError
 from indexing.merge import merge_shards
 from indexing.search import Searcher
 from indexing.sources import DatasetSource, Shard
-from indexing.store import CATALOG, IndexStore, read_manifest
+from indexing.store import IndexStore, read_manifest
 
 
 @pytest.fixture(scope="module")

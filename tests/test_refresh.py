@@ -22,8 +22,9 @@ from gradio_client import Client, handle_file
 
 import app
 from indexing.build import build_index
+from indexing.catalog import CATALOG
 from indexing.sources import FolderSource
-from indexing.store import CATALOG, MANIFEST, _hold_build_lock
+from indexing.store import MANIFEST, _hold_build_lock
 from tests.test_app import _serve
 from tests.test_hub import REPO, FakeHub, _run, index_files
 from ui import startup

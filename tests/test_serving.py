@@ -31,10 +31,11 @@ import app
 from indexing import config
 from indexing.batching import BatchingEmbedder, MicroBatcher, RecentTexts
 from indexing.build import build_index
+from indexing.catalog import CATALOG
 from indexing.errors import BuscadorError
 from indexing.search import Searcher
 from indexing.sources import FolderSource
-from indexing.store import CATALOG, read_manifest
+from indexing.store import read_manifest
 from tests.synthetic import shapes_image
 from tests.test_app import HIT_KEYS, _serve
 from tests.tiny_clip import DUPLICATE_THRESHOLD

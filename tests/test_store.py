@@ -10,20 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from indexing.catalog import CATALOG, FORMAT_VERSION, Catalog
 from indexing.errors import BuscadorError
 from indexing.files import file_digest
 from indexing.hub import verify
 from indexing.search import Searcher
-from indexing.store import (
-    CATALOG,
-    FORMAT_VERSION,
-    INDEX,
-    MANIFEST,
-    VECTORS,
-    Catalog,
-    IndexStore,
-    read_manifest,
-)
+from indexing.store import INDEX, MANIFEST, VECTORS, IndexStore, open_for_build, read_manifest
 
 
 def _as_format_1(index_dir: Path) -> None:
@@ -110,7 +102,7 @@ def test_a_newer_index_is_refused_with_advice(tmp_path, built_index):
         db.execute("UPDATE meta SET value = '99' WHERE name = 'format_version'")
     db.close()
     with pytest.raises(BuscadorError, match="newer Buscador Visual"):
-        Catalog.open_for_build(newer, "m", 512)
+        open_for_build(newer, "m", 512)
 
 
 def test_an_old_index_in_a_read_only_place_is_not_touched(tmp_path, built_index):
@@ -130,7 +122,8 @@ def test_an_ivfpq_index_grows_by_new_and_removed_rows_while_its_vectors_are_the_
     tmp_path, monkeypatch
 ):
     from indexing import ann
-    from indexing.store import Row, Writer, write_index
+    from indexing.catalog import Row
+    from indexing.store import Writer, write_index
     from indexing.vectors import VectorFile
     from tests.test_ann import low_rank
 
@@ -140,7 +133,7 @@ def test_an_ivfpq_index_grows_by_new_and_removed_rows_while_its_vectors_are_the_
     vectors = low_rank(3000, seed=9)
 
     def write(numbers: range, *, delete: range = range(0)) -> dict:
-        catalog = Catalog.open_for_build(tmp_path, "test/low-rank", 64)
+        catalog = open_for_build(tmp_path, "test/low-rank", 64)
         writer = Writer(tmp_path, catalog, 64)
         writer.delete(f"{i}.jpg" for i in delete)
         rows = [Row(f"{i}.jpg", f"{i}.jpg", "f", vectors[i], b"", f"c{i}") for i in numbers]

@@ -18,10 +18,11 @@ import numpy as np
 
 from indexing import config, places
 from indexing.batching import BatchingEmbedder, BatchingTextEncoder
+from indexing.catalog import CATALOG
 from indexing.embedder import Embedder, TextEncoderLike
 from indexing.errors import BuscadorError, DiskError, disk_problem
 from indexing.search import Searcher
-from indexing.store import CATALOG, MANIFEST
+from indexing.store import MANIFEST
 from ui.refresh import FolderWatch, HubWatch, keep_fresh, newer_or_none
 
 log = logging.getLogger(__name__)
