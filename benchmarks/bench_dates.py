@@ -21,9 +21,9 @@ from PIL import Image
 from benchmarks import arguments
 from benchmarks.photos import WORK, phone_exif
 from indexing import headers
-from indexing.build import read_headers
 from indexing.catalog import Row
 from indexing.config import usable_cores
+from indexing.header_pass import read_headers
 from indexing.sources import FolderSource
 from indexing.store import open_for_build
 

@@ -177,7 +177,8 @@ def main() -> None:
     for path in paths:
         (folder / path.name).write_bytes(with_exif(path.read_bytes(), exif))
 
-    from indexing.build import DOWNLOAD_THREADS, build_index  # here: decode processes import this module
+    from indexing.build import build_index  # here: decode processes import this module
+    from indexing.downloads import DOWNLOAD_THREADS
 
     model = InstantModel()
     out = WORK / "feeding-index"

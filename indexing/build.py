@@ -12,13 +12,10 @@ import json
 import multiprocessing
 import queue
 import sys
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import (
     BrokenExecutor,
-    CancelledError,
     Future,
     ProcessPoolExecutor,
     ThreadPoolExecutor,
@@ -31,21 +28,22 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from indexing import config, headers, places
+from indexing import config, headers
 from indexing.camera_raw import named_raw
 from indexing.catalog import CATALOG, Catalog, Row
 from indexing.decoding import (
     Decoded,
-    facts_of,
     header_facts,
     prepare_for_model,
     prepare_several,
     read_and_hash,
 )
+from indexing.downloads import downloaded
 from indexing.embedder import EmbedderLike
 from indexing.errors import BadImage, BuscadorError
 from indexing.gpu_decoding import GpuDecoder, JpegFile, gpu_candidate, nvjpeg, nvjpeg_encoder
-from indexing.images import IMAGE_EXTENSIONS, WebFile, read_url, thumbnail_jpeg
+from indexing.header_pass import HeadersAhead, UnreadRows, header_wanted, read_headers, when_and_where
+from indexing.images import IMAGE_EXTENSIONS, thumbnail_jpeg
 from indexing.progress import progress_bar
 from indexing.sources import Shard, Source, SourceItem, same_collection, source_text
 from indexing.store import Writer, check_index_folder, open_for_build, read_manifest, write_index
@@ -54,19 +52,10 @@ from indexing.store import Writer, check_index_folder, open_for_build, read_mani
 # thumbnails and catalog rows are written beside the model), reading headers (when and where
 # each photo was taken), the FAISS index.
 STAGES = ("decode", "embed", "write", "headers", "index")
-# File headers read at a time, each batch one catalog transaction.
-HEADERS_CHUNK = 2048
-# File headers a decode process reads in one task, beside its decoding.
-HEADERS_TASK = 64
 # Images a decode process takes at a time: a pool's per-task costs in this process (handing work
 # out, taking results back) are about 0.5 ms, a third of what feeds a GPU at 1,000 images/s.
 PROCESS_CHUNK = 4
 JPEG_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif"})
-# A dataset's images named by web address: downloaded on this many threads (each mostly waits on
-# the network: 32 at 100 ms an image give 320 images/s), at most this many rows ahead of the
-# decoding (64 photos of 4 MB: 256 MB held).
-DOWNLOAD_THREADS = 32
-DOWNLOADS_AHEAD = 64
 
 
 @dataclass
@@ -208,7 +197,7 @@ def build_index(
         _one_collection(catalog, out_dir, source, replace=replace)
         if catalog.get_meta("headers_unread"):  # read before places were: all again
             catalog.forget_headers()
-        unread = _UnreadRows(catalog, source)
+        unread = UnreadRows(catalog, source)
         diff = _Diff(catalog.fingerprints())
         items, total = _listed(source, shard)
         # Recorded once the source opened (a misspelt dataset fails above), before any image.
@@ -222,8 +211,8 @@ def build_index(
             _Committer(writer) as commit,
         ):
             summary.decoding = decoders.mode
-            ahead = _HeadersAhead(decoders.processes)
-            changed = _downloaded(diff.changed(items, bar, unread.passing))
+            ahead = HeadersAhead(decoders.processes)
+            changed = downloaded(diff.changed(items, bar, unread.passing))
             batches = _decoded(ahead.passing(changed), decoders, batch_size=batch_size)
             in_order = _InOrder()
             while True:
@@ -304,154 +293,6 @@ def _one_collection(catalog: Catalog, out_dir: Path, source: Source, *, replace:
             "not embedded again)",
             "other_collection",
         )
-
-
-def _downloaded(items: Iterable[SourceItem]) -> Iterator[SourceItem]:
-    """The items in order, each image a dataset names by web address (only the new and changed
-    rows reach here) downloaded on DOWNLOAD_THREADS threads, up to DOWNLOADS_AHEAD rows ahead;
-    one that could not be had stays a WebFile that says why, and is skipped with that reason
-    where the build decodes it (the next build tries it again)."""
-    jobs: queue.SimpleQueue[tuple[str, Future[bytes]] | None] = queue.SimpleQueue()
-    threads = 0  # started by the first web address: folders need none
-    ahead: deque[tuple[SourceItem, Future[bytes] | None]] = deque()
-    try:
-        for item in items:
-            download = None
-            if isinstance(item.data, WebFile):
-                while threads < DOWNLOAD_THREADS:
-                    threading.Thread(target=_download, args=(jobs,), name="download", daemon=True).start()
-                    threads += 1
-                download = Future()
-                jobs.put((item.data.url, download))
-            ahead.append((item, download))
-            if len(ahead) > DOWNLOADS_AHEAD:
-                yield _with_download(*ahead.popleft())
-        while ahead:
-            yield _with_download(*ahead.popleft())
-    finally:
-        for _, download in ahead:  # an interrupted build: what has not started, does not
-            if download is not None:
-                download.cancel()
-        for _ in range(threads):
-            jobs.put(None)
-
-
-def _download(jobs: queue.SimpleQueue[tuple[str, Future[bytes]] | None]) -> None:
-    """Download the web files `jobs` asks for, until a None. A daemon thread: an interrupted build
-    exits at once, not after a slow server's answers (threads of a ThreadPoolExecutor are waited
-    for at exit, up to the 30 s timeout of each download under way)."""
-    while (job := jobs.get()) is not None:
-        url, download = job
-        if download.set_running_or_notify_cancel():
-            try:
-                download.set_result(read_url(url))
-            except Exception as exc:  # BadImage, and anything else for the build to raise, not hang on
-                download.set_exception(exc)
-
-
-def _with_download(item: SourceItem, download: Future[bytes] | None) -> SourceItem:
-    """`item` with its image's bytes in place of its web address, or the reason they are not."""
-    if download is None:
-        return item
-    try:
-        return replace(item, data=download.result())
-    except BadImage as exc:
-        return replace(item, data=replace(item.data, failed=str(exc)))
-
-
-class _HeadersAhead:
-    """When and where a build's new and changed files were taken, read by its decode processes
-    beside their decoding (a task for a few files), when it has processes: on a GPU, where the
-    header pass after the model would add a quarter to the build (0.3 ms an image on this thread
-    against about 1 ms). What they could not read is left to that pass (`read_headers`); without
-    processes (threads, on the CPU, where the model holds the cores) it reads them all."""
-
-    def __init__(self, pool: ProcessPoolExecutor | None) -> None:
-        self._pool = pool
-        self._waiting: list[tuple[str, Path]] = []  # (key, file)
-        self._asked: list[tuple[list[str], Future[list[headers.Facts | None]]]] = []
-
-    def passing(self, items: Iterable[SourceItem]) -> Iterator[SourceItem]:
-        """The items, each file among them asked for in passing."""
-        for item in items:
-            if self._pool is not None and isinstance(item.data, Path):
-                self._waiting.append((item.key, item.data))
-                if len(self._waiting) == HEADERS_TASK:
-                    self._ask()
-            yield item
-        self._ask()
-
-    def _ask(self) -> None:
-        if self._pool is not None and self._waiting:
-            keys, paths = zip(*self._waiting, strict=True)
-            self._asked.append((list(keys), self._pool.submit(facts_of, list(paths))))
-            self._waiting = []
-
-    def record(self, catalog: Catalog) -> None:
-        """Record what was read, once the pool is done and every row written (a build's rows
-        are written unread)."""
-        read = []
-        for keys, future in self._asked:
-            try:
-                facts = future.result()
-            except (BrokenExecutor, CancelledError):  # a decode process that died: the pass reads them
-                continue
-            read += [
-                (f.taken, f.lat, f.lon, key) for key, f in zip(keys, facts, strict=True) if f is not None
-            ]
-        catalog.set_facts(read)
-
-
-class _UnreadRows:
-    """The unchanged rows of a dataset whose header was never read (an index built before dates,
-    or places, were read; rows embedded from already decoded pictures): read from the row's
-    bytes as the build goes by it, once, without embedding it again. A folder's files are read
-    by path after the build (`read_headers`). 0.13 ms a row with a phone's EXIF, on the thread
-    that takes the rows, in the one build that reads them."""
-
-    def __init__(self, catalog: Catalog, source: Source) -> None:
-        self._catalog = catalog
-        self._keys = set(catalog.unread()) if source.file("") is None else set()
-        self._read: list[tuple[str, float | None, float | None, str]] = []
-
-    def passing(self, item: SourceItem) -> None:
-        """Read unchanged `item`'s header (its columns first) if it was never read."""
-        if item.key in self._keys:
-            taken, lat, lon = _facts(item, header_facts(item.data) if _header_wanted(item) else None)
-            if taken is not None:  # None: a picture given decoded, without a date column
-                self._read.append((taken, lat, lon, item.key))
-                if len(self._read) == HEADERS_CHUNK:  # unchanged rows: no commit writes them
-                    self.record()
-
-    def record(self) -> None:
-        """Record what was read."""
-        self._catalog.set_facts(self._read)
-        self._read = []
-
-
-def read_headers(source: Source, catalog: Catalog, *, progress: bool) -> None:
-    """Record when and where each image not read yet was taken, from its file's EXIF header (or
-    name): the new and changed images of a build without decode processes (`_HeadersAhead` reads
-    them where there are), and once every image of an index built before dates (or places) were
-    read. Then name the town of each new position.
-
-    Apart from the decoding threads, so that each stays as fast as it can; headers alone, on this
-    thread: 0.2-0.3 ms an image with its position and town, where threads, the parsing holding
-    the GIL, were slower (dates alone: 0.15 against 0.2-0.3 ms; benchmarks/bench_dates.py). A
-    source of no files reads none (a dataset's rows are read from their bytes as they are
-    embedded, and those of an older index as a build goes by them, `_UnreadRows`)."""
-    if source.file("") is not None:
-        unread = catalog.unread()
-        bar = progress_bar(
-            len(unread), "reading headers", "img", shown=progress and len(unread) > HEADERS_CHUNK
-        )
-        with bar:
-            for start in range(0, len(unread), HEADERS_CHUNK):
-                chunk = unread[start : start + HEADERS_CHUNK]
-                read = [(headers.from_file(source.file(key)), key) for key in chunk]
-                catalog.set_facts([(f.taken, f.lat, f.lon, key) for f, key in read if f is not None])
-                bar.update(len(chunk))
-    places.name_towns(catalog)
 
 
 @dataclass(frozen=True)
@@ -567,7 +408,7 @@ def _submit(
     pool: ProcessPoolExecutor, items: list[SourceItem], size: int, fast: bool
 ) -> Future[list[tuple[Decoded, headers.Facts | None]]]:
     """`items` handed to a decode process (indexing.decoding), a task for them all."""
-    return pool.submit(prepare_several, [(i.data, i.content, _header_wanted(i)) for i in items], size, fast)
+    return pool.submit(prepare_several, [(i.data, i.content, header_wanted(i)) for i in items], size, fast)
 
 
 def _in_process(
@@ -628,12 +469,6 @@ def _stored_copy(
     return _Prepared(item, content=content, vector=vector, thumbnail=thumbnail, facts=facts)
 
 
-def _header_wanted(item: SourceItem) -> bool:
-    """Whether the header of a dataset row's bytes is to be read: its columns lack a date or a
-    position (a folder's files are read by path, `_HeadersAhead` and `read_headers`)."""
-    return isinstance(item.data, bytes) and (not item.taken or item.lat is None)
-
-
 def _prepare(
     embedder: EmbedderLike,
     writer: Writer,
@@ -650,7 +485,7 @@ def _prepare(
     from the crop's resize; without it (an embedder of another kind) the embedder decodes."""
     try:
         data, content = read_and_hash(item.data, item.content)
-        facts = header_facts(data) if _header_wanted(item) else None
+        facts = header_facts(data) if header_wanted(item) else None
         same = writer.catalog.by_contents([content]).get(content) if content else None
         if same is not None:
             return _stored_copy(writer, item, content, same, facts)
@@ -826,8 +661,8 @@ def _embed(
         vector = p.vector if p.vector is not None else vectors[p.identity]
         item = p.item
         # A dataset's image: its date and position columns', else its EXIF's, read where it was
-        # decoded (a folder's files are read apart, by _HeadersAhead or read_headers).
-        taken, *where = _facts(item, p.facts)
+        # decoded (a folder's files are read apart, by HeadersAhead or read_headers).
+        taken, *where = when_and_where(item, p.facts)
         row = Row(
             item.key,
             item.label,
@@ -842,15 +677,6 @@ def _embed(
         )
         rows.append((n, row))
     return rows
-
-
-def _facts(item: SourceItem, read: headers.Facts | None) -> tuple[str | None, float | None, float | None]:
-    """When and where a dataset's `item` was taken: its date and position columns', else what its
-    header says (`read`, None where it was not read); None as the date: not read."""
-    taken = item.taken or (read.taken if read else None)
-    if item.lat is not None:
-        return taken, item.lat, item.lon
-    return (taken, read.lat, read.lon) if read else (taken, None, None)
 
 
 class _Committer:

@@ -28,7 +28,7 @@ def read_and_hash(
 ) -> tuple[bytes | Image.Image, str | None]:
     """A source item's image (a file read, bytes or a picture as given) and its content hash (the
     source's own, else one of its bytes; none for a picture already decoded). Raises BadImage, for
-    a web file too: one left a WebFile is one whose download failed (`build._downloaded`)."""
+    a web file too: one left a WebFile is one whose download failed (`downloads.downloaded`)."""
     if isinstance(data, WebFile):
         raise BadImage(data.failed or "not downloaded", "download_failed")
     raw = read_file(data) if isinstance(data, Path) else data
