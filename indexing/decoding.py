@@ -17,20 +17,27 @@ from PIL import Image
 from indexing import headers
 from indexing.camera_raw import named_raw
 from indexing.errors import BadImage
-from indexing.images import WebFile, clip_pixels_and_thumbnail, load_image, read_file
-from indexing.sources import content_hash
+from indexing.images import WebFile, clip_pixels_and_thumbnail, load_image, opened, read_file
+from indexing.sources import content_hash, file_content_hash
+from indexing.video import named_video
 
 Decoded = tuple[str | None, np.ndarray | None, bytes, str]
 
 
 def read_and_hash(
     data: Path | bytes | Image.Image | WebFile, content: str | None
-) -> tuple[bytes | Image.Image, str | None]:
-    """A source item's image (a file read, bytes or a picture as given) and its content hash (the
-    source's own, else one of its bytes; none for a picture already decoded). Raises BadImage, for
-    a web file too: one left a WebFile is one whose download failed (`downloads.downloaded`)."""
+) -> tuple[bytes | Image.Image | Path, str | None]:
+    """A source item's image (a file read, bytes or a picture as given; a video's file, which
+    FFmpeg reads itself) and its content hash (the source's own, else one of its bytes; none for
+    a picture already decoded). Raises BadImage, for a web file too: one left a WebFile is one
+    whose download failed (`downloads.downloaded`)."""
     if isinstance(data, WebFile):
         raise BadImage(data.failed or "not downloaded", "download_failed")
+    if named_video(data):  # never read whole: hashed a part at a time
+        if content is None:
+            with opened(data) as file:
+                content = file_content_hash(file)
+        return data, content
     raw = read_file(data) if isinstance(data, Path) else data
     return raw, content or (content_hash(raw) if isinstance(raw, bytes) else None)
 

@@ -1,5 +1,5 @@
 """What a photo's header says: when it was taken (EXIF dates, else a date in its name) and where
-(EXIF GPS). Headers alone are read: no pixel is decoded."""
+(EXIF GPS); a video's, from its container's metadata. Headers alone are read: no pixel is decoded."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from PIL import Image
 
-from indexing import camera_raw
+from indexing import camera_raw, video
 from indexing.dates import date_in_name, exif_date
 
 # EXIF tags, most telling first: when the shutter fired, when it was digitised (a scan), when the
@@ -46,12 +46,23 @@ def from_file(path: Path | None) -> Facts | None:
     except OSError:
         return None
     with file:
+        if video.named_video(path):
+            return _of_video(path)
         facts = _read(file)
     if not facts.taken and camera_raw.named_raw(path):  # a RAW Pillow cannot read (.CR3, ...): LibRaw can
         facts = Facts(camera_raw.taken(path), facts.lat, facts.lon)
     if not facts.taken:  # phones and messaging apps (WhatsApp strips EXIF) name files by date
         facts = Facts(date_in_name(path.name), facts.lat, facts.lon)
     return facts
+
+
+def _of_video(path: Path) -> Facts:
+    """When and where the video at `path` was shot: the local time a phone wrote (an iPhone's), else
+    a date in its name (an Android phone's VID_20190714_182205.mp4, in local time as photos' EXIF
+    is), else the container's creation time (kept in UTC: hours off the photos' local times)."""
+    found = video.header(path)
+    lat, lon = dataset_position(found.lat, found.lon)
+    return Facts(exif_date(found.local) or date_in_name(path.name) or exif_date(found.utc), lat, lon)
 
 
 def from_bytes(data: bytes) -> Facts:

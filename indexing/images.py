@@ -4,16 +4,19 @@ pixels) out.
 Handles EXIF orientation, palette/alpha/CMYK/16-bit modes, and decompression bombs (by the pixels a
 decode would make); decodes JPEGs at reduced size (PIL `draft`) when full resolution is not
 needed, which is most of the cost for 12 MP photos. Files and downloads are read whole, up to a
-size limit.
+size limit; a video's file is read by FFmpeg (indexing.video).
 """
 
 from __future__ import annotations
 
 import http.client
 import io
+import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -21,7 +24,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
-from indexing import camera_raw
+from indexing import camera_raw, video
 from indexing.config import (
     MAX_DECODED_PIXELS,
     MAX_FILE_BYTES,
@@ -49,16 +52,18 @@ ImageInput = str | Path | bytes | BinaryIO | Image.Image
 Image.MAX_IMAGE_PIXELS = None
 
 # What a folder build reads: the common formats, AVIF where Pillow was built with it, HEIC/HEIF
-# with pillow-heif, camera RAW with rawpy. Photo formats this installation cannot read are
-# reported, with what reads them.
+# with pillow-heif, camera RAW with rawpy, videos (a frame of each) with PyAV. Formats this
+# installation cannot read are reported, with what reads them.
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
     | ({".avif"} if features.check("avif") else set())
     | ({".heic", ".heif"} if HEIF else set())
     | (camera_raw.EXTENSIONS if camera_raw.AVAILABLE else set())
+    | (video.EXTENSIONS if video.AVAILABLE else set())
 )
 _HEIF = ("HEIC (iPhone photo)", "pip install pillow-heif to index them")
 _RAW = ("camera RAW", "pip install rawpy to index them")
+_VIDEO = ("video", "pip install av to index them (a frame of each)")
 UNREAD_FORMATS = {
     suffix: kind
     for suffix, kind in {
@@ -68,6 +73,7 @@ UNREAD_FORMATS = {
     }.items()
     if suffix not in IMAGE_EXTENSIONS
 } | ({} if camera_raw.AVAILABLE else dict.fromkeys(camera_raw.EXTENSIONS, _RAW))
+UNREAD_FORMATS |= {} if video.AVAILABLE else dict.fromkeys(video.EXTENSIONS, _VIDEO)
 
 
 def load_image(src: ImageInput, *, min_side: int | None = None, camera: bool = False) -> Image.Image:
@@ -76,14 +82,17 @@ def load_image(src: ImageInput, *, min_side: int | None = None, camera: bool = F
     With `min_side`, a JPEG is decoded at the smallest DCT scale whose both sides are still at
     least `min_side` pixels (a 4000×3000 photo decodes as 500×375 for CLIP's 224). A camera RAW
     file (by its name, or `camera` for its bytes) gives its preview or development
-    (indexing.camera_raw), at least `min_side` (or a thumbnail's side) on its short side. Raises
-    BadImage with a readable reason for anything that is not a usable image.
+    (indexing.camera_raw), at least `min_side` (or a thumbnail's side) on its short side, and a
+    video file one frame (indexing.video), scaled down as far. Raises BadImage with a readable
+    reason for anything that is not a usable image.
     """
     if isinstance(src, Image.Image):
         _check_size(*src.size)
         return _to_rgb(ImageOps.exif_transpose(src))
     if isinstance(src, (str, Path)):
         camera = camera or camera_raw.named_raw(Path(src))
+        if video.named_video(Path(src)):
+            return video.frame(Path(src), max(min_side or 0, THUMBNAIL_SIDE), _check_size)
         src = read_file(Path(src))
     if camera:
         data = src if isinstance(src, bytes) else src.read()
@@ -110,14 +119,22 @@ def load_image(src: ImageInput, *, min_side: int | None = None, camera: bool = F
 
 def read_file(path: Path) -> bytes:
     """A file's bytes, refusing one over MAX_FILE_BYTES before reading it. Raises BadImage."""
-    try:
-        size = path.stat().st_size
+    with opened(path) as file:
+        size = os.fstat(file.fileno()).st_size
         if size > MAX_FILE_BYTES:
             mb, limit = size // 2**20, MAX_FILE_BYTES // 2**20
             raise BadImage(
                 f"file too large ({mb} MB; the limit is {limit} MB)", "file_too_large", mb=mb, limit=limit
             )
-        return path.read_bytes()
+        return file.read()
+
+
+@contextmanager
+def opened(path: Path) -> Iterator[BinaryIO]:
+    """The file at `path`, open for reading; what stops reading it raised as BadImage."""
+    try:
+        with path.open("rb") as file:
+            yield file
     except FileNotFoundError:
         raise BadImage("file not found", "file_not_found") from None
     except PermissionError:

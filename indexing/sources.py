@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from PIL import Image
 
@@ -62,6 +62,11 @@ class SourceItem:
 def content_hash(data: bytes) -> str:
     """Identifies an image's content: the same bytes under any name give the same hash."""
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def file_content_hash(file: BinaryIO) -> str:
+    """`content_hash` of an open file's bytes, read a part at a time (a video of gigabytes)."""
+    return hashlib.file_digest(file, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
 
 
 @dataclass(frozen=True)

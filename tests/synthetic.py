@@ -1,5 +1,5 @@
 """Generated test images: coloured shapes on coloured backgrounds, distinct per seed; camera RAW
-files (DNG) of a picture."""
+files (DNG) of a picture; videos of coloured seconds."""
 
 from __future__ import annotations
 
@@ -71,3 +71,31 @@ def write_dng(path: Path, planes: np.ndarray, *, orientation: int = 1, taken: st
     tags.tagtype[50778], tags[50778] = 3, 21  # CalibrationIlluminant1: D65
     tags.tagtype[50728], tags[50728] = 5, (Fraction(1),) * 3  # AsShotNeutral
     Image.frombytes("I;16", (width, height), mosaic.tobytes()).save(path, format="TIFF", tiffinfo=tags)
+
+
+def write_video(
+    path: Path,
+    seconds: list[tuple[int, int, int] | np.ndarray],
+    *,
+    size: tuple[int, int] = (96, 64),
+    turned: int = 0,
+    tags: dict[str, str] | None = None,
+) -> None:
+    """An H.264 video, 10 frames a second with a key frame every 5, of one colour (or picture: an
+    array of `size`) for each second in `seconds`, stored `size` (width, height) and to be shown
+    turned `turned` degrees counter-clockwise (a phone's portrait video); `tags` as its
+    container's metadata (an iPhone's com.apple.quicktime.* keys among them)."""
+    import av
+
+    with av.open(str(path), "w", options={"movflags": "use_metadata_tags"}) as out:
+        out.metadata.update(tags or {})
+        stream = out.add_stream("libx264", rate=10, options={"g": "5"})
+        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
+        if turned:
+            stream.set_display_rotation(turned)
+        for shown in seconds:
+            picture = np.empty((size[1], size[0], 3), np.uint8)
+            picture[...] = shown
+            for _ in range(10):
+                out.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        out.mux(stream.encode())

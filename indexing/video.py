@@ -1,0 +1,123 @@
+"""Videos (.mp4, .mov, ...): one frame of each, upright, where PyAV (`av`) is installed (the project
+does not need it), and when and where each was shot, from its container's metadata.
+
+A video stands in the index for one picture of it, as photo managers search a video: the key
+frame at or before a third of its length, past a fade-in or a phone's first shaky frame, and one
+that decodes alone (29 ms for a 1080p H.264 clip, about what a photo costs; 0.15 s for 4K HEVC;
+benchmarks/bench_video.py). Its content hash is read a part at a time: a video of gigabytes is
+never held in memory.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from PIL import Image
+
+from indexing.errors import BadImage
+
+try:
+    import av
+except ImportError:
+    av = None
+
+AVAILABLE = av is not None
+EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".3gp", ".mkv", ".webm", ".avi", ".mts", ".m2ts", ".mpg", ".mpeg", ".wmv"}
+)
+# Where in a video its picture is taken: the key frame at or before this share of its length.
+AT = Fraction(1, 3)
+# Apple's own keys: the local time of the shot, with its offset, and the place.
+_APPLE_DATE = "com.apple.quicktime.creationdate"
+_APPLE_PLACE = "com.apple.quicktime.location.ISO6709"
+# A position as ISO 6709 writes it in MP4 and QuickTime files: "+36.5271-006.2886+012.345/".
+_ISO6709 = re.compile(r"\s*([+-]\d{1,2}(?:\.\d+)?)([+-]\d{1,3}(?:\.\d+)?)")
+# The container's creation time when its writer set none: the epochs of QuickTime and of Unix.
+_UNSET = ("1904-01-01", "1970-01-01")
+_TURNS = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a video's metadata says about its shot: `local`, the time where it was shot (Apple's
+    creation date), `utc`, the container's creation time (UTC, as MP4 and QuickTime keep it; ""
+    for none), and the position (degrees, None for none)."""
+
+    local: str = ""
+    utc: str = ""
+    lat: float | None = None
+    lon: float | None = None
+
+
+def named_video(path: object) -> bool:
+    """Whether `path` is a file with a video's name (.mp4, .MOV, ...)."""
+    return isinstance(path, Path) and path.suffix.lower() in EXTENSIONS
+
+
+def frame(path: Path, side: int, check_size: Callable[[int, int], None]) -> Image.Image:
+    """The picture the video at `path` stands for (see the module's docstring), upright, RGB, its
+    short side scaled down to `side` where it is longer; `check_size` may refuse the frame's
+    width and height first. Raises BadImage for a file with no picture FFmpeg can decode, or any
+    video without PyAV."""
+    if av is None:
+        raise BadImage("a video: pip install av to read it", "video")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise BadImage("no picture in it (a truncated video, or sound alone)", "not_an_image")
+            stream = container.streams.video[0]
+            stream.thread_count = 1  # one frame: the build decodes several files at a time instead
+            if container.duration:  # microseconds
+                try:
+                    container.seek(int(container.duration * AT), backward=True, any_frame=False)
+                except av.FFmpegError:  # a file that cannot seek: its first frame
+                    container.seek(0)
+            for decoded in container.decode(stream):
+                return _picture(decoded, stream.sample_aspect_ratio, side, check_size)
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)  # FFmpeg's words, without the path
+        raise BadImage(f"corrupt or truncated video ({reason})", "corrupt_image", detail=reason) from None
+    raise BadImage("corrupt or truncated video (no frame could be decoded)", "corrupt_image", detail="")
+
+
+def _picture(
+    decoded: av.VideoFrame, aspect: Fraction | None, side: int, check_size: Callable[[int, int], None]
+) -> Image.Image:
+    """`decoded` as shown: stretched to its pixels' shape (`aspect`, for a camcorder's 720×576 of
+    wide pixels), scaled down to `side`, turned as the file says."""
+    width, height = decoded.width, decoded.height
+    if aspect and aspect > 0 and aspect != 1:
+        width = max(1, round(width * aspect))
+    check_size(width, height)
+    scale = min(1.0, side / min(width, height))
+    picture = decoded.to_image(width=max(1, round(width * scale)), height=max(1, round(height * scale)))
+    turn = _TURNS.get(round(getattr(decoded, "rotation", 0) or 0) % 360)  # counter-clockwise, as PIL turns
+    return picture.transpose(turn) if turn is not None else picture
+
+
+def header(path: Path) -> Header:
+    """What the video at `path` says about when and where it was shot (nothing for no PyAV or a
+    file FFmpeg cannot open)."""
+    if av is None:
+        return Header()
+    try:
+        with av.open(str(path)) as container:
+            tags = dict(container.metadata)
+            for stream in container.streams.video[:1]:
+                tags = dict(stream.metadata) | tags  # the container's first
+    except (av.FFmpegError, OSError, ValueError):
+        return Header()
+    utc = tags.get("creation_time", "")
+    lat, lon = position(tags.get(_APPLE_PLACE) or tags.get("location") or "")
+    return Header(tags.get(_APPLE_DATE, ""), "" if utc.startswith(_UNSET) else utc, lat, lon)
+
+
+def position(text: str) -> tuple[float | None, float | None]:
+    """The latitude and longitude of an ISO 6709 position in decimal degrees ("+36.5271-006.2886/"),
+    (None, None) for anything else."""
+    found = _ISO6709.match(text)
+    return (float(found.group(1)), float(found.group(2))) if found else (None, None)

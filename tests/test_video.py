@@ -1,0 +1,147 @@
+"""Videos: indexed by a frame a third of the way in, upright, with when and where they were shot;
+hashed without being read whole; reported with what reads them where PyAV is missing."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from indexing import headers, video
+from indexing.build import build_index
+from indexing.decoding import read_and_hash
+from indexing.errors import BadImage
+from indexing.images import load_image, photo_jpeg
+from indexing.search import Searcher
+from indexing.sources import FolderSource, content_hash
+from tests.colour_embedder import PALETTE, ColourEmbedder, colour_image
+from tests.synthetic import write_video
+
+REPO = Path(__file__).resolve().parent.parent
+BLACK, RED, BLUE = PALETTE["black"], PALETTE["red"], PALETTE["blue"]
+
+
+def _colour(picture: Image.Image, xy: tuple[int, int]) -> str:
+    pixel = np.asarray(picture.getpixel(xy), np.float32)
+    return min(PALETTE, key=lambda name: float(np.linalg.norm(pixel - PALETTE[name])))
+
+
+def test_a_video_is_found_by_its_frame_a_third_of_the_way_in(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_video(photos / "party.mp4", [BLACK, RED, RED])  # a fade-in: black at first
+    colour_image("blue").save(photos / "sea.png")
+    colour_image("black").save(photos / "night.png")
+    embedder = ColourEmbedder()
+    summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert (summary.count, summary.skipped) == (3, [])
+    searcher = Searcher.open(tmp_path / "index", embedder)
+    hit = searcher.by_text("red", k=1)[0]
+    assert hit.key == "party.mp4" and hit.score > 0.99
+    assert _colour(Image.open(io.BytesIO(searcher.thumbnail(hit.id))), (5, 5)) == "red"
+    shown = Image.open(io.BytesIO(photo_jpeg(photos / "party.mp4")))  # "Open the photo"
+    assert shown.size == (96, 64) and _colour(shown, (5, 5)) == "red"
+
+
+def test_decode_processes_read_a_video_and_when_and_where_it_was_shot(tmp_path, embedder):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    tags = {"creation_time": "2019-07-14T16:22:05.000000Z", "location": "+36.5271-006.2886/"}
+    write_video(photos / "beach.mp4", [BLACK, RED, RED], size=(320, 240), tags=tags)
+    summary = build_index(
+        FolderSource(photos), tmp_path / "index", embedder, decode="processes", workers=1, progress=False
+    )
+    assert (summary.count, summary.skipped) == (1, [])
+    searcher = Searcher.open(tmp_path / "index", embedder)
+    hit = searcher.by_image(photos / "beach.mp4", k=1)[0]
+    assert hit.key == "beach.mp4" and hit.score > 0.999  # the same frame, decoded in the process
+    assert (hit.taken, hit.place) == ("2019-07-14T16:22:05", "Cadiz, Spain")
+    assert _colour(Image.open(io.BytesIO(searcher.thumbnail(hit.id))), (5, 5)) == "red"
+
+
+def test_a_phone_s_portrait_video_is_shown_upright(tmp_path):
+    stored = np.zeros((64, 96, 3), np.uint8)
+    stored[:32] = RED  # its top half as the phone stored it
+    write_video(tmp_path / "portrait.mov", [stored], turned=90)  # to be turned a quarter to the left
+    picture = load_image(tmp_path / "portrait.mov", min_side=32)
+    assert picture.size == (64, 96)  # never below a thumbnail's size: not scaled down
+    assert (_colour(picture, (10, 48)), _colour(picture, (54, 48))) == ("red", "black")  # top went left
+    write_video(tmp_path / "wide.mp4", [RED], size=(1280, 720), turned=270)
+    assert load_image(tmp_path / "wide.mp4", min_side=224).size == (256, 455)  # a thumbnail's short side
+
+
+def test_a_video_says_when_and_where_it_was_shot(tmp_path):
+    iphone = {
+        "com.apple.quicktime.creationdate": "2019-07-14T18:22:05+0200",
+        "com.apple.quicktime.location.ISO6709": "+36.5271-006.2886+012.345/",
+        "creation_time": "2019-07-14T16:22:05.000000Z",
+    }
+    write_video(tmp_path / "IMG_0001.MOV", [RED], tags=iphone)
+    assert headers.from_file(tmp_path / "IMG_0001.MOV") == headers.Facts(
+        "2019-07-14T18:22:05", 36.5271, -6.2886
+    )
+    utc = {"creation_time": "2021-03-02T07:00:00.000000Z", "location": "+48.8584+002.2945/"}
+    write_video(tmp_path / "VID_20210302_080000.mp4", [RED], tags=utc)  # the name's local time first
+    assert headers.from_file(tmp_path / "VID_20210302_080000.mp4") == headers.Facts(
+        "2021-03-02T08:00:00", 48.8584, 2.2945
+    )
+    write_video(tmp_path / "clip.mp4", [RED], tags=utc)
+    assert headers.from_file(tmp_path / "clip.mp4").taken == "2021-03-02T07:00:00"
+    write_video(tmp_path / "unset.mp4", [RED], tags={"creation_time": "1970-01-01T00:00:00.000000Z"})
+    assert headers.from_file(tmp_path / "unset.mp4") == headers.Facts()
+
+
+def test_a_video_is_hashed_from_its_file_and_a_renamed_one_is_not_decoded_again(tmp_path, monkeypatch):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_video(photos / "a.mp4", [RED, BLUE])
+    data, content = read_and_hash(photos / "a.mp4", None)
+    assert data == photos / "a.mp4" and content == content_hash((photos / "a.mp4").read_bytes())
+    embedder = ColourEmbedder()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    (photos / "a.mp4").rename(photos / "b.mp4")
+    monkeypatch.setattr(video, "frame", lambda *a: pytest.fail("decoded again"))
+    summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert (summary.added, summary.removed, summary.reused) == (1, 1, 1)
+
+
+def test_a_file_that_is_no_video_is_skipped_with_the_reason(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 and then nothing")
+    write_video(photos / "good.mp4", [RED])
+    half = (photos / "good.mp4").read_bytes()
+    (photos / "cut.mp4").write_bytes(half[: len(half) // 2])
+    summary = build_index(FolderSource(photos), tmp_path / "index", ColourEmbedder(), progress=False)
+    assert summary.count == 1
+    assert dict(summary.skipped) == {
+        "broken.mp4": "corrupt or truncated video (Invalid data found when processing input)",
+        "cut.mp4": "no picture in it (a truncated video, or sound alone)",  # its index was at its end
+    }
+    with pytest.raises(BadImage, match="corrupt or truncated video"):
+        load_image(photos / "broken.mp4")
+
+
+def test_without_pyav_videos_are_reported_with_what_reads_them(tmp_path):
+    for name in ("a.mp4", "b.MOV", "c.png"):
+        (tmp_path / name).write_bytes(b"")
+    script = (
+        "import sys; sys.modules['av'] = None\n"
+        "from pathlib import Path\n"
+        "from indexing import headers\n"
+        "from indexing.sources import FolderSource\n"
+        f"source = FolderSource({str(tmp_path)!r})\n"
+        "print([item.key for item in source.items()], source.left_out)\n"
+        f"print(headers.from_file(Path({str(tmp_path / 'a.mp4')!r})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
+    advice = "pip install av to index them (a frame of each)"
+    assert out.stdout.splitlines() == [
+        f"['c.png'] [('a.mp4', 'video', {advice!r}), ('b.MOV', 'video', {advice!r})]",
+        "Facts(taken='', lat=None, lon=None)",
+    ]
