@@ -10,6 +10,7 @@ never held in memory.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,11 +72,9 @@ def frame(path: Path, side: int, check_size: Callable[[int, int], None]) -> Imag
                 raise BadImage("no picture in it (a truncated video, or sound alone)", "not_an_image")
             stream = container.streams.video[0]
             stream.thread_count = 1  # one frame: the build decodes several files at a time instead
-            if container.duration:  # microseconds
-                try:
+            if container.duration:  # microseconds; a file that cannot seek gives its first frame
+                with contextlib.suppress(av.FFmpegError):
                     container.seek(int(container.duration * AT), backward=True, any_frame=False)
-                except av.FFmpegError:  # a file that cannot seek: its first frame
-                    container.seek(0)
             for decoded in container.decode(stream):
                 return _picture(decoded, stream.sample_aspect_ratio, side, check_size)
     except (av.FFmpegError, OSError, ValueError) as exc:
