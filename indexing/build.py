@@ -242,7 +242,7 @@ def build_index(
         for line, names, reason in _left_out(source):
             warn(f"skipped {line}")
             summary.skipped += [(name, reason) for name in names]
-        if not diff.seen and not summary.skipped:
+        if not diff.seen and not summary.skipped and not diff.known:  # (else: `_gone` says why kept)
             warn(_nothing_found(source))
         catalog.record_precision(embedder.precision_used("image"))  # over all builds
         summary.seen = len(diff.seen)
@@ -518,7 +518,7 @@ def _gone(diff: _Diff, source: Source, summary: BuildSummary, warn: Callable[[st
     read (they would not be there after a clean build)."""
     missing, kept = _missing(diff, source)
     if kept:
-        warn(_kept_line(kept))
+        warn(_kept_line(kept, diff, source))
         summary.unchanged += len(kept)
     unreadable = {name for name, _ in summary.skipped}
     return missing + [key for key in diff.known if key in unreadable and key in diff.seen]
@@ -527,7 +527,11 @@ def _gone(diff: _Diff, source: Source, summary: BuildSummary, warn: Callable[[st
 def _missing(diff: _Diff, source: Source) -> tuple[list[str], list[str]]:
     """Indexed images the source did not list: those it no longer has, and those kept as they
     were because the source could not list where they are this time (a folder it had no
-    permission for, a disk that failed)."""
+    permission for, a disk that failed). A source that lists no image at all keeps every one: the
+    empty mount point of a disk not mounted, or a sync gone wrong, is no collection deleted (an
+    index to empty is deleted instead)."""
+    if diff.known and not diff.seen:
+        return [], list(diff.known)
     missing, kept = [], []
     for key in diff.known:
         if key not in diff.seen:
@@ -535,8 +539,13 @@ def _missing(diff: _Diff, source: Source) -> tuple[list[str], list[str]]:
     return missing, kept
 
 
-def _kept_line(kept: list[str]) -> str:
+def _kept_line(kept: list[str], diff: _Diff, source: Source) -> str:
     s = "s" if len(kept) > 1 else ""
+    if not diff.seen:
+        return (
+            f"no image in {source_text(source.describe())} now: kept the index's {len(kept)} image{s} "
+            "as they were (is its disk mounted?); to empty the index, delete its folder"
+        )
     return f"kept {len(kept)} indexed image{s} as they were: where they are could not be read this time"
 
 
@@ -549,6 +558,7 @@ class BuildPlan:
     changed: list[str]
     removed: list[str]
     kept: list[str]  # indexed images where the source could not list this time: left as they are
+    kept_line: str  # what says so
     unchanged: int
     skipped: list[str]  # what the source could not list or will not read, one line each
     nothing_found: str = ""  # where the source holds no image at all: what it holds instead
@@ -563,7 +573,7 @@ class BuildPlan:
                 more = f", … and {len(keys) - most} more" if len(keys) > most else ""
                 lines.append(f"{name}: {', '.join(keys[:most])}{more}")
         if self.kept:
-            lines.append(_kept_line(self.kept))
+            lines.append(self.kept_line)
         lines += [f"skipped {line}" for line in self.skipped]
         lines += [self.nothing_found] if self.nothing_found else []
         if self.new or self.changed:
@@ -595,9 +605,10 @@ def plan_build(
             (changed if item.key in known else new).append(item.key)
             bar.update(1)
     removed, kept = _missing(diff, source)
+    kept_line = _kept_line(kept, diff, source) if kept else ""
     skipped = [*source.warnings, *(line for line, _, _ in _left_out(source))]
-    nothing = _nothing_found(source) if not diff.seen and not skipped else ""
-    return BuildPlan(new, changed, removed, kept, diff.unchanged, skipped, nothing)
+    nothing = _nothing_found(source) if not diff.seen and not skipped and not known else ""
+    return BuildPlan(new, changed, removed, kept, kept_line, diff.unchanged, skipped, nothing)
 
 
 def _listed(source: Source, shard: Shard | None) -> tuple[Iterator[SourceItem], int | None]:

@@ -841,6 +841,29 @@ def test_images_in_a_folder_that_cannot_be_listed_this_time_stay_indexed(
     assert (again.removed, again.unchanged, again.added, again.count) == (0, 11, 0, 11)
 
 
+def test_a_folder_that_lists_no_image_keeps_the_index_as_it_was(tmp_path, collection, embedder):
+    folder, index = tmp_path / "photos", tmp_path / "index"
+    shutil.copytree(collection, folder)
+    assert build_index(FolderSource(folder), index, embedder, progress=False).count == 12
+    away = tmp_path / "away"
+    folder.rename(away)
+    folder.mkdir()  # a disk not mounted: its mount point is an empty folder
+    said = f"no image in folder {folder} now: kept the index's 12 images as they were (is its disk mounted?)"
+    plan = plan_build(FolderSource(folder), index, progress=False)
+    assert (plan.removed, len(plan.kept)) == ([], 12) and plan.report().splitlines()[1].startswith(said)
+    lines: list[str] = []
+    summary = build_index(FolderSource(folder), index, embedder, progress=False, warn=lines.append)
+    assert (summary.removed, summary.unchanged, summary.count) == (0, 12, 12)
+    assert lines == [f"{said}; to empty the index, delete its folder"]
+    assert Searcher.open(index, embedder).by_image(collection / "img_008.png", 1)[0].key == "img_008.png"
+
+    folder.rmdir()
+    away.rename(folder)  # mounted again, and one photo deleted since
+    (folder / "img_000.png").unlink()
+    again = build_index(FolderSource(folder), index, embedder, progress=False)
+    assert (again.removed, again.unchanged, again.added, again.count) == (1, 11, 0, 11)
+
+
 def test_a_build_and_a_dry_run_list_the_folder_once(tmp_path, collection, embedder, monkeypatch):
     listings = []
     scan = FolderSource._scan
