@@ -45,7 +45,7 @@ from indexing.gpu_decoding import GpuDecoder, JpegFile, gpu_candidate, nvjpeg, n
 from indexing.header_pass import HeadersAhead, UnreadRows, header_wanted, read_headers, when_and_where
 from indexing.images import IMAGE_EXTENSIONS, thumbnail_jpeg
 from indexing.progress import progress_bar
-from indexing.sources import Shard, Source, SourceItem, same_collection, source_text
+from indexing.sources import Shard, Source, SourceItem, folder_roots, same_collection, source_text
 from indexing.store import Writer, check_index_folder, open_for_build, read_manifest, write_index
 
 # Where a build's time goes: waiting for decoded images, the model, waiting for the disk (vectors,
@@ -191,6 +191,7 @@ def build_index(
     started = time.perf_counter()
     warn = warn or (lambda line: tqdm.write(line, file=sys.stderr))
     summary = BuildSummary()
+    refuse_absent(source, out_dir)
     catalog = open_for_build(out_dir, embedder.model_name, embedder.dim)
     writer = Writer(out_dir, catalog, embedder.dim)
     try:
@@ -293,6 +294,28 @@ def _one_collection(catalog: Catalog, out_dir: Path, source: Source, *, replace:
             "not embedded again)",
             "other_collection",
         )
+
+
+def refuse_absent(source: Source, out_dir: Path) -> None:
+    """Refuse a folder of `source` that is not there unless the index in `out_dir` is of it already:
+    then its disk is away, and its images stay; else it is a typing slip. Reads the index's
+    recorded source (its catalog's, else its manifest's) only when a folder is absent."""
+    if not source.absent:
+        return
+    was = None
+    try:
+        if (out_dir / CATALOG).exists():
+            catalog = Catalog(out_dir / CATALOG, readonly=True)
+            try:
+                was = json.loads(catalog.get_meta("source") or "null")
+            finally:
+                catalog.close()
+        was = was or read_manifest(out_dir).get("source")
+    except (ValueError, BuscadorError):
+        pass
+    known = {str(folder) for folder in folder_roots(was).values()} if isinstance(was, dict) else set()
+    if absent := [folder for folder in source.absent if folder not in known]:
+        raise BuscadorError(f"{absent[0]} is not a folder")
 
 
 @dataclass(frozen=True)
@@ -589,6 +612,7 @@ def plan_build(
     """What `build_index(source, out_dir, shard=shard, replace=replace)` would do, without doing
     any of it (what it would refuse, it refuses)."""
     check_index_folder(out_dir)
+    refuse_absent(source, out_dir)
     known: dict[str, str] = {}
     if (out_dir / CATALOG).exists():
         catalog = Catalog(out_dir / CATALOG, readonly=True)

@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -41,13 +42,14 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     build = sub.add_parser("build", help="index a folder of images or a Hugging Face dataset")
-    build.add_argument("source", nargs="?", help="folder of images (searched recursively)")
     build.add_argument(
-        "index",
-        nargs="?",
-        type=Path,
-        help="index directory, as --out: build photos my-index (with --dataset, the one positional: "
-        "build --dataset NAME my-index)",
+        "paths",
+        nargs="*",
+        metavar="FOLDER",
+        help="folder of images (searched recursively), or several (a laptop's and a NAS's: one index "
+        "of them all); the index directory may follow, as --out: build photos my-index, build "
+        "photos nas-photos --out my-index (with --dataset, the one positional: build --dataset NAME "
+        "my-index)",
     )
     build.add_argument(
         "--exclude",
@@ -323,16 +325,15 @@ def _embedder(args: argparse.Namespace, fast_decode: bool = True) -> Embedder:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from indexing.build import build_index
+    from indexing.build import build_index, refuse_absent
     from indexing.sources import DatasetSource, FolderSource, Shard
 
-    if args.dataset and args.source and args.index is None:
-        args.source, args.index = None, Path(args.source)  # build --dataset NAME INDEX
-    if bool(args.dataset) == bool(args.source):
+    folders, index = _folders_and_index(args)
+    if bool(args.dataset) == bool(folders):
         raise BuscadorError("give a folder of images or --dataset NAME (one of them)")
-    if args.index is not None and args.out is not None and args.index != args.out:
-        raise BuscadorError(f"two index folders given, {args.index} and --out {args.out}: give one")
-    if args.source and (args.label_column or args.meta_columns or args.date_column or args.position_columns):
+    if index is not None and args.out is not None and index != args.out:
+        raise BuscadorError(f"two index folders given, {index} and --out {args.out}: give one")
+    if folders and (args.label_column or args.meta_columns or args.date_column or args.position_columns):
         raise BuscadorError(
             "--label-column, --meta-columns, --date-column and --position-columns are for datasets; a "
             "folder's label is its path, and when and where its photos were taken come from their EXIF"
@@ -364,8 +365,8 @@ def _build(args: argparse.Namespace) -> int:
             position_columns=(positions[0], positions[1]) if positions else None,
         )
     else:
-        source = FolderSource(args.source, exclude=args.exclude)
-    out = config.index_dir(args.index or args.out)
+        source = FolderSource(*folders, exclude=args.exclude)
+    out = config.index_dir(index or args.out)
     if args.dry_run:
         from indexing.build import plan_build
 
@@ -374,6 +375,7 @@ def _build(args: argparse.Namespace) -> int:
         plan = plan_build(source, out, shard=shard, progress=not args.no_progress, replace=args.replace)
         print(plan.report())
         return 0
+    refuse_absent(source, out)  # before the model: a typing slip fails fast
     embedder = _embedder(args, fast_decode=not args.no_fast_decode)
 
     def build(source: DatasetSource | FolderSource) -> None:
@@ -400,19 +402,47 @@ def _build(args: argparse.Namespace) -> int:
     if args.watch is None:
         build(source)
         return 0
-    folder = Path(args.source)
 
     def listed() -> FolderSource:
-        return FolderSource(folder, exclude=args.exclude)
+        return FolderSource(*folders, exclude=args.exclude)
 
-    return _watch(folder, args.watch, listed, lambda: build(listed()))
+    return _watch(", ".join(folders), args.watch, listed, lambda: build(listed()))
 
 
-def _watch(folder: Path, every: float, listed: Callable[[], FolderSource], build: Callable[[], None]) -> int:
-    """Build, then build again whenever the folder's images change (new, changed, deleted: a new
-    listing of names, sizes and times, checked every `every` seconds), until Ctrl-C. A build that
-    fails (another build holds the index, a full disk) is reported and tried again at the next
-    change; what each build did is kept, as always."""
+def _folders_and_index(args: argparse.Namespace) -> tuple[list[str], Path | None]:
+    """The folders a build indexes and the index folder its positionals name (None: --out's or the
+    default): `build A`, `build A INDEX`, `build A B --out INDEX`, `build A B INDEX`; `build
+    --dataset NAME INDEX`. A folder of images taken for the index, or an index for a folder of
+    images, is refused with what to write instead."""
+    from indexing.catalog import CATALOG
+    from indexing.sources import holds_images
+    from indexing.store import MANIFEST
+
+    paths = list(args.paths)
+    if args.dataset:
+        if len(paths) > 1:
+            raise BuscadorError(f"with --dataset, give one index folder, not {len(paths)} folders")
+        return [], Path(paths[0]) if paths else None
+    if args.out is not None and paths and Path(paths[-1]) == args.out:
+        paths = paths[:-1]  # build photos my-index --out my-index
+    folders, index = (paths[:-1], Path(paths[-1])) if args.out is None and len(paths) > 1 else (paths, None)
+    for folder in folders:
+        if (Path(folder) / MANIFEST).exists():
+            raise BuscadorError(f"{folder} is an index, not a folder of images: give the folders to index")
+    unbuilt = index is not None and not (index / MANIFEST).exists() and not (index / CATALOG).exists()
+    if unbuilt and index.is_dir() and holds_images(index):
+        raise BuscadorError(
+            f"{index} is a folder of images, taken for the index: to index it too, name the index "
+            f"with --out (build {' '.join(map(shlex.quote, [*folders, str(index)]))} --out INDEX)"
+        )
+    return folders, index
+
+
+def _watch(where: str, every: float, listed: Callable[[], FolderSource], build: Callable[[], None]) -> int:
+    """Build, then build again whenever the images of the folders `where` names change (new,
+    changed, deleted: a new listing of names, sizes and times, checked every `every` seconds),
+    until Ctrl-C. A build that fails (another build holds the index, a full disk) is reported and
+    tried again at the next change; what each build did is kept, as always."""
 
     def listing() -> dict[str, str] | None:
         """Names and fingerprints of the folder's images; None while the folder is not there."""
@@ -425,10 +455,10 @@ def _watch(folder: Path, every: float, listed: Callable[[], FolderSource], build
     build()  # a problem with the first build (another model's index, ...) ends the command
     try:
         while True:
-            print(f"watching {folder} for new, changed or deleted images (Ctrl-C stops)", flush=True)
+            print(f"watching {where} for new, changed or deleted images (Ctrl-C stops)", flush=True)
             while (now := listing()) == built or now is None:
                 if now is None and built is not None:
-                    print(f"{folder} is not there now: still watching", flush=True)
+                    print(f"{where} is not there now: still watching", flush=True)
                     built = None  # said once; the folder's return is a change
                 time.sleep(every)
             built = now

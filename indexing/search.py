@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ from indexing.embedder import EmbedderLike, TextEncoderLike
 from indexing.errors import BuscadorError
 from indexing.images import ImageInput
 from indexing.places import Near, gazetteer, place_label, split_place
+from indexing.sources import file_of, folder_roots
 from indexing.store import IndexStore, Subset, folder_name
 
 
@@ -32,7 +33,7 @@ class Hit:
     rank: int
     score: float | None
     id: int
-    key: str  # path relative to the folder, or "split/row" of the dataset
+    key: str  # path in the folder (its name first, of several), or "split/row" of the dataset
     label: str
     path: Path | None  # the original file, when the index was built from a folder (there at start-up)
     folded: tuple[int, ...] = ()  # ids of near-duplicates of this result, folded into it
@@ -126,9 +127,9 @@ class Searcher:
         self.max_k = max_k
         # For texts in other languages than English (see `by_query`), when there is one.
         self.text_encoder = text_encoder
-        source = store.manifest.get("source") or {}
-        root = Path(source["root"]) if source.get("kind") == "folder" else None
-        self._root = root if root and root.is_dir() else None  # checked once, not per hit
+        # The folders of an index of folders that are on this machine: checked once, not per hit.
+        found = folder_roots(store.manifest.get("source") or {})
+        self._roots = {name: folder for name, folder in found.items() if folder.is_dir()}
 
     @classmethod
     def open(
@@ -295,18 +296,16 @@ class Searcher:
         machine and the file is still there; else None (a dataset's row, a moved file)."""
         item = self.store.items([item_id]).get(item_id)
         path = self._path(item.key) if item else None
-        if path is None or self._root is None or not path.is_file():
+        if path is None or not path.is_file():
             return None
         # As a build does: a link (made since) that leads out of the folder is not followed.
-        return path if path.resolve().is_relative_to(self._root.resolve()) else None
+        root = next(folder for folder in self._roots.values() if path.is_relative_to(folder))
+        return path if path.resolve().is_relative_to(root.resolve()) else None
 
     def _path(self, key: str) -> Path | None:
-        """Where the image of `key` is, for an index of a folder on this machine: never outside
-        the folder, whatever a catalog says."""
-        relative = PurePosixPath(key)
-        if self._root is None or relative.is_absolute() or ".." in relative.parts:
-            return None
-        return self._root / relative
+        """Where the image of `key` is, for an index of folders on this machine: never outside
+        its folder, whatever a catalog says."""
+        return file_of(self._roots, key)
 
     def _check(self, k: object, min_score: object, collapse: object) -> tuple[int, float, float]:
         k = whole_number(k, "K", 1, self.max_k)

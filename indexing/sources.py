@@ -18,7 +18,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, Protocol
 
 from PIL import Image
@@ -118,6 +118,9 @@ class Source(Protocol):
     # What it could not read this time: keys, and folders as key prefixes ending in "/" ("" for
     # the whole source). Images indexed there stay as they are instead of being taken for removed.
     unreachable: list[str]
+    # Its folders that are not there now (of several: a disk not mounted); a build refuses one its
+    # index does not have yet, a typing slip more likely than a disk away.
+    absent: list[str]
     # Files it passed over as no image, by extension ("" for none): what a build that found no
     # image says was there instead.
     others: Counter[str]
@@ -142,11 +145,37 @@ class Source(Protocol):
 
 def source_text(described: dict[str, Any]) -> str:
     """One line naming a source from what its `describe()` gave: "folder /photos", "folder /photos
-    (leaving out Exports)", "dataset x [train]"."""
+    (leaving out Exports)", "folders /photos, /nas/photos", "dataset x [train]"."""
     if described.get("kind") == "dataset":
         return f"dataset {described.get('dataset')} [{described.get('split')}]"
     excluded = f" (leaving out {', '.join(described['exclude'])})" if described.get("exclude") else ""
+    if roots := described.get("roots"):
+        return f"folders {', '.join(roots.values())}{excluded}"
     return f"folder {described.get('root', '?')}{excluded}"
+
+
+def folder_roots(described: dict[str, Any]) -> dict[str, Path]:
+    """The folders of an index of folders, from its source's `describe()`: the name that starts
+    its images' keys → the folder ("" → the folder, for an index of one); {} for a dataset's."""
+    if described.get("kind") != "folder":
+        return {}
+    if roots := described.get("roots"):
+        return {name: Path(folder) for name, folder in roots.items()}
+    return {"": Path(described["root"])} if described.get("root") else {}
+
+
+def file_of(roots: dict[str, Path], key: str) -> Path | None:
+    """Where the image of `key` is, among `roots` (`folder_roots`): never outside its folder,
+    whatever a catalog says; None for a key of none of them."""
+    relative = PurePosixPath(key)
+    if relative.is_absolute() or ".." in relative.parts:
+        return None
+    if "" in roots:
+        return roots[""] / relative
+    for name in sorted(roots, key=len, reverse=True):  # "nas/Photos" before "Photos"
+        if key.startswith(f"{name}/"):
+            return roots[name] / key[len(name) + 1 :]
+    return None
 
 
 def same_collection(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -160,11 +189,12 @@ def _collection(described: dict[str, Any]) -> tuple[Any, ...]:
     name = described.get("dataset")
     if isinstance(name, str) and Path(name).expanduser().exists():
         name = str(Path(name).expanduser().resolve())
-    return described.get("kind"), described.get("root"), name, described.get("split")
+    folders = tuple(sorted(str(folder) for folder in folder_roots(described).values()))
+    return described.get("kind"), folders, name, described.get("split")
 
 
 class FolderSource:
-    """Image files under a folder, recursively, in sorted order.
+    """Image files under a folder (or several: a laptop's and a NAS's), recursively, in sorted order.
 
     Hidden files and folders are skipped, and so are NAS and system housekeeping folders
     (config.SKIPPED_FOLDERS: thumbnails, trash), whatever matches an `exclude` pattern (a glob,
@@ -173,14 +203,36 @@ class FolderSource:
     cannot read (HEIC without pillow-heif), are left out and reported (`warnings`, `left_out`). A
     camera RAW file beside a JPEG of the same name (RAW+JPEG) is left out: the JPEG stands for it.
     Fingerprint: size and modification time, as rclip does: cheap to re-check.
+
+    An image's key is its path in the folder; with several folders, its folder's name first
+    (`Photos/2019/beach.jpg`; two folders of one name are told apart by the folders above them,
+    `nas/Photos` and `ana/Photos`). One of several that is not there now, or lists no image at all
+    (the empty mount point of a disk not mounted), is one the build cannot read this time: its
+    images stay indexed.
     """
 
     kind = "folder"
 
-    def __init__(self, root: str | os.PathLike[str], *, exclude: Sequence[str] = ()) -> None:
-        self.root = Path(root).expanduser().resolve()
-        if not self.root.is_dir():
-            raise BuscadorError(f"{root} is not a folder")
+    def __init__(
+        self, root: str | os.PathLike[str], *more: str | os.PathLike[str], exclude: Sequence[str] = ()
+    ) -> None:
+        given = list(dict.fromkeys(Path(folder).expanduser().resolve() for folder in (root, *more)))
+        for folder, original in zip(given, (root, *more), strict=False):
+            if not folder.is_dir() and (len(given) == 1 or folder.exists()):
+                raise BuscadorError(f"{original} is not a folder")
+        if not any(folder.is_dir() for folder in given):
+            raise BuscadorError(f"none of {', '.join(map(str, given))} is there now")
+        self.absent = [str(folder) for folder in given if not folder.exists()]
+        for folder in given:
+            if inside := next(
+                (other for other in given if other != folder and folder.is_relative_to(other)), None
+            ):
+                raise BuscadorError(
+                    f"{folder} is inside {inside}, whose images it would give twice: give one of them"
+                )
+        self.root = given[0]
+        # The name that starts each folder's keys: none for one folder.
+        self.roots = {"": self.root} if len(given) == 1 else _named(given)
         self.exclude = tuple(pattern.strip("/") for pattern in exclude)
         self.warnings: list[str] = []
         self.left_out: list[tuple[str, str, str]] = []
@@ -189,9 +241,12 @@ class FolderSource:
         self._scanned: list[SourceItem] | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "root": str(self.root)} | (
-            {"exclude": list(self.exclude)} if self.exclude else {}
+        where = (
+            {"root": str(self.root)}
+            if "" in self.roots
+            else {"roots": {name: str(folder) for name, folder in self.roots.items()}}
         )
+        return {"kind": self.kind} | where | ({"exclude": list(self.exclude)} if self.exclude else {})
 
     def total(self) -> int:
         self._scanned = self._scan()
@@ -202,18 +257,32 @@ class FolderSource:
         listing, self._scanned = self._scanned or self._scan(), None
         return iter(listing)
 
-    def file(self, key: str) -> Path:
-        return self.root / key
+    def file(self, key: str) -> Path | None:
+        return file_of(self.roots, key)
 
     def _scan(self) -> list[SourceItem]:
         self.warnings, self.left_out, self.unreachable, self.others = [], [], [], Counter()
-        return list(self._walk(self.root, "", self.root, {self.root}))
+        listing: list[SourceItem] = []
+        for name, root in self.roots.items():
+            base = f"{name}/" if name else ""
+            if not root.is_dir():
+                self.warnings.append(f"{root}: not there now (a disk not mounted?)")
+                self.unreachable.append(base)
+                continue
+            found = list(self._walk(root, base, root, {root}, base))
+            if name and not found:  # one of several, empty: its images stay, as the build says
+                self.unreachable.append(base)
+            listing += found
+        return listing
 
-    def _walk(self, folder: Path, prefix: str, real_folder: Path, visited: set[Path]) -> Iterator[SourceItem]:
-        """The images under `folder` (reached as `prefix`), whose real path is `real_folder`, and
-        those of its parents `visited` (a symlink back to one of them is a loop). Only a symlink's
-        real path is looked up: each lookup costs a system call a path component, which was most
-        of the time a 100,000-file listing took."""
+    def _walk(
+        self, folder: Path, prefix: str, real_folder: Path, visited: set[Path], base: str
+    ) -> Iterator[SourceItem]:
+        """The images under `folder` (reached as `prefix`; its root's images' keys start with
+        `base`), whose real path is `real_folder`, and those of its parents `visited` (a symlink
+        back to one of them is a loop). Only a symlink's real path is looked up: each lookup costs a
+        system call a path component, which was most of the time a 100,000-file listing took."""
+        root = self.roots[base[:-1]]
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
@@ -224,7 +293,11 @@ class FolderSource:
                  if suffix.lower() in camera_raw.TWIN_SUFFIXES}  # fmt: skip
         for entry in entries:
             rel = f"{prefix}{entry.name}"
-            if entry.name.startswith(".") or entry.name in SKIPPED_FOLDERS or self._excluded(entry.name, rel):
+            if (
+                entry.name.startswith(".")
+                or entry.name in SKIPPED_FOLDERS
+                or self._excluded(entry.name, rel[len(base) :])
+            ):
                 continue
             stem, suffix = os.path.splitext(entry.name)
             if suffix.lower() in camera_raw.EXTENSIONS and stem.lower() in shots:
@@ -235,12 +308,12 @@ class FolderSource:
             try:
                 link = entry.is_symlink()
                 real = Path(os.path.realpath(entry.path)) if link else None
-                if real is not None and not real.is_relative_to(self.root):
+                if real is not None and not real.is_relative_to(root):
                     continue
                 if entry.is_dir():
                     real = real or real_folder / entry.name
                     if real not in visited:
-                        yield from self._walk(Path(entry.path), rel + "/", real, visited | {real})
+                        yield from self._walk(Path(entry.path), rel + "/", real, visited | {real}, base)
                 elif entry.is_file():
                     suffix = suffix.lower()
                     if suffix in IMAGE_EXTENSIONS:
@@ -255,8 +328,22 @@ class FolderSource:
                 self.unreachable.extend([rel, rel + "/"])  # a file, or a folder whose images stay
 
     def _excluded(self, name: str, rel: str) -> bool:
-        """Whether an `exclude` pattern matches this entry's name or its path under the root."""
+        """Whether an `exclude` pattern matches this entry's name or its path under its folder."""
         return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(rel, p) for p in self.exclude)
+
+
+def _named(folders: list[Path]) -> dict[str, Path]:
+    """Each folder by the fewest of its last path components that tell it from the others:
+    `Photos` and `Pictures`; `nas/Photos` and `ana/Photos`."""
+
+    def tail(folder: Path, n: int) -> str:
+        return "/".join(folder.parts[-n:]).strip("/") or "root"
+
+    for n in range(1, max(len(folder.parts) for folder in folders) + 1):
+        names = [tail(folder, n) for folder in folders]
+        if len(set(names)) == len(names):
+            return dict(zip(names, folders, strict=True))
+    return {str(folder).strip("/") or "root": folder for folder in folders}
 
 
 def holds_images(folder: Path, *, look_at: int = 2000) -> bool:
@@ -326,6 +413,7 @@ class DatasetSource:
         self.warnings: list[str] = []
         self.left_out: list[tuple[str, str, str]] = []  # a dataset's rows have no file format
         self.unreachable: list[str] = []  # a dataset that cannot be read stops the build instead
+        self.absent: list[str] = []
         self.others: Counter[str] = Counter()  # a row is an image or unusable (`warnings`)
         self._base = Path(name).expanduser()
         self._opened: tuple[Any, str] | None = None

@@ -362,7 +362,7 @@ def test_a_dry_run_says_what_a_build_would_do_and_writes_nothing(
     assert not (tmp_path / "none").exists()
 
 
-def test_the_index_folder_may_follow_the_source(tmp_path, collection, capsys):
+def test_the_index_folder_may_follow_the_source(tmp_path, collection, built_index, capsys):
     """`build photos my-index` and `build --dataset NAME my-index`, as `search my-index` reads it."""
     assert main(["build", str(collection), str(tmp_path / "a"), "--dry-run", "--no-progress"]) == 0
     assert (
@@ -373,8 +373,27 @@ def test_the_index_folder_may_follow_the_source(tmp_path, collection, capsys):
         "dry run, nothing written"
     ] * 2
     assert "12 new" in out[0]
-    assert main(["build", str(collection), str(tmp_path / "a"), "--out", str(tmp_path / "c")]) == 2
+    assert (
+        main(["build", "--dataset", str(collection), str(tmp_path / "a"), "--out", str(tmp_path / "c")]) == 2
+    )
     assert f"two index folders given, {tmp_path / 'a'} and --out {tmp_path / 'c'}" in capsys.readouterr().err
+    # With --out, the positionals are folders to index: one not there is a typing slip
+    assert main(["build", str(collection), str(tmp_path / "a"), "--out", str(tmp_path / "c")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'a'} is not a folder\n"
+    assert not (tmp_path / "c").exists()
+    # A folder of images taken for the index, and an index taken for a folder of images
+    photos = tmp_path / "more photos"
+    shutil.copytree(collection, photos)
+    assert main(["build", str(collection), str(photos)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {photos} is a folder of images, taken for the index: to index it too, name the index "
+        f"with --out (build {collection} '{photos}' --out INDEX)\n"
+    )
+    assert main(["build", str(built_index), "--out", str(tmp_path / "d")]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"error: {built_index} is an index, not a folder of images: give the folders to index\n"
+    )
 
 
 def test_an_image_on_the_web_is_searched_by_its_address(
