@@ -45,7 +45,15 @@ from indexing.gpu_decoding import GpuDecoder, JpegFile, gpu_candidate, nvjpeg, n
 from indexing.header_pass import HeadersAhead, UnreadRows, header_wanted, read_headers, when_and_where
 from indexing.images import IMAGE_EXTENSIONS, thumbnail_jpeg
 from indexing.progress import progress_bar
-from indexing.sources import Shard, Source, SourceItem, folder_roots, same_collection, source_text
+from indexing.sources import (
+    Shard,
+    Source,
+    SourceItem,
+    adds_folders,
+    folder_roots,
+    same_collection,
+    source_text,
+)
 from indexing.store import Writer, check_index_folder, open_for_build, read_manifest, write_index
 
 # Where a build's time goes: waiting for decoded images, the model, waiting for the disk (vectors,
@@ -275,14 +283,15 @@ def build_index(
 def _one_collection(catalog: Catalog, out_dir: Path, source: Source, *, replace: bool) -> None:
     """Refuse a build of another folder or dataset into an index that holds images (it would remove
     them all, to embed them again if that was not meant) unless `replace`; the collection an index
-    is of is the one its catalog recorded, else its manifest names (an index built before)."""
+    is of is the one its catalog recorded, else its manifest names (an index built before). More
+    folders than an index has are welcome: none of its images is lost."""
     recorded = catalog.get_meta("source")
     try:
         was = json.loads(recorded) if recorded else read_manifest(out_dir).get("source")
     except (ValueError, BuscadorError):
         was = None
     now = source.describe()
-    if replace or not isinstance(was, dict) or same_collection(was, now):
+    if replace or not isinstance(was, dict) or same_collection(was, now) or adds_folders(was, now):
         return
     count = catalog.ids().size
     if count:

@@ -185,6 +185,13 @@ def same_collection(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return _collection(a) == _collection(b)
 
 
+def adds_folders(was: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Whether the folders `now` describes are those `was` describes and more: an index of folders
+    grown by one (its images keep their vectors, under keys that name their folder)."""
+    before, after = ({str(f) for f in folder_roots(d).values()} for d in (was, now))
+    return bool(before) and before < after
+
+
 def _collection(described: dict[str, Any]) -> tuple[Any, ...]:
     name = described.get("dataset")
     if isinstance(name, str) and Path(name).expanduser().exists():

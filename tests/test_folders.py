@@ -3,6 +3,7 @@ originals are found, a folder whose disk is away keeps its images, a typing slip
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -91,20 +92,17 @@ def test_a_folder_whose_disk_is_away_keeps_its_images_and_a_typing_slip_is_refus
         FolderSource(slip, tmp_path / "nowhere")
 
 
-def test_a_folder_index_becomes_one_of_several_with_replace_embedding_nothing_again(
+def test_a_folder_is_added_to_an_index_embedding_nothing_again_and_one_left_out_only_with_replace(
     tmp_path, collection, embedder, capsys
 ):
     laptop, nas = _folders(tmp_path, collection, "home/Pictures", "nas/Photos")
     index = tmp_path / "index"
     build_index(FolderSource(laptop), index, embedder, progress=False)
-    with pytest.raises(
-        BuscadorError, match=f"is the index of folder {laptop} \\(4 images\\); a build of folders"
-    ):
-        build_index(FolderSource(laptop, nas), index, embedder, progress=False)
-    assert (
-        main(["build", str(laptop), str(nas), "--out", str(index), "--replace", "--dry-run", "--no-progress"])
-        == 0
-    )
+    assert main(["build", str(laptop), str(nas), "--out", str(index), "--dry-run", "--no-progress"]) == 0
     assert "8 new, 0 changed, 4 removed" in capsys.readouterr().out
-    summary = build_index(FolderSource(laptop, nas), index, embedder, progress=False, replace=True)
+    summary = build_index(FolderSource(laptop, nas), index, embedder, progress=False)
     assert (summary.count, summary.reused, summary.removed) == (8, 4, 4)  # the laptop's: not embedded again
+    with pytest.raises(BuscadorError, match=re.escape(f"is the index of folders {nas}, {laptop} (8 images)")):
+        build_index(FolderSource(nas), index, embedder, progress=False)  # would remove the laptop's
+    summary = build_index(FolderSource(nas), index, embedder, progress=False, replace=True)
+    assert (summary.count, summary.reused, summary.removed) == (4, 4, 8)
