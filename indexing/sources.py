@@ -205,8 +205,8 @@ class FolderSource:
 
     Hidden files and folders are skipped, and so are NAS and system housekeeping folders
     (config.SKIPPED_FOLDERS: thumbnails, trash), whatever matches an `exclude` pattern (a glob,
-    matched against names and against paths under the root), and symlinks that lead outside the
-    root (and symlink loops). Names that are not valid UTF-8, and photo formats this installation
+    matched against names and against paths in the folder), and symlinks that lead outside the
+    folder (and symlink loops). Names that are not valid UTF-8, and photo formats this installation
     cannot read (HEIC without pillow-heif), are left out and reported (`warnings`, `left_out`). A
     camera RAW file beside a JPEG of the same name (RAW+JPEG) is left out: the JPEG stands for it.
     Fingerprint: size and modification time, as rclip does: cheap to re-check.
@@ -223,8 +223,9 @@ class FolderSource:
     def __init__(
         self, root: str | os.PathLike[str], *more: str | os.PathLike[str], exclude: Sequence[str] = ()
     ) -> None:
-        given = list(dict.fromkeys(Path(folder).expanduser().resolve() for folder in (root, *more)))
-        for folder, original in zip(given, (root, *more), strict=False):
+        named = [(Path(folder).expanduser().resolve(), folder) for folder in (root, *more)]
+        given = list(dict.fromkeys(folder for folder, _ in named))  # each once
+        for folder, original in named:
             if not folder.is_dir() and (len(given) == 1 or folder.exists()):
                 raise BuscadorError(f"{original} is not a folder")
         if not any(folder.is_dir() for folder in given):
