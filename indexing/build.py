@@ -285,11 +285,7 @@ def _one_collection(catalog: Catalog, out_dir: Path, source: Source, *, replace:
     them all, to embed them again if that was not meant) unless `replace`; the collection an index
     is of is the one its catalog recorded, else its manifest names (an index built before). More
     folders than an index has are welcome: none of its images is lost."""
-    recorded = catalog.get_meta("source")
-    try:
-        was = json.loads(recorded) if recorded else read_manifest(out_dir).get("source")
-    except (ValueError, BuscadorError):
-        was = None
+    was = _recorded_source(catalog, out_dir)
     now = source.describe()
     if replace or not isinstance(was, dict) or same_collection(was, now) or adds_folders(was, now):
         return
@@ -312,19 +308,29 @@ def refuse_absent(source: Source, out_dir: Path) -> None:
     if not source.absent:
         return
     was = None
-    try:
-        if (out_dir / CATALOG).exists():
+    if (out_dir / CATALOG).exists():
+        try:
             catalog = Catalog(out_dir / CATALOG, readonly=True)
+        except BuscadorError:  # of another format: its manifest says
+            was = _recorded_source(None, out_dir)
+        else:
             try:
-                was = json.loads(catalog.get_meta("source") or "null")
+                was = _recorded_source(catalog, out_dir)
             finally:
                 catalog.close()
-        was = was or read_manifest(out_dir).get("source")
-    except (ValueError, BuscadorError):
-        pass
     known = {str(folder) for folder in folder_roots(was).values()} if isinstance(was, dict) else set()
     if absent := [folder for folder in source.absent if folder not in known]:
         raise BuscadorError(f"{absent[0]} is not a folder")
+
+
+def _recorded_source(catalog: Catalog | None, out_dir: Path) -> object:
+    """The source the index in `out_dir` is of, as its `describe()` gave it: the one its catalog
+    recorded, else the one its manifest names (an index built before); None for none."""
+    recorded = catalog.get_meta("source") if catalog is not None else None
+    try:
+        return json.loads(recorded) if recorded else read_manifest(out_dir).get("source")
+    except (ValueError, BuscadorError):
+        return None
 
 
 @dataclass(frozen=True)
