@@ -157,15 +157,19 @@ class _Diff:
     unchanged: int = 0
 
     def changed(
-        self, items: Iterable[SourceItem], bar: tqdm, unchanged: Callable[[SourceItem], None] = lambda _: None
+        self,
+        items: Iterable[SourceItem],
+        bar: tqdm | None,
+        unchanged: Callable[[SourceItem], None] = lambda _: None,
     ) -> Iterator[SourceItem]:
-        """The new or changed items; counts the rest as unchanged (and as progress), each handed
-        to `unchanged`."""
+        """The new or changed items; counts the rest as unchanged (and as progress on `bar`, where
+        given), each handed to `unchanged`."""
         for item in items:
             self.seen.add(item.key)
             if self.known.get(item.key) == item.fingerprint:
                 self.unchanged += 1
-                bar.update(1)
+                if bar is not None:
+                    bar.update(1)
                 unchanged(item)
             else:
                 yield item
@@ -211,7 +215,18 @@ def build_index(
         items, total = _listed(source, shard)
         # Recorded once the source opened (a misspelt dataset fails above), before any image.
         catalog.set_meta(source=json.dumps(source.describe(), sort_keys=True))
-        bar = progress_bar(total, "indexing", "img", shown=progress)
+        # A folder's listing is at hand: its bar counts the images to embed alone, so that its rate
+        # and time left are the model's (99,000 unchanged of 100,000 passed in a blink, and the
+        # bar said 1,000 new would take no time). A dataset's rows are known as they stream by.
+        listed = list(items) if source.of_files else None
+        pending = None if listed is None else sum(diff.known.get(i.key) != i.fingerprint for i in listed)
+        passed = None if listed is None else len(listed) - pending
+        bar = progress_bar(
+            total if pending is None else pending,
+            f"indexing ({passed:,} unchanged)" if passed else "indexing",
+            "img",
+            shown=progress,
+        )
         on_gpu = embedder.device != "cpu"
         batch_size = batch_size or (config.GPU_BATCH_SIZE if on_gpu else config.BATCH_SIZE)
         with (
@@ -221,7 +236,8 @@ def build_index(
         ):
             summary.decoding = decoders.mode
             ahead = HeadersAhead(decoders.processes)
-            changed = downloaded(diff.changed(items, bar, unread.passing))
+            counted = bar if listed is None else None
+            changed = downloaded(diff.changed(items if listed is None else listed, counted, unread.passing))
             batches = _decoded(ahead.passing(changed), decoders, batch_size=batch_size)
             in_order = _InOrder()
             while True:

@@ -124,6 +124,9 @@ class Source(Protocol):
     # Files it passed over as no image, by extension ("" for none): what a build that found no
     # image says was there instead.
     others: Counter[str]
+    # Whether its images are files (a folder's), listed before a build starts: their headers are
+    # read by path (`file`), not from their bytes as a dataset's rows are.
+    of_files: bool
 
     def describe(self) -> dict[str, Any]:
         """What the manifest records about the source (JSON-ready)."""
@@ -219,6 +222,7 @@ class FolderSource:
     """
 
     kind = "folder"
+    of_files = True
 
     def __init__(
         self, root: str | os.PathLike[str], *more: str | os.PathLike[str], exclude: Sequence[str] = ()
@@ -395,6 +399,7 @@ class DatasetSource:
     """
 
     kind = "dataset"
+    of_files = False
 
     def __init__(
         self,

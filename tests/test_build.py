@@ -864,6 +864,20 @@ def test_a_folder_that_lists_no_image_keeps_the_index_as_it_was(tmp_path, collec
     assert (again.removed, again.unchanged, again.added, again.count) == (1, 11, 0, 11)
 
 
+def test_a_folder_build_s_bar_counts_the_images_to_embed_alone(tmp_path, collection, embedder, monkeypatch):
+    import indexing.build
+
+    folder, index = tmp_path / "photos", tmp_path / "index"
+    shutil.copytree(collection, folder)
+    build_index(FolderSource(folder), index, embedder, progress=False)
+    write_collection(folder, 2, start=12)
+    bars = []
+    made = indexing.build.progress_bar
+    monkeypatch.setattr(indexing.build, "progress_bar", lambda *a, **k: bars.append(a) or made(*a, **k))
+    build_index(FolderSource(folder), index, embedder, progress=False)
+    assert bars[0] == (2, "indexing (12 unchanged)", "img")  # its rate and time left: the model's
+
+
 def test_a_build_and_a_dry_run_list_the_folder_once(tmp_path, collection, embedder, monkeypatch):
     listings = []
     scan = FolderSource._scan

@@ -33,10 +33,11 @@ def test_several_folders_make_one_index_searched_and_opened_as_one(tmp_path, col
     laptop, nas = _folders(tmp_path, collection, "home/Pictures", "nas/Photos")
     (nas / "2019").mkdir()
     shutil.move(nas / "img_007.png", nas / "2019")
+    (nas / "img_006.png").rename(nas / "IMG_20190714_182205.png")  # a phone's name says when
     source = FolderSource(laptop, nas, exclude=["2019/*.png"])  # each folder's own paths
     assert [item.key for item in source.items()] == [
         *(f"Pictures/img_{i:03d}.png" for i in range(4)),
-        *(f"Photos/img_{i:03d}.png" for i in range(4, 7)),
+        *("Photos/IMG_20190714_182205.png", "Photos/img_004.png", "Photos/img_005.png"),
     ]
     source = FolderSource(laptop, nas)
     summary = build_index(source, tmp_path / "index", embedder, progress=False)
@@ -48,6 +49,8 @@ def test_several_folders_make_one_index_searched_and_opened_as_one(tmp_path, col
     hit = searcher.by_image(collection / "img_007.png", k=1)[0]
     assert (hit.key, hit.path) == ("Photos/2019/img_007.png", nas / "2019" / "img_007.png")
     assert searcher.original(hit.id) == nas / "2019" / "img_007.png"  # "Open the photo"
+    dated = searcher.by_image(collection / "img_006.png", k=1)[0]  # its header read by path
+    assert (dated.key, dated.taken) == ("Photos/IMG_20190714_182205.png", "2019-07-14T18:22:05")
     within = searcher.by_image(collection / "img_001.png", k=8, within="Photos")
     assert {h.key.split("/")[0] for h in within} == {"Photos"}
     again = build_index(FolderSource(laptop, nas), tmp_path / "index", embedder, progress=False)
