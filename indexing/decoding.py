@@ -18,7 +18,7 @@ from indexing import headers
 from indexing.camera_raw import named_raw
 from indexing.errors import BadImage
 from indexing.images import WebFile, clip_pixels_and_thumbnail, load_image, opened, read_file
-from indexing.sources import content_hash, file_content_hash
+from indexing.sources import content_hash, sampled_content_hash
 from indexing.video import named_video
 
 Decoded = tuple[str | None, np.ndarray | None, bytes, str]
@@ -33,10 +33,10 @@ def read_and_hash(
     whose download failed (`downloads.downloaded`)."""
     if isinstance(data, WebFile):
         raise BadImage(data.failed or "not downloaded", "download_failed")
-    if named_video(data):  # never read whole: hashed a part at a time
+    if named_video(data):  # never read whole: FFmpeg reads what it needs, and so does its hash
         if content is None:
             with opened(data) as file:
-                content = file_content_hash(file)
+                content = sampled_content_hash(file)
         return data, content
     raw = read_file(data) if isinstance(data, Path) else data
     return raw, content or (content_hash(raw) if isinstance(raw, bytes) else None)

@@ -39,6 +39,10 @@ MAX_FIELD_CHARS = 500
 HASHED_AHEAD = 32
 HASHED_BYTES = 64 * 2**20  # and no more bytes than this held ahead (a dataset of big scans)
 HASHED_APART = 64 * 1024
+# A video is known by its size and this many bytes of its start, middle and end, not all of it
+# (`sampled_content_hash`): 3 MB read of a 4 GB video on a NAS, where reading it took 40 s at
+# 100 MB/s.
+SAMPLED = 2**20
 # The field of a dataset row's meta that keeps its image's web address, where the dataset gives one.
 WEB_ADDRESS = "image_url"
 
@@ -64,9 +68,19 @@ def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def file_content_hash(file: BinaryIO) -> str:
-    """`content_hash` of an open file's bytes, read a part at a time (a video of gigabytes)."""
-    return hashlib.file_digest(file, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+def sampled_content_hash(file: BinaryIO) -> str:
+    """A big file's identity without reading it all (a video of gigabytes on a network share):
+    a hash of its size and of its first, middle and last SAMPLED bytes; a small one's
+    `content_hash`. A copy, a rename or a move gives the same; a file rewritten in place of the
+    same size and the same three parts would too (a video's header and index are at its ends)."""
+    size = os.fstat(file.fileno()).st_size
+    if size <= 3 * SAMPLED:
+        return content_hash(file.read())
+    digest = hashlib.blake2b(size.to_bytes(8, "little"), digest_size=16)
+    for at in (0, size // 2 - SAMPLED // 2, size - SAMPLED):
+        file.seek(at)
+        digest.update(file.read(SAMPLED))
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ does not need it), and when and where each was shot, from its container's metada
 A video stands in the index for one picture of it, as photo managers search a video: the key
 frame at or before a third of its length, past a fade-in or a phone's first shaky frame, and one
 that decodes alone (29 ms for a 1080p H.264 clip, about what a photo costs; 0.15 s for 4K HEVC;
-benchmarks/bench_video.py). Its content hash is read a part at a time: a video of gigabytes is
-never held in memory.
+benchmarks/bench_video.py). It is known by its size and three megabytes of it, its start, middle
+and end (sources.sampled_content_hash), as a copy or a move of it is: a video of gigabytes is
+neither held in memory nor read whole from a NAS.
 """
 
 from __future__ import annotations

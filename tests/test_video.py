@@ -18,7 +18,7 @@ from indexing.decoding import read_and_hash
 from indexing.errors import BadImage
 from indexing.images import load_image, photo_jpeg
 from indexing.search import Searcher
-from indexing.sources import FolderSource, content_hash
+from indexing.sources import SAMPLED, FolderSource, content_hash, sampled_content_hash
 from tests.colour_embedder import PALETTE, ColourEmbedder, colour_image
 from tests.synthetic import write_video
 
@@ -108,6 +108,40 @@ def test_a_video_is_hashed_from_its_file_and_a_renamed_one_is_not_decoded_again(
     monkeypatch.setattr(video, "frame", lambda *a: pytest.fail("decoded again"))
     summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
     assert (summary.added, summary.removed, summary.reused) == (1, 1, 1)
+
+
+def test_a_big_video_is_known_by_its_size_and_three_megabytes_of_it(tmp_path):
+    size = 64 * SAMPLED
+    data = bytearray(np.random.default_rng(0).integers(0, 256, size, dtype=np.uint8).tobytes())
+    (tmp_path / "a.mp4").write_bytes(data)
+    (tmp_path / "copy.mp4").write_bytes(data)
+    read = []
+
+    class Counted:  # the file, counting what is read of it
+        def __init__(self, file):
+            self.file = file
+
+        def fileno(self):
+            return self.file.fileno()
+
+        def seek(self, at):
+            return self.file.seek(at)
+
+        def read(self, n=-1):
+            read.append(len(chunk := self.file.read(n)))
+            return chunk
+
+    with (tmp_path / "a.mp4").open("rb") as file:
+        first = sampled_content_hash(Counted(file))
+    assert sum(read) == 3 * SAMPLED  # not 64 MB
+    assert read_and_hash(tmp_path / "copy.mp4", None)[1] == first  # a copy is the same video
+    for at in (10, size // 2, size - 10):  # its start, middle or end rewritten: another video
+        changed = bytearray(data)
+        changed[at] ^= 0xFF
+        (tmp_path / "b.mp4").write_bytes(changed)
+        assert read_and_hash(tmp_path / "b.mp4", None)[1] != first
+    (tmp_path / "longer.mp4").write_bytes(data + b"\x00")
+    assert read_and_hash(tmp_path / "longer.mp4", None)[1] != first
 
 
 def test_a_file_that_is_no_video_is_skipped_with_the_reason(tmp_path):
