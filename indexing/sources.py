@@ -23,7 +23,7 @@ from typing import Any, BinaryIO, Protocol
 
 from PIL import Image
 
-from indexing import camera_raw
+from indexing import camera_raw, video
 from indexing.config import SKIPPED_FOLDERS, usable_cores
 from indexing.dates import dataset_date
 from indexing.errors import BuscadorError
@@ -225,7 +225,8 @@ class FolderSource:
     matched against names and against paths in the folder), and symlinks that lead outside the
     folder (and symlink loops). Names that are not valid UTF-8, and photo formats this installation
     cannot read (HEIC without pillow-heif), are left out and reported (`warnings`, `left_out`). A
-    camera RAW file beside a JPEG of the same name (RAW+JPEG) is left out: the JPEG stands for it.
+    camera RAW file beside a JPEG of the same name (RAW+JPEG) is left out: the JPEG stands for it;
+    so is a video beside a photo of its name (a Live Photo's motion: the photo stands for it).
     Fingerprint: size and modification time, as rclip does: cheap to re-check.
 
     An image's key is its path in the folder; with several folders, its folder's name first
@@ -315,8 +316,9 @@ class FolderSource:
             self.warnings.append(f"{prefix or '.'}: cannot list folder ({exc.strerror})")
             self.unreachable.append(prefix)
             return
-        shots = {stem.lower() for stem, suffix in map(os.path.splitext, (e.name for e in entries))
-                 if suffix.lower() in camera_raw.TWIN_SUFFIXES}  # fmt: skip
+        names = [os.path.splitext(e.name) for e in entries]
+        shots = {stem.lower() for stem, suffix in names if suffix.lower() in camera_raw.TWIN_SUFFIXES}
+        stills = {stem.lower() for stem, suffix in names if suffix.lower() in video.STILL_SUFFIXES}
         for entry in entries:
             rel = f"{prefix}{entry.name}"
             if (
@@ -328,6 +330,8 @@ class FolderSource:
             stem, suffix = os.path.splitext(entry.name)
             if suffix.lower() in camera_raw.EXTENSIONS and stem.lower() in shots:
                 continue  # RAW+JPEG: the camera's JPEG of the shot stands for it
+            if suffix.lower() in video.EXTENSIONS and stem.lower() in stills:
+                continue  # a Live Photo's motion: its photo stands for it
             if not _utf8(entry.name):  # the catalog, the app and the console all need text
                 self.warnings.append(f"{_shown(rel)}: its name is not valid UTF-8: rename it to index it")
                 continue

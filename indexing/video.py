@@ -31,6 +31,9 @@ AVAILABLE = av is not None
 EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".3gp", ".mkv", ".webm", ".avi", ".mts", ".m2ts", ".mpg", ".mpeg", ".wmv"}
 )
+# A video beside a photo of the same name is that photo's motion (an iPhone's Live Photo, a
+# Pixel's Motion Photo as Google Takeout exports it): the photo stands for it.
+STILL_SUFFIXES = (".jpg", ".jpeg", ".heic", ".heif")
 # Where in a video its picture is taken: the key frame at or before this share of its length.
 AT = Fraction(1, 3)
 # Apple's own keys: the local time of the shot, with its offset, and the place.

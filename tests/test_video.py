@@ -64,6 +64,16 @@ def test_decode_processes_read_a_video_and_when_and_where_it_was_shot(tmp_path, 
     assert _colour(Image.open(io.BytesIO(searcher.thumbnail(hit.id))), (5, 5)) == "red"
 
 
+def test_a_live_photo_s_motion_is_left_out_its_photo_standing_for_it(tmp_path):
+    write_video(tmp_path / "IMG_0001.MOV", [RED])  # an iPhone's Live Photo: a photo and 3 s of motion
+    colour_image("red").save(tmp_path / "IMG_0001.JPG")
+    write_video(tmp_path / "PXL_0002.MP.mp4", [RED])  # Google Takeout's Motion Photo
+    colour_image("red").save(tmp_path / "PXL_0002.MP.jpg")
+    write_video(tmp_path / "IMG_0003.MOV", [BLUE])  # a video of its own
+    keys = [item.key for item in FolderSource(tmp_path).items()]
+    assert keys == ["IMG_0001.JPG", "IMG_0003.MOV", "PXL_0002.MP.jpg"]
+
+
 def test_a_phone_s_portrait_video_is_shown_upright(tmp_path):
     stored = np.zeros((64, 96, 3), np.uint8)
     stored[:32] = RED  # its top half as the phone stored it
