@@ -4,8 +4,6 @@ own JPEG), and reported with what reads them where rawpy is missing."""
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +18,7 @@ from indexing.images import load_image
 from indexing.search import Searcher
 from indexing.sources import FolderSource
 from tests import synthetic
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.isolation import output_without
 
 
 def write_dng(
@@ -116,7 +113,6 @@ def test_without_rawpy_raw_files_are_reported_with_what_reads_them(tmp_path):
     for name in ("a.nef", "b.nef", "b.jpg"):
         (tmp_path / name).write_bytes(b"")
     script = (
-        "import sys; sys.modules['rawpy'] = None\n"
         "from pathlib import Path\n"
         "from indexing.errors import BadImage\n"
         "from indexing.images import load_image\n"
@@ -129,8 +125,7 @@ def test_without_rawpy_raw_files_are_reported_with_what_reads_them(tmp_path):
         "    print(exc)\n"
     )
     (tmp_path / "x.nef").write_bytes(b"II*\x00")
-    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
-    lines = out.stdout.splitlines()
+    lines = output_without("rawpy", script)
     assert lines[0] == "['b.jpg'] [('a.nef', 'camera RAW', 'pip install rawpy to index them'), " + (
         "('x.nef', 'camera RAW', 'pip install rawpy to index them')]"
     )

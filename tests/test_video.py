@@ -4,9 +4,6 @@ hashed without being read whole; reported with what reads them where PyAV is mis
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,9 +17,9 @@ from indexing.images import load_image, photo_jpeg
 from indexing.search import Searcher
 from indexing.sources import SAMPLED, FolderSource, content_hash, sampled_content_hash
 from tests.colour_embedder import PALETTE, ColourEmbedder, colour_image
+from tests.isolation import output_without
 from tests.synthetic import write_video
 
-REPO = Path(__file__).resolve().parent.parent
 BLACK, RED, BLUE = PALETTE["black"], PALETTE["red"], PALETTE["blue"]
 
 
@@ -175,7 +172,6 @@ def test_without_pyav_videos_are_reported_with_what_reads_them(tmp_path):
     for name in ("a.mp4", "b.MOV", "c.png"):
         (tmp_path / name).write_bytes(b"")
     script = (
-        "import sys; sys.modules['av'] = None\n"
         "from pathlib import Path\n"
         "from indexing import headers\n"
         "from indexing.sources import FolderSource\n"
@@ -183,9 +179,8 @@ def test_without_pyav_videos_are_reported_with_what_reads_them(tmp_path):
         "print([item.key for item in source.items()], source.left_out)\n"
         f"print(headers.from_file(Path({str(tmp_path / 'a.mp4')!r})))\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
     advice = "pip install av to index them (a frame of each)"
-    assert out.stdout.splitlines() == [
+    assert output_without("av", script) == [
         f"['c.png'] [('a.mp4', 'video', {advice!r}), ('b.MOV', 'video', {advice!r})]",
         "Facts(taken='', lat=None, lon=None)",
     ]
