@@ -25,6 +25,7 @@ from starlette.middleware import Middleware
 
 from indexing import config
 from indexing.places import country_name, town_name
+from indexing.sources import folder_roots
 from ui import page
 from ui import text as ui_text
 from ui.handlers import Handlers, visitor_language
@@ -151,6 +152,16 @@ def index_status(engine: Engine, lang: str = "en") -> str:
 def problem_note(engine: Engine) -> str:
     """Why there is nothing to search, or nothing once there is."""
     return f"⚠️ **{engine.problem}**" if engine.searcher is None else ""
+
+
+def folder_hint(engine: Engine, lang: str) -> str:
+    """What the folder option suggests in `lang`: the folders of an index of several ("Photos,
+    Pictures, or a folder in one of them"), else an example."""
+    store = engine.searcher.store if engine.searcher else None
+    names = [name for name in folder_roots(store.manifest.get("source") or {}) if name] if store else []
+    if names:
+        return ui_text.message(lang, "within_folders", folders=", ".join(names))
+    return ui_text.labels()[lang]["within_placeholder"]
 
 
 def of_folders(engine: Engine) -> bool:
@@ -374,8 +385,12 @@ def build_ui(engine: Engine) -> gr.Blocks:
         demo.load(open_page, None, [examples, *link_outputs], api_visibility="private")
 
         def page_status(request: gr.Request) -> tuple[Any, ...]:
-            status = index_status(engine, visitor_language(request))
-            return problem_note(engine), status, gr.update(visible=of_folders(engine))
+            lang = visitor_language(request)
+            return (
+                problem_note(engine),
+                index_status(engine, lang),
+                gr.update(visible=of_folders(engine), placeholder=folder_hint(engine, lang)),
+            )
 
         status_outputs = [problem, served, within]
         demo.load(page_status, None, status_outputs, api_visibility="private", show_progress="hidden")

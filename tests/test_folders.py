@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
+import app
 from indexing.build import build_index, plan_build
 from indexing.cli import main
 from indexing.errors import BuscadorError
 from indexing.search import Searcher
 from indexing.sources import FolderSource, source_text
 from indexing.store import read_manifest
+from ui.startup import Engine
 
 
 def _folders(tmp_path: Path, collection: Path, *names: str) -> list[Path]:
@@ -51,6 +53,8 @@ def test_several_folders_make_one_index_searched_and_opened_as_one(tmp_path, col
     assert searcher.original(hit.id) == nas / "2019" / "img_007.png"  # "Open the photo"
     dated = searcher.by_image(collection / "img_006.png", k=1)[0]  # its header read by path
     assert (dated.key, dated.taken) == ("Photos/IMG_20190714_182205.png", "2019-07-14T18:22:05")
+    hint = app.folder_hint(Engine(searcher), "es")  # the page's folder option names them
+    assert hint == "Pictures, Photos, o una carpeta dentro de ellas (vacío: toda la colección)"
     within = searcher.by_image(collection / "img_001.png", k=8, within="Photos")
     assert {h.key.split("/")[0] for h in within} == {"Photos"}
     again = build_index(FolderSource(laptop, nas), tmp_path / "index", embedder, progress=False)

@@ -60,6 +60,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             ),
         },
         "messages": {
+            "within_folders": "{folders}, or a folder in one of them (empty: the whole collection)",
             "count": "{n} results for {what}.",
             "none": (
                 "No result above the minimum score {min_score:.2f} for {what}: lower it and search again."
@@ -231,6 +232,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             ),
         },
         "messages": {
+            "within_folders": "{folders}, o una carpeta dentro de ellas (vacío: toda la colección)",
             "count": "{n} resultados para {what}.",
             "none": (
                 "Ningún resultado supera la puntuación mínima {min_score:.2f} para {what}: "
