@@ -1,5 +1,6 @@
 """What a photo's header says: when it was taken (EXIF dates, else a date in its name) and where
-(EXIF GPS); a video's, from its container's metadata. Headers alone are read: no pixel is decoded."""
+(EXIF GPS); a video's, from its container's metadata; else Google Takeout's sidecar. Headers alone
+are read: no pixel is decoded."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import BinaryIO
 
 from PIL import Image
 
-from indexing import camera_raw, video
+from indexing import camera_raw, takeout, video
 from indexing.dates import date_in_name, exif_date
 
 # EXIF tags, most telling first: when the shutter fired, when it was digitised (a scan), when the
@@ -37,32 +38,36 @@ class Facts:
 
 
 def from_file(path: Path | None) -> Facts | None:
-    """What the photo at `path` says (nothing for no file); None when the file cannot be opened
-    now, a disk gone or a permission lost, so that a later build reads it again."""
+    """What the photo (or video) at `path` says (nothing for no file); None when the file cannot be
+    opened now, a disk gone or a permission lost, so that a later build reads it again.
+
+    When: its header's local time (EXIF; an iPhone video's own), else a date in its name (phones
+    and messaging apps name files by date: WhatsApp strips EXIF; Android's VID_20190714_182205.mp4),
+    else, in UTC (hours off the photos' local times), Google Takeout's sidecar's, else a video
+    container's creation time. Where: its header's position, else the sidecar's.
+    """
     if path is None:
         return Facts()
     try:
         file = path.open("rb")
     except OSError:
         return None
+    last = ""  # a video container's creation time: the last resort
     with file:
         if video.named_video(path):
-            return _of_video(path)
-        facts = _read(file)
+            found = video.header(path)
+            facts, last = Facts(exif_date(found.local), *dataset_position(found.lat, found.lon)), found.utc
+        else:
+            facts = _read(file)
     if not facts.taken and camera_raw.named_raw(path):  # a RAW Pillow cannot read (.CR3, ...): LibRaw can
         facts = Facts(camera_raw.taken(path), facts.lat, facts.lon)
-    if not facts.taken:  # phones and messaging apps (WhatsApp strips EXIF) name files by date
+    if not facts.taken:
         facts = Facts(date_in_name(path.name), facts.lat, facts.lon)
-    return facts
-
-
-def _of_video(path: Path) -> Facts:
-    """When and where the video at `path` was shot: the local time a phone wrote (an iPhone's), else
-    a date in its name (an Android phone's VID_20190714_182205.mp4, in local time as photos' EXIF
-    is), else the container's creation time (kept in UTC: hours off the photos' local times)."""
-    found = video.header(path)
-    lat, lon = dataset_position(found.lat, found.lon)
-    return Facts(exif_date(found.local) or date_in_name(path.name) or exif_date(found.utc), lat, lon)
+    if not facts.taken or facts.lat is None:
+        taken, lat, lon = takeout.when_and_where(path)
+        where = (facts.lat, facts.lon) if facts.lat is not None else dataset_position(lat, lon)
+        facts = Facts(facts.taken or exif_date(taken), *where)
+    return facts if facts.taken else Facts(exif_date(last), facts.lat, facts.lon)
 
 
 def from_bytes(data: bytes) -> Facts:

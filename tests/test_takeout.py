@@ -1,0 +1,85 @@
+"""Google Takeout's sidecars: found by Takeout's naming rules, and read for what a photo's own
+header does not say."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PIL import Image
+
+from indexing import headers, takeout
+from indexing.build import build_index
+from indexing.search import Searcher
+from indexing.sources import FolderSource
+from tests.colour_embedder import ColourEmbedder, colour_image
+
+# 2019-07-14T16:22:05 UTC, in Cádiz
+SAID = {"photoTakenTime": {"timestamp": "1563121325"}, "geoData": {"latitude": 36.5271, "longitude": -6.2886}}
+
+
+def _sidecar(folder: Path, name: str, facts: dict | None = None) -> None:
+    (folder / name).write_text(json.dumps({"title": "x", **(facts or SAID)}), encoding="utf-8")
+
+
+def test_a_sidecar_is_found_by_takeout_s_names(tmp_path):
+    cases = {
+        "IMG_1234.jpg": "IMG_1234.jpg.json",
+        "IMG_2000.jpg": "IMG_2000.jpg.supplemental-metadata.json",  # Takeout since 2024
+        # the name cut to 51 characters
+        "PXL_20230501_123456789.NIGHT.jpg": "PXL_20230501_123456789.NIGHT.jpg.supplemental-.json",
+        "IMG_3000(1).jpg": "IMG_3000.jpg(1).json",  # a second photo of one name
+        "IMG_4000-edited.jpg": "IMG_4000.jpg.json",  # an edited copy: its original's
+    }
+    for photo, side in cases.items():
+        (tmp_path / photo).write_bytes(b"")
+        _sidecar(tmp_path, side)
+        assert takeout.sidecar(tmp_path / photo) == tmp_path / side, photo
+        assert len(side) <= takeout.MOST_CHARS
+    (tmp_path / "alone.jpg").write_bytes(b"")
+    assert takeout.sidecar(tmp_path / "alone.jpg") is None
+
+
+def test_a_sidecar_says_what_the_photo_does_not(tmp_path):
+    colour_image("red").save(tmp_path / "scan.png")  # no EXIF, no date in its name
+    _sidecar(tmp_path, "scan.png.json")
+    assert headers.from_file(tmp_path / "scan.png") == headers.Facts("2019-07-14T16:22:05", 36.5271, -6.2886)
+
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = "2018:05:01 10:00:00"  # a camera without GPS
+    colour_image("red").save(tmp_path / "camera.jpg", exif=exif)
+    _sidecar(tmp_path, "camera.jpg.json")
+    assert headers.from_file(tmp_path / "camera.jpg") == headers.Facts(
+        "2018-05-01T10:00:00", 36.5271, -6.2886
+    )
+
+    colour_image("red").save(tmp_path / "IMG-20200101-WA0001.jpg")  # WhatsApp's: its name's date first
+    _sidecar(
+        tmp_path,
+        "IMG-20200101-WA0001.jpg.json",
+        {"photoTakenTime": {"timestamp": "1563121325"}, "geoData": {"latitude": 0.0, "longitude": 0.0}},
+    )
+    assert headers.from_file(tmp_path / "IMG-20200101-WA0001.jpg") == headers.Facts(
+        "2020-01-01T00:00:00"
+    )  # 0, 0: none
+
+    colour_image("red").save(tmp_path / "odd.png")
+    (tmp_path / "odd.png.json").write_text("[1, 2", encoding="utf-8")
+    assert headers.from_file(tmp_path / "odd.png") == headers.Facts()
+
+
+def test_a_takeout_folder_is_searched_by_when_and_where(tmp_path):
+    photos = tmp_path / "Takeout" / "Google Photos" / "Photos from 2019"
+    photos.mkdir(parents=True)
+    colour_image("red").save(photos / "beach.png")
+    _sidecar(photos, "beach.png.json")
+    _sidecar(photos.parent, "metadata.json", {"title": "an album"})  # Takeout's album files: no image
+    embedder = ColourEmbedder()
+    summary = build_index(FolderSource(tmp_path / "Takeout"), tmp_path / "index", embedder, progress=False)
+    assert (summary.count, summary.skipped) == (1, [])
+    hit = Searcher.open(tmp_path / "index", embedder).by_query("red taken:2019 near:Cádiz", k=1)[0]
+    assert (hit.key, hit.taken, hit.town) == (
+        "Google Photos/Photos from 2019/beach.png",
+        "2019-07-14T16:22:05",
+        "Cadiz",
+    )
