@@ -42,7 +42,14 @@ from indexing.downloads import downloaded
 from indexing.embedder import EmbedderLike
 from indexing.errors import BadImage, BuscadorError
 from indexing.gpu_decoding import GpuDecoder, JpegFile, gpu_candidate, nvjpeg, nvjpeg_encoder
-from indexing.header_pass import HeadersAhead, UnreadRows, header_wanted, read_headers, when_and_where
+from indexing.header_pass import (
+    HEADERS_READER,
+    HeadersAhead,
+    UnreadRows,
+    header_wanted,
+    read_headers,
+    when_and_where,
+)
 from indexing.images import IMAGE_EXTENSIONS, thumbnail_jpeg
 from indexing.progress import progress_bar
 from indexing.sources import (
@@ -212,6 +219,9 @@ def build_index(
             catalog.forget_headers()
         unread = UnreadRows(catalog, source)
         diff = _Diff(catalog.fingerprints())
+        # Headers a newer reader may find more in (Takeout's sidecars): read again once, after.
+        outdated = source.of_files and int(catalog.get_meta("headers_reader") or 1) < HEADERS_READER
+        again = catalog.unsaid() if outdated else []
         items, total = _listed(source, shard)
         # Recorded once the source opened (a misspelt dataset fails above), before any image.
         catalog.set_meta(source=json.dumps(source.describe(), sort_keys=True))
@@ -274,7 +284,8 @@ def build_index(
         summary.unchanged = diff.unchanged
         summary.removed = writer.delete(_gone(diff, source, summary, warn))
         with summary.timing("headers"):
-            read_headers(source, catalog, progress=progress)
+            read_headers(source, catalog, progress=progress, again=again)
+            catalog.set_meta(headers_reader=str(HEADERS_READER))
         described = source.describe() | ({"shard": str(shard)} if shard else {})
         with summary.timing("index"):
             manifest = write_index(

@@ -378,6 +378,12 @@ class Catalog:
                 key for (key,) in self._db.execute("SELECT key FROM items WHERE taken IS NULL ORDER BY id")
             ]
 
+    def unsaid(self) -> list[str]:
+        """The keys of the images whose header, read, said no date or no position, by id."""
+        query = "SELECT key FROM items WHERE taken = '' OR (taken IS NOT NULL AND lat IS NULL) ORDER BY id"
+        with self._lock:
+            return [key for (key,) in self._db.execute(query)]
+
     def forget_headers(self) -> None:
         """Mark every image's header unread (it was read before places were), in one transaction
         with the note that asked for it."""

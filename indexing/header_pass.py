@@ -4,7 +4,7 @@ or from the files' headers in a pass after the model (indexing.headers reads one
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import BrokenExecutor, CancelledError, Future, ProcessPoolExecutor
 from pathlib import Path
 
@@ -18,6 +18,9 @@ from indexing.sources import Source, SourceItem
 HEADERS_CHUNK = 2048
 # File headers a decode process reads in one task, beside its decoding.
 HEADERS_TASK = 64
+# What a folder's header pass reads, by version: 2 added Google Takeout's sidecars (and videos').
+# An index read by an older one reads again, once, the headers that said nothing (`again`).
+HEADERS_READER = 2
 
 
 class HeadersAhead:
@@ -90,11 +93,12 @@ class UnreadRows:
         self._read = []
 
 
-def read_headers(source: Source, catalog: Catalog, *, progress: bool) -> None:
+def read_headers(source: Source, catalog: Catalog, *, progress: bool, again: Sequence[str] = ()) -> None:
     """Record when and where each image not read yet was taken, from its file's EXIF header (or
     name): the new and changed images of a build without decode processes (`HeadersAhead` reads
-    them where there are), and once every image of an index built before dates (or places) were
-    read. Then name the town of each new position.
+    them where there are), once every image of an index built before dates (or places) were
+    read, and the keys `again` (read by an older reader, which found nothing there). Then name the
+    town of each new position.
 
     Apart from the decoding threads, so that each stays as fast as it can; headers alone, on this
     thread: 0.2-0.3 ms an image with its position and town, where threads, the parsing holding
@@ -102,7 +106,7 @@ def read_headers(source: Source, catalog: Catalog, *, progress: bool) -> None:
     source of no files reads none (a dataset's rows are read from their bytes as they are
     embedded, and those of an older index as a build goes by them, `UnreadRows`)."""
     if source.of_files:
-        unread = catalog.unread()
+        unread = list(dict.fromkeys([*catalog.unread(), *again]))
         bar = progress_bar(
             len(unread), "reading headers", "img", shown=progress and len(unread) > HEADERS_CHUNK
         )

@@ -10,6 +10,7 @@ from PIL import Image
 
 from indexing import headers, takeout
 from indexing.build import build_index
+from indexing.catalog import CATALOG, Catalog
 from indexing.search import Searcher
 from indexing.sources import FolderSource
 from tests.colour_embedder import ColourEmbedder, colour_image
@@ -83,3 +84,28 @@ def test_a_takeout_folder_is_searched_by_when_and_where(tmp_path):
         "2019-07-14T16:22:05",
         "Cadiz",
     )
+
+
+def test_an_index_read_before_sidecars_were_reads_again_once_what_its_photos_did_not_say(
+    tmp_path, monkeypatch
+):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    colour_image("red").save(photos / "beach.png")
+    colour_image("blue").save(photos / "IMG_20200101_120000.png")  # dated by its name, no position
+    embedder = ColourEmbedder()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    _sidecar(photos, "beach.png.json")  # as an index built by a version before sidecars found them
+    catalog = Catalog(tmp_path / "index" / CATALOG)
+    catalog.set_meta(headers_reader="1")
+    catalog.close()
+    asked = []
+    read = headers.from_file
+    monkeypatch.setattr(headers, "from_file", lambda path: asked.append(path.name) or read(path))
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert sorted(asked) == ["IMG_20200101_120000.png", "beach.png"]  # what said nothing, once
+    hit = Searcher.open(tmp_path / "index", embedder).by_text("red", k=1)[0]
+    assert (hit.key, hit.taken, hit.town) == ("beach.png", "2019-07-14T16:22:05", "Cadiz")
+    asked.clear()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert asked == []
