@@ -29,7 +29,7 @@ from indexing.sources import folder_roots
 from ui import page
 from ui import text as ui_text
 from ui.handlers import Handlers, visitor_language
-from ui.routes import ServingMiddleware, health_route, photo_route, thumbnail_route
+from ui.routes import ServingMiddleware, health_route, photo_route, thumbnail_route, video_route
 from ui.startup import APP_MAX_K, Engine, start
 
 # Searches that may run at once: most of them wait for a shared batch of the model, so many can.
@@ -420,7 +420,7 @@ def launch(demo: gr.Blocks, engine: Engine, **kwargs: Any) -> None:
         kwargs.setdefault("auth", lambda _name, given: hmac.compare_digest(given.encode(), password.encode()))
         kwargs.setdefault("auth_message", ui_text.login())
     app_kwargs = {
-        "routes": [thumbnail_route(engine), photo_route(engine), health_route(engine)],
+        "routes": [thumbnail_route(engine), photo_route(engine), video_route(engine), health_route(engine)],
         "middleware": [Middleware(ServingMiddleware)],
     }
     demo.launch(

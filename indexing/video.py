@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -124,3 +124,69 @@ def position(text: str) -> tuple[float | None, float | None]:
     (None, None) for anything else."""
     found = _ISO6709.match(text)
     return (float(found.group(1)), float(found.group(2))) if found else (None, None)
+
+
+def playable(path: Path) -> Iterator[bytes]:
+    """The video at `path` as an MP4 a browser plays while it comes (fragmented), its picture and
+    sound copied as they are (nothing encoded again: a gigabyte in seconds) and nothing else: its
+    container's metadata (the GPS position, the phone, the dates) stays behind, as a photo's EXIF
+    does when the app shows one; its turn (display matrix) comes along. Sound MP4 cannot hold
+    (PCM) is left out. Raises BadImage, before any byte, for a file with no picture a browser
+    plays (H.264, HEVC, VP9, AV1) or none at all."""
+    if av is None:
+        raise BadImage("a video: pip install av to read it", "video")
+    try:
+        source = av.open(str(path))
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise BadImage(f"corrupt or truncated video ({reason})", "corrupt_image", detail=reason) from None
+    kept = [s for s in source.streams.video[:1] if s.codec_context.name in _PLAYED]
+    if not kept:
+        source.close()
+        raise BadImage("a video a browser cannot play", "not_playable")
+    kept += [s for s in source.streams.audio[:1] if s.codec_context.name in _HEARD]
+    return _remuxed(source, kept)
+
+
+# What browsers play in an MP4, and the sound an MP4 holds.
+_PLAYED = frozenset({"h264", "hevc", "vp9", "av1"})
+_HEARD = frozenset({"aac", "mp3", "opus", "ac3", "eac3", "alac", "flac"})
+# Bytes gathered before they are handed on.
+_CHUNK = 256 * 1024
+
+
+def _remuxed(source: av.container.InputContainer, kept: list[av.stream.Stream]) -> Iterator[bytes]:
+    """`kept` streams of `source` copied into a fragmented MP4, a chunk at a time; `source` is
+    closed at the end, or when the reader stops early (a visitor who closed the tab)."""
+    written = _Written()
+    options = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+    try:
+        with av.open(written, "w", format="mp4", options=options) as out:
+            copies = {stream.index: out.add_stream_from_template(stream) for stream in kept}
+            for packet in source.demux(kept):
+                if packet.dts is None:  # the demuxer's end-of-stream marks
+                    continue
+                packet.stream = copies[packet.stream.index]
+                out.mux(packet)
+                if written.size >= _CHUNK:
+                    yield written.take()
+        yield written.take()  # the last fragment, written as the output closed
+    finally:
+        source.close()
+
+
+class _Written:
+    """Where the MP4 is written: its bytes kept until taken."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        self.size += len(data)
+        return len(data)
+
+    def take(self) -> bytes:
+        data, self.parts, self.size = b"".join(self.parts), [], 0
+        return data

@@ -41,6 +41,7 @@ HIT_KEYS = {
     "file",
     "thumbnail",
     "photo",
+    "video",
     "taken",
     "place",
     "folded",
@@ -693,9 +694,10 @@ def test_a_clicked_result_offers_its_original_or_its_page_where_there_is_one(bui
         {"id": 3, "photo": "http://x/photo/t/3.jpg", "link": None},
         {"id": 5, "photo": None, "link": "https://example.org/photo/5"},
         {"id": 7, "photo": None, "link": None},
+        {"id": 9, "photo": "http://x/photo/t/9.jpg", "video": "http://x/video/t/9.mp4", "link": None},
     ]
     shown = []
-    for index in range(3):
+    for index in range(4):
         item_id, like, photo, page = handlers.pick(
             results, gr.SelectData(None, {"index": index, "value": None})
         )
@@ -705,6 +707,7 @@ def test_a_clicked_result_offers_its_original_or_its_page_where_there_is_one(bui
         ("http://x/photo/t/3.jpg", False),
         (False, "https://example.org/photo/5"),
         (False, False),
+        ("http://x/video/t/9.mp4", False),  # a video: played
     ]
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import io
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
 from indexing import headers, video
 from indexing.build import build_index
@@ -19,6 +22,9 @@ from indexing.sources import SAMPLED, FolderSource, content_hash, sampled_conten
 from tests.colour_embedder import PALETTE, ColourEmbedder, colour_image
 from tests.isolation import output_without
 from tests.synthetic import write_video
+from ui.handlers import BuildUrls, Handlers
+from ui.routes import video_route
+from ui.startup import Engine, index_tag
 
 BLACK, RED, BLUE = PALETTE["black"], PALETTE["red"], PALETTE["blue"]
 
@@ -69,6 +75,55 @@ def test_a_live_photo_s_motion_is_left_out_its_photo_standing_for_it(tmp_path):
     write_video(tmp_path / "IMG_0003.MOV", [BLUE])  # a video of its own
     keys = [item.key for item in FolderSource(tmp_path).items()]
     assert keys == ["IMG_0001.JPG", "IMG_0003.MOV", "PXL_0002.MP.jpg"]
+
+
+def test_a_video_is_played_in_the_browser_without_its_metadata(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    stored = np.zeros((64, 96, 3), np.uint8)
+    stored[:32] = RED
+    gps = {"location": "+36.5271-006.2886/", "com.apple.quicktime.location.ISO6709": "+36.5271-006.2886/"}
+    write_video(photos / "niña.mov", [stored, stored], turned=90, tags=gps)  # a phone's, held upright
+    colour_image("blue").save(photos / "sea.png")
+    with av.open(str(photos / "old.mpg"), "w") as out:  # MPEG-2: no browser plays it
+        stream = out.add_stream("mpeg2video", rate=10)
+        stream.width, stream.height = 96, 64
+        for _ in range(10):
+            out.mux(
+                stream.encode(av.VideoFrame.from_ndarray(np.zeros((64, 96, 3), np.uint8), format="rgb24"))
+            )
+        out.mux(stream.encode())
+    embedder = ColourEmbedder()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    searcher = Searcher.open(tmp_path / "index", embedder)
+    ids = {hit.key: hit.id for hit in searcher.by_text("red", k=3)}
+    engine = Engine(searcher, originals=True)
+    tag = index_tag(searcher)
+    urls = BuildUrls("http://x", tag, originals=True)
+    hits = {h["key"]: h for h in Handlers(engine)._hits(searcher.by_text("red", k=3), "en", urls)}
+    assert (
+        hits["niña.mov"]["video"] == f"http://x/video/{tag}/{ids['niña.mov']}.mp4"
+    )  # "Open the photo" plays it
+    assert hits["sea.png"]["video"] is None and hits["sea.png"]["photo"].endswith(".jpg")
+
+    http = TestClient(Starlette(routes=[video_route(engine)]))
+    answer = http.get(f"/video/{tag}/{ids['niña.mov']}.mp4")
+    assert answer.status_code == 200 and answer.headers["content-type"] == "video/mp4"
+    assert answer.headers["content-disposition"] == "inline; filename*=UTF-8''ni%C3%B1a.mp4"
+    assert b"36.5271" not in answer.content  # its position stays on the server
+    played = tmp_path / "played.mp4"
+    played.write_bytes(answer.content)
+    with av.open(str(played)) as container:
+        assert "location" not in container.metadata
+        frames = list(container.decode(video=0))
+    assert len(frames) == 20 and frames[0].rotation == 90  # every frame, and still upright
+    for path, words in [
+        (f"/video/{tag}/{ids['sea.png']}.mp4", "not available here"),  # a photo
+        (f"/video/{tag}/{ids['old.mpg']}.mp4", "a video in a format browsers do not play"),
+        (f"/video/{tag}/{ids['niña.mov']}.jpg", "not available here"),
+    ]:
+        answer = http.get(path)
+        assert answer.status_code == 404 and words in answer.text, (path, answer.text)
 
 
 def test_a_phone_s_portrait_video_is_shown_upright(tmp_path):

@@ -28,6 +28,7 @@ from indexing.images import is_url
 from indexing.search import Hit, Searcher, last_words
 from indexing.sources import WEB_ADDRESS, source_text
 from indexing.store import folder_name
+from indexing.video import named_video
 from ui import text as ui_text
 from ui.groups import GROUPS_SHOWN, DuplicateGroups, groups_html
 from ui.startup import APP_MAX_K, Engine, index_tag
@@ -59,6 +60,9 @@ class BuildUrls:
 
     def photo(self, item_id: int) -> str | None:
         return f"{self.prefix}/photo/{self.tag}/{item_id}.jpg" if self.originals else None
+
+    def video(self, item_id: int) -> str | None:
+        return f"{self.prefix}/video/{self.tag}/{item_id}.mp4" if self.originals else None
 
 
 class Handlers:
@@ -397,10 +401,10 @@ class Handlers:
 
     def pick(self, results: list[dict[str, Any]] | None, evt: gr.SelectData) -> tuple[Any, ...]:
         """The id of the gallery item a visitor clicked, "More like this" enabled for it, "Open the
-        photo" linking to its original where the app serves it, and "Open its page" to the web
-        page a dataset's row names (its "link")."""
+        photo" linking to its original where the app serves it (a video's, played), and "Open its
+        page" to the web page a dataset's row names (its "link")."""
         hit = (results or [])[evt.index]
-        photo, page = hit.get("photo"), hit.get("link")
+        photo, page = hit.get("video") or hit.get("photo"), hit.get("link")
         return (
             int(hit["id"]),
             gr.update(interactive=True),
@@ -557,8 +561,9 @@ class Handlers:
         """Hits as the API answers them. The original file is under "file", not "path": gradio_client
         would take any dict with a "path" key for a file to download. "photo": the URL of the
         original, shown large, where the app serves it, or the image's own web address (a dataset
-        of them). "link": the first of the dataset's other fields that is a web address (its
-        source page), if any. "place" in the visitor's language."""
+        of them); "video": for a video, the URL that plays it. "link": the first of the dataset's
+        other fields that is a web address (its source page), if any. "place" in the visitor's
+        language."""
         out = []
         for hit in hits:
             data = hit.as_dict() | {"place": hit.place_in(lang)}
@@ -566,7 +571,8 @@ class Handlers:
             on_the_web = fields.pop(WEB_ADDRESS, None)
             link = next((v for v in fields.values() if is_url(v)), None)
             photo = urls.photo(hit.id) if hit.path else on_the_web
-            urls_of = {"thumbnail": urls.thumbnail(hit.id), "photo": photo}
+            played = urls.video(hit.id) if hit.path and named_video(hit.path) else None
+            urls_of = {"thumbnail": urls.thumbnail(hit.id), "photo": photo, "video": played}
             out.append(data | {"file": data.pop("path")} | urls_of | {"link": link})
         return out
 

@@ -8,7 +8,10 @@ a clear answer when busy.
   its long side, for an index of a folder on this machine (ui.startup.Engine.originals): only the
   files its catalog names, inside its folder, and only decodable images (re-encoded, never sent
   as they are); 404 with a message in the visitor's language otherwise.
-- Where the app asks for a password ($APP_PASSWORD), both answer 401 to a request without the
+- GET /video/{tag}/{id}.mp4: video `id`'s original file, as the photo route's, played in the
+  browser as it comes: its picture and sound copied into an MP4 without its metadata
+  (indexing.video.playable); 404 for a video a browser cannot play, or anything else.
+- Where the app asks for a password ($APP_PASSWORD), these answer 401 to a request without the
   session Gradio's login gave, and thumbnails are cached privately.
 - GET /healthz: 200 with the served index's image count and build while the app can search,
   503 with the reason while it cannot (no index yet, a pull that failed): for a container's health
@@ -25,15 +28,17 @@ import json
 import re
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from indexing.errors import BadImage, BuscadorError
 from indexing.images import photo_jpeg
+from indexing.video import named_video, playable
 from ui import text as ui_text
 from ui.startup import Engine, index_tag
 
@@ -46,7 +51,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _YEAR = 365 * 24 * 3600
 _THUMB_IN_FILE_ROUTE = re.compile(r"^/gradio_api/file=https?://[^/]+(?:/[^?#]*)?(/thumb/[0-9a-z]+/\d+\.jpg)$")
 _QUEUE_ROUTES = ("/gradio_api/queue/join", "/gradio_api/call/")
-_ITEM = re.compile(r"([0-9]{1,18})\.jpg")
+_ITEM = re.compile(r"[0-9]{1,18}")
 _BUSY = BuscadorError("the server is busy: try again in a moment", "busy")
 _NO_PHOTO = BuscadorError("this image's original file is not available here", "no_photo")
 # Originals decoded at once; more wait their turn, so that photos opened together cannot take the
@@ -102,11 +107,7 @@ def photo_route(engine: Engine) -> Route:
     def photo(request: Request) -> Response:
         if not _signed_in(request):
             return _not_signed_in()
-        lang = ui_text.language(request.headers.get("accept-language"))
-        tag, item = request.path_params["tag"], request.path_params["item"]
-        searcher = engine.searcher_for(tag) if engine.originals else None
-        item_id = _item_id(item)
-        path = searcher.original(item_id) if searcher is not None and item_id is not None else None
+        path, lang = _original(request, engine, ".jpg")
         if path is None:
             return _not_found(ui_text.error(lang, _NO_PHOTO))
         try:
@@ -114,16 +115,46 @@ def photo_route(engine: Engine) -> Route:
                 data = photo_jpeg(path)
         except BadImage as exc:
             return _not_found(ui_text.error(lang, exc))
-        # Private and short-lived: the file may change under its name before the next build. Saved
-        # from the browser, it keeps its own name (as the JPEG it now is).
-        name = quote(f"{path.stem}.jpg")
-        headers = {
-            "Cache-Control": "private, max-age=3600",
-            "Content-Disposition": f"inline; filename*=UTF-8''{name}",
-        }
-        return Response(data, media_type="image/jpeg", headers=headers)
+        return Response(data, media_type="image/jpeg", headers=_private_file(f"{path.stem}.jpg"))
 
     return Route("/photo/{tag}/{item}", photo, methods=["GET", "HEAD"])
+
+
+def video_route(engine: Engine) -> Route:
+    """The route of the videos of the index `engine` serves (see the module's docstring)."""
+
+    def play(request: Request) -> Response:
+        if not _signed_in(request):
+            return _not_signed_in()
+        path, lang = _original(request, engine, ".mp4")
+        if path is None or not named_video(path):
+            return _not_found(ui_text.error(lang, _NO_PHOTO))
+        try:
+            chunks = playable(path)
+        except BadImage as exc:
+            return _not_found(ui_text.error(lang, exc))
+        return StreamingResponse(chunks, media_type="video/mp4", headers=_private_file(f"{path.stem}.mp4"))
+
+    return Route("/video/{tag}/{item}", play, methods=["GET"])
+
+
+def _original(request: Request, engine: Engine, suffix: str) -> tuple[Path | None, str]:
+    """The original file a photo or video route's request names ({tag}/{id}`suffix`), where the
+    app serves it, and the visitor's language."""
+    lang = ui_text.language(request.headers.get("accept-language"))
+    tag, item = request.path_params["tag"], request.path_params["item"]
+    searcher = engine.searcher_for(tag) if engine.originals else None
+    item_id = _item_id(item, suffix)
+    return (searcher.original(item_id) if searcher is not None and item_id is not None else None), lang
+
+
+def _private_file(name: str) -> dict[str, str]:
+    """The headers of an original: private and short-lived (the file may change under its name
+    before the next build), saved from the browser under its own `name`."""
+    return {
+        "Cache-Control": "private, max-age=3600",
+        "Content-Disposition": f"inline; filename*=UTF-8''{quote(name)}",
+    }
 
 
 def health_route(engine: Engine) -> Route:
@@ -138,11 +169,11 @@ def health_route(engine: Engine) -> Route:
     return Route("/healthz", health, methods=["GET", "HEAD"])
 
 
-def _item_id(name: str) -> int | None:
-    """The image id a route's last part names ("7.jpg"), or None: ASCII digits only, and no more
-    than SQLite's integers hold."""
-    found = _ITEM.fullmatch(name)
-    return int(found.group(1)) if found else None
+def _item_id(name: str, suffix: str = ".jpg") -> int | None:
+    """The image id a route's last part names ("7.jpg"; "7.mp4" with that `suffix`), or None:
+    ASCII digits only, and no more than SQLite's integers hold."""
+    found = _ITEM.fullmatch(name[: -len(suffix)]) if name.endswith(suffix) else None
+    return int(found.group(0)) if found else None
 
 
 def _not_found(message: str) -> Response:
