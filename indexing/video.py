@@ -72,9 +72,9 @@ def frame(path: Path, side: int, check_size: Callable[[int, int], None]) -> Imag
         raise BadImage("a video: pip install av to read it", "video")
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video:
+            stream = _moving(container)
+            if stream is None:
                 raise BadImage("no picture in it (a truncated video, or sound alone)", "not_an_image")
-            stream = container.streams.video[0]
             stream.thread_count = 1  # one frame: the build decodes several files at a time instead
             if container.duration:  # microseconds; a file that cannot seek gives its first frame
                 with contextlib.suppress(av.FFmpegError):
@@ -85,6 +85,13 @@ def frame(path: Path, side: int, check_size: Callable[[int, int], None]) -> Imag
         reason = getattr(exc, "strerror", None) or str(exc)  # FFmpeg's words, without the path
         raise BadImage(f"corrupt or truncated video ({reason})", "corrupt_image", detail=reason) from None
     raise BadImage("corrupt or truncated video (no frame could be decoded)", "corrupt_image", detail="")
+
+
+def _moving(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    """The container's first video stream that moves: not a cover picture (an MP4 of a song or a
+    podcast keeps one as a video stream of a single frame)."""
+    attached = av.stream.Disposition.attached_pic
+    return next((s for s in container.streams.video if not s.disposition & attached), None)
 
 
 def _picture(
@@ -110,7 +117,7 @@ def header(path: Path) -> Header:
     try:
         with av.open(str(path)) as container:
             tags = dict(container.metadata)
-            for stream in container.streams.video[:1]:
+            if (stream := _moving(container)) is not None:
                 tags = dict(stream.metadata) | tags  # the container's first
     except (av.FFmpegError, OSError, ValueError):
         return Header()
@@ -140,7 +147,7 @@ def playable(path: Path) -> Iterator[bytes]:
     except (av.FFmpegError, OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise BadImage(f"corrupt or truncated video ({reason})", "corrupt_image", detail=reason) from None
-    kept = [s for s in source.streams.video[:1] if s.codec_context.name in _PLAYED]
+    kept = [s for s in [_moving(source)] if s is not None and s.codec_context.name in _PLAYED]
     if not kept:
         source.close()
         raise BadImage("a video a browser cannot play", "not_playable")
