@@ -122,11 +122,11 @@ def header(path: Path) -> Header:
     except (av.FFmpegError, OSError, ValueError):
         return Header()
     utc = tags.get("creation_time", "")
-    lat, lon = position(tags.get(_APPLE_PLACE) or tags.get("location") or "")
+    lat, lon = _position(tags.get(_APPLE_PLACE) or tags.get("location") or "")
     return Header(tags.get(_APPLE_DATE, ""), "" if utc.startswith(_UNSET) else utc, lat, lon)
 
 
-def position(text: str) -> tuple[float | None, float | None]:
+def _position(text: str) -> tuple[float | None, float | None]:
     """The latitude and longitude of an ISO 6709 position in decimal degrees ("+36.5271-006.2886/"),
     (None, None) for anything else."""
     found = _ISO6709.match(text)
