@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from indexing import headers, video
 from indexing.build import build_index
 from indexing.decoding import read_and_hash
+from indexing.duplicates import Member
 from indexing.errors import BadImage
 from indexing.images import load_image, photo_jpeg
 from indexing.search import Searcher
@@ -105,6 +106,14 @@ def test_a_video_is_played_in_the_browser_without_its_metadata(tmp_path):
         hits["niña.mov"]["video"] == f"http://x/video/{tag}/{ids['niña.mov']}.mp4"
     )  # "Open the photo" plays it
     assert hits["sea.png"]["video"] is None and hits["sea.png"]["photo"].endswith(".jpg")
+    clip, sea = (
+        Member(ids["niña.mov"], "niña.mov", "niña.mov", 1.0),
+        Member(ids["sea.png"], "sea.png", "sea.png", 1.0),
+    )
+    assert (urls.opened(clip), urls.opened(sea)) == (
+        hits["niña.mov"]["video"],
+        hits["sea.png"]["photo"],
+    )  # Duplicates tab
 
     http = TestClient(Starlette(routes=[video_route(engine)]))
     answer = http.get(f"/video/{tag}/{ids['niña.mov']}.mp4")

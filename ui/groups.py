@@ -76,19 +76,19 @@ class DuplicateGroups:
 def groups_html(
     groups: list[list[Member]],
     thumbnail: Callable[[int], str],
-    photo: Callable[[int], str | None],
+    opened: Callable[[Member], str | None],
     *,
     title: Callable[[int, int], str],
     more: str,
 ) -> str:
     """The groups as HTML: `title(n, size)` above each group's thumbnails, captioned
-    with their label and similarity. `thumbnail(id)` and `photo(id)` give their URLs; a
-    thumbnail opens the original where there is one. `more` follows the GROUPS_SHOWN shown."""
+    with their label and similarity. `thumbnail(id)` gives a thumbnail's URL, `opened(member)` its
+    original's, where there is one, which the thumbnail opens. `more` follows the GROUPS_SHOWN shown."""
     parts = []
     for n, group in enumerate(groups[:GROUPS_SHOWN], start=1):
         items = []
         for member in group:
-            original = photo(member.id)
+            original = opened(member)
             label = html.escape(member.label)
             image = (
                 f'<img src="{html.escape(thumbnail(member.id))}" alt="{label}" loading="lazy">'

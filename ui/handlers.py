@@ -15,6 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlencode
 
@@ -23,6 +24,7 @@ from gradio import route_utils
 from gradio.data_classes import FileData
 
 from indexing import config
+from indexing.duplicates import Member
 from indexing.errors import BuscadorError
 from indexing.images import is_url
 from indexing.search import Hit, Searcher, last_words
@@ -63,6 +65,11 @@ class BuildUrls:
 
     def video(self, item_id: int) -> str | None:
         return f"{self.prefix}/video/{self.tag}/{item_id}.mp4" if self.originals else None
+
+    def opened(self, member: Member) -> str | None:
+        """What opening an image of a group of near-duplicates shows: a video plays, a photo shows
+        large."""
+        return self.video(member.id) if named_video(Path(member.key)) else self.photo(member.id)
 
 
 class Handlers:
@@ -341,7 +348,7 @@ class Handlers:
         def title(n: int, size: int) -> str:
             return ui_text.message(lang, "dup_group", n=n, size=size)
 
-        return status, groups_html(found.groups, urls.thumbnail, urls.photo, title=title, more=more)
+        return status, groups_html(found.groups, urls.thumbnail, urls.opened, title=title, more=more)
 
     def more_results(
         self, last: dict[str, Any] | None, shown: list[dict[str, Any]] | None, request: gr.Request
