@@ -318,7 +318,11 @@ class FolderSource:
             return
         names = [os.path.splitext(e.name) for e in entries]
         shots = {stem.lower() for stem, suffix in names if suffix.lower() in camera_raw.TWIN_SUFFIXES}
-        stills = {stem.lower() for stem, suffix in names if suffix.lower() in video.STILL_SUFFIXES}
+        stills = {  # photos this installation reads (a HEIC without pillow-heif leaves its video in)
+            stem.lower()
+            for stem, suffix in names
+            if suffix.lower() in video.STILL_SUFFIXES and suffix.lower() in IMAGE_EXTENSIONS
+        }
         for entry in entries:
             rel = f"{prefix}{entry.name}"
             if (

@@ -76,6 +76,10 @@ def test_a_live_photo_s_motion_is_left_out_its_photo_standing_for_it(tmp_path):
     write_video(tmp_path / "IMG_0003.MOV", [BLUE])  # a video of its own
     keys = [item.key for item in FolderSource(tmp_path).items()]
     assert keys == ["IMG_0001.JPG", "IMG_0003.MOV", "PXL_0002.MP.jpg"]
+    write_video(tmp_path / "IMG_0004.MOV", [RED])  # beside a HEIC, kept where no HEIC is read
+    (tmp_path / "IMG_0004.HEIC").write_bytes(b"")
+    keys = [item.key for item in FolderSource(tmp_path).items()]
+    assert ("IMG_0004.MOV" in keys) == ("IMG_0004.HEIC" not in keys)
 
 
 def test_a_video_is_played_in_the_browser_without_its_metadata(tmp_path):
