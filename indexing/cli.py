@@ -414,9 +414,8 @@ def _folders_and_index(args: argparse.Namespace) -> tuple[list[str], Path | None
     default): `build A`, `build A INDEX`, `build A B --out INDEX`, `build A B INDEX`; `build
     --dataset NAME INDEX`. A folder of images taken for the index, or an index for a folder of
     images, is refused with what to write instead."""
-    from indexing.catalog import CATALOG
     from indexing.sources import holds_images
-    from indexing.store import MANIFEST
+    from indexing.store import MANIFEST, holds_index
 
     paths = list(args.paths)
     if args.dataset:
@@ -429,8 +428,7 @@ def _folders_and_index(args: argparse.Namespace) -> tuple[list[str], Path | None
     for folder in folders:
         if (Path(folder) / MANIFEST).exists():
             raise BuscadorError(f"{folder} is an index, not a folder of images: give the folders to index")
-    unbuilt = index is not None and not (index / MANIFEST).exists() and not (index / CATALOG).exists()
-    if unbuilt and index.is_dir() and holds_images(index):
+    if index is not None and index.is_dir() and not holds_index(index) and holds_images(index):
         raise BuscadorError(
             f"{index} is a folder of images, taken for the index: to index it too, name the index "
             f"with --out (build {' '.join(map(shlex.quote, [*folders, str(index)]))} --out INDEX)"

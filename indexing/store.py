@@ -62,10 +62,15 @@ TOP_TOWNS = 10
 SUBSETS_KEPT = 16
 
 
+def holds_index(folder: Path) -> bool:
+    """Whether `folder` holds an index, finished or begun (its manifest, or its catalog)."""
+    return (folder / CATALOG).exists() or (folder / MANIFEST).exists()
+
+
 def check_index_folder(out_dir: Path) -> None:
     """Refuse to start an index in a folder that holds files of other kinds and no index (hidden
     ones aside: a desktop's .DS_Store)."""
-    if not out_dir.is_dir() or (out_dir / CATALOG).exists() or (out_dir / MANIFEST).exists():
+    if not out_dir.is_dir() or holds_index(out_dir):
         return
     others = sorted(entry.name for entry in out_dir.iterdir() if not entry.name.startswith("."))
     if others:
