@@ -173,13 +173,17 @@ class _Diff:
         given), each handed to `unchanged`."""
         for item in items:
             self.seen.add(item.key)
-            if self.known.get(item.key) == item.fingerprint:
+            if self.same(item):
                 self.unchanged += 1
                 if bar is not None:
                     bar.update(1)
                 unchanged(item)
             else:
                 yield item
+
+    def same(self, item: SourceItem) -> bool:
+        """Whether `item` is indexed as it is now."""
+        return self.known.get(item.key) == item.fingerprint
 
 
 def build_index(
@@ -228,15 +232,13 @@ def build_index(
         # A folder's listing is at hand: its bar counts the images to embed alone, so that its rate
         # and time left are the model's (99,000 unchanged of 100,000 passed in a blink, and the
         # bar said 1,000 new would take no time). A dataset's rows are known as they stream by.
-        listed = list(items) if source.of_files else None
-        pending = None if listed is None else sum(diff.known.get(i.key) != i.fingerprint for i in listed)
-        passed = None if listed is None else len(listed) - pending
-        bar = progress_bar(
-            total if pending is None else pending,
-            f"indexing ({passed:,} unchanged)" if passed else "indexing",
-            "img",
-            shown=progress,
-        )
+        if source.of_files:
+            items = list(items)
+            passed = sum(map(diff.same, items))
+            desc = f"indexing ({passed:,} unchanged)" if passed else "indexing"
+            bar = progress_bar(len(items) - passed, desc, "img", shown=progress)
+        else:
+            bar = progress_bar(total, "indexing", "img", shown=progress)
         on_gpu = embedder.device != "cpu"
         batch_size = batch_size or (config.GPU_BATCH_SIZE if on_gpu else config.BATCH_SIZE)
         with (
@@ -246,8 +248,8 @@ def build_index(
         ):
             summary.decoding = decoders.mode
             ahead = HeadersAhead(decoders.processes)
-            counted = bar if listed is None else None
-            changed = downloaded(diff.changed(items if listed is None else listed, counted, unread.passing))
+            counted = None if source.of_files else bar  # (a folder's bar counts no unchanged image)
+            changed = downloaded(diff.changed(items, counted, unread.passing))
             batches = _decoded(ahead.passing(changed), decoders, batch_size=batch_size)
             in_order = _InOrder()
             while True:
