@@ -64,16 +64,19 @@ IMAGE_EXTENSIONS = frozenset(
 _HEIF = ("HEIC (iPhone photo)", "pip install pillow-heif to index them")
 _RAW = ("camera RAW", "pip install rawpy to index them")
 _VIDEO = ("video", "pip install av to index them (a frame of each)")
-UNREAD_FORMATS = {
-    suffix: kind
-    for suffix, kind in {
-        ".heic": _HEIF,
-        ".heif": _HEIF,
-        ".avif": ("AVIF", "a Pillow built with AVIF (pip install -U pillow) indexes them"),
-    }.items()
-    if suffix not in IMAGE_EXTENSIONS
-} | ({} if camera_raw.AVAILABLE else dict.fromkeys(camera_raw.EXTENSIONS, _RAW))
-UNREAD_FORMATS |= {} if video.AVAILABLE else dict.fromkeys(video.EXTENSIONS, _VIDEO)
+UNREAD_FORMATS = (
+    {
+        suffix: kind
+        for suffix, kind in {
+            ".heic": _HEIF,
+            ".heif": _HEIF,
+            ".avif": ("AVIF", "a Pillow built with AVIF (pip install -U pillow) indexes them"),
+        }.items()
+        if suffix not in IMAGE_EXTENSIONS
+    }
+    | ({} if camera_raw.AVAILABLE else dict.fromkeys(camera_raw.EXTENSIONS, _RAW))
+    | ({} if video.AVAILABLE else dict.fromkeys(video.EXTENSIONS, _VIDEO))
+)
 
 
 def load_image(src: ImageInput, *, min_side: int | None = None, camera: bool = False) -> Image.Image:
