@@ -316,14 +316,14 @@ class FolderSource:
             self.warnings.append(f"{prefix or '.'}: cannot list folder ({exc.strerror})")
             self.unreachable.append(prefix)
             return
-        names = [os.path.splitext(e.name) for e in entries]
-        shots = {stem.lower() for stem, suffix in names if suffix.lower() in camera_raw.TWIN_SUFFIXES}
+        names = [
+            (stem.lower(), suffix.lower()) for stem, suffix in (os.path.splitext(e.name) for e in entries)
+        ]
+        shots = {stem for stem, suffix in names if suffix in camera_raw.TWIN_SUFFIXES}
         stills = {  # photos this installation reads (a HEIC without pillow-heif leaves its video in)
-            stem.lower()
-            for stem, suffix in names
-            if suffix.lower() in video.STILL_SUFFIXES and suffix.lower() in IMAGE_EXTENSIONS
+            stem for stem, suffix in names if suffix in video.STILL_SUFFIXES and suffix in IMAGE_EXTENSIONS
         }
-        for entry in entries:
+        for entry, (stem, suffix) in zip(entries, names, strict=True):
             rel = f"{prefix}{entry.name}"
             if (
                 entry.name.startswith(".")
@@ -331,10 +331,9 @@ class FolderSource:
                 or self._excluded(entry.name, rel[len(base) :])
             ):
                 continue
-            stem, suffix = os.path.splitext(entry.name)
-            if suffix.lower() in camera_raw.EXTENSIONS and stem.lower() in shots:
+            if suffix in camera_raw.EXTENSIONS and stem in shots:
                 continue  # RAW+JPEG: the camera's JPEG of the shot stands for it
-            if suffix.lower() in video.EXTENSIONS and stem.lower() in stills:
+            if suffix in video.EXTENSIONS and stem in stills:
                 continue  # a Live Photo's motion: its photo stands for it
             if not _utf8(entry.name):  # the catalog, the app and the console all need text
                 self.warnings.append(f"{_shown(rel)}: its name is not valid UTF-8: rename it to index it")
@@ -349,7 +348,6 @@ class FolderSource:
                     if real not in visited:
                         yield from self._walk(Path(entry.path), rel + "/", real, visited | {real}, base)
                 elif entry.is_file():
-                    suffix = suffix.lower()
                     if suffix in IMAGE_EXTENSIONS:
                         st = entry.stat()
                         yield SourceItem(rel, rel, f"{st.st_size}:{st.st_mtime_ns}", Path(entry.path))
