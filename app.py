@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,6 +25,7 @@ from gradio.data_classes import ImageData
 from starlette.middleware import Middleware
 
 from indexing import config
+from indexing.errors import BuscadorError
 from indexing.places import country_name, town_name
 from indexing.sources import folder_roots
 from ui import page
@@ -436,6 +438,11 @@ def launch(demo: gr.Blocks, engine: Engine, **kwargs: Any) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        config.video_copies_room()  # a setting that is wrong is said before anything loads
+    except BuscadorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     engine = start(batch_queries=True, follow_builds=True)
     launch(build_ui(engine), engine)
 

@@ -1,8 +1,9 @@
 """What a video costs a build beside a photo: the frame `indexing.images.load_image` takes from a
 phone-like clip (30 frames a second, a key frame a second) of 1080p H.264 and of 2160p (4K) HEVC,
 against the reduced-size decode of a 4000×3000 JPEG for CLIP; and a video's identity, its size
-and three megabytes of it (`indexing.sources.sampled_content_hash`). Prints the median of a few
-runs; asserts nothing.
+and three megabytes of it (`indexing.sources.sampled_content_hash`); and what playing it in the app
+costs before its first byte: its seekable copy (`indexing.video.seekable_copy`, from a warm page
+cache). Prints the median of a few runs; asserts nothing.
 
 Usage: .venv/bin/python -m benchmarks.bench_video [--runs 5] [--seconds 10]
 """
@@ -19,6 +20,7 @@ from benchmarks.bench_camera_raw import median_seconds
 from benchmarks.photos import WORK, photo_files, photo_like
 from indexing.images import load_image
 from indexing.sources import sampled_content_hash
+from indexing.video import seekable_copy
 
 CLIPS = {"1080p H.264": ("libx264", (1920, 1080), "mp4"), "2160p HEVC": ("libx265", (3840, 2160), "mov")}
 
@@ -56,6 +58,10 @@ def main() -> None:
                 return sampled_content_hash(file)
 
         print(f"  its identity (size and 3 MB of it): {median_seconds(hashed, args.runs) * 1000:.1f} ms")
+        copy = WORK / f"played.{suffix}.mp4"
+        copied = median_seconds(lambda path=path, copy=copy: seekable_copy(path, copy), args.runs)
+        copy.unlink()
+        print(f"  its seekable copy, to be played: {copied * 1000:.1f} ms ({mb / copied:.0f} MB/s)")
     jpeg = photo_files(1)[0]
     decoded = median_seconds(lambda: load_image(jpeg, min_side=224), args.runs)
     print(

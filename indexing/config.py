@@ -81,6 +81,9 @@ THUMBNAIL_SIDE = 256
 # The app shows an original photo (of an index of a folder on its machine) at most this many
 # pixels on its long side: sharp on a 4K screen's browser window, a few hundred KB to send.
 PHOTO_SIDE = 2048
+# Room (MB) on the app's disk for the seekable copies of the videos it plays (ui.video_copies); a
+# video bigger than half of it is streamed as it comes, without seeking. $VIDEO_COPIES_MB overrides.
+VIDEO_COPIES_MB = 2048
 # Pixels after reduced-size JPEG decoding; larger images are refused rather than exhausting memory.
 MAX_DECODED_PIXELS = 100_000_000
 # Files are read whole before decoding; bigger ones are refused rather than filling memory.
@@ -199,6 +202,21 @@ def index_check_seconds(pulled: bool) -> float:
             f"not {value!r}"
         )
     return seconds
+
+
+def video_copies_room() -> int:
+    """Bytes of disk the app may fill with seekable copies of videos: $VIDEO_COPIES_MB megabytes,
+    else VIDEO_COPIES_MB; 0 streams every video (no seeking past what has arrived)."""
+    value = _env("VIDEO_COPIES_MB")
+    try:
+        megabytes = float(value) if value else VIDEO_COPIES_MB
+    except ValueError:
+        megabytes = -1.0
+    if not 0 <= megabytes < math.inf:
+        raise BuscadorError(
+            f"VIDEO_COPIES_MB must be a number of megabytes (0: stream videos, no copies), not {value!r}"
+        )
+    return int(megabytes * 1e6)
 
 
 def hub_token(override: str | None = None) -> str | None:

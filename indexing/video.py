@@ -12,6 +12,7 @@ neither held in memory nor read whole from a NAS.
 from __future__ import annotations
 
 import contextlib
+import errno
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -140,6 +141,31 @@ def playable(path: Path) -> Iterator[bytes]:
     does when the app shows one; its turn (display matrix) comes along. Sound MP4 cannot hold
     (PCM) is left out. Raises BadImage, before any byte, for a file with no picture a browser
     plays (H.264, HEVC, VP9, AV1) or none at all."""
+    source, kept = _to_play(path)
+    return _remuxed(source, kept)
+
+
+def seekable_copy(path: Path, out: Path) -> None:
+    """Writes at `out` the video at `path` as playable() sends it, but as an MP4 whose index comes
+    first (`faststart`): a browser that gets it by ranges starts it at once and seeks anywhere in
+    it. Raises BadImage as playable() does, and for a video whose packets FFmpeg cannot read;
+    OSError where `out` cannot be written (a full disk)."""
+    source, kept = _to_play(path)
+    try:
+        with av.open(str(out), "w", format="mp4", options={"movflags": "+faststart"}) as muxed:
+            for _ in _copied(source, kept, muxed):
+                pass
+    except av.FFmpegError as exc:
+        if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+            raise OSError(exc.errno, exc.strerror) from None
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise BadImage(f"corrupt or truncated video ({reason})", "corrupt_image", detail=reason) from None
+    finally:
+        source.close()
+
+
+def _to_play(path: Path) -> tuple[av.container.InputContainer, list[av.stream.Stream]]:
+    """The video at `path` opened, and the streams of it a browser plays (see playable())."""
     if av is None:
         raise BadImage("a video: pip install av to read it", "video")
     try:
@@ -152,7 +178,7 @@ def playable(path: Path) -> Iterator[bytes]:
         source.close()
         raise BadImage("a video a browser cannot play", "not_playable")
     kept += [s for s in source.streams.audio[:1] if s.codec_context.name in _HEARD]
-    return _remuxed(source, kept)
+    return source, kept
 
 
 # What browsers play in an MP4, and the sound an MP4 holds.
@@ -160,6 +186,8 @@ _PLAYED = frozenset({"h264", "hevc", "vp9", "av1"})
 _HEARD = frozenset({"aac", "mp3", "opus", "ac3", "eac3", "alac", "flac"})
 # Bytes gathered before they are handed on.
 _CHUNK = 256 * 1024
+# The errors of writing a copy that say the disk, not the video, is at fault.
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO})
 
 
 def _remuxed(source: av.container.InputContainer, kept: list[av.stream.Stream]) -> Iterator[bytes]:
@@ -169,17 +197,25 @@ def _remuxed(source: av.container.InputContainer, kept: list[av.stream.Stream]) 
     options = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
     try:
         with av.open(written, "w", format="mp4", options=options) as out:
-            copies = {stream.index: out.add_stream_from_template(stream) for stream in kept}
-            for packet in source.demux(kept):
-                if packet.dts is None:  # the demuxer's end-of-stream marks
-                    continue
-                packet.stream = copies[packet.stream.index]
-                out.mux(packet)
+            for _ in _copied(source, kept, out):
                 if written.size >= _CHUNK:
                     yield written.take()
         yield written.take()  # the last fragment, written as the output closed
     finally:
         source.close()
+
+
+def _copied(
+    source: av.container.InputContainer, kept: list[av.stream.Stream], out: av.container.OutputContainer
+) -> Iterator[None]:
+    """Copies `kept` streams of `source` into `out`, packet by packet, stopping after each."""
+    copies = {stream.index: out.add_stream_from_template(stream) for stream in kept}
+    for packet in source.demux(kept):
+        if packet.dts is None:  # the demuxer's end-of-stream marks
+            continue
+        packet.stream = copies[packet.stream.index]
+        out.mux(packet)
+        yield
 
 
 class _Written:

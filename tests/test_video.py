@@ -3,7 +3,12 @@ hashed without being read whole; reported with what reads them where PyAV is mis
 
 from __future__ import annotations
 
+import errno
+import gc
 import io
+import os
+import tempfile
+from pathlib import Path
 
 import av
 import numpy as np
@@ -12,20 +17,22 @@ from PIL import Image
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from indexing import headers, video
+from indexing import config, headers, video
 from indexing.build import build_index
 from indexing.decoding import read_and_hash
 from indexing.duplicates import Member
-from indexing.errors import BadImage
+from indexing.errors import BadImage, BuscadorError
 from indexing.images import load_image, photo_jpeg
 from indexing.search import Searcher
 from indexing.sources import SAMPLED, FolderSource, content_hash, sampled_content_hash
 from tests.colour_embedder import PALETTE, ColourEmbedder, colour_image
 from tests.isolation import output_without
 from tests.synthetic import write_video
+from ui import video_copies
 from ui.handlers import BuildUrls, Handlers
 from ui.routes import video_route
 from ui.startup import Engine, index_tag
+from ui.video_copies import VideoCopies
 
 BLACK, RED, BLUE = PALETTE["black"], PALETTE["red"], PALETTE["blue"]
 
@@ -137,6 +144,95 @@ def test_a_video_is_played_in_the_browser_without_its_metadata(tmp_path):
     ]:
         answer = http.get(path)
         assert answer.status_code == 404 and words in answer.text, (path, answer.text)
+
+
+def _first_colour(mp4: bytes, where: Path) -> str:
+    where.write_bytes(mp4)
+    with av.open(str(where)) as container:
+        return _colour(next(container.decode(video=0)).to_image(), (5, 5))
+
+
+def test_a_played_video_is_sought_by_ranges_in_one_copy_of_it(tmp_path, monkeypatch):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_video(photos / "a.mp4", [RED, BLUE, RED], tags={"location": "+36.5271-006.2886/"})
+    embedder = ColourEmbedder()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    searcher = Searcher.open(tmp_path / "index", embedder)
+    url = f"/video/{index_tag(searcher)}/{searcher.by_text('red', k=1)[0].id}.mp4"
+    made = []
+    monkeypatch.setattr(video_copies, "seekable_copy", lambda *a: made.append(a) or video.seekable_copy(*a))
+    http = TestClient(Starlette(routes=[video_route(Engine(searcher, originals=True), VideoCopies(10**8))]))
+    whole = http.get(url)
+    assert whole.status_code == 200 and whole.headers["accept-ranges"] == "bytes"
+    assert int(whole.headers["content-length"]) == len(whole.content)
+    assert whole.content.find(b"moov") < whole.content.find(b"mdat")  # its index first: it starts at once
+    assert b"36.5271" not in whole.content  # its position stays on the server
+    part = http.get(url, headers={"Range": "bytes=100-199"})  # the browser seeks
+    assert part.status_code == 206 and part.content == whole.content[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(whole.content)}"
+    assert len(made) == 1  # one copy serves every request
+    assert _first_colour(whole.content, tmp_path / "played.mp4") == "red"
+    write_video(photos / "a.mp4", [BLUE, BLUE, BLUE])  # a new video under its name
+    os.utime(photos / "a.mp4", ns=(1, 1))
+    assert _first_colour(http.get(url).content, tmp_path / "played.mp4") == "blue"
+    assert len(made) == 2
+
+
+def test_copies_beyond_their_room_go_least_recently_played_first(tmp_path, monkeypatch):
+    for name, colour in [("a", RED), ("b", BLUE), ("c", BLACK)]:
+        write_video(tmp_path / f"{name}.mp4", [colour, colour])
+    size = max(path.stat().st_size for path in tmp_path.glob("*.mp4"))
+    copies = VideoCopies(room=size * 5 // 2)  # two copies, not three
+    a, b = copies.copy_of(tmp_path / "a.mp4"), copies.copy_of(tmp_path / "b.mp4")
+    assert copies.copy_of(tmp_path / "a.mp4") == a  # played again: b is now the older
+    c = copies.copy_of(tmp_path / "c.mp4")
+    assert (a.exists(), b.exists(), c.exists()) == (True, False, True)
+    assert sorted(a.parent.iterdir()) == sorted([a, c])  # nothing else left in their folder
+    write_video(tmp_path / "long.mp4", [RED] * 20)  # more than half the room: streamed
+    assert (tmp_path / "long.mp4").stat().st_size > copies.room // 2
+    assert copies.copy_of(tmp_path / "long.mp4") is None
+
+    def full(*_: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(video_copies, "seekable_copy", full)
+    (tmp_path / "b.mp4").touch()
+    assert copies.copy_of(tmp_path / "b.mp4") is None  # a full disk: streamed as well
+    assert sorted(a.parent.iterdir()) == sorted([a, c])
+    folder = a.parent
+    del copies
+    gc.collect()
+    assert not folder.exists()  # gone with the app
+
+
+def test_copies_left_by_a_killed_app_go_when_the_next_one_makes_its_own(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    killed = tmp_path / "tmp" / "buscador-videos-4194304-abc"  # above Linux's highest process id
+    running = tmp_path / "tmp" / f"buscador-videos-{os.getppid()}-def"  # an app still running
+    for folder in (killed, running):
+        folder.mkdir()
+        (folder / "x.mp4").write_bytes(b"a copy")
+    write_video(tmp_path / "a.mp4", [RED])
+    copies = VideoCopies(10**8)
+    copy = copies.copy_of(tmp_path / "a.mp4")
+    assert copy.parent.name.startswith(f"buscador-videos-{os.getpid()}-")
+    assert sorted(path.name for path in (tmp_path / "tmp").iterdir()) == sorted(
+        [copy.parent.name, running.name]
+    )
+
+
+def test_a_video_too_big_for_a_copy_is_streamed(tmp_path):
+    write_video(tmp_path / "a.mp4", [RED, BLUE])
+    embedder = ColourEmbedder()
+    build_index(FolderSource(tmp_path), tmp_path / "index", embedder, progress=False)
+    searcher = Searcher.open(tmp_path / "index", embedder)
+    url = f"/video/{index_tag(searcher)}/{searcher.by_text('red', k=1)[0].id}.mp4"
+    http = TestClient(Starlette(routes=[video_route(Engine(searcher, originals=True), VideoCopies(0))]))
+    answer = http.get(url)
+    assert answer.status_code == 200 and "accept-ranges" not in answer.headers
+    assert _first_colour(answer.content, tmp_path / "played.mp4") == "red"
 
 
 def test_a_phone_s_portrait_video_is_shown_upright(tmp_path):
@@ -252,3 +348,14 @@ def test_without_pyav_videos_are_reported_with_what_reads_them(tmp_path):
         f"['c.png'] [('a.mp4', 'video', {advice!r}), ('b.MOV', 'video', {advice!r})]",
         "Facts(taken='', lat=None, lon=None)",
     ]
+
+
+def test_the_room_for_video_copies_is_a_setting(monkeypatch):
+    monkeypatch.setenv("VIDEO_COPIES_MB", "512")
+    assert config.video_copies_room() == 512_000_000
+    monkeypatch.setenv("VIDEO_COPIES_MB", "0")  # stream them all
+    assert config.video_copies_room() == 0
+    for wrong in ("lots", "-1", "inf"):
+        monkeypatch.setenv("VIDEO_COPIES_MB", wrong)
+        with pytest.raises(BuscadorError, match=f"VIDEO_COPIES_MB must be a number of megabytes.*{wrong!r}"):
+            config.video_copies_room()

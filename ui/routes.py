@@ -9,8 +9,9 @@ a clear answer when busy.
   files its catalog names, inside its folder, and only decodable images (re-encoded, never sent
   as they are); 404 with a message in the visitor's language otherwise.
 - GET /video/{tag}/{id}.mp4: video `id`'s original file, as the photo route's, played in the
-  browser as it comes: its picture and sound copied into an MP4 without its metadata
-  (indexing.video.playable); 404 for a video a browser cannot play, or anything else.
+  browser: its picture and sound copied into an MP4 without its metadata, kept on disk so that the
+  browser seeks in it by ranges (ui.video_copies; a video too big for that room is streamed as
+  it comes, indexing.video.playable); 404 for a video a browser cannot play, or anything else.
 - Where the app asks for a password ($APP_PASSWORD), these answer 401 to a request without the
   session Gradio's login gave, and thumbnails are cached privately.
 - GET /healthz: 200 with the served index's image count and build while the app can search,
@@ -33,14 +34,16 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from indexing import config
 from indexing.errors import BadImage, BuscadorError
 from indexing.images import photo_jpeg
 from indexing.video import named_video, playable
 from ui import text as ui_text
 from ui.startup import Engine, index_tag
+from ui.video_copies import VideoCopies
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -120,8 +123,10 @@ def photo_route(engine: Engine) -> Route:
     return Route("/photo/{tag}/{item}", photo, methods=["GET", "HEAD"])
 
 
-def video_route(engine: Engine) -> Route:
-    """The route of the videos of the index `engine` serves (see the module's docstring)."""
+def video_route(engine: Engine, copies: VideoCopies | None = None) -> Route:
+    """The route of the videos of the index `engine` serves (see the module's docstring), from
+    their seekable `copies` (by default in the room config.video_copies_room() says)."""
+    copies = copies if copies is not None else VideoCopies(config.video_copies_room())
 
     def play(request: Request) -> Response:
         if not _signed_in(request):
@@ -129,11 +134,15 @@ def video_route(engine: Engine) -> Route:
         path, lang = _original(request, engine, ".mp4")
         if path is None or not named_video(path):
             return _not_found(ui_text.error(lang, _NO_PHOTO))
+        headers = _private_file(f"{path.stem}.mp4")
         try:
+            copy = copies.copy_of(path)
+            if copy is not None:
+                return FileResponse(copy, media_type="video/mp4", headers=headers)
             chunks = playable(path)
         except BadImage as exc:
             return _not_found(ui_text.error(lang, exc))
-        return StreamingResponse(chunks, media_type="video/mp4", headers=_private_file(f"{path.stem}.mp4"))
+        return StreamingResponse(chunks, media_type="video/mp4", headers=headers)
 
     return Route("/video/{tag}/{item}", play, methods=["GET"])
 
