@@ -9,6 +9,7 @@ records before it is used.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import shutil
@@ -27,6 +28,23 @@ from indexing.thumbnails import FOLDER as THUMBNAILS
 log = logging.getLogger(__name__)
 # What a push uploads, and a full pull downloads.
 ALL_FILES = [*SEARCH_FILES, f"{THUMBNAILS}/*.sqlite"]
+
+
+def unreachable() -> tuple[type[Exception], ...]:
+    """The errors of the HTTP library huggingface_hub talks through (httpx; httpx2 since its 2.x)
+    when the Hub cannot be reached: no network, a name that does not resolve, a timeout, a dropped
+    connection. They are not OSErrors, and its API calls (not its downloads) let them through."""
+    found = []
+    for name in ("httpx", "httpx2"):
+        try:
+            found.append(importlib.import_module(name).TransportError)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc) or type(exc).__name__).splitlines()[0]
 
 
 def commit_message(manifest: dict[str, Any]) -> str:
@@ -95,6 +113,10 @@ def push_index(
             f"cannot push to {repo_id}: {str(exc).splitlines()[0]}. "
             "Check that HF_TOKEN is set to a token with write access."
         ) from None
+    except unreachable() as exc:
+        raise BuscadorError(
+            f"cannot push to {repo_id}: the Hub is unreachable ({_first_line(exc)})"
+        ) from None
     except OSError as exc:
         raise BuscadorError(f"cannot push to {repo_id}: {exc}") from None
     return str(getattr(info, "commit_url", None) or info)
@@ -115,7 +137,14 @@ def _remote_manifest(api: Any, repo_id: str, branch: str | None) -> dict[str, An
                 repo_id, MANIFEST, repo_type="dataset", revision=branch, cache_dir=cache
             )
             return json.loads(Path(path).read_text(encoding="utf-8"))
-        except (EntryNotFoundError, RepositoryNotFoundError, HfHubHTTPError, OSError, ValueError):
+        except (
+            EntryNotFoundError,
+            RepositoryNotFoundError,
+            HfHubHTTPError,
+            OSError,
+            ValueError,
+            *unreachable(),
+        ):
             return None
 
 
@@ -175,6 +204,10 @@ def _download(repo_id: str, revision: str | None, token: str | None, patterns: l
                 f"cannot download the index {where}: there is no dataset repository {repo_id} that {readers}"
             ) from None
         raise BuscadorError(f"cannot download the index {where}: {str(exc).splitlines()[0]}") from None
+    except unreachable() as exc:  # a connection dropped halfway: the next pull resumes
+        raise BuscadorError(
+            f"cannot download the index {where}: the Hub is unreachable ({_first_line(exc)})"
+        ) from None
     except (OSError, ValueError) as exc:
         raise BuscadorError(f"cannot download the index {where}: {str(exc).splitlines()[0]}") from None
 
@@ -229,6 +262,10 @@ def latest_commit(repo_id: str, *, revision: str | None = None, token: str | Non
     where = f"{repo_id}@{revision}" if revision else repo_id
     try:
         info = HfApi().dataset_info(repo_id, revision=revision or "main", token=config.hub_token(token))
+    except unreachable() as exc:
+        raise BuscadorError(
+            f"cannot ask the Hub about the index {where}: the Hub is unreachable ({_first_line(exc)})"
+        ) from None
     except (HfHubHTTPError, OSError, ValueError) as exc:
         raise BuscadorError(
             f"cannot ask the Hub about the index {where}: {str(exc).splitlines()[0]}"
@@ -257,8 +294,8 @@ def thumbnail_fetcher(
                     repo_id, name, repo_type="dataset", revision=folder.name, token=config.hub_token(token)
                 )
             )
-        except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
-            log.warning("cannot download thumbnails %s of %s: %s", name, repo_id, str(exc).splitlines()[0])
+        except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError, *unreachable()) as exc:
+            log.warning("cannot download thumbnails %s of %s: %s", name, repo_id, _first_line(exc))
             return None
         if not _matches(path, recorded[name]):
             log.warning("%s of %s does not match its manifest: not shown", name, repo_id)

@@ -114,8 +114,12 @@ def _folder(name: str) -> Path:
     if name.startswith(("/", ".", "~")):
         raise OSError(f"no model folder at {name}")
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
-    return Path(snapshot_download(name))
+    try:
+        return Path(snapshot_download(name))
+    except LocalEntryNotFoundError:  # its words: "An error happened … Got: ConnectError: …"
+        raise OSError("the Hub is unreachable and it is not in the cache") from None
 
 
 def _image_model(name: str, root: Path) -> str:

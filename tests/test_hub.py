@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -167,6 +168,29 @@ def test_pull_of_a_missing_repo_is_a_clear_error(fake_hub, tmp_path):
         "owner/nothing-here that anyone can read (a private one needs HF_TOKEN set to a token that "
         "can read it)\n"
     )
+
+
+def test_a_hub_that_cannot_be_reached_is_one_clear_line(fake_hub, built_index, tmp_path):
+    closed = socket.socket()  # a port nothing listens on: a network down, a name that does not resolve
+    closed.bind(("127.0.0.1", 0))
+    nowhere = {"HF_ENDPOINT": f"http://127.0.0.1:{closed.getsockname()[1]}", "HF_TOKEN": "hf_test"}
+    try:
+        pushed = _run(
+            ["-m", "indexing", "push", str(built_index), "--repo", "o/i"], fake_hub, tmp_path, **nowhere
+        )
+        asked = _run(
+            ["-c", "from indexing.hub import latest_commit\nlatest_commit('o/i')"],
+            fake_hub,
+            tmp_path,
+            **nowhere,
+        )
+    finally:
+        closed.close()
+    assert pushed.returncode == 2 and pushed.stderr.startswith(
+        "error: cannot push to o/i: the Hub is unreachable ("
+    )
+    assert len(pushed.stderr.splitlines()) == 1  # no traceback
+    assert "BuscadorError: cannot ask the Hub about the index o/i: the Hub is unreachable (" in asked.stderr
 
 
 def test_app_start_up_pulls_the_index_named_by_index_repo(fake_hub, tmp_path, tiny_model):

@@ -55,6 +55,19 @@ def test_a_text_model_for_another_image_space_is_refused(tmp_path, built_index, 
         TextEncoder(str(tmp_path / "nothing-here"))
 
 
+def test_a_text_model_on_a_hub_out_of_reach_is_a_clear_message(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # as with no network
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(BuscadorError) as raised:
+        TextEncoder("someone/text-model")
+    assert str(raised.value).splitlines()[0] == (
+        "could not load the text model 'someone/text-model': "
+        "the Hub is unreachable and it is not in the cache"
+    )
+
+
 def test_the_app_logs_which_encoder_answered(built_index, embedder, multilingual, caplog):
     from gradio_client import Client
 
