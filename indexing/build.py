@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from indexing import config, headers
+from indexing import config, headers, xmp
 from indexing.camera_raw import named_raw
 from indexing.catalog import CATALOG, Catalog, Row
 from indexing.decoding import (
@@ -162,6 +162,8 @@ class _Diff:
     known: dict[str, str]  # key → fingerprint in the catalog
     seen: set[str] = field(default_factory=set)
     unchanged: int = 0
+    # key → fingerprint of the unchanged images whose XMP sidecar alone changed (or came, or went)
+    retold: dict[str, str] = field(default_factory=dict)
 
     def changed(
         self,
@@ -182,8 +184,14 @@ class _Diff:
                 yield item
 
     def same(self, item: SourceItem) -> bool:
-        """Whether `item` is indexed as it is now."""
-        return self.known.get(item.key) == item.fingerprint
+        """Whether `item`'s image is indexed as it is now (its sidecar may have changed: `retold`)."""
+        known = self.known.get(item.key)
+        if known == item.fingerprint:
+            return True
+        if known is not None and xmp.image_part(known) == xmp.image_part(item.fingerprint):
+            self.retold[item.key] = item.fingerprint
+            return True
+        return False
 
 
 def build_index(
@@ -286,6 +294,7 @@ def build_index(
         summary.unchanged = diff.unchanged
         summary.removed = writer.delete(_gone(diff, source, summary, warn))
         with summary.timing("headers"):
+            catalog.retell(diff.retold)
             read_headers(source, catalog, progress=progress, again=again)
             catalog.set_meta(headers_reader=str(HEADERS_READER))
         described = source.describe() | ({"shard": str(shard)} if shard else {})

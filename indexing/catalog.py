@@ -392,6 +392,16 @@ class Catalog:
             self._db.execute("UPDATE items SET taken=NULL")
             self._db.execute("DELETE FROM meta WHERE name='headers_unread'")
 
+    def retell(self, fingerprints: dict[str, str]) -> None:
+        """Record these images' fingerprints (key → fingerprint: an XMP sidecar changed, the image
+        did not) and mark their headers unread, to be read again, in one transaction."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "UPDATE items SET fingerprint=?, taken=NULL WHERE key=?",
+                [(fingerprint, key) for key, fingerprint in fingerprints.items()],
+            )
+
     def set_facts(self, facts: Iterable[tuple[str, float | None, float | None, str]]) -> None:
         """Record (date taken, lat, lon, key) ("" and None for an image that does not say), in one
         transaction; each image's town is named again (`unplaced`)."""

@@ -1,6 +1,6 @@
 """What a photo's header says: when it was taken (EXIF dates, else a date in its name) and where
-(EXIF GPS); a video's, from its container's metadata; else Google Takeout's sidecar. Headers alone
-are read: no pixel is decoded."""
+(EXIF GPS); a video's, from its container's metadata; else Google Takeout's sidecar. A photo
+editor's XMP sidecar comes first. Headers alone are read: no pixel is decoded."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from PIL import Image
 
-from indexing import camera_raw, takeout, video
+from indexing import camera_raw, takeout, video, xmp
 from indexing.dates import date_in_name, exif_date
 
 # EXIF tags, most telling first: when the shutter fired, when it was digitised (a scan), when the
@@ -41,13 +41,26 @@ def from_file(path: Path | None) -> Facts | None:
     """What the photo (or video) at `path` says (nothing for no file); None when the file cannot be
     opened now, a disk gone or a permission lost, so that a later build reads it again.
 
-    When: its header's local time (EXIF; an iPhone video's own), else a date in its name (phones
-    and messaging apps name files by date: WhatsApp strips EXIF; Android's VID_20190714_182205.mp4),
-    else, in UTC (hours off the photos' local times), Google Takeout's sidecar's, else a video
-    container's creation time. Where: its header's position, else the sidecar's.
+    When: its XMP sidecar's time (as a photo editor set it), else its header's local time (EXIF;
+    an iPhone video's own), else a date in its name (phones and messaging apps name files by date:
+    WhatsApp strips EXIF; Android's VID_20190714_182205.mp4), else, in UTC (hours off the photos'
+    local times), Google Takeout's sidecar's, else a video container's creation time. Where: its
+    XMP sidecar's position, else its header's, else Takeout's sidecar's.
     """
     if path is None:
         return Facts()
+    told = xmp.when_and_where(path)
+    found = _from_file(path)
+    if found is None or told == xmp.NOTHING:
+        return found
+    lat, lon = dataset_position(told[1], told[2])
+    where = (lat, lon) if lat is not None else (found.lat, found.lon)
+    return Facts(exif_date(told[0]) or found.taken, *where)
+
+
+def _from_file(path: Path) -> Facts | None:
+    """What the photo (or video) at `path` says of itself (and Takeout's sidecar): from_file's
+    facts but an XMP sidecar's."""
     try:
         file = path.open("rb")
     except OSError:

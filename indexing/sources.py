@@ -23,7 +23,7 @@ from typing import Any, BinaryIO, Protocol
 
 from PIL import Image
 
-from indexing import camera_raw, video
+from indexing import camera_raw, video, xmp
 from indexing.config import SKIPPED_FOLDERS, usable_cores
 from indexing.dates import dataset_date
 from indexing.errors import BuscadorError
@@ -323,6 +323,9 @@ class FolderSource:
         stills = {  # photos this installation reads (a HEIC without pillow-heif leaves its video in)
             stem for stem, suffix in names if suffix in video.STILL_SUFFIXES and suffix in IMAGE_EXTENSIONS
         }
+        sidecars = {  # photo editors' XMP files, by lowercase name
+            e.name.lower(): e for e, (_, suffix) in zip(entries, names, strict=True) if suffix == xmp.SUFFIX
+        }
         for entry, (stem, suffix) in zip(entries, names, strict=True):
             rel = f"{prefix}{entry.name}"
             if (
@@ -350,7 +353,10 @@ class FolderSource:
                 elif entry.is_file():
                     if suffix in IMAGE_EXTENSIONS:
                         st = entry.stat()
-                        yield SourceItem(rel, rel, f"{st.st_size}:{st.st_mtime_ns}", Path(entry.path))
+                        fingerprint = (
+                            f"{st.st_size}:{st.st_mtime_ns}{self._sidecar_stamp(entry.name, sidecars)}"
+                        )
+                        yield SourceItem(rel, rel, fingerprint, Path(entry.path))
                     elif suffix in UNREAD_FORMATS:
                         self.left_out.append((rel, *UNREAD_FORMATS[suffix]))
                     else:
@@ -358,6 +364,19 @@ class FolderSource:
             except OSError as exc:
                 self.warnings.append(f"{rel}: cannot read ({exc.strerror})")
                 self.unreachable.extend([rel, rel + "/"])  # a file, or a folder whose images stay
+
+    @staticmethod
+    def _sidecar_stamp(name: str, sidecars: dict[str, os.DirEntry[str]]) -> str:
+        """The XMP sidecar's part of the fingerprint of the photo `name`, among its folder's
+        `sidecars` ("" for none): an edited sidecar has the photo's header read again."""
+        found = xmp.sidecar_of(name, sidecars) if sidecars else None
+        if found is None:
+            return ""
+        try:
+            st = found.stat()
+        except OSError:
+            return ""
+        return xmp.stamp(st.st_size, st.st_mtime_ns)
 
     def _excluded(self, name: str, rel: str) -> bool:
         """Whether an `exclude` pattern matches this entry's name or its path under its folder."""

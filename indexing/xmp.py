@@ -1,0 +1,132 @@
+"""XMP sidecars: the `.xmp` file a photo editor writes beside a photo (darktable, digiKam,
+Lightroom for RAW files, Capture One), with when it was taken and where, as the photographer set
+them: a time corrected, a RAW geotagged from a GPS track. What a sidecar says comes before the
+photo's own header (which such editors leave as the camera wrote it).
+
+darktable and digiKam name a sidecar after the whole name (`IMG_1234.CR2.xmp`), Lightroom after
+the stem (`IMG_1234.xmp`); the first is the one, where both are there. A camera's JPEG beside its
+RAW (the one indexed) has the RAW's, where it has none of its own. A folder listing gives each
+photo's sidecar its part of the photo's fingerprint (`stamp`), so that a sidecar edited since the
+last build has the photo's header read again, and nothing else done.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TypeVar
+
+from indexing import camera_raw
+
+T = TypeVar("T")
+SUFFIX = ".xmp"
+# A sidecar is a few kilobytes (a long edit history, a few hundred): a bigger one is not read.
+MOST_BYTES = 4 * 1024 * 1024
+# The fingerprint of a photo with a sidecar: the photo's, then this, then the sidecar's.
+STAMP = " xmp:"
+# What a photo without a sidecar (or with one that is not XMP) is told.
+NOTHING: tuple[str, float | None, float | None] = ("", None, None)
+_EXIF = "{http://ns.adobe.com/exif/1.0/}"
+# When, most telling first: the shutter, the photo's creation as the editor keeps it, the file's.
+_DATES = (f"{_EXIF}DateTimeOriginal", "{http://ns.adobe.com/photoshop/1.0/}DateCreated")
+_CREATED = "{http://ns.adobe.com/xap/1.0/}CreateDate"
+_LAT, _LON = f"{_EXIF}GPSLatitude", f"{_EXIF}GPSLongitude"
+# XMP's coordinates: degrees, then minutes (with a fraction) or minutes and seconds, then the
+# hemisphere: "40,25.0584N", "3,42,7.1W"; some tools write decimal degrees, "40.41764N".
+_COORDINATE = re.compile(
+    r"\s*(\d{1,3}(?:\.\d+)?)(?:,(\d{1,2}(?:\.\d+)?))?(?:,(\d{1,2}(?:\.\d+)?))?\s*([NSEW])\s*"
+)
+
+
+def sidecar_of(name: str, sidecars: Mapping[str, T]) -> T | None:
+    """The sidecar of the photo named `name` among a folder's `sidecars` (by lowercase name), or
+    None. A camera's JPEG, which stands for its RAW twin in the index, has the RAW's where it has
+    none of its own (a RAW geotagged in darktable, its JPEG never opened there)."""
+    stem, suffix = os.path.splitext(name.lower())
+    for candidate in (stem + suffix + SUFFIX, stem + SUFFIX):
+        if candidate in sidecars:
+            return sidecars[candidate]
+    if suffix in camera_raw.TWIN_SUFFIXES:
+        return next(
+            (sidecars[n] for raw in camera_raw.EXTENSIONS if (n := stem + raw + SUFFIX) in sidecars), None
+        )
+    return None
+
+
+def stamp(size: int, modified_ns: int) -> str:
+    """A sidecar's part of its photo's fingerprint."""
+    return f"{STAMP}{size}:{modified_ns}"
+
+
+def image_part(fingerprint: str) -> str:
+    """A fingerprint without its sidecar's part: what says whether the photo itself changed."""
+    return fingerprint.split(STAMP, 1)[0]
+
+
+def sidecar(path: Path) -> Path | None:
+    """The sidecar of the photo at `path`, where there is one: looked up among the sidecars of its
+    folder, listed once per version of the folder (as Takeout's, a stat a photo)."""
+    folder, name = os.path.split(path)
+    try:
+        version = os.stat(folder or ".").st_mtime_ns
+    except OSError:
+        return None
+    sidecars = _sidecars(folder or ".", version)
+    found = sidecar_of(name, sidecars) if sidecars else None
+    return path.parent / found if found else None
+
+
+@functools.lru_cache(maxsize=64)
+def _sidecars(folder: str, version: int) -> dict[str, str]:
+    """The sidecars in `folder` as it was at modification time `version`, by lowercase name."""
+    try:
+        with os.scandir(folder) as entries:
+            return {
+                entry.name.lower(): entry.name for entry in entries if entry.name.lower().endswith(SUFFIX)
+            }
+    except OSError:
+        return {}
+
+
+def when_and_where(path: Path) -> tuple[str, float | None, float | None]:
+    """When (the text the sidecar writes, an ISO 8601 local time: "2019-07-14T18:22:05.12+02:00";
+    "" for nothing) and where (latitude and longitude in degrees, None for nothing) the sidecar of
+    the photo at `path` says it was taken; nothing for no sidecar, or one that is not XMP."""
+    found = sidecar(path)
+    if found is None:
+        return NOTHING
+    try:
+        with found.open("rb") as file:
+            data = file.read(MOST_BYTES + 1)
+        if len(data) > MOST_BYTES:
+            return NOTHING
+        root = ET.fromstring(data)
+    except (OSError, ET.ParseError, ValueError):
+        return NOTHING
+    said: dict[str, str] = {}
+    for element in root.iter():  # a property is an attribute of its description, or an element
+        for name, value in element.attrib.items():
+            said.setdefault(name, value)
+        if element.text and element.text.strip() and not len(element):
+            said.setdefault(element.tag, element.text.strip())
+    taken = next((said[name] for name in (*_DATES, _CREATED) if said.get(name)), "")
+    lat, lon = _degrees(said.get(_LAT, ""), "NS", 90), _degrees(said.get(_LON, ""), "EW", 180)
+    return (taken, lat, lon) if lat is not None and lon is not None else (taken, None, None)
+
+
+def _degrees(text: str, signs: str, most: float) -> float | None:
+    """An XMP coordinate ("40,25.0584N") in signed degrees; None for none or nonsense."""
+    found = _COORDINATE.fullmatch(text)
+    if not found or found.group(4) not in signs:
+        return None
+    parts = [float(part) for part in found.groups()[:3] if part is not None]
+    if any(part >= 60 for part in parts[1:]) or ("." in (found.group(1) or "") and len(parts) > 1):
+        return None
+    degrees = sum(part / 60**n for n, part in enumerate(parts))
+    if degrees > most:
+        return None
+    return -degrees if found.group(4) == signs[1] else degrees

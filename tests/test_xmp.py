@@ -1,0 +1,148 @@
+"""XMP sidecars: found by their editors' names, read before the photo's own header, and read again
+(nothing else done) when edited."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from PIL import Image
+
+from indexing import headers, xmp
+from indexing.build import build_index
+from indexing.search import Searcher
+from indexing.sources import FolderSource
+from tests.colour_embedder import ColourEmbedder, colour_image
+
+# darktable's (and digiKam's) way: properties as attributes of the description.
+DARKTABLE = """<?xml version="1.0" encoding="UTF-8"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="XMP Core 4.4.0-Exiv2">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about=""
+    xmlns:exif="http://ns.adobe.com/exif/1.0/"
+    xmlns:xmp="http://ns.adobe.com/xap/1.0/"
+    xmlns:darktable="http://darktable.sf.net/"
+    xmp:Rating="3"
+    exif:DateTimeOriginal="{taken}"
+    exif:GPSLatitude="{lat}"
+    exif:GPSLongitude="{lon}"
+    darktable:xmp_version="5">
+   <darktable:history><rdf:Seq/></darktable:history>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+"""
+# Lightroom's way: properties as elements.
+LIGHTROOM = """<x:xmpmeta xmlns:x="adobe:ns:meta/">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about="" xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/"
+    xmlns:exif="http://ns.adobe.com/exif/1.0/">
+   <photoshop:DateCreated>2021-03-02T08:00:00.25+01:00</photoshop:DateCreated>
+   <exif:GPSLatitude>48,51.504N</exif:GPSLatitude>
+   <exif:GPSLongitude>2,17,40.2E</exif:GPSLongitude>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+"""
+
+
+def _darktable(path, taken="2019-07-14T18:22:05", lat="36,31.626N", lon="6,17.316W"):
+    path.write_text(DARKTABLE.format(taken=taken, lat=lat, lon=lon), encoding="utf-8")
+
+
+def _camera_photo(path, colour="red", taken="2018:05:01 10:00:00"):
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = taken  # when the shutter fired, as the camera's clock said
+    colour_image(colour).save(path, exif=exif)
+
+
+def test_a_sidecar_is_found_by_its_editors_names(tmp_path):
+    for name in ("IMG_1.CR2", "IMG_1.JPG", "IMG_2.NEF", "scan.png"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "IMG_1.CR2.xmp").write_text("")  # darktable's, digiKam's: the whole name
+    (tmp_path / "IMG_1.xmp").write_text("")  # Lightroom's: the stem
+    (tmp_path / "img_2.XMP").write_text("")  # another case
+    assert xmp.sidecar(tmp_path / "IMG_1.CR2") == tmp_path / "IMG_1.CR2.xmp"  # the whole name's first
+    assert xmp.sidecar(tmp_path / "IMG_1.JPG") == tmp_path / "IMG_1.xmp"  # the RAW+JPEG's shot
+    assert xmp.sidecar(tmp_path / "IMG_2.NEF") == tmp_path / "img_2.XMP"
+    (tmp_path / "IMG_3.JPG").write_bytes(b"")  # a camera's RAW+JPEG, the RAW edited in darktable
+    (tmp_path / "IMG_3.ARW.xmp").write_text("")
+    assert xmp.sidecar(tmp_path / "IMG_3.JPG") == tmp_path / "IMG_3.ARW.xmp"
+    assert xmp.sidecar(tmp_path / "scan.png") is None
+
+
+def test_a_sidecar_comes_before_the_photo_s_own_header(tmp_path):
+    _camera_photo(tmp_path / "a.jpg")  # a camera without GPS, its clock an hour off
+    assert headers.from_file(tmp_path / "a.jpg") == headers.Facts("2018-05-01T10:00:00")
+    _darktable(tmp_path / "a.jpg.xmp", taken="2018:05:01 11:00:00")  # corrected and geotagged
+    assert headers.from_file(tmp_path / "a.jpg") == headers.Facts("2018-05-01T11:00:00", 36.5271, -6.2886)
+    colour_image("red").save(tmp_path / "b.png")
+    (tmp_path / "b.xmp").write_text(LIGHTROOM, encoding="utf-8")
+    assert headers.from_file(tmp_path / "b.png") == headers.Facts(
+        "2021-03-02T08:00:00", 48.8584, round(2 + 17 / 60 + 40.2 / 3600, 5)
+    )
+    _camera_photo(tmp_path / "c.jpg")
+    _darktable(tmp_path / "c.jpg.xmp", taken="", lat="", lon="")  # it says nothing: the photo's own
+    assert headers.from_file(tmp_path / "c.jpg") == headers.Facts("2018-05-01T10:00:00")
+    for odd in ("<x:xmpmeta", "not xml at all", "<a>" * 10 + "&undefined;"):
+        (tmp_path / "c.jpg.xmp").write_text(odd, encoding="utf-8")
+        assert headers.from_file(tmp_path / "c.jpg") == headers.Facts("2018-05-01T10:00:00"), odd
+
+
+@pytest.mark.parametrize(
+    ("latitude", "degrees"),
+    [
+        ("40,25.0584N", 40.41764),
+        ("3,42,7.2S", -(3 + 42 / 60 + 7.2 / 3600)),
+        ("40.41764N", 40.41764),  # decimal degrees, as some tools write them
+        ("95,0N", None),  # beyond a pole
+        ("40,61N", None),  # 61 minutes
+        ("40,25.1E", None),  # a longitude's hemisphere
+        ("40.5,25N", None),
+        ("", None),
+    ],
+)
+def test_an_xmp_position_is_read_as_degrees(tmp_path, latitude, degrees):
+    _darktable(tmp_path / "a.jpg.xmp", lat=latitude, lon="3,42,7.2W")
+    _, lat, lon = xmp.when_and_where(tmp_path / "a.jpg")
+    if degrees is None:
+        assert (lat, lon) == (None, None)  # half a position is none
+    else:
+        assert (lat, lon) == (pytest.approx(degrees), pytest.approx(-(3 + 42 / 60 + 7.2 / 3600)))
+
+
+def test_an_edited_sidecar_has_its_photo_s_header_read_again_and_nothing_else(tmp_path, monkeypatch):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _camera_photo(photos / "beach.jpg", "red")
+    _camera_photo(photos / "snow.jpg", "blue")
+    embedder = ColourEmbedder()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    first = {hit.key: hit.id for hit in Searcher.open(tmp_path / "index", embedder).by_text("red", k=2)}
+    _darktable(photos / "beach.jpg.xmp")  # geotagged in darktable since
+    asked = []
+    read = headers.from_file
+    monkeypatch.setattr(headers, "from_file", lambda path: asked.append(path.name) or read(path))
+    summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert (summary.added, summary.updated, summary.reused, summary.unchanged) == (0, 0, 0, 2)
+    assert asked == ["beach.jpg"]  # its header alone
+    searcher = Searcher.open(tmp_path / "index", embedder)
+    hit = searcher.by_query("red near:Cádiz taken:2019", k=1)[0]
+    assert (hit.key, hit.id, hit.taken, hit.town) == (
+        "beach.jpg",
+        first["beach.jpg"],
+        "2019-07-14T18:22:05",
+        "Cadiz",
+    )
+    asked.clear()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert asked == []  # read once
+    _darktable(photos / "beach.jpg.xmp", taken="2019-08-01T09:00:00")  # edited again: a later day
+    os.utime(photos / "beach.jpg.xmp", ns=(1, 1))
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert Searcher.open(tmp_path / "index", embedder).by_text("red", k=1)[0].taken == "2019-08-01T09:00:00"
+    (photos / "beach.jpg.xmp").unlink()  # gone: the photo's own header again
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    hit = Searcher.open(tmp_path / "index", embedder).by_text("red", k=1)[0]
+    assert (hit.id, hit.taken, hit.town) == (first["beach.jpg"], "2018-05-01T10:00:00", None)
+    assert asked == ["beach.jpg", "beach.jpg"]
