@@ -122,15 +122,19 @@ def remember_combined(  # noqa: PLR0917 (Gradio passes an event's inputs in orde
 
 
 def index_status(engine: Engine, lang: str = "en") -> str:
-    """The served index in a few words: how many images, which model, and when and where its
-    photos were taken, where they say: the span of dates, how to search a period in `lang`
-    (`taken:2019`, `fecha:2019`), each year with its count, a link that lists that year's photos;
-    how many say where, how to search a place (`near:Spain`, `cerca:España`), the countries with
-    the most, named in `lang`, and the towns with the most, each a link that lists its photos."""
+    """The served index in a few words: how many images, which model, how many videos (a link that
+    lists them, and how to search them), and when and where its photos were taken, where they say:
+    the span of dates, how to search a period in `lang` (`taken:2019`, `fecha:2019`), each year
+    with its count, a link that lists that year's photos; how many say where, how to search a place
+    (`near:Spain`, `cerca:España`), the countries with the most, named in `lang`, and the towns
+    with the most, each a link that lists its photos."""
     store = engine.searcher.store if engine.searcher else None
     if store is None:
         return ""
     line = f"🖼️ {store.count} · `{Path(store.model).name}`"
+    if videos := store.manifest.get("videos"):
+        word = ui_text.message(lang, "videos_word")
+        line += f" · 🎞️ [{ui_text.message(lang, 'videos', n=videos)}](?q={quote(word, safe='')}): `{word}`"
     if dates := store.manifest.get("dates_taken"):
         word = ui_text.message(lang, "period_word")
         first, last = dates["first"][:10], dates["last"][:10]

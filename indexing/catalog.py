@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from indexing import video
 from indexing.errors import BuscadorError
 from indexing.thumbnails import Thumbnails
 from indexing.vectors import NAME as VECTORS
@@ -443,6 +444,14 @@ class Catalog:
                 f"SELECT id, lat, lon FROM items WHERE lat BETWEEN ? AND ? AND {across} ORDER BY id",
                 (south, north, west, east),
             ).fetchall()
+
+    def ids_of_videos(self) -> np.ndarray:
+        """The ids of the videos (indexing.video.EXTENSIONS), in order: keys named so (SQLite's
+        LIKE ignores ASCII case). A scan of the keys: 0.2 s at a million (the app keeps what it
+        finds with each search's subset)."""
+        suffixes = sorted(video.EXTENSIONS)
+        where = " OR ".join("key LIKE ?" for _ in suffixes)
+        return self._ids(f"WHERE {where}", tuple(f"%{suffix}" for suffix in suffixes))
 
     def ids_in_country(self, code: str) -> np.ndarray:
         """The ids of the images taken in country `code` (as their nearest town's), in order."""

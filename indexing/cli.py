@@ -620,6 +620,8 @@ def _info(args: argparse.Namespace) -> int:
         folders := _most(index, lambda c, n: c.top_folders(n))
     ):
         print(f"folders:     {folders} (search one alone with --within)")
+    if videos := manifest.get("videos"):
+        print(f"videos:      {videos} (search them alone with is:video in a query, the photos with is:photo)")
     if dates := manifest.get("dates_taken"):
         print(
             f"dates:       {_images_say(dates['count'], 'when')}, {_span(dates['first'], dates['last'])} "

@@ -38,7 +38,7 @@ from typing import IO, Any
 import faiss
 import numpy as np
 
-from indexing import ann, config
+from indexing import ann, config, media
 from indexing.catalog import CATALOG, FORMAT_VERSION, Catalog, Item, Row
 from indexing.dates import Period
 from indexing.errors import BuscadorError
@@ -60,6 +60,13 @@ SEARCH_FILES = (MANIFEST, INDEX, CATALOG, VECTORS)
 TOP_TOWNS = 10
 # Subsets (a folder's images, a period's) an IndexStore keeps at hand for searches among them.
 SUBSETS_KEPT = 16
+# What a search for one kind of image that finds none says.
+_NONE_OF_KIND = {
+    "no_videos": "this index holds no video",
+    "no_photos": "this index holds videos alone, no photo",
+    "no_videos_among": "none of the images searched is a video",
+    "no_photos_among": "none of the images searched is a photo: they are videos",
+}
 
 
 def holds_index(folder: Path) -> bool:
@@ -241,6 +248,8 @@ def write_index(
     for name in ("warning", "ghosts"):  # ghosts: removed images a grown graph still holds
         if name in search:
             manifest[name] = search[name]
+    if source.get("kind") == "folder" and (videos := len(catalog.ids_of_videos())):  # (a dataset has none)
+        manifest["videos"] = videos
     if years := catalog.years_taken():
         first, last = catalog.span_taken()
         manifest["dates_taken"] = {"count": sum(years.values()), "first": first, "last": last, "years": years}
@@ -459,8 +468,9 @@ class IndexStore:
         ghosts = np.array(self.manifest.get("ghosts", []), np.int64)  # removed, still in a grown graph
         self._ghosts = ann.Selection(ghosts, leave_out=True) if len(ghosts) else None
         # The last subsets searched, by (folder, first and last date taken, place).
-        self._subsets: OrderedDict[tuple[str, str, str, str], Subset] = OrderedDict()
+        self._subsets: OrderedDict[tuple[str, ...], Subset] = OrderedDict()
         self._subsets_lock = threading.Lock()
+        self._videos: np.ndarray | None = None  # the ids of the videos, found at the first is:
         self.catalog = Catalog(index_dir / CATALOG, readonly=True)
         self.vectors = VectorFile(index_dir / VECTORS, self.dim)
         self.thumbnails = Thumbnails(index_dir, fetch=fetch)
@@ -493,14 +503,18 @@ class IndexStore:
         """How many images are under `folder` (as `among` takes it), or in all ("")."""
         return len(self.among(folder).ids) if folder else self.count
 
-    def among(self, folder: str, period: Period | None = None, near: Sequence[Near] = ()) -> Subset:
+    def among(
+        self, folder: str, period: Period | None = None, near: Sequence[Near] = (), kind: str | None = None
+    ) -> Subset:
         """The images under `folder` (a prefix of their keys, "a/b" for "a/b/…"; "" for all)
         taken in `period` (None: whenever) near the first place of `near` that has any (none:
-        anywhere), to search among (`search`'s `only`); a BuscadorError when there are none.
-        The last ones asked for are kept (a visitor searching one folder asks again), up to
-        SUBSETS_KEPT and config.FOLDER_CACHE_MB of vectors."""
+        anywhere), videos or photos alone for that `kind` (indexing.media), to search among
+        (`search`'s `only`); a BuscadorError when there are none. The last ones asked for are
+        kept (a visitor searching one folder asks again), up to SUBSETS_KEPT and
+        config.FOLDER_CACHE_MB of vectors."""
         place = near[0].key if near else ""
-        wanted = (folder, period.start, period.end, place) if period else (folder, "", "", place)
+        dates = (period.start, period.end) if period else ("", "")
+        wanted = (folder, *dates, place, kind or "")
         with self._subsets_lock:
             if (found := self._subsets.get(wanted)) is not None:
                 self._subsets.move_to_end(wanted)
@@ -531,6 +545,8 @@ class IndexStore:
                     where_es=place.where("es"),
                 )
             ids = there
+        if kind is not None:
+            ids = self._of_kind(kind, ids, narrowed=bool(folder or period or near))
         if ids is None:
             ids = self.catalog.ids()
         share = config.FOLDER_SHARE.get(self.manifest["index_type"], 0.0)
@@ -551,6 +567,23 @@ class IndexStore:
         if not subset.order:
             subset.order.append(self.catalog.taken_order(subset.ids))
         return subset.order[0]
+
+    def _of_kind(self, kind: str, ids: np.ndarray | None, *, narrowed: bool) -> np.ndarray:
+        """Those of `ids` (None: all) that are videos, or photos, for `kind`; a BuscadorError
+        when there are none, among images already `narrowed` to a folder, a period or a place
+        or in the whole index."""
+        with self._subsets_lock:
+            if self._videos is None:
+                self._videos = self.catalog.ids_of_videos()
+            videos = self._videos
+        if kind == media.VIDEO:
+            found = videos if ids is None else np.intersect1d(ids, videos, assume_unique=True)
+        else:
+            found = np.setdiff1d(self.catalog.ids() if ids is None else ids, videos, assume_unique=True)
+        if not len(found):
+            code = f"no_{kind}s_among" if narrowed else f"no_{kind}s"
+            raise BuscadorError(_NONE_OF_KIND[code], code)
+        return found
 
     def _in_folder(self, name: str) -> np.ndarray:
         """The ids under folder `name`; a BuscadorError naming folders of that name elsewhere
