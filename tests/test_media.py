@@ -87,7 +87,11 @@ def test_the_videos_are_counted_under_options_and_by_info(searcher, tmp_path, ca
     assert " · 🎞️ [2 vídeos](?q=es%3Av%C3%ADdeo): `es:vídeo`" in app.index_status(handlers.engine, "es")
     assert handlers.info(gr.Request())["videos"] == 2
     gallery, hits, _, _ = handlers.search_text("is:video", 5, -1.0, False, "", gr.Request())  # its link
-    assert [hit["key"] for hit in hits] == ["party/dance.MOV", "cake.mp4"] and len(gallery) == 2
+    assert [hit["key"] for hit in hits] == ["party/dance.MOV", "cake.mp4"]
+    assert [caption for _, caption in gallery] == [  # a video is marked as one
+        "#1 · ▶ party/dance.MOV · 2018-05-01",
+        "#2 · ▶ cake.mp4 · 2019-08-01",
+    ]
     assert main(["info", str(tmp_path / "index")]) == 0
     assert "videos:      2 (search them alone with is:video" in capsys.readouterr().out
     english = text.error("en", BuscadorError("", "no_videos_among"))

@@ -618,11 +618,12 @@ def _quoted(lang: str, key: str, text: str, read: str | None) -> str:
 
 
 def _caption(hit: dict[str, Any], lang: str) -> str:
-    """'#1 · 0.8312 · label' ('#1 · label' for a period browsed), ' · 2019-07-14' and ' · Cadiz'
-    for a photo that says when and where it was taken, and ' · +2 similar' when near-duplicates
-    were folded into it."""
+    """'#1 · 0.8312 · label' ('#1 · label' for a period browsed; '▶ label' for a video), ' ·
+    2019-07-14' and ' · Cadiz' for a photo that says when and where it was taken, and ' · +2
+    similar' when near-duplicates were folded into it."""
     score = f" · {hit['score']:.4f}" if hit["score"] is not None else ""
-    caption = f"#{hit['rank']}{score} · {hit['label']}"
+    played = "▶ " if named_video(Path(hit["key"])) else ""
+    caption = f"#{hit['rank']}{score} · {played}{hit['label']}"
     if hit.get("taken"):
         caption += f" · {hit['taken'][:10]}"
     if hit.get("place"):
