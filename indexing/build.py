@@ -83,6 +83,7 @@ class BuildSummary:
     unchanged: int = 0
     removed: int = 0
     reused: int = 0  # new or changed images whose content was already embedded
+    retold: int = 0  # unchanged images whose XMP sidecar changed: when and where read again
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (image, reason)
     count: int = 0
     index_type: str = ""
@@ -128,8 +129,9 @@ class BuildSummary:
             f"{self.count} image{'' if self.count == 1 else 's'} indexed ({kind}) "
             f"in {self.seconds:.1f}s{rate}: "
             f"{self.added} new, {self.updated} changed, {self.unchanged} unchanged, "
-            f"{self.removed} removed, {len(self.skipped)} skipped, {self.reused} reused\n"
-            f"time per stage ({self.decoding} decoding): {stages}"
+            f"{self.removed} removed, {len(self.skipped)} skipped, {self.reused} reused"
+            + (f", {self.retold} with an edited sidecar read again" if self.retold else "")
+            + f"\ntime per stage ({self.decoding} decoding): {stages}"
             + (f"\nwarning: {self.warning}" if self.warning else "")
         )
 
@@ -295,6 +297,7 @@ def build_index(
         summary.removed = writer.delete(_gone(diff, source, summary, warn))
         with summary.timing("headers"):
             catalog.retell(diff.retold)
+            summary.retold = len(diff.retold)
             read_headers(source, catalog, progress=progress, again=again)
             catalog.set_meta(headers_reader=str(HEADERS_READER))
         described = source.describe() | ({"shard": str(shard)} if shard else {})
@@ -633,6 +636,7 @@ class BuildPlan:
     new: list[str]
     changed: list[str]
     removed: list[str]
+    retold: list[str]  # unchanged images whose XMP sidecar changed: when and where read again
     kept: list[str]  # indexed images where the source could not list this time: left as they are
     kept_line: str  # what says so
     unchanged: int
@@ -644,7 +648,8 @@ class BuildPlan:
             f"dry run, nothing written: {len(self.new)} new, {len(self.changed)} changed, "
             f"{len(self.removed)} removed, {self.unchanged} unchanged"
         ]
-        for name, keys in (("new", self.new), ("changed", self.changed), ("removed", self.removed)):
+        listed = [("new", self.new), ("changed", self.changed), ("removed", self.removed)]
+        for name, keys in [*listed, ("sidecar edited, when and where read again", self.retold)]:
             if keys:
                 more = f", … and {len(keys) - most} more" if len(keys) > most else ""
                 lines.append(f"{name}: {', '.join(keys[:most])}{more}")
@@ -685,7 +690,8 @@ def plan_build(
     kept_line = _kept_line(kept, diff, source) if kept else ""
     skipped = [*source.warnings, *(line for line, _, _ in _left_out(source))]
     nothing = _nothing_found(source) if not diff.seen and not skipped and not known else ""
-    return BuildPlan(new, changed, removed, kept, kept_line, diff.unchanged, skipped, nothing)
+    retold = list(diff.retold)
+    return BuildPlan(new, changed, removed, retold, kept, kept_line, diff.unchanged, skipped, nothing)
 
 
 def _listed(source: Source, shard: Shard | None) -> tuple[Iterator[SourceItem], int | None]:

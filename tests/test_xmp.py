@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from indexing import headers, xmp
-from indexing.build import build_index
+from indexing.build import build_index, plan_build
 from indexing.search import Searcher
 from indexing.sources import FolderSource
 from tests.colour_embedder import ColourEmbedder, colour_image
@@ -120,11 +120,15 @@ def test_an_edited_sidecar_has_its_photo_s_header_read_again_and_nothing_else(tm
     build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
     first = {hit.key: hit.id for hit in Searcher.open(tmp_path / "index", embedder).by_text("red", k=2)}
     _darktable(photos / "beach.jpg.xmp")  # geotagged in darktable since
+    plan = plan_build(FolderSource(photos), tmp_path / "index", progress=False)
+    assert (plan.changed, plan.retold, plan.unchanged) == ([], ["beach.jpg"], 2)
+    assert "sidecar edited, when and where read again: beach.jpg" in plan.report()
     asked = []
     read = headers.from_file
     monkeypatch.setattr(headers, "from_file", lambda path: asked.append(path.name) or read(path))
     summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
     assert (summary.added, summary.updated, summary.reused, summary.unchanged) == (0, 0, 0, 2)
+    assert summary.retold == 1 and ", 1 with an edited sidecar read again" in summary.report()
     assert asked == ["beach.jpg"]  # its header alone
     searcher = Searcher.open(tmp_path / "index", embedder)
     hit = searcher.by_query("red near:Cádiz taken:2019", k=1)[0]
