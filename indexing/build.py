@@ -83,6 +83,7 @@ class BuildSummary:
     unchanged: int = 0
     removed: int = 0
     reused: int = 0  # new or changed images whose content was already embedded
+    moved: int = 0  # images moved or renamed in their folder: the same content under a new key
     retold: int = 0  # unchanged images whose XMP sidecar changed: when and where read again
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (image, reason)
     count: int = 0
@@ -102,6 +103,7 @@ class BuildSummary:
             "removed": self.removed,
             "skipped": len(self.skipped),
             "reused": self.reused,
+            "moved": self.moved,
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -129,7 +131,8 @@ class BuildSummary:
             f"{self.count} image{'' if self.count == 1 else 's'} indexed ({kind}) "
             f"in {self.seconds:.1f}s{rate}: "
             f"{self.added} new, {self.updated} changed, {self.unchanged} unchanged, "
-            f"{self.removed} removed, {len(self.skipped)} skipped, {self.reused} reused"
+            + (f"{self.moved} moved, " if self.moved else "")
+            + f"{self.removed} removed, {len(self.skipped)} skipped, {self.reused} reused"
             + (f", {self.retold} with an edited sidecar read again" if self.retold else "")
             + f"\ntime per stage ({self.decoding} decoding): {stages}"
             + (f"\nwarning: {self.warning}" if self.warning else "")
@@ -244,6 +247,8 @@ def build_index(
         # bar said 1,000 new would take no time). A dataset's rows are known as they stream by.
         if source.of_files:
             items = list(items)
+            # Photos moved or renamed since take the ids of the keys gone (whose content they have).
+            writer.gone = set(_missing(_Diff(diff.known, {item.key for item in items}), source)[0])
             passed = sum(map(diff.same, items))
             desc = f"indexing ({passed:,} unchanged)" if passed else "indexing"
             bar = progress_bar(len(items) - passed, desc, "img", shown=progress)
@@ -295,6 +300,10 @@ def build_index(
         summary.seen = len(diff.seen)
         summary.unchanged = diff.unchanged
         summary.removed = writer.delete(_gone(diff, source, summary, warn))
+        # A moved image was counted new, and reused (its content was indexed), by the loop.
+        summary.moved = writer.moved
+        summary.added -= writer.moved
+        summary.reused -= writer.moved
         with summary.timing("headers"):
             catalog.retell(diff.retold)
             summary.retold = len(diff.retold)

@@ -248,13 +248,15 @@ class Catalog:
         with self._lock:
             return dict(self._db.execute("SELECT key, fingerprint FROM items"))
 
-    def assign_ids(self, rows: list[Row]) -> tuple[list[int], list[int]]:
+    def assign_ids(self, rows: list[Row], gone: set[str] | None = None) -> tuple[list[int], list[int]]:
         """The id each row will have, and the ids that go with the rows they replace. A row has
         its own id when it has one (a shard's), else its key's while the key holds the same
-        content (a new caption, a file touched), else the next of the sequence, in order: an
-        image whose content changed is a new image under an old name, so its old id goes as a
-        deleted image's does, and an HNSW index grows instead of being built again (ann.grow).
-        Writes nothing: `write` commits them."""
+        content (a new caption, a file touched), else the id of an image of the same content
+        whose key is among those the build found `gone` (a photo moved or renamed: that key is
+        taken out of `gone`, and its row is replaced by this one), else the next of the
+        sequence, in order: an image whose content changed is a new image under an old name, so
+        its old id goes as a deleted image's does, and an HNSW index grows instead of being built
+        again (ann.grow). Writes nothing: `write` commits them."""
         with self._lock:
             next_id = int(self.get_meta("next_id") or 0)
             ids, replaced = [], []
@@ -264,12 +266,26 @@ class Catalog:
                     ids.append(row.id)
                 elif found and found[1] == row.content:
                     ids.append(found[0])
+                elif (moved := self._moved_from(row, gone) if not found else None) is not None:
+                    ids.append(moved)
                 else:
                     ids.append(next_id)
                     next_id += 1
                 if found and found[0] != ids[-1]:
                     replaced.append(found[0])
         return ids, sorted(set(replaced) - set(ids))  # (shard rows may trade places)
+
+    def _moved_from(self, row: Row, gone: set[str] | None) -> int | None:
+        """The id of an image with `row`'s content whose key is `gone`, that key taken out of it."""
+        if not gone or not row.content:
+            return None
+        for item_id, key in self._db.execute(
+            "SELECT id, key FROM items WHERE content=? ORDER BY id", (row.content,)
+        ):
+            if key in gone:
+                gone.discard(key)
+                return int(item_id)
+        return None
 
     def write(self, rows: list[Row], ids: list[int]) -> None:
         """Insert or replace these rows under these ids (from `assign_ids`), in one transaction: a

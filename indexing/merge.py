@@ -95,6 +95,7 @@ def merge_shards(
             "removed": 0,
             "skipped": skipped,
             "reused": 0,
+            "moved": 0,
         }
         return write_index(
             out_dir,

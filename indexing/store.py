@@ -160,9 +160,15 @@ class Writer:
         self.catalog = catalog
         self.vectors = VectorFile(out_dir / VECTORS, dim)
         self.thumbnails = Thumbnails(out_dir)
+        # Keys the source no longer has, whose ids a photo moved or renamed takes (Catalog.assign_ids),
+        # and how many did.
+        self.gone: set[str] = set()
+        self.moved = 0
 
     def write(self, rows: list[Row]) -> None:
-        ids, replaced = self.catalog.assign_ids(rows)
+        before = len(self.gone)
+        ids, replaced = self.catalog.assign_ids(rows, self.gone)
+        self.moved += before - len(self.gone)
         self.vectors.write(np.array(ids, np.int64), np.stack([r.vector for r in rows]))
         self.thumbnails.write({i: r.thumbnail for i, r in zip(ids, rows, strict=True)})
         self.catalog.write(rows, ids)

@@ -300,8 +300,8 @@ def test_a_build_of_another_folder_into_an_index_is_refused_unless_it_replaces_i
         == 1
     )
     replaced = build_index(FolderSource(moved), out, embedder, progress=False, replace=True)
-    counts = (replaced.added, replaced.reused, replaced.unchanged, replaced.removed, replaced.count)
-    assert counts == (2, 1, 10, 1, 12)  # img_000 embedded again (left out above), five.png reused
+    counts = (replaced.added, replaced.moved, replaced.unchanged, replaced.removed, replaced.count)
+    assert counts == (1, 1, 10, 0, 12)  # img_000 embedded again (left out above), img_005 renamed five.png
     assert read_manifest(out)["source"]["root"] == str(moved.resolve())
     build_index(FolderSource(moved), out, embedder, progress=False)  # now its own
 
@@ -472,6 +472,24 @@ def test_a_changed_image_grows_an_hnsw_index_under_a_new_id_with_its_old_picture
     assert store.thumbnail(new) and not store.thumbnail(old)  # the old picture's thumbnail went
 
 
+def test_a_moved_image_keeps_its_id_and_leaves_an_hnsw_index_without_ghosts(
+    tmp_path, collection, embedder, builds
+):
+    folder, out = tmp_path / "photos", tmp_path / "index"
+    shutil.copytree(collection, folder)
+    build_index(FolderSource(folder), out, embedder, progress=False, index_type="hnsw")
+    old = _state(out)["img_005.png"][0]
+    (folder / "2019").mkdir()
+    (folder / "img_005.png").rename(folder / "2019" / "beach.png")  # sorted into an album
+    summary = build_index(FolderSource(folder), out, embedder, progress=False, index_type="hnsw")
+    assert (summary.moved, summary.added, summary.removed) == (1, 0, 0)
+    manifest = read_manifest(out)
+    assert builds == ["hnsw"] and "ghosts" not in manifest  # the same graph, its ids the same
+    hit = Searcher.open(out, embedder).by_image(folder / "2019" / "beach.png", k=1)[0]
+    assert (hit.key, hit.id) == ("2019/beach.png", old)
+    assert manifest["vectors"]["rows"] == 12  # no row left unused
+
+
 def test_manifest_records_what_the_last_build_changed(tmp_path, collection, embedder):
     build_index(FolderSource(collection), tmp_path / "index", embedder, progress=False)
     assert read_manifest(tmp_path / "index")["last_build"] == {
@@ -481,6 +499,7 @@ def test_manifest_records_what_the_last_build_changed(tmp_path, collection, embe
         "removed": 0,
         "skipped": 0,
         "reused": 0,
+        "moved": 0,
     }
 
 
@@ -516,10 +535,12 @@ def test_a_copied_or_renamed_image_reuses_its_vector_instead_of_the_model(tmp_pa
     embedded.clear()
     summary = build_index(FolderSource(folder), out, counting, progress=False)
     assert sum(embedded) == 0, "no image was embedded again"
-    assert (summary.added, summary.removed, summary.reused, summary.count) == (3, 1, 3, 14)
-    assert "3 reused" in summary.report()
+    assert (summary.added, summary.moved, summary.removed, summary.reused, summary.count) == (2, 1, 0, 2, 14)
+    assert "2 new, 0 changed, 11 unchanged, 1 moved, 0 removed, 0 skipped, 2 reused" in summary.report()
     after = _state(out)
+    assert after["renamed.png"][0] == before["img_003.png"][0]  # its id: a rename is no new image
     assert np.array_equal(after["renamed.png"][1], before["img_003.png"][1])
+    assert read_manifest(out)["vectors"]["rows"] == 14  # no row left unused
     assert np.array_equal(after["copies/a.png"][1], before["img_004.png"][1])
 
     shapes_image(77).save(folder / "copies" / "c.png")  # new content, and a copy of it

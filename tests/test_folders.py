@@ -107,9 +107,12 @@ def test_a_folder_is_added_to_an_index_embedding_nothing_again_and_one_left_out_
     build_index(FolderSource(laptop), index, embedder, progress=False)
     assert main(["build", str(laptop), str(nas), "--out", str(index), "--dry-run", "--no-progress"]) == 0
     assert "8 new, 0 changed, 4 removed" in capsys.readouterr().out
+    before = {hit.key: hit.id for hit in Searcher.open(index, embedder).by_image(laptop / "img_000.png", k=4)}
     summary = build_index(FolderSource(laptop, nas), index, embedder, progress=False)
-    assert (summary.count, summary.reused, summary.removed) == (8, 4, 4)  # the laptop's: not embedded again
+    assert (summary.count, summary.added, summary.moved, summary.removed) == (8, 4, 4, 0)
+    after = {hit.key: hit.id for hit in Searcher.open(index, embedder).by_image(laptop / "img_000.png", k=8)}
+    assert {f"Pictures/{key}": i for key, i in before.items()}.items() <= after.items()  # the same ids
     with pytest.raises(BuscadorError, match=re.escape(f"is the index of folders {nas}, {laptop} (8 images)")):
         build_index(FolderSource(nas), index, embedder, progress=False)  # would remove the laptop's
     summary = build_index(FolderSource(nas), index, embedder, progress=False, replace=True)
-    assert (summary.count, summary.reused, summary.removed) == (4, 4, 8)
+    assert (summary.count, summary.moved, summary.removed) == (4, 4, 4)

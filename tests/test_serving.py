@@ -190,6 +190,7 @@ def test_the_info_endpoint_describes_the_served_index(served, built_index):
         "recall_at_10": 1.0,
         "built_at": manifest["built_at"],
         "source": "folder",  # not the folder's path on the server
+        "videos": 0,
         "dates_taken": None,  # its images say nothing of when they were taken
         "places": None,  # nor of where
     }

@@ -278,7 +278,7 @@ def test_a_video_is_hashed_from_its_file_and_a_renamed_one_is_not_decoded_again(
     (photos / "a.mp4").rename(photos / "b.mp4")
     monkeypatch.setattr(video, "frame", lambda *a: pytest.fail("decoded again"))
     summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
-    assert (summary.added, summary.removed, summary.reused) == (1, 1, 1)
+    assert (summary.added, summary.removed, summary.moved) == (0, 0, 1)
 
 
 def test_a_big_video_is_known_by_its_size_and_three_megabytes_of_it(tmp_path):
