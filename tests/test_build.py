@@ -449,14 +449,18 @@ def test_a_build_that_changes_nothing_keeps_the_index_new_images_grow_it_and_oth
     assert len(builds) == 4
 
 
-def test_a_changed_image_grows_an_hnsw_index_under_a_new_id_with_its_old_picture_left_out(
-    tmp_path, collection, embedder, builds
-):
+def _hnsw_index_of_a_copy(tmp_path: Path, collection: Path, embedder) -> tuple[Path, Path, int]:
+    """A copy of the collection, its HNSW index, and the id img_005.png has in it."""
     folder, out = tmp_path / "photos", tmp_path / "index"
     shutil.copytree(collection, folder)
     build_index(FolderSource(folder), out, embedder, progress=False, index_type="hnsw")
-    old = _state(out)["img_005.png"][0]
+    return folder, out, _state(out)["img_005.png"][0]
 
+
+def test_a_changed_image_grows_an_hnsw_index_under_a_new_id_with_its_old_picture_left_out(
+    tmp_path, collection, embedder, builds
+):
+    folder, out, old = _hnsw_index_of_a_copy(tmp_path, collection, embedder)
     shapes_image(99).save(folder / "img_005.png")  # same name, new content
     os.utime(folder / "img_005.png", ns=(time.time_ns(), time.time_ns() + 10**9))
     summary = build_index(FolderSource(folder), out, embedder, progress=False, index_type="hnsw")
@@ -475,10 +479,7 @@ def test_a_changed_image_grows_an_hnsw_index_under_a_new_id_with_its_old_picture
 def test_a_moved_image_keeps_its_id_and_leaves_an_hnsw_index_without_ghosts(
     tmp_path, collection, embedder, builds
 ):
-    folder, out = tmp_path / "photos", tmp_path / "index"
-    shutil.copytree(collection, folder)
-    build_index(FolderSource(folder), out, embedder, progress=False, index_type="hnsw")
-    old = _state(out)["img_005.png"][0]
+    folder, out, old = _hnsw_index_of_a_copy(tmp_path, collection, embedder)
     (folder / "2019").mkdir()
     (folder / "img_005.png").rename(folder / "2019" / "beach.png")  # sorted into an album
     summary = build_index(FolderSource(folder), out, embedder, progress=False, index_type="hnsw")
