@@ -48,6 +48,7 @@ from indexing.header_pass import (
     UnreadRows,
     header_wanted,
     read_headers,
+    reread,
     when_and_where,
 )
 from indexing.images import IMAGE_EXTENSIONS, thumbnail_jpeg
@@ -236,9 +237,8 @@ def build_index(
             catalog.forget_headers()
         unread = UnreadRows(catalog, source)
         diff = _Diff(catalog.fingerprints())
-        # Headers a newer reader may find more in (Takeout's sidecars): read again once, after.
-        outdated = source.of_files and int(catalog.get_meta("headers_reader") or 1) < HEADERS_READER
-        again = catalog.unsaid() if outdated else []
+        # Headers a newer reader may find more in (Takeout's sidecars, local times): read again once, after.
+        again = reread(catalog, source)
         items, total = _listed(source, shard)
         # Recorded once the source opened (a misspelt dataset fails above), before any image.
         catalog.set_meta(source=json.dumps(source.describe(), sort_keys=True))

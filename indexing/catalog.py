@@ -428,14 +428,27 @@ class Catalog:
                 "UPDATE items SET taken=?, lat=?, lon=?, place=NULL, country=NULL WHERE key=?", facts
             )
 
-    def unplaced(self) -> list[tuple[int, float, float]]:
-        """(id, lat, lon) of the images with a position whose town is not named yet: read through
-        an index of those alone (a scan took 0.2 s at a million photos, each build and each look
-        of --watch)."""
+    def unplaced(self) -> list[tuple[int, float, float, str | None]]:
+        """(id, lat, lon, date taken) of the images with a position whose town is not named yet:
+        read through an index of those alone (a scan took 0.2 s at a million photos, each build
+        and each look of --watch)."""
         with self._lock:
             return self._db.execute(
-                "SELECT id, lat, lon FROM items WHERE lat IS NOT NULL AND place IS NULL ORDER BY id"
+                "SELECT id, lat, lon, taken FROM items WHERE lat IS NOT NULL AND place IS NULL ORDER BY id"
             ).fetchall()
+
+    def set_taken(self, dates: Iterable[tuple[str, int]]) -> None:
+        """Record (date taken, id): a UTC time made local, in one transaction."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("UPDATE items SET taken=? WHERE id=?", dates)
+
+    def placed_videos(self) -> list[str]:
+        """The keys of the videos that say where they were taken, by id."""
+        where, values = _videos()
+        query = f"SELECT key FROM items WHERE lat IS NOT NULL AND ({where}) ORDER BY id"
+        with self._lock:
+            return [key for (key,) in self._db.execute(query, values)]
 
     def forget_places(self) -> None:
         """Mark every position's town unnamed (another rule named them)."""
@@ -465,9 +478,8 @@ class Catalog:
         """The ids of the videos (indexing.video.EXTENSIONS), in order: keys named so (SQLite's
         LIKE ignores ASCII case). A scan of the keys: 0.2 s at a million (the app keeps what it
         finds with each search's subset)."""
-        suffixes = sorted(video.EXTENSIONS)
-        where = " OR ".join("key LIKE ?" for _ in suffixes)
-        return self._ids(f"WHERE {where}", tuple(f"%{suffix}" for suffix in suffixes))
+        where, values = _videos()
+        return self._ids(f"WHERE {where}", values)
 
     def ids_in_country(self, code: str) -> np.ndarray:
         """The ids of the images taken in country `code` (as their nearest town's), in order."""
@@ -567,6 +579,12 @@ class Catalog:
             for row in self._db.execute("SELECT id, key, label, fingerprint, meta FROM items ORDER BY id"):
                 h.update(encode(row).encode())
         return h.hexdigest()
+
+
+def _videos() -> tuple[str, tuple[str, ...]]:
+    """An SQL condition that picks the videos' rows by their keys, and its values."""
+    suffixes = sorted(video.EXTENSIONS)
+    return " OR ".join("key LIKE ?" for _ in suffixes), tuple(f"%{suffix}" for suffix in suffixes)
 
 
 def _after(prefix: str) -> str:

@@ -1,14 +1,18 @@
-"""When a photo was taken: dates as EXIF headers (indexing.headers), file names and dataset
-fields write them, and the periods a query names.
+"""When a photo was taken: dates as EXIF headers (indexing.headers), file names and dataset fields
+write them, and the periods a query names.
 
 A date taken is kept as the camera wrote it, local time without a zone, as "YYYY-MM-DDTHH:MM:SS"
-(so dates sort as texts). A query names a period after `taken:` (or `date:`, `fecha:`): a year,
-a month or a day, or a range of them, `2019`, `2019-06`, `2019-06-15`, `2018..2020`, `..2015`.
+(so dates sort as texts). One known in UTC alone (a video container's creation time, Google
+Takeout's, Unix seconds) is kept with a "Z" after it until its place is known: the time zone of the
+town nearest to where it was taken then gives its local time (`local_time`). A query names a period
+after `taken:` (or `date:`, `fecha:`): a year, a month or a day, or a range of them, `2019`,
+`2019-06`, `2019-06-15`, `2018..2020`, `..2015`.
 """
 
 from __future__ import annotations
 
 import re
+import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -19,6 +23,8 @@ _EXIF_DATE = re.compile(r"\s*(\d{4})[:\-/](\d\d)[:\-/](\d\d)(?:[ T](\d\d):(\d\d)
 # The years a date taken may have (a camera whose clock was never set writes 0000:00:00);
 # photographs start in 1826.
 FIRST_YEAR, LAST_YEAR = 1826, 2100
+# After a date taken known in UTC alone, until its place gives its local time.
+UTC_MARK = "Z"
 # A date in a file name: IMG_20190714_182205.jpg (Android), PXL_20210302_080000123.jpg (Pixel),
 # IMG-20190714-WA0001.jpg (WhatsApp, which strips EXIF), Screenshot_2019-07-14-18-22-05.png,
 # "Photo 2019-07-14 18.22.05.jpg": a year from 1900 to 2099, month and day, then maybe the time
@@ -31,16 +37,35 @@ _NAME_DATE = re.compile(
 
 def dataset_date(value: object) -> str:
     """A dataset field's date as a date taken: a date or datetime, a text that starts with one
-    ("2010-07-04 15:31:06.0", "2019:07:14 18:22:05", "2019-07-14"), or Unix seconds; "" for
-    anything else."""
+    ("2010-07-04 15:31:06.0", "2019:07:14 18:22:05", "2019-07-14"), or Unix seconds (in UTC);
+    "" for anything else."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
             value = datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
         except (ValueError, OverflowError, OSError):
             return ""
+        return in_utc(exif_date(value.isoformat(sep=" ")))
     if isinstance(value, date):
         value = value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
     return exif_date(value)
+
+
+def in_utc(taken: str) -> str:
+    """A date taken ("2019-07-14T16:22:05", or "") marked as UTC's ("2019-07-14T16:22:05Z")."""
+    return taken + UTC_MARK if taken else ""
+
+
+def local_time(taken: str, zone: str) -> str:
+    """A date taken in UTC ("2019-07-14T16:22:05Z") as the local time of time zone `zone`
+    ("Europe/Madrid": "2019-07-14T18:22:05"), summer time and all; `taken` as it is for another
+    date, or a zone this machine does not know."""
+    if not taken.endswith(UTC_MARK) or not zone:
+        return taken
+    try:
+        when = datetime.fromisoformat(taken[: -len(UTC_MARK)]).replace(tzinfo=UTC)
+        return when.astimezone(zoneinfo.ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M:%S")
+    except (ValueError, OverflowError, zoneinfo.ZoneInfoNotFoundError):
+        return taken
 
 
 def date_in_name(name: str) -> str:

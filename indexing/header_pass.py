@@ -18,9 +18,10 @@ from indexing.sources import Source, SourceItem
 HEADERS_CHUNK = 2048
 # File headers a decode process reads in one task, beside its decoding.
 HEADERS_TASK = 64
-# What a folder's header pass reads, by version: 2 added Google Takeout's sidecars (and videos').
-# An index read by an older one reads again, once, the headers that said nothing (`again`).
-HEADERS_READER = 2
+# What a folder's header pass reads, by version: 2 added Google Takeout's sidecars (and videos'); 3
+# made a video's UTC time local, where it says where it was shot. An index read by an older one
+# reads again, once, what the newer ones would read otherwise (`reread`).
+HEADERS_READER = 3
 
 
 class HeadersAhead:
@@ -117,6 +118,14 @@ def read_headers(source: Source, catalog: Catalog, *, progress: bool, again: Seq
                 catalog.set_facts([(f.taken, f.lat, f.lon, key) for f, key in read if f is not None])
                 bar.update(len(chunk))
     places.name_towns(catalog)
+
+
+def reread(catalog: Catalog, source: Source) -> list[str]:
+    """The keys whose headers the newer readers would read otherwise (HEADERS_READER), read again
+    once: those that said nothing, for an index read before sidecars were (1); the videos that
+    say where they were shot, whose UTC time was kept as local, before 3."""
+    reader = int(catalog.get_meta("headers_reader") or 1) if source.of_files else HEADERS_READER
+    return [*(catalog.unsaid() if reader < 2 else []), *(catalog.placed_videos() if reader < 3 else [])]
 
 
 def header_wanted(item: SourceItem) -> bool:

@@ -14,7 +14,7 @@ from typing import BinaryIO
 from PIL import Image
 
 from indexing import camera_raw, takeout, video, xmp
-from indexing.dates import date_in_name, exif_date
+from indexing.dates import date_in_name, exif_date, in_utc
 
 # EXIF tags, most telling first: when the shutter fired, when it was digitised (a scan), when the
 # file was last written (an editor may set it to the edit's day; still better than nothing).
@@ -79,8 +79,8 @@ def _from_file(path: Path) -> Facts | None:
     if not facts.taken or facts.lat is None:
         taken, lat, lon = takeout.when_and_where(path)
         where = (facts.lat, facts.lon) if facts.lat is not None else dataset_position(lat, lon)
-        facts = Facts(facts.taken or exif_date(taken), *where)
-    return facts if facts.taken else Facts(exif_date(last), facts.lat, facts.lon)
+        facts = Facts(facts.taken or in_utc(exif_date(taken)), *where)
+    return facts if facts.taken else Facts(in_utc(exif_date(last)), facts.lat, facts.lon)
 
 
 def from_bytes(data: bytes) -> Facts:

@@ -14,7 +14,7 @@ from PIL import Image
 from indexing import headers
 from indexing.build import build_index
 from indexing.catalog import CATALOG
-from indexing.dates import dataset_date, date_in_name, exif_date, parse_period, split_period
+from indexing.dates import dataset_date, date_in_name, exif_date, local_time, parse_period, split_period
 from indexing.errors import BuscadorError
 from indexing.search import Searcher
 from indexing.sources import FolderSource
@@ -416,7 +416,7 @@ def test_a_dataset_s_images_keep_their_dates_taken(photos, tmp_path):
         ("2019-07-14", "2019-07-14T00:00:00"),
         (__import__("datetime").datetime(2019, 7, 14, 18, 22, 5), "2019-07-14T18:22:05"),
         (__import__("datetime").date(2019, 7, 14), "2019-07-14T00:00:00"),
-        (1563128525, "2019-07-14T18:22:05"),  # Unix seconds, UTC
+        (1563128525, "2019-07-14T18:22:05Z"),  # Unix seconds: UTC, until a place gives its zone
         ("unknown", ""),
         (None, ""),
         (True, ""),
@@ -425,6 +425,20 @@ def test_a_dataset_s_images_keep_their_dates_taken(photos, tmp_path):
 )
 def test_a_dataset_s_date_column_may_hold_dates_texts_or_unix_seconds(value, taken):
     assert dataset_date(value) == taken
+
+
+@pytest.mark.parametrize(
+    ("utc", "zone", "local"),
+    [
+        ("2019-07-14T16:22:05Z", "Europe/Madrid", "2019-07-14T18:22:05"),  # summer time
+        ("2019-01-14T16:22:05Z", "Europe/Madrid", "2019-01-14T17:22:05"),
+        ("2019-07-15T01:30:00Z", "America/New_York", "2019-07-14T21:30:00"),  # the evening before
+        ("2019-07-14T16:22:05Z", "Nowhere/Else", "2019-07-14T16:22:05Z"),  # a zone not known: UTC
+        ("2019-07-14T16:22:05", "Europe/Madrid", "2019-07-14T16:22:05"),  # local already
+    ],
+)
+def test_a_utc_time_is_made_the_local_time_of_its_place(utc, zone, local):
+    assert local_time(utc, zone) == local
 
 
 def test_a_dataset_s_date_column_says_when_its_images_were_taken(

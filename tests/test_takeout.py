@@ -43,8 +43,8 @@ def test_a_sidecar_is_found_by_takeout_s_names(tmp_path):
 
 def test_a_sidecar_says_what_the_photo_does_not(tmp_path):
     colour_image("red").save(tmp_path / "scan.png")  # no EXIF, no date in its name
-    _sidecar(tmp_path, "scan.png.json")
-    assert headers.from_file(tmp_path / "scan.png") == headers.Facts("2019-07-14T16:22:05", 36.5271, -6.2886)
+    _sidecar(tmp_path, "scan.png.json")  # in UTC: local once the build knows the place's time zone
+    assert headers.from_file(tmp_path / "scan.png") == headers.Facts("2019-07-14T16:22:05Z", 36.5271, -6.2886)
 
     exif = Image.Exif()
     exif.get_ifd(0x8769)[0x9003] = "2018:05:01 10:00:00"  # a camera without GPS
@@ -81,7 +81,7 @@ def test_a_takeout_folder_is_searched_by_when_and_where(tmp_path):
     hit = Searcher.open(tmp_path / "index", embedder).by_query("red taken:2019 near:Cádiz", k=1)[0]
     assert (hit.key, hit.taken, hit.town) == (
         "Google Photos/Photos from 2019/beach.png",
-        "2019-07-14T16:22:05",
+        "2019-07-14T18:22:05",  # 16:22:05 UTC, in Cádiz: summer time in Spain
         "Cadiz",
     )
 
@@ -105,7 +105,7 @@ def test_an_index_read_before_sidecars_were_reads_again_once_what_its_photos_did
     build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
     assert sorted(asked) == ["IMG_20200101_120000.png", "beach.png"]  # what said nothing, once
     hit = Searcher.open(tmp_path / "index", embedder).by_text("red", k=1)[0]
-    assert (hit.key, hit.taken, hit.town) == ("beach.png", "2019-07-14T16:22:05", "Cadiz")
+    assert (hit.key, hit.taken, hit.town) == ("beach.png", "2019-07-14T18:22:05", "Cadiz")
     asked.clear()
     build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
     assert asked == []

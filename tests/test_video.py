@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 
 from indexing import config, headers, video
 from indexing.build import build_index
+from indexing.catalog import CATALOG, Catalog
 from indexing.decoding import read_and_hash
 from indexing.duplicates import Member
 from indexing.errors import BadImage, BuscadorError
@@ -71,7 +72,7 @@ def test_decode_processes_read_a_video_and_when_and_where_it_was_shot(tmp_path, 
     searcher = Searcher.open(tmp_path / "index", embedder)
     hit = searcher.by_image(photos / "beach.mp4", k=1)[0]
     assert hit.key == "beach.mp4" and hit.score > 0.999  # the same frame, decoded in the process
-    assert (hit.taken, hit.place) == ("2019-07-14T16:22:05", "Cadiz, Spain")
+    assert (hit.taken, hit.place) == ("2019-07-14T18:22:05", "Cadiz, Spain")  # its UTC time, made local
     assert _colour(Image.open(io.BytesIO(searcher.thumbnail(hit.id))), (5, 5)) == "red"
 
 
@@ -262,9 +263,31 @@ def test_a_video_says_when_and_where_it_was_shot(tmp_path):
         "2021-03-02T08:00:00", 48.8584, 2.2945
     )
     write_video(tmp_path / "clip.mp4", [RED], tags=utc)
-    assert headers.from_file(tmp_path / "clip.mp4").taken == "2021-03-02T07:00:00"
+    assert headers.from_file(tmp_path / "clip.mp4").taken == "2021-03-02T07:00:00Z"  # UTC: local by its place
     write_video(tmp_path / "unset.mp4", [RED], tags={"creation_time": "1970-01-01T00:00:00.000000Z"})
     assert headers.from_file(tmp_path / "unset.mp4") == headers.Facts()
+
+
+def test_a_video_s_utc_time_is_made_local_where_it_says_where_it_was_shot(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    new_york = {"creation_time": "2019-07-15T01:30:00.000000Z", "location": "+40.7484-073.9857/"}
+    write_video(photos / "night.mp4", [RED], tags=new_york)  # 9:30 pm in Manhattan, the day before in UTC
+    write_video(photos / "nowhere.mp4", [BLUE], tags={"creation_time": "2019-07-15T01:30:00.000000Z"})
+    embedder = ColourEmbedder()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    searcher = Searcher.open(tmp_path / "index", embedder)
+    assert [(hit.key, hit.taken) for hit in searcher.by_query("taken:2019-07-14", k=5)] == [
+        ("night.mp4", "2019-07-14T21:30:00")
+    ]
+    assert searcher.by_text("blue", k=1)[0].taken == "2019-07-15T01:30:00Z"  # no place: UTC, and says so
+
+    catalog = Catalog(tmp_path / "index" / CATALOG)  # as a version before local times left it
+    catalog.set_taken([("2019-07-15T01:30:00", searcher.by_text("red", k=1)[0].id)])
+    catalog.set_meta(headers_reader="2")
+    catalog.close()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert Searcher.open(tmp_path / "index", embedder).by_text("red", k=1)[0].taken == "2019-07-14T21:30:00"
 
 
 def test_a_video_is_hashed_from_its_file_and_a_renamed_one_is_not_decoded_again(tmp_path, monkeypatch):
