@@ -699,16 +699,19 @@ def test_a_clicked_result_offers_its_original_or_its_page_where_there_is_one(bui
     shown = []
     for index in range(4):
         item_id, like, photo, page = handlers.pick(
-            results, gr.SelectData(None, {"index": index, "value": None})
+            results, gr.SelectData(None, {"index": index, "value": None}), gr.Request()
         )
         assert item_id == results[index]["id"] and like["interactive"]
-        shown.append((photo["visible"] and photo["link"], page["visible"] and page["link"]))
+        shown.append((photo["visible"] and (photo["value"], photo["link"]), page["visible"] and page["link"]))
     assert shown == [
-        ("http://x/photo/t/3.jpg", False),
+        (("Open the photo ↗", "http://x/photo/t/3.jpg"), False),
         (False, "https://example.org/photo/5"),
         (False, False),
-        ("http://x/video/t/9.mp4", False),  # a video: played
+        (("Play the video ↗", "http://x/video/t/9.mp4"), False),  # a video: played
     ]
+    spanish = gr.Request(headers={"accept-language": "es-ES,es;q=0.9"})
+    _, _, photo, _ = handlers.pick(results, gr.SelectData(None, {"index": 3, "value": None}), spanish)
+    assert photo["value"] == "Ver el vídeo ↗"
 
 
 # --- the Duplicates tab ---------------------------------------------------------------------------

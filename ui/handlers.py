@@ -407,16 +407,21 @@ class Handlers:
             return self.search_combined(asked["image"], asked["words"], asked["weight"], *controls)
         return self.search_text(last["query"], *controls)
 
-    def pick(self, results: list[dict[str, Any]] | None, evt: gr.SelectData) -> tuple[Any, ...]:
+    def pick(
+        self, results: list[dict[str, Any]] | None, evt: gr.SelectData, request: gr.Request
+    ) -> tuple[Any, ...]:
         """The id of the gallery item a visitor clicked, "More like this" enabled for it, "Open the
-        photo" linking to its original where the app serves it (a video's, played), and "Open its
-        page" to the web page a dataset's row names (its "link")."""
+        photo" linking to its original where the app serves it ("Play the video" for a video's),
+        and "Open its page" to the web page a dataset's row names (its "link")."""
         hit = (results or [])[evt.index]
         photo, page = hit.get("video") or hit.get("photo"), hit.get("link")
+        opens = ui_text.labels()[visitor_language(request)][
+            "play_video" if hit.get("video") else "open_photo"
+        ]
         return (
             int(hit["id"]),
             gr.update(interactive=True),
-            gr.update(link=photo, visible=bool(photo)),
+            gr.update(link=photo, visible=bool(photo), value=opens),
             gr.update(link=page, visible=bool(page)),
         )
 

@@ -34,6 +34,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "selected": "Selected result id",
             "more_like_this": "More like this",
             "open_photo": "Open the photo ↗",
+            "play_video": "Play the video ↗",
             "tab_duplicates": "Duplicates",
             "duplicates_intro": (
                 "Groups of near-duplicates in the collection (copies, re-encodings, resizes, burst "
@@ -215,6 +216,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "selected": "Id del resultado elegido",
             "more_like_this": "Más como esta",
             "open_photo": "Abrir la foto ↗",
+            "play_video": "Ver el vídeo ↗",
             "tab_duplicates": "Duplicados",
             "duplicates_intro": (
                 "Grupos de casi duplicados de la colección (copias, recodificaciones, cambios de tamaño, "
