@@ -46,12 +46,20 @@ CREATE TABLE IF NOT EXISTS items (
     lat REAL,
     lon REAL,
     place TEXT,
-    country TEXT
+    country TEXT,
+    seconds REAL
 );
 """
 # Columns a build adds where they lack (no new format: an index in a read-only Hub cache opens as
-# it is, without them): when and where each photo was taken.
-_ADDED = {"taken": "TEXT", "lat": "REAL", "lon": "REAL", "place": "TEXT", "country": "TEXT"}
+# it is, without them): when and where each photo was taken, and how long each video lasts.
+_ADDED = {
+    "taken": "TEXT",
+    "lat": "REAL",
+    "lon": "REAL",
+    "place": "TEXT",
+    "country": "TEXT",
+    "seconds": "REAL",
+}
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS items_content ON items(content);
 CREATE INDEX IF NOT EXISTS items_taken ON items(taken);
@@ -130,6 +138,7 @@ class Item:
     taken: str | None = None  # when it was taken, where its file says ("2019-07-14T18:22:05")
     place: str | None = None  # the town nearest to where it was taken, where its file says
     country: str | None = None  # that town's country (ISO code, "ES")
+    seconds: float | None = None  # how long a video lasts
 
 
 class Catalog:
@@ -159,6 +168,7 @@ class Catalog:
             # does not.
             self.dated = "taken" in self._columns()
             self.located = "lat" in self._columns()
+            self.timed = "seconds" in self._columns()
         except sqlite3.DatabaseError as exc:
             raise BuscadorError(f"{path} is not a readable index catalog ({exc})") from None
         if version != FORMAT_VERSION:
@@ -372,18 +382,19 @@ class Catalog:
     def items(self, ids: Iterable[int]) -> dict[int, Item]:
         """id → Item for those of these ids that are indexed."""
         return {
-            i: Item(i, key, label, json.loads(meta) if meta else None, taken or None, place, country)
-            for i, (key, label, _, _, meta, taken, _, _, place, country) in self.records(ids).items()
+            i: Item(i, key, label, json.loads(meta) if meta else None, taken or None, place, country, seconds)
+            for i, (key, label, _, _, meta, taken, _, _, place, country, seconds) in self.records(ids).items()
         }
 
     def records(self, ids: Iterable[int]) -> dict[int, tuple[Any, ...]]:
         """id → (key, label, fingerprint, content, meta JSON, date taken, lat, lon, place,
-        country) for those of these ids that are indexed (None for what the catalog does not
-        record)."""
+        country, seconds) for those of these ids that are indexed (None for what the catalog does
+        not record)."""
         wanted = sorted({int(i) for i in ids})
         taken = "taken" if self.dated else "NULL"
         where = "lat, lon, place, country" if self.located else "NULL, NULL, NULL, NULL"
-        query = f"SELECT id, key, label, fingerprint, content, meta, {taken}, {where} "
+        seconds = "seconds" if self.timed else "NULL"
+        query = f"SELECT id, key, label, fingerprint, content, meta, {taken}, {where}, {seconds} "
         query += "FROM items WHERE id IN ({})"
         rows = self._rows_where_in(query, wanted)
         return {i: tuple(record) for i, *record in rows}
@@ -419,13 +430,14 @@ class Catalog:
                 [(fingerprint, key) for key, fingerprint in fingerprints.items()],
             )
 
-    def set_facts(self, facts: Iterable[tuple[str, float | None, float | None, str]]) -> None:
-        """Record (date taken, lat, lon, key) ("" and None for an image that does not say), in one
-        transaction; each image's town is named again (`unplaced`)."""
+    def set_facts(self, facts: Iterable[tuple[str, float | None, float | None, float | None, str]]) -> None:
+        """Record (date taken, lat, lon, a video's seconds, key) ("" and None for an image that
+        does not say), in one transaction; each image's town is named again (`unplaced`)."""
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
-                "UPDATE items SET taken=?, lat=?, lon=?, place=NULL, country=NULL WHERE key=?", facts
+                "UPDATE items SET taken=?, lat=?, lon=?, seconds=?, place=NULL, country=NULL WHERE key=?",
+                facts,
             )
 
     def unplaced(self) -> list[tuple[int, float, float, str | None]]:
@@ -443,12 +455,13 @@ class Catalog:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("UPDATE items SET taken=? WHERE id=?", dates)
 
-    def placed_videos(self) -> list[str]:
-        """The keys of the videos that say where they were taken, by id."""
+    def videos(self) -> list[str]:
+        """The keys of the videos, by id."""
         where, values = _videos()
-        query = f"SELECT key FROM items WHERE lat IS NOT NULL AND ({where}) ORDER BY id"
         with self._lock:
-            return [key for (key,) in self._db.execute(query, values)]
+            return [
+                key for (key,) in self._db.execute(f"SELECT key FROM items WHERE {where} ORDER BY id", values)
+            ]
 
     def forget_places(self) -> None:
         """Mark every position's town unnamed (another rule named them)."""

@@ -19,9 +19,9 @@ HEADERS_CHUNK = 2048
 # File headers a decode process reads in one task, beside its decoding.
 HEADERS_TASK = 64
 # What a folder's header pass reads, by version: 2 added Google Takeout's sidecars (and videos'); 3
-# made a video's UTC time local, where it says where it was shot. An index read by an older one
-# reads again, once, what the newer ones would read otherwise (`reread`).
-HEADERS_READER = 3
+# made a video's UTC time local, where it says where it was shot; 4 read how long a video lasts. An
+# index read by an older one reads again, once, what the newer ones would read otherwise (`reread`).
+HEADERS_READER = 4
 
 
 class HeadersAhead:
@@ -62,7 +62,9 @@ class HeadersAhead:
             except (BrokenExecutor, CancelledError):  # a decode process that died: the pass reads them
                 continue
             read += [
-                (f.taken, f.lat, f.lon, key) for key, f in zip(keys, facts, strict=True) if f is not None
+                (f.taken, f.lat, f.lon, f.seconds, key)
+                for key, f in zip(keys, facts, strict=True)
+                if f is not None
             ]
         catalog.set_facts(read)
 
@@ -77,14 +79,14 @@ class UnreadRows:
     def __init__(self, catalog: Catalog, source: Source) -> None:
         self._catalog = catalog
         self._keys = set() if source.of_files else set(catalog.unread())
-        self._read: list[tuple[str, float | None, float | None, str]] = []
+        self._read: list[tuple[str, float | None, float | None, float | None, str]] = []
 
     def passing(self, item: SourceItem) -> None:
         """Read unchanged `item`'s header (its columns first) if it was never read."""
         if item.key in self._keys:
             taken, lat, lon = when_and_where(item, header_facts(item.data) if header_wanted(item) else None)
             if taken is not None:  # None: a picture given decoded, without a date column
-                self._read.append((taken, lat, lon, item.key))
+                self._read.append((taken, lat, lon, None, item.key))
                 if len(self._read) == HEADERS_CHUNK:  # unchanged rows: no commit writes them
                     self.record()
 
@@ -115,17 +117,19 @@ def read_headers(source: Source, catalog: Catalog, *, progress: bool, again: Seq
             for start in range(0, len(unread), HEADERS_CHUNK):
                 chunk = unread[start : start + HEADERS_CHUNK]
                 read = [(headers.from_file(source.file(key)), key) for key in chunk]
-                catalog.set_facts([(f.taken, f.lat, f.lon, key) for f, key in read if f is not None])
+                catalog.set_facts(
+                    [(f.taken, f.lat, f.lon, f.seconds, key) for f, key in read if f is not None]
+                )
                 bar.update(len(chunk))
     places.name_towns(catalog)
 
 
 def reread(catalog: Catalog, source: Source) -> list[str]:
     """The keys whose headers the newer readers would read otherwise (HEADERS_READER), read again
-    once: those that said nothing, for an index read before sidecars were (1); the videos that
-    say where they were shot, whose UTC time was kept as local, before 3."""
+    once: those that said nothing, for an index read before sidecars were (1); the videos (their
+    UTC times made local, their lengths) before 4."""
     reader = int(catalog.get_meta("headers_reader") or 1) if source.of_files else HEADERS_READER
-    return [*(catalog.unsaid() if reader < 2 else []), *(catalog.placed_videos() if reader < 3 else [])]
+    return [*(catalog.unsaid() if reader < 2 else []), *(catalog.videos() if reader < 4 else [])]
 
 
 def header_wanted(item: SourceItem) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -30,11 +30,13 @@ PLACES = 5
 @dataclass(frozen=True)
 class Facts:
     """When (`taken`, "YYYY-MM-DDTHH:MM:SS", "" when the photo does not say) and where (`lat`,
-    `lon` in degrees, None when it does not say) a photo was taken."""
+    `lon` in degrees, None when it does not say) a photo was taken; how long a video lasts
+    (`seconds`, None for a photo)."""
 
     taken: str = ""
     lat: float | None = None
     lon: float | None = None
+    seconds: float | None = None
 
 
 def from_file(path: Path | None) -> Facts | None:
@@ -55,7 +57,7 @@ def from_file(path: Path | None) -> Facts | None:
         return found
     lat, lon = dataset_position(told[1], told[2])
     where = (lat, lon) if lat is not None else (found.lat, found.lon)
-    return Facts(exif_date(told[0]) or found.taken, *where)
+    return Facts(exif_date(told[0]) or found.taken, *where, found.seconds)
 
 
 def _from_file(path: Path) -> Facts | None:
@@ -69,18 +71,21 @@ def _from_file(path: Path) -> Facts | None:
     with file:
         if video.named_video(path):
             found = video.header(path)
-            facts, last = Facts(exif_date(found.local), *dataset_position(found.lat, found.lon)), found.utc
+            facts = Facts(exif_date(found.local), *dataset_position(found.lat, found.lon), found.seconds)
+            last = found.utc
         else:
             facts = _read(file)
     if not facts.taken and camera_raw.named_raw(path):  # a RAW Pillow cannot read (.CR3, ...): LibRaw can
-        facts = Facts(camera_raw.taken(path), facts.lat, facts.lon)
+        facts = replace(facts, taken=camera_raw.taken(path))
     if not facts.taken:
-        facts = Facts(date_in_name(path.name), facts.lat, facts.lon)
+        facts = replace(facts, taken=date_in_name(path.name))
     if not facts.taken or facts.lat is None:
         taken, lat, lon = takeout.when_and_where(path)
-        where = (facts.lat, facts.lon) if facts.lat is not None else dataset_position(lat, lon)
-        facts = Facts(facts.taken or in_utc(exif_date(taken)), *where)
-    return facts if facts.taken else Facts(in_utc(exif_date(last)), facts.lat, facts.lon)
+        if facts.lat is None:
+            sidecar_lat, sidecar_lon = dataset_position(lat, lon)
+            facts = replace(facts, lat=sidecar_lat, lon=sidecar_lon)
+        facts = replace(facts, taken=facts.taken or in_utc(exif_date(taken)))
+    return facts if facts.taken else replace(facts, taken=in_utc(exif_date(last)))
 
 
 def from_bytes(data: bytes) -> Facts:

@@ -72,9 +72,7 @@ def merge_shards(
                         picked[n, i] = (records[i], vector, pictures.get(i, b""))
             rows = []
             for new_id, (i, n) in enumerate(chunk, start=start):
-                (key, label, fingerprint, content, meta, date, lat, lon, _, _), vector, thumbnail = picked[
-                    n, i
-                ]
+                (key, label, fingerprint, content, meta, date, lat, lon, *_), vector, thumbnail = picked[n, i]
                 if key in seen:
                     raise BuscadorError(f"{key} is in more than one shard: were they all cut the same way?")
                 seen.add(key)

@@ -43,6 +43,7 @@ class Hit:
     # Where it was taken, as the catalog names it: its town ("" near none) and country code.
     town: str | None = None
     country: str | None = None
+    seconds: float | None = None  # how long a video lasts
 
     @property
     def place(self) -> str | None:
@@ -399,6 +400,7 @@ class Searcher:
             item.taken,
             item.place,
             item.country,
+            item.seconds,
         )
 
     def _fold(

@@ -51,12 +51,13 @@ _TURNS = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: I
 class Header:
     """What a video's metadata says about its shot: `local`, the time where it was shot (Apple's
     creation date), `utc`, the container's creation time (UTC, as MP4 and QuickTime keep it; ""
-    for none), and the position (degrees, None for none)."""
+    for none), the position (degrees, None for none), and how long it lasts (None: unsaid)."""
 
     local: str = ""
     utc: str = ""
     lat: float | None = None
     lon: float | None = None
+    seconds: float | None = None
 
 
 def named_video(path: object) -> bool:
@@ -120,11 +121,14 @@ def header(path: Path) -> Header:
             tags = dict(container.metadata)
             if (stream := _moving(container)) is not None:
                 tags = dict(stream.metadata) | tags  # the container's first
+            seconds = (
+                round(container.duration / 1e6, 3) if container.duration and container.duration > 0 else None
+            )
     except (av.FFmpegError, OSError, ValueError):
         return Header()
     utc = tags.get("creation_time", "")
     lat, lon = _position(tags.get(_APPLE_PLACE) or tags.get("location") or "")
-    return Header(tags.get(_APPLE_DATE, ""), "" if utc.startswith(_UNSET) else utc, lat, lon)
+    return Header(tags.get(_APPLE_DATE, ""), "" if utc.startswith(_UNSET) else utc, lat, lon, seconds)
 
 
 def _position(text: str) -> tuple[float | None, float | None]:

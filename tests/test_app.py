@@ -42,6 +42,7 @@ HIT_KEYS = {
     "thumbnail",
     "photo",
     "video",
+    "seconds",
     "taken",
     "place",
     "folded",

@@ -87,10 +87,10 @@ def test_the_videos_are_counted_under_options_and_by_info(searcher, tmp_path, ca
     assert " · 🎞️ [2 vídeos](?q=es%3Av%C3%ADdeo): `es:vídeo`" in app.index_status(handlers.engine, "es")
     assert handlers.info(gr.Request())["videos"] == 2
     gallery, hits, _, _ = handlers.search_text("is:video", 5, -1.0, False, "", gr.Request())  # its link
-    assert [hit["key"] for hit in hits] == ["party/dance.MOV", "cake.mp4"]
+    assert [(hit["key"], hit["seconds"]) for hit in hits] == [("party/dance.MOV", 1.0), ("cake.mp4", 2.0)]
     assert [caption for _, caption in gallery] == [  # a video is marked as one
-        "#1 · ▶ party/dance.MOV · 2018-05-01",
-        "#2 · ▶ cake.mp4 · 2019-08-01",
+        "#1 · ▶ 0:01 party/dance.MOV · 2018-05-01",  # with how long it lasts
+        "#2 · ▶ 0:02 cake.mp4 · 2019-08-01",
     ]
     assert main(["info", str(tmp_path / "index")]) == 0
     assert "videos:      2 (search them alone with is:video" in capsys.readouterr().out
@@ -99,3 +99,12 @@ def test_the_videos_are_counted_under_options_and_by_info(searcher, tmp_path, ca
         "None of the images searched is a video.",
         "Este índice no tiene ningún vídeo.",
     )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"), [(0.4, "0:00"), (42.4, "0:42"), (725, "12:05"), (3723, "1:02:03")]
+)
+def test_a_video_s_length_is_shown_as_players_show_it(seconds, shown):
+    from ui.handlers import _clock
+
+    assert _clock(seconds) == shown

@@ -255,17 +255,17 @@ def test_a_video_says_when_and_where_it_was_shot(tmp_path):
     }
     write_video(tmp_path / "IMG_0001.MOV", [RED], tags=iphone)
     assert headers.from_file(tmp_path / "IMG_0001.MOV") == headers.Facts(
-        "2019-07-14T18:22:05", 36.5271, -6.2886
-    )
+        "2019-07-14T18:22:05", 36.5271, -6.2886, 1.0
+    )  # and how long it lasts
     utc = {"creation_time": "2021-03-02T07:00:00.000000Z", "location": "+48.8584+002.2945/"}
     write_video(tmp_path / "VID_20210302_080000.mp4", [RED], tags=utc)  # the name's local time first
     assert headers.from_file(tmp_path / "VID_20210302_080000.mp4") == headers.Facts(
-        "2021-03-02T08:00:00", 48.8584, 2.2945
+        "2021-03-02T08:00:00", 48.8584, 2.2945, 1.0
     )
     write_video(tmp_path / "clip.mp4", [RED], tags=utc)
     assert headers.from_file(tmp_path / "clip.mp4").taken == "2021-03-02T07:00:00Z"  # UTC: local by its place
     write_video(tmp_path / "unset.mp4", [RED], tags={"creation_time": "1970-01-01T00:00:00.000000Z"})
-    assert headers.from_file(tmp_path / "unset.mp4") == headers.Facts()
+    assert headers.from_file(tmp_path / "unset.mp4") == headers.Facts(seconds=1.0)
 
 
 def test_a_video_s_utc_time_is_made_local_where_it_says_where_it_was_shot(tmp_path):
@@ -282,12 +282,14 @@ def test_a_video_s_utc_time_is_made_local_where_it_says_where_it_was_shot(tmp_pa
     ]
     assert searcher.by_text("blue", k=1)[0].taken == "2019-07-15T01:30:00Z"  # no place: UTC, and says so
 
-    catalog = Catalog(tmp_path / "index" / CATALOG)  # as a version before local times left it
-    catalog.set_taken([("2019-07-15T01:30:00", searcher.by_text("red", k=1)[0].id)])
+    catalog = Catalog(tmp_path / "index" / CATALOG)  # as a version before local times and lengths left it
+    catalog.set_facts([("2019-07-15T01:30:00", 40.7484, -73.9857, None, "night.mp4")])
     catalog.set_meta(headers_reader="2")
     catalog.close()
+    assert Searcher.open(tmp_path / "index", embedder).by_text("red", k=1)[0].seconds is None
     build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
-    assert Searcher.open(tmp_path / "index", embedder).by_text("red", k=1)[0].taken == "2019-07-14T21:30:00"
+    hit = Searcher.open(tmp_path / "index", embedder).by_text("red", k=1)[0]
+    assert (hit.taken, hit.seconds, hit.town) == ("2019-07-14T21:30:00", 1.0, "New York City, NY")
 
 
 def test_a_video_is_hashed_from_its_file_and_a_renamed_one_is_not_decoded_again(tmp_path, monkeypatch):
@@ -369,7 +371,7 @@ def test_without_pyav_videos_are_reported_with_what_reads_them(tmp_path):
     advice = "pip install av to index them (a frame of each)"
     assert output_without("av", script) == [
         f"['c.png'] [('a.mp4', 'video', {advice!r}), ('b.MOV', 'video', {advice!r})]",
-        "Facts(taken='', lat=None, lon=None)",
+        "Facts(taken='', lat=None, lon=None, seconds=None)",
     ]
 
 

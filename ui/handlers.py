@@ -623,11 +623,13 @@ def _quoted(lang: str, key: str, text: str, read: str | None) -> str:
 
 
 def _caption(hit: dict[str, Any], lang: str) -> str:
-    """'#1 · 0.8312 · label' ('#1 · label' for a period browsed; '▶ label' for a video), ' ·
+    """'#1 · 0.8312 · label' ('#1 · label' for a period browsed; '▶ 0:42 label' for a video), ' ·
     2019-07-14' and ' · Cadiz' for a photo that says when and where it was taken, and ' · +2
     similar' when near-duplicates were folded into it."""
     score = f" · {hit['score']:.4f}" if hit["score"] is not None else ""
-    played = "▶ " if named_video(Path(hit["key"])) else ""
+    played = ""
+    if named_video(Path(hit["key"])):
+        played = f"▶ {_clock(hit['seconds'])} " if hit.get("seconds") else "▶ "
     caption = f"#{hit['rank']}{score} · {played}{hit['label']}"
     if hit.get("taken"):
         caption += f" · {hit['taken'][:10]}"
@@ -637,6 +639,13 @@ def _caption(hit: dict[str, Any], lang: str) -> str:
     if hit["folded"]:
         caption += " · " + ui_text.message(lang, "folded", n=len(hit["folded"]))
     return caption
+
+
+def _clock(seconds: float) -> str:
+    """A video's length as players show it: "0:42", "12:05", "1:02:03"."""
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 def _uploaded_path(image: FileData | dict[str, Any] | str | None) -> str | None:
