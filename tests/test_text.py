@@ -28,7 +28,7 @@ def test_language_follows_the_first_language_we_speak(header, lang):
 def test_message_fills_in_values_and_falls_back_to_english():
     assert text.message("es", "count", n=3, what="«gato»") == "3 resultados para «gato»."
     assert text.message("en", "count", n=3, what="“cat”") == "3 results for “cat”."
-    assert text.message("fr", "count", n=1, what="x") == "1 results for x."
+    assert text.message("fr", "count", n=1, what="x") == "1 result for x."
 
 
 def test_every_language_says_everything_english_says():
@@ -38,6 +38,17 @@ def test_every_language_says_everything_english_says():
             assert words[part].keys() == english[part].keys(), (lang, part)
         assert len(words["examples"]) == len(english["examples"]) >= 4
     assert text.examples("es")[0] == "un gato" and text.examples("fr") == english["examples"]
+
+
+def test_a_count_of_one_is_said_in_the_singular():
+    assert text.message("en", "count", n=1, what="“cats”") == "1 result for “cats”."
+    assert text.message("es", "count", n=1, what="«gatos»") == "1 resultado para «gatos»."
+    assert text.message("es", "count", n=3, what="«gatos»") == "3 resultados para «gatos»."
+    assert (text.message("es", "folded", n=1), text.message("es", "folded", n=2)) == (
+        "+1 parecida",
+        "+2 parecidas",
+    )
+    assert text.message("es", "videos", n=1) == "1 vídeo"
 
 
 def test_engine_errors_are_translated_by_code():

@@ -347,7 +347,7 @@ class Handlers:
         more = ui_text.message(lang, "dup_more", n=len(found.groups) - GROUPS_SHOWN)
 
         def title(n: int, size: int) -> str:
-            return ui_text.message(lang, "dup_group", n=n, size=size)
+            return ui_text.message(lang, "dup_group", number=n, size=size)
 
         return status, groups_html(found.groups, urls.thumbnail, urls.opened, title=title, more=more)
 

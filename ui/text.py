@@ -63,6 +63,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
         "messages": {
             "within_folders": "{folders}, or a folder in one of them (empty: the whole collection)",
             "count": "{n} results for {what}.",
+            "count_one": "1 result for {what}.",
             "none": (
                 "No result above the minimum score {min_score:.2f} for {what}: lower it and search again."
             ),
@@ -71,6 +72,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "place_word": "near",
             "videos_word": "is:video",
             "videos": "{n} videos",
+            "videos_one": "1 video",
             "image_query": "your image",
             "image_and_words": "your image and “{q}”",
             "text_cut": "{what} (too long for the model: it read up to “…{end}”)",
@@ -79,8 +81,10 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "link": "[🔗 Link to this search]({href})",
             "pick_first": "Click a result in the gallery first, then “More like this”.",
             "folded": "+{n} similar",
+            "folded_one": "+1 similar",
             "search_first": "Search first, then ask for more results.",
             "more": "{n} more results, {total} in all.",
+            "more_one": "1 more result, {total} in all.",
             "no_more": "No more results: these {total} are all there are above the minimum score.",
             "not_ready": "The search engine is not ready: {problem}",
             "login": "Buscador Visual asks for its password (any name will do).",
@@ -94,8 +98,9 @@ LANGUAGES: dict[str, dict[str, Any]] = {
                 "({seconds:.1f} s)."
             ),
             "dup_none": "No near-duplicates (cosine ≥ {threshold}) among {total} images.",
-            "dup_group": "Group {n} · {size} images",
+            "dup_group": "Group {number} · {size} images",
             "dup_more": "… and {n} more groups: python -m indexing duplicates lists them all.",
+            "dup_more_one": "… and 1 more group: python -m indexing duplicates lists them all.",
         },
         "errors": {
             "empty_query": "Type a description first, e.g. “a dog running on the beach”.",
@@ -245,6 +250,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
         "messages": {
             "within_folders": "{folders}, o una carpeta dentro de ellas (vacío: toda la colección)",
             "count": "{n} resultados para {what}.",
+            "count_one": "1 resultado para {what}.",
             "none": (
                 "Ningún resultado supera la puntuación mínima {min_score:.2f} para {what}: "
                 "bájala y busca otra vez."
@@ -254,6 +260,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "place_word": "cerca",
             "videos_word": "es:vídeo",
             "videos": "{n} vídeos",
+            "videos_one": "1 vídeo",
             "image_query": "tu imagen",
             "image_and_words": "tu imagen y «{q}»",
             "text_cut": "{what} (demasiado larga para el modelo: leyó hasta «…{end}»)",
@@ -262,8 +269,10 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "link": "[🔗 Enlace a esta búsqueda]({href})",
             "pick_first": "Primero haz clic en un resultado de la galería y luego en «Más como esta».",
             "folded": "+{n} parecidas",
+            "folded_one": "+1 parecida",
             "search_first": "Busca primero y luego pide más resultados.",
             "more": "{n} resultados más, {total} en total.",
+            "more_one": "1 resultado más, {total} en total.",
             "no_more": "No hay más resultados: estos {total} son todos los que superan la puntuación mínima.",
             "not_ready": "El buscador no está listo: {problem}",
             "bad_image": "Ese archivo no sirve como imagen: {reason}.",
@@ -276,8 +285,9 @@ LANGUAGES: dict[str, dict[str, Any]] = {
                 "({seconds:.1f} s)."
             ),
             "dup_none": "No hay casi duplicados (coseno ≥ {threshold}) entre {total} imágenes.",
-            "dup_group": "Grupo {n} · {size} imágenes",
+            "dup_group": "Grupo {number} · {size} imágenes",
             "dup_more": "… y {n} grupos más: python -m indexing duplicates los lista todos.",
+            "dup_more_one": "… y 1 grupo más: python -m indexing duplicates los lista todos.",
             "login": "Buscador Visual pide su contraseña (vale cualquier nombre).",
         },
         "errors": {
@@ -428,8 +438,10 @@ def language(accept_language: str | None) -> str:
 
 
 def message(lang: str, key: str, **values: object) -> str:
-    """The app's message `key` in `lang` (English for a language we do not speak)."""
-    return LANGUAGES.get(lang, LANGUAGES[DEFAULT])["messages"][key].format(**values)
+    """The app's message `key` in `lang` (English for a language we do not speak); for a count `n`
+    of 1, its `key_one` where the language has one ("1 result", not "1 results")."""
+    messages = LANGUAGES.get(lang, LANGUAGES[DEFAULT])["messages"]
+    return messages.get(f"{key}_one" if values.get("n") == 1 else key, messages[key]).format(**values)
 
 
 def error(lang: str, exc: BuscadorError) -> str:
