@@ -325,7 +325,8 @@ def _embedder(args: argparse.Namespace, fast_decode: bool = True) -> Embedder:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from indexing.build import build_index, refuse_absent
+    from indexing.build import build_index
+    from indexing.changes import refuse_absent
     from indexing.sources import DatasetSource, FolderSource, Shard
 
     folders, index = _folders_and_index(args)
@@ -368,7 +369,7 @@ def _build(args: argparse.Namespace) -> int:
         source = FolderSource(*folders, exclude=args.exclude)
     out = config.index_dir(index or args.out)
     if args.dry_run:
-        from indexing.build import plan_build
+        from indexing.changes import plan_build
 
         if args.watch is not None:
             raise BuscadorError("--dry-run looks once: leave out --watch")

@@ -633,7 +633,9 @@ def test_browser_a_changed_option_runs_the_last_search_again(browser, albums_ser
     page.wait_for_function("document.querySelectorAll('#results .caption-label').length === 3", timeout=30000)
     assert "k=3" in page.locator("#share a").get_attribute("href")
     page.locator("#more-results").click()  # the search as it is now: K 3, in b, not folded
-    page.wait_for_function("/more results?,/i.test(document.querySelector('#status').innerText)", timeout=30000)
+    page.wait_for_function(
+        "/more results?,/i.test(document.querySelector('#status').innerText)", timeout=30000
+    )
     assert len(_captions(page)) > 3 and all(" · b/" in caption for caption in _captions(page))
     page.close()
     page = browser.new_page(locale="en-US")  # no search yet: a changed option searches nothing

@@ -18,8 +18,9 @@ import pytest
 from PIL import Image, features
 
 from indexing import ann
-from indexing.build import build_index, plan_build
+from indexing.build import build_index
 from indexing.catalog import CATALOG
+from indexing.changes import plan_build
 from indexing.errors import BuscadorError
 from indexing.images import HEIF
 from indexing.search import Searcher

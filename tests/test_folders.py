@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import app
-from indexing.build import build_index, plan_build
+from indexing.build import build_index
+from indexing.changes import plan_build
 from indexing.cli import main
 from indexing.errors import BuscadorError
 from indexing.search import Searcher

@@ -461,7 +461,7 @@ def test_the_page_folds_a_copy_into_its_original_unless_told_not_to(tmp_path, co
         assert gallery[0]["caption"] == f"#1 · 1.0000 · {hits[0]['key']} · +1 similar" and len(hits) == 3
         spanish = Client(url, verbose=False, headers={"Accept-Language": "es"})
         gallery, _, _, _ = spanish.predict(photo, 3, 0.0, True, api_name="/search_image")
-        assert gallery[0]["caption"].endswith(" · +1 parecidas")
+        assert gallery[0]["caption"].endswith(" · +1 parecida")  # one, in the singular
         _, hits, _, _ = Client(url, verbose=False).predict(photo, 3, 0.0, False, api_name="/search_image")
         assert {h["key"] for h in hits[:2]} == {"img_001.png", "zz_copy_of_001.png"}
         assert all(h["folded"] == [] for h in hits)

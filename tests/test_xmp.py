@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from indexing import headers, xmp
-from indexing.build import build_index, plan_build
+from indexing.build import build_index
+from indexing.changes import plan_build
 from indexing.search import Searcher
 from indexing.sources import FolderSource
 from tests.colour_embedder import ColourEmbedder, colour_image
