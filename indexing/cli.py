@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from indexing import config
 from indexing.errors import BadImage, BuscadorError, DiskError, disk_problem
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from indexing.catalog import Catalog
     from indexing.embedder import Embedder
     from indexing.sources import FolderSource
+    from indexing.store import IndexStore
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -324,6 +325,25 @@ def _embedder(args: argparse.Namespace, fast_decode: bool = True) -> Embedder:
     return Embedder(args.model, fast_decode=fast_decode, precision=args.precision)
 
 
+class _WhenAsked:
+    """The CLIP model of a search, loaded when the search first needs it: a listing of a period's,
+    a place's or the videos' photos, or --like, needs none (a model takes seconds to load and
+    600 MB). Until then it stands for the index's own model; a model that turns out to be
+    another is refused then, as Searcher refuses one."""
+
+    def __init__(self, args: argparse.Namespace, store: IndexStore) -> None:
+        self.model_name, self.dim = store.model, store.dim
+        self._args, self._store = args, store
+        self._loaded: Embedder | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._loaded is None:
+            loaded = _embedder(self._args)
+            self._store.require_model(loaded.model_name, loaded.dim)
+            self._loaded = loaded
+        return getattr(self._loaded, name)
+
+
 def _build(args: argparse.Namespace) -> int:
     from indexing.build import build_index
     from indexing.changes import refuse_absent
@@ -477,16 +497,18 @@ def _search(args: argparse.Namespace) -> int:
     from indexing.search import Searcher, last_words
     from indexing.sources import WEB_ADDRESS
     from indexing.store import IndexStore
+    from indexing.video import clock
 
     _description_from_words(args)
     store = IndexStore(config.index_dir(args.index))  # before the model: a missing index fails fast
     text_model = config.text_model(args.text_model)
+    embedder = cast("Embedder", _WhenAsked(args, store))
     if text_model:
         from indexing.text_encoder import TextEncoder
 
-        searcher = Searcher(store, _embedder(args), text_encoder=TextEncoder(text_model))
+        searcher = Searcher(store, embedder, text_encoder=TextEncoder(text_model))
     else:
-        searcher = Searcher(store, _embedder(args))
+        searcher = Searcher(store, embedder)
     options = {
         "k": args.k,
         "min_score": args.min_score,
@@ -539,7 +561,8 @@ def _search(args: argparse.Namespace) -> int:
         print("".join(f"{place}\n" for place in where), end="")
         return 0
     for hit in hits:
-        taken = f", taken {hit.taken[:10]}" if hit.taken else ""
+        taken = f", a video of {clock(hit.seconds)}" if hit.seconds else ""
+        taken += f", taken {hit.taken[:10]}" if hit.taken else ""
         if hit.place:  # a town's "Cadiz, Spain"; a photo near none has its country alone
             taken += f", {'near' if ', ' in hit.place else 'in'} {hit.place}"
         folded = f", +{len(hit.folded)} similar: ids {', '.join(map(str, hit.folded))}" if hit.folded else ""

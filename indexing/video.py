@@ -65,6 +65,12 @@ def named_video(path: object) -> bool:
     return isinstance(path, Path) and path.suffix.lower() in EXTENSIONS
 
 
+def clock(seconds: float) -> str:
+    """A video's length as players show it: "0:42", "12:05", "1:02:03"."""
+    hours, rest = divmod(round(seconds), 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
 def frame(path: Path, side: int, check_size: Callable[[int, int], None]) -> Image.Image:
     """The picture the video at `path` stands for (see the module's docstring), upright, RGB, its
     short side scaled down to `side` where it is longer; `check_size` may refuse the frame's

@@ -157,6 +157,14 @@ def test_problems_exit_2_with_a_single_error_line(
     assert "K must be a whole number from 1 to 1000" in capsys.readouterr().err
 
 
+def test_a_search_loads_the_model_when_it_needs_it_and_refuses_another(built_index, other_model, capsys):
+    assert main(["search", str(built_index), "--like", "3", "-k", "2", "--model", other_model]) == 0
+    listed = capsys.readouterr().out.splitlines()  # by its stored vector: no model loaded, none refused
+    assert len(listed) == 2 and not any("(id 3," in line for line in listed)
+    assert main(["search", str(built_index), "--text", "cat", "--model", other_model]) == 2
+    assert re.search(r"built with model .* not comparable", capsys.readouterr().err)
+
+
 def test_duplicates_groups_copies_and_not_distinct_images(
     tmp_path, collection, tiny_model, capsys, monkeypatch
 ):

@@ -11,6 +11,7 @@ from indexing.errors import BuscadorError
 from indexing.media import split_kind
 from indexing.search import Searcher
 from indexing.sources import FolderSource
+from indexing.video import clock
 from tests.colour_embedder import PALETTE, ColourEmbedder, colour_image
 from tests.synthetic import write_video
 
@@ -94,6 +95,11 @@ def test_the_videos_are_counted_under_options_and_by_info(searcher, tmp_path, ca
     ]
     assert main(["info", str(tmp_path / "index")]) == 0
     assert "videos:      2 (search them alone with is:video" in capsys.readouterr().out
+    # A listing needs no model: none is loaded (the default one, not here, would fail to load).
+    assert main(["search", str(tmp_path / "index"), "--text", "is:video"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split("  (")[0].rsplit("/", 1)[-1] for line in listed] == ["dance.MOV", "cake.mp4"]
+    assert listed[0].endswith(", a video of 0:01, taken 2018-05-01)")
     english = text.error("en", BuscadorError("", "no_videos_among"))
     assert (english, text.error("es", BuscadorError("", "no_videos"))) == (
         "None of the images searched is a video.",
@@ -105,6 +111,4 @@ def test_the_videos_are_counted_under_options_and_by_info(searcher, tmp_path, ca
     ("seconds", "shown"), [(0.4, "0:00"), (42.4, "0:42"), (725, "12:05"), (3723, "1:02:03")]
 )
 def test_a_video_s_length_is_shown_as_players_show_it(seconds, shown):
-    from ui.handlers import _clock
-
-    assert _clock(seconds) == shown
+    assert clock(seconds) == shown

@@ -30,7 +30,7 @@ from indexing.images import is_url
 from indexing.search import Hit, Searcher, last_words
 from indexing.sources import WEB_ADDRESS, source_text
 from indexing.store import folder_name
-from indexing.video import named_video
+from indexing.video import clock, named_video
 from ui import text as ui_text
 from ui.groups import GROUPS_SHOWN, DuplicateGroups, groups_html
 from ui.startup import APP_MAX_K, Engine, index_tag
@@ -629,7 +629,7 @@ def _caption(hit: dict[str, Any], lang: str) -> str:
     score = f" · {hit['score']:.4f}" if hit["score"] is not None else ""
     played = ""
     if named_video(Path(hit["key"])):
-        played = f"▶ {_clock(hit['seconds'])} " if hit.get("seconds") else "▶ "
+        played = f"▶ {clock(hit['seconds'])} " if hit.get("seconds") else "▶ "
     caption = f"#{hit['rank']}{score} · {played}{hit['label']}"
     if hit.get("taken"):
         caption += f" · {hit['taken'][:10]}"
@@ -639,13 +639,6 @@ def _caption(hit: dict[str, Any], lang: str) -> str:
     if hit["folded"]:
         caption += " · " + ui_text.message(lang, "folded", n=len(hit["folded"]))
     return caption
-
-
-def _clock(seconds: float) -> str:
-    """A video's length as players show it: "0:42", "12:05", "1:02:03"."""
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 def _uploaded_path(image: FileData | dict[str, Any] | str | None) -> str | None:
