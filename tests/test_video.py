@@ -7,6 +7,7 @@ import errno
 import gc
 import io
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -222,6 +223,20 @@ def test_copies_left_by_a_killed_app_go_when_the_next_one_makes_its_own(tmp_path
     assert sorted(path.name for path in (tmp_path / "tmp").iterdir()) == sorted(
         [copy.parent.name, running.name]
     )
+
+
+def test_a_copy_a_cleaner_removed_is_made_again_and_no_room_for_copies_streams(tmp_path, monkeypatch):
+    write_video(tmp_path / "a.mp4", [RED])
+    copies = VideoCopies(10**8)
+    first = copies.copy_of(tmp_path / "a.mp4")
+    first.unlink()  # a cleaner of /tmp took it
+    assert copies.copy_of(tmp_path / "a.mp4") == first and first.is_file()
+    shutil.rmtree(first.parent)  # and the whole folder
+    again = copies.copy_of(tmp_path / "a.mp4")
+    assert again.is_file() and again.parent != first.parent
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "not-there"))  # nowhere to write one
+    shutil.rmtree(again.parent)
+    assert copies.copy_of(tmp_path / "a.mp4") is None  # streamed instead
 
 
 def test_a_video_too_big_for_a_copy_is_streamed(tmp_path):

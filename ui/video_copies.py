@@ -51,37 +51,48 @@ class VideoCopies:
             making = self._making.setdefault(name, threading.Lock())
         with making:  # a second request for the same video waits for the first one's copy
             with self._lock:
-                folder = self._folder_made()
-                copy = folder / f"{name}.mp4"
                 if name in self._sizes:
-                    self._sizes.move_to_end(name)
-                    return copy
+                    if (copy := self._copy(name)).is_file():
+                        self._sizes.move_to_end(name)
+                        return copy
+                    del self._sizes[name]  # removed behind the app's back (a cleaner of /tmp)
             made: int | None = None
             try:
                 with self._turns:
-                    made = self._made(path, folder, copy)
+                    made = self._made(path, name)
             finally:
                 with self._lock:
                     self._making.pop(name, None)
                     if made is not None:
                         self._sizes[name] = made
                         self._make_room(keep=name)
-            return copy if made is not None else None
+            return self._copy(name) if made is not None else None
 
-    def _made(self, path: Path, folder: Path, copy: Path) -> int | None:
-        """Writes the copy of `path` at `copy` (through a temporary name, so that no request ever
-        reads half a copy); its size, or None where the disk could not hold it."""
-        fd, temporary = tempfile.mkstemp(suffix=".mp4", dir=folder)
+    def _copy(self, name: str) -> Path:
+        assert self._folder is not None
+        return self._folder / f"{name}.mp4"
+
+    def _made(self, path: Path, name: str) -> int | None:
+        """Writes the copy of `path` under `name` (through a temporary name, so that no request
+        ever reads half a copy); its size, or None where the disk could not hold it (or the
+        copies' folder cannot be made)."""
+        try:
+            with self._lock:
+                folder = self._folder_made()
+            fd, temporary = tempfile.mkstemp(suffix=".mp4", dir=folder)
+        except OSError:
+            return None
         os.close(fd)
+        copy = folder / f"{name}.mp4"
         try:
             seekable_copy(path, Path(temporary))
             os.replace(temporary, copy)
+            return copy.stat().st_size
         except OSError:
             return None
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
-        return copy.stat().st_size
 
     def _make_room(self, keep: str) -> None:
         """Removes the least recently played copies, but `keep`, while all take more than the room."""
@@ -96,10 +107,13 @@ class VideoCopies:
                     (self._folder / f"{name}.mp4").unlink()
 
     def _folder_made(self) -> Path:
-        """The copies' folder, made at the first copy (only its user reads it), removed at exit;
-        those of apps that were killed before they could remove theirs go then."""
-        if self._folder is None:
-            _remove_stale()
+        """The copies' folder, made at the first copy (only its user reads it), and again where it
+        went (a cleaner of /tmp), removed at exit; those of apps that were killed before they
+        could remove theirs go when it is first made."""
+        if self._folder is None or not self._folder.is_dir():
+            if self._folder is None:
+                _remove_stale()
+            self._sizes.clear()  # (none of them is there any more)
             self._folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
             weakref.finalize(self, shutil.rmtree, self._folder, ignore_errors=True)
         return self._folder
