@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from indexing import config
 from indexing.errors import BadImage, BuscadorError, DiskError, disk_problem
-from indexing.precision import PRECISIONS
 
 if TYPE_CHECKING:
     from indexing.catalog import Catalog
@@ -94,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, help=f"index directory (default: $INDEX_DIR or ./{config.DEFAULT_INDEX_DIR})"
     )
     build.add_argument("--model", help=model_help)
-    build.add_argument("--precision", choices=PRECISIONS, help=precision_help)
+    build.add_argument("--precision", choices=config.PRECISIONS, help=precision_help)
     build.add_argument(
         "--batch-size",
         type=int,
@@ -198,7 +197,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     search.add_argument("--min-score", type=float, default=-1.0)
     search.add_argument("--model", help=model_help)
-    search.add_argument("--precision", choices=PRECISIONS, help=precision_help)
+    search.add_argument("--precision", choices=config.PRECISIONS, help=precision_help)
     output = search.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print results as JSON")
     output.add_argument(
@@ -345,8 +344,7 @@ class _WhenAsked:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from indexing.build import build_index
-    from indexing.changes import refuse_absent
+    from indexing.changes import plan_build, refuse_absent
     from indexing.sources import DatasetSource, FolderSource, Shard
 
     folders, index = _folders_and_index(args)
@@ -388,15 +386,15 @@ def _build(args: argparse.Namespace) -> int:
     else:
         source = FolderSource(*folders, exclude=args.exclude)
     out = config.index_dir(index or args.out)
-    if args.dry_run:
-        from indexing.changes import plan_build
-
+    if args.dry_run:  # (without the build's modules: they load torch and transformers, seconds)
         if args.watch is not None:
             raise BuscadorError("--dry-run looks once: leave out --watch")
         plan = plan_build(source, out, shard=shard, progress=not args.no_progress, replace=args.replace)
         print(plan.report())
         return 0
     refuse_absent(source, out)  # before the model: a typing slip fails fast
+    from indexing.build import build_index
+
     embedder = _embedder(args, fast_decode=not args.no_fast_decode)
 
     def build(source: DatasetSource | FolderSource) -> None:

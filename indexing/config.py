@@ -13,6 +13,9 @@ from indexing.errors import BuscadorError
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 DEFAULT_INDEX_DIR = "index"
+# The model's precisions (indexing.precision): named here, where the command line reads them
+# without loading torch.
+PRECISIONS = ("auto", "fp32", "bf16")
 # Distilled into CLIP ViT-B/32's image space from a multilingual DistilBERT: 50+ languages.
 MULTILINGUAL_TEXT_MODEL = "sentence-transformers/clip-ViT-B-32-multilingual-v1"
 

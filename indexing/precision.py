@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
+from indexing.config import PRECISIONS
 from indexing.errors import BuscadorError
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "bf16")
 # bf16 must save at least this share of fp32's time to be chosen.
 MIN_GAIN = 0.15
 # Below this cosine between fp32 and bf16 outputs, bf16 is not trusted on this hardware.

@@ -10,20 +10,22 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from indexing import config
 from indexing.catalog import Item
 from indexing.dates import Period, split_period
-from indexing.embedder import EmbedderLike, TextEncoderLike
 from indexing.errors import BuscadorError
 from indexing.images import ImageInput
 from indexing.media import split_kind
 from indexing.places import Near, gazetteer, place_label, split_place
 from indexing.sources import file_of, folder_roots
 from indexing.store import IndexStore, Subset, folder_name
+
+if TYPE_CHECKING:  # (the models' module loads torch and transformers: seconds a listing does without)
+    from indexing.embedder import EmbedderLike, TextEncoderLike
 
 
 @dataclass(frozen=True)

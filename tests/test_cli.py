@@ -165,6 +165,21 @@ def test_a_search_loads_the_model_when_it_needs_it_and_refuses_another(built_ind
     assert re.search(r"built with model .* not comparable", capsys.readouterr().err)
 
 
+def test_info_a_listing_and_a_dry_run_load_neither_torch_nor_transformers(built_index, collection):
+    """They answer in a quarter of a second, where importing the models' libraries takes four."""
+    script = (
+        "import sys\n"
+        "from indexing.cli import main\n"
+        f"codes = [main(['info', {str(built_index)!r}]),\n"
+        f"         main(['search', {str(built_index)!r}, '--like', '3', '-k', '2']),\n"
+        f"         main(['build', {str(collection)!r}, '--out', {str(built_index)!r},\n"
+        "               '--dry-run', '--no-progress'])]\n"
+        "print(codes, 'torch' in sys.modules, 'transformers' in sys.modules, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert done.stderr.splitlines()[-1] == "[0, 0, 0] False False", done.stderr
+
+
 def test_duplicates_groups_copies_and_not_distinct_images(
     tmp_path, collection, tiny_model, capsys, monkeypatch
 ):
