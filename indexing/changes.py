@@ -168,6 +168,7 @@ class BuildPlan:
     changed: list[str]
     removed: list[str]
     retold: list[str]  # unchanged images whose XMP sidecar changed: when and where read again
+    moved: list[tuple[str, str]]  # (from, to): a folder's file under a new name, its size and time the same
     kept: list[str]  # indexed images where the source could not list this time: left as they are
     kept_line: str  # what says so
     unchanged: int
@@ -175,11 +176,13 @@ class BuildPlan:
     nothing_found: str = ""  # where the source holds no image at all: what it holds instead
 
     def report(self, most: int = 10) -> str:
+        moves = f"{len(self.moved)} moved, " if self.moved else ""
         lines = [
             f"dry run, nothing written: {len(self.new)} new, {len(self.changed)} changed, "
-            f"{len(self.removed)} removed, {self.unchanged} unchanged"
+            f"{moves}{len(self.removed)} removed, {self.unchanged} unchanged"
         ]
         listed = [("new", self.new), ("changed", self.changed), ("removed", self.removed)]
+        listed.append(("moved (keeping their ids)", [f"{was} → {now}" for was, now in self.moved]))
         for name, keys in [*listed, ("sidecar edited, when and where read again", self.retold)]:
             if keys:
                 more = f", … and {len(keys) - most} more" if len(keys) > most else ""
@@ -212,17 +215,41 @@ def plan_build(
             catalog.close()
     diff = Diff(known)
     items, total = listed(source, shard)
-    new, changed = [], []
+    new: dict[str, str] = {}  # key → fingerprint
+    changed = []
     with progress_bar(total, "listing", "img", shown=progress) as bar:
         for item in diff.changed(items, bar):
-            (changed if item.key in known else new).append(item.key)
+            if item.key in known:
+                changed.append(item.key)
+            else:
+                new[item.key] = item.fingerprint
             bar.update(1)
     removed, kept = unlisted(diff, source)
+    moved = _moves(removed, new, known) if source.of_files else []
+    for was, now in moved:
+        removed.remove(was)
+        del new[now]
     kept_line = kept_note(kept, diff, source) if kept else ""
     skipped = [*source.warnings, *(line for line, _, _ in left_out(source))]
     nothing = nothing_found(source) if not diff.seen and not skipped and not known else ""
     retold = list(diff.retold)
-    return BuildPlan(new, changed, removed, retold, kept, kept_line, diff.unchanged, skipped, nothing)
+    return BuildPlan(
+        list(new), changed, removed, retold, moved, kept, kept_line, diff.unchanged, skipped, nothing
+    )
+
+
+def _moves(removed: list[str], new: dict[str, str], known: dict[str, str]) -> list[tuple[str, str]]:
+    """The removed files that came back under a new name (from, to), as far as a listing tells: a
+    move or a rename keeps a file's size and time. The build knows them by their content, and
+    gives each its old id."""
+    gone: dict[str, list[str]] = {}
+    for key in removed:
+        gone.setdefault(xmp.image_part(known[key]), []).append(key)
+    found = []
+    for key, fingerprint in new.items():
+        if was := gone.get(xmp.image_part(fingerprint)):
+            found.append((was.pop(0), key))
+    return found
 
 
 def listed(source: Source, shard: Shard | None) -> tuple[Iterator[SourceItem], int | None]:

@@ -483,6 +483,8 @@ def test_a_moved_image_keeps_its_id_and_leaves_an_hnsw_index_without_ghosts(
     folder, out, old = _hnsw_index_of_a_copy(tmp_path, collection, embedder)
     (folder / "2019").mkdir()
     (folder / "img_005.png").rename(folder / "2019" / "beach.png")  # sorted into an album
+    plan = plan_build(FolderSource(folder), out, progress=False)  # by its size and time
+    assert (plan.moved, plan.new, plan.removed) == ([("img_005.png", "2019/beach.png")], [], [])
     summary = build_index(FolderSource(folder), out, embedder, progress=False, index_type="hnsw")
     assert (summary.moved, summary.added, summary.removed) == (1, 0, 0)
     manifest = read_manifest(out)

@@ -107,7 +107,10 @@ def test_a_folder_is_added_to_an_index_embedding_nothing_again_and_one_left_out_
     index = tmp_path / "index"
     build_index(FolderSource(laptop), index, embedder, progress=False)
     assert main(["build", str(laptop), str(nas), "--out", str(index), "--dry-run", "--no-progress"]) == 0
-    assert "8 new, 0 changed, 4 removed" in capsys.readouterr().out
+    planned = capsys.readouterr().out  # the laptop's photos under their new keys, keeping their ids
+    assert (
+        "4 new, 0 changed, 4 moved, 0 removed" in planned and "img_000.png → Pictures/img_000.png" in planned
+    )
     before = {hit.key: hit.id for hit in Searcher.open(index, embedder).by_image(laptop / "img_000.png", k=4)}
     summary = build_index(FolderSource(laptop, nas), index, embedder, progress=False)
     assert (summary.count, summary.added, summary.moved, summary.removed) == (8, 4, 4, 0)
