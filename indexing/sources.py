@@ -227,7 +227,8 @@ class FolderSource:
     cannot read (HEIC without pillow-heif), are left out and reported (`warnings`, `left_out`). A
     camera RAW file beside a JPEG of the same name (RAW+JPEG) is left out: the JPEG stands for it;
     so is a video beside a photo of its name (a Live Photo's motion: the photo stands for it).
-    Fingerprint: size and modification time, as rclip does: cheap to re-check.
+    Fingerprint: size and modification time, as rclip does: cheap to re-check; and its XMP
+    sidecar's, where it has one (indexing.xmp: an edited sidecar has its header read again).
 
     An image's key is its path in the folder; with several folders, its folder's name first
     (`Photos/2019/beach.jpg`; two folders of one name are told apart by the folders above them,
