@@ -23,6 +23,7 @@ manifest.json are replaced atomically (temp + rename).
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -209,7 +210,12 @@ def write_index(
     kind = ann.choose(index_type, len(ids), dim, memory_budget_mb)
     # The choice of index; an index built for it is kept when it also holds the same images.
     choice = {"model": model, "embedding_dim": dim, "index_type": kind, "memory_budget_mb": memory_budget_mb}
-    previous = _kept_index(out_dir, choice | {"count": len(ids), "content_digest": digest})
+    # What the index holds: its ids (their vectors, the vector file's digest says). Keys, dates
+    # and sidecars are not in it: a photo moved, or a sidecar edited, keeps it as it is.
+    ids_digest = hashlib.sha256(ids.astype("<i8").tobytes()).hexdigest()
+    previous = _kept_index(
+        out_dir, choice | {"count": len(ids)}, ids_digest=ids_digest, content_digest=digest
+    )
     vectors = VectorFile(out_dir / VECTORS, dim)
     verified: dict[str, dict[str, Any]] = {}  # digests _kept_index has just checked
     if previous is None:
@@ -250,6 +256,7 @@ def write_index(
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "last_build": changes,
         "content_digest": digest,
+        "ids_digest": ids_digest,
     }
     for name in ("warning", "ghosts"):  # ghosts: removed images a grown graph still holds
         if name in search:
@@ -269,15 +276,24 @@ def write_index(
     return _write_manifest(out_dir, manifest, verified)
 
 
-def _kept_index(out_dir: Path, wanted: dict[str, Any]) -> dict[str, Any] | None:
+def _kept_index(
+    out_dir: Path, wanted: dict[str, Any], *, ids_digest: str, content_digest: str
+) -> dict[str, Any] | None:
     """The last manifest of `out_dir` when its index.faiss can be kept: it says the index was built
-    with the `wanted` fields (the same model, ids, keys, fingerprints, index type and budget) from
-    the vector file that is there now, and the index file is the one it recorded; else None
-    (build it)."""
+    with the `wanted` fields (the same model, index type and budget) for the same ids
+    (`ids_digest`; a manifest written before it was recorded: the same `content_digest`, keys and
+    fingerprints too) from the vector file that is there now, and the index file is the one it
+    recorded; else None (build it)."""
     try:
         previous = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+        same_ids = (
+            previous["ids_digest"] == ids_digest
+            if "ids_digest" in previous
+            else previous.get("content_digest") == content_digest
+        )
         same = (
-            previous.get("format_version") == FORMAT_VERSION
+            same_ids
+            and previous.get("format_version") == FORMAT_VERSION
             and all(previous.get(name) == value for name, value in wanted.items())
             and all(previous["files"].get(name) == file_digest(out_dir / name) for name in (INDEX, VECTORS))
             and {"recall_at_10", "search"} <= previous.keys()

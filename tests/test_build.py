@@ -485,10 +485,12 @@ def test_a_moved_image_keeps_its_id_and_leaves_an_hnsw_index_without_ghosts(
     (folder / "img_005.png").rename(folder / "2019" / "beach.png")  # sorted into an album
     plan = plan_build(FolderSource(folder), out, progress=False)  # by its size and time
     assert (plan.moved, plan.new, plan.removed) == ([("img_005.png", "2019/beach.png")], [], [])
+    graph = (out / INDEX).stat().st_ino
     summary = build_index(FolderSource(folder), out, embedder, progress=False, index_type="hnsw")
     assert (summary.moved, summary.added, summary.removed) == (1, 0, 0)
     manifest = read_manifest(out)
     assert builds == ["hnsw"] and "ghosts" not in manifest  # the same graph, its ids the same
+    assert (out / INDEX).stat().st_ino == graph  # kept as it was: not even written again
     hit = Searcher.open(out, embedder).by_image(folder / "2019" / "beach.png", k=1)[0]
     assert (hit.key, hit.id) == ("2019/beach.png", old)
     assert manifest["vectors"]["rows"] == 12  # no row left unused
