@@ -24,6 +24,7 @@ from indexing.errors import BadImage, BuscadorError, DiskError, disk_problem
 if TYPE_CHECKING:
     from indexing.catalog import Catalog
     from indexing.embedder import Embedder
+    from indexing.search import Hit, Searcher
     from indexing.sources import FolderSource
     from indexing.store import IndexStore
 
@@ -186,6 +187,13 @@ def _parser() -> argparse.ArgumentParser:
         "(the same as near:PLACE in --text)",
     )
     search.add_argument(
+        "-i",
+        "--interactive",
+        action="store_true",
+        help="type one description after another, each searched as it comes (the model loads once): "
+        "taken:, near:, is:video and -word work as in --text; an empty line or Ctrl-D ends",
+    )
+    search.add_argument(
         "--text-model",
         help="a second text encoder for texts in other languages (default: $TEXT_MODEL), e.g. "
         f"{config.MULTILINGUAL_TEXT_MODEL}",
@@ -312,9 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {disk_problem(exc)}{resume if args.command == 'build' else ''}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(
-            "interrupted: what was embedded so far is kept; run the same command to resume", file=sys.stderr
-        )
+        kept = ": what was embedded so far is kept; run the same command to resume"
+        print(f"interrupted{kept if args.command == 'build' else ''}", file=sys.stderr)
         return 130
 
 
@@ -491,11 +498,8 @@ def _watch(where: str, every: float, listed: Callable[[], FolderSource], build: 
 
 
 def _search(args: argparse.Namespace) -> int:
-    from indexing.dates import parse_period
     from indexing.search import Searcher, last_words
-    from indexing.sources import WEB_ADDRESS
     from indexing.store import IndexStore
-    from indexing.video import clock
 
     _description_from_words(args)
     store = IndexStore(config.index_dir(args.index))  # before the model: a missing index fails fast
@@ -514,6 +518,12 @@ def _search(args: argparse.Namespace) -> int:
         "collapse": args.collapse,
         "within": args.within,
     }
+    if args.interactive:
+        if args.text is not None or args.image is not None or args.like is not None:
+            raise BuscadorError(
+                "--interactive reads the descriptions as you type them: leave out --text, --image and --like"
+            )
+        return _one_after_another(searcher, args, options)
     if args.like is not None:
         if args.text is not None or args.image is not None or args.taken or args.near:
             raise BuscadorError(
@@ -523,16 +533,10 @@ def _search(args: argparse.Namespace) -> int:
     elif args.text is None and args.image is None and args.taken is None and args.near is None:
         raise BuscadorError(
             "give --text, --image (or both), --like ID, or --taken or --near alone (a period's or "
-            "a place's photos)"
+            "a place's photos), or -i to type descriptions one after another"
         )
     else:
-        # As taken: in the text, once checked whole ("last summer" is not cut to "last").
-        period = "taken:" + "".join(parse_period(args.taken).text.split()) if args.taken is not None else ""
-        place = ""
-        if args.near is not None:  # "Madrid~5km" → near:"Madrid"~5km
-            name, tilde, far = args.near.replace('"', "").rpartition("~")
-            place = f'near:"{name}"~{far}' if tilde else f'near:"{far}"'
-        text = " ".join(filter(None, [args.text, period, place]))
+        text = " ".join(filter(None, [args.text, _filters(args)]))
         try:
             hits = searcher.by_query(
                 text,
@@ -549,15 +553,54 @@ def _search(args: argparse.Namespace) -> int:
                 f"note: the description is too long for the model: it read up to “…{last_words(read)}”",
                 file=sys.stderr,
             )
+    _print_hits(hits, args)
+    return 0
+
+
+def _one_after_another(searcher: Searcher, args: argparse.Namespace, options: dict[str, Any]) -> int:
+    """`search --interactive`: each line typed is a description, searched at once with the search's
+    options (--taken and --near among them); a query that cannot run says why and the next one
+    is asked for. The prompt goes to the error output: the results alone go to the output."""
+    also = _filters(args)
+    if sys.stdin.isatty():
+        print(
+            "type a description (taken:2019, near:Madrid, is:video, -word work here too); "
+            "an empty line or Ctrl-D ends",
+            file=sys.stderr,
+        )
+    while True:
+        print("search> ", end="", file=sys.stderr, flush=True)
+        try:
+            line = sys.stdin.readline()
+        except KeyboardInterrupt:  # Ctrl-C ends it as Ctrl-D does
+            line = ""
+        if not line.strip():
+            print(file=sys.stderr)
+            return 0
+        try:
+            hits = searcher.by_query(
+                " ".join(filter(None, [line.strip(), also])), language=args.language, **options
+            )
+        except BuscadorError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        _print_hits(hits, args)
+
+
+def _print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
+    """The results as --json, --paths or the default lines say."""
+    from indexing.sources import WEB_ADDRESS
+    from indexing.video import clock
+
     if args.json:
         print(json.dumps([h.as_dict() for h in hits], indent=2, ensure_ascii=False))
-        return 0
+        return
     if not hits:
         print("no results above the minimum score", file=sys.stderr if args.paths else sys.stdout)
     if args.paths:
         where = [hit.path or (hit.meta or {}).get(WEB_ADDRESS) or hit.key for hit in hits]  # file, web, row
         print("".join(f"{place}\n" for place in where), end="")
-        return 0
+        return
     for hit in hits:
         taken = f", a video of {clock(hit.seconds)}" if hit.seconds else ""
         taken += f", taken {hit.taken[:10]}" if hit.taken else ""
@@ -566,7 +609,19 @@ def _search(args: argparse.Namespace) -> int:
         folded = f", +{len(hit.folded)} similar: ids {', '.join(map(str, hit.folded))}" if hit.folded else ""
         score = f"{hit.score:.4f}" if hit.score is not None else "     —"  # a period browsed
         print(f"{hit.rank:>3}  {score}  {hit.path or hit.label}  (id {hit.id}{taken}{folded})")
-    return 0
+
+
+def _filters(args: argparse.Namespace) -> str:
+    """--taken and --near as a query writes them: taken:PERIOD near:"PLACE"~KM ("" for neither)."""
+    from indexing.dates import parse_period
+
+    # As taken: in the text, once checked whole ("last summer" is not cut to "last").
+    period = "taken:" + "".join(parse_period(args.taken).text.split()) if args.taken is not None else ""
+    place = ""
+    if args.near is not None:  # "Madrid~5km" → near:"Madrid"~5km
+        name, tilde, far = args.near.replace('"', "").rpartition("~")
+        place = f'near:"{name}"~{far}' if tilde else f'near:"{far}"'
+    return " ".join(filter(None, [period, place]))
 
 
 def _description_from_words(args: argparse.Namespace) -> None:

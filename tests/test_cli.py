@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -178,6 +179,22 @@ def test_info_a_listing_and_a_dry_run_load_neither_torch_nor_transformers(built_
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert done.stderr.splitlines()[-1] == "[0, 0, 0] False False", done.stderr
+
+
+def test_interactive_search_answers_one_description_after_another(
+    built_index, tiny_model, capsys, monkeypatch
+):
+    monkeypatch.setenv("CLIP_MODEL", tiny_model)
+    monkeypatch.setattr(
+        "sys.stdin", io.StringIO("a red circle\nbeach taken:summer\n-people\na blue square\n\n")
+    )
+    assert main(["search", str(built_index), "-i", "-k", "2", "--paths"]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 4  # two searches answered, two results each, paths alone
+    assert err.count("search> ") == 5  # asked for each line, the empty one that ends too
+    assert "error: 'summer' is not a period" in err and "only says what to leave out" in err
+    assert main(["search", str(built_index), "-i", "--text", "a cat"]) == 2
+    assert "--interactive reads the descriptions as you type them" in capsys.readouterr().err
 
 
 def test_duplicates_groups_copies_and_not_distinct_images(
