@@ -45,9 +45,10 @@ def from_file(path: Path | None) -> Facts | None:
 
     When: its XMP sidecar's time (as a photo editor set it), else its header's local time (EXIF;
     an iPhone video's own), else a date in its name (phones and messaging apps name files by date:
-    WhatsApp strips EXIF; Android's VID_20190714_182205.mp4), else, in UTC (hours off the photos'
-    local times), Google Takeout's sidecar's, else a video container's creation time. Where: its
-    XMP sidecar's position, else its header's, else Takeout's sidecar's.
+    WhatsApp strips EXIF; Android's VID_20190714_182205.mp4), else Google Takeout's sidecar's,
+    else a video container's creation time: these two in UTC, marked so ("…Z", made local once the
+    build knows the place: indexing.dates). Where: its XMP sidecar's position, else its header's,
+    else Takeout's sidecar's. How long: a video's container's.
     """
     if path is None:
         return Facts()
