@@ -15,7 +15,7 @@ import logging
 import os
 import urllib.parse
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -111,7 +111,10 @@ class Shard:
         return int.from_bytes(digest, "big") % self.count == self.index
 
     def items(self, source: Source) -> Iterator[SourceItem]:
-        for position, item in enumerate(source.items()):
+        """This slice's items of `source`, each with its position in the whole source as its id (a
+        dataset's rows of other slices go by unhashed)."""
+        listed = source.items(keep=self.holds) if isinstance(source, DatasetSource) else source.items()
+        for position, item in enumerate(listed):
             if self.holds(item.key):
                 yield replace(item, id=position)
 
@@ -544,12 +547,16 @@ class DatasetSource:
             ds = ds.cast_column(column, datasets.Image(decode=False))
         return ds, column
 
-    def items(self) -> Iterator[SourceItem]:
+    def items(self, keep: Callable[[str], bool] | None = None) -> Iterator[SourceItem]:
         ds, column = self._open()
-        return self.rows(ds, column)
+        return self.rows(ds, column, keep)
 
-    def rows(self, records: Iterable[dict[str, Any]], column: str) -> Iterator[SourceItem]:
-        """The items of dataset `records` (dicts), their images in `column`.
+    def rows(
+        self, records: Iterable[dict[str, Any]], column: str, keep: Callable[[str], bool] | None = None
+    ) -> Iterator[SourceItem]:
+        """The items of dataset `records` (dicts), their images in `column`; with `keep`, the rows
+        whose keys it keeps (a shard's), the others handed on without their image, unhashed, as
+        row positions alone (a shard build hashed every row of the dataset).
 
         Each image's bytes are hashed (its content and fingerprint) on threads, a few rows ahead,
         not on the thread that takes the items: a build's, which feeds the model (a 3.8 MB photo
@@ -563,12 +570,16 @@ class DatasetSource:
                     break
                 if row == 0:  # a streamed dataset may not list its columns up front
                     self._check_columns(record, column)
+                kept = keep is None or keep(f"{self.split}/{row}")
                 try:
                     data, name = self._image_data(record[column])
-                except (OSError, TypeError, ValueError) as exc:
-                    self.warnings.append(f"{self.split}/{row}: unusable image value ({exc})")
+                except (OSError, TypeError, ValueError) as exc:  # (in every shard: positions agree)
+                    if kept:
+                        self.warnings.append(f"{self.split}/{row}: unusable image value ({exc})")
                     continue
-                ahead.append((row, record, data, name, _hashed(data, hashing)))
+                if not kept:
+                    data = b""
+                ahead.append((row, record, data, name, _hashed(data, hashing) if kept else _UNHASHED))
                 held += _size(data)
                 while len(ahead) > HASHED_AHEAD or (held > HASHED_BYTES and len(ahead) > 1):
                     held -= _size(ahead[0][2])
@@ -663,6 +674,11 @@ class DatasetSource:
                     f"cannot read the images of dataset {self.name!r}, such as {path}: {exc}"
                 ) from None
         return candidate.read_bytes()
+
+
+# What a row another shard builds is known by: nothing (see DatasetSource.rows).
+_UNHASHED: Future[str] = Future()
+_UNHASHED.set_result("")
 
 
 def _size(data: bytes | Image.Image | WebFile) -> int:

@@ -75,6 +75,22 @@ def test_three_shards_merged_equal_one_build(tmp_path, dataset, embedder, collec
     assert [h.id for h in found] == [h.id for h in expected] and found[0].key == expected[0].key
 
 
+def test_a_shard_hashes_its_own_rows_alone(dataset, monkeypatch):
+    from indexing import sources
+
+    hashed = []
+    real = sources.content_hash
+    monkeypatch.setattr(sources, "content_hash", lambda data: hashed.append(len(data)) or real(data))
+    shard = Shard(1, 4)
+    items = list(shard.items(_source(dataset)))
+    images = [size for size in hashed if size > 500]  # (not the short texts of fingerprints)
+    assert len(images) == len(items) > 0  # each of its images once, no other shard's
+    whole = list(_source(dataset).items())
+    assert [(item.id, item.key, item.fingerprint) for item in items] == [
+        (position, item.key, item.fingerprint) for position, item in enumerate(whole) if shard.holds(item.key)
+    ]  # the same positions and fingerprints as a listing of the whole
+
+
 def test_merge_refuses_an_incomplete_or_mixed_set_of_shards(tmp_path, dataset, embedder, built_index):
     shards = [tmp_path / f"shard{i}" for i in range(2)]
     for i, out in enumerate(shards):
