@@ -36,7 +36,7 @@ def split_kind(text: str) -> tuple[str, str | None]:
     if None in kinds:
         word = next(word for word in found if word.lower() not in _KINDS)
         raise BuscadorError(
-            f"is:{word} is not a kind of image: write is:video or is:photo", "bad_kind", word=word
+            f"{word!r} is not a kind of image: write is:video or is:photo", "bad_kind", word=word
         )
     if len(kinds) > 1:
         raise BuscadorError(

@@ -43,7 +43,7 @@ def test_is_video_and_is_photo_are_read_from_a_query():
     assert split_kind("tarta es:vídeo") == ("tarta", "video")  # Spanish, with its accent or without
     assert split_kind("es:fotos playa") == ("playa", "photo")
     assert split_kind("what it is: a cat") == ("what it is: a cat", None)  # a description
-    with pytest.raises(BuscadorError, match="is:cat is not a kind of image: write is:video or is:photo"):
+    with pytest.raises(BuscadorError, match="'cat' is not a kind of image: write is:video or is:photo"):
         split_kind("beach is:cat")
     with pytest.raises(BuscadorError, match="videos and photos at once"):
         split_kind("is:video is:photo")

@@ -165,7 +165,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "no_near": "No image of this index was taken {where}; its photos were taken in {countries}.",
             "no_near_in_folder": "No image of this index in the folder “{folder}” was taken {where}.",
             "no_near_taken": "No image of this index taken in {period} was taken {where}.",
-            "bad_kind": "“is:{word}” is not a kind of image: write is:video or is:photo.",
+            "bad_kind": "“{word}” is not a kind of image: write is:video or is:photo.",
             "two_kinds": "The query asks for videos and photos at once: give one of is:video, is:photo.",
             "no_videos": "This index holds no video.",
             "no_photos": "This index holds videos alone, no photo.",
@@ -371,7 +371,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
                 "Ninguna imagen de este índice en la carpeta «{folder}» se hizo {where_es}."
             ),
             "no_near_taken": "Ninguna imagen de este índice hecha en {period} se hizo {where_es}.",
-            "bad_kind": "«es:{word}» no es un tipo de imagen: escribe es:vídeo o es:foto.",
+            "bad_kind": "«{word}» no es un tipo de imagen: escribe es:vídeo o es:foto.",
             "two_kinds": "La búsqueda pide vídeos y fotos a la vez: pon uno de es:vídeo, es:foto.",
             "no_videos": "Este índice no tiene ningún vídeo.",
             "no_photos": "Este índice solo tiene vídeos, ninguna foto.",
