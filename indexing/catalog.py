@@ -412,6 +412,12 @@ class Catalog:
         with self._lock:
             return [key for (key,) in self._db.execute(query)]
 
+    def dated_and_placed(self) -> list[str]:
+        """The keys of the images that say when and where they were taken, by id."""
+        query = "SELECT key FROM items WHERE taken > '' AND lat IS NOT NULL ORDER BY id"
+        with self._lock:
+            return [key for (key,) in self._db.execute(query)]
+
     def forget_headers(self) -> None:
         """Mark every image's header unread (it was read before places were), in one transaction
         with the note that asked for it."""

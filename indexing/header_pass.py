@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import BrokenExecutor, CancelledError, Future, ProcessPoolExecutor
 from pathlib import Path
 
-from indexing import headers, places
+from indexing import headers, places, takeout
 from indexing.catalog import Catalog
 from indexing.decoding import facts_of, header_facts
 from indexing.progress import progress_bar
@@ -126,10 +126,17 @@ def read_headers(source: Source, catalog: Catalog, *, progress: bool, again: Seq
 
 def reread(catalog: Catalog, source: Source) -> list[str]:
     """The keys whose headers the newer readers would read otherwise (HEADERS_READER), read again
-    once: those that said nothing, for an index read before sidecars were (1); the videos (their
-    UTC times made local, their lengths) before 4."""
+    once: those that said nothing, for an index read before sidecars were (1); before 4, the videos
+    (their UTC times made local, their lengths) and the photos dated and placed that have a
+    Takeout sidecar (its UTC time made local: 4.5 µs a photo to look, once)."""
     reader = int(catalog.get_meta("headers_reader") or 1) if source.of_files else HEADERS_READER
-    return [*(catalog.unsaid() if reader < 2 else []), *(catalog.videos() if reader < 4 else [])]
+    again = catalog.unsaid() if reader < 2 else []
+    if reader < 4:
+        takeout_dated = [
+            key for key in catalog.dated_and_placed() if (path := source.file(key)) and takeout.sidecar(path)
+        ]
+        again += [*catalog.videos(), *takeout_dated]
+    return list(dict.fromkeys(again))
 
 
 def header_wanted(item: SourceItem) -> bool:

@@ -23,6 +23,14 @@ def _sidecar(folder: Path, name: str, facts: dict | None = None) -> None:
     (folder / name).write_text(json.dumps({"title": "x", **(facts or SAID)}), encoding="utf-8")
 
 
+def _headers_read(monkeypatch) -> list[str]:
+    """The names of the files whose headers are read from now on, in the order they are."""
+    asked: list[str] = []
+    read = headers.from_file
+    monkeypatch.setattr(headers, "from_file", lambda path: asked.append(path.name) or read(path))
+    return asked
+
+
 def test_a_sidecar_is_found_by_takeout_s_names(tmp_path):
     cases = {
         "IMG_1234.jpg": "IMG_1234.jpg.json",
@@ -99,9 +107,7 @@ def test_an_index_read_before_sidecars_were_reads_again_once_what_its_photos_did
     catalog = Catalog(tmp_path / "index" / CATALOG)
     catalog.set_meta(headers_reader="1")
     catalog.close()
-    asked = []
-    read = headers.from_file
-    monkeypatch.setattr(headers, "from_file", lambda path: asked.append(path.name) or read(path))
+    asked = _headers_read(monkeypatch)
     build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
     assert sorted(asked) == ["IMG_20200101_120000.png", "beach.png"]  # what said nothing, once
     hit = Searcher.open(tmp_path / "index", embedder).by_text("red", k=1)[0]
@@ -109,3 +115,25 @@ def test_an_index_read_before_sidecars_were_reads_again_once_what_its_photos_did
     asked.clear()
     build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
     assert asked == []
+
+
+def test_a_takeout_photo_dated_in_utc_by_an_older_version_gets_its_local_time_once(tmp_path, monkeypatch):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    colour_image("red").save(photos / "beach.png")
+    _sidecar(photos, "beach.png.json")
+    colour_image("blue").save(photos / "IMG_20200101_120000.png")  # dated by its name, placed by hand:
+    _sidecar(photos, "IMG_20200101_120000.png.json")  # its sidecar is looked at, and read once more
+    embedder = ColourEmbedder()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    catalog = Catalog(tmp_path / "index" / CATALOG)  # as the version before kept it: UTC, unmarked
+    catalog.set_facts([("2019-07-14T16:22:05", 36.5271, -6.2886, None, "beach.png")])
+    catalog.set_meta(headers_reader="3")
+    catalog.close()
+    asked = _headers_read(monkeypatch)
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert sorted(asked) == ["IMG_20200101_120000.png", "beach.png"]
+    assert Searcher.open(tmp_path / "index", embedder).by_text("red", k=1)[0].taken == "2019-07-14T18:22:05"
+    asked.clear()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert asked == []  # once
