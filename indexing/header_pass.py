@@ -132,8 +132,16 @@ def reread(catalog: Catalog, source: Source) -> list[str]:
     reader = int(catalog.get_meta("headers_reader") or 1) if source.of_files else HEADERS_READER
     again = catalog.unsaid() if reader < 2 else []
     if reader < 4:
-        takeout_dated = [
-            key for key in catalog.dated_and_placed() if (path := source.file(key)) and takeout.sidecar(path)
+        by_folder: dict[Path, list[tuple[str, Path]]] = {}
+        for key in catalog.dated_and_placed():
+            if path := source.file(key):
+                by_folder.setdefault(path.parent, []).append((key, path))
+        takeout_dated = [  # a folder without Takeout's JSON files (most) costs one look, not one a photo
+            key
+            for folder, files in by_folder.items()
+            if takeout.holds_sidecars(folder)
+            for key, path in files
+            if takeout.sidecar(path)
         ]
         again += [*catalog.videos(), *takeout_dated]
     return list(dict.fromkeys(again))

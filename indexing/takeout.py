@@ -49,6 +49,14 @@ def sidecar(path: Path) -> Path | None:
     return None
 
 
+def holds_sidecars(folder: Path) -> bool:
+    """Whether `folder` holds JSON files, as Takeout's sidecars are (one look at the folder)."""
+    try:
+        return bool(_json_files(str(folder), folder.stat().st_mtime_ns))
+    except OSError:
+        return False
+
+
 @functools.lru_cache(maxsize=64)
 def _json_files(folder: str, stamp: int) -> frozenset[str]:
     """The names of the JSON files in `folder` as it was at modification time `stamp`."""
