@@ -558,14 +558,15 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _one_after_another(searcher: Searcher, args: argparse.Namespace, options: dict[str, Any]) -> int:
-    """`search --interactive`: each line typed is a description, searched at once with the search's
+    """`search --interactive`: each line typed is a description, or an image's file (a file dropped
+    on the terminal, which writes its path) or web address, searched at once with the search's
     options (--taken and --near among them); a query that cannot run says why and the next one
     is asked for. The prompt goes to the error output: the results alone go to the output."""
     also = _filters(args)
     if sys.stdin.isatty():
         print(
-            "type a description (taken:2019, near:Madrid, is:video, -word work here too); "
-            "an empty line or Ctrl-D ends",
+            "type a description (taken:2019, near:Madrid, is:video, -word work here too), or drop "
+            "an image here; an empty line or Ctrl-D ends",
             file=sys.stderr,
         )
     while True:
@@ -578,10 +579,10 @@ def _one_after_another(searcher: Searcher, args: argparse.Namespace, options: di
             print(file=sys.stderr)
             return 0
         try:
-            hits = searcher.by_query(
-                " ".join(filter(None, [line.strip(), also])), language=args.language, **options
-            )
-        except BuscadorError as exc:
+            image = _typed_image(line.strip())
+            text = " ".join(filter(None, [None if image else line.strip(), also]))
+            hits = searcher.by_query(text, _query_image(image), language=args.language, **options)
+        except BuscadorError as exc:  # (BadImage among them)
             print(f"error: {exc}", file=sys.stderr)
             continue
         _print_hits(hits, args)
@@ -637,6 +638,22 @@ def _description_from_words(args: argparse.Namespace) -> None:
         args.text = " ".join(args.words)
 
 
+def _typed_image(line: str) -> str | None:
+    """The image file (or web address) a line names alone, as a terminal writes a file dropped on
+    it ('/home/ana/My Photos/a.jpg', quoted or with its spaces escaped); None for a description."""
+    from indexing.images import IMAGE_EXTENSIONS, is_url
+
+    try:
+        words = shlex.split(line)
+    except ValueError:  # an unclosed quote: a description's
+        return None
+    if len(words) != 1:
+        return None
+    word = words[0]
+    named = "/" in word or Path(word).suffix.lower() in IMAGE_EXTENSIONS  # (a file "cat" is no photo)
+    return word if is_url(word) or (named and Path(word).expanduser().is_file()) else None
+
+
 def _query_image(given: str | None) -> Path | bytes | None:
     """--image: a file, or the bytes at the web address given (raises BadImage when they cannot be
     had)."""
@@ -644,7 +661,7 @@ def _query_image(given: str | None) -> Path | bytes | None:
 
     if given is None:
         return None
-    return read_url(given) if is_url(given) else Path(given)
+    return read_url(given) if is_url(given) else Path(given).expanduser()
 
 
 def _images_say(count: int, what: str) -> str:

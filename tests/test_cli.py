@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -182,16 +183,17 @@ def test_info_a_listing_and_a_dry_run_load_neither_torch_nor_transformers(built_
 
 
 def test_interactive_search_answers_one_description_after_another(
-    built_index, tiny_model, capsys, monkeypatch
+    built_index, collection, tiny_model, capsys, monkeypatch
 ):
     monkeypatch.setenv("CLIP_MODEL", tiny_model)
-    monkeypatch.setattr(
-        "sys.stdin", io.StringIO("a red circle\nbeach taken:summer\n-people\na blue square\n\n")
-    )
+    dropped = shlex.quote(str(collection / "img_007.png"))  # a file dropped on the terminal: its path
+    lines = f"a red circle\nbeach taken:summer\n-people\na blue square\n{dropped}\n\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(lines))
     assert main(["search", str(built_index), "-i", "-k", "2", "--paths"]) == 0
     out, err = capsys.readouterr()
-    assert len(out.splitlines()) == 4  # two searches answered, two results each, paths alone
-    assert err.count("search> ") == 5  # asked for each line, the empty one that ends too
+    assert len(out.splitlines()) == 6  # three searches answered, two results each, paths alone
+    assert out.splitlines()[4] == str(collection / "img_007.png")  # the image itself first
+    assert err.count("search> ") == 6  # asked for each line, the empty one that ends too
     assert "error: 'summer' is not a period" in err and "only says what to leave out" in err
     assert main(["search", str(built_index), "-i", "--text", "a cat"]) == 2
     assert "--interactive reads the descriptions as you type them" in capsys.readouterr().err
