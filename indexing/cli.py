@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from indexing.search import Hit, Searcher
     from indexing.sources import FolderSource
     from indexing.store import IndexStore
+    from indexing.text_encoder import TextEncoder
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -350,6 +351,29 @@ class _WhenAsked:
         return getattr(self._loaded, name)
 
 
+class _TextWhenAsked:
+    """The second text model of a search (--text-model), loaded when a text in another language
+    first needs it, as the CLIP model is (`_WhenAsked`); the image model it must be aligned to is
+    checked then."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._image_model = ""
+        self._loaded: TextEncoder | None = None
+
+    def require_image_model(self, image_model: str) -> None:
+        self._image_model = image_model
+
+    def __getattr__(self, name: str) -> Any:
+        if self._loaded is None:
+            from indexing.text_encoder import TextEncoder
+
+            loaded = TextEncoder(self._name)
+            loaded.require_image_model(self._image_model)
+            self._loaded = loaded
+        return getattr(self._loaded, name)
+
+
 def _build(args: argparse.Namespace) -> int:
     from indexing.changes import plan_build, refuse_absent
     from indexing.sources import DatasetSource, FolderSource, Shard
@@ -505,12 +529,8 @@ def _search(args: argparse.Namespace) -> int:
     store = IndexStore(config.index_dir(args.index))  # before the model: a missing index fails fast
     text_model = config.text_model(args.text_model)
     embedder = cast("Embedder", _WhenAsked(args, store))
-    if text_model:
-        from indexing.text_encoder import TextEncoder
-
-        searcher = Searcher(store, embedder, text_encoder=TextEncoder(text_model))
-    else:
-        searcher = Searcher(store, embedder)
+    text_encoder = cast("TextEncoder", _TextWhenAsked(text_model)) if text_model else None
+    searcher = Searcher(store, embedder, text_encoder=text_encoder)
     options = {
         "k": args.k,
         "min_score": args.min_score,

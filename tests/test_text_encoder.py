@@ -55,6 +55,20 @@ def test_a_text_model_for_another_image_space_is_refused(tmp_path, built_index, 
         TextEncoder(str(tmp_path / "nothing-here"))
 
 
+def test_the_command_line_loads_the_text_model_for_a_text_in_another_language_alone(
+    tmp_path, built_index, tiny_model, capsys, monkeypatch
+):
+    from indexing.cli import main
+
+    monkeypatch.setenv("CLIP_MODEL", tiny_model)
+    other = make_tiny_multilingual(tmp_path / "other", "openai/clip-vit-large-patch14")  # another space
+    args = ["search", str(built_index), "--text", "a cat", "-k", "2", "--text-model", str(other)]
+    assert main(args) == 0  # English: CLIP's own encoder, the other model never loaded
+    capsys.readouterr()
+    assert main([*args, "--language", "es"]) == 2  # Spanish needs it: refused when loaded
+    assert "aligned to the images of openai/clip-vit-large-patch14" in capsys.readouterr().err
+
+
 def test_a_text_model_on_a_hub_out_of_reach_is_a_clear_message(tmp_path, monkeypatch):
     import huggingface_hub.constants
 
