@@ -155,7 +155,9 @@ def _parser() -> argparse.ArgumentParser:
         "the default index)",
     )
     search.add_argument(
-        "--text", help="a description, e.g. 'a cat on a sofa'; -word leaves a word out: 'beach -people'"
+        "--text",
+        help="a description, e.g. 'a cat on a sofa'; -word leaves a word out: 'beach -people'; "
+        "taken:2019, near:Madrid and is:video (or is:photo) search those photos alone",
     )
     search.add_argument(
         "--image", help="an image file or its http(s) address (with --text too: both together)"
