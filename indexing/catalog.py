@@ -15,14 +15,14 @@ import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-from indexing import video
+from indexing import video, xmp
 from indexing.errors import BuscadorError
 from indexing.thumbnails import Thumbnails
 from indexing.vectors import NAME as VECTORS
@@ -47,11 +47,13 @@ CREATE TABLE IF NOT EXISTS items (
     lon REAL,
     place TEXT,
     country TEXT,
-    seconds REAL
+    seconds REAL,
+    tags TEXT
 );
 """
 # Columns a build adds where they lack (no new format: an index in a read-only Hub cache opens as
-# it is, without them): when and where each photo was taken, and how long each video lasts.
+# it is, without them): when and where each photo was taken, how long each video lasts, and its
+# keywords (one a line).
 _ADDED = {
     "taken": "TEXT",
     "lat": "REAL",
@@ -59,6 +61,7 @@ _ADDED = {
     "place": "TEXT",
     "country": "TEXT",
     "seconds": "REAL",
+    "tags": "TEXT",
 }
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS items_content ON items(content);
@@ -139,6 +142,7 @@ class Item:
     place: str | None = None  # the town nearest to where it was taken, where its file says
     country: str | None = None  # that town's country (ISO code, "ES")
     seconds: float | None = None  # how long a video lasts
+    tags: tuple[str, ...] = ()  # its keywords (XMP's)
 
 
 class Catalog:
@@ -169,6 +173,7 @@ class Catalog:
             self.dated = "taken" in self._columns()
             self.located = "lat" in self._columns()
             self.timed = "seconds" in self._columns()
+            self.tagged = "tags" in self._columns()
         except sqlite3.DatabaseError as exc:
             raise BuscadorError(f"{path} is not a readable index catalog ({exc})") from None
         if version != FORMAT_VERSION:
@@ -382,19 +387,32 @@ class Catalog:
     def items(self, ids: Iterable[int]) -> dict[int, Item]:
         """id → Item for those of these ids that are indexed."""
         return {
-            i: Item(i, key, label, json.loads(meta) if meta else None, taken or None, place, country, seconds)
-            for i, (key, label, _, _, meta, taken, _, _, place, country, seconds) in self.records(ids).items()
+            i: Item(
+                i,
+                key,
+                label,
+                json.loads(meta) if meta else None,
+                taken or None,
+                place,
+                country,
+                seconds,
+                tuple(tags.split("\n")) if tags else (),
+            )
+            for i, (key, label, _, _, meta, taken, _, _, place, country, seconds, tags) in self.records(
+                ids
+            ).items()
         }
 
     def records(self, ids: Iterable[int]) -> dict[int, tuple[Any, ...]]:
         """id → (key, label, fingerprint, content, meta JSON, date taken, lat, lon, place,
-        country, seconds) for those of these ids that are indexed (None for what the catalog does
-        not record)."""
+        country, seconds, tags) for those of these ids that are indexed (None for what the catalog
+        does not record)."""
         wanted = sorted({int(i) for i in ids})
         taken = "taken" if self.dated else "NULL"
         where = "lat, lon, place, country" if self.located else "NULL, NULL, NULL, NULL"
         seconds = "seconds" if self.timed else "NULL"
-        query = f"SELECT id, key, label, fingerprint, content, meta, {taken}, {where}, {seconds} "
+        tags = "tags" if self.tagged else "NULL"
+        query = f"SELECT id, key, label, fingerprint, content, meta, {taken}, {where}, {seconds}, {tags} "
         query += "FROM items WHERE id IN ({})"
         rows = self._rows_where_in(query, wanted)
         return {i: tuple(record) for i, *record in rows}
@@ -411,6 +429,16 @@ class Catalog:
         query = "SELECT key FROM items WHERE taken = '' OR (taken IS NOT NULL AND lat IS NULL) ORDER BY id"
         with self._lock:
             return [key for (key,) in self._db.execute(query)]
+
+    def with_sidecars(self) -> list[str]:
+        """The keys of the images with an XMP sidecar (its part of their fingerprints), by id."""
+        with self._lock:
+            return [
+                key
+                for (key,) in self._db.execute(
+                    "SELECT key FROM items WHERE instr(fingerprint, ?) > 0 ORDER BY id", (xmp.STAMP,)
+                )
+            ]
 
     def dated_and_placed(self) -> list[str]:
         """The keys of the images that say when and where they were taken, by id."""
@@ -436,14 +464,19 @@ class Catalog:
                 [(fingerprint, key) for key, fingerprint in fingerprints.items()],
             )
 
-    def set_facts(self, facts: Iterable[tuple[str, float | None, float | None, float | None, str]]) -> None:
-        """Record (date taken, lat, lon, a video's seconds, key) ("" and None for an image that
-        does not say), in one transaction; each image's town is named again (`unplaced`)."""
+    def set_facts(
+        self, facts: Iterable[tuple[str, float | None, float | None, float | None, Sequence[str], str]]
+    ) -> None:
+        """Record (date taken, lat, lon, a video's seconds, keywords, key) ("", None and none for an
+        image that does not say), in one transaction; each image's town is named again
+        (`unplaced`)."""
+        rows = [(*said, "\n".join(tags) or None, key) for *said, tags, key in facts]
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
-                "UPDATE items SET taken=?, lat=?, lon=?, seconds=?, place=NULL, country=NULL WHERE key=?",
-                facts,
+                "UPDATE items SET taken=?, lat=?, lon=?, seconds=?, tags=?, place=NULL, country=NULL "
+                "WHERE key=?",
+                rows,
             )
 
     def unplaced(self) -> list[tuple[int, float, float, str | None]]:
@@ -492,6 +525,15 @@ class Catalog:
                 f"SELECT id, lat, lon FROM items WHERE lat BETWEEN ? AND ? AND {across} ORDER BY id",
                 (south, north, west, east),
             ).fetchall()
+
+    def ids_tagged(self, folded: Callable[[str], str], tag: str) -> np.ndarray:
+        """The ids of the images with keyword `tag`, as `folded` compares keywords (case and
+        accents aside), in order; a scan of the images with keywords."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, tags FROM items WHERE tags IS NOT NULL ORDER BY id"
+            ).fetchall()
+        return np.array([i for i, tags in rows if tag in {folded(t) for t in tags.split("\n")}], np.int64)
 
     def ids_of_videos(self) -> np.ndarray:
         """The ids of the videos (indexing.video.EXTENSIONS), in order: keys named so (SQLite's

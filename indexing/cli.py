@@ -157,7 +157,7 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--text",
         help="a description, e.g. 'a cat on a sofa'; -word leaves a word out: 'beach -people'; "
-        "taken:2019, near:Madrid and is:video (or is:photo) search those photos alone",
+        "taken:2019, near:Madrid, is:video (or is:photo) and tag:KEYWORD search those photos alone",
     )
     search.add_argument(
         "--image", help="an image file or its http(s) address (with --text too: both together)"
@@ -629,6 +629,7 @@ def _print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
         taken += f", taken {hit.taken[:10]}" if hit.taken else ""
         if hit.place:  # a town's "Cadiz, Spain"; a photo near none has its country alone
             taken += f", {'near' if ', ' in hit.place else 'in'} {hit.place}"
+        taken += f", tagged {', '.join(hit.tags)}" if hit.tags else ""
         folded = f", +{len(hit.folded)} similar: ids {', '.join(map(str, hit.folded))}" if hit.folded else ""
         score = f"{hit.score:.4f}" if hit.score is not None else "     —"  # a period browsed
         print(f"{hit.rank:>3}  {score}  {hit.path or hit.label}  (id {hit.id}{taken}{folded})")

@@ -19,9 +19,10 @@ HEADERS_CHUNK = 2048
 # File headers a decode process reads in one task, beside its decoding.
 HEADERS_TASK = 64
 # What a folder's header pass reads, by version: 2 added Google Takeout's sidecars (and videos'); 3
-# made a video's UTC time local, where it says where it was shot; 4 read how long a video lasts. An
-# index read by an older one reads again, once, what the newer ones would read otherwise (`reread`).
-HEADERS_READER = 4
+# made a video's UTC time local, where it says where it was shot; 4 read how long a video lasts; 5
+# read XMP keywords. An index read by an older one reads again, once, what the newer ones would
+# read otherwise (`reread`).
+HEADERS_READER = 5
 
 
 class HeadersAhead:
@@ -62,7 +63,7 @@ class HeadersAhead:
             except (BrokenExecutor, CancelledError):  # a decode process that died: the pass reads them
                 continue
             read += [
-                (f.taken, f.lat, f.lon, f.seconds, key)
+                (f.taken, f.lat, f.lon, f.seconds, f.tags, key)
                 for key, f in zip(keys, facts, strict=True)
                 if f is not None
             ]
@@ -79,14 +80,14 @@ class UnreadRows:
     def __init__(self, catalog: Catalog, source: Source) -> None:
         self._catalog = catalog
         self._keys = set() if source.of_files else set(catalog.unread())
-        self._read: list[tuple[str, float | None, float | None, float | None, str]] = []
+        self._read: list[tuple[str, float | None, float | None, float | None, tuple[str, ...], str]] = []
 
     def passing(self, item: SourceItem) -> None:
         """Read unchanged `item`'s header (its columns first) if it was never read."""
         if item.key in self._keys:
             taken, lat, lon = when_and_where(item, header_facts(item.data) if header_wanted(item) else None)
             if taken is not None:  # None: a picture given decoded, without a date column
-                self._read.append((taken, lat, lon, None, item.key))
+                self._read.append((taken, lat, lon, None, (), item.key))  # (a dataset's: no keywords)
                 if len(self._read) == HEADERS_CHUNK:  # unchanged rows: no commit writes them
                     self.record()
 
@@ -118,7 +119,7 @@ def read_headers(source: Source, catalog: Catalog, *, progress: bool, again: Seq
                 chunk = unread[start : start + HEADERS_CHUNK]
                 read = [(headers.from_file(source.file(key)), key) for key in chunk]
                 catalog.set_facts(
-                    [(f.taken, f.lat, f.lon, f.seconds, key) for f, key in read if f is not None]
+                    [(f.taken, f.lat, f.lon, f.seconds, f.tags, key) for f, key in read if f is not None]
                 )
                 bar.update(len(chunk))
     places.name_towns(catalog)
@@ -128,7 +129,8 @@ def reread(catalog: Catalog, source: Source) -> list[str]:
     """The keys whose headers the newer readers would read otherwise (HEADERS_READER), read again
     once: those that said nothing, for an index read before sidecars were (1); before 4, the videos
     (their UTC times made local, their lengths) and the photos dated and placed that have a
-    Takeout sidecar (its UTC time made local: 4.5 µs a photo to look, once)."""
+    Takeout sidecar (its UTC time made local: 4.5 µs a photo to look, once); before 5, the photos
+    with an XMP sidecar (its keywords)."""
     reader = int(catalog.get_meta("headers_reader") or 1) if source.of_files else HEADERS_READER
     again = catalog.unsaid() if reader < 2 else []
     if reader < 4:
@@ -144,6 +146,8 @@ def reread(catalog: Catalog, source: Source) -> list[str]:
             if takeout.sidecar(path)
         ]
         again += [*catalog.videos(), *takeout_dated]
+    if reader < 5:
+        again += catalog.with_sidecars()  # their keywords (those inside files: when they change)
     return list(dict.fromkeys(again))
 
 

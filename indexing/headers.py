@@ -31,12 +31,13 @@ PLACES = 5
 class Facts:
     """When (`taken`, "YYYY-MM-DDTHH:MM:SS", "" when the photo does not say) and where (`lat`,
     `lon` in degrees, None when it does not say) a photo was taken; how long a video lasts
-    (`seconds`, None for a photo)."""
+    (`seconds`, None for a photo); its keywords (`tags`, XMP's: indexing.xmp)."""
 
     taken: str = ""
     lat: float | None = None
     lon: float | None = None
     seconds: float | None = None
+    tags: tuple[str, ...] = ()
 
 
 def from_file(path: Path | None) -> Facts | None:
@@ -56,9 +57,9 @@ def from_file(path: Path | None) -> Facts | None:
     found = _from_file(path)
     if found is None or told == xmp.NOTHING:
         return found
-    lat, lon = dataset_position(told[1], told[2])
+    lat, lon = dataset_position(told.lat, told.lon)
     where = (lat, lon) if lat is not None else (found.lat, found.lon)
-    return Facts(exif_date(told[0]) or found.taken, *where, found.seconds)
+    return Facts(exif_date(told.taken) or found.taken, *where, found.seconds, told.tags or found.tags)
 
 
 def _from_file(path: Path) -> Facts | None:
@@ -100,6 +101,12 @@ def _read(file: BinaryIO) -> Facts:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(file) as img:
+                packet = img.info.get("xmp")  # keywords an editor wrote inside the file (an export's)
+                tags = (
+                    xmp.read(packet).tags
+                    if isinstance(packet, bytes) and len(packet) <= xmp.MOST_BYTES
+                    else ()
+                )
                 raw = img.info.get("exif")
                 if isinstance(raw, bytes):
                     exif = Image.Exif()
@@ -107,12 +114,12 @@ def _read(file: BinaryIO) -> Facts:
                 elif img.format == "TIFF":  # its tags are its header
                     exif = img.getexif()
                 else:  # a PNG's eXIf chunk after its pixels is not worth decoding them for
-                    return Facts()
+                    return Facts(tags=tags)
                 inner = exif.get_ifd(_EXIF_IFD)
                 dates = (inner.get(_ORIGINAL), inner.get(_DIGITIZED), exif.get(_DATETIME))
                 taken = next((found for value in dates if (found := exif_date(value))), "")
                 lat, lon = _position(exif.get_ifd(_GPS_IFD)) if _GPS_IFD in exif else (None, None)
-                return Facts(taken, lat, lon)
+                return Facts(taken, lat, lon, tags=tags)
     except Exception:  # Pillow's header parsers raise many kinds: any means "nothing said"
         return Facts()
 

@@ -23,6 +23,7 @@ from indexing.media import split_kind
 from indexing.places import Near, gazetteer, place_label, split_place
 from indexing.sources import file_of, folder_roots
 from indexing.store import IndexStore, Subset, folder_name
+from indexing.tags import split_tag
 
 if TYPE_CHECKING:  # (the models' module loads torch and transformers: seconds a listing does without)
     from indexing.embedder import EmbedderLike, TextEncoderLike
@@ -46,6 +47,7 @@ class Hit:
     town: str | None = None
     country: str | None = None
     seconds: float | None = None  # how long a video lasts
+    tags: tuple[str, ...] = ()  # its keywords (XMP's)
 
     @property
     def place(self) -> str | None:
@@ -170,7 +172,7 @@ class Searcher:
     def words_read(self, text: str, language: str = "en") -> str | None:
         """Where the text model that embeds description `text` in `language` stops reading it:
         the words it reads when the description is longer than the model takes (the rest is left
-        out), else None. `taken:`, `near:`, `is:` and the words left out are not the description's."""
+        out), else None. `taken:`, `near:`, `is:`, `tag:` and the words left out are not the description's."""
         positive, *_ = split_query(text)
         return self._encoder(language).words_read(positive) if positive else None
 
@@ -211,14 +213,14 @@ class Searcher:
         t, i and each negative are unit vectors (text, image, `-word`s and `negative`), w is
         `image_weight`, and a lone text or image is taken as it is.
         """
-        positive, negatives, period, place, radius_km, kind = split_query(text or "")
+        positive, negatives, period, place, radius_km, kind, tag = split_query(text or "")
         near = gazetteer().find(place, radius_km) if place else []
         extra = negative.split(",") if isinstance(negative, str) else list(negative)
         negatives += [n.strip() for n in extra if n and n.strip()]
         has_image = image is not None and image != ""
         if not positive and not has_image:
-            if (period is not None or near or kind) and not negatives:
-                return self._in_date_order(period, near, within, k, offset, kind=kind)
+            if (period is not None or near or kind or tag) and not negatives:
+                return self._in_date_order(period, near, within, k, offset, kind=kind, tag=tag)
             if negatives:
                 raise BuscadorError(
                     "the query only says what to leave out: add what you are looking for",
@@ -228,7 +230,7 @@ class Searcher:
         k, min_score, threshold = self._check(k, min_score, collapse)
         weight = _fraction(image_weight)
         offset = whole_number(offset, "offset", 0, config.MAX_K - k)
-        only = self._among(within, period, near, kind)
+        only = self._among(within, period, near, kind, tag)
         started = time.perf_counter()
         texts = [positive, *negatives] if positive else negatives
         text_vectors = (
@@ -252,15 +254,16 @@ class Searcher:
         offset: object,
         *,
         kind: str | None = None,
+        tag: str | None = None,
     ) -> list[Hit]:
         """Photos offset+1 to offset+K of `period` near a place of `near` (in folder `within`;
-        videos or photos alone for a `kind`), in the order they were taken (those of the same
-        moment in id order, those that do not say when last)."""
+        videos or photos alone for a `kind`; those with keyword `tag`), in the order they were
+        taken (those of the same moment in id order, those that do not say when last)."""
         k, _, _ = self._check(k, -1.0, 0.0)
         offset = whole_number(offset, "offset", 0, config.MAX_K - k)
         name = self._folder_of(within)
-        if near or kind:  # a place's photos, or the videos: a few, listed whole
-            subset = self.store.among(name, period, near, kind)
+        if near or kind or tag:  # a place's photos, the videos, a keyword's: a few, listed whole
+            subset = self.store.among(name, period, near, kind, tag)
             page = self.store.in_date_order(subset)[offset : offset + k].tolist()
         else:
             assert period is not None
@@ -334,13 +337,14 @@ class Searcher:
         period: Period | None = None,
         near: Sequence[Near] = (),
         kind: str | None = None,
+        tag: str | None = None,
     ) -> Subset | None:
         """The images of folder `within` (see folder_name) taken in `period` near a place of
-        `near`, videos or photos alone for a `kind`, or None for all."""
+        `near`, videos or photos alone for a `kind`, those with keyword `tag`, or None for all."""
         name = self._folder_of(within)
-        if not name and period is None and not near and kind is None:
+        if not name and period is None and not near and kind is None and tag is None:
             return None
-        subset = self.store.among(name, period, near, kind)
+        subset = self.store.among(name, period, near, kind, tag)
         # A period every image was taken in: a search of the whole index, without a selector
         # (whose cost grows with the ids it holds: 50 ms at a million against 5).
         return None if len(subset.ids) == self.store.count else subset
@@ -403,6 +407,7 @@ class Searcher:
             item.place,
             item.country,
             item.seconds,
+            item.tags,
         )
 
     def _fold(
@@ -441,15 +446,18 @@ def last_words(read: str, most: int = 6) -> str:
     return " ".join(read.split()[-most:])
 
 
-def split_query(text: str) -> tuple[str, list[str], Period | None, str | None, float | None, str | None]:
+def split_query(
+    text: str,
+) -> tuple[str, list[str], Period | None, str | None, float | None, str | None, str | None]:
     """A query's parts: what it describes, the words it leaves out (`split_negatives`), the period
-    it names (`taken:`), the place (`near:`) with its distance, and the kind of image it asks for
-    (`is:video`), if said."""
+    it names (`taken:`), the place (`near:`) with its distance, the kind of image it asks for
+    (`is:video`) and the keyword (`tag:`), if said."""
     words, period = split_period(text)
     words, place, radius_km = split_place(words)
     words, kind = split_kind(words)
+    words, tag = split_tag(words)
     positive, negatives = split_negatives(words)
-    return positive, negatives, period, place, radius_km, kind
+    return positive, negatives, period, place, radius_km, kind, tag
 
 
 def split_negatives(text: str) -> tuple[str, list[str]]:

@@ -45,6 +45,7 @@ from indexing.dates import Period
 from indexing.errors import BuscadorError
 from indexing.files import file_digest, replace_atomically
 from indexing.places import NAMING, Near, country_name
+from indexing.tags import fold
 from indexing.thumbnails import Thumbnails
 from indexing.vectors import NAME as VECTORS
 from indexing.vectors import VectorFile
@@ -526,17 +527,23 @@ class IndexStore:
         return len(self.among(folder).ids) if folder else self.count
 
     def among(
-        self, folder: str, period: Period | None = None, near: Sequence[Near] = (), kind: str | None = None
+        self,
+        folder: str,
+        period: Period | None = None,
+        near: Sequence[Near] = (),
+        kind: str | None = None,
+        tag: str | None = None,
     ) -> Subset:
         """The images under `folder` (a prefix of their keys, "a/b" for "a/b/…"; "" for all)
         taken in `period` (None: whenever) near the first place of `near` that has any (none:
-        anywhere), videos or photos alone for that `kind` (indexing.media), to search among
+        anywhere), videos or photos alone for that `kind` (indexing.media), those with keyword
+        `tag` (as indexing.tags.fold writes it), to search among
         (`search`'s `only`); a BuscadorError when there are none. The last ones asked for are
         kept (a visitor searching one folder asks again), up to SUBSETS_KEPT and
         config.FOLDER_CACHE_MB of vectors."""
         place = near[0].key if near else ""
         dates = (period.start, period.end) if period else ("", "")
-        wanted = (folder, *dates, place, kind or "")
+        wanted = (folder, *dates, place, kind or "", tag or "")
         with self._subsets_lock:
             if (found := self._subsets.get(wanted)) is not None:
                 self._subsets.move_to_end(wanted)
@@ -569,6 +576,8 @@ class IndexStore:
             ids = there
         if kind is not None:
             ids = self._of_kind(kind, ids, narrowed=bool(folder or period or near))
+        if tag is not None:
+            ids = self._with_tag(tag, ids, narrowed=bool(folder or period or near or kind))
         if ids is None:
             ids = self.catalog.ids()
         share = config.FOLDER_SHARE.get(self.manifest["index_type"], 0.0)
@@ -605,6 +614,18 @@ class IndexStore:
         if not len(found):
             code = f"no_{kind}s_among" if narrowed else f"no_{kind}s"
             raise BuscadorError(_NONE_OF_KIND[code], code)
+        return found
+
+    def _with_tag(self, tag: str, ids: np.ndarray | None, *, narrowed: bool) -> np.ndarray:
+        """Those of `ids` (None: all) with keyword `tag`; a BuscadorError when there are none (among
+        images already `narrowed`, or in the whole index)."""
+        tagged = self.catalog.ids_tagged(fold, tag) if self.catalog.tagged else np.empty(0, np.int64)
+        found = tagged if ids is None else np.intersect1d(ids, tagged, assume_unique=True)
+        if not len(found):
+            where = "none of the images searched has" if narrowed else "no image of this index has"
+            raise BuscadorError(
+                f"{where} the keyword {tag!r}", "no_tag_among" if narrowed else "no_tag", tag=tag
+            )
         return found
 
     def _in_folder(self, name: str) -> np.ndarray:

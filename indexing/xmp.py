@@ -18,7 +18,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from indexing import camera_raw
 
@@ -28,8 +28,25 @@ SUFFIX = ".xmp"
 MOST_BYTES = 4 * 1024 * 1024
 # The fingerprint of a photo with a sidecar: the photo's, then this, then the sidecar's.
 STAMP = " xmp:"
+
+
+class Told(NamedTuple):
+    """What XMP says of a photo: when (the text it writes, an ISO 8601 local time,
+    "2019-07-14T18:22:05.12+02:00"; "" for nothing), where (degrees, None for nothing), and its
+    keywords (`dc:subject`: Lightroom's and digiKam's tags, people's names among them)."""
+
+    taken: str = ""
+    lat: float | None = None
+    lon: float | None = None
+    tags: tuple[str, ...] = ()
+
+
 # What a photo without a sidecar (or with one that is not XMP) is told.
-NOTHING: tuple[str, float | None, float | None] = ("", None, None)
+NOTHING = Told()
+# Keywords kept of a photo, and characters of each: a sidecar is the user's, not a store.
+MOST_TAGS, MOST_TAG_CHARS = 100, 100
+_SUBJECT = "{http://purl.org/dc/elements/1.1/}subject"
+_ITEM = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}li"
 _EXIF = "{http://ns.adobe.com/exif/1.0/}"
 # When, most telling first: the shutter, the photo's creation as the editor keeps it, the file's.
 _DATES = (f"{_EXIF}DateTimeOriginal", "{http://ns.adobe.com/photoshop/1.0/}DateCreated")
@@ -92,30 +109,40 @@ def _sidecars(folder: str, version: int) -> dict[str, str]:
         return {}
 
 
-def when_and_where(path: Path) -> tuple[str, float | None, float | None]:
-    """When (the text the sidecar writes, an ISO 8601 local time: "2019-07-14T18:22:05.12+02:00";
-    "" for nothing) and where (latitude and longitude in degrees, None for nothing) the sidecar of
-    the photo at `path` says it was taken; nothing for no sidecar, or one that is not XMP."""
+def when_and_where(path: Path) -> Told:
+    """What the sidecar of the photo at `path` says (see Told); nothing for no sidecar, or one
+    that is not XMP."""
     found = sidecar(path)
     if found is None:
         return NOTHING
     try:
         with found.open("rb") as file:
             data = file.read(MOST_BYTES + 1)
-        if len(data) > MOST_BYTES:
-            return NOTHING
+    except OSError:
+        return NOTHING
+    return read(data) if len(data) <= MOST_BYTES else NOTHING
+
+
+def read(data: bytes) -> Told:
+    """What an XMP packet says (a sidecar's, or the one inside a photo's file); nothing for
+    anything that is not XMP."""
+    try:
         root = ET.fromstring(data)
-    except (OSError, ET.ParseError, ValueError):
+    except (ET.ParseError, ValueError):
         return NOTHING
     said: dict[str, str] = {}
+    tags: list[str] = []
     for element in root.iter():  # a property is an attribute of its description, or an element
         for name, value in element.attrib.items():
             said.setdefault(name, value)
         if element.text and element.text.strip() and not len(element):
             said.setdefault(element.tag, element.text.strip())
+        if element.tag == _SUBJECT:
+            tags += [" ".join((li.text or "").split())[:MOST_TAG_CHARS] for li in element.iter(_ITEM)]
     taken = next((said[name] for name in (*_DATES, _CREATED) if said.get(name)), "")
     lat, lon = _degrees(said.get(_LAT, ""), "NS", 90), _degrees(said.get(_LON, ""), "EW", 180)
-    return (taken, lat, lon) if lat is not None and lon is not None else (taken, None, None)
+    kept = tuple(dict.fromkeys(tag for tag in tags if tag))[:MOST_TAGS]
+    return Told(taken, lat, lon, kept) if lat is not None and lon is not None else Told(taken, tags=kept)
 
 
 def _degrees(text: str, signs: str, most: float) -> float | None:

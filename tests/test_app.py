@@ -43,6 +43,7 @@ HIT_KEYS = {
     "photo",
     "video",
     "seconds",
+    "tags",
     "taken",
     "place",
     "folded",

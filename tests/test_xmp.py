@@ -10,9 +10,13 @@ from PIL import Image
 
 from indexing import headers, xmp
 from indexing.build import build_index
+from indexing.catalog import CATALOG, Catalog
 from indexing.changes import plan_build
+from indexing.cli import main
+from indexing.errors import BuscadorError
 from indexing.search import Searcher
 from indexing.sources import FolderSource
+from indexing.tags import split_tag
 from tests.colour_embedder import ColourEmbedder, colour_image
 
 # darktable's (and digiKam's) way: properties as attributes of the description.
@@ -105,7 +109,7 @@ def test_a_sidecar_comes_before_the_photo_s_own_header(tmp_path):
 )
 def test_an_xmp_position_is_read_as_degrees(tmp_path, latitude, degrees):
     _darktable(tmp_path / "a.jpg.xmp", lat=latitude, lon="3,42,7.2W")
-    _, lat, lon = xmp.when_and_where(tmp_path / "a.jpg")
+    _, lat, lon, _ = xmp.when_and_where(tmp_path / "a.jpg")
     if degrees is None:
         assert (lat, lon) == (None, None)  # half a position is none
     else:
@@ -151,3 +155,55 @@ def test_an_edited_sidecar_has_its_photo_s_header_read_again_and_nothing_else(tm
     hit = Searcher.open(tmp_path / "index", embedder).by_text("red", k=1)[0]
     assert (hit.id, hit.taken, hit.town) == (first["beach.jpg"], "2018-05-01T10:00:00", None)
     assert asked == ["beach.jpg", "beach.jpg"]
+
+
+def _keywords(*tags: str) -> str:
+    items = "".join(f"<rdf:li>{tag}</rdf:li>" for tag in tags)
+    return (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        f"<dc:subject><rdf:Bag>{items}</rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+
+
+def test_a_keyword_is_searched_with_tag(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    (photos / "2019").mkdir(parents=True)
+    colour_image("red").save(photos / "party.png")
+    (photos / "party.png.xmp").write_text(_keywords("Ana", "Cumpleaños", "Ana"), encoding="utf-8")
+    exported = _keywords("Playa").encode()  # a JPEG exported by Lightroom: its keywords inside it
+    colour_image("blue").save(photos / "2019" / "sea.jpg", xmp=exported)
+    colour_image("red").save(photos / "other.png")
+    embedder = ColourEmbedder()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    searcher = Searcher.open(tmp_path / "index", embedder)
+    listed = searcher.by_query("tag:ana")  # a keyword alone lists its photos
+    assert [(hit.key, hit.tags, hit.score) for hit in listed] == [("party.png", ("Ana", "Cumpleaños"), None)]
+    assert [hit.key for hit in searcher.by_query('red etiqueta:"cumpleanos"', k=3)] == ["party.png"]
+    assert [hit.key for hit in searcher.by_query("red tag:PLAYA", k=3)] == ["2019/sea.jpg"]
+    with pytest.raises(BuscadorError, match="no image of this index has the keyword 'nobody'"):
+        searcher.by_query("red tag:nobody")
+    with pytest.raises(BuscadorError, match="none of the images searched has the keyword 'ana'"):
+        searcher.by_query("red tag:ana", within="2019")
+    with pytest.raises(BuscadorError, match="more than one keyword"):
+        searcher.by_query("tag:ana tag:playa")
+    with pytest.raises(BuscadorError, match="names no keyword"):
+        searcher.by_query('red tag:""')
+    assert split_tag("beach tag:ana_maría") == ("beach", "ana maria")
+    assert main(["search", str(tmp_path / "index"), "--text", "tag:ana"]) == 0  # a listing: no model
+    assert capsys.readouterr().out.rstrip().endswith(", tagged Ana, Cumpleaños)")
+
+
+def test_an_index_read_before_keywords_were_reads_its_sidecars_again_once(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    colour_image("red").save(photos / "party.png")
+    (photos / "party.png.xmp").write_text(_keywords("Ana"), encoding="utf-8")
+    embedder = ColourEmbedder()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    catalog = Catalog(tmp_path / "index" / CATALOG)  # as a version before keywords left it
+    catalog.set_facts([("", None, None, None, (), "party.png")])
+    catalog.set_meta(headers_reader="4")
+    catalog.close()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert Searcher.open(tmp_path / "index", embedder).by_text("red", k=1)[0].tags == ("Ana",)
