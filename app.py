@@ -152,6 +152,11 @@ def index_status(engine: Engine, lang: str = "en") -> str:
             asked = {town: quote(word + ':"' + town + '"', safe="") for town, _ in towns}  # near:"Paris, FR"
             named = {town: town_name(*town.rsplit(", ", 1), lang) for town, _ in towns}  # "Londres"
             line += " · 🏙️ " + " · ".join(f"[{named[town]}](?q={asked[town]}) ({n})" for town, n in towns)
+    if tags := store.manifest.get("tags"):
+        word = ui_text.message(lang, "tag_word")
+        asked = {tag: quote(f'{word}:"{tag}"', safe="") for tag in tags["top"]}  # tag:"Ana María"
+        line += f" · 🏷️ {tags['count']}: `{word}:{next(iter(tags['top']))}` · "
+        line += " · ".join(f"[{tag}](?q={asked[tag]}) ({n})" for tag, n in list(tags["top"].items())[:5])
     return line
 
 

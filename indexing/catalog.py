@@ -15,6 +15,7 @@ import logging
 import re
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -361,6 +362,22 @@ class Catalog:
                 "GROUP BY place, country ORDER BY n DESC, place LIMIT ?",
                 (most,),
             ).fetchall()
+
+    def top_tags(self, folded: Callable[[str], str], most: int) -> tuple[int, list[tuple[str, int]]]:
+        """How many images have keywords, and the `most` keywords the most images have: (keyword
+        as first written, count), keywords compared as `folded` writes them, ties in its order."""
+        if not self.tagged:
+            return 0, []
+        with self._lock:
+            rows = self._db.execute("SELECT tags FROM items WHERE tags IS NOT NULL ORDER BY id").fetchall()
+        counts: Counter[str] = Counter()
+        shown: dict[str, str] = {}
+        for (tags,) in rows:
+            for key, tag in {folded(t): t for t in tags.split("\n")}.items():
+                counts[key] += 1
+                shown.setdefault(key, tag)
+        ranked = sorted(counts.items(), key=lambda counted: (-counted[1], counted[0]))[:most]
+        return len(rows), [(shown[key], n) for key, n in ranked]
 
     def folders_named(self, name: str, most: int = 5) -> list[str]:
         """Up to `most` folders whose path ends with the folders `name` (case aside): where

@@ -264,6 +264,9 @@ def write_index(
             manifest[name] = search[name]
     if source.get("kind") == "folder" and (videos := len(catalog.ids_of_videos())):  # (a dataset has none)
         manifest["videos"] = videos
+    tagged, tags = catalog.top_tags(fold, TOP_TOWNS)
+    if tags:
+        manifest["tags"] = {"count": tagged, "top": dict(tags)}  # the images with keywords, the most used
     if years := catalog.years_taken():
         first, last = catalog.span_taken()
         manifest["dates_taken"] = {"count": sum(years.values()), "first": first, "last": last, "years": years}

@@ -8,6 +8,7 @@ import os
 import pytest
 from PIL import Image
 
+import app
 from indexing import headers, xmp
 from indexing.build import build_index
 from indexing.catalog import CATALOG, Catalog
@@ -18,6 +19,7 @@ from indexing.search import Searcher
 from indexing.sources import FolderSource
 from indexing.tags import split_tag
 from tests.colour_embedder import ColourEmbedder, colour_image
+from ui.startup import Engine
 
 # darktable's (and digiKam's) way: properties as attributes of the description.
 DARKTABLE = """<?xml version="1.0" encoding="UTF-8"?>
@@ -192,6 +194,11 @@ def test_a_keyword_is_searched_with_tag(tmp_path, capsys):
     assert split_tag("beach tag:ana_maría") == ("beach", "ana maria")
     assert main(["search", str(tmp_path / "index"), "--text", "tag:ana"]) == 0  # a listing: no model
     assert capsys.readouterr().out.rstrip().endswith(", tagged Ana, Cumpleaños)")
+    assert searcher.store.manifest["tags"] == {"count": 2, "top": {"Ana": 1, "Cumpleaños": 1, "Playa": 1}}
+    assert " · 🏷️ 2: `tag:Ana` · [Ana](?q=tag%3A%22Ana%22) (1) · " in app.index_status(Engine(searcher))
+    assert "[Cumpleaños](?q=etiqueta%3A%22Cumplea%C3%B1os%22) (1)" in app.index_status(Engine(searcher), "es")
+    assert main(["info", str(tmp_path / "index")]) == 0
+    assert "keywords:    2 images have some; Ana (1), Cumpleaños (1), Playa (1)" in capsys.readouterr().out
 
 
 def test_an_index_read_before_keywords_were_reads_its_sidecars_again_once(tmp_path):

@@ -301,9 +301,10 @@ class Handlers:
 
     def info(self, request: gr.Request) -> dict[str, Any]:
         """The index served now: {images, model, index_type, recall_at_10, built_at, source, videos
-        (how many of the images are videos), dates_taken ({count, first, last, years} of the photos
-        that say when they were taken, or None), places ({count, countries: {ISO code: count}} of
-        those that say where, or None)}; it changes when a new build comes in (ui.refresh)."""
+        (how many of the images are videos), tags ({count, top: {keyword: count}} of the images
+        with keywords, or None), dates_taken ({count, first, last, years} of the photos that say
+        when they were taken, or None), places ({count, countries: {ISO code: count}} of those
+        that say where, or None)}; it changes when a new build comes in (ui.refresh)."""
         searcher = self._searcher(visitor_language(request))
         manifest = searcher.store.manifest
         source = manifest.get("source") or {}
@@ -316,6 +317,7 @@ class Handlers:
             # A dataset by name; a folder's path on the server stays private.
             "source": source_text(source) if source.get("kind") == "dataset" else source.get("kind", "?"),
             "videos": manifest.get("videos", 0),
+            "tags": manifest.get("tags"),
             "dates_taken": manifest.get("dates_taken"),
             "places": manifest.get("places"),
         }
