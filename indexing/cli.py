@@ -739,9 +739,8 @@ def _info(args: argparse.Namespace) -> int:
         print(f"folders:     {folders} (search one alone with --within)")
     if tags := manifest.get("tags"):
         top = _counts(list(tags["top"].items()), more=False)
-        print(
-            f"keywords:    {tags['count']} images have some; {top} (search one with tag:KEYWORD in a query)"
-        )
+        have = "1 image has some" if tags["count"] == 1 else f"{tags['count']} images have some"
+        print(f"keywords:    {have}; {top} (search one with tag:KEYWORD in a query)")
     if videos := manifest.get("videos"):
         print(f"videos:      {videos} (search them alone with is:video in a query, the photos with is:photo)")
     if dates := manifest.get("dates_taken"):
