@@ -366,14 +366,11 @@ class Catalog:
     def top_tags(self, folded: Callable[[str], str], most: int) -> tuple[int, list[tuple[str, int]]]:
         """How many images have keywords, and the `most` keywords the most images have: (keyword
         as first written, count), keywords compared as `folded` writes them, ties in its order."""
-        if not self.tagged:
-            return 0, []
-        with self._lock:
-            rows = self._db.execute("SELECT tags FROM items WHERE tags IS NOT NULL ORDER BY id").fetchall()
+        rows = self._keywords()
         counts: Counter[str] = Counter()
         shown: dict[str, str] = {}
-        for (tags,) in rows:
-            for key, tag in {folded(t): t for t in tags.split("\n")}.items():
+        for _, tags in rows:
+            for key, tag in {folded(t): t for t in tags}.items():
                 counts[key] += 1
                 shown.setdefault(key, tag)
         ranked = sorted(counts.items(), key=lambda counted: (-counted[1], counted[0]))[:most]
@@ -436,32 +433,19 @@ class Catalog:
 
     def unread(self) -> list[str]:
         """The keys of the images whose header (when and where taken) was not read yet, by id."""
-        with self._lock:
-            return [
-                key for (key,) in self._db.execute("SELECT key FROM items WHERE taken IS NULL ORDER BY id")
-            ]
+        return self._keys("WHERE taken IS NULL")
 
     def unsaid(self) -> list[str]:
         """The keys of the images whose header, read, said no date or no position, by id."""
-        query = "SELECT key FROM items WHERE taken = '' OR (taken IS NOT NULL AND lat IS NULL) ORDER BY id"
-        with self._lock:
-            return [key for (key,) in self._db.execute(query)]
+        return self._keys("WHERE taken = '' OR (taken IS NOT NULL AND lat IS NULL)")
 
     def with_sidecars(self) -> list[str]:
         """The keys of the images with an XMP sidecar (its part of their fingerprints), by id."""
-        with self._lock:
-            return [
-                key
-                for (key,) in self._db.execute(
-                    "SELECT key FROM items WHERE instr(fingerprint, ?) > 0 ORDER BY id", (xmp.STAMP,)
-                )
-            ]
+        return self._keys("WHERE instr(fingerprint, ?) > 0", (xmp.STAMP,))
 
     def dated_and_placed(self) -> list[str]:
         """The keys of the images that say when and where they were taken, by id."""
-        query = "SELECT key FROM items WHERE taken > '' AND lat IS NOT NULL ORDER BY id"
-        with self._lock:
-            return [key for (key,) in self._db.execute(query)]
+        return self._keys("WHERE taken > '' AND lat IS NOT NULL")
 
     def forget_headers(self) -> None:
         """Mark every image's header unread (it was read before places were), in one transaction
@@ -514,10 +498,7 @@ class Catalog:
     def videos(self) -> list[str]:
         """The keys of the videos, by id."""
         where, values = _videos()
-        with self._lock:
-            return [
-                key for (key,) in self._db.execute(f"SELECT key FROM items WHERE {where} ORDER BY id", values)
-            ]
+        return self._keys(f"WHERE {where}", values)
 
     def forget_places(self) -> None:
         """Mark every position's town unnamed (another rule named them)."""
@@ -546,11 +527,7 @@ class Catalog:
     def ids_tagged(self, folded: Callable[[str], str], tag: str) -> np.ndarray:
         """The ids of the images with keyword `tag`, as `folded` compares keywords (case and
         accents aside), in order; a scan of the images with keywords."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, tags FROM items WHERE tags IS NOT NULL ORDER BY id"
-            ).fetchall()
-        return np.array([i for i, tags in rows if tag in {folded(t) for t in tags.split("\n")}], np.int64)
+        return np.array([i for i, tags in self._keywords() if tag in {folded(t) for t in tags}], np.int64)
 
     def ids_of_videos(self) -> np.ndarray:
         """The ids of the videos (indexing.video.EXTENSIONS), in order: keys named so (SQLite's
@@ -628,6 +605,21 @@ class Catalog:
                 "SELECT substr(taken, 1, 4), COUNT(*) FROM items WHERE taken != '' GROUP BY 1 ORDER BY 1"
             )
             return dict(rows.fetchall())
+
+    def _keys(self, where: str, values: tuple[Any, ...] = ()) -> list[str]:
+        """The keys of the rows `where` (an SQL WHERE clause) picks with `values`, by id."""
+        with self._lock:
+            return [key for (key,) in self._db.execute(f"SELECT key FROM items {where} ORDER BY id", values)]
+
+    def _keywords(self) -> list[tuple[int, list[str]]]:
+        """(id, keywords) of the images with keywords, by id (none where the catalog has no keywords)."""
+        if not self.tagged:
+            return []
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, tags FROM items WHERE tags IS NOT NULL ORDER BY id"
+            ).fetchall()
+        return [(i, tags.split("\n")) for i, tags in rows]
 
     def _ids(self, where: str, values: tuple[Any, ...]) -> np.ndarray:
         """The ids of the rows `where` (an SQL WHERE clause, or "" for all) picks with `values`,

@@ -622,7 +622,7 @@ class IndexStore:
     def _with_tag(self, tag: str, ids: np.ndarray | None, *, narrowed: bool) -> np.ndarray:
         """Those of `ids` (None: all) with keyword `tag`; a BuscadorError when there are none (among
         images already `narrowed`, or in the whole index)."""
-        tagged = self.catalog.ids_tagged(fold, tag) if self.catalog.tagged else np.empty(0, np.int64)
+        tagged = self.catalog.ids_tagged(fold, tag)
         found = tagged if ids is None else np.intersect1d(ids, tagged, assume_unique=True)
         if not len(found):
             where = "none of the images searched has" if narrowed else "no image of this index has"
