@@ -1,7 +1,8 @@
-"""File helpers: replace a file atomically, and a file's SHA-256 digest."""
+"""File helpers: replace a file atomically, a file's SHA-256 digest, and a folder's sidecar files."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -9,6 +10,30 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+
+def sidecars_in(folder: str | os.PathLike[str], suffix: str) -> dict[str, str]:
+    """The names of the files in `folder` whose names end with `suffix` (case aside), by their
+    lowercase names: listed once per version of the folder (its modification time, one stat),
+    so that looking up each photo's sidecar (Takeout's JSON, an editor's XMP) lists no folder
+    again, and asks for no name the folder does not have (on a NAS, network round trips)."""
+    try:
+        version = os.stat(folder).st_mtime_ns
+    except OSError:
+        return {}
+    return _listed(str(folder), suffix, version)
+
+
+@functools.lru_cache(maxsize=64)
+def _listed(folder: str, suffix: str, version: int) -> dict[str, str]:
+    """`sidecars_in(folder, suffix)` as the folder was at modification time `version`."""
+    try:
+        with os.scandir(folder) as entries:
+            return {
+                entry.name.lower(): entry.name for entry in entries if entry.name.lower().endswith(suffix)
+            }
+    except OSError:
+        return {}
 
 
 def file_digest(path: Path, size: int | None = None) -> dict[str, Any]:

@@ -10,13 +10,13 @@ edited copy, `IMG_1234-edited.jpg`, none: its original's serves.
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from indexing.files import sidecars_in
 
 # The longest name Takeout gives a file, sidecars included.
 MOST_CHARS = 51
@@ -27,13 +27,9 @@ _EDITED = re.compile(r"^(.*)-edited(\.[^.]+)$", re.IGNORECASE)
 
 def sidecar(path: Path) -> Path | None:
     """The Takeout sidecar of the photo or video at `path`, where there is one: looked up among
-    the JSON files of its folder, listed once per version of the folder (a stat per photo, where
-    asking for each name the rules give cost two more: on a NAS, network round trips)."""
-    try:
-        stamp = path.parent.stat().st_mtime_ns
-    except OSError:
-        return None
-    sidecars = _json_files(str(path.parent), stamp)
+    the JSON files of its folder (files.sidecars_in: a stat per photo, where asking for each name
+    the rules give cost two more)."""
+    sidecars = sidecars_in(path.parent, ".json")  # by lowercase name; Takeout's names match exactly
     if not sidecars:
         return None
     name, copy = path.name, ""
@@ -44,27 +40,14 @@ def sidecar(path: Path) -> Path | None:
     for suffix in _SUFFIXES:
         stem = name + suffix[: -len(".json")]
         candidate = stem[: MOST_CHARS - len(copy) - len(".json")] + copy + ".json"
-        if candidate in sidecars:
+        if sidecars.get(candidate.lower()) == candidate:
             return path.parent / candidate
     return None
 
 
 def holds_sidecars(folder: Path) -> bool:
     """Whether `folder` holds JSON files, as Takeout's sidecars are (one look at the folder)."""
-    try:
-        return bool(_json_files(str(folder), folder.stat().st_mtime_ns))
-    except OSError:
-        return False
-
-
-@functools.lru_cache(maxsize=64)
-def _json_files(folder: str, stamp: int) -> frozenset[str]:
-    """The names of the JSON files in `folder` as it was at modification time `stamp`."""
-    try:
-        with os.scandir(folder) as entries:
-            return frozenset(entry.name for entry in entries if entry.name.endswith(".json"))
-    except OSError:
-        return frozenset()
+    return bool(sidecars_in(folder, ".json"))
 
 
 def when_and_where(path: Path) -> tuple[str, Any, Any]:

@@ -12,7 +12,6 @@ last build has the photo's header read again, and nothing else done.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 from indexing import camera_raw
+from indexing.files import sidecars_in
 
 T = TypeVar("T")
 SUFFIX = ".xmp"
@@ -86,27 +86,11 @@ def image_part(fingerprint: str) -> str:
 
 def sidecar(path: Path) -> Path | None:
     """The sidecar of the photo at `path`, where there is one: looked up among the sidecars of its
-    folder, listed once per version of the folder (as Takeout's, a stat a photo)."""
-    folder, name = os.path.split(path)
-    try:
-        version = os.stat(folder or ".").st_mtime_ns
-    except OSError:
-        return None
-    sidecars = _sidecars(folder or ".", version)
+    folder (files.sidecars_in: a stat a photo)."""
+    folder, name = os.path.split(path)  # (os.path's, not Path's: every header read asks)
+    sidecars = sidecars_in(folder or ".", SUFFIX)
     found = sidecar_of(name, sidecars) if sidecars else None
     return path.parent / found if found else None
-
-
-@functools.lru_cache(maxsize=64)
-def _sidecars(folder: str, version: int) -> dict[str, str]:
-    """The sidecars in `folder` as it was at modification time `version`, by lowercase name."""
-    try:
-        with os.scandir(folder) as entries:
-            return {
-                entry.name.lower(): entry.name for entry in entries if entry.name.lower().endswith(SUFFIX)
-            }
-    except OSError:
-        return {}
 
 
 def when_and_where(path: Path) -> Told:
