@@ -335,45 +335,43 @@ def _embedder(args: argparse.Namespace, fast_decode: bool = True) -> Embedder:
 
 
 class _WhenAsked:
-    """The CLIP model of a search, loaded when the search first needs it: a listing of a period's,
-    a place's or the videos' photos, or --like, needs none (a model takes seconds to load and
-    600 MB). Until then it stands for the index's own model; a model that turns out to be
-    another is refused then, as Searcher refuses one."""
+    """A model of a search, loaded (by `load`, which checks it fits the index) when the search first
+    needs it: a listing of a period's, a place's or the videos' photos, or --like, needs no CLIP
+    model, and an English text no second text model (a model takes seconds to load and 600 MB).
+    Until then it stands for one that fits, with the `known` attributes the search asks first."""
 
-    def __init__(self, args: argparse.Namespace, store: IndexStore) -> None:
-        self.model_name, self.dim = store.model, store.dim
-        self._args, self._store = args, store
-        self._loaded: Embedder | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._loaded is None:
-            loaded = _embedder(self._args)
-            self._store.require_model(loaded.model_name, loaded.dim)
-            self._loaded = loaded
-        return getattr(self._loaded, name)
-
-
-class _TextWhenAsked:
-    """The second text model of a search (--text-model), loaded when a text in another language
-    first needs it, as the CLIP model is (`_WhenAsked`); the image model it must be aligned to is
-    checked then."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-        self._image_model = ""
-        self._loaded: TextEncoder | None = None
-
-    def require_image_model(self, image_model: str) -> None:
-        self._image_model = image_model
+    def __init__(self, load: Callable[[], Any], **known: Any) -> None:
+        self.__dict__.update(known)
+        self._load = load
+        self._loaded: Any = None
 
     def __getattr__(self, name: str) -> Any:
         if self._loaded is None:
-            from indexing.text_encoder import TextEncoder
-
-            loaded = TextEncoder(self._name)
-            loaded.require_image_model(self._image_model)
-            self._loaded = loaded
+            self._loaded = self._load()
         return getattr(self._loaded, name)
+
+
+def _models_when_asked(args: argparse.Namespace, store: IndexStore) -> tuple[Embedder, TextEncoder | None]:
+    """The CLIP model and the second text model (where one is set) of a search, each loaded when
+    first needed (`_WhenAsked`); one that turns out not to fit the index is refused then, as
+    Searcher refuses one."""
+    name = config.text_model(args.text_model)
+
+    def clip() -> Embedder:
+        loaded = _embedder(args)
+        store.require_model(loaded.model_name, loaded.dim)
+        return loaded
+
+    def text() -> TextEncoder:
+        from indexing.text_encoder import TextEncoder
+
+        loaded = TextEncoder(name)
+        loaded.require_image_model(store.model)
+        return loaded
+
+    embedder = cast("Embedder", _WhenAsked(clip, model_name=store.model, dim=store.dim))
+    checked_when_loaded = {"require_image_model": lambda _model: None}
+    return embedder, cast("TextEncoder", _WhenAsked(text, **checked_when_loaded)) if name else None
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -529,9 +527,7 @@ def _search(args: argparse.Namespace) -> int:
 
     _description_from_words(args)
     store = IndexStore(config.index_dir(args.index))  # before the model: a missing index fails fast
-    text_model = config.text_model(args.text_model)
-    embedder = cast("Embedder", _WhenAsked(args, store))
-    text_encoder = cast("TextEncoder", _TextWhenAsked(text_model)) if text_model else None
+    embedder, text_encoder = _models_when_asked(args, store)
     searcher = Searcher(store, embedder, text_encoder=text_encoder)
     options = {
         "k": args.k,
