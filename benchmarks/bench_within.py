@@ -34,6 +34,7 @@ from benchmarks import arguments
 from indexing.ann import Selection
 from indexing.catalog import CATALOG, Catalog
 from indexing.dates import parse_period
+from indexing.narrowing import Narrowing
 from indexing.places import gazetteer, name_towns
 from indexing.store import IndexStore, Subset
 
@@ -90,7 +91,7 @@ def main() -> None:
             f"through the index {index_ms:5.2f} ms (recall@10 {recall:.3f})"
         )
     started = time.perf_counter()
-    store.among("photos")
+    store.among(Narrowing("photos"))
     print(
         f"store.among('photos'), every image: {(time.perf_counter() - started) * 1000:.0f} ms the first time"
     )
@@ -146,9 +147,9 @@ def around(index: Path, queries: np.ndarray) -> None:
     for place in ("Madrid", "Lagos", "Tokyo", "Spain", "China"):
         near = gazetteer().find(place)
         started = time.perf_counter()
-        subset = store.among("", None, near)
+        subset = store.among(Narrowing(near=tuple(near)))
         first = (time.perf_counter() - started) * 1000
-        later_ms, _ = timed(store, queries, store.among("", None, near))
+        later_ms, _ = timed(store, queries, store.among(Narrowing(near=tuple(near))))
         started = time.perf_counter()
         store.in_date_order(subset)[:12]
         order = (time.perf_counter() - started) * 1000
@@ -165,9 +166,9 @@ def periods(index: Path, queries: np.ndarray) -> None:
     for text in ("2015..2024", "2019", "2019-06", "2019-06-15"):
         period = parse_period(text)
         started = time.perf_counter()
-        subset = store.among("", period)
+        subset = store.among(Narrowing(period=period))
         first = (time.perf_counter() - started) * 1000
-        later_ms, _ = timed(store, queries, store.among("", period))
+        later_ms, _ = timed(store, queries, store.among(Narrowing(period=period)))
         how = "exact" if subset.vectors is not None else "through the index"
         print(
             f"taken:{text:<11} {len(subset.ids):>9,} images: first search listed them in {first:6.1f} ms; "

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
+from indexing.narrowing import Narrowing
 from indexing.progress import progress_bar
 from indexing.store import IndexStore, folder_name
 
@@ -92,7 +93,7 @@ def find_duplicates(
 ) -> list[list[Member]]:
     """The near-duplicate groups of an index, or of its folder `within`, with keys and labels."""
     folder = folder_name(within)
-    ids = store.among(folder).ids
+    ids = store.among(Narrowing(folder)).ids
     vectors = store.vectors.read(ids) if len(ids) else np.empty((0, store.dim), np.float32)
     groups = duplicate_pairs(ids, vectors, threshold, progress=progress)
     items = store.items(i for group in groups for i, _ in group)

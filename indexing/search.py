@@ -5,7 +5,6 @@ The one place queries are checked and answered; the CLI, the app's buttons and i
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -16,14 +15,12 @@ import numpy as np
 
 from indexing import config
 from indexing.catalog import Item
-from indexing.dates import Period, split_period
 from indexing.errors import BuscadorError
 from indexing.images import ImageInput
-from indexing.media import split_kind
-from indexing.places import Near, gazetteer, place_label, split_place
+from indexing.narrowing import Narrowing, split_query
+from indexing.places import place_label
 from indexing.sources import file_of, folder_roots
 from indexing.store import IndexStore, Subset, folder_name
-from indexing.tags import split_tag
 
 if TYPE_CHECKING:  # (the models' module loads torch and transformers: seconds a listing does without)
     from indexing.embedder import EmbedderLike, TextEncoderLike
@@ -173,8 +170,8 @@ class Searcher:
         """Where the text model that embeds description `text` in `language` stops reading it:
         the words it reads when the description is longer than the model takes (the rest is left
         out), else None. `taken:`, `near:`, `is:`, `tag:` and the words left out are not the description's."""
-        positive, *_ = split_query(text)
-        return self._encoder(language).words_read(positive) if positive else None
+        described = split_query(text).described
+        return self._encoder(language).words_read(described) if described else None
 
     def by_image(
         self,
@@ -204,23 +201,25 @@ class Searcher:
         timings: dict[str, float] | None = None,
     ) -> list[Hit]:
         """The general query: a text, an example image, or both, minus what to leave out, among
-        all images or those in folder `within`, and those taken in the period the text names
-        (`taken:2019`, see indexing.dates) near the place it names (`near:Madrid`, see
-        indexing.places). Texts in `language` go to `text_encoder_for(language)`. A period or
-        place alone browses it: its photos in the order they were taken, without scores.
+        all images or those the query narrows to (indexing.narrowing): in folder `within`, taken
+        in the period the text names (`taken:2019`) near the place it names (`near:Madrid`), of
+        the kind (`is:video`) and with the keyword (`tag:Ana`) it names. Texts in `language` go
+        to `text_encoder_for(language)`. A narrowing alone browses it: its photos in the order
+        they were taken, without scores.
 
         query = normalise((1 − w)·t + w·i) − mean of the negatives' vectors, normalised again;
         t, i and each negative are unit vectors (text, image, `-word`s and `negative`), w is
         `image_weight`, and a lone text or image is taken as it is.
         """
-        positive, negatives, period, place, radius_km, kind, tag = split_query(text or "")
-        near = gazetteer().find(place, radius_km) if place else []
+        query = split_query(text or "")
+        positive = query.described
+        narrowing = query.narrowing(self._folder_of(within))
         extra = negative.split(",") if isinstance(negative, str) else list(negative)
-        negatives += [n.strip() for n in extra if n and n.strip()]
+        negatives = query.left_out + [n.strip() for n in extra if n and n.strip()]
         has_image = image is not None and image != ""
         if not positive and not has_image:
-            if (period is not None or near or kind or tag) and not negatives:
-                return self._in_date_order(period, near, within, k, offset, kind=kind, tag=tag)
+            if narrowing.beyond_folder and not negatives:
+                return self._in_date_order(narrowing, k, offset)
             if negatives:
                 raise BuscadorError(
                     "the query only says what to leave out: add what you are looking for",
@@ -230,7 +229,7 @@ class Searcher:
         k, min_score, threshold = self._check(k, min_score, collapse)
         weight = _fraction(image_weight)
         offset = whole_number(offset, "offset", 0, config.MAX_K - k)
-        only = self._among(within, period, near, kind, tag)
+        only = self._among(narrowing)
         started = time.perf_counter()
         texts = [positive, *negatives] if positive else negatives
         text_vectors = (
@@ -245,40 +244,34 @@ class Searcher:
         _add(timings, "embed", started)
         return self._answer(vector, k, min_score, threshold, timings=timings, offset=offset, only=only)
 
-    def _in_date_order(
-        self,
-        period: Period | None,
-        near: Sequence[Near],
-        within: object,
-        k: object,
-        offset: object,
-        *,
-        kind: str | None = None,
-        tag: str | None = None,
-    ) -> list[Hit]:
-        """Photos offset+1 to offset+K of `period` near a place of `near` (in folder `within`;
-        videos or photos alone for a `kind`; those with keyword `tag`), in the order they were
-        taken (those of the same moment in id order, those that do not say when last)."""
+    def _in_date_order(self, narrowing: Narrowing, k: object, offset: object) -> list[Hit]:
+        """Photos offset+1 to offset+K of `narrowing`, in the order they were taken (those of
+        the same moment in id order, those that do not say when last)."""
         k, _, _ = self._check(k, -1.0, 0.0)
         offset = whole_number(offset, "offset", 0, config.MAX_K - k)
-        name = self._folder_of(within)
-        if near or kind or tag:  # a place's photos, the videos, a keyword's: a few, listed whole
-            subset = self.store.among(name, period, near, kind, tag)
+        if (
+            narrowing.near or narrowing.kind or narrowing.tag
+        ):  # a place's, the videos, a keyword's: listed whole
+            subset = self.store.among(narrowing)
             page = self.store.in_date_order(subset)[offset : offset + k].tolist()
         else:
-            assert period is not None
-            page = self._period_page(period, name, within, k, offset)
+            page = self._period_page(narrowing, k, offset)
         items = self.store.items(page)
         found = [items[i] for i in page if i in items]
         return [self._hit(rank, None, item) for rank, item in enumerate(found, start=offset + 1)]
 
-    def _period_page(self, period: Period, name: str, within: object, k: int, offset: int) -> list[int]:
-        """Ids offset+1 to offset+K of `period` in folder `name`, read through the date index."""
+    def _period_page(self, narrowing: Narrowing, k: int, offset: int) -> list[int]:
+        """Ids offset+1 to offset+K of a narrowing to a period (in a folder), read through the
+        date index."""
+        period, folder = narrowing.period, narrowing.folder
+        assert period is not None
         if not self.store.catalog.dated:
-            self._among(within, period)  # says why: an index built before dates were read
-        page = self.store.catalog.taken_page(period.start, period.end, f"{name}/" if name else "", k, offset)
+            self._among(narrowing)  # says why: an index built before dates were read
+        page = self.store.catalog.taken_page(
+            period.start, period.end, f"{folder}/" if folder else "", k, offset
+        )
         if not page and not offset:
-            self._among(within, period)  # says why: no such folder, no dated photo, none then
+            self._among(narrowing)  # says why: no such folder, no dated photo, none then
         return page
 
     def by_id(
@@ -297,7 +290,7 @@ class Searcher:
         offset = whole_number(offset, "offset", 0, config.MAX_K - k)
         item_id = whole_number(item_id, "ID", 0, 2**62)
         vector = self.store.vector(item_id)
-        only = self._among(within)
+        only = self._among(Narrowing(self._folder_of(within)))
         return self._answer(
             vector, k, min_score, threshold, timings=timings, exclude=item_id, offset=offset, only=only
         )
@@ -331,20 +324,11 @@ class Searcher:
             )
         return k, min_score, threshold
 
-    def _among(
-        self,
-        within: object,
-        period: Period | None = None,
-        near: Sequence[Near] = (),
-        kind: str | None = None,
-        tag: str | None = None,
-    ) -> Subset | None:
-        """The images of folder `within` (see folder_name) taken in `period` near a place of
-        `near`, videos or photos alone for a `kind`, those with keyword `tag`, or None for all."""
-        name = self._folder_of(within)
-        if not name and period is None and not near and kind is None and tag is None:
+    def _among(self, narrowing: Narrowing) -> Subset | None:
+        """The images of `narrowing`, or None for all."""
+        if narrowing.everything:
             return None
-        subset = self.store.among(name, period, near, kind, tag)
+        subset = self.store.among(narrowing)
         # A period every image was taken in: a search of the whole index, without a selector
         # (whose cost grows with the ids it holds: 50 ms at a million against 5).
         return None if len(subset.ids) == self.store.count else subset
@@ -437,33 +421,10 @@ class Searcher:
         return kept
 
 
-NEGATIVE = re.compile(r'(?:^|\s)-(?:"([^"]+)"|(\S+))')
-
-
 def last_words(read: str, most: int = 6) -> str:
     """The last `most` words of what a text model read of a description (`Searcher.words_read`):
     where it stopped, as the page and the command line quote it."""
     return " ".join(read.split()[-most:])
-
-
-def split_query(
-    text: str,
-) -> tuple[str, list[str], Period | None, str | None, float | None, str | None, str | None]:
-    """A query's parts: what it describes, the words it leaves out (`split_negatives`), the period
-    it names (`taken:`), the place (`near:`) with its distance, the kind of image it asks for
-    (`is:video`) and the keyword (`tag:`), if said."""
-    words, period = split_period(text)
-    words, place, radius_km = split_place(words)
-    words, kind = split_kind(words)
-    words, tag = split_tag(words)
-    positive, negatives = split_negatives(words)
-    return positive, negatives, period, place, radius_km, kind, tag
-
-
-def split_negatives(text: str) -> tuple[str, list[str]]:
-    """'beach -people -"red car"' → ("beach", ["people", "red car"])."""
-    negatives = [quoted or word for quoted, word in NEGATIVE.findall(text)]
-    return " ".join(NEGATIVE.sub(" ", text).split()), negatives
 
 
 def _fraction(value: object) -> float:

@@ -44,6 +44,7 @@ from indexing.catalog import CATALOG, FORMAT_VERSION, Catalog, Item, Row
 from indexing.dates import Period
 from indexing.errors import BuscadorError
 from indexing.files import file_digest, replace_atomically
+from indexing.narrowing import Narrowing
 from indexing.places import NAMING, Near, country_name
 from indexing.tags import fold
 from indexing.thumbnails import Thumbnails
@@ -527,30 +528,32 @@ class IndexStore:
 
     def count_in(self, folder: str) -> int:
         """How many images are under `folder` (as `among` takes it), or in all ("")."""
-        return len(self.among(folder).ids) if folder else self.count
+        return len(self.among(Narrowing(folder)).ids) if folder else self.count
 
-    def among(
-        self,
-        folder: str,
-        period: Period | None = None,
-        near: Sequence[Near] = (),
-        kind: str | None = None,
-        tag: str | None = None,
-    ) -> Subset:
-        """The images under `folder` (a prefix of their keys, "a/b" for "a/b/…"; "" for all)
-        taken in `period` (None: whenever) near the first place of `near` that has any (none:
-        anywhere), videos or photos alone for that `kind` (indexing.media), those with keyword
-        `tag` (as indexing.tags.fold writes it), to search among
-        (`search`'s `only`); a BuscadorError when there are none. The last ones asked for are
-        kept (a visitor searching one folder asks again), up to SUBSETS_KEPT and
-        config.FOLDER_CACHE_MB of vectors."""
-        place = near[0].key if near else ""
-        dates = (period.start, period.end) if period else ("", "")
-        wanted = (folder, *dates, place, kind or "", tag or "")
+    def among(self, narrowing: Narrowing) -> Subset:
+        """The images of `narrowing` (see there), to search among (`search`'s `only`); a
+        BuscadorError when there are none. The last ones asked for are kept (a visitor searching
+        one folder asks again), up to SUBSETS_KEPT and config.FOLDER_CACHE_MB of vectors."""
+        wanted = narrowing.key()
         with self._subsets_lock:
             if (found := self._subsets.get(wanted)) is not None:
                 self._subsets.move_to_end(wanted)
                 return found
+        ids = self._ids_of(narrowing)
+        share = config.FOLDER_SHARE.get(self.manifest["index_type"], 0.0)
+        found = Subset(ann.Selection(ids), self.vectors.read(ids) if len(ids) < share * self.count else None)
+        with self._subsets_lock:
+            self._subsets[wanted] = found
+            while len(self._subsets) > SUBSETS_KEPT or (
+                len(self._subsets) > 1
+                and sum(f.bytes for f in self._subsets.values()) > config.FOLDER_CACHE_MB * 1e6
+            ):
+                self._subsets.popitem(last=False)
+        return found
+
+    def _ids_of(self, narrowing: Narrowing) -> np.ndarray:
+        """The ids of `narrowing`'s images; a BuscadorError saying why when there are none."""
+        folder, period, near = narrowing.folder, narrowing.period, narrowing.near
         ids = self._in_folder(folder) if folder else None
         if period is not None:
             taken = self._taken_in(period, folder)
@@ -577,22 +580,11 @@ class IndexStore:
                     where_es=place.where("es"),
                 )
             ids = there
-        if kind is not None:
-            ids = self._of_kind(kind, ids, narrowed=bool(folder or period or near))
-        if tag is not None:
-            ids = self._with_tag(tag, ids, narrowed=bool(folder or period or near or kind))
-        if ids is None:
-            ids = self.catalog.ids()
-        share = config.FOLDER_SHARE.get(self.manifest["index_type"], 0.0)
-        found = Subset(ann.Selection(ids), self.vectors.read(ids) if len(ids) < share * self.count else None)
-        with self._subsets_lock:
-            self._subsets[wanted] = found
-            while len(self._subsets) > SUBSETS_KEPT or (
-                len(self._subsets) > 1
-                and sum(f.bytes for f in self._subsets.values()) > config.FOLDER_CACHE_MB * 1e6
-            ):
-                self._subsets.popitem(last=False)
-        return found
+        if narrowing.kind is not None:
+            ids = self._of_kind(narrowing.kind, ids)
+        if narrowing.tag is not None:
+            ids = self._with_tag(narrowing.tag, ids)
+        return self.catalog.ids() if ids is None else ids
 
     def in_date_order(self, subset: Subset) -> np.ndarray:
         """`subset`'s ids in the order they were taken (see Catalog.taken_order), worked out the
@@ -602,10 +594,9 @@ class IndexStore:
             subset.order.append(self.catalog.taken_order(subset.ids))
         return subset.order[0]
 
-    def _of_kind(self, kind: str, ids: np.ndarray | None, *, narrowed: bool) -> np.ndarray:
+    def _of_kind(self, kind: str, ids: np.ndarray | None) -> np.ndarray:
         """Those of `ids` (None: all) that are videos, or photos, for `kind`; a BuscadorError
-        when there are none, among images already `narrowed` to a folder, a period or a place
-        or in the whole index."""
+        when there are none, among the images already narrowed to or in the whole index."""
         with self._subsets_lock:
             if self._videos is None:
                 self._videos = self.catalog.ids_of_videos()
@@ -615,13 +606,14 @@ class IndexStore:
         else:
             found = np.setdiff1d(self.catalog.ids() if ids is None else ids, videos, assume_unique=True)
         if not len(found):
-            code = f"no_{kind}s_among" if narrowed else f"no_{kind}s"
+            code = f"no_{kind}s_among" if ids is not None else f"no_{kind}s"
             raise BuscadorError(_NONE_OF_KIND[code], code)
         return found
 
-    def _with_tag(self, tag: str, ids: np.ndarray | None, *, narrowed: bool) -> np.ndarray:
+    def _with_tag(self, tag: str, ids: np.ndarray | None) -> np.ndarray:
         """Those of `ids` (None: all) with keyword `tag`; a BuscadorError when there are none (among
-        images already `narrowed`, or in the whole index)."""
+        the images already narrowed to, or in the whole index)."""
+        narrowed = ids is not None
         tagged = self.catalog.ids_tagged(fold, tag)
         found = tagged if ids is None else np.intersect1d(ids, tagged, assume_unique=True)
         if not len(found):

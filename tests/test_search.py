@@ -9,7 +9,8 @@ import pytest
 
 from indexing.build import build_index
 from indexing.errors import BuscadorError
-from indexing.search import Searcher, split_negatives
+from indexing.narrowing import Narrowing, split_negatives
+from indexing.search import Searcher
 from indexing.sources import FolderSource
 from tests.colour_embedder import ColourEmbedder, colour_image
 
@@ -233,7 +234,7 @@ def test_a_search_within_a_folder_answers_from_its_images_and_subfolders_alone(
         "2020/green.png",
     ]
     assert len(searcher.by_text("red", k=5)) == 5  # no folder: every image
-    assert (searcher.store.among("2020").vectors is None) == (share == 0.0)
+    assert (searcher.store.among(Narrowing("2020")).vectors is None) == (share == 0.0)
 
 
 @pytest.mark.parametrize("within", ["2021", "2019/red.png", "20", "../" * 2000])
