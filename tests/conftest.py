@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -17,6 +18,22 @@ from tests.tiny_clip import SHARED_MODEL, make_tiny_clip
 if SHARED_MODEL.is_dir():  # everything the tests need is local: make sure nothing reaches for the Hub
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _temp_folder_of_the_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The code under test (and what it starts) makes its temporary files in a folder of the
+    test run's, which pytest removes with its older runs, not in the system's: gradio_client leaves
+    an empty folder there for every file it downloads (some 60 a run)."""
+    folder = str(tmp_path_factory.mktemp("tmp"))
+    before = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir, os.environ["TMPDIR"] = folder, folder
+    yield
+    tempfile.tempdir = before[0]
+    if before[1] is None:
+        del os.environ["TMPDIR"]
+    else:
+        os.environ["TMPDIR"] = before[1]
 
 
 @pytest.fixture(scope="session")
