@@ -188,7 +188,8 @@ def build_ui(engine: Engine) -> gr.Blocks:
     under "Options", so that on a phone the results land on the first screen after a search.
     """
     h = Handlers(engine)
-    with gr.Blocks(title="Buscador Visual") as demo:
+    uploads_deleted = (config.UPLOADS_CHECK_S, config.UPLOADS_KEPT_S)
+    with gr.Blocks(title="Buscador Visual", delete_cache=uploads_deleted) as demo:
         gr.Markdown("# 🔎 Buscador Visual")
         gr.Markdown(T("intro"), elem_id="intro")
         # The problem and the index's size are set again at each page load (below): the index may

@@ -87,6 +87,11 @@ PHOTO_SIDE = 2048
 # Room (MB) on the app's disk for the seekable copies of the videos it plays (ui.video_copies); a
 # video bigger than half of it is streamed as it comes, without seeking. $VIDEO_COPIES_MB overrides.
 VIDEO_COPIES_MB = 2048
+# A visitor's uploaded photo (their query) is deleted from the app's disk this many seconds after
+# it came, checked every UPLOADS_CHECK_S (and every one when the app stops): a demo keeps no one's
+# photos, nor fills its disk with them.
+UPLOADS_KEPT_S = 3600
+UPLOADS_CHECK_S = 300
 # Pixels after reduced-size JPEG decoding; larger images are refused rather than exhausting memory.
 MAX_DECODED_PIXELS = 100_000_000
 # Files are read whole before decoding; bigger ones are refused rather than filling memory.

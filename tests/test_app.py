@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -690,6 +691,47 @@ def test_a_changed_option_runs_each_kind_of_last_search_again(built_index, embed
         "collapse": False,
         "within": "",
     }
+
+
+def test_a_visitors_picture_is_deleted_a_while_after_it_came(
+    built_index, batching, collection, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(config, "UPLOADS_KEPT_S", 1)
+    monkeypatch.setattr(config, "UPLOADS_CHECK_S", 1)
+    demo, url = _serve(Engine(Searcher.open(built_index, batching, max_k=APP_MAX_K)))
+    try:
+        picture = tmp_path / "visitor-7f3a.png"
+        shutil.copy(collection / "img_004.png", picture)
+        hits = Client(url, verbose=False).predict(handle_file(str(picture)), 1, 0.0, api_name="/hits_image")
+        assert hits[0]["key"] == "img_004.png"
+        kept = list(Path(gr.utils.get_upload_folder()).rglob(picture.name))
+        assert kept  # the app has it, for the visitor's next searches...
+        deadline = time.monotonic() + 20
+        while any(path.exists() for path in kept) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(path.exists() for path in kept)  # ...a while, not for ever
+    finally:
+        demo.close()
+
+
+def test_a_search_by_a_picture_the_app_has_deleted_says_to_upload_it_again(built_index, embedder, tmp_path):
+    handlers = Handlers(Engine(Searcher.open(built_index, embedder, max_k=APP_MAX_K)))
+    gone = str(tmp_path / "gone.png")  # as the app's upload folder had it, an hour ago
+    minutes = config.UPLOADS_KEPT_S // 60
+    english, spanish = gr.Request(), gr.Request(headers={"accept-language": "es-ES,es;q=0.9"})
+    said = (
+        f"Your picture is no longer here \\(a picture is deleted {minutes} minutes after it was uploaded\\)"
+    )
+    with pytest.raises(gr.Error, match=said):
+        handlers.search_combined(gone, "", 1.0, 3, -1.0, False, "", english)
+    with pytest.raises(gr.Error, match="vuelve a subirla"):
+        handlers.search_combined(gone, "", 1.0, 3, -1.0, False, "", spanish)
+    asked = {"image": gone, "words": "", "weight": 1.0}
+    last = {"kind": "image", "query": asked, "k": 3, "min_score": -1.0, "collapse": False}
+    with pytest.raises(gr.Error, match="upload it again"):  # "More results", later
+        handlers.more_results(last, [{"id": 0}], english)
+    with pytest.raises(gr.Error, match="upload it again"):  # the API
+        handlers.hits_image({"path": gone}, 3, 0.0, english)
 
 
 def test_a_clicked_result_offers_its_original_or_its_page_where_there_is_one(built_index, embedder):

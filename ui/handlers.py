@@ -129,7 +129,7 @@ class Handlers:
             min_score=min_score,
             collapse=collapse,
             within=within,
-            query=lambda s, o: s.by_image(image, k, min_score, **o),
+            query=lambda s, o: s.by_image(_kept(image), k, min_score, **o),
             what=lambda lang: ui_text.message(lang, "image_query"),
             link=None,  # an uploaded image has no link
         )
@@ -154,7 +154,7 @@ class Handlers:
 
         def search(s: Searcher, o: dict[str, Any]) -> list[Hit]:
             hits = s.by_query(
-                text, image, image_weight=weight, k=k, min_score=min_score, language=language, **o
+                text, _kept(image), image_weight=weight, k=k, min_score=min_score, language=language, **o
             )
             read[0] = s.words_read(text, language) if text else None
             return hits
@@ -233,14 +233,13 @@ class Handlers:
         within: str = "",
     ) -> list[dict[str, Any]]:
         """Images like the uploaded `image`: hits as `hits_text` answers them."""
-        path = _uploaded_path(image)
         return self._hits_search(
             "image",
             request,
             k,
             collapse,
             within,
-            lambda s, o: s.by_image(path, k, min_score, **o),
+            lambda s, o: s.by_image(_uploaded_path(image), k, min_score, **o),
         )
 
     def hits_similar(  # noqa: PLR0917 (an API endpoint: clients pass its parameters in order)
@@ -279,7 +278,6 @@ class Handlers:
         image's share `image_weight` (0 to 1); `negative`: comma-separated things to leave out;
         results offset+1 to offset+k; among the images of folder `within` alone, if given. Hits
         as in /hits_text."""
-        path = _uploaded_path(image)
         return self._hits_search(
             "query",
             request,
@@ -288,7 +286,7 @@ class Handlers:
             within,
             lambda s, o: s.by_query(
                 text,
-                path,
+                _uploaded_path(image),
                 negative=negative,
                 image_weight=image_weight,
                 k=k,
@@ -371,7 +369,7 @@ class Handlers:
                 asked = last["query"]
                 return s.by_query(
                     asked["words"],
-                    asked["image"],
+                    _kept(asked["image"]),
                     image_weight=asked["weight"],
                     k=k,
                     min_score=min_score,
@@ -644,12 +642,27 @@ def _caption(hit: dict[str, Any], lang: str) -> str:
 
 
 def _uploaded_path(image: FileData | dict[str, Any] | str | None) -> str | None:
-    """The server-side path of a file an API client uploaded (Gradio checked it is an upload)."""
+    """The server-side path of a file an API client uploaded (Gradio checked it is an upload):
+    `_kept`'s error when the app has deleted it since."""
     if isinstance(image, FileData):
-        return image.path
+        return _kept(image.path)
     if isinstance(image, dict):
-        return image.get("path")
-    return image
+        return _kept(image.get("path"))
+    return _kept(image)
+
+
+def _kept(upload: str | None) -> str | None:
+    """`upload`, the path of a visitor's uploaded picture; a BuscadorError saying to upload it
+    again when the app has deleted it (config.UPLOADS_KEPT_S after it came: a page left open an
+    hour, then searched again)."""
+    if upload and not is_url(upload) and not Path(upload).exists():
+        raise BuscadorError(
+            "the uploaded picture is no longer on the server (it is deleted "
+            f"{config.UPLOADS_KEPT_S // 60} minutes after it came): upload it again",
+            "upload_gone",
+            minutes=config.UPLOADS_KEPT_S // 60,
+        )
+    return upload
 
 
 def visitor_language(request: gr.Request | None) -> str:

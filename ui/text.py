@@ -106,6 +106,8 @@ LANGUAGES: dict[str, dict[str, Any]] = {
         "errors": {
             "empty_query": "Type a description first, e.g. “a dog running on the beach”.",
             "no_image": "Upload, paste or take a picture first.",
+            "upload_gone": "Your picture is no longer here (a picture is deleted {minutes} minutes after"
+            " it was uploaded): upload it again.",
             "bad_k": "K must be a whole number from {low} to {high}, not {value!r}.",
             "bad_id": "The image id must be a whole number from {low} to {high}, not {value!r}.",
             "unknown_id": "There is no image with id {id} in this index.",
@@ -299,6 +301,8 @@ LANGUAGES: dict[str, dict[str, Any]] = {
         "errors": {
             "empty_query": "Escribe primero una descripción, p. ej. «un perro corriendo por la playa».",
             "no_image": "Primero sube, pega o haz una foto.",
+            "upload_gone": "Tu imagen ya no está aquí (una imagen se borra {minutes} minutos después de"
+            " subirla): vuelve a subirla.",
             "bad_k": "K debe ser un número entero de {low} a {high}, no {value!r}.",
             "bad_id": "El id de la imagen debe ser un número entero de {low} a {high}, no {value!r}.",
             "unknown_id": "No hay ninguna imagen con id {id} en este índice.",
