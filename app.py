@@ -152,6 +152,13 @@ def index_status(engine: Engine, lang: str = "en") -> str:
             asked = {town: quote(word + ':"' + town + '"', safe="") for town, _ in towns}  # near:"Paris, FR"
             named = {town: town_name(*town.rsplit(", ", 1), lang) for town, _ in towns}  # "Londres"
             line += " · 🏙️ " + " · ".join(f"[{named[town]}](?q={asked[town]}) ({n})" for town, n in towns)
+    if ratings := store.manifest.get("ratings"):
+        word = ui_text.message(lang, "rating_word")
+        rated, counted = 0, []  # each least rating with how many have it or more: 5★ (12) · 4★+ (40)
+        for stars in sorted(ratings, key=int, reverse=True):
+            rated += ratings[stars]
+            counted.append(f"[{stars}★{'+' if stars != '5' else ''}](?q={word}%3A{stars}) ({rated})")
+        line += f" · ⭐ {rated}: `{word}:4` · " + " · ".join(counted)
     if tags := store.manifest.get("tags"):
         word = ui_text.message(lang, "tag_word")
         asked = {tag: quote(f'{word}:"{tag}"', safe="") for tag in tags["top"]}  # tag:"Ana María"

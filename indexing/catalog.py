@@ -49,12 +49,13 @@ CREATE TABLE IF NOT EXISTS items (
     place TEXT,
     country TEXT,
     seconds REAL,
-    tags TEXT
+    tags TEXT,
+    rating INTEGER
 );
 """
 # Columns a build adds where they lack (no new format: an index in a read-only Hub cache opens as
-# it is, without them): when and where each photo was taken, how long each video lasts, and its
-# keywords (one a line).
+# it is, without them): when and where each photo was taken, how long each video lasts, its
+# keywords (one a line) and its rating (stars).
 _ADDED = {
     "taken": "TEXT",
     "lat": "REAL",
@@ -63,6 +64,7 @@ _ADDED = {
     "country": "TEXT",
     "seconds": "REAL",
     "tags": "TEXT",
+    "rating": "INTEGER",
 }
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS items_content ON items(content);
@@ -114,6 +116,11 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
 }
 
 
+# What an image's header said, to record (Catalog.set_facts): when it was taken, lat, lon, a
+# video's seconds, keywords, rating, and the image's key.
+Said = tuple[str, float | None, float | None, float | None, Sequence[str], int | None, str]
+
+
 @dataclass(frozen=True)
 class Row:
     """One embedded image on its way into the catalog."""
@@ -144,6 +151,7 @@ class Item:
     country: str | None = None  # that town's country (ISO code, "ES")
     seconds: float | None = None  # how long a video lasts
     tags: tuple[str, ...] = ()  # its keywords (XMP's)
+    rating: int | None = None  # its stars (1 to 5, -1 rejected; None: unrated)
 
 
 class Catalog:
@@ -175,6 +183,7 @@ class Catalog:
             self.located = "lat" in self._columns()
             self.timed = "seconds" in self._columns()
             self.tagged = "tags" in self._columns()
+            self.rated = "rating" in self._columns()
         except sqlite3.DatabaseError as exc:
             raise BuscadorError(f"{path} is not a readable index catalog ({exc})") from None
         if version != FORMAT_VERSION:
@@ -411,23 +420,25 @@ class Catalog:
                 country,
                 seconds,
                 tuple(tags.split("\n")) if tags else (),
+                rating,
             )
-            for i, (key, label, _, _, meta, taken, _, _, place, country, seconds, tags) in self.records(
-                ids
-            ).items()
+            for i, (key, label, _, _, meta, taken, _, _, place, country, seconds, tags, rating) in (
+                self.records(ids).items()
+            )
         }
 
     def records(self, ids: Iterable[int]) -> dict[int, tuple[Any, ...]]:
         """id → (key, label, fingerprint, content, meta JSON, date taken, lat, lon, place,
-        country, seconds, tags) for those of these ids that are indexed (None for what the catalog
-        does not record)."""
+        country, seconds, tags, rating) for those of these ids that are indexed (None for what the
+        catalog does not record)."""
         wanted = sorted({int(i) for i in ids})
         taken = "taken" if self.dated else "NULL"
         where = "lat, lon, place, country" if self.located else "NULL, NULL, NULL, NULL"
         seconds = "seconds" if self.timed else "NULL"
         tags = "tags" if self.tagged else "NULL"
-        query = f"SELECT id, key, label, fingerprint, content, meta, {taken}, {where}, {seconds}, {tags} "
-        query += "FROM items WHERE id IN ({})"
+        rating = "rating" if self.rated else "NULL"
+        query = f"SELECT id, key, label, fingerprint, content, meta, {taken}, {where}, {seconds}, {tags}, "
+        query += f"{rating} FROM items WHERE id IN ({{}})"
         rows = self._rows_where_in(query, wanted)
         return {i: tuple(record) for i, *record in rows}
 
@@ -465,18 +476,15 @@ class Catalog:
                 [(fingerprint, key) for key, fingerprint in fingerprints.items()],
             )
 
-    def set_facts(
-        self, facts: Iterable[tuple[str, float | None, float | None, float | None, Sequence[str], str]]
-    ) -> None:
-        """Record (date taken, lat, lon, a video's seconds, keywords, key) ("", None and none for an
-        image that does not say), in one transaction; each image's town is named again
-        (`unplaced`)."""
-        rows = [(*said, "\n".join(tags) or None, key) for *said, tags, key in facts]
+    def set_facts(self, facts: Iterable[Said]) -> None:
+        """Record what images' headers said (`Said`: "", None and none for what one does not
+        say), in one transaction; each image's town is named again (`unplaced`)."""
+        rows = [(*said, "\n".join(tags) or None, rating, key) for *said, tags, rating, key in facts]
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
-                "UPDATE items SET taken=?, lat=?, lon=?, seconds=?, tags=?, place=NULL, country=NULL "
-                "WHERE key=?",
+                "UPDATE items SET taken=?, lat=?, lon=?, seconds=?, tags=?, rating=?, place=NULL, "
+                "country=NULL WHERE key=?",
                 rows,
             )
 
@@ -528,6 +536,22 @@ class Catalog:
         """The ids of the images with keyword `tag`, as `folded` compares keywords (case and
         accents aside), in order; a scan of the images with keywords."""
         return np.array([i for i, tags in self._keywords() if tag in {folded(t) for t in tags}], np.int64)
+
+    def ids_rated(self, least: int) -> np.ndarray:
+        """The ids of the images rated `least` stars or more, in order (none where the catalog has
+        no ratings)."""
+        return self._ids("WHERE rating >= ?", (least,)) if self.rated else np.empty(0, np.int64)
+
+    def ratings(self) -> dict[int, int]:
+        """How many images have each rating, for the ratings that some have (5: 40, 4: 120; -1:
+        rejected)."""
+        if not self.rated:
+            return {}
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT rating, COUNT(*) FROM items WHERE rating IS NOT NULL GROUP BY 1 ORDER BY 1 DESC"
+            )
+            return dict(rows.fetchall())
 
     def ids_of_videos(self) -> np.ndarray:
         """The ids of the videos (indexing.video.EXTENSIONS), in order: keys named so (SQLite's

@@ -157,7 +157,8 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--text",
         help="a description, e.g. 'a cat on a sofa'; -word leaves a word out: 'beach -people'; "
-        "taken:2019, near:Madrid, is:video (or is:photo) and tag:KEYWORD search those photos alone",
+        "taken:2019, near:Madrid, is:video (or is:photo), tag:KEYWORD and rating:4 (4 stars or more) "
+        "search those photos alone",
     )
     search.add_argument(
         "--image", help="an image file or its http(s) address (with --text too: both together)"
@@ -626,6 +627,7 @@ def _print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
         if hit.place:  # a town's "Cadiz, Spain"; a photo near none has its country alone
             taken += f", {'near' if ', ' in hit.place else 'in'} {hit.place}"
         taken += f", tagged {', '.join(hit.tags)}" if hit.tags else ""
+        taken += f", {'★' * hit.rating}" if hit.rating and hit.rating > 0 else ""
         folded = f", +{len(hit.folded)} similar: ids {', '.join(map(str, hit.folded))}" if hit.folded else ""
         score = f"{hit.score:.4f}" if hit.score is not None else "     —"  # a period browsed
         print(f"{hit.rank:>3}  {score}  {hit.path or hit.label}  (id {hit.id}{taken}{folded})")
@@ -737,6 +739,9 @@ def _info(args: argparse.Namespace) -> int:
         top = _counts(list(tags["top"].items()), more=False)
         have = "1 image has some" if tags["count"] == 1 else f"{tags['count']} images have some"
         print(f"keywords:    {have}; {top} (search one with tag:KEYWORD in a query)")
+    if ratings := manifest.get("ratings"):
+        stars = _counts([(f"{n}★", count) for n, count in ratings.items()], more=False)
+        print(f"ratings:     {sum(ratings.values()):,} rated: {stars} (rating:4 in a query: 4 stars or more)")
     if videos := manifest.get("videos"):
         print(f"videos:      {videos} (search them alone with is:video in a query, the photos with is:photo)")
     if dates := manifest.get("dates_taken"):

@@ -9,7 +9,7 @@ from concurrent.futures import BrokenExecutor, CancelledError, Future, ProcessPo
 from pathlib import Path
 
 from indexing import headers, places, takeout
-from indexing.catalog import Catalog
+from indexing.catalog import Catalog, Said
 from indexing.decoding import facts_of, header_facts
 from indexing.progress import progress_bar
 from indexing.sources import Source, SourceItem
@@ -20,9 +20,9 @@ HEADERS_CHUNK = 2048
 HEADERS_TASK = 64
 # What a folder's header pass reads, by version: 2 added Google Takeout's sidecars (and videos'); 3
 # made a video's UTC time local, where it says where it was shot; 4 read how long a video lasts; 5
-# read XMP keywords. An index read by an older one reads again, once, what the newer ones would
-# read otherwise (`reread`).
-HEADERS_READER = 5
+# read XMP keywords; 6 star ratings. An index read by an older one reads again, once, what the
+# newer ones would read otherwise (`reread`).
+HEADERS_READER = 6
 
 
 class HeadersAhead:
@@ -62,11 +62,7 @@ class HeadersAhead:
                 facts = future.result()
             except (BrokenExecutor, CancelledError):  # a decode process that died: the pass reads them
                 continue
-            read += [
-                (f.taken, f.lat, f.lon, f.seconds, f.tags, key)
-                for key, f in zip(keys, facts, strict=True)
-                if f is not None
-            ]
+            read += [said(f, key) for key, f in zip(keys, facts, strict=True) if f is not None]
         catalog.set_facts(read)
 
 
@@ -80,14 +76,14 @@ class UnreadRows:
     def __init__(self, catalog: Catalog, source: Source) -> None:
         self._catalog = catalog
         self._keys = set() if source.of_files else set(catalog.unread())
-        self._read: list[tuple[str, float | None, float | None, float | None, tuple[str, ...], str]] = []
+        self._read: list[Said] = []
 
     def passing(self, item: SourceItem) -> None:
         """Read unchanged `item`'s header (its columns first) if it was never read."""
         if item.key in self._keys:
             taken, lat, lon = when_and_where(item, header_facts(item.data) if header_wanted(item) else None)
             if taken is not None:  # None: a picture given decoded, without a date column
-                self._read.append((taken, lat, lon, None, (), item.key))  # (a dataset's: no keywords)
+                self._read.append((taken, lat, lon, None, (), None, item.key))  # (a dataset's: no keywords)
                 if len(self._read) == HEADERS_CHUNK:  # unchanged rows: no commit writes them
                     self.record()
 
@@ -118,9 +114,7 @@ def read_headers(source: Source, catalog: Catalog, *, progress: bool, again: Seq
             for start in range(0, len(unread), HEADERS_CHUNK):
                 chunk = unread[start : start + HEADERS_CHUNK]
                 read = [(headers.from_file(source.file(key)), key) for key in chunk]
-                catalog.set_facts(
-                    [(f.taken, f.lat, f.lon, f.seconds, f.tags, key) for f, key in read if f is not None]
-                )
+                catalog.set_facts([said(f, key) for f, key in read if f is not None])
                 bar.update(len(chunk))
     places.name_towns(catalog)
 
@@ -129,8 +123,8 @@ def reread(catalog: Catalog, source: Source) -> list[str]:
     """The keys whose headers the newer readers would read otherwise (HEADERS_READER), read again
     once: those that said nothing, for an index read before sidecars were (1); before 4, the videos
     (their UTC times made local, their lengths) and the photos dated and placed that have a
-    Takeout sidecar (its UTC time made local: 4.5 µs a photo to look, once); before 5, the photos
-    with an XMP sidecar (its keywords)."""
+    Takeout sidecar (its UTC time made local: 4.5 µs a photo to look, once); before 6, the photos
+    with an XMP sidecar (its keywords, its rating)."""
     reader = int(catalog.get_meta("headers_reader") or 1) if source.of_files else HEADERS_READER
     again = catalog.unsaid() if reader < 2 else []
     if reader < 4:
@@ -146,9 +140,14 @@ def reread(catalog: Catalog, source: Source) -> list[str]:
             if takeout.sidecar(path)
         ]
         again += [*catalog.videos(), *takeout_dated]
-    if reader < 5:
-        again += catalog.with_sidecars()  # their keywords (those inside files: when they change)
+    if reader < 6:
+        again += catalog.with_sidecars()  # their keywords and ratings (those inside files: when they change)
     return list(dict.fromkeys(again))
+
+
+def said(facts: headers.Facts, key: str) -> Said:
+    """What the header of the image of `key` said, as the catalog records it."""
+    return (facts.taken, facts.lat, facts.lon, facts.seconds, facts.tags, facts.rating, key)
 
 
 def header_wanted(item: SourceItem) -> bool:

@@ -15,6 +15,7 @@ from PIL import Image
 
 from indexing import camera_raw, takeout, video, xmp
 from indexing.dates import date_in_name, exif_date, in_utc
+from indexing.ratings import rating_of
 
 # EXIF tags, most telling first: when the shutter fired, when it was digitised (a scan), when the
 # file was last written (an editor may set it to the edit's day; still better than nothing).
@@ -22,6 +23,8 @@ _EXIF_IFD = 0x8769
 _ORIGINAL, _DIGITIZED, _DATETIME = 0x9003, 0x9004, 0x0132
 # The GPS IFD: latitude's hemisphere (N/S) and degrees, minutes, seconds, then longitude's (E/W).
 _GPS_IFD = 0x8825
+# Windows' star rating, in the main IFD (Explorer's and Photos' "Rating": 0 to 5).
+_RATING = 0x4746
 _LAT_REF, _LAT, _LON_REF, _LON = 1, 2, 3, 4
 # Decimal places kept of a position: 5 is about a metre.
 PLACES = 5
@@ -31,13 +34,15 @@ PLACES = 5
 class Facts:
     """When (`taken`, "YYYY-MM-DDTHH:MM:SS", "" when the photo does not say) and where (`lat`,
     `lon` in degrees, None when it does not say) a photo was taken; how long a video lasts
-    (`seconds`, None for a photo); its keywords (`tags`, XMP's: indexing.xmp)."""
+    (`seconds`, None for a photo); its keywords (`tags`, XMP's: indexing.xmp) and its rating
+    (stars, 1 to 5, -1 rejected, None unrated: indexing.ratings)."""
 
     taken: str = ""
     lat: float | None = None
     lon: float | None = None
     seconds: float | None = None
     tags: tuple[str, ...] = ()
+    rating: int | None = None
 
 
 def from_file(path: Path | None) -> Facts | None:
@@ -59,7 +64,13 @@ def from_file(path: Path | None) -> Facts | None:
         return found
     lat, lon = dataset_position(told.lat, told.lon)
     where = (lat, lon) if lat is not None else (found.lat, found.lon)
-    return Facts(exif_date(told.taken) or found.taken, *where, found.seconds, told.tags or found.tags)
+    return Facts(
+        exif_date(told.taken) or found.taken,
+        *where,
+        found.seconds,
+        told.tags or found.tags,
+        told.rating if told.rating is not None else found.rating,
+    )
 
 
 def _from_file(path: Path) -> Facts | None:
@@ -101,12 +112,15 @@ def _read(file: BinaryIO) -> Facts:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(file) as img:
-                packet = img.info.get("xmp")  # keywords an editor wrote inside the file (an export's)
-                tags = (
-                    xmp.read(packet).tags
+                packet = img.info.get(
+                    "xmp"
+                )  # keywords, a rating an editor wrote inside the file (an export's)
+                told = (
+                    xmp.read(packet)
                     if isinstance(packet, bytes) and len(packet) <= xmp.MOST_BYTES
-                    else ()
+                    else xmp.NOTHING
                 )
+                tags = told.tags
                 raw = img.info.get("exif")
                 if isinstance(raw, bytes):
                     exif = Image.Exif()
@@ -114,12 +128,13 @@ def _read(file: BinaryIO) -> Facts:
                 elif img.format == "TIFF":  # its tags are its header
                     exif = img.getexif()
                 else:  # a PNG's eXIf chunk after its pixels is not worth decoding them for
-                    return Facts(tags=tags)
+                    return Facts(tags=tags, rating=told.rating)
                 inner = exif.get_ifd(_EXIF_IFD)
                 dates = (inner.get(_ORIGINAL), inner.get(_DIGITIZED), exif.get(_DATETIME))
                 taken = next((found for value in dates if (found := exif_date(value))), "")
                 lat, lon = _position(exif.get_ifd(_GPS_IFD)) if _GPS_IFD in exif else (None, None)
-                return Facts(taken, lat, lon, tags=tags)
+                rating = told.rating if told.rating is not None else rating_of(exif.get(_RATING))
+                return Facts(taken, lat, lon, tags=tags, rating=rating)
     except Exception:  # Pillow's header parsers raise many kinds: any means "nothing said"
         return Facts()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,7 @@ class Hit:
     country: str | None = None
     seconds: float | None = None  # how long a video lasts
     tags: tuple[str, ...] = ()  # its keywords (XMP's)
+    rating: int | None = None  # its stars (1 to 5, -1 rejected; None: unrated)
 
     @property
     def place(self) -> str | None:
@@ -249,13 +250,11 @@ class Searcher:
         the same moment in id order, those that do not say when last)."""
         k, _, _ = self._check(k, -1.0, 0.0)
         offset = whole_number(offset, "offset", 0, config.MAX_K - k)
-        if (
-            narrowing.near or narrowing.kind or narrowing.tag
-        ):  # a place's, the videos, a keyword's: listed whole
+        if narrowing.period is not None and replace(narrowing, folder="", period=None).everything:
+            page = self._period_page(narrowing, k, offset)  # a period's: a page of the date index
+        else:  # a place's photos, the videos, a keyword's, a rating's: a few, listed whole
             subset = self.store.among(narrowing)
             page = self.store.in_date_order(subset)[offset : offset + k].tolist()
-        else:
-            page = self._period_page(narrowing, k, offset)
         items = self.store.items(page)
         found = [items[i] for i in page if i in items]
         return [self._hit(rank, None, item) for rank, item in enumerate(found, start=offset + 1)]
@@ -392,6 +391,7 @@ class Searcher:
             item.country,
             item.seconds,
             item.tags,
+            item.rating,
         )
 
     def _fold(

@@ -265,6 +265,8 @@ def write_index(
             manifest[name] = search[name]
     if source.get("kind") == "folder" and (videos := len(catalog.ids_of_videos())):  # (a dataset has none)
         manifest["videos"] = videos
+    if ratings := {stars: n for stars, n in catalog.ratings().items() if stars > 0}:
+        manifest["ratings"] = {str(stars): n for stars, n in ratings.items()}  # 5 stars: n, 4: n, ...
     tagged, tags = catalog.top_tags(fold, TOP_TOWNS)
     if tags:
         manifest["tags"] = {"count": tagged, "top": dict(tags)}  # the images with keywords, the most used
@@ -584,6 +586,8 @@ class IndexStore:
             ids = self._of_kind(narrowing.kind, ids)
         if narrowing.tag is not None:
             ids = self._with_tag(narrowing.tag, ids)
+        if narrowing.stars is not None:
+            ids = self._rated(narrowing.stars, ids)
         return self.catalog.ids() if ids is None else ids
 
     def in_date_order(self, subset: Subset) -> np.ndarray:
@@ -622,6 +626,24 @@ class IndexStore:
                 f"{where} the keyword {tag!r}", "no_tag_among" if narrowed else "no_tag", tag=tag
             )
         return found
+
+    def _rated(self, stars: int, ids: np.ndarray | None) -> np.ndarray:
+        """Those of `ids` (None: all) rated `stars` or more; a BuscadorError when there are none
+        (among the images already narrowed to, or in the whole index, saying whether it has any
+        rating)."""
+        rated = self.catalog.ids_rated(stars)
+        found = rated if ids is None else np.intersect1d(ids, rated, assume_unique=True)
+        if len(found):
+            return found
+        if ids is not None:
+            raise BuscadorError(
+                f"none of the images searched is rated {stars} stars or more", "no_rated_among", stars=stars
+            )
+        if not self.catalog.ratings():
+            raise BuscadorError(
+                "no image of this index has a rating (stars a photo editor wrote in its XMP)", "no_ratings"
+            )
+        raise BuscadorError(f"no image of this index is rated {stars} stars or more", "no_rated", stars=stars)
 
     def _in_folder(self, name: str) -> np.ndarray:
         """The ids under folder `name`; a BuscadorError naming folders of that name elsewhere

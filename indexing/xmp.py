@@ -21,6 +21,7 @@ from typing import NamedTuple, TypeVar
 
 from indexing import camera_raw
 from indexing.files import sidecars_in
+from indexing.ratings import rating_of
 
 T = TypeVar("T")
 SUFFIX = ".xmp"
@@ -32,13 +33,15 @@ STAMP = " xmp:"
 
 class Told(NamedTuple):
     """What XMP says of a photo: when (the text it writes, an ISO 8601 local time,
-    "2019-07-14T18:22:05.12+02:00"; "" for nothing), where (degrees, None for nothing), and its
-    keywords (`dc:subject`: Lightroom's and digiKam's tags, people's names among them)."""
+    "2019-07-14T18:22:05.12+02:00"; "" for nothing), where (degrees, None for nothing), its
+    keywords (`dc:subject`: Lightroom's and digiKam's tags, people's names among them) and its
+    rating (`xmp:Rating`: stars, 1 to 5, -1 rejected; None unrated: indexing.ratings)."""
 
     taken: str = ""
     lat: float | None = None
     lon: float | None = None
     tags: tuple[str, ...] = ()
+    rating: int | None = None
 
 
 # What a photo without a sidecar (or with one that is not XMP) is told.
@@ -51,6 +54,7 @@ _EXIF = "{http://ns.adobe.com/exif/1.0/}"
 # When, most telling first: the shutter, the photo's creation as the editor keeps it, the file's.
 _DATES = (f"{_EXIF}DateTimeOriginal", "{http://ns.adobe.com/photoshop/1.0/}DateCreated")
 _CREATED = "{http://ns.adobe.com/xap/1.0/}CreateDate"
+_RATING = "{http://ns.adobe.com/xap/1.0/}Rating"
 _LAT, _LON = f"{_EXIF}GPSLatitude", f"{_EXIF}GPSLongitude"
 # XMP's coordinates: degrees, then minutes (with a fraction) or minutes and seconds, then the
 # hemisphere: "40,25.0584N", "3,42,7.1W"; some tools write decimal degrees, "40.41764N".
@@ -126,7 +130,10 @@ def read(data: bytes) -> Told:
     taken = next((said[name] for name in (*_DATES, _CREATED) if said.get(name)), "")
     lat, lon = _degrees(said.get(_LAT, ""), "NS", 90), _degrees(said.get(_LON, ""), "EW", 180)
     kept = tuple(dict.fromkeys(tag for tag in tags if tag))[:MOST_TAGS]
-    return Told(taken, lat, lon, kept) if lat is not None and lon is not None else Told(taken, tags=kept)
+    rating = rating_of(said.get(_RATING, ""))
+    if lat is None or lon is None:
+        lat = lon = None
+    return Told(taken, lat, lon, kept, rating)
 
 
 def _degrees(text: str, signs: str, most: float) -> float | None:

@@ -45,6 +45,7 @@ HIT_KEYS = {
     "video",
     "seconds",
     "tags",
+    "rating",
     "taken",
     "place",
     "folded",

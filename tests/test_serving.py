@@ -192,6 +192,7 @@ def test_the_info_endpoint_describes_the_served_index(served, built_index):
         "source": "folder",  # not the folder's path on the server
         "videos": 0,
         "tags": None,  # nor keywords
+        "ratings": None,  # nor ratings
         "dates_taken": None,  # its images say nothing of when they were taken
         "places": None,  # nor of where
     }

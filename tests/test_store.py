@@ -70,7 +70,7 @@ def test_a_format_1_index_is_migrated_in_place_when_opened(tmp_path, built_index
     assert np.allclose(searcher.store.vector(hit.id), IndexStore(built_index).vector(hit.id))
     assert set(_columns(old)) == {
         *("id", "key", "label", "fingerprint", "content", "meta"),
-        *("taken", "lat", "lon", "place", "country", "seconds", "tags"),  # added, no new format
+        *("taken", "lat", "lon", "place", "country", "seconds", "tags", "rating"),  # added, no new format
     }
     manifest = verify(old, thumbnails=True)  # the rewritten manifest matches the migrated files
     assert manifest["format_version"] == FORMAT_VERSION == 5

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import gradio as gr
 import pytest
 from PIL import Image
 
@@ -19,6 +20,8 @@ from indexing.search import Searcher
 from indexing.sources import FolderSource
 from indexing.tags import split_tag
 from tests.colour_embedder import ColourEmbedder, colour_image
+from ui import text
+from ui.handlers import Handlers
 from ui.startup import Engine
 
 # darktable's (and digiKam's) way: properties as attributes of the description.
@@ -82,15 +85,17 @@ def test_a_sidecar_comes_before_the_photo_s_own_header(tmp_path):
     _camera_photo(tmp_path / "a.jpg")  # a camera without GPS, its clock an hour off
     assert headers.from_file(tmp_path / "a.jpg") == headers.Facts("2018-05-01T10:00:00")
     _darktable(tmp_path / "a.jpg.xmp", taken="2018:05:01 11:00:00")  # corrected and geotagged
-    assert headers.from_file(tmp_path / "a.jpg") == headers.Facts("2018-05-01T11:00:00", 36.5271, -6.2886)
+    assert headers.from_file(tmp_path / "a.jpg") == headers.Facts(
+        "2018-05-01T11:00:00", 36.5271, -6.2886, rating=3
+    )
     colour_image("red").save(tmp_path / "b.png")
     (tmp_path / "b.xmp").write_text(LIGHTROOM, encoding="utf-8")
     assert headers.from_file(tmp_path / "b.png") == headers.Facts(
         "2021-03-02T08:00:00", 48.8584, round(2 + 17 / 60 + 40.2 / 3600, 5)
     )
     _camera_photo(tmp_path / "c.jpg")
-    _darktable(tmp_path / "c.jpg.xmp", taken="", lat="", lon="")  # it says nothing: the photo's own
-    assert headers.from_file(tmp_path / "c.jpg") == headers.Facts("2018-05-01T10:00:00")
+    _darktable(tmp_path / "c.jpg.xmp", taken="", lat="", lon="")  # no time, no place: the photo's own
+    assert headers.from_file(tmp_path / "c.jpg") == headers.Facts("2018-05-01T10:00:00", rating=3)
     for odd in ("<x:xmpmeta", "not xml at all", "<a>" * 10 + "&undefined;"):
         (tmp_path / "c.jpg.xmp").write_text(odd, encoding="utf-8")
         assert headers.from_file(tmp_path / "c.jpg") == headers.Facts("2018-05-01T10:00:00"), odd
@@ -111,7 +116,8 @@ def test_a_sidecar_comes_before_the_photo_s_own_header(tmp_path):
 )
 def test_an_xmp_position_is_read_as_degrees(tmp_path, latitude, degrees):
     _darktable(tmp_path / "a.jpg.xmp", lat=latitude, lon="3,42,7.2W")
-    _, lat, lon, _ = xmp.when_and_where(tmp_path / "a.jpg")
+    told = xmp.when_and_where(tmp_path / "a.jpg")
+    lat, lon = told.lat, told.lon
     if degrees is None:
         assert (lat, lon) == (None, None)  # half a position is none
     else:
@@ -201,16 +207,90 @@ def test_a_keyword_is_searched_with_tag(tmp_path, capsys):
     assert "keywords:    2 images have some; Ana (1), Cumpleaños (1), Playa (1)" in capsys.readouterr().out
 
 
-def test_an_index_read_before_keywords_were_reads_its_sidecars_again_once(tmp_path):
+def _rated(stars: str, *, as_element: bool = False) -> str:
+    """A sidecar that rates its photo: darktable's way (an attribute) or Lightroom's (an element)."""
+    rating = f"<xmp:Rating>{stars}</xmp:Rating>" if as_element else ""
+    attribute = "" if as_element else f' xmp:Rating="{stars}"'
+    return (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        f'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/"{attribute}>{rating}'
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+
+
+def test_a_rating_is_searched_with_rating(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    (photos / "2019").mkdir(parents=True)
+    _camera_photo(photos / "best.jpg", "red", taken="2019:07:14 10:00:00")
+    (photos / "best.jpg.xmp").write_text(_rated("5"), encoding="utf-8")  # darktable
+    _camera_photo(photos / "good.jpg", "red", taken="2019:07:13 10:00:00")
+    (photos / "good.xmp").write_text(_rated("4", as_element=True), encoding="utf-8")  # Lightroom
+    exported = _rated("3").encode()  # a JPEG exported with its rating inside
+    colour_image("blue").save(photos / "2019" / "sea.jpg", xmp=exported)
+    windows = Image.Exif()
+    windows[0x4746] = 2  # rated in Windows' Photos: EXIF's Rating
+    colour_image("green").save(photos / "2019" / "field.jpg", exif=windows)
+    _camera_photo(photos / "blurred.jpg", "red")
+    (photos / "blurred.jpg.xmp").write_text(_rated("-1"), encoding="utf-8")  # rejected
+    colour_image("red").save(photos / "unrated.png")
+    embedder = ColourEmbedder()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    searcher = Searcher.open(tmp_path / "index", embedder)
+    listed = searcher.by_query("rating:4")  # a rating alone lists its photos, in the order taken
+    assert [(hit.key, hit.rating, hit.score) for hit in listed] == [
+        ("good.jpg", 4, None),
+        ("best.jpg", 5, None),
+    ]
+    rated = [hit.key for hit in searcher.by_query("red rating:1", k=6)]  # neither rejected nor unrated
+    assert sorted(rated[:2]) == ["best.jpg", "good.jpg"]
+    assert sorted(rated[2:]) == ["2019/field.jpg", "2019/sea.jpg"]
+    assert searcher.by_query("green estrellas:2+", k=6)[0].key == "2019/field.jpg"
+    assert len(searcher.by_query("green estrellas:3", k=6)) == 3
+    assert [hit.key for hit in searcher.by_query("rating:★★★", within="2019")] == ["2019/sea.jpg"]
+    with pytest.raises(BuscadorError, match="none of the images searched is rated 4 stars or more"):
+        searcher.by_query("red rating:4", within="2019")
+    with pytest.raises(BuscadorError, match="'6' is not a rating"):
+        searcher.by_query("red rating:6")
+    with pytest.raises(BuscadorError, match="more than one rating"):
+        searcher.by_query("rating:4 rating:5")
+    assert searcher.store.manifest["ratings"] == {"5": 1, "4": 1, "3": 1, "2": 1}  # (not the rejected)
+    assert " · ⭐ 4: `rating:4` · [5★](?q=rating%3A5) (1) · [4★+](?q=rating%3A4) (2) · " in app.index_status(
+        Engine(searcher)
+    )
+    assert "[3★+](?q=estrellas%3A3) (3)" in app.index_status(Engine(searcher), "es")
+    gallery = Handlers(Engine(searcher)).search_text("rating:4", 5, -1.0, False, "", gr.Request())[0]
+    assert [caption for _, caption in gallery] == [
+        "#1 · good.jpg · 2019-07-13 · ★★★★",
+        "#2 · best.jpg · 2019-07-14 · ★★★★★",
+    ]
+    assert text.error("es", BuscadorError("", "no_rated_among", stars=4)) == (
+        "Ninguna de las imágenes buscadas tiene 4 estrellas o más."
+    )
+    assert main(["search", str(tmp_path / "index"), "--text", "rating:5"]) == 0  # a listing: no model
+    assert capsys.readouterr().out.rstrip().endswith(", ★★★★★)")
+    assert main(["info", str(tmp_path / "index")]) == 0
+    assert "ratings:     4 rated: 5★ (1), 4★ (1), 3★ (1), 2★ (1)" in capsys.readouterr().out
+    unrated = tmp_path / "unrated"
+    unrated.mkdir()
+    colour_image("red").save(unrated / "a.png")
+    build_index(FolderSource(unrated), tmp_path / "index2", embedder, progress=False)
+    with pytest.raises(BuscadorError, match="no image of this index has a rating"):
+        Searcher.open(tmp_path / "index2", embedder).by_query("red rating:1")
+
+
+@pytest.mark.parametrize("reader", ["4", "5"])  # before keywords were read; before ratings were
+def test_an_index_read_before_keywords_or_ratings_reads_its_sidecars_again_once(tmp_path, reader):
     photos = tmp_path / "photos"
     photos.mkdir()
     colour_image("red").save(photos / "party.png")
-    (photos / "party.png.xmp").write_text(_keywords("Ana"), encoding="utf-8")
+    rated = 'rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="5"'
+    (photos / "party.png.xmp").write_text(_keywords("Ana").replace('rdf:about=""', rated), encoding="utf-8")
     embedder = ColourEmbedder()
     build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
-    catalog = Catalog(tmp_path / "index" / CATALOG)  # as a version before keywords left it
-    catalog.set_facts([("", None, None, None, (), "party.png")])
-    catalog.set_meta(headers_reader="4")
+    catalog = Catalog(tmp_path / "index" / CATALOG)  # as an older version left it
+    catalog.set_facts([("", None, None, None, (), None, "party.png")])
+    catalog.set_meta(headers_reader=reader)
     catalog.close()
     build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
-    assert Searcher.open(tmp_path / "index", embedder).by_text("red", k=1)[0].tags == ("Ana",)
+    hit = Searcher.open(tmp_path / "index", embedder).by_query("tag:Ana rating:5")[0]
+    assert (hit.key, hit.tags, hit.rating) == ("party.png", ("Ana",), 5)

@@ -300,9 +300,10 @@ class Handlers:
     def info(self, request: gr.Request) -> dict[str, Any]:
         """The index served now: {images, model, index_type, recall_at_10, built_at, source, videos
         (how many of the images are videos), tags ({count, top: {keyword: count}} of the images
-        with keywords, or None), dates_taken ({count, first, last, years} of the photos that say
-        when they were taken, or None), places ({count, countries: {ISO code: count}} of those
-        that say where, or None)}; it changes when a new build comes in (ui.refresh)."""
+        with keywords, or None), ratings ({stars: count} of the rated images, or None),
+        dates_taken ({count, first, last, years} of the photos that say when they were taken, or
+        None), places ({count, countries: {ISO code: count}} of those that say where, or None)};
+        it changes when a new build comes in (ui.refresh)."""
         searcher = self._searcher(visitor_language(request))
         manifest = searcher.store.manifest
         source = manifest.get("source") or {}
@@ -316,6 +317,7 @@ class Handlers:
             "source": source_text(source) if source.get("kind") == "dataset" else source.get("kind", "?"),
             "videos": manifest.get("videos", 0),
             "tags": manifest.get("tags"),
+            "ratings": manifest.get("ratings"),
             "dates_taken": manifest.get("dates_taken"),
             "places": manifest.get("places"),
         }
@@ -624,8 +626,8 @@ def _quoted(lang: str, key: str, text: str, read: str | None) -> str:
 
 def _caption(hit: dict[str, Any], lang: str) -> str:
     """'#1 · 0.8312 · label' ('#1 · label' for a period browsed; '▶ 0:42 label' for a video), ' ·
-    2019-07-14' and ' · Cadiz' for a photo that says when and where it was taken, and ' · +2
-    similar' when near-duplicates were folded into it."""
+    2019-07-14' and ' · Cadiz' for a photo that says when and where it was taken, ' · ★★★★' for
+    one rated, and ' · +2 similar' when near-duplicates were folded into it."""
     score = f" · {hit['score']:.4f}" if hit["score"] is not None else ""
     played = ""
     if named_video(Path(hit["key"])):
@@ -636,6 +638,8 @@ def _caption(hit: dict[str, Any], lang: str) -> str:
     if hit.get("place"):
         town, _, country = hit["place"].rpartition(", ")
         caption += f" · {town or country}"  # the town (the country takes room), else the country
+    if (hit.get("rating") or 0) > 0:
+        caption += " · " + "★" * hit["rating"]
     if hit["folded"]:
         caption += " · " + ui_text.message(lang, "folded", n=len(hit["folded"]))
     return caption
