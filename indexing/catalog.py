@@ -72,6 +72,7 @@ CREATE INDEX IF NOT EXISTS items_taken ON items(taken);
 CREATE INDEX IF NOT EXISTS items_position ON items(lat, lon);
 CREATE INDEX IF NOT EXISTS items_country ON items(country);
 CREATE INDEX IF NOT EXISTS items_unplaced ON items(id) WHERE lat IS NOT NULL AND place IS NULL;
+CREATE INDEX IF NOT EXISTS items_rated ON items(rating) WHERE rating IS NOT NULL;
 """
 
 
