@@ -195,7 +195,7 @@ def _parser() -> argparse.ArgumentParser:
         "--interactive",
         action="store_true",
         help="type one description after another, each searched as it comes (the model loads once): "
-        "taken:, near:, is:video and -word work as in --text; an empty line or Ctrl-D ends",
+        "taken:, near:, is:, tag:, rating: and -word work as in --text; an empty line or Ctrl-D ends",
     )
     search.add_argument(
         "--text-model",
