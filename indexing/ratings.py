@@ -13,8 +13,9 @@ import re
 from indexing.errors import BuscadorError
 
 STARS = range(1, 6)
-# The stars follow the colon at once, with or without a "+" (rating:4 and rating:4+ are the same).
-_OPERATOR = re.compile(r"(?:^|\s)(?:rating|estrellas):(\S*)", re.IGNORECASE)
+# The stars follow the colon at once, with or without a "+" (rating:4 and rating:4+ are the same):
+# "a film rating: PG" is a description.
+_OPERATOR = re.compile(r"(?:^|\s)(?:rating|estrellas):(\S+)", re.IGNORECASE)
 _WRITTEN = re.compile(r"([1-5])\+?|(★{1,5})\+?")
 
 

@@ -16,6 +16,7 @@ from indexing.catalog import CATALOG, Catalog
 from indexing.changes import plan_build
 from indexing.cli import main
 from indexing.errors import BuscadorError
+from indexing.ratings import split_rating
 from indexing.search import Searcher
 from indexing.sources import FolderSource
 from indexing.tags import split_tag
@@ -253,6 +254,8 @@ def test_a_rating_is_searched_with_rating(tmp_path, capsys):
         searcher.by_query("red rating:6")
     with pytest.raises(BuscadorError, match="more than one rating"):
         searcher.by_query("rating:4 rating:5")
+    assert split_rating("a poster, film rating: PG") == ("a poster, film rating: PG", None)
+    assert split_rating("Rating:5+ beach") == ("beach", 5)
     assert searcher.store.manifest["ratings"] == {"5": 1, "4": 1, "3": 1, "2": 1}  # (not the rejected)
     assert " · ⭐ 4: `rating:4` · [5★](?q=rating%3A5) (1) · [4★+](?q=rating%3A4) (2) · " in app.index_status(
         Engine(searcher)
