@@ -127,7 +127,8 @@ def index_status(engine: Engine, lang: str = "en") -> str:
     the span of dates, how to search a period in `lang` (`taken:2019`, `fecha:2019`), each year
     with its count, a link that lists that year's photos; how many say where, how to search a place
     (`near:Spain`, `cerca:España`), the countries with the most, named in `lang`, and the towns
-    with the most, each a link that lists its photos."""
+    with the most, each a link that lists its photos; how many are rated, with a link for each
+    least number of stars; the keywords the most photos have, each a link."""
     store = engine.searcher.store if engine.searcher else None
     if store is None:
         return ""

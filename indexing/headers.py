@@ -23,9 +23,9 @@ _EXIF_IFD = 0x8769
 _ORIGINAL, _DIGITIZED, _DATETIME = 0x9003, 0x9004, 0x0132
 # The GPS IFD: latitude's hemisphere (N/S) and degrees, minutes, seconds, then longitude's (E/W).
 _GPS_IFD = 0x8825
+_LAT_REF, _LAT, _LON_REF, _LON = 1, 2, 3, 4
 # Windows' star rating, in the main IFD (Explorer's and Photos' "Rating": 0 to 5).
 _RATING = 0x4746
-_LAT_REF, _LAT, _LON_REF, _LON = 1, 2, 3, 4
 # Decimal places kept of a position: 5 is about a metre.
 PLACES = 5
 
@@ -112,15 +112,13 @@ def _read(file: BinaryIO) -> Facts:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(file) as img:
-                packet = img.info.get(
-                    "xmp"
-                )  # keywords, a rating an editor wrote inside the file (an export's)
+                # Keywords and a rating an editor wrote inside the file (an export's).
+                packet = img.info.get("xmp")
                 told = (
                     xmp.read(packet)
                     if isinstance(packet, bytes) and len(packet) <= xmp.MOST_BYTES
                     else xmp.NOTHING
                 )
-                tags = told.tags
                 raw = img.info.get("exif")
                 if isinstance(raw, bytes):
                     exif = Image.Exif()
@@ -128,13 +126,13 @@ def _read(file: BinaryIO) -> Facts:
                 elif img.format == "TIFF":  # its tags are its header
                     exif = img.getexif()
                 else:  # a PNG's eXIf chunk after its pixels is not worth decoding them for
-                    return Facts(tags=tags, rating=told.rating)
+                    return Facts(tags=told.tags, rating=told.rating)
                 inner = exif.get_ifd(_EXIF_IFD)
                 dates = (inner.get(_ORIGINAL), inner.get(_DIGITIZED), exif.get(_DATETIME))
                 taken = next((found for value in dates if (found := exif_date(value))), "")
                 lat, lon = _position(exif.get_ifd(_GPS_IFD)) if _GPS_IFD in exif else (None, None)
                 rating = told.rating if told.rating is not None else rating_of(exif.get(_RATING))
-                return Facts(taken, lat, lon, tags=tags, rating=rating)
+                return Facts(taken, lat, lon, tags=told.tags, rating=rating)
     except Exception:  # Pillow's header parsers raise many kinds: any means "nothing said"
         return Facts()
 

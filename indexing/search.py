@@ -204,9 +204,9 @@ class Searcher:
         """The general query: a text, an example image, or both, minus what to leave out, among
         all images or those the query narrows to (indexing.narrowing): in folder `within`, taken
         in the period the text names (`taken:2019`) near the place it names (`near:Madrid`), of
-        the kind (`is:video`) and with the keyword (`tag:Ana`) it names. Texts in `language` go
-        to `text_encoder_for(language)`. A narrowing alone browses it: its photos in the order
-        they were taken, without scores.
+        the kind (`is:video`), with the keyword (`tag:Ana`) and the least rating (`rating:4`) it
+        names. Texts in `language` go to `text_encoder_for(language)`. A narrowing alone browses
+        it: its photos in the order they were taken, without scores.
 
         query = normalise((1 − w)·t + w·i) − mean of the negatives' vectors, normalised again;
         t, i and each negative are unit vectors (text, image, `-word`s and `negative`), w is
