@@ -455,10 +455,6 @@ class Catalog:
         """The keys of the images with an XMP sidecar (its part of their fingerprints), by id."""
         return self._keys("WHERE instr(fingerprint, ?) > 0", (xmp.STAMP,))
 
-    def dated_and_placed(self) -> list[str]:
-        """The keys of the images that say when and where they were taken, by id."""
-        return self._keys("WHERE taken > '' AND lat IS NOT NULL")
-
     def forget_headers(self) -> None:
         """Mark every image's header unread (it was read before places were), in one transaction
         with the note that asked for it."""

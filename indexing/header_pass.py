@@ -20,9 +20,9 @@ HEADERS_CHUNK = 2048
 HEADERS_TASK = 64
 # What a folder's header pass reads, by version: 2 added Google Takeout's sidecars (and videos'); 3
 # made a video's UTC time local, where it says where it was shot; 4 read how long a video lasts; 5
-# read XMP keywords; 6 star ratings. An index read by an older one reads again, once, what the
-# newer ones would read otherwise (`reread`).
-HEADERS_READER = 6
+# read XMP keywords; 6 star ratings; 7 the people Takeout's sidecars name. An index read by an
+# older one reads again, once, what the newer ones would read otherwise (`reread`).
+HEADERS_READER = 7
 
 
 class HeadersAhead:
@@ -124,25 +124,33 @@ def reread(catalog: Catalog, source: Source) -> list[str]:
     once: those that said nothing, for an index read before sidecars were (1); before 4, the videos
     (their UTC times made local, their lengths) and the photos dated and placed that have a
     Takeout sidecar (its UTC time made local: 4.5 µs a photo to look, once); before 6, the photos
-    with an XMP sidecar (its keywords, its rating)."""
+    with an XMP sidecar (its keywords, its rating); before 7, every photo with a Takeout sidecar
+    (the people it names)."""
     reader = int(catalog.get_meta("headers_reader") or 1) if source.of_files else HEADERS_READER
     again = catalog.unsaid() if reader < 2 else []
     if reader < 4:
-        by_folder: dict[Path, list[tuple[str, Path]]] = {}
-        for key in catalog.dated_and_placed():
-            if path := source.file(key):
-                by_folder.setdefault(path.parent, []).append((key, path))
-        takeout_dated = [  # a folder without Takeout's JSON files (most) costs one look, not one a photo
-            key
-            for folder, files in by_folder.items()
-            if takeout.holds_sidecars(folder)
-            for key, path in files
-            if takeout.sidecar(path)
-        ]
-        again += [*catalog.videos(), *takeout_dated]
+        again += catalog.videos()
+    if reader < 7:  # all of them; before 4 (made local) those dated and placed were all there was
+        again += _with_takeout_sidecars(list(catalog.fingerprints()), source)
     if reader < 6:
         again += catalog.with_sidecars()  # their keywords and ratings (those inside files: when they change)
     return list(dict.fromkeys(again))
+
+
+def _with_takeout_sidecars(keys: list[str], source: Source) -> list[str]:
+    """Those of `keys` whose file has a Takeout sidecar: a folder without Takeout's JSON files (most)
+    costs one look, not one a photo."""
+    by_folder: dict[Path, list[tuple[str, Path]]] = {}
+    for key in keys:
+        if path := source.file(key):
+            by_folder.setdefault(path.parent, []).append((key, path))
+    return [
+        key
+        for folder, files in by_folder.items()
+        if takeout.holds_sidecars(folder)
+        for key, path in files
+        if takeout.sidecar(path)
+    ]
 
 
 def said(facts: headers.Facts, key: str) -> Said:

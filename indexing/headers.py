@@ -54,7 +54,9 @@ def from_file(path: Path | None) -> Facts | None:
     WhatsApp strips EXIF; Android's VID_20190714_182205.mp4), else Google Takeout's sidecar's,
     else a video container's creation time: these two in UTC, marked so ("…Z", made local once the
     build knows the place: indexing.dates). Where: its XMP sidecar's position, else its header's,
-    else Takeout's sidecar's. How long: a video's container's.
+    else Takeout's sidecar's. How long: a video's container's. Keywords: its XMP sidecar's, else
+    those inside its file (an editor's export) with the people Takeout's sidecar names. Rating:
+    its XMP sidecar's, else its file's.
     """
     if path is None:
         return Facts()
@@ -92,12 +94,16 @@ def _from_file(path: Path) -> Facts | None:
         facts = replace(facts, taken=camera_raw.taken(path))
     if not facts.taken:
         facts = replace(facts, taken=date_in_name(path.name))
-    if not facts.taken or facts.lat is None:
-        taken, lat, lon = takeout.when_and_where(path)
-        if facts.lat is None:
-            sidecar_lat, sidecar_lon = dataset_position(lat, lon)
-            facts = replace(facts, lat=sidecar_lat, lon=sidecar_lon)
-        facts = replace(facts, taken=facts.taken or in_utc(exif_date(taken)))
+    told = takeout.when_and_where(path)  # (most photos have no sidecar: one look in a dictionary)
+    if told is not takeout.NOTHING:
+        lat, lon = (facts.lat, facts.lon) if facts.lat is not None else dataset_position(told.lat, told.lon)
+        facts = replace(
+            facts,
+            taken=facts.taken or in_utc(exif_date(told.taken)),
+            lat=lat,
+            lon=lon,
+            tags=tuple(dict.fromkeys((*facts.tags, *told.people)))[: xmp.MOST_TAGS],  # faces named: keywords
+        )
     return facts if facts.taken else replace(facts, taken=in_utc(exif_date(last)))
 
 

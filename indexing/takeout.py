@@ -1,6 +1,7 @@
 """Google Takeout's sidecars: the JSON file Google Photos exports beside each photo or video, with
-when it was taken and where (a place set by hand in Google Photos too), read for a file whose own
-header does not say.
+when it was taken and where (a place set by hand in Google Photos too), for a file whose own header
+does not say, and the people named in it (the faces its owner named in Google Photos), which join
+its keywords.
 
 Takeout names a sidecar after its photo: `IMG_1234.jpg.json`, or since 2024
 `IMG_1234.jpg.supplemental-metadata.json`, the whole name cut to 51 characters (`….supplemental-
@@ -11,10 +12,11 @@ edited copy, `IMG_1234-edited.jpg`, none: its original's serves.
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from indexing.files import sidecars_in
 
@@ -29,10 +31,11 @@ def sidecar(path: Path) -> Path | None:
     """The Takeout sidecar of the photo or video at `path`, where there is one: looked up among
     the JSON files of its folder (files.sidecars_in: a stat per photo, where asking for each name
     the rules give cost two more)."""
-    sidecars = sidecars_in(path.parent, ".json")  # by lowercase name; Takeout's names match exactly
+    folder, name = os.path.split(path)  # (os.path's, not Path's: every header read asks)
+    sidecars = sidecars_in(folder or ".", ".json")  # by lowercase name; Takeout's names match exactly
     if not sidecars:
         return None
-    name, copy = path.name, ""
+    copy = ""
     if found := _EDITED.match(name):
         name = found.group(1) + found.group(2)
     if found := _COPY.match(name):
@@ -50,17 +53,35 @@ def holds_sidecars(folder: Path) -> bool:
     return bool(sidecars_in(folder, ".json"))
 
 
-def when_and_where(path: Path) -> tuple[str, Any, Any]:
-    """When (in UTC, as Takeout gives it: "YYYY-MM-DDTHH:MM:SS"; "" for nothing) and where
-    (latitude and longitude as written, None for nothing) Takeout's sidecar of `path` says its
-    photo was taken; nothing for no sidecar or an unreadable one."""
+class Told(NamedTuple):
+    """What a Takeout sidecar says of its photo: when (in UTC, as Takeout gives it:
+    "YYYY-MM-DDTHH:MM:SS"; "" for nothing), where (latitude and longitude as written, None for
+    nothing), and who is in it (the names of the faces named in Google Photos)."""
+
+    taken: str = ""
+    lat: Any = None
+    lon: Any = None
+    people: tuple[str, ...] = ()
+
+
+# What a photo without a sidecar (most) is told.
+NOTHING = Told()
+# Names kept of a photo's people, and characters of each: a sidecar is the user's, not a store.
+MOST_PEOPLE, MOST_NAME_CHARS = 100, 100
+
+
+def when_and_where(path: Path) -> Told:
+    """What Takeout's sidecar of `path` says of its photo (see Told); nothing for no sidecar or an
+    unreadable one."""
     found = sidecar(path)
+    if found is None:
+        return NOTHING
     try:
-        facts = json.loads(found.read_text(encoding="utf-8")) if found else {}
+        facts = json.loads(found.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return "", None, None
+        return NOTHING
     if not isinstance(facts, dict):
-        return "", None, None
+        return NOTHING
     taken = ""
     try:
         seconds = int((facts.get("photoTakenTime") or {}).get("timestamp"))
@@ -68,4 +89,11 @@ def when_and_where(path: Path) -> tuple[str, Any, Any]:
     except (TypeError, ValueError, OverflowError, OSError, AttributeError):
         pass
     place = facts.get("geoData") if isinstance(facts.get("geoData"), dict) else {}
-    return taken, place.get("latitude"), place.get("longitude")
+    return Told(taken, place.get("latitude"), place.get("longitude"), _people(facts.get("people")))
+
+
+def _people(named: object) -> tuple[str, ...]:
+    """The names of a sidecar's `people` ([{"name": "Ana"}, ...]), each once, in order."""
+    people = named if isinstance(named, list) else []
+    names = (" ".join(str(person.get("name") or "").split()) for person in people if isinstance(person, dict))
+    return tuple(dict.fromkeys(name[:MOST_NAME_CHARS] for name in names if name))[:MOST_PEOPLE]

@@ -137,3 +137,38 @@ def test_a_takeout_photo_dated_in_utc_by_an_older_version_gets_its_local_time_on
     asked.clear()
     build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
     assert asked == []  # once
+
+
+def test_the_people_named_in_google_photos_are_searched_as_keywords(tmp_path, monkeypatch):
+    photos = tmp_path / "Takeout" / "Google Photos" / "Photos from 2019"
+    photos.mkdir(parents=True)
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = "2019:07:14 18:22:05"  # its own date: the sidecar was not needed for it
+    colour_image("red").save(photos / "party.jpg", exif=exif)
+    named = {"people": [{"name": "Ana  García"}, {"name": ""}, {"name": "Luis"}, {"name": "Ana García"}, "x"]}
+    _sidecar(photos, "party.jpg.supplemental-metadata.json", SAID | named)
+    colour_image("blue").save(photos / "sea.png")
+    _sidecar(photos, "sea.png.json")  # no one named
+    assert headers.from_file(photos / "party.jpg").tags == ("Ana García", "Luis")
+    embedder = ColourEmbedder()
+    build_index(FolderSource(tmp_path / "Takeout"), tmp_path / "index", embedder, progress=False)
+    searcher = Searcher.open(tmp_path / "index", embedder)
+    assert [hit.key for hit in searcher.by_query("tag:luis")] == ["Google Photos/Photos from 2019/party.jpg"]
+    assert searcher.by_query('blue etiqueta:"ana garcia"', k=2)[0].tags == ("Ana García", "Luis")
+    # An index read before people were: its photos with a Takeout sidecar are read again, once.
+    catalog = Catalog(tmp_path / "index" / CATALOG)
+    catalog.set_facts(
+        [
+            ("2019-07-14T18:22:05", None, None, None, (), None, f"Google Photos/Photos from 2019/{n}")
+            for n in ("party.jpg", "sea.png")
+        ]
+    )
+    catalog.set_meta(headers_reader="6")
+    catalog.close()
+    asked = _headers_read(monkeypatch)
+    build_index(FolderSource(tmp_path / "Takeout"), tmp_path / "index", embedder, progress=False)
+    assert sorted(asked) == ["party.jpg", "sea.png"]
+    assert Searcher.open(tmp_path / "index", embedder).by_query("tag:Luis")[0].tags == ("Ana García", "Luis")
+    asked.clear()
+    build_index(FolderSource(tmp_path / "Takeout"), tmp_path / "index", embedder, progress=False)
+    assert asked == []  # once
