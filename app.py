@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 import gradio as gr
+from gradio import utils as gr_utils
 from gradio.components.gallery import GalleryData, GalleryImage
 from gradio.data_classes import ImageData
 from starlette.middleware import Middleware
@@ -28,7 +29,7 @@ from indexing import config
 from indexing.errors import BuscadorError
 from indexing.places import country_name, town_name
 from indexing.sources import folder_roots
-from ui import page
+from ui import page, uploads
 from ui import text as ui_text
 from ui.handlers import Handlers, visitor_language
 from ui.routes import ServingMiddleware, health_route, photo_route, thumbnail_route, video_route
@@ -433,7 +434,8 @@ def build_ui(engine: Engine) -> gr.Blocks:
 def launch(demo: gr.Blocks, engine: Engine, **kwargs: Any) -> None:
     """Serve `demo` (built for `engine`) with the thumbnail, photo and health routes and the busy message of
     `ui.routes`: on 127.0.0.1:7860 by default, on all interfaces inside a Hugging Face Space; behind
-    a password page with $APP_PASSWORD (any name; the pictures' routes ask for it too)."""
+    a password page with $APP_PASSWORD (any name; the pictures' routes ask for it too). The folders
+    uploaded pictures leave are removed as they empty (ui.uploads)."""
     if config.in_space() and not config.server_name_set():
         kwargs.setdefault("server_name", "0.0.0.0")
     if password := config.app_password():
@@ -443,6 +445,8 @@ def launch(demo: gr.Blocks, engine: Engine, **kwargs: Any) -> None:
         "routes": [thumbnail_route(engine), photo_route(engine), video_route(engine), health_route(engine)],
         "middleware": [Middleware(ServingMiddleware)],
     }
+    # Gradio deletes uploaded pictures (build_ui's delete_cache), not their folders.
+    uploads.keep_tidy(Path(gr_utils.get_upload_folder()), config.UPLOADS_CHECK_S, config.UPLOADS_CHECK_S)
     demo.launch(
         i18n=T,
         css=page.CSS,

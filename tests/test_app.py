@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
 import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -27,6 +29,7 @@ from indexing.duplicates import Member
 from indexing.search import Searcher
 from indexing.sources import FolderSource
 from tests.tiny_clip import DUPLICATE_THRESHOLD
+from ui import uploads
 from ui.groups import groups_html
 from ui.handlers import Handlers
 from ui.startup import APP_MAX_K, Engine, start
@@ -711,6 +714,7 @@ def test_a_visitors_picture_is_deleted_a_while_after_it_came(
         while any(path.exists() for path in kept) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not any(path.exists() for path in kept)  # ...a while, not for ever
+        assert "upload-folders" in [thread.name for thread in threading.enumerate()]  # and their folders
     finally:
         demo.close()
 
@@ -836,3 +840,18 @@ def test_browser_duplicates_tab_lists_groups_of_a_folder_index(browser, copies_i
     page.wait_for_selector("#query")
     assert page.get_by_role("tab", name="Duplicates").count() == 0
     page.close()
+
+
+def test_the_folders_uploaded_pictures_leave_are_removed_once_empty_for_a_while(tmp_path):
+    picture = "a" * 64  # Gradio's: a folder a picture, named after its hash
+    (tmp_path / picture).mkdir()
+    (tmp_path / picture / "cat.png").write_bytes(b"...")
+    emptied, just_made, other = tmp_path / ("b" * 64), tmp_path / ("c" * 40), tmp_path / "vibe_edit_history"
+    for folder in (emptied, just_made, other):
+        folder.mkdir()
+    an_hour_ago = time.time() - 3600
+    for folder in (tmp_path / picture, emptied, other):
+        os.utime(folder, (an_hour_ago, an_hour_ago))
+    assert uploads.remove_emptied(tmp_path, 300) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([picture, "c" * 40, "vibe_edit_history"])
+    assert uploads.remove_emptied(tmp_path / "none yet", 300) == 0
