@@ -212,8 +212,8 @@ class Handlers:
         collapse: float | None = None,
         within: str = "",
     ) -> list[dict[str, Any]]:
-        """Images described by `text`: [{rank, score, id, key, label, file, thumbnail, photo, taken,
-        folded}]."""
+        """Images described by `text`: [{rank, score, id, key, label, file, thumbnail, photo, video,
+        seconds, tags, rating, taken, place, folded, meta, link}] (see `_hits`)."""
         return self._hits_search(
             "text",
             request,
