@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from indexing import video, xmp
+from indexing import video
 from indexing.errors import BuscadorError
 from indexing.thumbnails import Thumbnails
 from indexing.vectors import NAME as VECTORS
@@ -447,14 +447,6 @@ class Catalog:
         """The keys of the images whose header (when and where taken) was not read yet, by id."""
         return self._keys("WHERE taken IS NULL")
 
-    def unsaid(self) -> list[str]:
-        """The keys of the images whose header, read, said no date or no position, by id."""
-        return self._keys("WHERE taken = '' OR (taken IS NOT NULL AND lat IS NULL)")
-
-    def with_sidecars(self) -> list[str]:
-        """The keys of the images with an XMP sidecar (its part of their fingerprints), by id."""
-        return self._keys("WHERE instr(fingerprint, ?) > 0", (xmp.STAMP,))
-
     def forget_headers(self) -> None:
         """Mark every image's header unread (it was read before places were), in one transaction
         with the note that asked for it."""
@@ -499,11 +491,6 @@ class Catalog:
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("UPDATE items SET taken=? WHERE id=?", dates)
-
-    def videos(self) -> list[str]:
-        """The keys of the videos, by id."""
-        where, values = _videos()
-        return self._keys(f"WHERE {where}", values)
 
     def forget_places(self) -> None:
         """Mark every position's town unnamed (another rule named them)."""
