@@ -618,6 +618,7 @@ class IndexStore:
         """Those of `ids` (None: all) with keyword `tag`; a BuscadorError when there are none (among
         the images already narrowed to, or in the whole index)."""
         narrowed = ids is not None
+        _require(self.catalog.tagged, "keywords")
         tagged = self.catalog.ids_tagged(fold, tag)
         found = tagged if ids is None else np.intersect1d(ids, tagged, assume_unique=True)
         if not len(found):
@@ -631,6 +632,7 @@ class IndexStore:
         """Those of `ids` (None: all) rated `stars` or more; a BuscadorError when there are none
         (among the images already narrowed to, or in the whole index, saying whether it has any
         rating)."""
+        _require(self.catalog.rated, "ratings")
         rated = self.catalog.ids_rated(stars)
         found = rated if ids is None else np.intersect1d(ids, rated, assume_unique=True)
         if len(found):
@@ -772,3 +774,14 @@ def _exact(
     """(scores, ids) of the k best of these vectors for each query, best first."""
     scores, rows = ann.exact_top(queries, vectors, k)
     return scores, ids[rows]
+
+
+def _require(recorded: bool, what: str) -> None:
+    """Refuse a search by `what` ("keywords", "ratings") in an index that does not record them
+    (built by a version before they were read, opened as it is): say to build it again."""
+    if not recorded:
+        raise BuscadorError(
+            f"this index does not record its photos' {what}: build it again with this version of "
+            "Buscador Visual, which reads them from the photos",
+            f"{what}_not_read",
+        )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 
 import gradio as gr
 import pytest
@@ -300,3 +301,26 @@ def test_an_index_read_before_keywords_or_ratings_reads_its_headers_again_once(t
     searcher = Searcher.open(tmp_path / "index", embedder)
     found = {(hit.key, hit.tags, hit.rating) for hit in searcher.by_query("rating:5")}
     assert found == {("party.png", ("Ana",), 5), ("export.jpg", ("Luis",), 5)}
+
+
+def test_an_index_that_does_not_record_keywords_or_ratings_says_to_build_it_again(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    colour_image("red").save(photos / "party.png")
+    (photos / "party.png.xmp").write_text(_rated("5"), encoding="utf-8")
+    embedder = ColourEmbedder()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    with sqlite3.connect(tmp_path / "index" / CATALOG) as db:  # as a version before them left it
+        db.execute("DROP INDEX items_rated")
+        db.execute("ALTER TABLE items DROP COLUMN rating")
+        db.execute("ALTER TABLE items DROP COLUMN tags")
+        db.execute("UPDATE meta SET value='4' WHERE name='headers_reader'")
+    old = Searcher.open(tmp_path / "index", embedder)
+    assert old.by_text("red", k=1)[0].key == "party.png"  # it searches as before
+    for query, code in (("rating:4", "ratings_not_read"), ("red tag:Ana", "keywords_not_read")):
+        with pytest.raises(BuscadorError, match="build it again") as caught:
+            old.by_query(query)
+        assert caught.value.code == code
+    assert "vuelve a crearlo" in text.error("es", caught.value)
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)  # reads them
+    assert Searcher.open(tmp_path / "index", embedder).by_query("rating:4")[0].key == "party.png"

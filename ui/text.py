@@ -162,6 +162,14 @@ LANGUAGES: dict[str, dict[str, Any]] = {
                 "This index does not record where its photos were taken: build it again with this "
                 "version of Buscador Visual, which reads the places from the photos."
             ),
+            "keywords_not_read": (
+                "This index does not record its photos' keywords: build it again with this version "
+                "of Buscador Visual, which reads them from the photos."
+            ),
+            "ratings_not_read": (
+                "This index does not record its photos' ratings: build it again with this version "
+                "of Buscador Visual, which reads them from the photos."
+            ),
             "no_places": (
                 "No image of this index says where it was taken (no GPS position in its EXIF), so "
                 "near: finds none."
@@ -377,6 +385,14 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "places_not_read": (
                 "Este índice no guarda dónde se hicieron sus fotos: vuelve a crearlo con esta versión "
                 "de Buscador Visual, que lee los lugares de las fotos."
+            ),
+            "keywords_not_read": (
+                "Este índice no guarda las etiquetas de sus fotos: vuelve a crearlo con esta versión "
+                "de Buscador Visual, que las lee de las fotos."
+            ),
+            "ratings_not_read": (
+                "Este índice no guarda las valoraciones de sus fotos: vuelve a crearlo con esta "
+                "versión de Buscador Visual, que las lee de las fotos."
             ),
             "no_places": (
                 "Ninguna imagen de este índice dice dónde se hizo (sin posición GPS en su EXIF): "
