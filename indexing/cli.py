@@ -820,7 +820,8 @@ def _duplicates(args: argparse.Namespace) -> int:
     for n, group in enumerate(groups, start=1):
         print(f"group {n}: {len(group)} images")
         for member in group:
-            print(f"  {member.similarity:.4f}  {member.label}  (id {member.id})")
+            stars = f", {member.stars}" if member.stars else ""
+            print(f"  {member.similarity:.4f}  {member.label}  (id {member.id}{stars})")
     return 0
 
 

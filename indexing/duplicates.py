@@ -28,12 +28,19 @@ SEARCH_CHUNK = 16384
 
 @dataclass(frozen=True)
 class Member:
-    """One image of a group, and its cosine with the group's first image."""
+    """One image of a group, its cosine with the group's first image, and its rating (stars, -1
+    rejected, None unrated): which of a burst to keep."""
 
     id: int
     key: str
     label: str
     similarity: float
+    rating: int | None = None
+
+    @property
+    def stars(self) -> str:
+        """Its rating as stars ("★★★★"; "" unrated or rejected)."""
+        return "★" * max(self.rating or 0, 0)
 
 
 def duplicate_pairs(
@@ -91,10 +98,14 @@ def duplicate_pairs(
 def find_duplicates(
     store: IndexStore, threshold: float, *, within: str = "", progress: bool = False
 ) -> list[list[Member]]:
-    """The near-duplicate groups of an index, or of its folder `within`, with keys and labels."""
+    """The near-duplicate groups of an index, or of its folder `within`, with keys, labels and
+    ratings."""
     folder = folder_name(within)
     ids = store.among(Narrowing(folder)).ids
     vectors = store.vectors.read(ids) if len(ids) else np.empty((0, store.dim), np.float32)
     groups = duplicate_pairs(ids, vectors, threshold, progress=progress)
     items = store.items(i for group in groups for i, _ in group)
-    return [[Member(i, items[i].key, items[i].label, round(s, 6)) for i, s in group] for group in groups]
+    return [
+        [Member(i, items[i].key, items[i].label, round(s, 6), items[i].rating) for i, s in group]
+        for group in groups
+    ]

@@ -805,13 +805,17 @@ def test_the_duplicates_tab_shows_each_group_once_found(copies_index, embedder, 
 
 
 def test_duplicate_groups_are_written_as_safe_html():
-    group = [Member(1, "<b>.png", '<script>alert("x")</script>.png', 1.0), Member(2, "x.png", "x.png", 0.99)]
+    group = [
+        Member(1, "<b>.png", '<script>alert("x")</script>.png', 1.0),
+        Member(2, "x.png", "x.png", 0.99, 3),
+    ]
     found = groups_html(
         [group] * 101, lambda i: f"/thumb/t/{i}.jpg", lambda i: None, title="Group {}, {}".format, more="more"
     )
     assert "<script>" not in found and "&lt;script&gt;" in found
     assert found.count('<div class="dup-group">') == 100 and found.endswith("<p>more</p>")
     assert "/photo/" not in found and 'class="dup-item">' in found  # no original: nothing to open
+    assert "<span>0.9900 ★★★</span>" in found  # its rating: which of a burst to keep
 
 
 def test_browser_duplicates_tab_lists_groups_of_a_folder_index(browser, copies_index, batching, server):

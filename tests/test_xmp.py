@@ -16,6 +16,7 @@ from indexing.build import build_index
 from indexing.catalog import CATALOG, Catalog
 from indexing.changes import plan_build
 from indexing.cli import main
+from indexing.duplicates import find_duplicates
 from indexing.errors import BuscadorError
 from indexing.ratings import split_rating
 from indexing.search import Searcher
@@ -274,6 +275,18 @@ def test_a_rating_is_searched_with_rating(tmp_path, capsys):
     assert capsys.readouterr().out.rstrip().endswith(", ★★★★★)")
     assert main(["info", str(tmp_path / "index")]) == 0
     assert "ratings:     4 rated: 5★ (1), 4★ (1), 3★ (1), 2★ (1)" in capsys.readouterr().out
+    assert (
+        main(["duplicates", str(tmp_path / "index"), "--threshold", "0.99"]) == 0
+    )  # which of a burst to keep
+    listed = capsys.readouterr().out
+    assert "best.jpg  (id " in listed and ", ★★★★★)" in listed and "unrated.png  (id " in listed
+    red = next(g for g in find_duplicates(searcher.store, 0.99) if "best.jpg" in {m.key for m in g})
+    assert {m.key: m.stars for m in red} == {
+        "best.jpg": "★★★★★",
+        "good.jpg": "★★★★",
+        "blurred.jpg": "",
+        "unrated.png": "",
+    }
     unrated = tmp_path / "unrated"
     unrated.mkdir()
     colour_image("red").save(unrated / "a.png")

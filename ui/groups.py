@@ -82,7 +82,7 @@ def groups_html(
     more: str,
 ) -> str:
     """The groups as HTML: `title(n, size)` above each group's thumbnails, captioned
-    with their label and similarity. `thumbnail(id)` gives a thumbnail's URL, `opened(member)` its
+    with their label, similarity and stars. `thumbnail(id)` gives a thumbnail's URL, `opened(member)` its
     original's, where there is one, which the thumbnail opens. `more` follows the GROUPS_SHOWN shown."""
     parts = []
     for n, group in enumerate(groups[:GROUPS_SHOWN], start=1):
@@ -92,7 +92,7 @@ def groups_html(
             label = html.escape(member.label)
             image = (
                 f'<img src="{html.escape(thumbnail(member.id))}" alt="{label}" loading="lazy">'
-                f"<span>{label}</span><span>{member.similarity:.4f}</span>"
+                f"<span>{label}</span><span>{member.similarity:.4f} {member.stars}</span>"
             )
             opens = f' href="{html.escape(original)}" target="_blank" rel="noopener"' if original else ""
             tag = "a" if original else "div"
