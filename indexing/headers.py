@@ -56,7 +56,7 @@ def from_file(path: Path | None) -> Facts | None:
     build knows the place: indexing.dates). Where: its XMP sidecar's position, else its header's,
     else Takeout's sidecar's. How long: a video's container's. Keywords: its XMP sidecar's, else
     those inside its file (an editor's export) with the people Takeout's sidecar names. Rating:
-    its XMP sidecar's, else its file's.
+    its XMP sidecar's, else its file's, else 5 stars for a favourite in Takeout's sidecar.
     """
     if path is None:
         return Facts()
@@ -103,6 +103,7 @@ def _from_file(path: Path) -> Facts | None:
             lat=lat,
             lon=lon,
             tags=tuple(dict.fromkeys((*facts.tags, *told.people)))[: xmp.MOST_TAGS],  # faces named: keywords
+            rating=5 if facts.rating is None and told.favourite else facts.rating,  # a favourite: 5 stars
         )
     return facts if facts.taken else replace(facts, taken=in_utc(exif_date(last)))
 

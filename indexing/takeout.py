@@ -1,7 +1,7 @@
 """Google Takeout's sidecars: the JSON file Google Photos exports beside each photo or video, with
 when it was taken and where (a place set by hand in Google Photos too), for a file whose own header
-does not say, and the people named in it (the faces its owner named in Google Photos), which join
-its keywords.
+does not say, the people named in it (the faces its owner named in Google Photos), which join its
+keywords, and whether it is a favourite (Google Photos' star), which counts as a rating of 5 stars.
 
 Takeout names a sidecar after its photo: `IMG_1234.jpg.json`, or since 2024
 `IMG_1234.jpg.supplemental-metadata.json`, the whole name cut to 51 characters (`….supplemental-
@@ -56,12 +56,14 @@ def holds_sidecars(folder: Path) -> bool:
 class Told(NamedTuple):
     """What a Takeout sidecar says of its photo: when (in UTC, as Takeout gives it:
     "YYYY-MM-DDTHH:MM:SS"; "" for nothing), where (latitude and longitude as written, None for
-    nothing), and who is in it (the names of the faces named in Google Photos)."""
+    nothing), who is in it (the names of the faces named in Google Photos) and whether it is a
+    favourite."""
 
     taken: str = ""
     lat: Any = None
     lon: Any = None
     people: tuple[str, ...] = ()
+    favourite: bool = False
 
 
 # What a photo without a sidecar (most) is told.
@@ -89,7 +91,8 @@ def when_and_where(path: Path) -> Told:
     except (TypeError, ValueError, OverflowError, OSError, AttributeError):
         pass
     place = facts.get("geoData") if isinstance(facts.get("geoData"), dict) else {}
-    return Told(taken, place.get("latitude"), place.get("longitude"), _people(facts.get("people")))
+    people, favourite = _people(facts.get("people")), facts.get("favorited") is True
+    return Told(taken, place.get("latitude"), place.get("longitude"), people, favourite)
 
 
 def _people(named: object) -> tuple[str, ...]:

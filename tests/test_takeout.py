@@ -139,22 +139,27 @@ def test_a_takeout_photo_dated_in_utc_by_an_older_version_gets_its_local_time_on
     assert asked == []  # once
 
 
-def test_the_people_named_in_google_photos_are_searched_as_keywords(tmp_path, monkeypatch):
+def test_the_people_named_in_google_photos_are_keywords_and_a_favourite_has_5_stars(tmp_path, monkeypatch):
     photos = tmp_path / "Takeout" / "Google Photos" / "Photos from 2019"
     photos.mkdir(parents=True)
     exif = Image.Exif()
     exif.get_ifd(0x8769)[0x9003] = "2019:07:14 18:22:05"  # its own date: the sidecar was not needed for it
     colour_image("red").save(photos / "party.jpg", exif=exif)
     named = {"people": [{"name": "Ana  García"}, {"name": ""}, {"name": "Luis"}, {"name": "Ana García"}, "x"]}
-    _sidecar(photos, "party.jpg.supplemental-metadata.json", SAID | named)
+    _sidecar(photos, "party.jpg.supplemental-metadata.json", SAID | named | {"favorited": True})
     colour_image("blue").save(photos / "sea.png")
     _sidecar(photos, "sea.png.json")  # no one named
     assert headers.from_file(photos / "party.jpg").tags == ("Ana García", "Luis")
+    assert (headers.from_file(photos / "party.jpg").rating, headers.from_file(photos / "sea.png").rating) == (
+        5,
+        None,
+    )
     embedder = ColourEmbedder()
     build_index(FolderSource(tmp_path / "Takeout"), tmp_path / "index", embedder, progress=False)
     searcher = Searcher.open(tmp_path / "index", embedder)
     assert [hit.key for hit in searcher.by_query("tag:luis")] == ["Google Photos/Photos from 2019/party.jpg"]
     assert searcher.by_query('blue etiqueta:"ana garcia"', k=2)[0].tags == ("Ana García", "Luis")
+    assert [hit.key for hit in searcher.by_query("rating:5")] == ["Google Photos/Photos from 2019/party.jpg"]
     # An index read before people were: its photos with a Takeout sidecar are read again, once.
     catalog = Catalog(tmp_path / "index" / CATALOG)
     catalog.set_facts(
