@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import BrokenExecutor, CancelledError, Future, ProcessPoolExecutor
 from pathlib import Path
 
-from indexing import headers, places, takeout
+from indexing import headers, places
 from indexing.catalog import Catalog, Said
 from indexing.decoding import facts_of, header_facts
 from indexing.progress import progress_bar
@@ -20,9 +20,9 @@ HEADERS_CHUNK = 2048
 HEADERS_TASK = 64
 # What a folder's header pass reads, by version: 2 added Google Takeout's sidecars (and videos'); 3
 # made a video's UTC time local, where it says where it was shot; 4 read how long a video lasts; 5
-# read XMP keywords; 6 star ratings; 7 the people Takeout's sidecars name. An index read by an
-# older one reads again, once, what the newer ones would read otherwise (`reread`).
-HEADERS_READER = 7
+# read XMP keywords; 6 star ratings; 7 the people Takeout's sidecars name; 8 the towns IPTC
+# locations name. An index read by an older one reads every image's header again, once (`reread`).
+HEADERS_READER = 8
 
 
 class HeadersAhead:
@@ -120,36 +120,21 @@ def read_headers(source: Source, catalog: Catalog, *, progress: bool, again: Seq
 
 
 def reread(catalog: Catalog, source: Source) -> list[str]:
-    """The keys whose headers the newer readers would read otherwise (HEADERS_READER), read again
-    once: before 6, every image (keywords and ratings inside a photo's file, an editor's export's,
-    which nothing else tells apart; before that, what sidecars, videos' headers and Takeout's UTC
-    times said: 0.24 ms a photo, 4 minutes at a million, once); before 7, every photo with a
-    Takeout sidecar (the people it names: a look a folder, a lookup a photo)."""
+    """The keys whose headers are read again, once, for an index of files read by an older reader
+    (HEADERS_READER): every image. What the newer ones read may be inside any photo's file (an
+    editor's export's keywords, rating or IPTC town), which nothing else tells apart: 0.24 ms a
+    photo, about 4 minutes at a million, once, with a progress bar."""
     reader = int(catalog.get_meta("headers_reader") or 1) if source.of_files else HEADERS_READER
-    if reader < 6:
-        return list(catalog.fingerprints())
-    return _with_takeout_sidecars(list(catalog.fingerprints()), source) if reader < 7 else []
-
-
-def _with_takeout_sidecars(keys: list[str], source: Source) -> list[str]:
-    """Those of `keys` whose file has a Takeout sidecar: a folder without Takeout's JSON files (most)
-    costs one look, not one a photo."""
-    by_folder: dict[Path, list[tuple[str, Path]]] = {}
-    for key in keys:
-        if path := source.file(key):
-            by_folder.setdefault(path.parent, []).append((key, path))
-    return [
-        key
-        for folder, files in by_folder.items()
-        if takeout.holds_sidecars(folder)
-        for key, path in files
-        if takeout.sidecar(path)
-    ]
+    return list(catalog.fingerprints()) if reader < HEADERS_READER else []
 
 
 def said(facts: headers.Facts, key: str) -> Said:
-    """What the header of the image of `key` said, as the catalog records it."""
-    return (facts.taken, facts.lat, facts.lon, facts.seconds, facts.tags, facts.rating, key)
+    """What the header of the image of `key` said, as the catalog records it: a photo without a
+    position placed at the centre of the town its IPTC location names, where there is one."""
+    lat, lon = facts.lat, facts.lon
+    if lat is None and facts.town and (centre := places.centre_of(facts.town)):
+        lat, lon = centre
+    return (facts.taken, lat, lon, facts.seconds, facts.tags, facts.rating, key)
 
 
 def header_wanted(item: SourceItem) -> bool:

@@ -35,7 +35,8 @@ class Facts:
     """When (`taken`, "YYYY-MM-DDTHH:MM:SS", "" when the photo does not say) and where (`lat`,
     `lon` in degrees, None when it does not say) a photo was taken; how long a video lasts
     (`seconds`, None for a photo); its keywords (`tags`, XMP's: indexing.xmp) and its rating
-    (stars, 1 to 5, -1 rejected, None unrated: indexing.ratings)."""
+    (stars, 1 to 5, -1 rejected, None unrated: indexing.ratings); for a photo without a position,
+    the town its XMP's IPTC location names (`town`, "Sevilla, ES"; placed by the header pass)."""
 
     taken: str = ""
     lat: float | None = None
@@ -43,6 +44,7 @@ class Facts:
     seconds: float | None = None
     tags: tuple[str, ...] = ()
     rating: int | None = None
+    town: str = ""
 
 
 def from_file(path: Path | None) -> Facts | None:
@@ -72,6 +74,7 @@ def from_file(path: Path | None) -> Facts | None:
         found.seconds,
         told.tags or found.tags,
         told.rating if told.rating is not None else found.rating,
+        "" if where[0] is not None else told.town or found.town,
     )
 
 
@@ -104,6 +107,7 @@ def _from_file(path: Path) -> Facts | None:
             lon=lon,
             tags=tuple(dict.fromkeys((*facts.tags, *told.people)))[: xmp.MOST_TAGS],  # faces named: keywords
             rating=5 if facts.rating is None and told.favourite else facts.rating,  # a favourite: 5 stars
+            town="" if lat is not None else facts.town,
         )
     return facts if facts.taken else replace(facts, taken=in_utc(exif_date(last)))
 
@@ -133,13 +137,14 @@ def _read(file: BinaryIO) -> Facts:
                 elif img.format == "TIFF":  # its tags are its header
                     exif = img.getexif()
                 else:  # a PNG's eXIf chunk after its pixels is not worth decoding them for
-                    return Facts(tags=told.tags, rating=told.rating)
+                    return Facts(tags=told.tags, rating=told.rating, town=told.town)
                 inner = exif.get_ifd(_EXIF_IFD)
                 dates = (inner.get(_ORIGINAL), inner.get(_DIGITIZED), exif.get(_DATETIME))
                 taken = next((found for value in dates if (found := exif_date(value))), "")
                 lat, lon = _position(exif.get_ifd(_GPS_IFD)) if _GPS_IFD in exif else (None, None)
                 rating = told.rating if told.rating is not None else rating_of(exif.get(_RATING))
-                return Facts(taken, lat, lon, tags=told.tags, rating=rating)
+                town = told.town if lat is None else ""
+                return Facts(taken, lat, lon, tags=told.tags, rating=rating, town=town)
     except Exception:  # Pillow's header parsers raise many kinds: any means "nothing said"
         return Facts()
 

@@ -446,6 +446,20 @@ def prepare() -> None:
     towns.city_of(np.zeros(0, np.int64))  # the first towns asked for find every city's districts
 
 
+@functools.lru_cache(maxsize=4096)
+def centre_of(town: str) -> tuple[float, float] | None:
+    """Where the town `town` names ("Sevilla, ES", "Portland, Oregon", as a `near:` query writes
+    it) is: the centre of the most populous town of that name; None for a country, or for no
+    town of that name. For a photo whose IPTC location names its city and no GPS gives its
+    position (photos of one trip name a few cities: asked once each)."""
+    try:
+        found = gazetteer().find(town)
+    except BuscadorError:
+        return None
+    towns = [(near.lat, near.lon) for near in found if near.lat is not None and near.lon is not None]
+    return (round(towns[0][0], 5), round(towns[0][1], 5)) if towns else None
+
+
 def gazetteer() -> Gazetteer:
     """The towns, read once (about 0.4 s; a second thread asking meanwhile waits for it)."""
     with _READING:

@@ -48,11 +48,6 @@ def sidecar(path: Path) -> Path | None:
     return None
 
 
-def holds_sidecars(folder: Path) -> bool:
-    """Whether `folder` holds JSON files, as Takeout's sidecars are (one look at the folder)."""
-    return bool(sidecars_in(folder, ".json"))
-
-
 class Told(NamedTuple):
     """What a Takeout sidecar says of its photo: when (in UTC, as Takeout gives it:
     "YYYY-MM-DDTHH:MM:SS"; "" for nothing), where (latitude and longitude as written, None for

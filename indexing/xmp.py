@@ -34,14 +34,17 @@ STAMP = " xmp:"
 class Told(NamedTuple):
     """What XMP says of a photo: when (the text it writes, an ISO 8601 local time,
     "2019-07-14T18:22:05.12+02:00"; "" for nothing), where (degrees, None for nothing), its
-    keywords (`dc:subject`: Lightroom's and digiKam's tags, people's names among them) and its
-    rating (`xmp:Rating`: stars, 1 to 5, -1 rejected; None unrated: indexing.ratings)."""
+    keywords (`dc:subject`: Lightroom's and digiKam's tags, people's names among them), its
+    rating (`xmp:Rating`: stars, 1 to 5, -1 rejected; None unrated: indexing.ratings) and the
+    town its IPTC location names ("Sevilla, ES": the city typed in an editor, for a photo without
+    a GPS position; "" for none)."""
 
     taken: str = ""
     lat: float | None = None
     lon: float | None = None
     tags: tuple[str, ...] = ()
     rating: int | None = None
+    town: str = ""
 
 
 # What a photo without a sidecar (or with one that is not XMP) is told.
@@ -55,6 +58,11 @@ _EXIF = "{http://ns.adobe.com/exif/1.0/}"
 _DATES = (f"{_EXIF}DateTimeOriginal", "{http://ns.adobe.com/photoshop/1.0/}DateCreated")
 _CREATED = "{http://ns.adobe.com/xap/1.0/}CreateDate"
 _RATING = "{http://ns.adobe.com/xap/1.0/}Rating"
+# IPTC's location, as Lightroom's, digiKam's and Photo Mechanic's fields write it: the city, the
+# state (for the United States) and the country, by code or by name.
+_PHOTOSHOP = "{http://ns.adobe.com/photoshop/1.0/}"
+_CITY, _STATE, _COUNTRY = f"{_PHOTOSHOP}City", f"{_PHOTOSHOP}State", f"{_PHOTOSHOP}Country"
+_COUNTRY_CODE = "{http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/}CountryCode"
 _LAT, _LON = f"{_EXIF}GPSLatitude", f"{_EXIF}GPSLongitude"
 # XMP's coordinates: degrees, then minutes (with a fraction) or minutes and seconds, then the
 # hemisphere: "40,25.0584N", "3,42,7.1W"; some tools write decimal degrees, "40.41764N".
@@ -133,7 +141,18 @@ def read(data: bytes) -> Told:
     rating = rating_of(said.get(_RATING, ""))
     if lat is None or lon is None:
         lat = lon = None
-    return Told(taken, lat, lon, kept, rating)
+    return Told(taken, lat, lon, kept, rating, _town_named(said))
+
+
+def _town_named(said: dict[str, str]) -> str:
+    """The town an IPTC location names, as a `near:` query writes it ("Sevilla, ES", "Portland,
+    Oregon"); "" without a city."""
+    city = " ".join(said.get(_CITY, "").split())
+    country = said.get(_COUNTRY_CODE, "").strip() or " ".join(said.get(_COUNTRY, "").split())
+    state = " ".join(said.get(_STATE, "").split())
+    if state and country.upper() in {"US", "USA", "UNITED STATES"}:
+        country = state  # the state tells the towns of a name apart better (Portland, Oregon)
+    return f"{city}, {country}" if city and country else city
 
 
 def _degrees(text: str, signs: str, most: float) -> float | None:

@@ -386,7 +386,7 @@ def test_without_pyav_videos_are_reported_with_what_reads_them(tmp_path):
     advice = "pip install av to index them (a frame of each)"
     assert output_without("av", script) == [
         f"['c.png'] [('a.mp4', 'video', {advice!r}), ('b.MOV', 'video', {advice!r})]",
-        "Facts(taken='', lat=None, lon=None, seconds=None, tags=(), rating=None)",
+        "Facts(taken='', lat=None, lon=None, seconds=None, tags=(), rating=None, town='')",
     ]
 
 

@@ -337,3 +337,48 @@ def test_an_index_that_does_not_record_keywords_or_ratings_says_to_build_it_agai
     assert "vuelve a crearlo" in text.error("es", caught.value)
     build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)  # reads them
     assert Searcher.open(tmp_path / "index", embedder).by_query("rating:4")[0].key == "party.png"
+
+
+def _located(city: str, country: str = "", *, code: str = "", state: str = "", gps: str = "") -> str:
+    """A sidecar whose IPTC location names a city (Lightroom's Location fields), and a GPS position
+    if given."""
+    said = f'photoshop:City="{city}" photoshop:State="{state}" photoshop:Country="{country}"'
+    said += f' Iptc4xmpCore:CountryCode="{code}"'
+    if gps:
+        lat, lon = gps.split()
+        said += f' exif:GPSLatitude="{lat}" exif:GPSLongitude="{lon}"'
+    return (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/" '
+        'xmlns:Iptc4xmpCore="http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/" '
+        f'xmlns:exif="http://ns.adobe.com/exif/1.0/" {said}/></rdf:RDF></x:xmpmeta>'
+    )
+
+
+def test_a_photo_without_gps_is_placed_in_the_town_its_iptc_location_names(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    sidecars = {
+        "scan.png": _located("Sevilla", "España", code="ES"),  # a scan, its city typed in Lightroom
+        "slide.png": _located("Portland", "United States", state="Oregon"),  # the state tells which
+        "film.png": _located("Córdoba", "Argentina"),  # a country by name
+        "gps.png": _located("Madrid", code="ES", gps="36,31.626N 6,17.316W"),  # GPS wins: Cádiz
+        "nowhere.png": _located("Atlantis", code="ES"),  # no such town: no position
+    }
+    for name, sidecar in sidecars.items():
+        colour_image("red").save(photos / name)
+        (photos / f"{name}.xmp").write_text(sidecar, encoding="utf-8")
+    assert headers.from_file(photos / "scan.png").town == "Sevilla, ES"
+    assert headers.from_file(photos / "gps.png").town == ""
+    embedder = ColourEmbedder()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    searcher = Searcher.open(tmp_path / "index", embedder)
+    towns = {hit.key: hit.place for hit in searcher.by_text("red", k=5)}
+    assert towns == {
+        "scan.png": "Sevilla, Spain",  # GeoNames' name
+        "slide.png": "Portland, OR, United States",
+        "film.png": "Córdoba, Argentina",
+        "gps.png": "Cadiz, Spain",
+        "nowhere.png": None,
+    }
+    assert [hit.key for hit in searcher.by_query("near:Sevilla")] == ["scan.png"]
