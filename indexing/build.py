@@ -92,6 +92,7 @@ class BuildSummary:
     reused: int = 0  # new or changed images whose content was already embedded
     moved: int = 0  # images moved or renamed in their folder: the same content under a new key
     retold: int = 0  # unchanged images whose XMP sidecar changed: when and where read again
+    reread: int = 0  # headers read again once: the index was read by an older header reader
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (image, reason)
     count: int = 0
     index_type: str = ""
@@ -141,6 +142,11 @@ class BuildSummary:
             + (f"{self.moved} moved, " if self.moved else "")
             + f"{self.removed} removed, {len(self.skipped)} skipped, {self.reused} reused"
             + (f", {self.retold} with an edited sidecar read again" if self.retold else "")
+            + (
+                f"\n{self.reread} headers read again, once: this version reads more in them"
+                if self.reread
+                else ""
+            )
             + f"\ntime per stage ({self.decoding} decoding): {stages}"
             + (f"\nwarning: {self.warning}" if self.warning else "")
         )
@@ -204,8 +210,10 @@ def build_index(
             catalog.forget_headers()
         unread = UnreadRows(catalog, source)
         diff = Diff(catalog.fingerprints())
-        # Headers a newer reader may find more in (Takeout's sidecars, local times): read again once, after.
+        # An index read by an older header reader: every header read again once, after (a newer one
+        # finds more in them: keywords, ratings, towns).
         again = reread(catalog, source)
+        summary.reread = len(again)
         items, total = listed(source, shard)
         # Recorded once the source opened (a misspelt dataset fails above), before any image.
         catalog.set_meta(source=json.dumps(source.describe(), sort_keys=True))

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from indexing import xmp
 from indexing.catalog import CATALOG, Catalog
 from indexing.errors import BuscadorError
+from indexing.header_pass import reread
 from indexing.images import IMAGE_EXTENSIONS
 from indexing.progress import progress_bar
 from indexing.sources import (
@@ -174,6 +175,7 @@ class BuildPlan:
     unchanged: int
     skipped: list[str]  # what the source could not list or will not read, one line each
     nothing_found: str = ""  # where the source holds no image at all: what it holds instead
+    reread: int = 0  # headers read again once: the index was read by an older header reader
 
     def report(self, most: int = 10) -> str:
         moves = f"{len(self.moved)} moved, " if self.moved else ""
@@ -187,6 +189,8 @@ class BuildPlan:
             if keys:
                 more = f", … and {len(keys) - most} more" if len(keys) > most else ""
                 lines.append(f"{name}: {', '.join(keys[:most])}{more}")
+        if self.reread:
+            lines.append(f"{self.reread} headers read again, once: this version reads more in them")
         if self.kept:
             lines.append(self.kept_line)
         lines += [f"skipped {line}" for line in self.skipped]
@@ -206,11 +210,13 @@ def plan_build(
     check_index_folder(out_dir)
     refuse_absent(source, out_dir)
     known: dict[str, str] = {}
+    again = 0
     if (out_dir / CATALOG).exists():
         catalog = Catalog(out_dir / CATALOG, readonly=True)
         try:
             one_collection(catalog, out_dir, source, replace=replace)
             known = catalog.fingerprints()
+            again = len(reread(catalog, source))
         finally:
             catalog.close()
     diff = Diff(known)
@@ -234,7 +240,7 @@ def plan_build(
     nothing = nothing_found(source) if not diff.seen and not skipped and not known else ""
     retold = list(diff.retold)
     return BuildPlan(
-        list(new), changed, removed, retold, moved, kept, kept_line, diff.unchanged, skipped, nothing
+        list(new), changed, removed, retold, moved, kept, kept_line, diff.unchanged, skipped, nothing, again
     )
 
 

@@ -310,10 +310,15 @@ def test_an_index_read_before_keywords_or_ratings_reads_its_headers_again_once(t
     catalog.set_facts([("", None, None, None, (), None, key) for key in ("party.png", "export.jpg")])
     catalog.set_meta(headers_reader=reader)
     catalog.close()
-    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    said = "2 headers read again, once: this version reads more in them"
+    assert said in plan_build(FolderSource(photos), tmp_path / "index", progress=False).report()
+    summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert f"\n{said}\n" in summary.report()
     searcher = Searcher.open(tmp_path / "index", embedder)
     found = {(hit.key, hit.tags, hit.rating) for hit in searcher.by_query("rating:5")}
     assert found == {("party.png", ("Ana",), 5), ("export.jpg", ("Luis",), 5)}
+    summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert "read again" not in summary.report()  # once
 
 
 def test_an_index_that_does_not_record_keywords_or_ratings_says_to_build_it_again(tmp_path):
