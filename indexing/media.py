@@ -23,18 +23,20 @@ _KINDS = {
     "foto": PHOTO,
     "fotos": PHOTO,
 }
-# The kind follows the colon at once: "what it is: a cat" is a description.
-_OPERATOR = re.compile(r"(?:^|\s)(?:is|es):(\S+)", re.IGNORECASE)
+# The kind follows the colon at once: "what it is: a cat" is a description. A minus before it
+# asks for the other kind.
+_OPERATOR = re.compile(r"(?:^|\s)(-?)(?:is|es):(\S+)", re.IGNORECASE)
 
 
 def split_kind(text: str) -> tuple[str, str | None]:
-    """'beach is:video' → ("beach", "video"); a text without `is:` → (text, None)."""
+    """'beach is:video' → ("beach", "video"), and 'beach -is:video' → ("beach", "photo"): the
+    videos left out are the photos; a text without `is:` → (text, None)."""
     found = _OPERATOR.findall(text)
     if not found:
         return text, None
-    kinds = {_KINDS.get(word.lower()) for word in found}
+    kinds = {_other(_KINDS.get(word.lower()), minus) for minus, word in found}
     if None in kinds:
-        word = next(word for word in found if word.lower() not in _KINDS)
+        word = next(word for _, word in found if word.lower() not in _KINDS)
         raise BuscadorError(
             f"{word!r} is not a kind of image: write is:video or is:photo", "bad_kind", word=word
         )
@@ -43,3 +45,10 @@ def split_kind(text: str) -> tuple[str, str | None]:
             "the query asks for videos and photos at once: give one of is:video, is:photo", "two_kinds"
         )
     return " ".join(_OPERATOR.sub(" ", text).split()), kinds.pop()
+
+
+def _other(kind: str | None, minus: str) -> str | None:
+    """`kind`, or with a minus before it the other one (-is:video: the photos)."""
+    if kind is None or not minus:
+        return kind
+    return PHOTO if kind == VIDEO else VIDEO

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from indexing.dates import Period, split_period
+from indexing.errors import BuscadorError
 from indexing.media import split_kind
 from indexing.places import Near, gazetteer, split_place
 from indexing.ratings import split_rating
@@ -20,6 +21,8 @@ from indexing.tags import split_tag
 
 # A word left out: -people, -"red car".
 _LEFT_OUT = re.compile(r'(?:^|\s)-(?:"([^"]+)"|(\S+))')
+# What only narrows and cannot be left out with a minus (a period, a place, a rating).
+_FILTER = re.compile(r"(?:taken|date|fecha|near|cerca|rating|estrellas):", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,8 @@ class Narrowing:
     """The images under `folder` (a prefix of their keys, "a/b" for "a/b/…"; "" for all) taken
     in `period` (None: whenever) near the first place of `near` that has any (none: anywhere),
     videos or photos alone for a `kind` (indexing.media), those with keyword `tag` (as
-    indexing.tags.fold writes it), those rated `stars` or more (indexing.ratings)."""
+    indexing.tags.fold writes it) and none of `without_tags`, those rated `stars` or more
+    (indexing.ratings)."""
 
     folder: str = ""
     period: Period | None = None
@@ -35,6 +39,7 @@ class Narrowing:
     kind: str | None = None
     tag: str | None = None
     stars: int | None = None
+    without_tags: tuple[str, ...] = ()
 
     @property
     def everything(self) -> bool:
@@ -50,14 +55,16 @@ class Narrowing:
         """What tells it from another narrowing of the same index (IndexStore keeps subsets by it)."""
         dates = (self.period.start, self.period.end) if self.period else ("", "")
         place = self.near[0].key if self.near else ""
-        return (self.folder, *dates, place, self.kind or "", self.tag or "", str(self.stars or ""))
+        stars, without = str(self.stars or ""), "\n".join(self.without_tags)
+        return (self.folder, *dates, place, self.kind or "", self.tag or "", stars, without)
 
 
 @dataclass(frozen=True)
 class QueryParts:
     """A query's text taken apart: what it describes, the words it leaves out (`-word`), and
     what narrows its images: the period (`taken:`), the place (`near:`, with its distance
-    `radius_km` when said), the kind (`is:`), the keyword (`tag:`) and the least rating (`rating:`)."""
+    `radius_km` when said), the kind (`is:`), the keyword (`tag:`) and those left out (`-tag:`),
+    and the least rating (`rating:`)."""
 
     described: str
     left_out: list[str] = field(default_factory=list)
@@ -67,12 +74,13 @@ class QueryParts:
     kind: str | None = None
     tag: str | None = None
     stars: int | None = None
+    without_tags: tuple[str, ...] = ()
 
     def narrowing(self, folder: str = "") -> Narrowing:
         """Its images, in `folder`: the place looked up in the gazetteer (a BuscadorError when it
         names none)."""
         near = tuple(gazetteer().find(self.place, self.radius_km)) if self.place else ()
-        return Narrowing(folder, self.period, near, self.kind, self.tag, self.stars)
+        return Narrowing(folder, self.period, near, self.kind, self.tag, self.stars, self.without_tags)
 
 
 def split_query(text: str) -> QueryParts:
@@ -80,13 +88,21 @@ def split_query(text: str) -> QueryParts:
     words, period = split_period(text)
     words, place, radius_km = split_place(words)
     words, kind = split_kind(words)
-    words, tag = split_tag(words)
+    words, tag, without_tags = split_tag(words)
     words, stars = split_rating(words)
     described, left_out = split_negatives(words)
-    return QueryParts(described, left_out, period, place, radius_km, kind, tag, stars)
+    return QueryParts(described, left_out, period, place, radius_km, kind, tag, stars, without_tags)
 
 
 def split_negatives(text: str) -> tuple[str, list[str]]:
-    """'beach -people -"red car"' → ("beach", ["people", "red car"])."""
+    """'beach -people -"red car"' → ("beach", ["people", "red car"]). A period, a place or a rating
+    with a minus (`-taken:2019`) is refused: what a picture shows is left out, not what it says."""
     negatives = [quoted or word for quoted, word in _LEFT_OUT.findall(text)]
+    if said := next((word for word in negatives if _FILTER.match(word)), None):
+        raise BuscadorError(
+            f"-{said} cannot be left out: a minus leaves out what the pictures show (-people), a "
+            "keyword (-tag:Ana) or a kind (-is:video)",
+            "negated_filter",
+            word=f"-{said}",
+        )
     return " ".join(_LEFT_OUT.sub(" ", text).split()), negatives

@@ -586,6 +586,8 @@ class IndexStore:
             ids = self._of_kind(narrowing.kind, ids)
         if narrowing.tag is not None:
             ids = self._with_tag(narrowing.tag, ids)
+        if narrowing.without_tags:
+            ids = self._without_tags(narrowing.without_tags, ids)
         if narrowing.stars is not None:
             ids = self._rated(narrowing.stars, ids)
         return self.catalog.ids() if ids is None else ids
@@ -625,6 +627,21 @@ class IndexStore:
             where = "none of the images searched has" if narrowed else "no image of this index has"
             raise BuscadorError(
                 f"{where} the keyword {tag!r}", "no_tag_among" if narrowed else "no_tag", tag=tag
+            )
+        return found
+
+    def _without_tags(self, tags: tuple[str, ...], ids: np.ndarray | None) -> np.ndarray:
+        """Those of `ids` (None: all) with none of the keywords `tags`; a BuscadorError when every
+        one has one."""
+        _require(self.catalog.tagged, "keywords")
+        tagged = [self.catalog.ids_tagged(fold, tag) for tag in tags]
+        found = np.setdiff1d(
+            self.catalog.ids() if ids is None else ids, np.concatenate(tagged), assume_unique=False
+        )
+        if not len(found):
+            shown = ", ".join(tags)
+            raise BuscadorError(
+                f"every image searched has a keyword left out ({shown})", "all_tagged", tag=shown
             )
         return found
 

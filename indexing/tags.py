@@ -12,23 +12,29 @@ import unicodedata
 
 from indexing.errors import BuscadorError
 
-# The keyword follows the colon at once, quoted where it has spaces (or with _ for them).
-_OPERATOR = re.compile(r'(?:^|\s)(?:tag|etiqueta):(?:"([^"]*)"|(\S+))', re.IGNORECASE)
+# The keyword follows the colon at once, quoted where it has spaces (or with _ for them); a minus
+# before it leaves out the photos with it.
+_OPERATOR = re.compile(r'(?:^|\s)(-?)(?:tag|etiqueta):(?:"([^"]*)"|(\S+))', re.IGNORECASE)
 
 
-def split_tag(text: str) -> tuple[str, str | None]:
-    """'beach tag:Ana' → ("beach", "Ana"); 'tag:"Ana María"' and 'tag:ana_maría' give "ana maría"
-    as `fold` compares it; a text without `tag:` → (text, None)."""
+def split_tag(text: str) -> tuple[str, str | None, tuple[str, ...]]:
+    """'beach tag:Ana -tag:Luis' → ("beach", "ana", ("luis",)): the keyword the photos have and
+    those they must not have, as `fold` compares them ('tag:"Ana María"' and 'tag:ana_maría' give
+    "ana maría"); a text without `tag:` → (text, None, ())."""
     found = _OPERATOR.findall(text)
     if not found:
-        return text, None
-    if len(found) > 1:
+        return text, None, ()
+    named = []
+    for minus, quoted, word in found:
+        tag = fold(quoted or word.replace("_", " "))
+        if not tag:
+            raise BuscadorError('tag: names no keyword: write tag:Ana or tag:"Ana María"', "no_tag_named")
+        named.append((minus, tag))
+    wanted = [tag for minus, tag in named if not minus]
+    if len(wanted) > 1:
         raise BuscadorError("the query names more than one keyword (tag:…): give one", "two_tags")
-    quoted, word = found[0]
-    tag = fold(quoted or word.replace("_", " "))
-    if not tag:
-        raise BuscadorError('tag: names no keyword: write tag:Ana or tag:"Ana María"', "no_tag_named")
-    return " ".join(_OPERATOR.sub(" ", text).split()), tag
+    left_out = tuple(dict.fromkeys(tag for minus, tag in named if minus))
+    return " ".join(_OPERATOR.sub(" ", text).split()), wanted[0] if wanted else None, left_out
 
 
 def fold(keyword: str) -> str:

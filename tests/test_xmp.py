@@ -200,7 +200,8 @@ def test_a_keyword_is_searched_with_tag(tmp_path, capsys):
         searcher.by_query("tag:ana tag:playa")
     with pytest.raises(BuscadorError, match="names no keyword"):
         searcher.by_query('red tag:""')
-    assert split_tag("beach tag:ana_maría") == ("beach", "ana maria")
+    assert split_tag("beach tag:ana_maría") == ("beach", "ana maria", ())
+    assert split_tag("beach -tag:Ana -etiqueta:luis tag:Sol") == ("beach", "sol", ("ana", "luis"))
     assert main(["search", str(tmp_path / "index"), "--text", "tag:ana"]) == 0  # a listing: no model
     assert capsys.readouterr().out.rstrip().endswith(", tagged Ana, Cumpleaños)")
     assert searcher.store.manifest["tags"] == {"count": 2, "top": {"Ana": 1, "Cumpleaños": 1, "Playa": 1}}
@@ -387,3 +388,32 @@ def test_a_photo_without_gps_is_placed_in_the_town_its_iptc_location_names(tmp_p
         "nowhere.png": None,
     }
     assert [hit.key for hit in searcher.by_query("near:Sevilla")] == ["scan.png"]
+
+
+def test_a_minus_leaves_out_a_keyword_or_a_kind_and_refuses_what_cannot_be_left_out(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name, colour, tags in (
+        ("ana.png", "red", ("Ana",)),
+        ("both.png", "red", ("Ana", "Luis")),
+        ("none.png", "red", ()),
+    ):
+        colour_image(colour).save(photos / name)
+        if tags:
+            (photos / f"{name}.xmp").write_text(_keywords(*tags), encoding="utf-8")
+    embedder = ColourEmbedder()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    searcher = Searcher.open(tmp_path / "index", embedder)
+    assert {hit.key for hit in searcher.by_query("red -tag:luis", k=5)} == {"ana.png", "none.png"}
+    assert [hit.key for hit in searcher.by_query("tag:Ana -tag:Luis")] == ["ana.png"]  # alone: a listing
+    assert {hit.key for hit in searcher.by_query("-etiqueta:ana", k=5)} == {"none.png"}
+    assert len(searcher.by_query("red -is:video", k=5)) == 3  # the photos: no video here
+    with pytest.raises(BuscadorError, match="this index holds no video"):
+        searcher.by_query("red -is:photo")
+    with pytest.raises(BuscadorError, match="every image searched has a keyword left out"):
+        searcher.by_query("red tag:ana -tag:ana")
+    for negated in ("-taken:2019", "-near:Madrid", "-rating:4", "-fecha:2019"):
+        with pytest.raises(BuscadorError, match=f"{negated} cannot be left out") as caught:
+            searcher.by_query(f"red {negated}")
+    assert "no se puede excluir" in text.error("es", caught.value)
+    assert [hit.key for hit in searcher.by_query('red -people -"red car"', k=1)]  # words, as before

@@ -187,6 +187,11 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "no_tag_named": 'tag: names no keyword: write tag:Ana or tag:"Ana María".',
             "no_tag": "No image of this index has the keyword “{tag}”.",
             "no_tag_among": "None of the images searched has the keyword “{tag}”.",
+            "all_tagged": "Every image searched has a keyword left out ({tag}).",
+            "negated_filter": (
+                "{word} cannot be left out: a minus leaves out what the pictures show (-people), a "
+                "keyword (-tag:Ana) or a kind (-is:video)."
+            ),
             "two_ratings": "The query names more than one rating (rating:…): give one.",
             "bad_rating": "“{word}” is not a rating: write rating:4 for the photos of 4 stars or more"
             " (1 to 5).",
@@ -415,6 +420,11 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "no_tag_named": 'etiqueta: no nombra ninguna: escribe etiqueta:Ana o etiqueta:"Ana María".',
             "no_tag": "Ninguna imagen de este índice tiene la etiqueta «{tag}».",
             "no_tag_among": "Ninguna de las imágenes buscadas tiene la etiqueta «{tag}».",
+            "all_tagged": "Todas las imágenes buscadas tienen una etiqueta excluida ({tag}).",
+            "negated_filter": (
+                "{word} no se puede excluir: el signo menos excluye lo que muestran las imágenes "
+                "(-gente), una etiqueta (-etiqueta:Ana) o un tipo (-es:vídeo)."
+            ),
             "two_ratings": "La búsqueda nombra más de una valoración (estrellas:…): pon una.",
             "bad_rating": "«{word}» no es una valoración: escribe estrellas:4 para las fotos de 4"
             " estrellas o más (1 a 5).",
