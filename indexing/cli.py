@@ -191,6 +191,20 @@ def _parser() -> argparse.ArgumentParser:
         "(the same as near:PLACE in --text)",
     )
     search.add_argument(
+        "--tag",
+        metavar="KEYWORD",
+        help="search only the photos with this keyword (XMP's, or a person named in Google Photos) "
+        '(the same as tag:"KEYWORD" in --text)',
+    )
+    search.add_argument(
+        "--rating",
+        type=int,
+        choices=range(1, 6),
+        metavar="STARS",
+        help="search only the photos rated this many stars or more, 1 to 5 (the same as rating:STARS in "
+        "--text)",
+    )
+    search.add_argument(
         "-i",
         "--interactive",
         action="store_true",
@@ -543,19 +557,22 @@ def _search(args: argparse.Namespace) -> int:
                 "--interactive reads the descriptions as you type them: leave out --text, --image and --like"
             )
         return _one_after_another(searcher, args, options)
+    narrowed = _filters(args)
     if args.like is not None:
-        if args.text is not None or args.image is not None or args.taken or args.near:
+        if args.text is not None or args.image is not None or narrowed:
             raise BuscadorError(
-                "--like searches by an indexed image alone: leave out --text, --image, --taken and --near"
+                "--like searches by an indexed image alone: leave out --text, --image, --taken, --near, "
+                "--tag and --rating"
             )
         hits = searcher.by_id(args.like, **options)
-    elif args.text is None and args.image is None and args.taken is None and args.near is None:
+    elif args.text is None and args.image is None and not narrowed:
         raise BuscadorError(
-            "give --text, --image (or both), --like ID, or --taken or --near alone (a period's or "
-            "a place's photos), or -i to type descriptions one after another"
+            "give --text, --image (or both), --like ID, or --taken, --near, --tag or --rating alone "
+            "(a period's, a place's, a keyword's or a rating's photos), or -i to type descriptions one "
+            "after another"
         )
     else:
-        text = " ".join(filter(None, [args.text, _filters(args)]))
+        text = " ".join(filter(None, [args.text, narrowed]))
         try:
             hits = searcher.by_query(
                 text,
@@ -579,8 +596,8 @@ def _search(args: argparse.Namespace) -> int:
 def _one_after_another(searcher: Searcher, args: argparse.Namespace, options: dict[str, Any]) -> int:
     """`search --interactive`: each line typed is a description, or an image's file (a file dropped
     on the terminal, which writes its path) or web address, searched at once with the search's
-    options (--taken and --near among them); a query that cannot run says why and the next one
-    is asked for. The prompt goes to the error output: the results alone go to the output."""
+    options (--taken, --near, --tag and --rating among them); a query that cannot run says why
+    and the next one is asked for. The prompt goes to the error output: the results alone go to the output."""
     also = _filters(args)
     if sys.stdin.isatty():
         print(
@@ -634,7 +651,8 @@ def _print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
 
 
 def _filters(args: argparse.Namespace) -> str:
-    """--taken and --near as a query writes them: taken:PERIOD near:"PLACE"~KM ("" for neither)."""
+    """--taken, --near, --tag and --rating as a query writes them: taken:PERIOD near:"PLACE"~KM
+    tag:"KEYWORD" rating:STARS ("" for none)."""
     from indexing.dates import parse_period
 
     # As taken: in the text, once checked whole ("last summer" is not cut to "last").
@@ -643,7 +661,9 @@ def _filters(args: argparse.Namespace) -> str:
     if args.near is not None:  # "Madrid~5km" → near:"Madrid"~5km
         name, tilde, far = args.near.replace('"', "").rpartition("~")
         place = f'near:"{name}"~{far}' if tilde else f'near:"{far}"'
-    return " ".join(filter(None, [period, place]))
+    tag = f'tag:"{args.tag.replace(chr(34), "")}"' if args.tag else ""
+    stars = f"rating:{args.rating}" if args.rating is not None else ""
+    return " ".join(filter(None, [period, place, tag, stars]))
 
 
 def _description_from_words(args: argparse.Namespace) -> None:

@@ -204,6 +204,8 @@ def test_a_keyword_is_searched_with_tag(tmp_path, capsys):
     assert split_tag("beach -tag:Ana -etiqueta:luis tag:Sol") == ("beach", "sol", ("ana", "luis"))
     assert main(["search", str(tmp_path / "index"), "--text", "tag:ana"]) == 0  # a listing: no model
     assert capsys.readouterr().out.rstrip().endswith(", tagged Ana, Cumpleaños)")
+    assert main(["search", str(tmp_path / "index"), "--tag", "Cumpleaños", "--paths"]) == 0  # by a flag
+    assert capsys.readouterr().out.split() == [str(photos / "party.png")]
     assert searcher.store.manifest["tags"] == {"count": 2, "top": {"Ana": 1, "Cumpleaños": 1, "Playa": 1}}
     assert " · 🏷️ 2: `tag:Ana` · [Ana](?q=tag%3A%22Ana%22) (1) · " in app.index_status(Engine(searcher))
     assert "[Cumpleaños](?q=etiqueta%3A%22Cumplea%C3%B1os%22) (1)" in app.index_status(Engine(searcher), "es")
@@ -274,6 +276,10 @@ def test_a_rating_is_searched_with_rating(tmp_path, capsys):
     )
     assert main(["search", str(tmp_path / "index"), "--text", "rating:5"]) == 0  # a listing: no model
     assert capsys.readouterr().out.rstrip().endswith(", ★★★★★)")
+    assert main(["search", str(tmp_path / "index"), "--rating", "4", "--paths"]) == 0  # the same by a flag
+    assert capsys.readouterr().out.split() == [str(photos / "good.jpg"), str(photos / "best.jpg")]
+    assert main(["search", str(tmp_path / "index"), "--like", "0", "--rating", "4"]) == 2
+    assert "leave out --text, --image, --taken, --near, --tag and --rating" in capsys.readouterr().err
     assert main(["info", str(tmp_path / "index")]) == 0
     assert "ratings:     4 rated: 5★ (1), 4★ (1), 3★ (1), 2★ (1)" in capsys.readouterr().out
     assert (
