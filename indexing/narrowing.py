@@ -1,10 +1,10 @@
 """Narrowing: which images a query searches among, as one value the search hands the store.
 
 A query may name a folder (the app's "within"), a period (`taken:2019`, indexing.dates), a place
-(`near:Madrid`, indexing.places), a kind (`is:video`, indexing.media), a keyword (`tag:Ana`,
-indexing.tags) and a least rating (`rating:4`, indexing.ratings); each narrows the images
-searched. `split_query` takes them out of a query's text, with what it describes and the words it
-leaves out.
+(`near:Madrid`, indexing.places), a kind (`is:video`, indexing.media), a keyword (`tag:Ana`, or
+keywords left out, `-tag:Luis`: indexing.tags) and a least rating (`rating:4`,
+indexing.ratings); each narrows the images searched. `split_query` takes them out of a query's
+text, with what it describes and the words it leaves out.
 """
 
 from __future__ import annotations
