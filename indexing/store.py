@@ -499,6 +499,7 @@ class IndexStore:
         # The last subsets searched, by (folder, first and last date taken, place).
         self._subsets: OrderedDict[tuple[str, ...], Subset] = OrderedDict()
         self._subsets_lock = threading.Lock()
+        self._keywords: dict[str, np.ndarray] | None = None  # keyword → ids, found at the first tag:
         self._videos: np.ndarray | None = None  # the ids of the videos, found at the first is:
         self.catalog = Catalog(index_dir / CATALOG, readonly=True)
         self.vectors = VectorFile(index_dir / VECTORS, self.dim)
@@ -621,7 +622,7 @@ class IndexStore:
         the images already narrowed to, or in the whole index)."""
         narrowed = ids is not None
         _require(self.catalog.tagged, "keywords")
-        tagged = self.catalog.ids_tagged(fold, tag)
+        tagged = self._tagged(tag)
         found = tagged if ids is None else np.intersect1d(ids, tagged, assume_unique=True)
         if not len(found):
             where = "none of the images searched has" if narrowed else "no image of this index has"
@@ -630,11 +631,19 @@ class IndexStore:
             )
         return found
 
+    def _tagged(self, tag: str) -> np.ndarray:
+        """The ids of the images with keyword `tag` (as indexing.tags.fold writes it), from the
+        keywords' ids read once."""
+        with self._subsets_lock:
+            if self._keywords is None:
+                self._keywords = self.catalog.ids_by_keyword(fold)
+            return self._keywords.get(tag, np.empty(0, np.int64))
+
     def _without_tags(self, tags: tuple[str, ...], ids: np.ndarray | None) -> np.ndarray:
         """Those of `ids` (None: all) with none of the keywords `tags`; a BuscadorError when every
         one has one."""
         _require(self.catalog.tagged, "keywords")
-        tagged = [self.catalog.ids_tagged(fold, tag) for tag in tags]
+        tagged = [self._tagged(tag) for tag in tags]
         found = np.setdiff1d(
             self.catalog.ids() if ids is None else ids, np.concatenate(tagged), assume_unique=False
         )

@@ -1,0 +1,64 @@
+"""What a keyword search (`tag:`) costs at a million photos: the first one reads every keyword's
+ids (IndexStore keeps them: the next are a lookup), and a build's manifest counts the keywords.
+Prints figures; asserts nothing.
+
+Writes a catalog of N photos, half of them with keywords: three of eight everyday ones (a family's
+collection), or, with --unique, two of them and two of their own ("roll 12", "frame 431": the
+worst case, every photo a set of keywords no other has), and times Catalog.ids_by_keyword and
+Catalog.top_tags on it.
+
+Usage: .venv/bin/python -m benchmarks.bench_keywords [--photos 1000000] [--unique]
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import numpy as np
+
+from benchmarks import arguments
+from benchmarks.photos import WORK
+from indexing.catalog import Catalog
+from indexing.tags import fold
+
+NAMES = ["Ana", "Luis", "Playa", "Cumpleaños", "Madrid", "Familia", "Perro", "Gato"]
+
+
+def main() -> None:
+    parser = arguments(__doc__)
+    parser.add_argument("--photos", type=int, default=1_000_000)
+    parser.add_argument("--unique", action="store_true", help="every photo with keywords of its own too")
+    args = parser.parse_args()
+    folder = WORK / "keywords"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    catalog = Catalog(folder / "catalog.sqlite")
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(args.photos):
+        tags = None
+        if i % 2 == 0:
+            own = [f"roll {i // 36}", f"frame {i}"] if args.unique else []
+            tags = "\n".join([*rng.choice(NAMES, 2 if args.unique else 3, replace=False), *own])
+        rows.append((i, f"p/{i}.jpg", f"{i}.jpg", "", tags))
+    db = catalog._db  # a catalog's rows as a build leaves them (only their keywords matter here)
+    db.execute("BEGIN")
+    db.executemany("INSERT INTO items(id, key, label, fingerprint, tags) VALUES (?,?,?,?,?)", rows)
+    db.execute("COMMIT")
+    started = time.perf_counter()
+    found = catalog.ids_by_keyword(fold)
+    read = time.perf_counter() - started
+    fold.cache_clear()
+    started = time.perf_counter()
+    tagged, _ = catalog.top_tags(fold, 10)
+    counted = time.perf_counter() - started
+    catalog.close()
+    shape = "every photo with keywords of its own too" if args.unique else "three of eight keywords"
+    print(f"{args.photos:,} photos, {tagged:,} with keywords ({shape}): {len(found):,} keywords")
+    print(f"every keyword's ids (a first tag: search): {read:.2f} s")
+    print(f"the ten most used (a build's manifest):    {counted:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
