@@ -559,8 +559,7 @@ class IndexStore:
         folder, period, near = narrowing.folder, narrowing.period, narrowing.near
         ids = self._in_folder(folder) if folder else None
         if period is not None:
-            taken = self._taken_in(period, folder)
-            ids = taken if ids is None else np.intersect1d(ids, taken, assume_unique=True)
+            ids = _within(ids, self._taken_in(period, folder))
             if not len(ids):
                 raise BuscadorError(
                     f"no image of this index in folder {folder!r} was taken in {period.text}",
@@ -570,8 +569,7 @@ class IndexStore:
                 )
         if near:
             there, place = self._near(near)
-            if ids is not None:
-                there = np.intersect1d(ids, there, assume_unique=True)
+            there = _within(ids, there)
             if not len(there):
                 among = f"in folder {folder!r}" if folder else f"taken in {period.text}" if period else ""
                 raise BuscadorError(
@@ -609,7 +607,7 @@ class IndexStore:
                 self._videos = self.catalog.ids_of_videos()
             videos = self._videos
         if kind == media.VIDEO:
-            found = videos if ids is None else np.intersect1d(ids, videos, assume_unique=True)
+            found = _within(ids, videos)
         else:
             found = np.setdiff1d(self.catalog.ids() if ids is None else ids, videos, assume_unique=True)
         if not len(found):
@@ -620,11 +618,9 @@ class IndexStore:
     def _with_tag(self, tag: str, ids: np.ndarray | None) -> np.ndarray:
         """Those of `ids` (None: all) with keyword `tag`; a BuscadorError when there are none (among
         the images already narrowed to, or in the whole index)."""
-        narrowed = ids is not None
-        _require(self.catalog.tagged, "keywords")
-        tagged = self._tagged(tag)
-        found = tagged if ids is None else np.intersect1d(ids, tagged, assume_unique=True)
+        found = _within(ids, self._tagged(tag))
         if not len(found):
+            narrowed = ids is not None
             where = "none of the images searched has" if narrowed else "no image of this index has"
             raise BuscadorError(
                 f"{where} the keyword {tag!r}", "no_tag_among" if narrowed else "no_tag", tag=tag
@@ -633,7 +629,8 @@ class IndexStore:
 
     def _tagged(self, tag: str) -> np.ndarray:
         """The ids of the images with keyword `tag` (as indexing.tags.fold writes it), from the
-        keywords' ids read once."""
+        keywords' ids read once; a BuscadorError for an index that does not record keywords."""
+        _require(self.catalog.tagged, "keywords")
         with self._subsets_lock:
             if self._keywords is None:
                 self._keywords = self.catalog.ids_by_keyword(fold)
@@ -642,7 +639,6 @@ class IndexStore:
     def _without_tags(self, tags: tuple[str, ...], ids: np.ndarray | None) -> np.ndarray:
         """Those of `ids` (None: all) with none of the keywords `tags`; a BuscadorError when every
         one has one."""
-        _require(self.catalog.tagged, "keywords")
         tagged = [self._tagged(tag) for tag in tags]
         found = np.setdiff1d(
             self.catalog.ids() if ids is None else ids, np.concatenate(tagged), assume_unique=False
@@ -659,8 +655,7 @@ class IndexStore:
         (among the images already narrowed to, or in the whole index, saying whether it has any
         rating)."""
         _require(self.catalog.rated, "ratings")
-        rated = self.catalog.ids_rated(stars)
-        found = rated if ids is None else np.intersect1d(ids, rated, assume_unique=True)
+        found = _within(ids, self.catalog.ids_rated(stars))
         if len(found):
             return found
         if ids is not None:
@@ -800,6 +795,12 @@ def _exact(
     """(scores, ids) of the k best of these vectors for each query, best first."""
     scores, rows = ann.exact_top(queries, vectors, k)
     return scores, ids[rows]
+
+
+def _within(ids: np.ndarray | None, found: np.ndarray) -> np.ndarray:
+    """Those of `found` (ids in order) among `ids`, the images a narrowing has kept so far (None:
+    all of them)."""
+    return found if ids is None else np.intersect1d(ids, found, assume_unique=True)
 
 
 def _require(recorded: bool, what: str) -> None:
