@@ -626,6 +626,7 @@ def _one_after_another(searcher: Searcher, args: argparse.Namespace, options: di
 
 def _print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
     """The results as --json, --paths or the default lines say."""
+    from indexing.ratings import stars
     from indexing.sources import WEB_ADDRESS
     from indexing.video import clock
 
@@ -644,7 +645,7 @@ def _print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
         if hit.place:  # a town's "Cadiz, Spain"; a photo near none has its country alone
             taken += f", {'near' if ', ' in hit.place else 'in'} {hit.place}"
         taken += f", tagged {', '.join(hit.tags)}" if hit.tags else ""
-        taken += f", {'★' * hit.rating}" if hit.rating and hit.rating > 0 else ""
+        taken += f", {rated}" if (rated := stars(hit.rating)) else ""
         folded = f", +{len(hit.folded)} similar: ids {', '.join(map(str, hit.folded))}" if hit.folded else ""
         score = f"{hit.score:.4f}" if hit.score is not None else "     —"  # a period browsed
         print(f"{hit.rank:>3}  {score}  {hit.path or hit.label}  (id {hit.id}{taken}{folded})")

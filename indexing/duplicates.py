@@ -16,6 +16,7 @@ import numpy as np
 
 from indexing.narrowing import Narrowing
 from indexing.progress import progress_bar
+from indexing.ratings import stars
 from indexing.store import IndexStore, folder_name
 
 # Up to this many vectors, every vector's neighbours are found exactly.
@@ -40,7 +41,7 @@ class Member:
     @property
     def stars(self) -> str:
         """Its rating as stars ("★★★★"; "" unrated or rejected)."""
-        return "★" * max(self.rating or 0, 0)
+        return stars(self.rating)
 
 
 def duplicate_pairs(

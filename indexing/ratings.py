@@ -46,3 +46,8 @@ def rating_of(value: object) -> int | None:
     except ValueError:
         return None
     return int(number) if number.is_integer() and -1 <= number <= 5 and number != 0 else None
+
+
+def stars(rating: int | None) -> str:
+    """A rating as the results show it: "★★★★" for 4; "" for none or a rejected photo (-1)."""
+    return "★" * max(rating or 0, 0)

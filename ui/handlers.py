@@ -27,6 +27,7 @@ from indexing import config
 from indexing.duplicates import Member
 from indexing.errors import BuscadorError
 from indexing.images import is_url
+from indexing.ratings import stars
 from indexing.search import Hit, Searcher, last_words
 from indexing.sources import WEB_ADDRESS, source_text
 from indexing.store import folder_name
@@ -638,8 +639,8 @@ def _caption(hit: dict[str, Any], lang: str) -> str:
     if hit.get("place"):
         town, _, country = hit["place"].rpartition(", ")
         caption += f" · {town or country}"  # the town (the country takes room), else the country
-    if (hit.get("rating") or 0) > 0:
-        caption += " · " + "★" * hit["rating"]
+    if rated := stars(hit.get("rating")):
+        caption += f" · {rated}"
     if hit["folded"]:
         caption += " · " + ui_text.message(lang, "folded", n=len(hit["folded"]))
     return caption
