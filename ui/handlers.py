@@ -650,9 +650,9 @@ def _uploaded_path(image: FileData | dict[str, Any] | str | None) -> str | None:
     """The server-side path of a file an API client uploaded (Gradio checked it is an upload):
     `_kept`'s error when the app has deleted it since."""
     if isinstance(image, FileData):
-        return _kept(image.path)
-    if isinstance(image, dict):
-        return _kept(image.get("path"))
+        image = image.path
+    elif isinstance(image, dict):
+        image = image.get("path")
     return _kept(image)
 
 
