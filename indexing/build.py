@@ -212,7 +212,7 @@ def build_index(
         diff = Diff(catalog.fingerprints())
         # An index read by an older header reader: every header read again once, after (a newer one
         # finds more in them: keywords, ratings, towns).
-        again = reread(catalog, source)
+        again = reread(catalog, source, diff.known)
         summary.reread = len(again)
         items, total = listed(source, shard)
         # Recorded once the source opened (a misspelt dataset fails above), before any image.

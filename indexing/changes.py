@@ -216,7 +216,7 @@ def plan_build(
         try:
             one_collection(catalog, out_dir, source, replace=replace)
             known = catalog.fingerprints()
-            again = len(reread(catalog, source))
+            again = len(reread(catalog, source, known))
         finally:
             catalog.close()
     diff = Diff(known)
