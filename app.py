@@ -161,6 +161,8 @@ def index_status(engine: Engine, lang: str = "en") -> str:
             rated += ratings[stars]
             counted.append(f"[{stars}★{'+' if stars != '5' else ''}](?q={word}%3A{stars}) ({rated})")
         line += f" · ⭐ {rated}: `{word}:4` · " + " · ".join(counted)
+    if captions := store.manifest.get("captions"):  # how many; no words to list: the syntax
+        line += f" · 💬 {captions}: `{ui_text.message(lang, 'caption_word')}:…`"
     if tags := store.manifest.get("tags"):
         word = ui_text.message(lang, "tag_word")
         asked = {tag: quote(f'{word}:"{tag}"', safe="") for tag in tags["top"]}  # tag:"Ana María"

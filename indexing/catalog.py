@@ -24,7 +24,9 @@ from typing import IO, Any
 import numpy as np
 
 from indexing import video
+from indexing.captions import has_words
 from indexing.errors import BuscadorError
+from indexing.tags import folded
 from indexing.thumbnails import Thumbnails
 from indexing.vectors import NAME as VECTORS
 from indexing.vectors import VectorFile
@@ -50,12 +52,15 @@ CREATE TABLE IF NOT EXISTS items (
     country TEXT,
     seconds REAL,
     tags TEXT,
-    rating INTEGER
+    rating INTEGER,
+    caption TEXT,
+    caption_key TEXT
 );
 """
 # Columns a build adds where they lack (no new format: an index in a read-only Hub cache opens as
 # it is, without them): when and where each photo was taken, how long each video lasts, its
-# keywords (one a line) and its rating (stars).
+# keywords (one a line), its rating (stars) and its caption (title and description a line apart), with
+# the same as words are compared (indexing.tags.folded).
 _ADDED = {
     "taken": "TEXT",
     "lat": "REAL",
@@ -65,6 +70,8 @@ _ADDED = {
     "seconds": "REAL",
     "tags": "TEXT",
     "rating": "INTEGER",
+    "caption": "TEXT",
+    "caption_key": "TEXT",
 }
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS items_content ON items(content);
@@ -118,8 +125,8 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
 
 
 # What an image's header said, to record (Catalog.set_facts): when it was taken, lat, lon, a
-# video's seconds, keywords, rating, and the image's key.
-Said = tuple[str, float | None, float | None, float | None, Sequence[str], int | None, str]
+# video's seconds, keywords, rating, caption ("" for none), and the image's key.
+Said = tuple[str, float | None, float | None, float | None, Sequence[str], int | None, str, str]
 
 
 @dataclass(frozen=True)
@@ -153,6 +160,7 @@ class Item:
     seconds: float | None = None  # how long a video lasts
     tags: tuple[str, ...] = ()  # its keywords (XMP's)
     rating: int | None = None  # its stars (1 to 5, -1 rejected; None: unrated)
+    caption: str | None = None  # its title and description (indexing.captions)
 
 
 class Catalog:
@@ -185,6 +193,7 @@ class Catalog:
             self.timed = "seconds" in self._columns()
             self.tagged = "tags" in self._columns()
             self.rated = "rating" in self._columns()
+            self.captioned = "caption" in self._columns()
         except sqlite3.DatabaseError as exc:
             raise BuscadorError(f"{path} is not a readable index catalog ({exc})") from None
         if version != FORMAT_VERSION:
@@ -423,24 +432,26 @@ class Catalog:
                 seconds,
                 tuple(tags.split("\n")) if tags else (),
                 rating,
+                caption,
             )
-            for i, (key, label, _, _, meta, taken, _, _, place, country, seconds, tags, rating) in (
+            for i, (key, label, _, _, meta, taken, _, _, place, country, seconds, tags, rating, caption) in (
                 self.records(ids).items()
             )
         }
 
     def records(self, ids: Iterable[int]) -> dict[int, tuple[Any, ...]]:
         """id → (key, label, fingerprint, content, meta JSON, date taken, lat, lon, place,
-        country, seconds, tags, rating) for those of these ids that are indexed (None for what the
-        catalog does not record)."""
+        country, seconds, tags, rating, caption) for those of these ids that are indexed (None for
+        what the catalog does not record)."""
         wanted = sorted({int(i) for i in ids})
         taken = "taken" if self.dated else "NULL"
         where = "lat, lon, place, country" if self.located else "NULL, NULL, NULL, NULL"
         seconds = "seconds" if self.timed else "NULL"
         tags = "tags" if self.tagged else "NULL"
         rating = "rating" if self.rated else "NULL"
+        caption = "caption" if self.captioned else "NULL"
         query = f"SELECT id, key, label, fingerprint, content, meta, {taken}, {where}, {seconds}, {tags}, "
-        query += f"{rating} FROM items WHERE id IN ({{}})"
+        query += f"{rating}, {caption} FROM items WHERE id IN ({{}})"
         rows = self._rows_where_in(query, wanted)
         return {i: tuple(record) for i, *record in rows}
 
@@ -469,12 +480,15 @@ class Catalog:
     def set_facts(self, facts: Iterable[Said]) -> None:
         """Record what images' headers said (`Said`: "", None and none for what one does not
         say), in one transaction; each image's town is named again (`unplaced`)."""
-        rows = [(*said, "\n".join(tags) or None, rating, key) for *said, tags, rating, key in facts]
+        rows = [
+            (*said, "\n".join(tags) or None, rating, caption or None, folded(caption) or None, key)
+            for *said, tags, rating, caption, key in facts
+        ]
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
-                "UPDATE items SET taken=?, lat=?, lon=?, seconds=?, tags=?, rating=?, place=NULL, "
-                "country=NULL WHERE key=?",
+                "UPDATE items SET taken=?, lat=?, lon=?, seconds=?, tags=?, rating=?, caption=?, "
+                "caption_key=?, place=NULL, country=NULL WHERE key=?",
                 rows,
             )
 
@@ -530,6 +544,25 @@ class Catalog:
         """The ids of the images rated `least` stars or more, in order (none where the catalog has
         no ratings)."""
         return self._ids("WHERE rating >= ?", (least,)) if self.rated else np.empty(0, np.int64)
+
+    def ids_captioned(self, words: str) -> np.ndarray:
+        """The ids of the images whose caption has `words` (as indexing.tags.folded writes them;
+        indexing.captions.has_words), in order: those whose folded caption holds them anywhere
+        (SQLite's scan), kept where they start a word. None where the catalog has no captions."""
+        if not self.captioned:
+            return np.empty(0, np.int64)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, caption_key FROM items WHERE instr(caption_key, ?) > 0 ORDER BY id", (words,)
+            ).fetchall()
+        return np.array([i for i, key in rows if has_words(key, words)], np.int64)
+
+    def captions(self) -> int:
+        """How many images have a caption."""
+        if not self.captioned:
+            return 0
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM items WHERE caption IS NOT NULL").fetchone()[0]
 
     def ratings(self) -> dict[int, int]:
         """How many images have each rating, for the ratings that some have (5: 40, 4: 120; -1:

@@ -157,8 +157,8 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--text",
         help="a description, e.g. 'a cat on a sofa'; -word leaves a word out: 'beach -people'; "
-        "taken:2019, near:Madrid, is:video (or is:photo), tag:KEYWORD and rating:4 (4 stars or more) "
-        "search those photos alone",
+        "taken:2019, near:Madrid, is:video (or is:photo), tag:KEYWORD, rating:4 (4 stars or more) and "
+        'caption:WORDS (caption:"Ana\'s birthday") search those photos alone',
     )
     search.add_argument(
         "--image", help="an image file or its http(s) address (with --text too: both together)"
@@ -205,11 +205,18 @@ def _parser() -> argparse.ArgumentParser:
         "--text)",
     )
     search.add_argument(
+        "--caption",
+        metavar="WORDS",
+        help="search only the photos whose caption (the title or description written in a photo editor "
+        'or Google Photos) has these words (the same as caption:"WORDS" in --text)',
+    )
+    search.add_argument(
         "-i",
         "--interactive",
         action="store_true",
         help="type one description after another, each searched as it comes (the model loads once): "
-        "taken:, near:, is:, tag:, rating: and -word work as in --text; an empty line or Ctrl-D ends",
+        "taken:, near:, is:, tag:, rating:, caption: and -word work as in --text; an empty line or "
+        "Ctrl-D ends",
     )
     search.add_argument(
         "--text-model",
@@ -562,14 +569,14 @@ def _search(args: argparse.Namespace) -> int:
         if args.text is not None or args.image is not None or narrowed:
             raise BuscadorError(
                 "--like searches by an indexed image alone: leave out --text, --image, --taken, --near, "
-                "--tag and --rating"
+                "--tag, --rating and --caption"
             )
         hits = searcher.by_id(args.like, **options)
     elif args.text is None and args.image is None and not narrowed:
         raise BuscadorError(
-            "give --text, --image (or both), --like ID, or --taken, --near, --tag or --rating alone "
-            "(a period's, a place's, a keyword's or a rating's photos), or -i to type descriptions one "
-            "after another"
+            "give --text, --image (or both), --like ID, or --taken, --near, --tag, --rating or --caption "
+            "alone (a period's, a place's, a keyword's, a rating's or a caption's photos), or -i to type "
+            "descriptions one after another"
         )
     else:
         text = " ".join(filter(None, [args.text, narrowed]))
@@ -646,14 +653,15 @@ def _print_hits(hits: list[Hit], args: argparse.Namespace) -> None:
             taken += f", {'near' if ', ' in hit.place else 'in'} {hit.place}"
         taken += f", tagged {', '.join(hit.tags)}" if hit.tags else ""
         taken += f", {rated}" if (rated := stars(hit.rating)) else ""
+        taken += f", “{' / '.join(hit.caption.splitlines())}”" if hit.caption else ""
         folded = f", +{len(hit.folded)} similar: ids {', '.join(map(str, hit.folded))}" if hit.folded else ""
         score = f"{hit.score:.4f}" if hit.score is not None else "     —"  # a period browsed
         print(f"{hit.rank:>3}  {score}  {hit.path or hit.label}  (id {hit.id}{taken}{folded})")
 
 
 def _filters(args: argparse.Namespace) -> str:
-    """--taken, --near, --tag and --rating as a query writes them: taken:PERIOD near:"PLACE"~KM
-    tag:"KEYWORD" rating:STARS ("" for none)."""
+    """--taken, --near, --tag, --rating and --caption as a query writes them: taken:PERIOD
+    near:"PLACE"~KM tag:"KEYWORD" rating:STARS caption:"WORDS" ("" for none)."""
     from indexing.dates import parse_period
 
     # As taken: in the text, once checked whole ("last summer" is not cut to "last").
@@ -664,7 +672,8 @@ def _filters(args: argparse.Namespace) -> str:
         place = f'near:"{name}"~{far}' if tilde else f'near:"{far}"'
     tag = f'tag:"{args.tag.replace(chr(34), "")}"' if args.tag else ""
     stars = f"rating:{args.rating}" if args.rating is not None else ""
-    return " ".join(filter(None, [period, place, tag, stars]))
+    caption = f'caption:"{args.caption.replace(chr(34), "")}"' if args.caption else ""
+    return " ".join(filter(None, [period, place, tag, stars, caption]))
 
 
 def _description_from_words(args: argparse.Namespace) -> None:
@@ -763,6 +772,9 @@ def _info(args: argparse.Namespace) -> int:
     if ratings := manifest.get("ratings"):
         stars = _counts([(f"{n}★", count) for n, count in ratings.items()], more=False)
         print(f"ratings:     {sum(ratings.values()):,} rated: {stars} (rating:4 in a query: 4 stars or more)")
+    if captions := manifest.get("captions"):
+        have = "1 image has one" if captions == 1 else f"{captions:,} images have one"
+        print(f"captions:    {have} (search their words with caption:WORDS in a query)")
     if videos := manifest.get("videos"):
         print(f"videos:      {videos} (search them alone with is:video in a query, the photos with is:photo)")
     if dates := manifest.get("dates_taken"):

@@ -21,8 +21,9 @@ HEADERS_TASK = 64
 # What a folder's header pass reads, by version: 2 added Google Takeout's sidecars (and videos'); 3
 # made a video's UTC time local, where it says where it was shot; 4 read how long a video lasts; 5
 # read XMP keywords; 6 star ratings; 7 the people Takeout's sidecars name; 8 the towns IPTC
-# locations name. An index read by an older one reads every image's header again, once (`reread`).
-HEADERS_READER = 8
+# locations name; 9 captions. An index read by an older one reads every image's header again, once
+# (`reread`).
+HEADERS_READER = 9
 
 
 class HeadersAhead:
@@ -83,7 +84,9 @@ class UnreadRows:
         if item.key in self._keys:
             taken, lat, lon = when_and_where(item, header_facts(item.data) if header_wanted(item) else None)
             if taken is not None:  # None: a picture given decoded, without a date column
-                self._read.append((taken, lat, lon, None, (), None, item.key))  # (a dataset's: no keywords)
+                self._read.append(
+                    (taken, lat, lon, None, (), None, "", item.key)
+                )  # (a dataset's: no keywords)
                 if len(self._read) == HEADERS_CHUNK:  # unchanged rows: no commit writes them
                     self.record()
 
@@ -122,7 +125,7 @@ def read_headers(source: Source, catalog: Catalog, *, progress: bool, again: Seq
 def reread(catalog: Catalog, source: Source, keys: Iterable[str]) -> list[str]:
     """The keys whose headers are read again, once, for an index of files read by an older reader
     (HEADERS_READER): all its `keys` (the caller has them at hand). What the newer ones read may
-    be inside any photo's file (an editor's export's keywords, rating or IPTC town), which nothing
+    be inside any photo's file (an editor's export's keywords, rating, IPTC town or caption), which nothing
     else tells apart: 0.24 ms a photo, about 4 minutes at a million, once, with a progress bar."""
     reader = int(catalog.get_meta("headers_reader") or 1) if source.of_files else HEADERS_READER
     return list(keys) if reader < HEADERS_READER else []
@@ -134,7 +137,7 @@ def said(facts: headers.Facts, key: str) -> Said:
     lat, lon = facts.lat, facts.lon
     if lat is None and facts.town and (centre := places.centre_of(facts.town)):
         lat, lon = centre
-    return (facts.taken, lat, lon, facts.seconds, facts.tags, facts.rating, key)
+    return (facts.taken, lat, lon, facts.seconds, facts.tags, facts.rating, facts.caption, key)
 
 
 def header_wanted(item: SourceItem) -> bool:

@@ -36,7 +36,8 @@ class Facts:
     `lon` in degrees, None when it does not say) a photo was taken; how long a video lasts
     (`seconds`, None for a photo); its keywords (`tags`, XMP's: indexing.xmp) and its rating
     (stars, 1 to 5, -1 rejected, None unrated: indexing.ratings); for a photo without a position,
-    the town its XMP's IPTC location names (`town`, "Sevilla, ES"; placed by the header pass)."""
+    the town its XMP's IPTC location names (`town`, "Sevilla, ES"; placed by the header pass); its
+    caption (its XMP's title and description, or Takeout's: indexing.captions)."""
 
     taken: str = ""
     lat: float | None = None
@@ -45,6 +46,7 @@ class Facts:
     tags: tuple[str, ...] = ()
     rating: int | None = None
     town: str = ""
+    caption: str = ""
 
 
 def from_file(path: Path | None) -> Facts | None:
@@ -58,7 +60,8 @@ def from_file(path: Path | None) -> Facts | None:
     build knows the place: indexing.dates). Where: its XMP sidecar's position, else its header's,
     else Takeout's sidecar's. How long: a video's container's. Keywords: its XMP sidecar's, else
     those inside its file (an editor's export) with the people Takeout's sidecar names. Rating:
-    its XMP sidecar's, else its file's, else 5 stars for a favourite in Takeout's sidecar.
+    its XMP sidecar's, else its file's, else 5 stars for a favourite in Takeout's sidecar. Caption:
+    its XMP sidecar's, else its file's, else Takeout's sidecar's description.
     """
     if path is None:
         return Facts()
@@ -75,6 +78,7 @@ def from_file(path: Path | None) -> Facts | None:
         told.tags or found.tags,
         told.rating if told.rating is not None else found.rating,
         "" if where[0] is not None else told.town or found.town,
+        told.caption or found.caption,
     )
 
 
@@ -108,6 +112,7 @@ def _from_file(path: Path) -> Facts | None:
             tags=tuple(dict.fromkeys((*facts.tags, *told.people)))[: xmp.MOST_TAGS],  # faces named: keywords
             rating=5 if facts.rating is None and told.favourite else facts.rating,  # a favourite: 5 stars
             town="" if lat is not None else facts.town,
+            caption=facts.caption or told.description,
         )
     return facts if facts.taken else replace(facts, taken=in_utc(exif_date(last)))
 
@@ -137,14 +142,14 @@ def _read(file: BinaryIO) -> Facts:
                 elif img.format == "TIFF":  # its tags are its header
                     exif = img.getexif()
                 else:  # a PNG's eXIf chunk after its pixels is not worth decoding them for
-                    return Facts(tags=told.tags, rating=told.rating, town=told.town)
+                    return Facts(tags=told.tags, rating=told.rating, town=told.town, caption=told.caption)
                 inner = exif.get_ifd(_EXIF_IFD)
                 dates = (inner.get(_ORIGINAL), inner.get(_DIGITIZED), exif.get(_DATETIME))
                 taken = next((found for value in dates if (found := exif_date(value))), "")
                 lat, lon = _position(exif.get_ifd(_GPS_IFD)) if _GPS_IFD in exif else (None, None)
                 rating = told.rating if told.rating is not None else rating_of(exif.get(_RATING))
                 town = told.town if lat is None else ""
-                return Facts(taken, lat, lon, tags=told.tags, rating=rating, town=town)
+                return Facts(taken, lat, lon, tags=told.tags, rating=rating, town=town, caption=told.caption)
     except Exception:  # Pillow's header parsers raise many kinds: any means "nothing said"
         return Facts()
 

@@ -2,9 +2,9 @@
 
 A query may name a folder (the app's "within"), a period (`taken:2019`, indexing.dates), a place
 (`near:Madrid`, indexing.places), a kind (`is:video`, indexing.media), a keyword (`tag:Ana`, or
-keywords left out, `-tag:Luis`: indexing.tags) and a least rating (`rating:4`,
-indexing.ratings); each narrows the images searched. `split_query` takes them out of a query's
-text, with what it describes and the words it leaves out.
+keywords left out, `-tag:Luis`: indexing.tags), a least rating (`rating:4`, indexing.ratings) and
+words of a caption (`caption:birthday`, indexing.captions); each narrows the images searched.
+`split_query` takes them out of a query's text, with what it describes and the words it leaves out.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from indexing.captions import split_caption
 from indexing.dates import Period, split_period
 from indexing.errors import BuscadorError
 from indexing.media import split_kind
@@ -21,8 +22,10 @@ from indexing.tags import split_tag
 
 # A word left out: -people, -"red car".
 _LEFT_OUT = re.compile(r'(?:^|\s)-(?:"([^"]+)"|(\S+))')
-# What only narrows and cannot be left out with a minus (a period, a place, a rating).
-_FILTER = re.compile(r"(?:taken|date|fecha|near|cerca|rating|estrellas):", re.IGNORECASE)
+# What only narrows and cannot be left out with a minus (a period, a place, a rating, a caption).
+_FILTER = re.compile(
+    r"(?:taken|date|fecha|near|cerca|rating|estrellas|caption|leyenda|descripci[oó]n):", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class Narrowing:
     in `period` (None: whenever) near the first place of `near` that has any (none: anywhere),
     videos or photos alone for a `kind` (indexing.media), those with keyword `tag` (as
     indexing.tags.fold writes it) and none of `without_tags`, those rated `stars` or more
-    (indexing.ratings)."""
+    (indexing.ratings), those whose caption has the words `caption` (folded: indexing.captions)."""
 
     folder: str = ""
     period: Period | None = None
@@ -40,6 +43,7 @@ class Narrowing:
     tag: str | None = None
     stars: int | None = None
     without_tags: tuple[str, ...] = ()
+    caption: str | None = None
 
     @property
     def everything(self) -> bool:
@@ -56,7 +60,16 @@ class Narrowing:
         dates = (self.period.start, self.period.end) if self.period else ("", "")
         place = self.near[0].key if self.near else ""
         stars, without = str(self.stars or ""), "\n".join(self.without_tags)
-        return (self.folder, *dates, place, self.kind or "", self.tag or "", stars, without)
+        return (
+            self.folder,
+            *dates,
+            place,
+            self.kind or "",
+            self.tag or "",
+            stars,
+            without,
+            self.caption or "",
+        )
 
 
 @dataclass(frozen=True)
@@ -64,7 +77,7 @@ class QueryParts:
     """A query's text taken apart: what it describes, the words it leaves out (`-word`), and
     what narrows its images: the period (`taken:`), the place (`near:`, with its distance
     `radius_km` when said), the kind (`is:`), the keyword (`tag:`) and those left out (`-tag:`),
-    and the least rating (`rating:`)."""
+    the least rating (`rating:`) and the words of the caption (`caption:`)."""
 
     described: str
     left_out: list[str] = field(default_factory=list)
@@ -75,28 +88,33 @@ class QueryParts:
     tag: str | None = None
     stars: int | None = None
     without_tags: tuple[str, ...] = ()
+    caption: str | None = None
 
     def narrowing(self, folder: str = "") -> Narrowing:
         """Its images, in `folder`: the place looked up in the gazetteer (a BuscadorError when it
         names none)."""
         near = tuple(gazetteer().find(self.place, self.radius_km)) if self.place else ()
-        return Narrowing(folder, self.period, near, self.kind, self.tag, self.stars, self.without_tags)
+        return Narrowing(
+            folder, self.period, near, self.kind, self.tag, self.stars, self.without_tags, self.caption
+        )
 
 
 def split_query(text: str) -> QueryParts:
-    """'beach -people taken:2019 near:Cádiz is:photo tag:Ana rating:4' taken apart (see QueryParts)."""
+    """'beach -people taken:2019 near:Cádiz is:photo tag:Ana rating:4 caption:birthday' taken apart
+    (see QueryParts)."""
     words, period = split_period(text)
     words, place, radius_km = split_place(words)
     words, kind = split_kind(words)
     words, tag, without_tags = split_tag(words)
     words, stars = split_rating(words)
+    words, caption = split_caption(words)
     described, left_out = split_negatives(words)
-    return QueryParts(described, left_out, period, place, radius_km, kind, tag, stars, without_tags)
+    return QueryParts(described, left_out, period, place, radius_km, kind, tag, stars, without_tags, caption)
 
 
 def split_negatives(text: str) -> tuple[str, list[str]]:
-    """'beach -people -"red car"' → ("beach", ["people", "red car"]). A period, a place or a rating
-    with a minus (`-taken:2019`) is refused: what a picture shows is left out, not what it says."""
+    """'beach -people -"red car"' → ("beach", ["people", "red car"]). A period, a place, a rating or
+    a caption with a minus (`-taken:2019`) is refused: what a picture shows is left out, not what it says."""
     negatives = [quoted or word for quoted, word in _LEFT_OUT.findall(text)]
     if said := next((word for word in negatives if _FILTER.match(word)), None):
         raise BuscadorError(

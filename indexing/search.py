@@ -46,6 +46,7 @@ class Hit:
     seconds: float | None = None  # how long a video lasts
     tags: tuple[str, ...] = ()  # its keywords (XMP's)
     rating: int | None = None  # its stars (1 to 5, -1 rejected; None: unrated)
+    caption: str | None = None  # its title and description (indexing.captions)
 
     @property
     def place(self) -> str | None:
@@ -204,9 +205,10 @@ class Searcher:
         """The general query: a text, an example image, or both, minus what to leave out, among
         all images or those the query narrows to (indexing.narrowing): in folder `within`, taken
         in the period the text names (`taken:2019`) near the place it names (`near:Madrid`), of
-        the kind (`is:video`), with the keyword (`tag:Ana`) and the least rating (`rating:4`) it
-        names. Texts in `language` go to `text_encoder_for(language)`. A narrowing alone browses
-        it: its photos in the order they were taken, without scores.
+        the kind (`is:video`), with the keyword (`tag:Ana`), the least rating (`rating:4`) and the
+        words of a caption (`caption:birthday`) it names. Texts in `language` go to
+        `text_encoder_for(language)`. A narrowing alone browses it: its photos in the order they
+        were taken, without scores.
 
         query = normalise((1 − w)·t + w·i) − mean of the negatives' vectors, normalised again;
         t, i and each negative are unit vectors (text, image, `-word`s and `negative`), w is
@@ -392,6 +394,7 @@ class Searcher:
             item.seconds,
             item.tags,
             item.rating,
+            item.caption,
         )
 
     def _fold(

@@ -267,6 +267,8 @@ def write_index(
         manifest["videos"] = videos
     if ratings := {stars: n for stars, n in catalog.ratings().items() if stars > 0}:
         manifest["ratings"] = {str(stars): n for stars, n in ratings.items()}  # 5 stars: n, 4: n, ...
+    if captions := catalog.captions():
+        manifest["captions"] = captions  # the images with a caption
     tagged, tags = catalog.top_tags(fold, TOP_TOWNS)
     if tags:
         manifest["tags"] = {"count": tagged, "top": dict(tags)}  # the images with keywords, the most used
@@ -589,6 +591,8 @@ class IndexStore:
             ids = self._without_tags(narrowing.without_tags, ids)
         if narrowing.stars is not None:
             ids = self._rated(narrowing.stars, ids)
+        if narrowing.caption is not None:
+            ids = self._captioned(narrowing.caption, ids)
         return self.catalog.ids() if ids is None else ids
 
     def in_date_order(self, subset: Subset) -> np.ndarray:
@@ -652,21 +656,43 @@ class IndexStore:
 
     def _rated(self, stars: int, ids: np.ndarray | None) -> np.ndarray:
         """Those of `ids` (None: all) rated `stars` or more; a BuscadorError when there are none
-        (among the images already narrowed to, or in the whole index, saying whether it has any
-        rating)."""
+        (`_or_why`)."""
         _require(self.catalog.rated, "ratings")
-        found = _within(ids, self.catalog.ids_rated(stars))
-        if len(found):
-            return found
-        if ids is not None:
-            raise BuscadorError(
+        return _or_why(
+            ids,
+            _within(ids, self.catalog.ids_rated(stars)),
+            among=BuscadorError(
                 f"none of the images searched is rated {stars} stars or more", "no_rated_among", stars=stars
-            )
-        if not self.catalog.ratings():
-            raise BuscadorError(
+            ),
+            some=lambda: bool(self.catalog.ratings()),
+            none_said=BuscadorError(
                 "no image of this index has a rating (stars a photo editor wrote in its XMP)", "no_ratings"
-            )
-        raise BuscadorError(f"no image of this index is rated {stars} stars or more", "no_rated", stars=stars)
+            ),
+            nowhere=BuscadorError(
+                f"no image of this index is rated {stars} stars or more", "no_rated", stars=stars
+            ),
+        )
+
+    def _captioned(self, words: str, ids: np.ndarray | None) -> np.ndarray:
+        """Those of `ids` (None: all) whose caption has `words`; a BuscadorError when there are none
+        (`_or_why`)."""
+        _require(self.catalog.captioned, "captions")
+        return _or_why(
+            ids,
+            _within(ids, self.catalog.ids_captioned(words)),
+            among=BuscadorError(
+                f"none of the images searched has “{words}” in its caption", "no_captioned_among", words=words
+            ),
+            some=lambda: self.catalog.captions() > 0,
+            none_said=BuscadorError(
+                "no image of this index has a caption (a title or description written in a photo "
+                "editor or in Google Photos)",
+                "no_captions",
+            ),
+            nowhere=BuscadorError(
+                f"no image of this index has “{words}” in its caption", "no_captioned", words=words
+            ),
+        )
 
     def _in_folder(self, name: str) -> np.ndarray:
         """The ids under folder `name`; a BuscadorError naming folders of that name elsewhere
@@ -803,8 +829,27 @@ def _within(ids: np.ndarray | None, found: np.ndarray) -> np.ndarray:
     return found if ids is None else np.intersect1d(ids, found, assume_unique=True)
 
 
+def _or_why(
+    ids: np.ndarray | None,
+    found: np.ndarray,
+    *,
+    among: BuscadorError,
+    some: Callable[[], bool],
+    none_said: BuscadorError,
+    nowhere: BuscadorError,
+) -> np.ndarray:
+    """`found`, the images a filter kept of `ids` (None: all), where there are any; else why not:
+    none `among` the images already narrowed to, none in the whole index says anything of the
+    kind (where not `some()`: `none_said`), or none says what was asked (`nowhere`)."""
+    if len(found):
+        return found
+    if ids is not None:
+        raise among
+    raise nowhere if some() else none_said
+
+
 def _require(recorded: bool, what: str) -> None:
-    """Refuse a search by `what` ("keywords", "ratings") in an index that does not record them
+    """Refuse a search by `what` ("keywords", "ratings", "captions") in an index that does not record them
     (built by a version before they were read, opened as it is): say to build it again."""
     if not recorded:
         raise BuscadorError(

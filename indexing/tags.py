@@ -40,10 +40,15 @@ def split_tag(text: str) -> tuple[str, str | None, tuple[str, ...]]:
 
 @functools.lru_cache(maxsize=1 << 16)
 def fold(keyword: str) -> str:
-    """`keyword` as keywords are compared: case and accents aside, spaces as one. Kept for the
-    keywords seen last: a collection's few hundred are folded once, not once a photo (a keyword
-    search of a million photos, half of them with three keywords, took 2.6 s)."""
-    if keyword.isascii():  # (no accent to take off: most keywords, 8 times as fast)
-        return " ".join(keyword.lower().split())
-    plain = unicodedata.normalize("NFKD", keyword.casefold())
+    """`keyword` as keywords are compared (`folded`), kept for the keywords seen last: a
+    collection's few hundred are folded once, not once a photo (a keyword search of a million
+    photos, half of them with three keywords, took 2.6 s)."""
+    return folded(keyword)
+
+
+def folded(text: str) -> str:
+    """`text` as words are compared: case and accents aside, spaces (and line breaks) as one."""
+    if text.isascii():  # (no accent to take off: most keywords, 8 times as fast)
+        return " ".join(text.lower().split())
+    plain = unicodedata.normalize("NFKD", text.casefold())
     return " ".join("".join(ch for ch in plain if not unicodedata.combining(ch)).split())

@@ -1,7 +1,8 @@
 """Google Takeout's sidecars: the JSON file Google Photos exports beside each photo or video, with
 when it was taken and where (a place set by hand in Google Photos too), for a file whose own header
 does not say, the people named in it (the faces its owner named in Google Photos), which join its
-keywords, and whether it is a favourite (Google Photos' star), which counts as a rating of 5 stars.
+keywords, whether it is a favourite (Google Photos' star), which counts as a rating of 5 stars,
+and the description written for it there, its caption.
 
 Takeout names a sidecar after its photo: `IMG_1234.jpg.json`, or since 2024
 `IMG_1234.jpg.supplemental-metadata.json`, the whole name cut to 51 characters (`….supplemental-
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from indexing.captions import caption_of
 from indexing.files import sidecars_in
 
 # The longest name Takeout gives a file, sidecars included.
@@ -51,14 +53,15 @@ def sidecar(path: Path) -> Path | None:
 class Told(NamedTuple):
     """What a Takeout sidecar says of its photo: when (in UTC, as Takeout gives it:
     "YYYY-MM-DDTHH:MM:SS"; "" for nothing), where (latitude and longitude as written, None for
-    nothing), who is in it (the names of the faces named in Google Photos) and whether it is a
-    favourite."""
+    nothing), who is in it (the names of the faces named in Google Photos), whether it is a
+    favourite and its description (as indexing.captions keeps it, "" for none)."""
 
     taken: str = ""
     lat: Any = None
     lon: Any = None
     people: tuple[str, ...] = ()
     favourite: bool = False
+    description: str = ""
 
 
 # What a photo without a sidecar (most) is told.
@@ -87,7 +90,8 @@ def when_and_where(path: Path) -> Told:
         pass
     place = facts.get("geoData") if isinstance(facts.get("geoData"), dict) else {}
     people, favourite = _people(facts.get("people")), facts.get("favorited") is True
-    return Told(taken, place.get("latitude"), place.get("longitude"), people, favourite)
+    description = caption_of(str(facts.get("description") or ""))
+    return Told(taken, place.get("latitude"), place.get("longitude"), people, favourite, description)
 
 
 def _people(named: object) -> tuple[str, ...]:

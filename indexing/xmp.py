@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 from indexing import camera_raw
+from indexing.captions import caption_of
 from indexing.files import sidecars_in
 from indexing.ratings import rating_of
 
@@ -35,9 +36,10 @@ class Told(NamedTuple):
     """What XMP says of a photo: when (the text it writes, an ISO 8601 local time,
     "2019-07-14T18:22:05.12+02:00"; "" for nothing), where (degrees, None for nothing), its
     keywords (`dc:subject`: Lightroom's and digiKam's tags, people's names among them), its
-    rating (`xmp:Rating`: stars, 1 to 5, -1 rejected; None unrated: indexing.ratings) and the
+    rating (`xmp:Rating`: stars, 1 to 5, -1 rejected; None unrated: indexing.ratings), the
     town its IPTC location names ("Sevilla, ES": the city typed in an editor, for a photo without
-    a GPS position; "" for none)."""
+    a GPS position; "" for none) and its caption (`dc:title` and `dc:description`, as
+    indexing.captions keeps them; "" for none)."""
 
     taken: str = ""
     lat: float | None = None
@@ -45,14 +47,19 @@ class Told(NamedTuple):
     tags: tuple[str, ...] = ()
     rating: int | None = None
     town: str = ""
+    caption: str = ""
 
 
 # What a photo without a sidecar (or with one that is not XMP) is told.
 NOTHING = Told()
 # Keywords kept of a photo, and characters of each: a sidecar is the user's, not a store.
 MOST_TAGS, MOST_TAG_CHARS = 100, 100
-_SUBJECT = "{http://purl.org/dc/elements/1.1/}subject"
+_DC = "{http://purl.org/dc/elements/1.1/}"
+_SUBJECT = f"{_DC}subject"
+# A title and a description are each a list of translations (rdf:Alt): the default one is kept.
+_CAPTIONS = (f"{_DC}title", f"{_DC}description")
 _ITEM = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}li"
+_LANGUAGE = "{http://www.w3.org/XML/1998/namespace}lang"
 _EXIF = "{http://ns.adobe.com/exif/1.0/}"
 # When, most telling first: the shutter, the photo's creation as the editor keeps it, the file's.
 _DATES = (f"{_EXIF}DateTimeOriginal", "{http://ns.adobe.com/photoshop/1.0/}DateCreated")
@@ -128,6 +135,7 @@ def read(data: bytes) -> Told:
         return NOTHING
     said: dict[str, str] = {}
     tags: list[str] = []
+    captions: dict[str, str] = {}
     for element in root.iter():  # a property is an attribute of its description, or an element
         for name, value in element.attrib.items():
             said.setdefault(name, value)
@@ -135,13 +143,25 @@ def read(data: bytes) -> Told:
             said.setdefault(element.tag, element.text.strip())
         if element.tag == _SUBJECT:
             tags += [" ".join((li.text or "").split())[:MOST_TAG_CHARS] for li in element.iter(_ITEM)]
+        if element.tag in _CAPTIONS:
+            captions.setdefault(element.tag, _default_text(element))
     taken = next((said[name] for name in (*_DATES, _CREATED) if said.get(name)), "")
     lat, lon = _degrees(said.get(_LAT, ""), "NS", 90), _degrees(said.get(_LON, ""), "EW", 180)
     kept = tuple(dict.fromkeys(tag for tag in tags if tag))[:MOST_TAGS]
     rating = rating_of(said.get(_RATING, ""))
     if lat is None or lon is None:
         lat = lon = None
-    return Told(taken, lat, lon, kept, rating, _town_named(said))
+    caption = caption_of(*(captions.get(name, "") for name in _CAPTIONS))
+    return Told(taken, lat, lon, kept, rating, _town_named(said), caption)
+
+
+def _default_text(element: ET.Element) -> str:
+    """The text of a title or a description: its default translation (`x-default`), else its
+    first, else its own text (a tool that writes it plain)."""
+    translations = [li for li in element.iter(_ITEM) if (li.text or "").strip()]
+    default = next((li for li in translations if li.get(_LANGUAGE) == "x-default"), None)
+    chosen = default if default is not None else next(iter(translations), None)
+    return (chosen.text if chosen is not None else element.text) or ""
 
 
 def _town_named(said: dict[str, str]) -> str:

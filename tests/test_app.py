@@ -49,6 +49,7 @@ HIT_KEYS = {
     "seconds",
     "tags",
     "rating",
+    "caption",
     "taken",
     "place",
     "folded",

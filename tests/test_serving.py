@@ -193,6 +193,7 @@ def test_the_info_endpoint_describes_the_served_index(served, built_index):
         "videos": 0,
         "tags": None,  # nor keywords
         "ratings": None,  # nor ratings
+        "captions": 0,  # nor captions
         "dates_taken": None,  # its images say nothing of when they were taken
         "places": None,  # nor of where
     }

@@ -127,7 +127,7 @@ def test_a_takeout_photo_dated_in_utc_by_an_older_version_gets_its_local_time_on
     embedder = ColourEmbedder()
     build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
     catalog = Catalog(tmp_path / "index" / CATALOG)  # as the version before kept it: UTC, unmarked
-    catalog.set_facts([("2019-07-14T16:22:05", 36.5271, -6.2886, None, (), None, "beach.png")])
+    catalog.set_facts([("2019-07-14T16:22:05", 36.5271, -6.2886, None, (), None, "", "beach.png")])
     catalog.set_meta(headers_reader="3")
     catalog.close()
     asked = _headers_read(monkeypatch)
@@ -164,7 +164,7 @@ def test_the_people_named_in_google_photos_are_keywords_and_a_favourite_has_5_st
     catalog = Catalog(tmp_path / "index" / CATALOG)
     catalog.set_facts(
         [
-            ("2019-07-14T18:22:05", None, None, None, (), None, f"Google Photos/Photos from 2019/{n}")
+            ("2019-07-14T18:22:05", None, None, None, (), None, "", f"Google Photos/Photos from 2019/{n}")
             for n in ("party.jpg", "sea.png")
         ]
     )

@@ -298,7 +298,7 @@ def test_a_video_s_utc_time_is_made_local_where_it_says_where_it_was_shot(tmp_pa
     assert searcher.by_text("blue", k=1)[0].taken == "2019-07-15T01:30:00Z"  # no place: UTC, and says so
 
     catalog = Catalog(tmp_path / "index" / CATALOG)  # as a version before local times and lengths left it
-    catalog.set_facts([("2019-07-15T01:30:00", 40.7484, -73.9857, None, (), None, "night.mp4")])
+    catalog.set_facts([("2019-07-15T01:30:00", 40.7484, -73.9857, None, (), None, "", "night.mp4")])
     catalog.set_meta(headers_reader="2")
     catalog.close()
     assert Searcher.open(tmp_path / "index", embedder).by_text("red", k=1)[0].seconds is None
@@ -386,7 +386,7 @@ def test_without_pyav_videos_are_reported_with_what_reads_them(tmp_path):
     advice = "pip install av to index them (a frame of each)"
     assert output_without("av", script) == [
         f"['c.png'] [('a.mp4', 'video', {advice!r}), ('b.MOV', 'video', {advice!r})]",
-        "Facts(taken='', lat=None, lon=None, seconds=None, tags=(), rating=None, town='')",
+        "Facts(taken='', lat=None, lon=None, seconds=None, tags=(), rating=None, town='', caption='')",
     ]
 
 

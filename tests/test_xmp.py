@@ -279,7 +279,9 @@ def test_a_rating_is_searched_with_rating(tmp_path, capsys):
     assert main(["search", str(tmp_path / "index"), "--rating", "4", "--paths"]) == 0  # the same by a flag
     assert capsys.readouterr().out.split() == [str(photos / "good.jpg"), str(photos / "best.jpg")]
     assert main(["search", str(tmp_path / "index"), "--like", "0", "--rating", "4"]) == 2
-    assert "leave out --text, --image, --taken, --near, --tag and --rating" in capsys.readouterr().err
+    assert (
+        "leave out --text, --image, --taken, --near, --tag, --rating and --caption" in capsys.readouterr().err
+    )
     assert main(["info", str(tmp_path / "index")]) == 0
     assert "ratings:     4 rated: 5★ (1), 4★ (1), 3★ (1), 2★ (1)" in capsys.readouterr().out
     assert (
@@ -314,7 +316,7 @@ def test_an_index_read_before_keywords_or_ratings_reads_its_headers_again_once(t
     embedder = ColourEmbedder()
     build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
     catalog = Catalog(tmp_path / "index" / CATALOG)  # as an older version left it
-    catalog.set_facts([("", None, None, None, (), None, key) for key in ("party.png", "export.jpg")])
+    catalog.set_facts([("", None, None, None, (), None, "", key) for key in ("party.png", "export.jpg")])
     catalog.set_meta(headers_reader=reader)
     catalog.close()
     said = "2 headers read again, once: this version reads more in them"

@@ -47,6 +47,8 @@ REFUSALS_KEPT = 1024
 # The status line quotes a description's first characters (and, where the model stopped reading
 # a long one, its last words read: `last_words`).
 QUOTED_CHARS = 80
+# Characters of a photo's caption shown under it in the gallery (the whole in the API's hits).
+CAPTION_CHARS = 60
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,7 @@ class Handlers:
         within: str = "",
     ) -> list[dict[str, Any]]:
         """Images described by `text`: [{rank, score, id, key, label, file, thumbnail, photo, video,
-        seconds, tags, rating, taken, place, folded, meta, link}] (see `_hits`)."""
+        seconds, tags, rating, caption, taken, place, folded, meta, link}] (see `_hits`)."""
         return self._hits_search(
             "text",
             request,
@@ -301,7 +303,8 @@ class Handlers:
     def info(self, request: gr.Request) -> dict[str, Any]:
         """The index served now: {images, model, index_type, recall_at_10, built_at, source, videos
         (how many of the images are videos), tags ({count, top: {keyword: count}} of the images
-        with keywords, or None), ratings ({stars: count} of the rated images, or None),
+        with keywords, or None), ratings ({stars: count} of the rated images, or None), captions
+        (how many of the images have one),
         dates_taken ({count, first, last, years} of the photos that say when they were taken, or
         None), places ({count, countries: {ISO code: count}} of those that say where, or None)};
         it changes when a new build comes in (ui.refresh)."""
@@ -319,6 +322,7 @@ class Handlers:
             "videos": manifest.get("videos", 0),
             "tags": manifest.get("tags"),
             "ratings": manifest.get("ratings"),
+            "captions": manifest.get("captions", 0),
             "dates_taken": manifest.get("dates_taken"),
             "places": manifest.get("places"),
         }
@@ -628,7 +632,8 @@ def _quoted(lang: str, key: str, text: str, read: str | None) -> str:
 def _caption(hit: dict[str, Any], lang: str) -> str:
     """'#1 · 0.8312 · label' ('#1 · label' for a period browsed; '▶ 0:42 label' for a video), ' ·
     2019-07-14' and ' · Cadiz' for a photo that says when and where it was taken, ' · ★★★★' for
-    one rated, and ' · +2 similar' when near-duplicates were folded into it."""
+    one rated, ' · “Ana's birthday”' for one with a caption (its first line, cut to CAPTION_CHARS),
+    and ' · +2 similar' when near-duplicates were folded into it."""
     score = f" · {hit['score']:.4f}" if hit["score"] is not None else ""
     played = ""
     if named_video(Path(hit["key"])):
@@ -641,6 +646,9 @@ def _caption(hit: dict[str, Any], lang: str) -> str:
         caption += f" · {town or country}"  # the town (the country takes room), else the country
     if rated := stars(hit.get("rating")):
         caption += f" · {rated}"
+    if written := (hit.get("caption") or "").split("\n", 1)[0]:
+        shown = written if len(written) <= CAPTION_CHARS else written[: CAPTION_CHARS - 1] + "…"
+        caption += f" · “{shown}”"
     if hit["folded"]:
         caption += " · " + ui_text.message(lang, "folded", n=len(hit["folded"]))
     return caption

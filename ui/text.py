@@ -73,6 +73,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "videos_word": "is:video",
             "tag_word": "tag",
             "rating_word": "rating",
+            "caption_word": "caption",
             "videos": "{n} videos",
             "videos_one": "1 video",
             "image_query": "your image",
@@ -170,6 +171,10 @@ LANGUAGES: dict[str, dict[str, Any]] = {
                 "This index does not record its photos' ratings: build it again with this version "
                 "of Buscador Visual, which reads them from the photos."
             ),
+            "captions_not_read": (
+                "This index does not record its photos' captions: build it again with this version "
+                "of Buscador Visual, which reads them from the photos."
+            ),
             "no_places": (
                 "No image of this index says where it was taken (no GPS position in its EXIF), so "
                 "near: finds none."
@@ -198,6 +203,16 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "no_ratings": "No image of this index has a rating (the stars a photo editor writes in its XMP).",
             "no_rated": "No image of this index is rated {stars} stars or more.",
             "no_rated_among": "None of the images searched is rated {stars} stars or more.",
+            "two_captions": "The query names more than one caption (caption:…): give one.",
+            "no_caption_named": (
+                'caption: names no words: write caption:birthday or caption:"Ana\'s birthday".'
+            ),
+            "no_captions": (
+                "No image of this index has a caption (a title or a description written in a photo "
+                "editor or in Google Photos)."
+            ),
+            "no_captioned": "No image of this index has “{words}” in its caption.",
+            "no_captioned_among": "None of the images searched has “{words}” in its caption.",
             "not_an_image": "not an image, or a format we cannot read",
             "camera_raw": "a camera RAW file, which this server cannot read: send its JPEG",
             "video": "a video, which this server cannot read",
@@ -288,6 +303,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "videos_word": "es:vídeo",
             "tag_word": "etiqueta",
             "rating_word": "estrellas",
+            "caption_word": "leyenda",
             "videos": "{n} vídeos",
             "videos_one": "1 vídeo",
             "image_query": "tu imagen",
@@ -399,6 +415,10 @@ LANGUAGES: dict[str, dict[str, Any]] = {
                 "Este índice no guarda las valoraciones de sus fotos: vuelve a crearlo con esta "
                 "versión de Buscador Visual, que las lee de las fotos."
             ),
+            "captions_not_read": (
+                "Este índice no guarda las leyendas de sus fotos: vuelve a crearlo con esta versión "
+                "de Buscador Visual, que las lee de las fotos."
+            ),
             "no_places": (
                 "Ninguna imagen de este índice dice dónde se hizo (sin posición GPS en su EXIF): "
                 "cerca: no encuentra ninguna."
@@ -432,6 +452,17 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             " de fotos escribe en su XMP).",
             "no_rated": "Ninguna imagen de este índice tiene {stars} estrellas o más.",
             "no_rated_among": "Ninguna de las imágenes buscadas tiene {stars} estrellas o más.",
+            "two_captions": "La búsqueda nombra más de una leyenda (leyenda:…): pon una.",
+            "no_caption_named": (
+                "leyenda: no nombra ninguna palabra: escribe leyenda:cumpleaños o "
+                'leyenda:"cumpleaños de Ana".'
+            ),
+            "no_captions": (
+                "Ninguna imagen de este índice tiene leyenda (un título o una descripción escritos en "
+                "un editor de fotos o en Google Fotos)."
+            ),
+            "no_captioned": "Ninguna imagen de este índice tiene «{words}» en su leyenda.",
+            "no_captioned_among": "Ninguna de las imágenes buscadas tiene «{words}» en su leyenda.",
             "not_an_image": "no es una imagen, o tiene un formato que no sabemos leer",
             "camera_raw": "un archivo RAW de cámara, que este servidor no sabe leer: envía su JPEG",
             "video": "un vídeo, que este servidor no sabe leer",

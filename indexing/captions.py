@@ -1,0 +1,54 @@
+"""Captions: the part of a query that asks for the photos whose caption has some words
+(`caption:birthday`, `caption:"Ana's birthday"`; `leyenda:` or `descripción:` in Spanish), and
+how a caption is kept and compared.
+
+A photo's caption is the title and the description a photo editor wrote in its XMP (`dc:title`,
+`dc:description`: Lightroom's Title and Caption, digiKam's and darktable's), in its sidecar or
+inside its file, else the description given it in Google Photos (Google Takeout's sidecar). What a
+picture shows CLIP finds; what only its owner knows (who, which birthday, the name of a boat) a
+caption says. Words are compared case and accents aside (indexing.tags.folded) from the start of
+a word: `caption:cumple` finds "¡Cumpleaños de Ana!", `caption:ana` does not find "banana".
+"""
+
+from __future__ import annotations
+
+import re
+
+from indexing.errors import BuscadorError
+from indexing.tags import folded
+
+# Characters kept of a caption: a caption is a few sentences, not a document.
+MOST_CHARS = 2000
+# The words follow the colon at once, quoted where they are several.
+_OPERATOR = re.compile(r'(?:^|\s)(?:caption|leyenda|descripci[oó]n):(?:"([^"]*)"|(\S+))', re.IGNORECASE)
+
+
+def split_caption(text: str) -> tuple[str, str | None]:
+    """'beach caption:"Ana's birthday"' → ("beach", "ana's birthday"): the words the photos'
+    captions have, as `folded` writes them (`caption:ana_maría` gives "ana maría"); a text
+    without `caption:` → (text, None)."""
+    found = _OPERATOR.findall(text)
+    if not found:
+        return text, None
+    if len(found) > 1:
+        raise BuscadorError("the query names more than one caption (caption:…): give one", "two_captions")
+    quoted, word = found[0]
+    words = folded(quoted or word.replace("_", " "))
+    if not words:
+        raise BuscadorError(
+            'caption: names no words: write caption:birthday or caption:"Ana\'s birthday"', "no_caption_named"
+        )
+    return " ".join(_OPERATOR.sub(" ", text).split()), words
+
+
+def caption_of(*parts: str) -> str:
+    """A photo's caption as kept, from its title and its description: each with its spaces and
+    line breaks as one space, each once (editors often write the same in both), a line apart; ""
+    for none. At most MOST_CHARS characters."""
+    kept = dict.fromkeys(" ".join(part.split()) for part in parts)
+    return "\n".join(part for part in kept if part)[:MOST_CHARS]
+
+
+def has_words(caption_key: str, words: str) -> bool:
+    """Whether a caption (as `folded` writes it) has `words` (folded too), from a word's start."""
+    return re.search(r"(?<!\w)" + re.escape(words), caption_key) is not None

@@ -1,0 +1,163 @@
+"""Captions: read from XMP (a sidecar's, or inside an exported photo) and Google Takeout, and
+searched with caption: by their words, case and accents aside, from a word's start."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import gradio as gr
+import pytest
+from PIL import Image
+
+import app
+from indexing import xmp
+from indexing.build import build_index
+from indexing.captions import caption_of, split_caption
+from indexing.catalog import CATALOG, Catalog
+from indexing.cli import main
+from indexing.errors import BuscadorError
+from indexing.search import Searcher
+from indexing.sources import FolderSource
+from tests.colour_embedder import ColourEmbedder, colour_image
+from ui import text
+from ui.handlers import Handlers
+from ui.startup import Engine
+
+
+def _captioned(title: str = "", description: str = "", *, other_language: str = "") -> str:
+    """XMP with a title and a description as Lightroom writes them: each a list of translations,
+    the default one (`x-default`) after another language's when asked."""
+
+    def alt(name: str, said: str) -> str:
+        other = f'<rdf:li xml:lang="de-DE">{other_language}</rdf:li>' if other_language else ""
+        default = f'<rdf:li xml:lang="x-default">{said}</rdf:li>'
+        return f"<dc:{name}><rdf:Alt>{other}{default}</rdf:Alt></dc:{name}>" if said else ""
+
+    return (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        f"{alt('title', title)}{alt('description', description)}</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+
+
+def _dated(path, colour: str, taken: str) -> None:
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = taken
+    colour_image(colour).save(path, exif=exif)
+
+
+def test_xmp_gives_the_default_title_and_description_once_each():
+    told = xmp.read(
+        _captioned("Cumpleaños", "¡Cumpleaños de Ana!\n  en la playa", other_language="Geburtstag")
+    )
+    assert told.caption == "Cumpleaños\n¡Cumpleaños de Ana! en la playa"
+    assert xmp.read(_captioned("Same", "Same").encode()).caption == "Same"  # editors often write both
+    assert xmp.read(_captioned()).caption == ""
+    assert caption_of("", "x" * 5000) == "x" * 2000  # a caption is kept short
+
+
+def test_a_caption_is_searched_by_its_words(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    (photos / "2019").mkdir(parents=True)
+    _dated(photos / "party.jpg", "red", "2019:07:14 10:00:00")
+    (photos / "party.jpg.xmp").write_text(_captioned("¡Cumpleaños de Ana!"), encoding="utf-8")  # a sidecar
+    exported = _captioned(description="Ana's boat, the Gaviota").encode()  # an export: inside the file
+    colour_image("blue").save(photos / "2019" / "sea.jpg", xmp=exported)
+    colour_image("red").save(photos / "fruit.png")
+    (photos / "fruit.png.xmp").write_text(_captioned("A banana"), encoding="utf-8")
+    colour_image("green").save(photos / "google.jpg")  # from Google Photos: Takeout's description
+    said = {"title": "google.jpg", "description": "Picnic with Ana"}
+    (photos / "google.jpg.json").write_text(json.dumps(said), encoding="utf-8")
+    colour_image("red").save(photos / "plain.png")
+    embedder = ColourEmbedder()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    searcher = Searcher.open(tmp_path / "index", embedder)
+
+    listed = searcher.by_query("caption:ana")  # alone: a listing; "banana" is not Ana
+    assert sorted((hit.key, hit.caption, hit.score) for hit in listed) == [
+        ("2019/sea.jpg", "Ana's boat, the Gaviota", None),
+        ("google.jpg", "Picnic with Ana", None),
+        ("party.jpg", "¡Cumpleaños de Ana!", None),
+    ]
+    assert [hit.key for hit in searcher.by_query("red caption:cumple", k=5)] == ["party.jpg"]  # accents aside
+    with pytest.raises(BuscadorError, match="no image of this index has “anas boat”"):
+        searcher.by_query('leyenda:"ANAS BOAT"')  # (the apostrophe is the caption's)
+    assert [hit.key for hit in searcher.by_query('leyenda:"ana\'s boat"')] == ["2019/sea.jpg"]
+    assert [hit.key for hit in searcher.by_query("descripción:gaviota red", k=5)] == ["2019/sea.jpg"]
+    assert [hit.key for hit in searcher.by_query("caption:picnic_with")] == ["google.jpg"]
+    with pytest.raises(BuscadorError, match="none of the images searched has “picnic” in its caption"):
+        searcher.by_query("red caption:picnic", within="2019")
+    with pytest.raises(BuscadorError, match="no image of this index has “wedding” in its caption") as caught:
+        searcher.by_query("caption:wedding")
+    assert text.error("es", caught.value) == "Ninguna imagen de este índice tiene «wedding» en su leyenda."
+    with pytest.raises(BuscadorError, match="more than one caption"):
+        searcher.by_query("caption:ana caption:boat")
+    with pytest.raises(BuscadorError, match="cannot be left out"):
+        searcher.by_query("red -caption:ana")
+    assert split_caption("beach caption:") == ("beach caption:", None)  # nothing after it: words
+    with pytest.raises(BuscadorError, match="names no words"):
+        split_caption('a Caption:"  " x')
+
+    assert searcher.store.manifest["captions"] == 4
+    assert " · 💬 4: `caption:…`" in app.index_status(Engine(searcher))
+    assert " · 💬 4: `leyenda:…`" in app.index_status(Engine(searcher), "es")
+    handlers = Handlers(Engine(searcher))
+    gallery = handlers.search_text("caption:cumpleaños", 5, -1.0, False, "", gr.Request())[0]
+    assert [caption for _, caption in gallery] == ["#1 · party.jpg · 2019-07-14 · “¡Cumpleaños de Ana!”"]
+    hits = handlers.hits_text("red caption:ana", 5, -1.0, gr.Request())
+    assert [hit["key"] for hit in hits] == ["party.jpg", "google.jpg", "2019/sea.jpg"]  # Ana's: red first
+    assert hits[0]["caption"] == "¡Cumpleaños de Ana!"
+    assert handlers.info(gr.Request())["captions"] == 4
+
+    index = str(tmp_path / "index")
+    assert main(["search", index, "--text", "caption:gaviota"]) == 0  # a listing: no model
+    assert capsys.readouterr().out.rstrip().endswith(", “Ana's boat, the Gaviota”)")
+    assert main(["search", index, "--caption", "Picnic", "--paths"]) == 0  # the same by a flag
+    assert capsys.readouterr().out.split() == [str(photos / "google.jpg")]
+    assert main(["info", index]) == 0
+    assert "captions:    4 images have one (search their words with caption:WORDS" in capsys.readouterr().out
+
+
+def test_an_edited_caption_is_read_again_and_an_older_index_reads_them_once(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    colour_image("red").save(photos / "party.png")
+    sidecar = photos / "party.png.xmp"
+    sidecar.write_text(_captioned("Birthday"), encoding="utf-8")
+    embedder = ColourEmbedder()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    sidecar.write_text(_captioned("Wedding"), encoding="utf-8")  # edited: read again, nothing embedded
+    summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert (summary.added, summary.updated, summary.retold) == (0, 0, 1)
+    assert [
+        hit.caption for hit in Searcher.open(tmp_path / "index", embedder).by_query("caption:wedding")
+    ] == ["Wedding"]
+    catalog = Catalog(tmp_path / "index" / CATALOG)  # as a version before captions left it
+    catalog.set_facts([("", None, None, None, (), None, "", "party.png")])
+    catalog.set_meta(headers_reader="8")
+    catalog.close()
+    summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert "1 headers read again, once" in summary.report()
+    assert Searcher.open(tmp_path / "index", embedder).by_query("caption:wedding")[0].key == "party.png"
+
+
+def test_an_index_without_captions_says_so_or_to_build_it_again(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    colour_image("red").save(photos / "a.png")
+    embedder = ColourEmbedder()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    searcher = Searcher.open(tmp_path / "index", embedder)
+    with pytest.raises(BuscadorError, match="no image of this index has a caption") as caught:
+        searcher.by_query("red caption:ana")
+    assert caught.value.code == "no_captions"
+    with sqlite3.connect(tmp_path / "index" / CATALOG) as db:  # as a version before captions left it
+        db.execute("ALTER TABLE items DROP COLUMN caption_key")
+        db.execute("ALTER TABLE items DROP COLUMN caption")
+    old = Searcher.open(tmp_path / "index", embedder)
+    assert old.by_text("red", k=1)[0].key == "a.png"  # it searches as before
+    with pytest.raises(BuscadorError, match="build it again") as caught:
+        old.by_query("caption:ana")
+    assert caught.value.code == "captions_not_read"
+    assert "leyendas" in text.error("es", caught.value)
