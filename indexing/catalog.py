@@ -194,6 +194,9 @@ class Catalog:
             self.tagged = "tags" in self._columns()
             self.rated = "rating" in self._columns()
             self.captioned = "caption" in self._columns()
+            # Whether a JPEG file's content hash is its picture's (indexing.picture_hash): an index
+            # made before keeps hashing whole files, or its copies and moves would not be known.
+            self.picture_hashes = self.get_meta("content_hash") == "picture"
         except sqlite3.DatabaseError as exc:
             raise BuscadorError(f"{path} is not a readable index catalog ({exc})") from None
         if version != FORMAT_VERSION:

@@ -18,6 +18,7 @@ from indexing import headers
 from indexing.camera_raw import named_raw
 from indexing.errors import BadImage
 from indexing.images import WebFile, clip_pixels_and_thumbnail, load_image, opened, read_file
+from indexing.picture_hash import picture_hash
 from indexing.sources import content_hash, sampled_content_hash
 from indexing.video import named_video
 
@@ -25,12 +26,13 @@ Decoded = tuple[str | None, np.ndarray | None, bytes, str]
 
 
 def read_and_hash(
-    data: Path | bytes | Image.Image | WebFile, content: str | None
+    data: Path | bytes | Image.Image | WebFile, content: str | None, pictures: bool = False
 ) -> tuple[bytes | Image.Image | Path, str | None]:
     """A source item's image (a file read, bytes or a picture as given; a video's file, which
     FFmpeg reads itself) and its content hash (the source's own, else one of its bytes; none for
-    a picture already decoded). Raises BadImage, for a web file too: one left a WebFile is one
-    whose download failed (`downloads.downloaded`)."""
+    a picture already decoded); with `pictures`, a file's is its picture hash, its metadata left
+    out (indexing.picture_hash: an index's choice). Raises BadImage, for a web file too: one left
+    a WebFile is one whose download failed (`downloads.downloaded`)."""
     if isinstance(data, WebFile):
         raise BadImage(data.failed or "not downloaded", "download_failed")
     if named_video(data):  # never read whole: FFmpeg reads what it needs, and so does its hash
@@ -39,7 +41,9 @@ def read_and_hash(
                 content = sampled_content_hash(file)
         return data, content
     raw = read_file(data) if isinstance(data, Path) else data
-    return raw, content or (content_hash(raw) if isinstance(raw, bytes) else None)
+    if content or not isinstance(raw, bytes):
+        return raw, content
+    return raw, picture_hash(raw) if pictures and isinstance(data, Path) else content_hash(raw)
 
 
 def prepare_for_model(
@@ -47,13 +51,16 @@ def prepare_for_model(
     size: int,
     fast: bool,
     content: str | None,
+    *,
     camera: bool = False,
+    pictures: bool = False,
 ) -> Decoded:
     """(content hash, crop, thumbnail, "") for a usable image, (content, None, b"", reason) else.
-    `camera`: `data` is the bytes of a camera RAW file (a file's name says so itself)."""
+    `camera`: `data` is the bytes of a camera RAW file (a file's name says so itself); `pictures`:
+    as `read_and_hash`'s."""
     try:
         camera = camera or named_raw(data)
-        raw, content = read_and_hash(data, content)
+        raw, content = read_and_hash(data, content, pictures)
         image = load_image(raw, min_side=size if fast else None, camera=camera)
         return content, *clip_pixels_and_thumbnail(image, size, fast=fast), ""
     except BadImage as exc:
@@ -61,13 +68,19 @@ def prepare_for_model(
 
 
 def prepare_several(
-    jobs: list[tuple[Path | bytes | Image.Image | WebFile, str | None, bool]], size: int, fast: bool
+    jobs: list[tuple[Path | bytes | Image.Image | WebFile, str | None, bool]],
+    size: int,
+    fast: bool,
+    pictures: bool = False,
 ) -> list[tuple[Decoded, headers.Facts | None]]:
     """`prepare_for_model` of each (data, content, header wanted): one task for a few images, so
     that a process pool's per-task costs in the parent are paid once for them. With each, what the
     header of its bytes says where it is wanted (a dataset's row: `header_facts`), else None."""
     return [
-        (prepare_for_model(data, size, fast, content), header_facts(data) if wanted else None)
+        (
+            prepare_for_model(data, size, fast, content, pictures=pictures),
+            header_facts(data) if wanted else None,
+        )
         for data, content, wanted in jobs
     ]
 

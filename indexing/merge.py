@@ -55,6 +55,9 @@ def merge_shards(
         (Catalog(d / CATALOG, readonly=True), VectorFile(d / VECTORS, dim), Thumbnails(d)) for d in shard_dirs
     ]
     catalog = open_for_build(out_dir, first["model"], dim)
+    if not all(c.picture_hashes for c, _, _ in shards):  # a shard's files hashed whole: all are
+        catalog.set_meta(content_hash="file")
+        catalog.picture_hashes = False
     try:
         # Every image as (id in its shard = position in the source, shard number), in source order.
         order = sorted((int(i), n) for n, (c, _, _) in enumerate(shards) for i in c.ids())

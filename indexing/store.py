@@ -143,8 +143,9 @@ def open_for_build(out_dir: Path, model: str, dim: int) -> Catalog:
         raise
     built_with = catalog.get_meta("model")
     built_dim = catalog.get_meta("embedding_dim")
-    if built_with is None:
-        catalog.set_meta(model=model, embedding_dim=str(dim))
+    if built_with is None:  # a new index: its files' content hashes are their pictures'
+        catalog.set_meta(model=model, embedding_dim=str(dim), content_hash="picture")
+        catalog.picture_hashes = True
     elif built_with != model or int(built_dim or 0) != dim:
         catalog.close()
         raise BuscadorError(

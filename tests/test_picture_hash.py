@@ -1,0 +1,125 @@
+"""A JPEG's picture hash: the same when only its metadata changes (an editor's keywords, rating,
+caption written inside the file), different when its picture or its orientation does; a build of a
+new index then keeps the photo's vector, where an older index embeds it again."""
+
+from __future__ import annotations
+
+import io
+import os
+import sqlite3
+
+from PIL import Image
+
+from indexing.build import build_index
+from indexing.catalog import CATALOG
+from indexing.picture_hash import picture_hash
+from indexing.search import Searcher
+from indexing.sources import FolderSource, content_hash
+from tests.colour_embedder import ColourEmbedder, colour_image
+
+
+def _jpeg(colour: str = "red", **options: object) -> bytes:
+    buffer = io.BytesIO()
+    colour_image(colour).save(buffer, "JPEG", quality=90, **options)
+    return buffer.getvalue()
+
+
+def _segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + (len(payload) + 2).to_bytes(2, "big") + payload
+
+
+def _with_metadata(jpeg: bytes, *segments: bytes) -> bytes:
+    """`jpeg` with metadata segments written after its start, as a metadata editor writes them
+    (the picture's bytes untouched)."""
+    return jpeg[:2] + b"".join(segments) + jpeg[2:]
+
+
+def _xmp(stars: int, *keywords: str) -> bytes:
+    items = "".join(f"<rdf:li>{k}</rdf:li>" for k in keywords)
+    packet = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
+        f'xmlns:dc="http://purl.org/dc/elements/1.1/" xmp:Rating="{stars}">'
+        f"<dc:subject><rdf:Bag>{items}</rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    return _segment(0xE1, b"http://ns.adobe.com/xap/1.0/\0" + packet.encode())
+
+
+def _turned(jpeg: bytes, orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return _with_metadata(jpeg, _segment(0xE1, exif.tobytes()))  # ("Exif\0\0" and a TIFF block)
+
+
+def test_metadata_leaves_the_picture_hash_as_it_is_and_the_picture_does_not():
+    photo = _jpeg("red")
+    edited = _with_metadata(photo, _xmp(4, "Ana"), _segment(0xFE, b"a comment"), _segment(0xED, b"IPTC"))
+    assert Image.open(io.BytesIO(edited)).info["xmp"]  # a JPEG as readers see it
+    assert picture_hash(edited) == picture_hash(photo) != picture_hash(_jpeg("blue"))
+    assert content_hash(edited) != content_hash(photo)  # what the whole file's hash says
+    # EXIF: a date changes nothing, an orientation turns the picture.
+    dated = Image.Exif()
+    dated[0x0132] = "2019:07:14 10:00:00"
+    assert picture_hash(_with_metadata(photo, _segment(0xE1, dated.tobytes()))) == picture_hash(photo)
+    assert picture_hash(_turned(photo, 6)) != picture_hash(photo) == picture_hash(_turned(photo, 1))
+    big_endian = bytes.fromhex("4d4d002a00000008000101120003000000010006000000000000")  # MM, orientation 6
+    assert picture_hash(_with_metadata(photo, _segment(0xE1, b"Exif\0\0" + big_endian))) == picture_hash(
+        _turned(photo, 6)
+    )
+    assert picture_hash(photo + b"motion photo") != picture_hash(photo)  # a trailer is the file's
+    # What is not a whole JPEG is hashed whole.
+    png = io.BytesIO()
+    colour_image("red").save(png, "PNG")
+    for data in (png.getvalue(), photo[:200], b"\xff\xd8\xff\xe0\x00", b""):
+        assert picture_hash(data) == content_hash(data)
+
+
+def _counted(embedder: ColourEmbedder) -> list[int]:
+    embedded: list[int] = []
+    embed = embedder.embed_pixels
+    embedder.embed_pixels = lambda batch: embedded.append(len(batch)) or embed(batch)  # type: ignore[method-assign]
+    return embedded
+
+
+def _edit_inside(path, *segments: bytes) -> None:
+    stat = path.stat()
+    path.write_bytes(_with_metadata(path.read_bytes(), *segments))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+
+
+def test_a_rating_written_inside_a_photo_keeps_its_vector(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "party.jpg").write_bytes(_jpeg("red"))
+    (photos / "sea.jpg").write_bytes(_jpeg("blue"))
+    embedder = ColourEmbedder()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    embedded = _counted(embedder)
+    _edit_inside(photos / "party.jpg", _xmp(4, "Ana"))  # rated and tagged in Windows' Explorer
+    summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert (summary.updated, summary.reused, embedded) == (1, 1, [])  # read again, not embedded
+    hit = Searcher.open(tmp_path / "index", embedder).by_query("rating:4")[0]
+    assert (hit.key, hit.tags, hit.id) == ("party.jpg", ("Ana",), 0)
+    (photos / "party.jpg").write_bytes(_turned((photos / "party.jpg").read_bytes(), 8))  # turned
+    summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert (summary.updated, summary.reused, embedded) == (1, 0, [1])
+
+
+def test_an_index_made_before_keeps_hashing_whole_files(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "party.jpg").write_bytes(_jpeg("red"))
+    embedder = ColourEmbedder()
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    with sqlite3.connect(tmp_path / "index" / CATALOG) as db:  # as a version before picture hashes left it
+        (content,) = db.execute("SELECT content FROM items").fetchone()
+        assert content == picture_hash((photos / "party.jpg").read_bytes())
+        db.execute("DELETE FROM meta WHERE name='content_hash'")
+        db.execute("UPDATE items SET content=?", (content_hash((photos / "party.jpg").read_bytes()),))
+    (photos / "copy.jpg").write_bytes((photos / "party.jpg").read_bytes())
+    embedded = _counted(embedder)
+    summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert (summary.added, summary.reused, embedded) == (1, 1, [])  # a copy still known by its whole file
+    _edit_inside(photos / "party.jpg", _xmp(4, "Ana"))
+    summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert (summary.updated, embedded) == (1, [1])  # as before: its file changed
