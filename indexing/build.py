@@ -573,6 +573,7 @@ def _embed(
             item.id,
             taken,
             *where,
+            caption=item.caption,
         )
         rows.append((n, row))
     return rows

@@ -144,6 +144,7 @@ class Row:
     taken: str | None = None  # when it was taken (indexing.dates; "": it does not say; None: not read yet)
     lat: float | None = None  # where it was taken (degrees; None: it does not say, or not read yet)
     lon: float | None = None
+    caption: str | None = None  # its caption, where the source gives it (a dataset's column)
 
 
 @dataclass(frozen=True)
@@ -335,7 +336,7 @@ class Catalog:
                 meta = json.dumps(row.meta, ensure_ascii=False) if row.meta else None
                 self._db.execute(
                     "INSERT OR REPLACE INTO items(id, key, label, fingerprint, content, meta, taken, "
-                    "lat, lon) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "lat, lon, caption, caption_key) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         item_id,
                         row.key,
@@ -346,6 +347,8 @@ class Catalog:
                         row.taken,
                         row.lat,
                         row.lon,
+                        row.caption or None,
+                        folded(row.caption) if row.caption else None,
                     ),
                 )
             self._set_meta_locked({"next_id": str(max([next_id, *(i + 1 for i in ids)]))})

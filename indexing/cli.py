@@ -85,6 +85,11 @@ def _parser() -> argparse.ArgumentParser:
         "2019-07-14 18:22:05, or Unix seconds), for taken: searches; else the images' EXIF",
     )
     build.add_argument(
+        "--caption-column",
+        help="dataset column with each image's caption, whose words caption: searches find "
+        '(caption:"Eiffel Tower")',
+    )
+    build.add_argument(
         "--position-columns",
         metavar="LAT,LON",
         help="dataset columns saying where each image was taken (latitude and longitude in degrees), "
@@ -405,10 +410,17 @@ def _build(args: argparse.Namespace) -> int:
         raise BuscadorError("give a folder of images or --dataset NAME (one of them)")
     if index is not None and args.out is not None and index != args.out:
         raise BuscadorError(f"two index folders given, {index} and --out {args.out}: give one")
-    if folders and (args.label_column or args.meta_columns or args.date_column or args.position_columns):
+    if folders and (
+        args.label_column
+        or args.meta_columns
+        or args.date_column
+        or args.position_columns
+        or args.caption_column
+    ):
         raise BuscadorError(
-            "--label-column, --meta-columns, --date-column and --position-columns are for datasets; a "
-            "folder's label is its path, and when and where its photos were taken come from their EXIF"
+            "--label-column, --meta-columns, --date-column, --position-columns and --caption-column are "
+            "for datasets; a folder's label is its path, and when and where its photos were taken and "
+            "their captions come from their EXIF and XMP"
         )
     positions = [c.strip() for c in (args.position_columns or "").split(",") if c.strip()]
     if args.position_columns is not None and len(positions) != 2:
@@ -435,6 +447,7 @@ def _build(args: argparse.Namespace) -> int:
             meta_columns=[c.strip() for c in args.meta_columns.split(",") if c.strip()],
             date_column=args.date_column,
             position_columns=(positions[0], positions[1]) if positions else None,
+            caption_column=args.caption_column,
         )
     else:
         source = FolderSource(*folders, exclude=args.exclude)

@@ -75,13 +75,28 @@ def merge_shards(
                         picked[n, i] = (records[i], vector, pictures.get(i, b""))
             rows = []
             for new_id, (i, n) in enumerate(chunk, start=start):
-                (key, label, fingerprint, content, meta, date, lat, lon, *_), vector, thumbnail = picked[n, i]
+                (key, label, fingerprint, content, meta, date, lat, lon, *_, caption), vector, thumbnail = (
+                    picked[n, i]
+                )
                 if key in seen:
                     raise BuscadorError(f"{key} is in more than one shard: were they all cut the same way?")
                 seen.add(key)
                 fields = json.loads(meta) if meta else None
                 rows.append(
-                    Row(key, label, fingerprint, vector, thumbnail, content, fields, new_id, date, lat, lon)
+                    Row(
+                        key,
+                        label,
+                        fingerprint,
+                        vector,
+                        thumbnail,
+                        content,
+                        fields,
+                        new_id,
+                        date,
+                        lat,
+                        lon,
+                        caption,
+                    )
                 )
             writer.write(rows)
         used = {p for m in manifests for p in m.get("precision", {}).get("image", "").split("+") if p}

@@ -24,6 +24,7 @@ from typing import Any, BinaryIO, Protocol
 from PIL import Image
 
 from indexing import camera_raw, video, xmp
+from indexing.captions import caption_of
 from indexing.config import SKIPPED_FOLDERS, usable_cores
 from indexing.dates import dataset_date
 from indexing.errors import BuscadorError
@@ -61,6 +62,7 @@ class SourceItem:
     taken: str | None = None  # when it was taken, where the source says (a dataset's date column)
     lat: float | None = None  # where it was taken, where the source says (its position columns)
     lon: float | None = None
+    caption: str | None = None  # its caption, where the source says (a dataset's caption column)
 
 
 def content_hash(data: bytes) -> str:
@@ -437,8 +439,9 @@ class DatasetSource:
     shown under each result (a caption, a title), `meta_columns` the fields kept with each row
     (artist, source URL, licence...), `date_column` when each image was taken and
     `position_columns` (latitude, longitude) where (else, or where empty, its EXIF says,
-    indexing.headers). The fingerprint covers the image's bytes and those fields, so a changed
-    caption, date or position updates its row (reusing the image's vector).
+    indexing.headers), `caption_column` its caption, for `caption:` searches (indexing.captions).
+    The fingerprint covers the image's bytes and those fields, so a changed caption, date or
+    position updates its row (reusing the image's vector).
     """
 
     kind = "dataset"
@@ -456,8 +459,10 @@ class DatasetSource:
         meta_columns: Sequence[str] = (),
         date_column: str | None = None,
         position_columns: tuple[str, str] | None = None,
+        caption_column: str | None = None,
     ) -> None:
         self.name = name
+        self.caption_column = caption_column
         self.date_column = date_column
         self.position_columns = position_columns
         self.split = split
@@ -490,6 +495,7 @@ class DatasetSource:
             }
             | ({"date_column": self.date_column} if self.date_column else {})
             | ({"position_columns": list(self.position_columns)} if self.position_columns else {})
+            | ({"caption_column": self.caption_column} if self.caption_column else {})
         )
 
     def file(self, key: str) -> None:
@@ -605,12 +611,14 @@ class DatasetSource:
         taken = dataset_date(record[self.date_column]) if self.date_column else None
         columns = self.position_columns
         lat, lon = dataset_position(*(record[c] for c in columns)) if columns else (None, None)
+        caption = caption_of(str(record[self.caption_column] or "")) if self.caption_column else None
         fields = [label, meta] + ([taken] if self.date_column else []) + ([lat, lon] if columns else [])
+        fields += [caption] if caption is not None else []
         described = json.dumps(fields, ensure_ascii=False, sort_keys=True)
         known = digest.result()  # the content's hash, or the web address's
         fingerprint = (
             content_hash(f"{known}{described}".encode())
-            if self.label_column or meta or self.date_column or columns
+            if self.label_column or meta or self.date_column or columns or self.caption_column
             else known
         )
         return SourceItem(
@@ -623,6 +631,7 @@ class DatasetSource:
             taken=taken,
             lat=lat,
             lon=lon,
+            caption=caption,
         )
 
     def _check_columns(self, record: dict[str, Any], image_column: str) -> None:
@@ -632,6 +641,7 @@ class DatasetSource:
             *((c, "--meta-columns") for c in self.meta_columns),
             *([(self.date_column, "--date-column")] if self.date_column else []),
             *((c, "--position-columns") for c in self.position_columns or ()),
+            *([(self.caption_column, "--caption-column")] if self.caption_column else []),
         ]:
             if column not in record:
                 raise BuscadorError(

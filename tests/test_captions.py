@@ -3,6 +3,7 @@ searched with caption: by their words, case and accents aside, from a word's sta
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 
@@ -161,3 +162,56 @@ def test_an_index_without_captions_says_so_or_to_build_it_again(tmp_path):
         old.by_query("caption:ana")
     assert caught.value.code == "captions_not_read"
     assert "leyendas" in text.error("es", caught.value)
+
+
+def test_a_dataset_s_caption_column_is_searched_with_caption(tmp_path, capsys, tiny_model, monkeypatch):
+    import datasets
+
+    from indexing.sources import DatasetSource
+
+    images = []
+    for colour in ("red", "blue", "green"):
+        buffer = io.BytesIO()
+        colour_image(colour).save(buffer, "PNG")
+        images.append(buffer.getvalue())
+    rows = {"img": images, "text": ["The Eiffel Tower at night", "Tour Eiffel, Paris", None]}
+    datasets.Dataset.from_dict(rows).save_to_disk(tmp_path / "ds")
+    embedder = ColourEmbedder()
+    source = DatasetSource(str(tmp_path / "ds"), image_column="img", caption_column="text")
+    build_index(source, tmp_path / "index", embedder, progress=False)
+    searcher = Searcher.open(tmp_path / "index", embedder)
+    assert [(hit.key, hit.caption) for hit in searcher.by_query("blue caption:eiffel", k=5)] == [
+        ("train/1", "Tour Eiffel, Paris"),
+        ("train/0", "The Eiffel Tower at night"),
+    ]
+    assert searcher.store.manifest["source"]["caption_column"] == "text"
+    # A changed caption updates its row, embedding nothing again.
+    datasets.Dataset.from_dict(
+        rows | {"text": ["The Eiffel Tower at night", "Arc de Triomphe", "Louvre"]}
+    ).save_to_disk(tmp_path / "ds2")
+    again = DatasetSource(str(tmp_path / "ds2"), image_column="img", caption_column="text")
+    summary = build_index(again, tmp_path / "index", embedder, progress=False, replace=True)
+    assert (summary.updated, summary.reused) == (2, 2)
+    searcher = Searcher.open(tmp_path / "index", embedder)
+    assert [hit.key for hit in searcher.by_query("caption:louvre")] == ["train/2"]
+    assert [hit.key for hit in searcher.by_query("caption:eiffel")] == ["train/0"]
+    monkeypatch.setenv("CLIP_MODEL", tiny_model)
+    assert (
+        main(
+            [
+                "build",
+                "--dataset",
+                str(tmp_path / "ds"),
+                "--image-column",
+                "img",
+                "--caption-column",
+                "words",
+                "--out",
+                str(tmp_path / "i2"),
+            ]
+        )
+        == 2
+    )
+    assert "has no column 'words'" in capsys.readouterr().err
+    assert main(["build", str(tmp_path), "--caption-column", "text"]) == 2  # a folder's are its XMP's
+    assert "are for datasets" in capsys.readouterr().err

@@ -37,12 +37,14 @@ def dataset(tmp_path_factory, collection):
 
 
 def _source(dataset):
-    return DatasetSource(str(dataset), image_column="img", label_column="caption")
+    return DatasetSource(str(dataset), image_column="img", label_column="caption", caption_column="caption")
 
 
 def _catalog(index_dir):
     db = sqlite3.connect(index_dir / CATALOG)
-    rows = db.execute("SELECT id, key, label, fingerprint, content FROM items ORDER BY id").fetchall()
+    rows = db.execute(
+        "SELECT id, key, label, fingerprint, content, caption FROM items ORDER BY id"
+    ).fetchall()
     db.close()
     return rows
 
@@ -64,7 +66,8 @@ def test_three_shards_merged_equal_one_build(tmp_path, dataset, embedder, collec
         "merged_shards": 3
     }
     assert manifest["content_digest"] == read_manifest(whole)["content_digest"]
-    assert _catalog(merged) == _catalog(whole), "same ids, keys, labels, fingerprints"
+    assert _catalog(merged) == _catalog(whole), "same ids, keys, labels, fingerprints, captions"
+    assert _catalog(merged)[3][-1] == "picture 3"
     a, b = IndexStore(merged), IndexStore(whole)
     ids = b.catalog.ids()
     assert np.allclose(a.vectors.read(ids), b.vectors.read(ids), atol=2e-3)
