@@ -6,8 +6,9 @@ A photo's caption is the title and the description a photo editor wrote in its X
 `dc:description`: Lightroom's Title and Caption, digiKam's and darktable's), in its sidecar or
 inside its file, else the description given it in Google Photos (Google Takeout's sidecar). What a
 picture shows CLIP finds; what only its owner knows (who, which birthday, the name of a boat) a
-caption says. Words are compared case and accents aside (indexing.tags.folded) from the start of
-a word: `caption:cumple` finds "¡Cumpleaños de Ana!", `caption:ana` does not find "banana".
+caption says. Words are compared case and accents aside (indexing.tags.folded), each from the
+start of a word of the caption, in any order: `caption:cumple` finds "¡Cumpleaños de Ana!", and so
+does `caption:"ana cumpleaños"`; `caption:ana` does not find "banana".
 """
 
 from __future__ import annotations
@@ -19,6 +20,15 @@ from indexing.tags import folded
 
 # Characters kept of a caption: a caption is a few sentences, not a document.
 MOST_CHARS = 2000
+# Words of a description that say nothing a caption would be found by (English's and Spanish's
+# commonest of three letters or more; shorter ones are left out too).
+_COMMON = frozenset(
+    {
+        *("the", "and", "with", "for", "from", "that", "this", "are", "was", "its", "his", "her"),
+        *("their", "our", "your", "una", "uno", "unos", "unas", "los", "las", "del", "con", "por"),
+        *("para", "que", "sus", "mis", "tus"),
+    }
+)
 # The words follow the colon at once, quoted where they are several.
 _OPERATOR = re.compile(r'(?:^|\s)(?:caption|leyenda|descripci[oó]n):(?:"([^"]*)"|(\S+))', re.IGNORECASE)
 
@@ -50,5 +60,19 @@ def caption_of(*parts: str) -> str:
 
 
 def has_words(caption_key: str, words: str) -> bool:
-    """Whether a caption (as `folded` writes it) has `words` (folded too), from a word's start."""
-    return re.search(r"(?<!\w)" + re.escape(words), caption_key) is not None
+    """Whether a caption (as `folded` writes it) has each of `words` (folded too), in any order,
+    each from a word's start."""
+    return all(re.search(r"(?<!\w)" + re.escape(word), caption_key) for word in words.split())
+
+
+def looked_up(description: str) -> str:
+    """The words of a description that captions are looked up by (as `folded` writes them):
+    those of three letters or more but the commonest; "" for none ("a dog on the beach" →
+    "dog beach")."""
+    words = [word.strip(".,;:!?¡¿\"'()") for word in folded(description).split()]
+    return " ".join(dict.fromkeys(word for word in words if len(word) >= 3 and word not in _COMMON))
+
+
+def longest(words: str) -> str:
+    """The longest of `words`: the one fewest captions hold, to look for first."""
+    return max(words.split(), key=len, default="")

@@ -24,7 +24,7 @@ from typing import IO, Any
 import numpy as np
 
 from indexing import video
-from indexing.captions import has_words
+from indexing.captions import has_words, longest
 from indexing.errors import BuscadorError
 from indexing.tags import folded
 from indexing.thumbnails import Thumbnails
@@ -553,13 +553,15 @@ class Catalog:
 
     def ids_captioned(self, words: str) -> np.ndarray:
         """The ids of the images whose caption has `words` (as indexing.tags.folded writes them;
-        indexing.captions.has_words), in order: those whose folded caption holds them anywhere
-        (SQLite's scan), kept where they start a word. None where the catalog has no captions."""
+        indexing.captions.has_words), in order: those whose folded caption holds the longest of
+        them anywhere (SQLite's scan), kept where each starts a word. None where the catalog has
+        no captions."""
         if not self.captioned:
             return np.empty(0, np.int64)
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, caption_key FROM items WHERE instr(caption_key, ?) > 0 ORDER BY id", (words,)
+                "SELECT id, caption_key FROM items WHERE instr(caption_key, ?) > 0 ORDER BY id",
+                (longest(words),),
             ).fetchall()
         return np.array([i for i, key in rows if has_words(key, words)], np.int64)
 

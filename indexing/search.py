@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from indexing import config
+from indexing.captions import looked_up
 from indexing.catalog import Item
 from indexing.errors import BuscadorError
 from indexing.images import ImageInput
@@ -174,6 +175,25 @@ class Searcher:
         out), else None. `taken:`, `near:`, `is:`, `tag:` and the words left out are not the description's."""
         described = split_query(text).described
         return self._encoder(language).words_read(described) if described else None
+
+    def captioned(self, text: str, within: str = "") -> tuple[str, int] | None:
+        """For description `text` searched without `caption:`, in folder `within`: the words of it
+        that captions are looked up by (indexing.captions.looked_up) and how many of the photos
+        searched have them all in their caption (a search with `caption:"…"` narrows to them);
+        None where none has, or the index has no captions or more than config.CAPTIONS_HINTED
+        (each search would scan them)."""
+        captions = self.store.manifest.get("captions", 0)
+        if not 0 < captions <= config.CAPTIONS_HINTED:
+            return None
+        parts = split_query(text)
+        words = looked_up(parts.described) if parts.caption is None else ""
+        if not words:
+            return None
+        try:
+            subset = self.store.among(replace(parts.narrowing(folder_name(within)), caption=words))
+        except BuscadorError:  # none has them
+            return None
+        return words, len(subset.ids)
 
     def by_image(
         self,

@@ -110,6 +110,30 @@ def test_a_caption_is_searched_by_its_words(tmp_path, capsys):
     assert [hit["key"] for hit in hits] == ["party.jpg", "google.jpg", "2019/sea.jpg"]  # Ana's: red first
     assert hits[0]["caption"] == "¡Cumpleaños de Ana!"
     assert handlers.info(gr.Request())["captions"] == 4
+    # A description whose words captions have says so, with a link that narrows to them.
+    status = handlers.search_text("Ana on a boat", 5, -1.0, True, "", gr.Request())[2]
+    assert status == (
+        "3 results for “Ana on a boat”. 1 photo has “ana boat” in its caption: "
+        "[see it](?q=Ana+on+a+boat+caption%3A%22ana+boat%22&k=5)."
+    )
+    status = handlers.search_text("Ana", 5, -1.0, True, "2019", gr.Request())[2]  # within a folder
+    assert status.endswith(
+        "1 photo has “ana” in its caption: [see it](?q=Ana+caption%3A%22ana%22&k=5&in=2019)."
+    )
+    assert (
+        "3 photos have “ana” in their caption: [search among them]"
+        in (handlers.search_text("ana", 5, -1.0, True, "", gr.Request())[2])
+    )
+    for nothing in ("a picnic with the family", "caption:ana red", "the"):  # none has both; asked; none
+        assert (
+            "caption"
+            not in handlers.search_text(nothing, 5, -1.0, True, "", gr.Request())[2].split(".", 1)[1]
+        )
+    es = gr.Request(headers={"accept-language": "es"})
+    assert handlers.search_text("Ana boat", 5, -1.0, True, "", es)[2].endswith(
+        "1 foto tiene «ana boat» en su leyenda: [verla](?q=Ana+boat+leyenda%3A%22ana+boat%22&k=5)."
+    )
+    assert [hit.key for hit in searcher.by_query('caption:"ana cumpleaños"')] == ["party.jpg"]  # any order
 
     index = str(tmp_path / "index")
     assert main(["search", index, "--text", "caption:gaviota"]) == 0  # a listing: no model
@@ -196,22 +220,8 @@ def test_a_dataset_s_caption_column_is_searched_with_caption(tmp_path, capsys, t
     assert [hit.key for hit in searcher.by_query("caption:louvre")] == ["train/2"]
     assert [hit.key for hit in searcher.by_query("caption:eiffel")] == ["train/0"]
     monkeypatch.setenv("CLIP_MODEL", tiny_model)
-    assert (
-        main(
-            [
-                "build",
-                "--dataset",
-                str(tmp_path / "ds"),
-                "--image-column",
-                "img",
-                "--caption-column",
-                "words",
-                "--out",
-                str(tmp_path / "i2"),
-            ]
-        )
-        == 2
-    )
+    dataset = ["--dataset", str(tmp_path / "ds"), "--image-column", "img", "--out", str(tmp_path / "i2")]
+    assert main(["build", *dataset, "--caption-column", "words"]) == 2
     assert "has no column 'words'" in capsys.readouterr().err
     assert main(["build", str(tmp_path), "--caption-column", "text"]) == 2  # a folder's are its XMP's
     assert "are for datasets" in capsys.readouterr().err

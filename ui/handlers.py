@@ -98,11 +98,21 @@ class Handlers:
         text = (query or "").strip()
         language = visitor_language(request)
         read: list[str | None] = [None]  # where the model stopped reading a long description
+        captioned: list[tuple[str, int] | None] = [None]  # its words in captions, and how many
 
         def search(s: Searcher, o: dict[str, Any]) -> list[Hit]:
             hits = s.by_text(query, k, min_score, language=language, **o)
             read[0] = s.words_read(text, language)
+            captioned[0] = s.captioned(text, o["within"])
             return hits
+
+        def note(lang: str, params: dict[str, Any] | None) -> str:
+            """How many photos have the description's words in their caption, a link to them."""
+            if captioned[0] is None or params is None:
+                return ""
+            words, n = captioned[0]
+            asked = params | {"q": f'{params["q"]} {ui_text.message(lang, "caption_word")}:"{words}"'}
+            return ui_text.message(lang, "captioned", n=n, words=words, href="?" + urlencode(asked))
 
         return self._page_search(
             "text",
@@ -114,6 +124,7 @@ class Handlers:
             query=search,
             what=lambda lang: _quoted(lang, "text_query", text, read[0]),
             link=lambda: {"q": text, "k": int(k)},
+            note=note,
         )
 
     def search_image(  # noqa: PLR0917 (Gradio passes an event's inputs in order)
@@ -479,10 +490,11 @@ class Handlers:
         query: Query,
         what: Callable[[str], str],
         link: Callable[[], dict[str, Any]] | None,
+        note: Callable[[str, dict[str, Any] | None], str] | None = None,
     ) -> Results:
         """A page search: `what(lang)` names it in the status line, `link()` gives its link's
-        parameters (once the search succeeded), the page's box says whether to fold, and the
-        folder box where to look."""
+        parameters (once the search succeeded), `note(lang, link's parameters)` what the status
+        line adds, the page's box says whether to fold, and the folder box where to look."""
         threshold = self.engine.duplicate_threshold if collapse else 0.0
         folder = folder_name(within or "")
 
@@ -495,7 +507,8 @@ class Handlers:
             named = what(lang)
             if folder:
                 named = ui_text.message(lang, "in_folder", what=named, folder=folder)
-            return self._page(hits, lang, urls, what=named, min_score=min_score, link=params)
+            added = note(lang, params) if note else ""
+            return self._page(hits, lang, urls, what=named, min_score=min_score, link=params, note=added)
 
         options = {"collapse": threshold, "within": folder}
         return self._serve(kind, request, k, query, respond, options=options)
@@ -605,6 +618,7 @@ class Handlers:
         what: str,
         min_score: float,
         link: dict[str, Any] | None,
+        note: str = "",
     ) -> Results:
         found = self._hits(hits, lang, urls)
         gallery = [(h["thumbnail"], _caption(h, lang)) for h in found]
@@ -613,7 +627,7 @@ class Handlers:
         else:
             status = ui_text.message(lang, "none", min_score=float(min_score), what=what)
         share = ui_text.message(lang, "link", href="?" + urlencode(link)) if link else ""
-        return gallery, found, status, share
+        return gallery, found, f"{status} {note}" if note else status, share
 
 
 _NO_IMAGE = BuscadorError("no image given", "no_image")

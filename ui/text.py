@@ -64,6 +64,8 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "within_folders": "{folders}, or a folder in one of them (empty: the whole collection)",
             "count": "{n} results for {what}.",
             "count_one": "1 result for {what}.",
+            "captioned": "{n} photos have “{words}” in their caption: [search among them]({href}).",
+            "captioned_one": "1 photo has “{words}” in its caption: [see it]({href}).",
             "none": (
                 "No result above the minimum score {min_score:.2f} for {what}: lower it and search again."
             ),
@@ -293,6 +295,8 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "within_folders": "{folders}, o una carpeta dentro de ellas (vacío: toda la colección)",
             "count": "{n} resultados para {what}.",
             "count_one": "1 resultado para {what}.",
+            "captioned": "{n} fotos tienen «{words}» en su leyenda: [buscar entre ellas]({href}).",
+            "captioned_one": "1 foto tiene «{words}» en su leyenda: [verla]({href}).",
             "none": (
                 "Ningún resultado supera la puntuación mínima {min_score:.2f} para {what}: "
                 "bájala y busca otra vez."
