@@ -51,8 +51,9 @@ ON_LOAD = """
     }
   });
   window.addEventListener('popstate', () => window.location.reload());
-  document.addEventListener('click', (event) => {  // a year or country under Options: here
-    const link = event.target.closest('#index-status a');
+  // A year or a country under Options, the captions' link on the status line: here, not in a new tab.
+  document.addEventListener('click', (event) => {
+    const link = event.target.closest('#index-status a, #status a');
     if (link) {
       event.preventDefault();
       window.location.assign(link.href);
