@@ -609,6 +609,14 @@ def _search(args: argparse.Namespace) -> int:
                 f"note: the description is too long for the model: it read up to “…{last_words(read)}”",
                 file=sys.stderr,
             )
+        if args.text and (captioned := searcher.captioned(text, args.within)):
+            words, n = captioned
+            have = "1 photo has" if n == 1 else f"{n:,} photos have"
+            print(
+                f"note: {have} “{words}” in {'its' if n == 1 else 'their'} caption: add "
+                f'caption:"{words}" to search among {"it" if n == 1 else "them"}',
+                file=sys.stderr,
+            )
     _print_hits(hits, args)
     return 0
 

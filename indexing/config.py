@@ -49,9 +49,9 @@ TOP_K_DEFAULT = 12
 MAX_K = 1000
 BATCH_SIZE = 32
 # A text search tells how many photos have its words in their caption (a link narrows to them)
-# in an index with at most this many captions: each search scans them (0.06 s at this many,
-# `bench_captions`).
-CAPTIONS_HINTED = 200_000
+# in an index with at most this many captions: each search scans them (0.01–0.05 s at this many,
+# 0.2 s at 200,000: `bench_captions`).
+CAPTIONS_HINTED = 50_000
 # Where a build decodes images (indexing.build): `auto` picks by the device.
 DECODE_MODES = ("auto", "threads", "processes", "gpu")
 # On a GPU a model call of 128 images takes about as long as one of 32 (26 against 22 ms in a build

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import app
-from indexing import xmp
+from indexing import cli, xmp
 from indexing.build import build_index
 from indexing.captions import caption_of, split_caption
 from indexing.catalog import CATALOG, Catalog
@@ -58,7 +58,7 @@ def test_xmp_gives_the_default_title_and_description_once_each():
     assert caption_of("", "x" * 5000) == "x" * 2000  # a caption is kept short
 
 
-def test_a_caption_is_searched_by_its_words(tmp_path, capsys):
+def test_a_caption_is_searched_by_its_words(tmp_path, capsys, monkeypatch):
     photos = tmp_path / "photos"
     (photos / "2019").mkdir(parents=True)
     _dated(photos / "party.jpg", "red", "2019:07:14 10:00:00")
@@ -140,6 +140,11 @@ def test_a_caption_is_searched_by_its_words(tmp_path, capsys):
     assert capsys.readouterr().out.rstrip().endswith(", “Ana's boat, the Gaviota”)")
     assert main(["search", index, "--caption", "Picnic", "--paths"]) == 0  # the same by a flag
     assert capsys.readouterr().out.split() == [str(photos / "google.jpg")]
+    monkeypatch.setattr(cli, "_embedder", lambda args, fast_decode=True: embedder)  # (no CLIP here)
+    assert main(["search", index, "--text", "a boat of Ana", "-k", "1"]) == 0
+    assert 'note: 1 photo has “boat ana” in its caption: add caption:"boat ana" to search among it' in (
+        capsys.readouterr().err
+    )
     assert main(["info", index]) == 0
     assert "captions:    4 images have one (search their words with caption:WORDS" in capsys.readouterr().out
 
