@@ -130,6 +130,8 @@ def test_a_caption_is_searched_by_its_words(tmp_path, capsys, monkeypatch):
             not in handlers.search_text(nothing, 5, -1.0, True, "", gr.Request())[2].split(".", 1)[1]
         )
     es = gr.Request(headers={"accept-language": "es"})
+    gallery = handlers.search_text("leyenda:cumpleaños", 5, -1.0, False, "", es)[0]
+    assert [caption for _, caption in gallery] == ["#1 · party.jpg · 2019-07-14 · «¡Cumpleaños de Ana!»"]
     assert handlers.search_text("Ana boat", 5, -1.0, True, "", es)[2].endswith(
         "1 foto tiene «ana boat» en su leyenda: [verla](?q=Ana+boat+leyenda%3A%22ana+boat%22&k=5)."
     )

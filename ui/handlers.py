@@ -662,7 +662,7 @@ def _caption(hit: dict[str, Any], lang: str) -> str:
         caption += f" · {rated}"
     if written := (hit.get("caption") or "").split("\n", 1)[0]:
         shown = written if len(written) <= CAPTION_CHARS else written[: CAPTION_CHARS - 1] + "…"
-        caption += f" · “{shown}”"
+        caption += " · " + ui_text.message(lang, "text_query", q=shown)  # “…”, «…» in Spanish
     if hit["folded"]:
         caption += " · " + ui_text.message(lang, "folded", n=len(hit["folded"]))
     return caption
