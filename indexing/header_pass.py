@@ -84,9 +84,8 @@ class UnreadRows:
         if item.key in self._keys:
             taken, lat, lon = when_and_where(item, header_facts(item.data) if header_wanted(item) else None)
             if taken is not None:  # None: a picture given decoded, without a date column
-                self._read.append(
-                    (taken, lat, lon, None, (), None, "", item.key)
-                )  # (a dataset's: no keywords)
+                # (A dataset's row: no keywords nor rating; its caption, its column's.)
+                self._read.append((taken, lat, lon, None, (), None, item.caption or "", item.key))
                 if len(self._read) == HEADERS_CHUNK:  # unchanged rows: no commit writes them
                     self.record()
 
