@@ -189,11 +189,8 @@ class Searcher:
         words = looked_up(parts.described) if parts.caption is None else ""
         if not words:
             return None
-        try:
-            subset = self.store.among(replace(parts.narrowing(folder_name(within)), caption=words))
-        except BuscadorError:  # none has them
-            return None
-        return words, len(subset.ids)
+        found = self.store.how_many(replace(parts.narrowing(folder_name(within)), caption=words))
+        return (words, found) if found else None
 
     def by_image(
         self,

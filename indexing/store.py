@@ -557,6 +557,15 @@ class IndexStore:
                 self._subsets.popitem(last=False)
         return found
 
+    def how_many(self, narrowing: Narrowing) -> int:
+        """How many images `narrowing` holds (0 for none), found without keeping them, as `among`
+        does for a search: a count that a search only mentions does not push the subsets searched
+        out of those kept."""
+        try:
+            return len(self._ids_of(narrowing))
+        except BuscadorError:
+            return 0
+
     def _ids_of(self, narrowing: Narrowing) -> np.ndarray:
         """The ids of `narrowing`'s images; a BuscadorError saying why when there are none."""
         folder, period, near = narrowing.folder, narrowing.period, narrowing.near

@@ -111,7 +111,9 @@ def test_a_caption_is_searched_by_its_words(tmp_path, capsys, monkeypatch):
     assert hits[0]["caption"] == "¡Cumpleaños de Ana!"
     assert handlers.info(gr.Request())["captions"] == 4
     # A description whose words captions have says so, with a link that narrows to them.
+    kept = dict(searcher.store._subsets)
     status = handlers.search_text("Ana on a boat", 5, -1.0, True, "", gr.Request())[2]
+    assert searcher.store._subsets == kept  # a count it mentions is not kept as the subsets searched
     assert status == (
         "3 results for “Ana on a boat”. 1 photo has “ana boat” in its caption: "
         "[see it](?q=Ana+on+a+boat+caption%3A%22ana+boat%22&k=5)."
