@@ -20,6 +20,15 @@ from indexing.tags import folded
 
 # Characters kept of a caption: a caption is a few sentences, not a document.
 MOST_CHARS = 2000
+# What cameras and phones write as every photo's description (EXIF's ImageDescription, which
+# Lightroom and exiftool copy to XMP's dc:description): no one's caption. Compared case aside.
+CAMERA_WORDS = frozenset(
+    {
+        *("olympus digital camera", "sony dsc", "digital camera", "nikon digital camera", "samsung csc"),
+        *("samsung digital camera", "konica minolta digital camera", "minolta digital camera", "dcim"),
+        *("exif_jpeg_picture", "default", "image", "picture", "photo", "camera", "untitled", "--"),
+    }
+)
 # Words of a description that say nothing a caption would be found by (English's and Spanish's
 # commonest of three letters or more; shorter ones are left out too).
 _COMMON = frozenset(
@@ -53,10 +62,11 @@ def split_caption(text: str) -> tuple[str, str | None]:
 
 def caption_of(*parts: str) -> str:
     """A photo's caption as kept, from its title and its description: each with its spaces and
-    line breaks as one space, each once (editors often write the same in both), a line apart; ""
-    for none. At most MOST_CHARS characters."""
+    line breaks as one space, each once (editors often write the same in both), a line apart, but
+    what a camera writes in every photo (`CAMERA_WORDS`); "" for none. At most MOST_CHARS
+    characters."""
     kept = dict.fromkeys(" ".join(part.split()) for part in parts)
-    return "\n".join(part for part in kept if part)[:MOST_CHARS]
+    return "\n".join(part for part in kept if part and part.casefold() not in CAMERA_WORDS)[:MOST_CHARS]
 
 
 def has_words(caption_key: str, words: str) -> bool:

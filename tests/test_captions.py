@@ -56,6 +56,8 @@ def test_xmp_gives_the_default_title_and_description_once_each():
     assert xmp.read(_captioned("Same", "Same").encode()).caption == "Same"  # editors often write both
     assert xmp.read(_captioned()).caption == ""
     assert caption_of("", "x" * 5000) == "x" * 2000  # a caption is kept short
+    assert caption_of("OLYMPUS DIGITAL CAMERA", "Sony DSC") == ""  # what a camera writes in every photo
+    assert caption_of("Untitled", "Ana at the beach") == "Ana at the beach"
 
 
 def test_a_caption_is_searched_by_its_words(tmp_path, capsys, monkeypatch):
