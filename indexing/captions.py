@@ -1,6 +1,6 @@
 """Captions: the part of a query that asks for the photos whose caption has some words
-(`caption:birthday`, `caption:"Ana's birthday"`; `leyenda:` or `descripción:` in Spanish), and
-how a caption is kept and compared.
+(`caption:birthday`, `caption:"Ana's birthday"`; `leyenda:` or `descripción:` in Spanish) or
+leaves out those whose caption has them (`-caption:work`), and how a caption is kept and compared.
 
 A photo's caption is the title and the description a photo editor wrote in its XMP (`dc:title`,
 `dc:description`: Lightroom's Title and Caption, digiKam's and darktable's), in its sidecar or
@@ -38,26 +38,32 @@ _COMMON = frozenset(
         *("para", "que", "sus", "mis", "tus"),
     }
 )
-# The words follow the colon at once, quoted where they are several.
-_OPERATOR = re.compile(r'(?:^|\s)(?:caption|leyenda|descripci[oó]n):(?:"([^"]*)"|(\S+))', re.IGNORECASE)
+# The words follow the colon at once, quoted where they are several; a minus before it leaves out
+# the photos whose caption has them.
+_OPERATOR = re.compile(r'(?:^|\s)(-?)(?:caption|leyenda|descripci[oó]n):(?:"([^"]*)"|(\S+))', re.IGNORECASE)
 
 
-def split_caption(text: str) -> tuple[str, str | None]:
-    """'beach caption:"Ana's birthday"' → ("beach", "ana's birthday"): the words the photos'
-    captions have, as `folded` writes them (`caption:ana_maría` gives "ana maría"); a text
-    without `caption:` → (text, None)."""
+def split_caption(text: str) -> tuple[str, str | None, tuple[str, ...]]:
+    """'beach caption:"Ana's birthday" -caption:work' → ("beach", "ana's birthday", ("work",)):
+    the words the photos' captions have and those each left out, as `folded` writes them
+    (`caption:ana_maría` gives "ana maría"); a text without `caption:` → (text, None, ())."""
     found = _OPERATOR.findall(text)
     if not found:
-        return text, None
-    if len(found) > 1:
+        return text, None, ()
+    named = []
+    for minus, quoted, word in found:
+        words = folded(quoted or word.replace("_", " "))
+        if not words:
+            raise BuscadorError(
+                'caption: names no words: write caption:birthday or caption:"Ana\'s birthday"',
+                "no_caption_named",
+            )
+        named.append((minus, words))
+    wanted = [words for minus, words in named if not minus]
+    if len(wanted) > 1:
         raise BuscadorError("the query names more than one caption (caption:…): give one", "two_captions")
-    quoted, word = found[0]
-    words = folded(quoted or word.replace("_", " "))
-    if not words:
-        raise BuscadorError(
-            'caption: names no words: write caption:birthday or caption:"Ana\'s birthday"', "no_caption_named"
-        )
-    return " ".join(_OPERATOR.sub(" ", text).split()), words
+    left_out = tuple(dict.fromkeys(words for minus, words in named if minus))
+    return " ".join(_OPERATOR.sub(" ", text).split()), wanted[0] if wanted else None, left_out
 
 
 def caption_of(*parts: str) -> str:

@@ -22,10 +22,8 @@ from indexing.tags import split_tag
 
 # A word left out: -people, -"red car".
 _LEFT_OUT = re.compile(r'(?:^|\s)-(?:"([^"]+)"|(\S+))')
-# What only narrows and cannot be left out with a minus (a period, a place, a rating, a caption).
-_FILTER = re.compile(
-    r"(?:taken|date|fecha|near|cerca|rating|estrellas|caption|leyenda|descripci[oó]n):", re.IGNORECASE
-)
+# What only narrows and cannot be left out with a minus (a period, a place, a rating).
+_FILTER = re.compile(r"(?:taken|date|fecha|near|cerca|rating|estrellas):", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -34,7 +32,8 @@ class Narrowing:
     in `period` (None: whenever) near the first place of `near` that has any (none: anywhere),
     videos or photos alone for a `kind` (indexing.media), those with keyword `tag` (as
     indexing.tags.fold writes it) and none of `without_tags`, those rated `stars` or more
-    (indexing.ratings), those whose caption has the words `caption` (folded: indexing.captions)."""
+    (indexing.ratings), those whose caption has the words `caption` and none of
+    `without_captions` (folded: indexing.captions)."""
 
     folder: str = ""
     period: Period | None = None
@@ -44,6 +43,7 @@ class Narrowing:
     stars: int | None = None
     without_tags: tuple[str, ...] = ()
     caption: str | None = None
+    without_captions: tuple[str, ...] = ()
 
     @property
     def everything(self) -> bool:
@@ -69,6 +69,7 @@ class Narrowing:
             stars,
             without,
             self.caption or "",
+            "\n".join(self.without_captions),
         )
 
 
@@ -77,7 +78,8 @@ class QueryParts:
     """A query's text taken apart: what it describes, the words it leaves out (`-word`), and
     what narrows its images: the period (`taken:`), the place (`near:`, with its distance
     `radius_km` when said), the kind (`is:`), the keyword (`tag:`) and those left out (`-tag:`),
-    the least rating (`rating:`) and the words of the caption (`caption:`)."""
+    the least rating (`rating:`), the words of the caption (`caption:`) and those left out
+    (`-caption:`)."""
 
     described: str
     left_out: list[str] = field(default_factory=list)
@@ -89,13 +91,22 @@ class QueryParts:
     stars: int | None = None
     without_tags: tuple[str, ...] = ()
     caption: str | None = None
+    without_captions: tuple[str, ...] = ()
 
     def narrowing(self, folder: str = "") -> Narrowing:
         """Its images, in `folder`: the place looked up in the gazetteer (a BuscadorError when it
         names none)."""
         near = tuple(gazetteer().find(self.place, self.radius_km)) if self.place else ()
         return Narrowing(
-            folder, self.period, near, self.kind, self.tag, self.stars, self.without_tags, self.caption
+            folder,
+            self.period,
+            near,
+            self.kind,
+            self.tag,
+            self.stars,
+            self.without_tags,
+            self.caption,
+            self.without_captions,
         )
 
 
@@ -107,19 +118,31 @@ def split_query(text: str) -> QueryParts:
     words, kind = split_kind(words)
     words, tag, without_tags = split_tag(words)
     words, stars = split_rating(words)
-    words, caption = split_caption(words)
+    words, caption, without_captions = split_caption(words)
     described, left_out = split_negatives(words)
-    return QueryParts(described, left_out, period, place, radius_km, kind, tag, stars, without_tags, caption)
+    return QueryParts(
+        described,
+        left_out,
+        period,
+        place,
+        radius_km,
+        kind,
+        tag,
+        stars,
+        without_tags,
+        caption,
+        without_captions,
+    )
 
 
 def split_negatives(text: str) -> tuple[str, list[str]]:
-    """'beach -people -"red car"' → ("beach", ["people", "red car"]). A period, a place, a rating or
-    a caption with a minus (`-taken:2019`) is refused: what a picture shows is left out, not what it says."""
+    """'beach -people -"red car"' → ("beach", ["people", "red car"]). A period, a place or a rating
+    with a minus (`-taken:2019`) is refused: what a picture shows is left out, not what it says."""
     negatives = [quoted or word for quoted, word in _LEFT_OUT.findall(text)]
     if said := next((word for word in negatives if _FILTER.match(word)), None):
         raise BuscadorError(
             f"-{said} cannot be left out: a minus leaves out what the pictures show (-people), a "
-            "keyword (-tag:Ana) or a kind (-is:video)",
+            "keyword (-tag:Ana), a caption's words (-caption:work) or a kind (-is:video)",
             "negated_filter",
             word=f"-{said}",
         )

@@ -603,6 +603,8 @@ class IndexStore:
             ids = self._rated(narrowing.stars, ids)
         if narrowing.caption is not None:
             ids = self._captioned(narrowing.caption, ids)
+        if narrowing.without_captions:
+            ids = self._without_captions(narrowing.without_captions, ids)
         return self.catalog.ids() if ids is None else ids
 
     def in_date_order(self, subset: Subset) -> np.ndarray:
@@ -703,6 +705,21 @@ class IndexStore:
                 f"no image of this index has “{words}” in its caption", "no_captioned", words=words
             ),
         )
+
+    def _without_captions(self, left_out: tuple[str, ...], ids: np.ndarray | None) -> np.ndarray:
+        """Those of `ids` (None: all) whose caption has none of the `left_out` words (each a set of
+        words it would have all of); a BuscadorError when every one has some."""
+        _require(self.catalog.captioned, "captions")
+        captioned = [self.catalog.ids_captioned(words) for words in left_out]
+        found = np.setdiff1d(self.catalog.ids() if ids is None else ids, np.concatenate(captioned))
+        if not len(found):
+            shown = ", ".join(left_out)
+            raise BuscadorError(
+                f"every image searched has words left out in its caption ({shown})",
+                "all_captioned",
+                words=shown,
+            )
+        return found
 
     def _in_folder(self, name: str) -> np.ndarray:
         """The ids under folder `name`; a BuscadorError naming folders of that name elsewhere

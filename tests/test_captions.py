@@ -96,9 +96,20 @@ def test_a_caption_is_searched_by_its_words(tmp_path, capsys, monkeypatch):
     assert text.error("es", caught.value) == "Ninguna imagen de este índice tiene «wedding» en su leyenda."
     with pytest.raises(BuscadorError, match="more than one caption"):
         searcher.by_query("caption:ana caption:boat")
-    with pytest.raises(BuscadorError, match="cannot be left out"):
-        searcher.by_query("red -caption:ana")
-    assert split_caption("beach caption:") == ("beach caption:", None)  # nothing after it: words
+    # A minus leaves out the photos whose caption has the words ("banana" has no "ana").
+    assert sorted(hit.key for hit in searcher.by_query("red -caption:ana", k=5)) == ["fruit.png", "plain.png"]
+    assert [hit.key for hit in searcher.by_query('-leyenda:"ana boat" caption:ana')] == [
+        "party.jpg",
+        "google.jpg",
+    ]
+    with pytest.raises(
+        BuscadorError, match="every image searched has words left out in its caption"
+    ) as caught:
+        searcher.by_query("caption:ana -caption:ana")
+    assert text.error("es", caught.value) == (
+        "Todas las imágenes buscadas tienen en su leyenda palabras excluidas (ana)."
+    )
+    assert split_caption("beach caption:") == ("beach caption:", None, ())  # nothing after it: words
     with pytest.raises(BuscadorError, match="names no words"):
         split_caption('a Caption:"  " x')
 

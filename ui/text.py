@@ -197,8 +197,9 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "all_tagged": "Every image searched has a keyword left out ({tag}).",
             "negated_filter": (
                 "{word} cannot be left out: a minus leaves out what the pictures show (-people), a "
-                "keyword (-tag:Ana) or a kind (-is:video)."
+                "keyword (-tag:Ana), a caption's words (-caption:work) or a kind (-is:video)."
             ),
+            "all_captioned": "Every image searched has words left out in its caption ({words}).",
             "two_ratings": "The query names more than one rating (rating:…): give one.",
             "bad_rating": "“{word}” is not a rating: write rating:4 for the photos of 4 stars or more"
             " (1 to 5).",
@@ -447,8 +448,10 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "all_tagged": "Todas las imágenes buscadas tienen una etiqueta excluida ({tag}).",
             "negated_filter": (
                 "{word} no se puede excluir: el signo menos excluye lo que muestran las imágenes "
-                "(-gente), una etiqueta (-etiqueta:Ana) o un tipo (-es:vídeo)."
+                "(-gente), una etiqueta (-etiqueta:Ana), palabras de una leyenda (-leyenda:trabajo) o "
+                "un tipo (-es:vídeo)."
             ),
+            "all_captioned": "Todas las imágenes buscadas tienen en su leyenda palabras excluidas ({words}).",
             "two_ratings": "La búsqueda nombra más de una valoración (estrellas:…): pon una.",
             "bad_rating": "«{word}» no es una valoración: escribe estrellas:4 para las fotos de 4"
             " estrellas o más (1 a 5).",
