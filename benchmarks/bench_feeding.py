@@ -73,7 +73,7 @@ class InstantModel:
 
 
 def _decode(path: Path) -> int:
-    return len(prepare_for_model(path, 224, True, None)[2])
+    return len(prepare_for_model(path, 224, True, None, pictures=True)[2])  # as in a new index
 
 
 def decode_scaling(paths: list[Path]) -> None:

@@ -188,7 +188,7 @@ def ceiling(paths: list[Path], model_rate: float, precision: str, seed_rate: flo
         path.read_bytes()
     started = time.thread_time()
     for path in sample:
-        prepare_for_model(path, 224, True, None)
+        prepare_for_model(path, 224, True, None, pictures=True)  # as in a new index
     decode_ms = (time.thread_time() - started) / len(sample) * 1000
     cores = usable_cores()
     model_ms = cores * 1000 / model_rate

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from indexing import video
+from indexing import picture_hash, video
 from indexing.captions import has_words, longest
 from indexing.errors import BuscadorError
 from indexing.tags import folded
@@ -197,7 +197,7 @@ class Catalog:
             self.captioned = "caption" in self._columns()
             # Whether a JPEG file's content hash is its picture's (indexing.picture_hash): an index
             # made before keeps hashing whole files, or its copies and moves would not be known.
-            self.picture_hashes = self.get_meta("content_hash") == "picture"
+            self.picture_hashes = self.get_meta("content_hash") == picture_hash.KIND
         except sqlite3.DatabaseError as exc:
             raise BuscadorError(f"{path} is not a readable index catalog ({exc})") from None
         if version != FORMAT_VERSION:
