@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import sqlite3
+import zlib
 
 import xxhash
 from PIL import Image
@@ -69,10 +70,39 @@ def test_metadata_leaves_the_picture_hash_as_it_is_and_the_picture_does_not():
     )
     assert picture_hash(photo + b"motion photo") != picture_hash(photo)  # a trailer is the file's
     # What is not a whole JPEG is hashed whole.
-    png = io.BytesIO()
-    colour_image("red").save(png, "PNG")
-    for data in (png.getvalue(), photo[:200], b"\xff\xd8\xff\xe0\x00", b""):
+    for data in (b"GIF89a...", photo[:200], b"\xff\xd8\xff\xe0\x00", b""):
         assert picture_hash(data) == xxhash.xxh3_128_hexdigest(data)
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+
+def _with_chunks(png: bytes, *chunks: bytes) -> bytes:
+    """`png` with chunks written before its end (IEND, its last 12 bytes), as an editor writes them."""
+    return png[:-12] + b"".join(chunks) + png[-12:]
+
+
+def test_a_png_s_text_chunks_leave_its_picture_hash_as_it_is():
+    buffer = io.BytesIO()
+    colour_image("red").save(buffer, "PNG")
+    png = buffer.getvalue()
+    xmp = _chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + b'<x:xmpmeta xmp:Rating="4"/>')
+    tagged = _with_chunks(png, xmp, _chunk(b"tEXt", b"Comment\0a comment"), _chunk(b"tIME", bytes(7)))
+    assert Image.open(io.BytesIO(tagged)).text["Comment"] == "a comment"  # a PNG as readers see it
+    assert picture_hash(tagged) == picture_hash(png) != xxhash.xxh3_128_hexdigest(tagged)
+    turned = Image.Exif()
+    turned[0x0112] = 6
+    assert picture_hash(_with_chunks(png, _chunk(b"eXIf", turned.tobytes()[6:]))) != picture_hash(png)
+    upright = Image.Exif()
+    upright[0x0112] = 1
+    assert picture_hash(_with_chunks(png, _chunk(b"eXIf", upright.tobytes()[6:]))) == picture_hash(png)
+    raw = _chunk(b"zTXt", b"Raw profile type exif\0\0" + zlib.compress(b"exif"))  # ImageMagick's EXIF
+    assert picture_hash(_with_chunks(png, raw)) != picture_hash(png)
+    blue = io.BytesIO()
+    colour_image("blue").save(blue, "PNG")
+    assert picture_hash(blue.getvalue()) != picture_hash(png)
+    assert picture_hash(png[:-6]) == xxhash.xxh3_128_hexdigest(png[:-6])  # cut short: hashed whole
 
 
 def _counted(embedder: ColourEmbedder) -> list[int]:
