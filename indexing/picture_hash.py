@@ -99,7 +99,7 @@ def _png(data: bytes) -> str:
 
 
 def _whole(data: bytes) -> str:
-    """The hash of a whole file (not a JPEG, or not a whole one)."""
+    """The hash of a whole file (neither a JPEG nor a PNG, or not a whole one)."""
     return xxhash.xxh3_128_hexdigest(data)
 
 
