@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from indexing.errors import BuscadorError
-from indexing.tags import folded
+from indexing.tags import folded, split_named
 
 # Characters kept of a caption: a caption is a few sentences, not a document.
 MOST_CHARS = 2000
@@ -47,23 +47,15 @@ def split_caption(text: str) -> tuple[str, str | None, tuple[str, ...]]:
     """'beach caption:"Ana's birthday" -caption:work' → ("beach", "ana's birthday", ("work",)):
     the words the photos' captions have and those each left out, as `folded` writes them
     (`caption:ana_maría` gives "ana maría"); a text without `caption:` → (text, None, ())."""
-    found = _OPERATOR.findall(text)
-    if not found:
-        return text, None, ()
-    named = []
-    for minus, quoted, word in found:
-        words = folded(quoted or word.replace("_", " "))
-        if not words:
-            raise BuscadorError(
-                'caption: names no words: write caption:birthday or caption:"Ana\'s birthday"',
-                "no_caption_named",
-            )
-        named.append((minus, words))
-    wanted = [words for minus, words in named if not minus]
-    if len(wanted) > 1:
-        raise BuscadorError("the query names more than one caption (caption:…): give one", "two_captions")
-    left_out = tuple(dict.fromkeys(words for minus, words in named if minus))
-    return " ".join(_OPERATOR.sub(" ", text).split()), wanted[0] if wanted else None, left_out
+    return split_named(
+        text,
+        _OPERATOR,
+        folded,
+        unnamed=BuscadorError(
+            'caption: names no words: write caption:birthday or caption:"Ana\'s birthday"', "no_caption_named"
+        ),
+        twice=BuscadorError("the query names more than one caption (caption:…): give one", "two_captions"),
+    )
 
 
 def caption_of(*parts: str) -> str:

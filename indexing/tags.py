@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
 
 from indexing.errors import BuscadorError
 
@@ -22,20 +23,40 @@ def split_tag(text: str) -> tuple[str, str | None, tuple[str, ...]]:
     """'beach tag:Ana -tag:Luis' → ("beach", "ana", ("luis",)): the keyword the photos have and
     those they must not have, as `fold` compares them ('tag:"Ana María"' and 'tag:ana_maría' give
     "ana maría"); a text without `tag:` → (text, None, ())."""
-    found = _OPERATOR.findall(text)
-    if not found:
-        return text, None, ()
+    return split_named(
+        text,
+        _OPERATOR,
+        fold,
+        unnamed=BuscadorError('tag: names no keyword: write tag:Ana or tag:"Ana María"', "no_tag_named"),
+        twice=BuscadorError("the query names more than one keyword (tag:…): give one", "two_tags"),
+    )
+
+
+def split_named(
+    text: str,
+    operator: re.Pattern[str],
+    compare: Callable[[str], str],
+    *,
+    unnamed: BuscadorError,
+    twice: BuscadorError,
+) -> tuple[str, str | None, tuple[str, ...]]:
+    """`text` without what `operator` finds in it (a minus or none, then a quoted value or a word,
+    `_` for its spaces), the one value it asks for and those a minus leaves out, each as `compare`
+    writes it: a keyword's (`split_tag`), a caption's words (indexing.captions). Raises `unnamed`
+    for an empty value, `twice` for two values asked for."""
     named = []
-    for minus, quoted, word in found:
-        tag = fold(quoted or word.replace("_", " "))
-        if not tag:
-            raise BuscadorError('tag: names no keyword: write tag:Ana or tag:"Ana María"', "no_tag_named")
-        named.append((minus, tag))
-    wanted = [tag for minus, tag in named if not minus]
+    for minus, quoted, word in operator.findall(text):
+        value = compare(quoted or word.replace("_", " "))
+        if not value:
+            raise unnamed
+        named.append((minus, value))
+    if not named:
+        return text, None, ()
+    wanted = [value for minus, value in named if not minus]
     if len(wanted) > 1:
-        raise BuscadorError("the query names more than one keyword (tag:…): give one", "two_tags")
-    left_out = tuple(dict.fromkeys(tag for minus, tag in named if minus))
-    return " ".join(_OPERATOR.sub(" ", text).split()), wanted[0] if wanted else None, left_out
+        raise twice
+    left_out = tuple(dict.fromkeys(value for minus, value in named if minus))
+    return " ".join(operator.sub(" ", text).split()), wanted[0] if wanted else None, left_out
 
 
 @functools.lru_cache(maxsize=1 << 16)
