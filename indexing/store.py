@@ -655,16 +655,12 @@ class IndexStore:
     def _without_tags(self, tags: tuple[str, ...], ids: np.ndarray | None) -> np.ndarray:
         """Those of `ids` (None: all) with none of the keywords `tags`; a BuscadorError when every
         one has one."""
-        tagged = [self._tagged(tag) for tag in tags]
-        found = np.setdiff1d(
-            self.catalog.ids() if ids is None else ids, np.concatenate(tagged), assume_unique=False
+        shown = ", ".join(tags)
+        return self._all_but(
+            ids,
+            [self._tagged(tag) for tag in tags],
+            BuscadorError(f"every image searched has a keyword left out ({shown})", "all_tagged", tag=shown),
         )
-        if not len(found):
-            shown = ", ".join(tags)
-            raise BuscadorError(
-                f"every image searched has a keyword left out ({shown})", "all_tagged", tag=shown
-            )
-        return found
 
     def _rated(self, stars: int, ids: np.ndarray | None) -> np.ndarray:
         """Those of `ids` (None: all) rated `stars` or more; a BuscadorError when there are none
@@ -710,15 +706,24 @@ class IndexStore:
         """Those of `ids` (None: all) whose caption has none of the `left_out` words (each a set of
         words it would have all of); a BuscadorError when every one has some."""
         _require(self.catalog.captioned, "captions")
-        captioned = [self.catalog.ids_captioned(words) for words in left_out]
-        found = np.setdiff1d(self.catalog.ids() if ids is None else ids, np.concatenate(captioned))
-        if not len(found):
-            shown = ", ".join(left_out)
-            raise BuscadorError(
+        shown = ", ".join(left_out)
+        return self._all_but(
+            ids,
+            [self.catalog.ids_captioned(words) for words in left_out],
+            BuscadorError(
                 f"every image searched has words left out in its caption ({shown})",
                 "all_captioned",
                 words=shown,
-            )
+            ),
+        )
+
+    def _all_but(
+        self, ids: np.ndarray | None, left_out: list[np.ndarray], refusal: BuscadorError
+    ) -> np.ndarray:
+        """Those of `ids` (None: all) in none of `left_out`; `refusal` raised when none is left."""
+        found = np.setdiff1d(self.catalog.ids() if ids is None else ids, np.concatenate(left_out))
+        if not len(found):
+            raise refusal
         return found
 
     def _in_folder(self, name: str) -> np.ndarray:
