@@ -189,7 +189,8 @@ class Searcher:
         words = looked_up(parts.described) if parts.caption is None else ""
         if not words:
             return None
-        found = self.store.how_many(replace(parts.narrowing(folder_name(within)), caption=words))
+        searched = self._among(parts.narrowing(self._folder_of(within)))  # the search's, kept
+        found = self.store.how_many_captioned(words, None if searched is None else searched.ids)
         return (words, found) if found else None
 
     def by_image(

@@ -557,12 +557,12 @@ class IndexStore:
                 self._subsets.popitem(last=False)
         return found
 
-    def how_many(self, narrowing: Narrowing) -> int:
-        """How many images `narrowing` holds (0 for none), found without keeping them, as `among`
-        does for a search: a count that a search only mentions does not push the subsets searched
-        out of those kept."""
+    def how_many_captioned(self, words: str, ids: np.ndarray | None) -> int:
+        """How many of `ids` (None: all) have `words` in their caption (0 for none), counted without
+        keeping them, as `among` keeps a search's: a count that a search only mentions does not push
+        the subsets searched out of those kept."""
         try:
-            return len(self._ids_of(narrowing))
+            return len(self._captioned(words, ids))
         except BuscadorError:
             return 0
 
