@@ -14,6 +14,7 @@ does `caption:"ana cumpleaños"`; `caption:ana` does not find "banana".
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from indexing.errors import BuscadorError
 from indexing.tags import folded, split_named
@@ -67,10 +68,17 @@ def caption_of(*parts: str) -> str:
     return "\n".join(part for part in kept if part and part.casefold() not in CAMERA_WORDS)[:MOST_CHARS]
 
 
-def has_words(caption_key: str, words: str) -> bool:
+def with_words(words: str) -> Callable[[str], bool]:
     """Whether a caption (as `folded` writes it) has each of `words` (folded too), in any order,
-    each from a word's start."""
-    return all(re.search(r"(?<!\w)" + re.escape(word), caption_key) for word in words.split())
+    each from a word's start: the test, made once for the captions of a search."""
+    starts = [re.compile(r"(?<!\w)" + re.escape(word)) for word in words.split()]
+    return lambda caption_key: all(start.search(caption_key) for start in starts)
+
+
+def stored(caption: str | None) -> tuple[str | None, str | None]:
+    """A caption as the catalog keeps it: itself and as words are compared (`folded`); none for
+    none."""
+    return (caption, folded(caption)) if caption else (None, None)
 
 
 def looked_up(description: str) -> str:

@@ -24,9 +24,8 @@ from typing import IO, Any
 import numpy as np
 
 from indexing import picture_hash, video
-from indexing.captions import has_words, longest
+from indexing.captions import longest, stored, with_words
 from indexing.errors import BuscadorError
-from indexing.tags import folded
 from indexing.thumbnails import Thumbnails
 from indexing.vectors import NAME as VECTORS
 from indexing.vectors import VectorFile
@@ -60,7 +59,7 @@ CREATE TABLE IF NOT EXISTS items (
 # Columns a build adds where they lack (no new format: an index in a read-only Hub cache opens as
 # it is, without them): when and where each photo was taken, how long each video lasts, its
 # keywords (one a line), its rating (stars) and its caption (title and description a line apart), with
-# the same as words are compared (indexing.tags.folded).
+# the same as words are compared (indexing.captions.stored).
 _ADDED = {
     "taken": "TEXT",
     "lat": "REAL",
@@ -347,8 +346,7 @@ class Catalog:
                         row.taken,
                         row.lat,
                         row.lon,
-                        row.caption or None,
-                        folded(row.caption) if row.caption else None,
+                        *stored(row.caption),
                     ),
                 )
             self._set_meta_locked({"next_id": str(max([next_id, *(i + 1 for i in ids)]))})
@@ -487,7 +485,7 @@ class Catalog:
         """Record what images' headers said (`Said`: "", None and none for what one does not
         say), in one transaction; each image's town is named again (`unplaced`)."""
         rows = [
-            (*said, "\n".join(tags) or None, rating, caption or None, folded(caption) or None, key)
+            (*said, "\n".join(tags) or None, rating, *stored(caption), key)
             for *said, tags, rating, caption, key in facts
         ]
         with self._lock, self._db:
@@ -553,7 +551,7 @@ class Catalog:
 
     def ids_captioned(self, words: str) -> np.ndarray:
         """The ids of the images whose caption has `words` (as indexing.tags.folded writes them;
-        indexing.captions.has_words), in order: those whose folded caption holds the longest of
+        indexing.captions.with_words), in order: those whose folded caption holds the longest of
         them anywhere (SQLite's scan), kept where each starts a word. None where the catalog has
         no captions."""
         if not self.captioned:
@@ -563,7 +561,8 @@ class Catalog:
                 "SELECT id, caption_key FROM items WHERE instr(caption_key, ?) > 0 ORDER BY id",
                 (longest(words),),
             ).fetchall()
-        return np.array([i for i, key in rows if has_words(key, words)], np.int64)
+        has_them = with_words(words)
+        return np.array([i for i, key in rows if has_them(key)], np.int64)
 
     def captions(self) -> int:
         """How many images have a caption."""
