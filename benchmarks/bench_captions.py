@@ -11,14 +11,13 @@ Usage: .venv/bin/python -m benchmarks.bench_captions [--photos 1000000]
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import numpy as np
 
 from benchmarks import arguments
-from benchmarks.photos import WORK
-from indexing.catalog import Catalog
+from benchmarks.catalogs import filled_catalog
+from indexing.captions import stored
 from indexing.tags import folded
 
 WORDS = [
@@ -31,21 +30,14 @@ def main() -> None:
     parser = arguments(__doc__)
     parser.add_argument("--photos", type=int, default=1_000_000)
     args = parser.parse_args()
-    folder = WORK / "captions"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    catalog = Catalog(folder / "catalog.sqlite")
     rng = np.random.default_rng(0)
     rows = []
     for i in range(args.photos):
         caption = f"{' '.join(rng.choice(WORDS, 6, replace=False))} {i}" if i % 2 == 0 else None
-        rows.append((i, f"p/{i}.jpg", f"{i}.jpg", "", caption, folded(caption) if caption else None))
-    db = catalog._db  # a catalog's rows as a build leaves them (only their captions matter here)
-    db.execute("BEGIN")
-    db.executemany(
-        "INSERT INTO items(id, key, label, fingerprint, caption, caption_key) VALUES (?,?,?,?,?,?)", rows
+        rows.append((i, f"p/{i}.jpg", f"{i}.jpg", "", *stored(caption)))
+    catalog = filled_catalog(
+        "captions", ("id", "key", "label", "fingerprint", "caption", "caption_key"), rows
     )
-    db.execute("COMMIT")
     started = time.perf_counter()
     captioned = catalog.captions()
     print(
