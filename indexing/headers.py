@@ -128,7 +128,7 @@ def _read(file: BinaryIO) -> Facts:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(file) as img:
-                # Keywords and a rating an editor wrote inside the file (an export's).
+                # Keywords, a rating, a town and a caption an editor wrote inside the file (an export's).
                 packet = img.info.get("xmp")
                 told = (
                     xmp.read(packet)
