@@ -233,7 +233,7 @@ def build_index(
         batch_size = batch_size or (config.GPU_BATCH_SIZE if on_gpu else config.BATCH_SIZE)
         with (
             bar,
-            _decoders(embedder, writer, decode, workers, pictures=catalog.picture_hashes) as decoders,
+            _decoders(embedder, writer, decode, workers) as decoders,
             _Committer(writer) as commit,
         ):
             summary.decoding = decoders.mode
@@ -325,10 +325,10 @@ class _Decoders:
 
 @contextmanager
 def _decoders(
-    embedder: EmbedderLike, writer: Writer, decode: str, workers: int | None, *, pictures: bool = False
+    embedder: EmbedderLike, writer: Writer, decode: str, workers: int | None
 ) -> Iterator[_Decoders]:
     """Decoding on a pool of threads or of processes, or on the GPU; a file's content hash its
-    picture's with `pictures` (indexing.picture_hash: the index's choice)."""
+    picture's where the index's are (indexing.picture_hash)."""
     if decode not in config.DECODE_MODES:
         raise ValueError(f"decode must be one of {', '.join(config.DECODE_MODES)}, not {decode!r}")
     size = getattr(embedder, "image_size", None)
@@ -354,11 +354,9 @@ def _decoders(
         def start(items: list[SourceItem]) -> Future[list[_Prepared]]:
             if all(_for_the_gpu(item) for item in items):
                 return readers.submit(
-                    lambda: [
-                        _prepare(embedder, writer, i, crop=crop, gpu=True, pictures=pictures) for i in items
-                    ]
+                    lambda: [_prepare(embedder, writer, i, crop=crop, gpu=True) for i in items]
                 )
-            return _in_process(processes, writer, items, size, fast, pictures)
+            return _in_process(processes, writer, items, size, fast)
 
         try:
             with (
@@ -387,7 +385,7 @@ def _decoders(
         with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool:
             yield _Decoders(
                 "processes",
-                lambda items: _submit(pool, items, size, fast, pictures),
+                lambda items: _submit(pool, items, size, fast, writer.catalog.picture_hashes),
                 lambda items, decoded: _reuse_or(writer, items, decoded),
                 count,
                 chunk=PROCESS_CHUNK,
@@ -400,7 +398,7 @@ def _decoders(
         yield _Decoders(
             "threads",
             lambda items: pool.submit(
-                lambda: [_prepare(embedder, writer, item, crop=crop, pictures=pictures) for item in items]
+                lambda: [_prepare(embedder, writer, item, crop=crop) for item in items]
             ),
             lambda _, prepared: prepared,
             count,
@@ -425,12 +423,12 @@ def _submit(
     return pool.submit(prepare_several, jobs, size, fast, pictures)
 
 
-def _in_process(  # noqa: PLR0917 (the decoders' settings, handed on)
-    pool: ProcessPoolExecutor, writer: Writer, items: list[SourceItem], size: int, fast: bool, pictures: bool
+def _in_process(
+    pool: ProcessPoolExecutor, writer: Writer, items: list[SourceItem], size: int, fast: bool
 ) -> Future[list[_Prepared]]:
     """`items` decoded in a decode process, as _Prepared (or copies of indexed images) when done."""
     out: Future[list[_Prepared]] = Future()
-    decoding = _submit(pool, items, size, fast, pictures)
+    decoding = _submit(pool, items, size, fast, writer.catalog.picture_hashes)
 
     def done(decoded: Future[list[tuple[Decoded, headers.Facts | None]]]) -> None:
         try:
@@ -490,17 +488,15 @@ def _prepare(
     *,
     crop: tuple[int, bool] | None,
     gpu: bool = False,
-    pictures: bool = False,
 ) -> _Prepared:
     """Decode one item into the model's input crop and a thumbnail (runs on a worker thread), or
     take the vector and thumbnail of an indexed image with the same content (a copy, a rename);
     with `gpu`, a JPEG the GPU can decode is only read, for the GPU to decode with its batch.
 
     `crop` (CLIP's crop size, fast decoding) decodes as a decode process does, the thumbnail made
-    from the crop's resize; without it (an embedder of another kind) the embedder decodes.
-    `pictures`: as indexing.decoding.read_and_hash's."""
+    from the crop's resize; without it (an embedder of another kind) the embedder decodes."""
     try:
-        data, content = read_and_hash(item.data, item.content, pictures)
+        data, content = read_and_hash(item.data, item.content, writer.catalog.picture_hashes)
         facts = header_facts(data) if header_wanted(item) else None
         same = writer.catalog.by_contents([content]).get(content) if content else None
         if same is not None:
