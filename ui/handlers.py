@@ -636,11 +636,15 @@ _NO_IMAGE = BuscadorError("no image given", "no_image")
 def _quoted(lang: str, key: str, text: str, read: str | None) -> str:
     """The status line's name of a search by words `text` (message `key`, its first characters
     quoted), saying where the model stopped reading them when it did (`read`: what it read)."""
-    shown = text if len(text) <= QUOTED_CHARS else text[: QUOTED_CHARS - 1] + "…"
-    named = ui_text.message(lang, key, q=shown)
+    named = ui_text.message(lang, key, q=_cut(text, QUOTED_CHARS))
     if read is None:
         return named
     return ui_text.message(lang, "text_cut", what=named, end=last_words(read))
+
+
+def _cut(text: str, most: int) -> str:
+    """`text`, or its first characters and "…" where it has more than `most`."""
+    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 def _caption(hit: dict[str, Any], lang: str) -> str:
@@ -661,8 +665,7 @@ def _caption(hit: dict[str, Any], lang: str) -> str:
     if rated := stars(hit.get("rating")):
         caption += f" · {rated}"
     if written := (hit.get("caption") or "").split("\n", 1)[0]:
-        shown = written if len(written) <= CAPTION_CHARS else written[: CAPTION_CHARS - 1] + "…"
-        caption += " · " + ui_text.message(lang, "text_query", q=shown)  # “…”, «…» in Spanish
+        caption += " · " + ui_text.message(lang, "text_query", q=_cut(written, CAPTION_CHARS))  # «…» in es
     if hit["folded"]:
         caption += " · " + ui_text.message(lang, "folded", n=len(hit["folded"]))
     return caption
