@@ -194,7 +194,7 @@ class Catalog:
             self.tagged = "tags" in self._columns()
             self.rated = "rating" in self._columns()
             self.captioned = "caption" in self._columns()
-            # Whether a JPEG file's content hash is its picture's (indexing.picture_hash): an index
+            # Whether a JPEG or PNG file's content hash is its picture's (indexing.picture_hash): an index
             # made before keeps hashing whole files, or its copies and moves would not be known.
             self.picture_hashes = self.get_meta("content_hash") == picture_hash.KIND
         except sqlite3.DatabaseError as exc:
@@ -251,6 +251,12 @@ class Catalog:
         with self._lock:
             row = self._db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
         return row[0] if row else None
+
+    def hash_files_as(self, *, pictures: bool) -> None:
+        """Record how this index knows its files' content: by their pictures (indexing.picture_hash)
+        or whole (`picture_hashes`)."""
+        self.set_meta(content_hash=picture_hash.KIND if pictures else "file")
+        self.picture_hashes = pictures
 
     def set_meta(self, **values: str) -> None:
         with self._lock, self._db:

@@ -56,8 +56,7 @@ def merge_shards(
     ]
     catalog = open_for_build(out_dir, first["model"], dim)
     if not all(c.picture_hashes for c, _, _ in shards):  # a shard's files hashed whole: all are
-        catalog.set_meta(content_hash="file")
-        catalog.picture_hashes = False
+        catalog.hash_files_as(pictures=False)
     try:
         # Every image as (id in its shard = position in the source, shard number), in source order.
         order = sorted((int(i), n) for n, (c, _, _) in enumerate(shards) for i in c.ids())

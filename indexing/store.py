@@ -39,7 +39,7 @@ from typing import IO, Any
 import faiss
 import numpy as np
 
-from indexing import ann, config, media, picture_hash
+from indexing import ann, config, media
 from indexing.catalog import CATALOG, FORMAT_VERSION, Catalog, Item, Row
 from indexing.dates import Period
 from indexing.errors import BuscadorError
@@ -144,8 +144,8 @@ def open_for_build(out_dir: Path, model: str, dim: int) -> Catalog:
     built_with = catalog.get_meta("model")
     built_dim = catalog.get_meta("embedding_dim")
     if built_with is None:  # a new index: its files' content hashes are their pictures'
-        catalog.set_meta(model=model, embedding_dim=str(dim), content_hash=picture_hash.KIND)
-        catalog.picture_hashes = True
+        catalog.set_meta(model=model, embedding_dim=str(dim))
+        catalog.hash_files_as(pictures=True)
     elif built_with != model or int(built_dim or 0) != dim:
         catalog.close()
         raise BuscadorError(
