@@ -36,8 +36,8 @@ import numpy as np
 from benchmarks import arguments
 from benchmarks.photos import photo_files
 from indexing.config import usable_cores
-from indexing.decoding import read_and_hash
-from indexing.gpu_decoding import GpuDecoder, gpu_candidate, nvjpeg, nvjpeg_encoder
+from indexing.decoding import gpu_candidate, read_and_hash
+from indexing.gpu_decoding import GpuDecoder, nvjpeg, nvjpeg_encoder
 from indexing.images import clip_pixels, load_image
 
 BATCH = 128

@@ -20,11 +20,12 @@
 
 On a GPU machine (issue #8's GPU figure): `--size 1024x768 --images 3000 --seed-images 300
 --skip-queries --variants` times both loops on the GPU (the build decoding JPEGs on the GPU where
-torchvision is there, as `auto` does), then the build with a reader thread a core, with decode
-processes, with decode threads, with the CPU's batch size, and with a model that takes no time
-(what the decode processes feed). On the CPU, `--variants` times decode processes and threads
-with one a core against the default (up to 4 threads): on a many-core CPU that says whether the
-default holds.
+torchvision is there, as `auto` does), then the build with other numbers of JPEGs a decode
+process reads at a time, with a decode process a core, with decode processes decoding (not the
+GPU), with decode threads, with the CPU's batch size, and with a model that takes no time (what
+the GPU's decoding feeds, and what the decode processes feed). On the CPU, `--variants` times
+decode processes and threads with one a core against the default (up to 4 threads): on a
+many-core CPU that says whether the default holds.
 
 torch, transformers, faiss and the build are imported inside the functions that use them: on a GPU
 the build's decode processes are spawned, and each imports this module again before its first image.
@@ -295,13 +296,21 @@ def main() -> None:
         cores = usable_cores()
         on_cpu = embedder.device == "cpu"
         other_batch = config.GPU_BATCH_SIZE if on_cpu else config.BATCH_SIZE
+        import indexing.build
         from indexing.gpu_decoding import nvjpeg
 
-        # The decoding `auto` does not choose on this device, or with other counts.
+        # The decoding `auto` does not choose on this device, or with other counts; on the GPU,
+        # other numbers of JPEGs a decode process reads a task (`GPU_CHUNK`).
+        chunk = indexing.build.GPU_CHUNK
         others = (
             [
-                (f"decode on the GPU, {cores} readers", {"decode": "gpu", "workers": cores}),
+                *(
+                    (f"decode on the GPU, reading {n} a task", {"decode": "gpu", "chunk": n})
+                    for n in sorted({4, 16} - {chunk})
+                ),
+                (f"decode on the GPU, {cores} processes", {"decode": "gpu", "workers": cores}),
                 ("decode processes", {"decode": "processes"}),
+                ("decode on the GPU, a model that takes no time", {"decode": "gpu"}),
             ]
             if nvjpeg(embedder.device)
             else []
@@ -313,8 +322,12 @@ def main() -> None:
             ("a model that takes no time (feeding alone)", {"decode": "threads" if on_cpu else "processes"}),
         ):
             model = InstantModel() if "no time" in label else embedder
+            if options.get("decode") == "gpu":
+                model.device = embedder.device  # (the instant model's crops come from the GPU)
+            indexing.build.GPU_CHUNK = options.pop("chunk", chunk)
             rate, stages = timed_build(folder, model, **options)
             print(f"build, {label}: {rate:7.2f} images/s ({stages})")
+        indexing.build.GPU_CHUNK = chunk
 
     rates = centred_fidelity(model_dir, args.fidelity_images)
     if embedder.device == "cpu":

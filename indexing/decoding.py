@@ -1,5 +1,6 @@
-"""Decoding for the model, in a worker process: read, hash, decode, crop and thumbnail one image;
-read the headers of a few files (when and where each was taken).
+"""Decoding for the model, in a worker process: read, hash, decode, crop and thumbnail one image
+(or, for a build decoding on the GPU, read, hash and check a JPEG's header, which the GPU then
+decodes); read the headers of a few files (when and where each was taken).
 
 What a build runs in its decode processes when the model is on a GPU, where decoding is the
 bottleneck and threads stop scaling (see indexing.build). Imports neither torch nor the catalog,
@@ -9,6 +10,8 @@ thumbnail, or the reason the image is unusable.
 
 from __future__ import annotations
 
+import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,7 @@ from PIL import Image
 
 from indexing import headers
 from indexing.camera_raw import named_raw
+from indexing.config import MAX_DECODED_PIXELS
 from indexing.errors import BadImage
 from indexing.images import WebFile, clip_pixels_and_thumbnail, load_image, opened, read_file
 from indexing.picture_hash import picture_hash
@@ -23,6 +27,35 @@ from indexing.sources import content_hash, sampled_content_hash
 from indexing.video import named_video
 
 Decoded = tuple[str | None, np.ndarray | None, bytes, str]
+_ORIENTATION = 0x0112  # the EXIF tag
+
+
+@dataclass(frozen=True)
+class JpegFile:
+    """A JPEG file for the GPU, with what its header says."""
+
+    raw: bytes
+    orientation: int  # EXIF, 1 (upright) to 8
+    pixels: int
+
+
+def gpu_candidate(raw: bytes) -> JpegFile | None:
+    """`raw` as a JPEG the GPU can decode (complete, colour or grey, not over the size limit), or
+    None for a file to decode on the CPU (other formats, CMYK, truncated, or anything odd, which
+    the CPU path reports properly)."""
+    if not raw.startswith(b"\xff\xd8") or not raw[-64:].rstrip(b"\x00").endswith(b"\xff\xd9"):
+        return None
+    try:
+        img = Image.open(io.BytesIO(raw))  # reads the header only
+        if img.format != "JPEG" or img.mode not in ("RGB", "L"):
+            return None
+        pixels = img.width * img.height
+        orientation = img.getexif().get(_ORIENTATION, 1)
+    except Exception:  # whatever Pillow makes of it, the CPU path reports it
+        return None
+    if pixels > MAX_DECODED_PIXELS:
+        return None
+    return JpegFile(raw, orientation if orientation in range(1, 9) else 1, pixels)
 
 
 def read_and_hash(
@@ -67,18 +100,44 @@ def prepare_for_model(
         return content, None, b"", str(exc)
 
 
+def read_for_the_gpu(
+    data: Path | bytes | Image.Image | WebFile,
+    size: int,
+    fast: bool,
+    content: str | None,
+    *,
+    pictures: bool = False,
+) -> tuple[Decoded, JpegFile | None]:
+    """A JPEG the GPU can decode only read, hashed and its header checked: ((content hash, None,
+    b"", ""), the file), for the GPU to decode with its batch; anything else decoded here, as
+    `prepare_for_model` does, and no file."""
+    try:
+        raw, content = read_and_hash(data, content, pictures)
+    except BadImage as exc:
+        return (content, None, b"", str(exc)), None
+    if isinstance(raw, bytes) and (jpeg := gpu_candidate(raw)) is not None:
+        return (content, None, b"", ""), jpeg
+    return prepare_for_model(raw, size, fast, content, camera=named_raw(data)), None
+
+
 def prepare_several(
     jobs: list[tuple[Path | bytes | Image.Image | WebFile, str | None, bool]],
     size: int,
     fast: bool,
     pictures: bool = False,
-) -> list[tuple[Decoded, headers.Facts | None]]:
-    """`prepare_for_model` of each (data, content, header wanted): one task for a few images, so
-    that a process pool's per-task costs in the parent are paid once for them. With each, what the
-    header of its bytes says where it is wanted (a dataset's row: `header_facts`), else None."""
+    gpu: bool = False,
+) -> list[tuple[Decoded, JpegFile | None, headers.Facts | None]]:
+    """`prepare_for_model` of each (data, content, header wanted), or with `gpu` `read_for_the_gpu`:
+    one task for a few images, so that a process pool's per-task costs in the parent are paid once
+    for them. With each, what the header of its bytes says where it is wanted (a dataset's row:
+    `header_facts`), else None."""
     return [
         (
-            prepare_for_model(data, size, fast, content, pictures=pictures),
+            *(
+                read_for_the_gpu(data, size, fast, content, pictures=pictures)
+                if gpu
+                else (prepare_for_model(data, size, fast, content, pictures=pictures), None)
+            ),
             header_facts(data) if wanted else None,
         )
         for data, content, wanted in jobs

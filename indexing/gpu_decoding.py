@@ -2,13 +2,14 @@
 
 With decoding on the CPU a GPU build runs at what the cores decode (about 1,100 images/s on 16
 cores, the model idle most of the time); nvJPEG decodes, resizes and crops about 5,700 1024×768
-JPEGs a second on an H200 (benchmarks/RESULTS.md). The CPU then only reads and hashes the files
-and checks their headers (`gpu_candidate`); the GPU decodes them at full size, applies the EXIF
+JPEGs a second on an H200 (benchmarks/RESULTS.md). The build's decode processes then only read and
+hash the files and check their headers (`indexing.decoding.gpu_candidate`), on every core but
+the one that drives the GPU; the GPU decodes them at full size, applies the EXIF
 orientation, makes CLIP's crop (bicubic, antialiased, as Pillow does) and the thumbnail, and
 encodes the thumbnails (nvJPEG's encoder; they come back in one copy a batch). Encoded by Pillow
 on 16 threads, the thumbnails had held the GPU decoder to 713 images/s; on the GPU it runs 1,583
-(benchmarks/RESULTS.md), and Pillow remains the fallback. Anything else, or any file nvJPEG
-refuses, is decoded on the CPU as before.
+(benchmarks/RESULTS.md), and Pillow remains the fallback. Any other file is decoded in those
+processes, as without a GPU, and one that nvJPEG refuses on the CPU after.
 
 Needs torchvision built for CUDA, which the project does not install (`nvjpeg()` says whether it
 is there); where it is, a build on the GPU decodes this way by default (`--decode auto`).
@@ -22,14 +23,14 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-from indexing.config import MAX_DECODED_PIXELS, THUMBNAIL_SIDE
+from indexing.config import THUMBNAIL_SIDE
+from indexing.decoding import JpegFile
 from indexing.images import crop_plan, jpeg_bytes
 
 # Decodes a list of JPEG files (uint8 CPU tensors) into (channels, height, width) uint8 tensors on
@@ -42,7 +43,6 @@ EncodeFn = Callable[[list[torch.Tensor]], list[bytes]]
 PIXELS_PER_CALL = 400_000_000
 # Pixels resized together at most: their float copy takes 12 bytes a pixel (600 MB).
 PIXELS_PER_RESIZE = 50_000_000
-_ORIENTATION = 0x0112  # the EXIF tag
 log = logging.getLogger(__name__)
 # nvJPEG's encoder keeps full-resolution colour (4:4:4) and standard Huffman tables: at Pillow's
 # quality 85 its thumbnails took 12.7 kB against Pillow's 8.0 (measured on an H200). Pillow's
@@ -100,34 +100,6 @@ def files_to_host(files: list[torch.Tensor]) -> list[bytes]:
     joined = torch.cat(files).cpu().numpy().tobytes()
     ends = list(itertools.accumulate(len(file) for file in files))
     return [joined[start:end] for start, end in itertools.pairwise([0, *ends])]
-
-
-@dataclass(frozen=True)
-class JpegFile:
-    """A JPEG file for the GPU, with what its header says."""
-
-    raw: bytes
-    orientation: int  # EXIF, 1 (upright) to 8
-    pixels: int
-
-
-def gpu_candidate(raw: bytes) -> JpegFile | None:
-    """`raw` as a JPEG the GPU can decode (complete, colour or grey, not over the size limit), or
-    None for a file to decode on the CPU (other formats, CMYK, truncated, or anything odd, which
-    the CPU path reports properly)."""
-    if not raw.startswith(b"\xff\xd8") or not raw[-64:].rstrip(b"\x00").endswith(b"\xff\xd9"):
-        return None
-    try:
-        img = Image.open(io.BytesIO(raw))  # reads the header only
-        if img.format != "JPEG" or img.mode not in ("RGB", "L"):
-            return None
-        pixels = img.width * img.height
-        orientation = img.getexif().get(_ORIENTATION, 1)
-    except Exception:  # whatever Pillow makes of it, the CPU path reports it
-        return None
-    if pixels > MAX_DECODED_PIXELS:
-        return None
-    return JpegFile(raw, orientation if orientation in range(1, 9) else 1, pixels)
 
 
 def orient(image: torch.Tensor, orientation: int) -> torch.Tensor:

@@ -15,7 +15,8 @@ from PIL import Image, ImageOps
 
 from indexing import gpu_decoding
 from indexing.config import usable_cores
-from indexing.gpu_decoding import GpuDecoder, gpu_candidate, orient, thumbnail_size
+from indexing.decoding import JpegFile, gpu_candidate, prepare_several
+from indexing.gpu_decoding import GpuDecoder, orient, thumbnail_size
 from indexing.images import clip_pixels, jpeg_bytes, load_image, thumbnail_jpeg
 from tests.synthetic import shapes_image
 
@@ -89,20 +90,30 @@ def test_a_decoder_is_tried_on_a_small_jpeg_before_a_build_counts_on_it():
     assert not gpu_decoding.decodes(lambda files: [torch.zeros((3, 1, 1), dtype=torch.uint8)])
 
 
-def test_a_gpu_build_sends_jpegs_to_its_readers_and_other_formats_to_decode_processes(tmp_path):
-    from indexing.build import _for_the_gpu
-    from indexing.sources import SourceItem
-
-    def item(data):
-        return SourceItem("k", "k", "f", data)
-
-    assert _for_the_gpu(item(tmp_path / "a.JPG")) and _for_the_gpu(item(tmp_path / "b.jpeg"))
-    assert not _for_the_gpu(item(tmp_path / "c.png")) and not _for_the_gpu(item(tmp_path / "d.webp"))
-    assert _for_the_gpu(item(jpeg(shapes_image(1, (32, 32)))))  # a dataset's bytes
-    png = io.BytesIO()
-    shapes_image(1, (32, 32)).save(png, "PNG")
-    assert not _for_the_gpu(item(png.getvalue()))
-    assert _for_the_gpu(item(shapes_image(1, (32, 32))))  # a decoded picture: nothing to decode
+def test_a_gpu_build_s_decode_processes_only_read_the_jpegs_the_gpu_decodes(tmp_path):
+    # What a decode process gives a build decoding on the GPU: a JPEG read, hashed and its header
+    # checked, not decoded; anything else decoded as without a GPU, or the reason it cannot be.
+    (tmp_path / "photo.jpg").write_bytes(with_orientation(shapes_image(1, (320, 240)), 6))
+    shapes_image(2, (300, 200)).save(tmp_path / "drawing.png")
+    (tmp_path / "truncated.jpg").write_bytes(jpeg(shapes_image(3, (320, 240)))[:-500])
+    (tmp_path / "cmyk.jpg").write_bytes(jpeg(shapes_image(4, (320, 240)).convert("CMYK")))
+    row = jpeg(shapes_image(5, (320, 240)))  # a dataset's bytes
+    jobs = [
+        (tmp_path / name, None, False) for name in ("photo.jpg", "drawing.png", "truncated.jpg", "cmyk.jpg")
+    ]
+    (photo, *others, from_row) = prepare_several([*jobs, (row, None, True)], 224, True, gpu=True)
+    (content, pixels, thumbnail, error), file, facts = photo
+    assert (pixels, thumbnail, error, facts) == (None, b"", "", None) and content
+    assert file.raw == (tmp_path / "photo.jpg").read_bytes() and file.orientation == 6
+    (drawing, _, _), (truncated, _, _), (cmyk, _, _) = others
+    assert [file for _, file, _ in others] == [None, None, None]
+    assert drawing[1].shape == (224, 224, 3) and Image.open(io.BytesIO(drawing[2])).format == "JPEG"
+    assert truncated[1] is None and "truncated" in truncated[3]
+    assert cmyk[1].shape == (224, 224, 3)  # decoded on the CPU, which turns it to RGB
+    assert from_row[1].raw == row and from_row[2] is not None  # its header read where it was read
+    # Without `gpu`, the same process decodes every file.
+    decoded, file, _ = prepare_several(jobs[:1], 224, True)[0]
+    assert file is None and decoded[1].shape == (224, 224, 3)
 
 
 def test_encoded_files_come_back_whole_and_in_order():
@@ -181,7 +192,7 @@ def test_a_file_the_decoder_refuses_costs_only_itself(monkeypatch):
     broken = good[:400] + b"\x00" * 2000 + good[-2:]  # complete-looking, corrupt inside
     candidate = gpu_candidate(broken)
     if candidate is None:  # Pillow saw through it already: build the candidate by hand
-        candidate = gpu_decoding.JpegFile(broken, 1, 320 * 240)
+        candidate = JpegFile(broken, 1, 320 * 240)
     calls = []
 
     def decode(files):
@@ -253,13 +264,6 @@ def test_a_build_decoding_on_the_gpu_gives_the_index_threads_give(tmp_path, embe
         return pillow_decode(files)
 
     monkeypatch.setattr(indexing.build, "nvjpeg", lambda device: decode)
-    in_process = indexing.build._in_process
-    sent = []  # what went to decode processes: the PNG
-    monkeypatch.setattr(
-        indexing.build,
-        "_in_process",
-        lambda pool, w, items, *a: sent.extend(items) or in_process(pool, w, items, *a),
-    )
     folder = tmp_path / "photos"
     folder.mkdir()
     for i in range(10):
@@ -291,8 +295,9 @@ def test_a_build_decoding_on_the_gpu_gives_the_index_threads_give(tmp_path, embe
     assert vectors["gpu"].keys() == vectors["threads"].keys()
     assert all(float(vectors["gpu"][k] @ vectors["threads"][k]) > 0.999 for k in vectors["gpu"])
     assert np.array_equal(vectors["gpu"]["copy.jpg"], vectors["gpu"]["photo_3.jpg"])
-    assert len({bytes(t.numpy()) for t in decoded}) == 12  # the photos, turned.jpg and grey.jpg
-    assert [item.key for item in sent] == ["drawing.png"]
+    # The photos, turned.jpg and grey.jpg: not drawing.png (decoded in a decode process), nor the
+    # truncated and corrupt ones, whose headers the decode processes found wrong.
+    assert len({bytes(t.numpy()) for t in decoded}) == 12
     ids = {d: {item.key: i for i, item in stores[d].items(stores[d].catalog.ids()).items()} for d in stores}
     turned = [np.asarray(Image.open(io.BytesIO(stores[d].thumbnail(ids[d]["turned.jpg"])))) for d in stores]
     assert turned[0].shape == turned[1].shape == (256, 192, 3)  # upright: portrait
@@ -302,7 +307,7 @@ def test_a_build_decoding_on_the_gpu_gives_the_index_threads_give(tmp_path, embe
 @pytest.mark.parametrize(
     ("device", "has_nvjpeg", "mode", "workers"),
     [
-        ("cuda", True, "gpu", min(4, usable_cores())),
+        ("cuda", True, "gpu", max(1, usable_cores() - 1)),
         ("cuda", False, "processes", max(1, usable_cores() - 1)),
         ("cpu", True, "threads", min(4, usable_cores())),
     ],

@@ -559,8 +559,8 @@ def test_decode_processes_read_the_headers_beside_their_decoding(photos, tmp_pat
 def test_a_dataset_s_headers_are_read_where_its_rows_are_decoded(
     photos, tmp_path, embedder, monkeypatch, decode
 ):
-    # Not on the thread that feeds the model (a GPU's): in the decode processes, threads, or the
-    # GPU's readers (nvJPEG played by Pillow).
+    # Not on the thread that feeds the model (a GPU's): in the decode processes (which read the
+    # files for the GPU too, nvJPEG played by Pillow), or threads.
     import threading
 
     import indexing.build
@@ -578,11 +578,10 @@ def test_a_dataset_s_headers_are_read_where_its_rows_are_decoded(
     out = tmp_path / "index"
     source = DatasetSource(str(tmp_path / "ds"), image_column="img")
     assert build_index(source, out, embedder, progress=False, decode=decode, workers=2).decoding == decode
-    if decode == "processes":
-        assert read_on == []
+    if decode == "threads":
+        assert len(read_on) == len(PHOTOS) and all(name.startswith("decode") for name in read_on)
     else:
-        thread = {"threads": "decode", "gpu": "read"}[decode]
-        assert len(read_on) == len(PHOTOS) and all(name.startswith(thread) for name in read_on)
+        assert read_on == []
     manifest = json.loads((out / MANIFEST).read_text())
     assert (manifest["places"]["count"], manifest["places"]["countries"]) == (4, {"ES": 3, "US": 1})
     with sqlite3.connect(out / CATALOG) as db:
