@@ -33,6 +33,7 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -43,6 +44,9 @@ from indexing.config import usable_cores
 from indexing.decoding import prepare_for_model
 from indexing.images import ImageInput, clip_pixels, load_image
 from indexing.sources import DatasetSource, FolderSource
+
+if TYPE_CHECKING:
+    from indexing.embedder import Crops
 
 
 class InstantModel:
@@ -60,9 +64,10 @@ class InstantModel:
     def pixels(self, img: Image.Image) -> np.ndarray:
         return clip_pixels(img, self.image_size, fast=True)
 
-    def embed_pixels(self, batch: np.ndarray) -> np.ndarray:
+    def embed_pixels(self, batch: Crops) -> np.ndarray:
+        centre = batch[:, self.image_size // 2, self.image_size // 2]
         vectors = np.zeros((len(batch), self.dim), np.float32)
-        vectors[:, :3] = batch[:, self.image_size // 2, self.image_size // 2] + 1.0  # the centre pixel
+        vectors[:, :3] = np.asarray(centre if isinstance(centre, np.ndarray) else centre.cpu()) + 1.0
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:

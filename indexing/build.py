@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from indexing import config, headers
@@ -50,7 +51,7 @@ from indexing.decoding import (
     read_and_hash,
 )
 from indexing.downloads import downloaded
-from indexing.embedder import EmbedderLike
+from indexing.embedder import Crops, EmbedderLike
 from indexing.errors import BadImage, BuscadorError
 from indexing.gpu_decoding import GpuDecoder, nvjpeg, nvjpeg_encoder
 from indexing.header_pass import (
@@ -163,7 +164,7 @@ class _Prepared:
     not be used."""
 
     item: SourceItem
-    pixels: np.ndarray | None = None
+    pixels: Crops | None = None  # one crop, on the GPU where decoded there
     thumbnail: bytes = b""
     content: str | None = None
     vector: np.ndarray | None = None
@@ -175,6 +176,10 @@ class _Prepared:
     def identity(self) -> str:
         """What makes two items the same image: their content, when known, else their key."""
         return self.content or f"key:{self.item.key}"
+
+
+# A batch of decoded items, each with its place in the source.
+_Batch = list[tuple[int, _Prepared]]
 
 
 def build_index(
@@ -244,12 +249,12 @@ def build_index(
             counted = None if source.of_files else bar  # (a folder's bar counts no unchanged image)
             changed = downloaded(diff.changed(items, counted, unread.passing))
             batches = _decoded(ahead.passing(changed), decoders, batch_size=batch_size)
+            if decoders.complete is not None:
+                batches = _one_ahead(batches, decoders.complete)
             in_order = _InOrder()
             while True:
                 with summary.timing("decode"):
                     batch = next(batches, None)
-                    if batch is not None and decoders.complete:
-                        batch = decoders.complete(batch)
                 if batch is not None:
                     in_order.add(_embed(batch, embedder=embedder, summary=summary, warn=warn))
                 done = in_order.take(batch_size if batch is not None else 0)
@@ -312,9 +317,9 @@ def build_index(
 class _Decoders:
     """How a build decodes: `start` a few items (a list of `chunk`), giving a future of what
     decoding them gave; `finish` turns that into a _Prepared for each; `workers` run at a time,
-    with `ahead` batches decoded beyond the one the model is on; `complete`, if any, finishes a
-    batch on the model's device (JPEGs decoded on the GPU); `processes`, its decode processes if
-    it has any (for other work beside)."""
+    with `ahead` batches decoded beyond the one the model is on; `complete`, if any, starts
+    finishing a batch on the model's device (JPEGs decoded on the GPU, on a thread of its own);
+    `processes`, its decode processes if it has any (for other work beside)."""
 
     mode: str  # threads, processes or gpu
     start: Callable[[list[SourceItem]], Future[list[Any]]]
@@ -322,7 +327,7 @@ class _Decoders:
     workers: int
     chunk: int = 1
     ahead: int = 0
-    complete: Callable[[list[tuple[int, _Prepared]]], list[tuple[int, _Prepared]]] | None = None
+    complete: Callable[[_Batch], Future[_Batch]] | None = None
     processes: ProcessPoolExecutor | None = None
 
 
@@ -361,8 +366,12 @@ def _decoders(
         )
         try:
             # spawn, not fork: the parent has torch's and SQLite's threads, which a fork would copy
-            # mid-work.
-            with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool:
+            # mid-work. The GPU's decoding of a batch runs on a thread of its own, beside the model
+            # on the batch before it and the handing out of files (`_one_ahead`).
+            with (
+                ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool,
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpu") as on_gpu_thread,
+            ):
                 yield _Decoders(
                     "processes" if decoder is None else "gpu",
                     lambda items: _submit(
@@ -372,7 +381,9 @@ def _decoders(
                     count,
                     chunk=PROCESS_CHUNK if decoder is None else GPU_CHUNK,
                     ahead=2 if on_gpu else 0,
-                    complete=None if decoder is None else lambda batch: _decode_on_gpu(decoder, size, batch),
+                    complete=None
+                    if decoder is None
+                    else lambda batch: on_gpu_thread.submit(_decode_on_gpu, decoder, size, batch),
                     processes=pool,
                 )
         finally:
@@ -401,9 +412,19 @@ def _submit(
     return pool.submit(prepare_several, jobs, size, fast, pictures, gpu)
 
 
-def _decode_on_gpu(
-    decoder: GpuDecoder, size: int, batch: list[tuple[int, _Prepared]]
-) -> list[tuple[int, _Prepared]]:
+def _one_ahead(batches: Iterator[_Batch], start: Callable[[_Batch], Future[_Batch]]) -> Iterator[_Batch]:
+    """The batches, each finished by what `start` began while the caller had the one before it."""
+    waiting: Future[_Batch] | None = None
+    for batch in batches:
+        started = start(batch)
+        if waiting is not None:
+            yield waiting.result()
+        waiting = started
+    if waiting is not None:
+        yield waiting.result()
+
+
+def _decode_on_gpu(decoder: GpuDecoder, size: int, batch: _Batch) -> _Batch:
     """The batch with its JPEGs decoded on the GPU; one that nvJPEG refuses is decoded on the CPU,
     which reports it if it is bad."""
     waiting = [k for k, (_, p) in enumerate(batch) if p.jpeg is not None]
@@ -483,7 +504,7 @@ def _gone(diff: Diff, source: Source, summary: BuildSummary, warn: Callable[[str
 
 
 def _embed(
-    batch: list[tuple[int, _Prepared]],
+    batch: _Batch,
     *,
     embedder: EmbedderLike,
     summary: BuildSummary,
@@ -506,7 +527,7 @@ def _embed(
     vectors: dict[str, np.ndarray] = {}
     if embed:
         with summary.timing("embed"):
-            embedded = embedder.embed_pixels(np.stack([p.pixels for p in embed.values()]))
+            embedded = embedder.embed_pixels(_stacked([p.pixels for p in embed.values()]))
         vectors = dict(zip(embed, embedded, strict=True))
     rows: list[tuple[int, Row | None]] = [(n, None) for n, p in batch if p.error]
     for n, p in good:
@@ -532,6 +553,15 @@ def _embed(
         )
         rows.append((n, row))
     return rows
+
+
+def _stacked(crops: list[Crops]) -> Crops:
+    """One batch of crops: a NumPy array, or a tensor on the device where any crop is (decoded on
+    the GPU; those decoded on the CPU are copied there)."""
+    on_device = next((crop for crop in crops if isinstance(crop, torch.Tensor)), None)
+    if on_device is None:
+        return np.stack(crops)
+    return torch.stack([torch.as_tensor(crop, device=on_device.device) for crop in crops])
 
 
 class _Committer:
@@ -604,9 +634,7 @@ class _InOrder:
         return taken
 
 
-def _decoded(
-    items: Iterable[SourceItem], decoders: _Decoders, *, batch_size: int
-) -> Iterator[list[tuple[int, _Prepared]]]:
+def _decoded(items: Iterable[SourceItem], decoders: _Decoders, *, batch_size: int) -> Iterator[_Batch]:
     """Decode items on the decoders' workers and hand them over in batches of (position, item)
     in the order decoding finishes, so one slow file (a huge PNG, which has no reduced-size
     decoding) holds up its own place (and its chunk's), not its batch: the others go on without it.
@@ -624,7 +652,7 @@ def _decoded(
     # 270 on a GPU) costs a lock on each, every time.
     finished: queue.SimpleQueue[Future[list[Any]]] = queue.SimpleQueue()
     in_flight = 0
-    ready: list[tuple[int, _Prepared]] = []
+    ready: _Batch = []
     exhausted = False
     while True:
         while not exhausted and in_flight + len(ready) < limit:

@@ -25,6 +25,9 @@ from indexing.images import ImageInput, clip_pixels, load_image
 from indexing.precision import Precision
 
 log = logging.getLogger(__name__)
+# A batch of CLIP's uint8 (n, size, size, 3) crops: a NumPy array, or a tensor on the model's
+# device where the images were decoded there (indexing.gpu_decoding).
+Crops = np.ndarray | torch.Tensor
 
 
 class TextEncoderLike(Protocol):
@@ -50,7 +53,7 @@ class EmbedderLike(Protocol):
 
     def pixels(self, img: Image.Image) -> np.ndarray: ...
 
-    def embed_pixels(self, batch: np.ndarray) -> np.ndarray: ...
+    def embed_pixels(self, batch: Crops) -> np.ndarray: ...
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -106,11 +109,13 @@ class Embedder:
         return clip_pixels(img, self.image_size, fast=self.fast_decode)
 
     @torch.inference_mode()
-    def embed_pixels(self, batch: np.ndarray) -> np.ndarray:
+    def embed_pixels(self, batch: Crops) -> np.ndarray:
         """Embed a uint8 (n, size, size, 3) batch of crops."""
-        if not batch.flags.writeable:  # a crop that is a decoded picture's own pixels (Pillow's, read-only)
-            batch = batch.copy()  # torch warns on read-only arrays
-        x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+        if isinstance(batch, np.ndarray):
+            if not batch.flags.writeable:  # a crop that is a decoded picture's own pixels (Pillow's)
+                batch = batch.copy()  # torch warns on read-only arrays
+            batch = torch.from_numpy(batch)
+        x = batch.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         x = (x - self._mean) / self._std
         return _unit(
             self.precision.run(

@@ -151,10 +151,12 @@ def test_crops_and_thumbnails_match_the_cpu_path(encode):
     files = [jpeg(img) for img in images] + [with_orientation(images[0], 6), jpeg(images[1].convert("L"))]
     results = decoder([gpu_candidate(raw) for raw in files])
     decoder.close()
-    for raw, (crop, thumbnail) in zip(files, results, strict=True):
+    for raw, (on_device, thumbnail) in zip(files, results, strict=True):
+        crop = on_device.cpu().numpy()
         cpu = load_image(raw)  # full size, upright
         difference = np.abs(crop.astype(np.int16) - clip_pixels(cpu, 224, fast=False).astype(np.int16))
         assert crop.shape == (224, 224, 3) and difference.mean() < 1.0, difference.mean()
+        assert isinstance(on_device, torch.Tensor)  # left where the model takes it
         ours, theirs = Image.open(io.BytesIO(thumbnail)), Image.open(io.BytesIO(thumbnail_jpeg(cpu)))
         assert ours.size == theirs.size
         assert np.abs(np.asarray(ours, np.int16) - np.asarray(theirs, np.int16)).mean() < 2.0
@@ -172,7 +174,8 @@ def test_images_of_one_size_and_orientation_are_resized_together_and_come_back_i
     results = decoder([gpu_candidate(raw) for raw in files])
     decoder.close()
     assert resized == [3, 3, 3, 3]  # two groups (upright, turned), each a crop and a thumbnail
-    for raw, (crop, thumbnail) in zip(files, results, strict=True):
+    for raw, (on_device, thumbnail) in zip(files, results, strict=True):
+        crop = on_device.cpu().numpy()
         cpu = load_image(raw)
         assert np.abs(crop.astype(np.int16) - clip_pixels(cpu, 224, fast=False).astype(np.int16)).mean() < 1.0
         assert Image.open(io.BytesIO(thumbnail)).size == thumbnail_size(*cpu.size)  # 192×256 when turned
@@ -235,7 +238,8 @@ def test_nvjpeg_gives_what_the_cpu_path_gives():
         (64, 48),
         (64, 32),
     ]
-    for raw, (crop, thumbnail) in zip(files, results, strict=True):
+    for raw, (on_device, thumbnail) in zip(files, results, strict=True):
+        crop = on_device.cpu().numpy()
         cpu = load_image(raw)
         expected = clip_pixels(cpu, 224, fast=False).astype(np.int16)
         assert np.abs(crop.astype(np.int16) - expected).mean() < 1.5
