@@ -80,8 +80,9 @@ STAGES = ("decode", "embed", "write", "headers", "index")
 # out, taking results back) are about 0.5 ms, a third of what feeds a GPU at 1,000 images/s.
 PROCESS_CHUNK = 4
 # Images a decode process reads at a time for a build decoding on the GPU: reading, hashing and
-# checking a JPEG's header takes a process about 1 ms, and at the GPU's rate the parent's costs a
-# task weigh more (benchmarks/RESULTS.md, "readers in processes").
+# checking a JPEG's header takes a process well under a millisecond, and at the GPU's rate the
+# parent's costs a task weigh more. 4 and 16 measured alike on an H200 (816 and 817 images/s in
+# one run, benchmarks/RESULTS.md, eighteenth session); 8 is between.
 GPU_CHUNK = 8
 
 
@@ -356,8 +357,10 @@ def _decoders(
             raise ValueError("decoding in processes needs an Embedder (image_size, fast_decode)")
         # One core is left to this process, which embeds, writes and hands work out (measured on
         # 16 cores: 752 images/s with 15 workers, 667 with 16). Decoding on the GPU, the processes
-        # only read, hash and check JPEGs; on threads of this process, which hold Python's lock
-        # between GPU calls, four readers had held a build to 952 images/s (RESULTS.md).
+        # only read, hash and check JPEGs: on threads of this process, which held Python's lock
+        # while the GPU's thread waited for it, readers had held builds to 724–952 images/s, and
+        # the GPU's decoding alone ran 268 images/s beside 16 of them, 1,105 beside 16 processes
+        # (an H200, benchmarks/RESULTS.md).
         count = workers or max(1, config.usable_cores() - 1)
         decoder = (
             GpuDecoder(nvjpeg_decode, size, encoders=count, encode=nvjpeg_encoder(embedder.device))

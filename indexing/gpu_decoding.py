@@ -5,8 +5,9 @@ cores, the model idle most of the time); nvJPEG decodes, resizes and crops about
 JPEGs a second on an H200 (benchmarks/RESULTS.md). The build's decode processes then only read and
 hash the files and check their headers (`indexing.decoding.gpu_candidate`), on every core but
 the one that drives the GPU; the GPU decodes them at full size, applies the EXIF
-orientation, makes CLIP's crop (bicubic, antialiased, as Pillow does) and the thumbnail, and
-encodes the thumbnails (nvJPEG's encoder; they come back in one copy a batch). Encoded by Pillow
+orientation, makes CLIP's crop (bicubic, antialiased, as Pillow does; left on the GPU for the
+model) and the thumbnail, and encodes the thumbnails (nvJPEG's encoder; they come back in one
+copy a batch). Encoded by Pillow
 on 16 threads, the thumbnails had held the GPU decoder to 713 images/s; on the GPU it runs 1,583
 (benchmarks/RESULTS.md), and Pillow remains the fallback. Any other file is decoded in those
 processes, as without a GPU, and one that nvJPEG refuses on the CPU after.
@@ -144,13 +145,14 @@ class GpuDecoder:
 
     def __call__(self, files: Sequence[JpegFile]) -> list[tuple[torch.Tensor, bytes] | None]:
         """(crop, thumbnail JPEG) for each file, or None for a file nvJPEG refused. The crops,
-        (size, size, 3) uint8, stay on the device, where the model takes them: a copy to the host
-        and back again cost more than decoding them (measured on an H200, benchmarks/RESULTS.md).
+        (size, size, 3) uint8, stay on the device, where the model takes them: their copy to the
+        host took about what nvJPEG's decoding of them did (18 against 18.5 ms a batch of 128 on
+        an H200), and the model's copy back as long again (benchmarks/RESULTS.md).
 
         Images of the same size and orientation (most of a camera's photos) are turned, resized
         and cropped together, a few tensor operations a group instead of a few an image: each
-        operation costs a kernel launch and lets go of Python's lock, which the reader threads
-        then hold."""
+        operation costs a kernel launch and lets go of Python's lock, which the build's other
+        threads then take."""
         decoded = self._decode_all(files)
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, image in enumerate(decoded):
