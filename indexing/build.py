@@ -564,7 +564,15 @@ def _stacked(crops: list[Crops]) -> Crops:
     on_device = next((crop for crop in crops if isinstance(crop, torch.Tensor)), None)
     if on_device is None:
         return np.stack(crops)
-    return torch.stack([torch.as_tensor(crop, device=on_device.device) for crop in crops])
+    return torch.stack(
+        [
+            crop
+            if isinstance(crop, torch.Tensor)
+            # (a copy of one that is a decoded picture's own pixels, which Pillow keeps read-only)
+            else torch.from_numpy(np.require(crop, requirements="W")).to(on_device.device)
+            for crop in crops
+        ]
+    )
 
 
 class _Committer:

@@ -335,3 +335,38 @@ def test_asking_for_gpu_decoding_without_a_gpu_is_a_clear_error(tmp_path, embedd
 
     with pytest.raises(BuscadorError, match="--decode gpu needs the model on a CUDA GPU"):
         build_index(FolderSource(collection), tmp_path / "index", embedder, progress=False, decode="gpu")
+
+
+def test_the_gpu_decodes_the_next_batch_while_the_model_has_this_one():
+    from concurrent.futures import Future
+
+    from indexing.build import _one_ahead
+
+    started = []
+
+    def start(batch):
+        started.append(batch)
+        done = Future()
+        done.set_result([n * 10 for n in batch])
+        return done
+
+    batches = _one_ahead(iter([[1], [2], [3]]), start)
+    assert next(batches) == [10] and started == [[1], [2]]  # the second began before the first came back
+    assert list(batches) == [[20], [30]] and started == [[1], [2], [3]]
+    assert list(_one_ahead(iter([]), start)) == []
+
+
+def test_a_batch_of_crops_from_the_gpu_and_the_cpu_goes_to_the_model_as_one_tensor():
+    import warnings
+
+    from indexing.build import _stacked
+
+    on_gpu = torch.full((224, 224, 3), 7, dtype=torch.uint8)  # (the stand-in's device: the CPU)
+    decoded_here = np.asarray(Image.new("RGB", (224, 224), (1, 2, 3)))
+    decoded_here.flags.writeable = False  # a decoded picture's own pixels, as Pillow keeps them
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns on a read-only array it is given
+        batch = _stacked([on_gpu, decoded_here])
+    assert isinstance(batch, torch.Tensor) and batch.shape == (2, 224, 224, 3)
+    assert batch[0, 0, 0].tolist() == [7, 7, 7] and batch[1, 0, 0].tolist() == [1, 2, 3]
+    assert isinstance(_stacked([decoded_here, decoded_here]), np.ndarray)  # none from the GPU
