@@ -92,3 +92,14 @@ def looked_up(description: str) -> str:
 def longest(words: str) -> str:
     """The longest of `words`: the one fewest captions hold, to look for first."""
     return max(words.split(), key=len, default="")
+
+
+def words_query(words: str) -> tuple[str, bool]:
+    """The full-text query (SQLite's FTS5, its words as `with_words` sees them: letters, digits
+    and "_") for the captions that may have `words` (as `folded` writes them): each run of word
+    characters in them as the start of a word of the caption ("ana's cumple" → '"ana"* "s"*
+    "cumple"*'; "" where there is none); and whether what it finds is just what `with_words` keeps:
+    where each word is one run of ASCII letters, digits or "_" (accents are off already), the
+    start of a word of the caption either way. Else it finds more, to be checked."""
+    query = " ".join(f'"{run}"*' for run in re.findall(r"\w+", words))
+    return query, bool(query) and all(re.fullmatch(r"\w+", word, re.ASCII) for word in words.split())

@@ -48,9 +48,10 @@ TOP_K_DEFAULT = 12
 # The most results one query may ask for (the CLI's bound; the app sets a smaller one of its own).
 MAX_K = 1000
 BATCH_SIZE = 32
-# A text search tells how many photos have its words in their caption (a link narrows to them)
-# in an index with at most this many captions: each search scans them (0.01–0.05 s at this many,
-# 0.2 s at 200,000: `bench_captions`).
+# A text search tells how many photos have its words in their caption (a link narrows to them):
+# looked up in the captions' word index where the index has one (indexing.catalog), else only in an
+# index with at most this many captions, as each search scans them (0.01–0.05 s at this many, 0.2 s
+# at 200,000: `bench_captions`).
 CAPTIONS_HINTED = 50_000
 # Where a build decodes images (indexing.build): `auto` picks by the device.
 DECODE_MODES = ("auto", "threads", "processes", "gpu")

@@ -180,10 +180,10 @@ class Searcher:
         """For description `text` searched without `caption:`, in folder `within`: the words of it
         that captions are looked up by (indexing.captions.looked_up) and how many of the photos
         searched have them all in their caption (a search with `caption:"…"` narrows to them);
-        None where none has, or the index has no captions or more than config.CAPTIONS_HINTED
-        (each search would scan them)."""
+        None where none has, or the index has no captions, or more than config.CAPTIONS_HINTED
+        without their word index (each search would scan them)."""
         captions = self.store.manifest.get("captions", 0)
-        if not 0 < captions <= config.CAPTIONS_HINTED:
+        if not captions or (captions > config.CAPTIONS_HINTED and not self.store.catalog.caption_words):
             return None
         parts = split_query(text)
         words = looked_up(parts.described) if parts.caption is None else ""

@@ -164,6 +164,12 @@ def test_a_caption_is_searched_by_its_words(tmp_path, capsys, monkeypatch):
     )
     assert main(["info", index]) == 0
     assert "captions:    4 images have one (search their words with caption:WORDS" in capsys.readouterr().out
+    # Past CAPTIONS_HINTED captions, a description's count comes from the captions' word index; an
+    # index without one (made before it, read where it cannot be updated) would scan: no count.
+    monkeypatch.setattr("indexing.config.CAPTIONS_HINTED", 1)
+    assert "in their caption" in handlers.search_text("ana", 5, -1.0, True, "", gr.Request())[2]
+    monkeypatch.setattr(searcher.store.catalog, "caption_words", False)
+    assert "caption" not in handlers.search_text("ana", 5, -1.0, True, "", gr.Request())[2]
 
 
 def test_an_edited_caption_is_read_again_and_an_older_index_reads_them_once(tmp_path):
@@ -200,6 +206,9 @@ def test_an_index_without_captions_says_so_or_to_build_it_again(tmp_path):
         searcher.by_query("red caption:ana")
     assert caught.value.code == "no_captions"
     with sqlite3.connect(tmp_path / "index" / CATALOG) as db:  # as a version before captions left it
+        for trigger in ("caption_words_added", "caption_words_changed", "caption_words_removed"):
+            db.execute(f"DROP TRIGGER {trigger}")
+        db.execute("DROP TABLE caption_words")
         db.execute("ALTER TABLE items DROP COLUMN caption_key")
         db.execute("ALTER TABLE items DROP COLUMN caption")
     old = Searcher.open(tmp_path / "index", embedder)
@@ -247,3 +256,115 @@ def test_a_dataset_s_caption_column_is_searched_with_caption(tmp_path, capsys, t
     assert "has no column 'words'" in capsys.readouterr().err
     assert main(["build", str(tmp_path), "--caption-column", "text"]) == 2  # a folder's are its XMP's
     assert "are for datasets" in capsys.readouterr().err
+
+
+_WORDED = {
+    "a.jpg": "¡Cumpleaños de Ana!\nen la playa",
+    "b.jpg": "Banana split",
+    "c.jpg": "Ana's boat, 2024",
+    "d.jpg": "東京タワー at night",
+    "e.jpg": "cumple_años raro",
+    "f.jpg": None,
+}
+_ASKED = [
+    *("ana", "cumple", "cumpleaños ana", "ana's", "ana's boat", "boat 2024", "202", "banana", "nana"),
+    *("東京", "タワー", "años", "¡", "de la", "playa ana", "split banana", "x", "new", "again"),
+    *("cumple_años", "años raro", "2024", "ana 2"),
+]
+
+
+def _row(key: str, caption: str | None):
+    import numpy as np
+
+    from indexing.catalog import Row
+
+    return Row(key, key, "f", np.zeros(4, np.float32), b"", caption=caption)
+
+
+class _NoScan:
+    """A catalog's connection that fails a scan of every caption."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def execute(self, sql: str, *values):
+        assert "instr(caption_key" not in sql, "the captions were scanned"
+        return self.db.execute(sql, *values)
+
+
+def _found(catalog: Catalog) -> dict[str, list[int]]:
+    """What each of _ASKED finds through the captions' word index, checked against what a scan of
+    every caption finds, and the word index against the captions it holds."""
+    from indexing.tags import folded
+
+    assert catalog.caption_words
+    looked_up = {words: catalog.ids_captioned(folded(words)).tolist() for words in _ASKED}
+    db = catalog._db
+    catalog._db = _NoScan(db)
+    try:  # what the word index finds, or not, is not looked for again by a scan
+        lettered = [words for words in _ASKED if words != "¡"]
+        assert {words: catalog.ids_captioned(folded(words)).tolist() for words in lettered} == {
+            words: looked_up[words] for words in lettered
+        }
+    finally:
+        catalog._db = db
+    catalog.caption_words = False
+    try:
+        assert {words: catalog.ids_captioned(folded(words)).tolist() for words in _ASKED} == looked_up
+    finally:
+        catalog.caption_words = True
+    db = catalog._db
+    db.execute("INSERT INTO caption_words(caption_words) VALUES('integrity-check')")  # raises if not
+    held = db.execute("SELECT rowid, caption_key FROM caption_words ORDER BY rowid").fetchall()
+    assert (
+        held
+        == db.execute(
+            "SELECT id, caption_key FROM items WHERE caption_key IS NOT NULL ORDER BY id"
+        ).fetchall()
+    )
+    return looked_up
+
+
+def test_the_captions_word_index_finds_what_a_scan_does_through_every_write(tmp_path):
+    catalog = Catalog(tmp_path / CATALOG)
+    rows = [_row(key, caption) for key, caption in _WORDED.items()]
+    ids, _ = catalog.assign_ids(rows)
+    catalog.write(rows, ids)
+    a, b, c, d, e, _ = ids
+    found = _found(catalog)
+    assert found["ana"] == [a, c] and found["cumple"] == [a, e] and found["nana"] == []  # not banana
+    assert found["ana's boat"] == [c] and found["202"] == [c] and found["東京"] == [d]
+    assert found["¡"] == [a]  # no letters to look up: the captions are scanned
+    assert found["cumple_años"] == [e] and found["años raro"] == []  # "_" is part of a word
+    catalog.set_facts([(None, None, None, None, (), None, "new words", "b.jpg")])  # an edited caption
+    catalog.write([_row("a.jpg", None)], [a])  # its caption taken out, under its own id
+    catalog.write([_row("c.jpg", "Ana again")], [max(ids) + 1])  # a key written under another id
+    catalog.delete(["d.jpg"])
+    found = _found(catalog)
+    assert found["ana"] == [max(ids) + 1] and found["new"] == [b] and found["banana"] == []
+    assert found["東京"] == [] and found["cumple"] == [e]
+    catalog.close()
+
+
+def test_an_older_catalog_gets_its_captions_word_index_when_opened_for_a_build(tmp_path, monkeypatch):
+    catalog = Catalog(tmp_path / CATALOG)
+    rows = [_row(key, caption) for key, caption in _WORDED.items()]
+    catalog.write(rows, catalog.assign_ids(rows)[0])
+    for trigger in ("caption_words_added", "caption_words_changed", "caption_words_removed"):
+        catalog._db.execute(f"DROP TRIGGER {trigger}")
+    catalog._db.execute("DROP TABLE caption_words")  # as a version before it left it
+    catalog.close()
+    old = Catalog(tmp_path / CATALOG, readonly=True)  # a Hub cache's: searched by a scan, as before
+    assert not old.caption_words and len(old.ids_captioned("ana")) == 2
+    old.close()
+    catalog = Catalog(tmp_path / CATALOG)  # a build's
+    assert len(_found(catalog)["ana"]) == 2
+    catalog.close()
+    # Where SQLite has no FTS5, a catalog has no word index, and captions are scanned.
+    monkeypatch.setattr(
+        "indexing.catalog._CAPTION_WORDS", ("CREATE VIRTUAL TABLE caption_words USING no_such_module(x)",)
+    )
+    bare = Catalog(tmp_path / "bare.sqlite")
+    bare.write(rows, bare.assign_ids(rows)[0])
+    assert not bare.caption_words and len(bare.ids_captioned("ana")) == 2
+    bare.close()
