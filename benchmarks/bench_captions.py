@@ -62,7 +62,7 @@ def main() -> None:
     path = catalog.path
     with_index = path.stat().st_size
     with sqlite3.connect(path) as db:
-        for trigger in ("caption_words_added", "caption_words_changed", "caption_words_removed"):
+        for (trigger,) in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'").fetchall():
             db.execute(f"DROP TRIGGER {trigger}")
         db.execute("DROP TABLE caption_words")
     with sqlite3.connect(path) as db:

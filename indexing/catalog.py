@@ -90,10 +90,15 @@ CREATE INDEX IF NOT EXISTS items_rated ON items(rating) WHERE rating IS NOT NULL
 _CAPTION_WORDS = (
     "CREATE VIRTUAL TABLE caption_words USING fts5(caption_key, detail=none, "
     "tokenize=\"unicode61 remove_diacritics 0 tokenchars '_'\")",
-    """CREATE TRIGGER caption_words_added AFTER INSERT ON items BEGIN
+    # Before a row goes in, the words of the row it replaces (INSERT OR REPLACE, `write`: the same
+    # id, or the same key under another id), which no delete trigger sees unless SQLite's
+    # recursive_triggers is on (a connection's setting: an older version's would not set it).
+    """CREATE TRIGGER caption_words_replaced BEFORE INSERT ON items BEGIN
         DELETE FROM caption_words WHERE rowid = new.id;
-        INSERT INTO caption_words(rowid, caption_key)
-            SELECT new.id, new.caption_key WHERE new.caption_key IS NOT NULL;
+        DELETE FROM caption_words WHERE rowid = (SELECT id FROM items WHERE key = new.key);
+    END""",
+    """CREATE TRIGGER caption_words_added AFTER INSERT ON items WHEN new.caption_key IS NOT NULL BEGIN
+        INSERT INTO caption_words(rowid, caption_key) VALUES (new.id, new.caption_key);
     END""",
     """CREATE TRIGGER caption_words_changed AFTER UPDATE OF caption_key ON items BEGIN
         DELETE FROM caption_words WHERE rowid = old.id;
@@ -210,8 +215,6 @@ class Catalog:
                     self._db.execute("VACUUM")  # give back the space of what moved out
                 self._add_columns()
                 self._db.executescript(_INDEXES)
-                # A row that INSERT OR REPLACE replaces (`write`) then goes through the delete trigger.
-                self._db.execute("PRAGMA recursive_triggers=ON")
                 self._add_caption_words()
             self._db.execute("SELECT count(*) FROM meta").fetchone()
             version = self.format_version()

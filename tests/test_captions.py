@@ -206,9 +206,7 @@ def test_an_index_without_captions_says_so_or_to_build_it_again(tmp_path):
         searcher.by_query("red caption:ana")
     assert caught.value.code == "no_captions"
     with sqlite3.connect(tmp_path / "index" / CATALOG) as db:  # as a version before captions left it
-        for trigger in ("caption_words_added", "caption_words_changed", "caption_words_removed"):
-            db.execute(f"DROP TRIGGER {trigger}")
-        db.execute("DROP TABLE caption_words")
+        _without_word_index(db)
         db.execute("ALTER TABLE items DROP COLUMN caption_key")
         db.execute("ALTER TABLE items DROP COLUMN caption")
     old = Searcher.open(tmp_path / "index", embedder)
@@ -281,6 +279,13 @@ def _row(key: str, caption: str | None):
     return Row(key, key, "f", np.zeros(4, np.float32), b"", caption=caption)
 
 
+def _without_word_index(db: sqlite3.Connection) -> None:
+    """Take a catalog's captions' word index out, with the triggers that keep it."""
+    for (trigger,) in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'").fetchall():
+        db.execute(f"DROP TRIGGER {trigger}")
+    db.execute("DROP TABLE caption_words")
+
+
 class _NoScan:
     """A catalog's connection that fails a scan of every caption."""
 
@@ -350,9 +355,7 @@ def test_an_older_catalog_gets_its_captions_word_index_when_opened_for_a_build(t
     catalog = Catalog(tmp_path / CATALOG)
     rows = [_row(key, caption) for key, caption in _WORDED.items()]
     catalog.write(rows, catalog.assign_ids(rows)[0])
-    for trigger in ("caption_words_added", "caption_words_changed", "caption_words_removed"):
-        catalog._db.execute(f"DROP TRIGGER {trigger}")
-    catalog._db.execute("DROP TABLE caption_words")  # as a version before it left it
+    _without_word_index(catalog._db)  # as a version before it left it
     catalog.close()
     old = Catalog(tmp_path / CATALOG, readonly=True)  # a Hub cache's: searched by a scan, as before
     assert not old.caption_words and len(old.ids_captioned("ana")) == 2
