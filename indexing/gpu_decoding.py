@@ -2,15 +2,14 @@
 
 With decoding on the CPU a GPU build runs at what the cores decode (about 1,100 images/s on 16
 cores, the model idle most of the time); nvJPEG decodes, resizes and crops about 5,700 1024×768
-JPEGs a second on an H200 (benchmarks/RESULTS.md). The build's decode processes then only read and
-hash the files and check their headers (`indexing.decoding.gpu_candidate`), on every core but
-the one that drives the GPU; the GPU decodes them at full size, applies the EXIF
-orientation, makes CLIP's crop (bicubic, antialiased, as Pillow does; left on the GPU for the
-model) and the thumbnail, and encodes the thumbnails (nvJPEG's encoder; they come back in one
-copy a batch). Encoded by Pillow
-on 16 threads, the thumbnails had held the GPU decoder to 713 images/s; on the GPU it runs 1,583
-(benchmarks/RESULTS.md), and Pillow remains the fallback. Any other file is decoded in those
-processes, as without a GPU, and one that nvJPEG refuses on the CPU after.
+JPEGs a second on an H200 (benchmarks/RESULTS.md). The build's decode processes then only read
+and hash the files and check their headers (`indexing.decoding.gpu_candidate`), on every core but
+the one that drives the GPU; the GPU decodes them at full size, applies the EXIF orientation,
+makes CLIP's crop (bicubic, antialiased, as Pillow does; left on the GPU for the model) and the
+thumbnail, and encodes the thumbnails (nvJPEG's encoder; they come back in one copy a batch).
+Encoded by Pillow on 16 threads, the thumbnails had held the GPU decoder to 713 images/s; on the
+GPU it runs 1,583 (benchmarks/RESULTS.md), and Pillow remains the fallback. Any other file is
+decoded in those processes, as without a GPU, and one that nvJPEG refuses on the CPU after.
 
 Needs torchvision built for CUDA, which the project does not install (`nvjpeg()` says whether it
 is there); where it is, a build on the GPU decodes this way by default (`--decode auto`).
