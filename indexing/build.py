@@ -450,12 +450,21 @@ def _reuse_or(
     items: list[SourceItem],
     decoded: list[tuple[Decoded, JpegFile | None, headers.Facts | None]],
 ) -> list[_Prepared]:
-    """A _Prepared from each of a decode process's answers, or the stored vector of the same content."""
+    """A _Prepared from each of a decode process's answers, or the stored vector of the same content;
+    a JPEG for the GPU that came back without its bytes gets the item's (a dataset's row)."""
     indexed = writer.catalog.by_contents([content for (content, *_), *_ in decoded if content])
     return [
         _stored_copy(writer, item, content, indexed[content], facts)
         if content in indexed
-        else _Prepared(item, pixels, thumbnail, content=content, error=error, jpeg=jpeg, facts=facts)
+        else _Prepared(
+            item,
+            pixels,
+            thumbnail,
+            content=content,
+            error=error,
+            jpeg=jpeg if jpeg is None or jpeg.raw else replace(jpeg, raw=item.data),
+            facts=facts,
+        )
         for item, ((content, pixels, thumbnail, error), jpeg, facts) in zip(items, decoded, strict=True)
     ]
 

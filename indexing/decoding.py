@@ -11,7 +11,7 @@ thumbnail, or the reason the image is unusable.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -130,18 +130,19 @@ def prepare_several(
     """`prepare_for_model` of each (data, content, header wanted), or with `gpu` `read_for_the_gpu`:
     one task for a few images, so that a process pool's per-task costs in the parent are paid once
     for them. With each, what the header of its bytes says where it is wanted (a dataset's row:
-    `header_facts`), else None."""
-    return [
-        (
-            *(
-                read_for_the_gpu(data, size, fast, content, pictures=pictures)
-                if gpu
-                else (prepare_for_model(data, size, fast, content, pictures=pictures), None)
-            ),
-            header_facts(data) if wanted else None,
-        )
-        for data, content, wanted in jobs
-    ]
+    `header_facts`), else None. A JPEG given as bytes (a dataset's row) comes back without them
+    (its `raw` empty): the build has them, and their way back through the pipe cost the process
+    that drives the GPU 20–70 µs an image (benchmarks/RESULTS.md, eighteenth session)."""
+    done: list[tuple[Decoded, JpegFile | None, headers.Facts | None]] = []
+    for data, content, wanted in jobs:
+        if gpu:
+            decoded, jpeg = read_for_the_gpu(data, size, fast, content, pictures=pictures)
+            if jpeg is not None and isinstance(data, bytes):
+                jpeg = replace(jpeg, raw=b"")
+        else:
+            decoded, jpeg = prepare_for_model(data, size, fast, content, pictures=pictures), None
+        done.append((decoded, jpeg, header_facts(data) if wanted else None))
+    return done
 
 
 def header_facts(data: Path | bytes | Image.Image) -> headers.Facts | None:
