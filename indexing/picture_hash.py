@@ -1,4 +1,5 @@
-"""A photo's picture hash: what identifies the picture in a JPEG or PNG file apart from its metadata.
+"""A photo's picture hash: what identifies the picture in a JPEG, PNG or WebP file apart from its
+metadata.
 
 Photo editors and file managers write keywords, ratings, captions and dates inside a JPEG (digiKam
 and Lightroom when told to, Windows' Explorer and Photos always): its EXIF, XMP, IPTC and comment
@@ -7,8 +8,10 @@ image, decoded and embedded again; this one leaves those segments out and keeps 
 picture: the tables, the frame and every byte from the first scan on (a trailer after the end, a
 phone's motion-photo video, with them), plus the EXIF orientation, which turns the picture, and
 Adobe's segment, which tells how its colours decode. A PNG likewise without its text chunks (XMP
-among them), its time and its EXIF (but the orientation). Anything else, or a file whose segments
-or chunks do not read as its format's, is hashed whole.
+among them), its time and its EXIF (but the orientation); a WebP without its EXIF and XMP chunks
+(but the orientation) and its extended header (`VP8X`, which an editor adds with the first
+metadata: its flags say which other chunks there are, and those are hashed). Anything else (HEIC,
+TIFF, camera RAW), or a file whose segments or chunks do not read as its format's, is hashed whole.
 
 The hash is XXH3's 128 bits (the `xxhash` package, which `datasets` needs too): 0.15 ms a 3.85 MB
 photo, where BLAKE2b, the whole-file hash of indexes made before (`sources.content_hash`), takes
@@ -27,6 +30,11 @@ import xxhash
 KIND = "xxh3-picture"
 
 _JPEG, _PNG = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"
+_RIFF, _WEBP = b"RIFF", b"WEBP"
+# A WebP's chunks that leave the picture as it is (see above).
+_WEBP_METADATA = frozenset({b"VP8X", b"EXIF", b"XMP "})
+# Its chunks of picture: a still one's (lossy or lossless) and an animation's frames.
+_WEBP_PICTURE = frozenset({b"VP8 ", b"VP8L", b"ANMF"})
 # A PNG's chunks of metadata: texts (XMP among them, in an iTXt), when it was saved, EXIF.
 _PNG_METADATA = frozenset({b"tEXt", b"zTXt", b"iTXt", b"tIME", b"eXIf"})
 _RAW_EXIF = b"Raw profile type exif\0"
@@ -39,12 +47,14 @@ _BYTE_ORDERS: dict[bytes, Literal["little", "big"]] = {b"II": "little", b"MM": "
 
 
 def picture_hash(data: bytes) -> str:
-    """The hash of the picture of JPEG or PNG `data` (see above); that of the whole file for
+    """The hash of the picture of JPEG, PNG or WebP `data` (see above); that of the whole file for
     anything else."""
     if data.startswith(_JPEG):
         return _jpeg(data)
     if data.startswith(_PNG):
         return _png(data)
+    if data.startswith(_RIFF) and data[8:12] == _WEBP:
+        return _webp(data)
     return _whole(data)
 
 
@@ -98,8 +108,34 @@ def _png(data: bytes) -> str:
     return _whole(data)
 
 
+def _webp(data: bytes) -> str:
+    """A WebP's picture hash: its chunks but metadata's (`_WEBP_METADATA`), what follows the RIFF
+    container (a trailer), then its orientation. Its container's size is left out: it changes
+    with the metadata."""
+    view = memoryview(data)
+    digest = xxhash.xxh3_128(b"webp picture")
+    orientation, at, pictured = 1, 12, False
+    container_end = min(len(data), 8 + int.from_bytes(data[4:8], "little"))
+    while at + 8 <= container_end:
+        kind, size = data[at : at + 4], int.from_bytes(data[at + 4 : at + 8], "little")
+        if at + 8 + size > len(data):
+            return _whole(data)  # cut short: not a whole WebP
+        if kind == b"EXIF":
+            exif = view[at + 8 : at + 8 + size]
+            orientation = _orientation(exif[6:] if bytes(exif[:6]) == b"Exif\0\0" else exif)
+        elif kind not in _WEBP_METADATA:
+            digest.update(view[at : at + 8 + size])
+            pictured = pictured or kind in _WEBP_PICTURE
+        at += 8 + size + (size & 1)  # (a chunk of an odd size is padded to an even one)
+    if not pictured:
+        return _whole(data)
+    digest.update(view[container_end:])
+    digest.update(orientation.to_bytes(2, "big"))
+    return digest.hexdigest()
+
+
 def _whole(data: bytes) -> str:
-    """The hash of a whole file (neither a JPEG nor a PNG, or not a whole one)."""
+    """The hash of a whole file (not a JPEG, PNG or WebP, or not a whole one)."""
     return xxhash.xxh3_128_hexdigest(data)
 
 

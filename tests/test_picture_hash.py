@@ -1,6 +1,7 @@
-"""A JPEG's picture hash: the same when only its metadata changes (an editor's keywords, rating,
-caption written inside the file), different when its picture or its orientation does; a build of a
-new index then keeps the photo's vector, where an older index embeds it again."""
+"""A JPEG's (a PNG's, a WebP's) picture hash: the same when only its metadata changes (an
+editor's keywords, rating, caption written inside the file), different when its picture or its
+orientation does; a build of a new index then keeps the photo's vector, where an older index embeds
+it again."""
 
 from __future__ import annotations
 
@@ -103,6 +104,33 @@ def test_a_png_s_text_chunks_leave_its_picture_hash_as_it_is():
     colour_image("blue").save(blue, "PNG")
     assert picture_hash(blue.getvalue()) != picture_hash(png)
     assert picture_hash(png[:-6]) == xxhash.xxh3_128_hexdigest(png[:-6])  # cut short: hashed whole
+
+
+def _webp(colour: str = "red", **options: object) -> bytes:
+    buffer = io.BytesIO()
+    colour_image(colour).save(buffer, "WEBP", **options)
+    return buffer.getvalue()
+
+
+def test_a_webp_s_metadata_chunks_leave_its_picture_hash_as_it_is():
+    upright, turned = Image.Exif(), Image.Exif()
+    upright[0x0112], turned[0x0112] = 1, 6
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/" xmp:Rating="4"/>'
+    for kind in ({"lossless": True}, {"quality": 80}):
+        plain = _webp(**kind)
+        # An editor's metadata: EXIF and XMP chunks, and the extended header that says they are there.
+        tagged = _webp(**kind, exif=upright.tobytes(), xmp=xmp)
+        assert tagged[12:16] == b"VP8X" and plain[12:16] != b"VP8X"
+        assert Image.open(io.BytesIO(tagged)).info["xmp"]  # a WebP as readers see it
+        assert picture_hash(tagged) == picture_hash(plain) != xxhash.xxh3_128_hexdigest(tagged)
+        assert picture_hash(_webp(**kind, exif=turned.tobytes())) != picture_hash(plain)  # turned
+        assert picture_hash(_webp("blue", **kind)) != picture_hash(plain)
+        assert picture_hash(plain + b"trailer") != picture_hash(plain)
+        assert picture_hash(tagged[:-10]) == xxhash.xxh3_128_hexdigest(tagged[:-10])  # cut short: whole
+    no_picture = (
+        b"RIFF" + (16).to_bytes(4, "little") + b"WEBP" + b"XMP " + (4).to_bytes(4, "little") + b"<x/>"
+    )
+    assert picture_hash(no_picture) == xxhash.xxh3_128_hexdigest(no_picture)
 
 
 def _counted(embedder: ColourEmbedder) -> list[int]:
