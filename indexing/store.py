@@ -644,9 +644,12 @@ class IndexStore:
         return found
 
     def _tagged(self, tag: str) -> np.ndarray:
-        """The ids of the images with keyword `tag` (as indexing.tags.fold writes it), from the
-        keywords' ids read once; a BuscadorError for an index that does not record keywords."""
+        """The ids of the images with keyword `tag` (as indexing.tags.fold writes it): the
+        catalog's scan of its keywords as compared, or in an index made before, from every
+        keyword's ids read once; a BuscadorError for an index that does not record keywords."""
         _require(self.catalog.tagged, "keywords")
+        if (found := self.catalog.ids_tagged(tag)) is not None:
+            return found
         with self._subsets_lock:
             if self._keywords is None:
                 self._keywords = self.catalog.ids_by_keyword(fold)

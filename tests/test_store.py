@@ -71,7 +71,7 @@ def test_a_format_1_index_is_migrated_in_place_when_opened(tmp_path, built_index
     assert set(_columns(old)) == {
         *("id", "key", "label", "fingerprint", "content", "meta"),
         *("taken", "lat", "lon", "place", "country", "seconds", "tags", "rating"),  # added, no new format
-        *("caption", "caption_key"),
+        *("caption", "caption_key", "tags_key"),
     }
     manifest = verify(old, thumbnails=True)  # the rewritten manifest matches the migrated files
     assert manifest["format_version"] == FORMAT_VERSION == 5

@@ -339,7 +339,9 @@ def test_an_index_that_does_not_record_keywords_or_ratings_says_to_build_it_agai
     build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
     with sqlite3.connect(tmp_path / "index" / CATALOG) as db:  # as a version before them left it
         db.execute("DROP INDEX items_rated")
+        db.execute("DROP TRIGGER tags_key_stale")
         db.execute("ALTER TABLE items DROP COLUMN rating")
+        db.execute("ALTER TABLE items DROP COLUMN tags_key")
         db.execute("ALTER TABLE items DROP COLUMN tags")
         db.execute("UPDATE meta SET value='4' WHERE name='headers_reader'")
     old = Searcher.open(tmp_path / "index", embedder)
@@ -425,3 +427,46 @@ def test_a_minus_leaves_out_a_keyword_or_a_kind_and_refuses_what_cannot_be_left_
             searcher.by_query(f"red {negated}")
     assert "no se puede excluir" in text.error("es", caught.value)
     assert [hit.key for hit in searcher.by_query('red -people -"red car"', k=1)]  # words, as before
+
+
+def test_a_keyword_search_scans_keywords_as_compared_and_checks_those_an_older_version_changed(tmp_path):
+    import numpy as np
+
+    from indexing.catalog import Catalog, Row
+    from indexing.tags import fold
+
+    catalog = Catalog(tmp_path / CATALOG)
+    rows = [Row(key, key, "f", np.zeros(4, np.float32), b"") for key in ("a.jpg", "b.jpg", "c.jpg", "d.jpg")]
+    a, b, c, d = ids = catalog.assign_ids(rows)[0]
+    catalog.write(rows, ids)
+
+    def said(key: str, *tags: str) -> tuple:
+        return (None, None, None, None, tags, None, None, key)
+
+    def found(tag: str) -> list[int]:
+        """`tag:`'s images by the scan, checked against every keyword's ids read (the old way)."""
+        scanned = catalog.ids_tagged(fold(tag)).tolist()
+        assert scanned == catalog.ids_by_keyword(fold).get(fold(tag), np.empty(0)).tolist()
+        return scanned
+
+    catalog.set_facts(
+        [said("a.jpg", "Ana María", "Playa"), said("b.jpg", "ANA"), said("c.jpg", "Ana María de la Playa")]
+    )
+    assert found("ana maria") == [a] and found("Ana") == [b] and found("playa") == [a]
+    assert found("maria") == [] and found("ana maría de la playa") == [c]
+    # A version before the keys changes keywords: the key goes, and those images are checked as they are.
+    catalog._db.execute("UPDATE items SET tags='Luis' WHERE key='b.jpg'")
+    catalog._db.execute("UPDATE items SET tags='Gaviota' WHERE key='d.jpg'")
+    assert catalog._db.execute("SELECT tags_key FROM items WHERE key='b.jpg'").fetchone() == (None,)
+    assert found("ana") == [] and found("luis") == [b] and found("gaviota") == [d]
+    catalog.close()
+    catalog = Catalog(tmp_path / CATALOG)  # opened for the next build: the keys written again
+    assert catalog._db.execute(
+        "SELECT tags_key FROM items WHERE key IN ('b.jpg', 'd.jpg') ORDER BY id"
+    ).fetchall() == [
+        ("\nluis\n",),
+        ("\ngaviota\n",),
+    ]
+    catalog.set_facts([said("b.jpg", "LUIS", "luis")])  # changed in case alone: the same key, found still
+    assert found("luis") == [b] and found("gaviota") == [d]
+    catalog.close()
