@@ -82,13 +82,6 @@ CREATE INDEX IF NOT EXISTS items_country ON items(country);
 CREATE INDEX IF NOT EXISTS items_unplaced ON items(id) WHERE lat IS NOT NULL AND place IS NULL;
 CREATE INDEX IF NOT EXISTS items_rated ON items(rating) WHERE rating IS NOT NULL;
 """
-# The words of the captions (`caption_key`), in SQLite's full-text index (FTS5), so that a caption
-# search looks them up instead of reading every caption (0.1–0.3 s at a million: bench_captions).
-# Its own copy of each caption under the image's id, kept by triggers on every write (a replaced
-# or deleted row's goes by its id, whatever it said); words are runs of letters, digits and "_",
-# as Python's regular expressions say (indexing.captions.words_query). A build adds it where it
-# lacks, filled from the captions there: an index in a read-only Hub cache, or where SQLite has
-# no FTS5, is searched as before.
 # Each image's keywords as they are compared (`_tags_key`: folded, a line each, between line
 # breaks), so that a `tag:` search is one scan in SQLite, not every keyword set folded in Python
 # (5.3 s at a million photos each with keywords of its own). Written with the keywords
@@ -102,6 +95,13 @@ BEGIN
     UPDATE items SET tags_key = NULL WHERE id = new.id;
 END
 """
+# The words of the captions (`caption_key`), in SQLite's full-text index (FTS5), so that a caption
+# search looks them up instead of reading every caption (0.1–0.3 s at a million: bench_captions).
+# Its own copy of each caption under the image's id, kept by triggers on every write (a replaced
+# or deleted row's goes by its id, whatever it said); words are runs of letters, digits and "_",
+# as Python's regular expressions say (indexing.captions.words_query). A build adds it where it
+# lacks, filled from the captions there: an index in a read-only Hub cache, or where SQLite has
+# no FTS5, is searched as before.
 _CAPTION_WORDS = (
     "CREATE VIRTUAL TABLE caption_words USING fts5(caption_key, detail=none, "
     "tokenize=\"unicode61 remove_diacritics 0 tokenchars '_'\")",
@@ -132,7 +132,7 @@ def _tags_key(tags: str | None) -> str | None:
     """An image's keywords (a line each) as `tags_key` keeps them: folded (indexing.tags.fold),
     each once, a line each, a line break before the first and after the last; None for none."""
     keys = dict.fromkeys(fold(tag) for tag in tags.split("\n")) if tags else {}
-    return f"\n{chr(10).join(keys)}\n" if keys else None
+    return "\n" + "\n".join(keys) + "\n" if keys else None
 
 
 def _m002_drop_size(db: sqlite3.Connection) -> None:
