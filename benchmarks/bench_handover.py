@@ -1,7 +1,8 @@
 """What handing decode work out and taking it back costs the build's main thread, the one that
 also runs the model: `indexing.build._decoded` with stand-in decoding (each task sleeps 4 ms an
-image and returns a 224×224 crop an image), in the shapes a GPU build uses: 16 reader threads
-taking one image a task (`--decode gpu`), and 15 processes taking four (`--decode processes`).
+image and returns a 224×224 crop an image), in the shapes builds use: 4 threads taking one image
+a task (a CPU build's `--decode threads`), and on a 16-core GPU machine 15 processes taking
+PROCESS_CHUNK (`--decode processes`) or GPU_CHUNK (`--decode gpu`, where they only read the files).
 Prints images/s and the main thread's CPU time an image; asserts nothing.
 
 Usage: .venv/bin/python -m benchmarks.bench_handover [--images 8000]
@@ -15,7 +16,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 import numpy as np
 
 from benchmarks import arguments
-from indexing.build import _decoded, _Decoders, _Prepared
+from indexing.build import GPU_CHUNK, PROCESS_CHUNK, _decoded, _Decoders, _Prepared
 from indexing.sources import SourceItem
 
 SECONDS_AN_IMAGE = 0.004
@@ -53,10 +54,13 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=8000)
     args = parser.parse_args()
     items = [SourceItem(f"k{i}", f"k{i}", "", b"") for i in range(args.images)]
-    with ThreadPoolExecutor(16) as threads:
-        measure("16 reader threads, 1 image a task", threads, items, workers=16, chunk=1, ahead=1)
+    with ThreadPoolExecutor(4) as threads:
+        measure("4 threads, 1 image a task", threads, items, workers=4, chunk=1, ahead=0)
     with ProcessPoolExecutor(15) as processes:
-        measure("15 processes, 4 images a task", processes, items, workers=15, chunk=4, ahead=2)
+        for chunk in (PROCESS_CHUNK, GPU_CHUNK):
+            measure(
+                f"15 processes, {chunk} images a task", processes, items, workers=15, chunk=chunk, ahead=2
+            )
 
 
 if __name__ == "__main__":
