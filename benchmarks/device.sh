@@ -102,7 +102,7 @@ print(*(f'{n} {m.version(n)}' for n in ('torch', 'torchvision', 'transformers', 
     if [ "$1" = run ]; then
         echo "== 1. bench_indexing"
         python3 -m benchmarks.bench_indexing --size 1024x768 --images "$IMAGES" --seed-images 200 \
-            --fidelity-images 200 --skip-queries --variants
+            --fidelity-images 1000 --skip-queries --variants
     fi
     if compgen -G ".whl/code-*" >/dev/null || [ "$1" = compare ]; then
         echo "== 2. the same build, each carried commit's code and this code, alternated"
