@@ -638,20 +638,19 @@ class Catalog:
 
     def ids_tagged(self, tag: str) -> np.ndarray | None:
         """The ids of the images with keyword `tag` (as indexing.tags.fold writes it), in order:
-        one scan of the keywords as compared (`tags_key`), those without it checked here. None
-        where the catalog does not keep them so (an index made before, read-only: the caller
-        reads every keyword's ids, `ids_by_keyword`)."""
+        one scan of the keywords as compared (`tags_key`), those without it keyed here as a build
+        would key them (`_tags_key`). None where the catalog does not keep them so (an index made
+        before, read-only: the caller reads every keyword's ids, `ids_by_keyword`)."""
         if not self.tags_keyed:
             return None
+        key = f"\n{tag}\n"
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, CASE WHEN tags_key IS NULL THEN tags END FROM items WHERE "
                 "instr(tags_key, ?) > 0 OR (tags_key IS NULL AND tags IS NOT NULL) ORDER BY id",
-                (f"\n{tag}\n",),
+                (key,),
             ).fetchall()
-        return np.array(
-            [i for i, tags in rows if tags is None or tag in {fold(t) for t in tags.split("\n")}], np.int64
-        )
+        return np.array([i for i, tags in rows if tags is None or key in (_tags_key(tags) or "")], np.int64)
 
     def ids_rated(self, least: int) -> np.ndarray:
         """The ids of the images rated `least` stars or more, in order (none where the catalog has
