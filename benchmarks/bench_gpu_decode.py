@@ -8,12 +8,12 @@ On files already read into memory, in batches of 128 (a GPU build's batch):
    the thumbnails' JPEG encoding on the GPU (nvJPEG's encoder), then with Pillow on `--readers`
    threads instead, with the thumbnails' mean size each way;
 3. the same while `--readers` threads, then 4, read, hash and check files as a build's reader
-   threads do: the step runs on the build's main thread, and every tensor operation there lets go
-   of Python's lock, which busy readers then hold; each with Python's switch interval at its
+   threads did before the build read in processes: every tensor operation of the step lets go of
+   Python's lock, which busy readers then hold; each with Python's switch interval at its
    default (5 ms) and at 0.5 ms, which would give the lock back to the GPU's thread sooner;
 4. the same while `--readers`, then 4, processes read, hash and check them, sending each file
-   back through a queue that a thread of this process empties: readers in processes, an idea for
-   the build, hold no lock of this process but what taking their files costs.
+   back through a queue that a thread of this process empties, as a build's decode processes now
+   read them: they hold no lock of this process but what taking their files costs.
 Also the crops' difference from the CPU path's (`clip_pixels` of a reduced-size decode), in
 0-255 levels.
 
