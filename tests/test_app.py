@@ -369,7 +369,7 @@ def test_browser_speaks_spanish_to_spanish_visitors(browser, server):
     page.goto(server + "?q=un+gato&k=2")
     page.wait_for_function("document.querySelectorAll('#results .caption-label').length === 2", timeout=30000)
     assert page.get_by_text("Opciones: K, puntuación mínima").first.is_visible()
-    assert page.get_by_text("2 resultados para «un gato»").is_visible()
+    page.get_by_text("2 resultados para «un gato»").wait_for(timeout=10000)  # visible, or it fails
     page.screenshot(path=ARTIFACTS / "spanish.png", full_page=True)
     page.close()
 
@@ -826,7 +826,8 @@ def test_browser_duplicates_tab_lists_groups_of_a_folder_index(browser, copies_i
         page = browser.new_page(locale="es-ES")
         page.goto(url)
         page.get_by_role("tab", name="Duplicados").click()
-        assert not page.locator("#results").is_visible() and not page.locator("#examples").is_visible()
+        for hidden in ("#results", "#examples"):  # the tab's script runs after the click returns
+            page.wait_for_selector(hidden, state="hidden", timeout=10000)
         page.locator("#find-duplicates").click()
         page.wait_for_function(
             "document.querySelectorAll('#duplicates .dup-item').length === 5", timeout=30000
