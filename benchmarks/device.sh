@@ -17,7 +17,8 @@
 #      fidelity of bf16 on the GPU);
 #   2. with REVs' code carried, the same build with each and with this code, alternated, twice,
 #      each in a process of its own after a build of 256 photos that warms the GPU up;
-#   3. bench_gpu_decode (the GPU's decoding alone, and beside busy readers);
+#   3. bench_gpu_decode (the GPU's decoding alone, and beside busy readers), then bench_precision
+#      (fp32 against bf16 for each of the model's paths, and what `auto` chooses for each);
 #   4. the command-line build of the same photos, as a user runs it.
 # About 4 minutes on an H200 (figures: benchmarks/RESULTS.md).
 set -euo pipefail
@@ -109,8 +110,9 @@ print(*(f'{n} {m.version(n)}' for n in ('torch', 'torchvision', 'transformers', 
         compare_codes
     fi
     if [ "$1" = run ]; then
-        echo "== 3. bench_gpu_decode"
+        echo "== 3. bench_gpu_decode, then bench_precision"
         python3 -m benchmarks.bench_gpu_decode --images 1000
+        python3 -m benchmarks.bench_precision --batches 32,128,256
     fi
     echo "== 4. python -m indexing build"
     rm -rf /tmp/device-index

@@ -122,12 +122,36 @@ def test_a_build_that_only_reuses_vectors_keeps_the_recorded_precision(tmp_path,
     assert read_manifest(tmp_path / "index")["precision"] == {"image": "fp32"}
 
 
-def test_auto_is_bf16_on_a_gpu_that_supports_it(monkeypatch):
+def test_auto_on_a_gpu_runs_image_batches_in_bf16_and_times_single_queries(monkeypatch, caplog):
+    import contextlib
+    import time
+
     import torch
 
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    assert Precision("auto", "cuda").fixed == "bf16"
-    assert Precision("auto", "cuda:1").fixed == "bf16"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert Precision("auto", "cuda").fixed == "fp32"
-    assert Precision("fp32", "cuda").fixed == "fp32"
+    assert Precision("auto", "cuda").fixed == "fp32" and Precision("bf16", "cuda").fixed == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert Precision("auto", "cuda:1").fixed is None  # to be chosen on each path's first input
+    gpu = Precision("auto", "cuda")
+    synced: list[str] = []
+    monkeypatch.setattr(torch.cuda, "synchronize", synced.append)
+    running: list[str] = []  # CUDA's autocast, played on this machine: which precision runs
+
+    @contextlib.contextmanager
+    def autocast(precision: str):
+        running.append(precision)
+        yield
+
+    monkeypatch.setattr(gpu, "_autocast", autocast)
+    vector = torch.nn.functional.normalize(torch.ones(1, 4), dim=-1)
+
+    def single_query(rows: slice) -> torch.Tensor:  # bf16 slower, as an H200's single texts were
+        time.sleep(0.03 if running[-1] == "bf16" else 0.001)
+        return vector.expand(rows.stop, 4)
+
+    with caplog.at_level("INFO", logger="indexing.precision"):
+        assert gpu.run("image", 128, single_query).shape == (128, 4)
+        gpu.run("text", 1, single_query)
+    assert gpu.chosen == {"image_batch": "bf16", "text_one": "fp32"}
+    assert "bf16 by rule for this GPU" in caplog.records[0].getMessage()
+    assert synced == ["cuda"] * 6  # each probe timed once the GPU finished it
