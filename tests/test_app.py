@@ -342,12 +342,22 @@ def test_browser_address_bar_follows_the_searches_and_back_returns_to_one(browse
     page.close()
 
 
+def _upload_query_image(page, path: Path) -> None:
+    """Drop `path` on the Image tab and wait until the page shows it: uploaded, the search's input."""
+    shown = (
+        "(() => { const i = document.querySelector('#query-image img');"
+        " return !!i && i.complete && i.naturalWidth > 0; })()"
+    )
+    assert not page.evaluate(shown)
+    page.locator("#query-image input[type=file]").set_input_files(str(path))
+    page.wait_for_function(shown, timeout=30000)
+
+
 def test_browser_image_upload_finds_itself_first(browser, server, collection):
     page = browser.new_page(locale="en-US")
     page.goto(server)
     page.get_by_role("tab", name="Image").click()
-    page.locator("#query-image input[type=file]").set_input_files(str(collection / "img_011.png"))
-    page.wait_for_timeout(500)
+    _upload_query_image(page, collection / "img_011.png")
     page.locator("#search-image").click()
     page.wait_for_function("document.querySelectorAll('#results .caption-label').length > 0", timeout=30000)
     assert _captions(page)[0].startswith("#1 · 1.0000 · img_011.png")
@@ -512,7 +522,7 @@ def test_browser_combined_query_weighs_the_image_and_the_words(browser, server, 
     page = browser.new_page(locale="en-US")
     page.goto(server)
     page.get_by_role("tab", name="Image").click()
-    page.locator("#query-image input[type=file]").set_input_files(str(collection / "img_011.png"))
+    _upload_query_image(page, collection / "img_011.png")
     page.locator("#image-words textarea, #image-words input").first.fill("a blue square")
     share = page.get_by_label("Image's share (0: words only, 1: image only)").first
     share.wait_for(state="visible")
