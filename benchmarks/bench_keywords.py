@@ -52,7 +52,7 @@ def main() -> None:
     read = time.perf_counter() - started
     fold.cache_clear()
     started = time.perf_counter()
-    tagged, _ = catalog.top_tags(fold, 10)
+    tagged, _ = catalog.top_tags(10)
     counted = time.perf_counter() - started
     catalog.close()
     shape = "every photo with keywords of its own too" if args.unique else "three of eight keywords"

@@ -478,19 +478,25 @@ class Catalog:
                 (most,),
             ).fetchall()
 
-    def top_tags(self, folded: Callable[[str], str], most: int) -> tuple[int, list[tuple[str, int]]]:
+    def top_tags(self, most: int) -> tuple[int, list[tuple[str, int]]]:
         """How many images have keywords, and the `most` keywords the most images have: (keyword
-        as first written, count), keywords compared as `folded` writes them, ties in its order."""
-        groups = self._keyword_groups()
+        as its first image wrote it, count), keywords compared as `fold` writes them, ties in its
+        order. Counted from the keywords as compared (`tags_key`), each set of them once, where the
+        catalog keeps them: no keyword folded but a row's without its key (a million photos, each
+        with keywords of its own: 1.7–1.9 s, where folding every set took 4.0–4.2)."""
         counts: Counter[str] = Counter()
-        shown: dict[str, str] = {}
-        for tags, ids in groups:
-            many = ids.count(",") + 1
-            for key, tag in {folded(t): t for t in tags}.items():
-                counts[key] += many
-                shown.setdefault(key, tag)
+        first: dict[str, int] = {}  # keyword as compared → the lowest id of an image with it
+        tagged = 0
+        for keyed, tags, n, low in self._tag_sets():
+            tagged += n
+            for key in tags[1:-1].split("\n") if keyed else {fold(t) for t in tags.split("\n")}:
+                counts[key] += n
+                if low < first.get(key, low + 1):
+                    first[key] = low
         ranked = sorted(counts.items(), key=lambda counted: (-counted[1], counted[0]))[:most]
-        return sum(ids.count(",") + 1 for _, ids in groups), [(shown[key], n) for key, n in ranked]
+        with self._lock:
+            shown = [(self._written(key, first[key]), n) for key, n in ranked]
+        return tagged, shown
 
     def folders_named(self, name: str, most: int = 5) -> list[str]:
         """Up to `most` folders whose path ends with the folders `name` (case aside): where
@@ -793,6 +799,30 @@ class Catalog:
         """The keys of the rows `where` (an SQL WHERE clause) picks with `values`, by id."""
         with self._lock:
             return [key for (key,) in self._db.execute(f"SELECT key FROM items {where} ORDER BY id", values)]
+
+    def _tag_sets(self) -> list[tuple[int, str, int, int]]:
+        """(1 if as compared else 0, keywords, how many images have just them, the lowest id of
+        one) for each set of keywords images have: as compared (`tags_key`, "\\nana\\nplaya\\n")
+        where a row keeps them so, else as written, a line each. (Grouped by the key alone, then
+        the rows without it, if any, by their keywords: one grouping of both took 1.7× as long.)"""
+        if not self.tagged:
+            return []
+        written = "SELECT 0, tags, COUNT(*), MIN(id) FROM items WHERE tags IS NOT NULL {} GROUP BY tags"
+        with self._lock:
+            if not self.tags_keyed:
+                return self._db.execute(written.format("")).fetchall()
+            sets = self._db.execute(
+                "SELECT 1, tags_key, COUNT(*), MIN(id) FROM items WHERE tags IS NOT NULL "
+                "GROUP BY tags_key ORDER BY tags_key"
+            ).fetchall()
+            if sets and sets[0][1] is None:  # (NULL sorts first) rows whose keywords changed without it
+                sets[:1] = self._db.execute(written.format("AND tags_key IS NULL")).fetchall()
+            return sets
+
+    def _written(self, key: str, i: int) -> str:
+        """Keyword `key` (as compared) as image `i` wrote it (the caller holds the lock)."""
+        (tags,) = self._db.execute("SELECT tags FROM items WHERE id=?", (i,)).fetchone()
+        return {fold(t): t for t in tags.split("\n")}.get(key, key)  # (a key from another fold: itself)
 
     def _keyword_groups(self) -> list[tuple[list[str], str]]:
         """(keywords, the ids of the images with just those, "4,7,9") for each set of keywords

@@ -270,7 +270,7 @@ def write_index(
         manifest["ratings"] = {str(stars): n for stars, n in ratings.items()}  # 5 stars: n, 4: n, ...
     if captions := catalog.captions():
         manifest["captions"] = captions  # the images with a caption
-    tagged, tags = catalog.top_tags(fold, TOP_TOWNS)
+    tagged, tags = catalog.top_tags(TOP_TOWNS)
     if tags:
         manifest["tags"] = {"count": tagged, "top": dict(tags)}  # the images with keywords, the most used
     if years := catalog.years_taken():

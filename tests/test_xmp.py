@@ -470,3 +470,55 @@ def test_a_keyword_search_scans_keywords_as_compared_and_checks_those_an_older_v
     catalog.set_facts([said("b.jpg", "LUIS", "luis")])  # changed in case alone: the same key, found still
     assert found("luis") == [b] and found("gaviota") == [d]
     catalog.close()
+
+
+def test_the_most_used_keywords_are_counted_from_the_keys_as_folding_every_keyword_counts_them(tmp_path):
+    from collections import Counter
+
+    import numpy as np
+
+    from indexing.catalog import Catalog, Row
+    from indexing.tags import fold
+
+    catalog = Catalog(tmp_path / CATALOG)
+    keys = [f"{i}.jpg" for i in range(9)]
+    rows = [Row(key, key, "f", np.zeros(4, np.float32), b"") for key in keys]
+    catalog.write(rows, catalog.assign_ids(rows)[0])
+    sets = [
+        ("Playa", "ana"),
+        ("ANA", "Playa"),
+        ("Ana",),
+        ("Cumpleaños", "Playa", "PLAYA"),
+        ("cumpleanos",),
+        ("Luis",),
+        ("Ana", "Playa"),
+        ("Gaviota", "luis"),
+    ]
+    catalog.set_facts(
+        [(None, None, None, None, tags, None, None, key) for key, tags in zip(keys[:8], sets, strict=True)]
+    )
+    catalog._db.execute("UPDATE items SET tags='Perro\nLUIS' WHERE key='5.jpg'")  # a version before the keys
+
+    def folding_every_keyword(most: int) -> list[tuple[str, int]]:
+        """What the count was before the keys: every image's keywords folded, the first image's form shown."""
+        tags = [
+            t.split("\n")
+            for (t,) in catalog._db.execute("SELECT tags FROM items WHERE tags IS NOT NULL ORDER BY id")
+        ]
+        counts = Counter(key for each in tags for key in {fold(t) for t in each})
+        shown: dict[str, str] = {}
+        for each in tags:
+            for key, tag in {fold(t): t for t in each}.items():
+                shown.setdefault(key, tag)
+        return [(shown[k], n) for k, n in sorted(counts.items(), key=lambda c: (-c[1], c[0]))[:most]]
+
+    assert catalog._db.execute("SELECT tags_key FROM items WHERE key='5.jpg'").fetchone() == (None,)
+    assert catalog.top_tags(3) == (8, [("ana", 4), ("Playa", 4), ("Cumpleaños", 2)])
+    assert catalog.top_tags(10) == (8, folding_every_keyword(10))
+    expected = folding_every_keyword(10)
+    catalog._db.execute("DROP TRIGGER tags_key_stale")
+    catalog._db.execute("ALTER TABLE items DROP COLUMN tags_key")  # as a version before the keys left it
+    catalog.close()
+    old = Catalog(tmp_path / CATALOG, readonly=True)
+    assert not old.tags_keyed and old.top_tags(10) == (8, expected)
+    old.close()
