@@ -1,5 +1,5 @@
-"""A photo's picture hash: what identifies the picture in a JPEG, PNG or WebP file apart from its
-metadata.
+"""A photo's picture hash: what identifies the picture in a JPEG, PNG, WebP or HEIF (HEIC, AVIF)
+file apart from its metadata.
 
 Photo editors and file managers write keywords, ratings, captions and dates inside a JPEG (digiKam
 and Lightroom when told to, Windows' Explorer and Photos always): its EXIF, XMP, IPTC and comment
@@ -10,8 +10,11 @@ phone's motion-photo video, with them), plus the EXIF orientation, which turns t
 Adobe's segment, which tells how its colours decode. A PNG likewise without its text chunks (XMP
 among them), its time and its EXIF (but the orientation); a WebP without its EXIF and XMP chunks
 (but the orientation) and its extended header (`VP8X`, which an editor adds with the first
-metadata: its flags say which other chunks there are, and those are hashed). Anything else (HEIC,
-TIFF, camera RAW), or a file whose segments or chunks do not read as its format's, is hashed whole.
+metadata: its flags say which other chunks there are, and those are hashed). A HEIF still image
+(an iPhone's HEIC, an AVIF) by its items but the EXIF and XMP ones, wherever their bytes lie
+(`indexing.heif`), with what turns it (its `irot` and `imir` properties, its EXIF orientation).
+Anything else (TIFF, camera RAW), or a file whose segments, chunks or boxes do not read as its
+format's, is hashed whole.
 
 The hash is XXH3's 128 bits (the `xxhash` package, which `datasets` needs too): 0.15 ms a 3.85 MB
 photo, where BLAKE2b, the whole-file hash of indexes made before (`sources.content_hash`), takes
@@ -25,6 +28,8 @@ from __future__ import annotations
 from typing import Literal
 
 import xxhash
+
+from indexing import heif
 
 # What the catalog records (its `content_hash`) for an index whose files are known by this hash.
 KIND = "xxh3-picture"
@@ -47,14 +52,16 @@ _BYTE_ORDERS: dict[bytes, Literal["little", "big"]] = {b"II": "little", b"MM": "
 
 
 def picture_hash(data: bytes) -> str:
-    """The hash of the picture of JPEG, PNG or WebP `data` (see above); that of the whole file for
-    anything else."""
+    """The hash of the picture of JPEG, PNG, WebP or HEIF `data` (see above); that of the whole
+    file for anything else."""
     if data.startswith(_JPEG):
         return _jpeg(data)
     if data.startswith(_PNG):
         return _png(data)
     if data.startswith(_RIFF) and data[8:12] == _WEBP:
         return _webp(data)
+    if data[4:8] == b"ftyp":
+        return _heif(data)
     return _whole(data)
 
 
@@ -134,8 +141,34 @@ def _webp(data: bytes) -> str:
     return digest.hexdigest()
 
 
+def _heif(data: bytes) -> str:
+    """A HEIF still image's picture hash (HEIC, AVIF): its brands, its primary item, its items'
+    types and bytes but the EXIF's and the XMP's, their references but the metadata's to what it
+    describes, and their properties (rotation and mirroring among them), then the EXIF
+    orientation; not where the items' bytes lie, which a metadata edit changes."""
+    still = heif.read_still(data)
+    if still is None:
+        return _whole(data)
+    digest = xxhash.xxh3_128(b"heif picture")
+    orientation = 1
+    for part in (still.ftyp, still.primary.to_bytes(4, "big"), still.properties):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    for item in still.items:
+        if item.type == heif.EXIF and len(item.data) >= 4:  # (its TIFF header's offset first)
+            orientation = _orientation(memoryview(item.data)[4 + int.from_bytes(item.data[:4], "big") :])
+        elif item.type != heif.EXIF and (item.type, item.content_type) != (heif.MIME, heif.XMP):
+            digest.update(f"item {item.id} {item.type} {item.content_type} {len(item.data)}\n".encode())
+            digest.update(item.data)
+    for kind, source, targets in still.references:
+        if kind != heif.DESCRIBES:
+            digest.update(f"reference {kind} {source} {targets}\n".encode())
+    digest.update(orientation.to_bytes(2, "big"))
+    return digest.hexdigest()
+
+
 def _whole(data: bytes) -> str:
-    """The hash of a whole file (not a JPEG, PNG or WebP, or not a whole one)."""
+    """The hash of a whole file (not a JPEG, PNG, WebP or HEIF still image, or not a whole one)."""
     return xxhash.xxh3_128_hexdigest(data)
 
 

@@ -9,6 +9,8 @@ import io
 import os
 import sqlite3
 import zlib
+from functools import partial
+from pathlib import Path
 
 import xxhash
 from PIL import Image
@@ -106,10 +108,14 @@ def test_a_png_s_text_chunks_leave_its_picture_hash_as_it_is():
     assert picture_hash(png[:-6]) == xxhash.xxh3_128_hexdigest(png[:-6])  # cut short: hashed whole
 
 
-def _webp(colour: str = "red", **options: object) -> bytes:
+def _saved(kind: str, colour: str = "red", **options: object) -> bytes:
+    """A colour image saved as `kind` (Pillow's format name) with `options`."""
     buffer = io.BytesIO()
-    colour_image(colour).save(buffer, "WEBP", **options)
+    colour_image(colour).save(buffer, kind, **options)
     return buffer.getvalue()
+
+
+_webp, _avif = partial(_saved, "WEBP"), partial(_saved, "AVIF")
 
 
 def test_a_webp_s_metadata_chunks_leave_its_picture_hash_as_it_is():
@@ -140,20 +146,30 @@ def _counted(embedder: ColourEmbedder) -> list[int]:
     return embedded
 
 
-def _edit_inside(path, *segments: bytes) -> None:
+def _rewritten(path, data: bytes) -> None:
+    """`path` rewritten with `data`, a second later."""
     stat = path.stat()
-    path.write_bytes(_with_metadata(path.read_bytes(), *segments))
+    path.write_bytes(data)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
 
 
-def test_a_rating_written_inside_a_photo_keeps_its_vector(tmp_path):
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    (photos / "party.jpg").write_bytes(_jpeg("red"))
-    (photos / "sea.jpg").write_bytes(_jpeg("blue"))
+def _edit_inside(path, *segments: bytes) -> None:
+    _rewritten(path, _with_metadata(path.read_bytes(), *segments))
+
+
+def _indexed(tmp_path, photos: dict[str, bytes]) -> tuple[Path, ColourEmbedder, list[int]]:
+    """A folder of `photos` (name: bytes) indexed, its embedder, and the batches it embeds next."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, data in photos.items():
+        (folder / name).write_bytes(data)
     embedder = ColourEmbedder()
-    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
-    embedded = _counted(embedder)
+    build_index(FolderSource(folder), tmp_path / "index", embedder, progress=False)
+    return folder, embedder, _counted(embedder)
+
+
+def test_a_rating_written_inside_a_photo_keeps_its_vector(tmp_path):
+    photos, embedder, embedded = _indexed(tmp_path, {"party.jpg": _jpeg("red"), "sea.jpg": _jpeg("blue")})
     _edit_inside(photos / "party.jpg", _xmp(4, "Ana"))  # rated and tagged in Windows' Explorer
     summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
     assert (summary.updated, summary.reused, embedded) == (1, 1, [])  # read again, not embedded
@@ -182,3 +198,119 @@ def test_an_index_made_before_keeps_hashing_whole_files(tmp_path):
     _edit_inside(photos / "party.jpg", _xmp(4, "Ana"))
     summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
     assert (summary.updated, embedded) == (1, [1])  # as before: its file changed
+
+
+def test_a_heif_still_s_metadata_items_leave_its_picture_hash_as_it_is():
+    upright, turned = Image.Exif(), Image.Exif()
+    upright[0x0112], turned[0x0112] = 1, 6
+    upright[0x010F] = "a camera maker"
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/" xmp:Rating="4"/>'
+    plain = _avif()  # (libavif's encoder, as Pillow writes AVIF: a HEIF still, as HEIC is)
+    tagged = _avif(exif=upright.tobytes(), xmp=xmp)  # EXIF and XMP items: the picture's bytes move
+    assert Image.open(io.BytesIO(tagged)).info["xmp"] and plain != tagged  # an AVIF as readers see it
+    assert picture_hash(tagged) == picture_hash(plain) != xxhash.xxh3_128_hexdigest(tagged)
+    assert picture_hash(_avif(exif=turned.tobytes())) != picture_hash(plain)  # turned
+    assert picture_hash(_avif("blue")) != picture_hash(plain)
+    assert picture_hash(_avif(quality=40)) != picture_hash(plain)
+    assert picture_hash(tagged[:-10]) == xxhash.xxh3_128_hexdigest(tagged[:-10])  # cut short: whole
+
+
+def _box(kind: bytes, *payload: bytes, version: int | None = None) -> bytes:
+    """An ISO BMFF box (a full box where a version is given)."""
+    body = (b"" if version is None else bytes([version, 0, 0, 0])) + b"".join(payload)
+    return (8 + len(body)).to_bytes(4, "big") + kind + body
+
+
+def _heic(items: list[tuple[int, bytes, bytes, str]], *, angle: int = 0, moved: bool = False) -> bytes:
+    """A HEIC as a camera or an editor lays it out: `items` (id, type, bytes, "idat" to keep them in
+    `meta`, "mdat" in the file's data, or a MIME content type), the first the primary picture,
+    turned by `angle` quarter turns; `moved` puts the data of the items in `mdat` in reverse."""
+    u16, u32 = (lambda n: n.to_bytes(2, "big")), (lambda n: n.to_bytes(4, "big"))
+    infe = [
+        _box(
+            b"infe",
+            u16(i),
+            u16(0),
+            kind,
+            b"\0",
+            b"" if where in ("idat", "mdat") else where.encode() + b"\0",
+            version=2,
+        )
+        for i, kind, _, where in items
+    ]
+    in_mdat = [(i, data) for i, _, data, where in items if where != "idat"]
+    in_idat = [(i, data) for i, _, data, where in items if where == "idat"]
+    idat = b"".join(data for _, data in in_idat)
+    properties = _box(
+        b"iprp",
+        _box(b"ipco", _box(b"ispe", u32(64), u32(48), version=0), _box(b"irot", bytes([angle]))),
+        _box(b"ipma", u32(1), u16(items[0][0]), bytes([2, 0x81, 0x02]), version=0),
+    )
+    references = [
+        _box(b"cdsc", u16(i), u16(1), u16(items[0][0]))
+        for i, kind, _, _ in items
+        if kind in (b"Exif", b"mime")
+    ]
+    ftyp = _box(b"ftyp", b"heic", u32(0), b"mif1heic")
+
+    def meta(offsets: dict[int, int]) -> bytes:
+        places, at = [], 0
+        for i, data in in_idat:
+            places.append(u16(i) + u16(1) + u16(0) + u16(1) + u32(at) + u32(len(data)))
+            at += len(data)
+        places += [
+            u16(i) + u16(0) + u16(0) + u16(1) + u32(offsets.get(i, 0)) + u32(len(data)) for i, data in in_mdat
+        ]
+        return _box(
+            b"meta",
+            _box(b"hdlr", u32(0), b"pict", bytes(12), b"\0", version=0),
+            _box(b"pitm", u16(items[0][0]), version=0),
+            _box(b"iinf", u16(len(infe)), *infe, version=0),
+            _box(b"iloc", bytes([0x44, 0x00]), u16(len(places)), *places, version=1),
+            _box(b"iref", *references, version=0),
+            properties,
+            _box(b"idat", idat),
+            version=0,
+        )
+
+    start = len(ftyp) + len(meta({})) + 8
+    offsets = {}
+    for i, data in reversed(in_mdat) if moved else in_mdat:
+        offsets[i], start = start, start + len(data)
+    return (
+        ftyp + meta(offsets) + _box(b"mdat", *(data for _, data in (reversed(in_mdat) if moved else in_mdat)))
+    )
+
+
+def test_a_heic_s_metadata_items_leave_its_picture_hash_as_it_is_wherever_its_bytes_lie():
+    tile, grid = b"hevc tile " * 50, bytes([0, 0, 0, 47, 0, 63])  # (a grid of one tile, kept in `idat`)
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    metadata = [
+        (3, b"Exif", bytes(4) + exif.tobytes()[6:], "mdat"),
+        (4, b"mime", b"<x:xmpmeta/>", "application/rdf+xml"),
+    ]
+    photo = [(1, b"grid", grid, "idat"), (2, b"hvc1", tile, "mdat")]
+    plain = _heic(photo)
+    edited = _heic(photo + metadata, moved=True)  # as exiftool writes them: other bytes in other places
+    assert picture_hash(edited) == picture_hash(plain) != xxhash.xxh3_128_hexdigest(plain)
+    assert picture_hash(_heic(photo, angle=1)) != picture_hash(plain)  # turned (the `irot` property)
+    exif[0x0112] = 6
+    turned = [(3, b"Exif", bytes(4) + exif.tobytes()[6:], "mdat")]
+    assert picture_hash(_heic(photo + turned)) != picture_hash(plain)  # turned (its EXIF)
+    assert picture_hash(_heic([photo[0], (2, b"hvc1", tile[::-1], "mdat")])) != picture_hash(plain)
+    assert picture_hash(_heic([(1, b"grid", grid[:5] + b"\x40", "idat"), photo[1]])) != picture_hash(plain)
+    cut = edited[: len(edited) - 8]
+    assert picture_hash(cut) == xxhash.xxh3_128_hexdigest(cut)
+    video = _box(b"ftyp", b"isom", bytes(4), b"isommp41") + _box(b"moov", b"...") + _box(b"mdat", tile)
+    assert picture_hash(video) == xxhash.xxh3_128_hexdigest(video)  # not a HEIF still: whole
+
+
+def test_an_avif_rewritten_with_metadata_keeps_its_vector(tmp_path):
+    photos, embedder, embedded = _indexed(tmp_path, {"party.avif": _avif("red"), "sea.avif": _avif("blue")})
+    _rewritten(photos / "party.avif", _avif("red", xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>'))
+    summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert (summary.updated, summary.reused, embedded) == (1, 1, [])  # read again, not embedded
+    (photos / "party.avif").write_bytes(_avif("green"))
+    summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    assert (summary.updated, embedded) == (1, [1])
