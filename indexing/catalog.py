@@ -254,7 +254,7 @@ class Catalog:
             self.tags_keyed = "tags_key" in self._columns()
             # Whether its captions' words are indexed (_CAPTION_WORDS), else scanned.
             self.caption_words = self._has_table("caption_words")
-            # Whether a JPEG or PNG file's content hash is its picture's (indexing.picture_hash): an index
+            # Whether a photo file's content hash is its picture's (indexing.picture_hash): an index
             # made before keeps hashing whole files, or its copies and moves would not be known.
             self.picture_hashes = self.get_meta("content_hash") == picture_hash.KIND
         except sqlite3.DatabaseError as exc:

@@ -39,15 +39,20 @@ def _with_metadata(jpeg: bytes, *segments: bytes) -> bytes:
     return jpeg[:2] + b"".join(segments) + jpeg[2:]
 
 
-def _xmp(stars: int, *keywords: str) -> bytes:
+def _xmp_packet(stars: int, *keywords: str) -> bytes:
+    """An XMP packet as an editor writes a rating and keywords."""
     items = "".join(f"<rdf:li>{k}</rdf:li>" for k in keywords)
-    packet = (
+    return (
         '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
         '<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
         f'xmlns:dc="http://purl.org/dc/elements/1.1/" xmp:Rating="{stars}">'
         f"<dc:subject><rdf:Bag>{items}</rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>"
-    )
-    return _segment(0xE1, b"http://ns.adobe.com/xap/1.0/\0" + packet.encode())
+    ).encode()
+
+
+def _xmp(stars: int, *keywords: str) -> bytes:
+    """That packet in a JPEG's segment."""
+    return _segment(0xE1, b"http://ns.adobe.com/xap/1.0/\0" + _xmp_packet(stars, *keywords))
 
 
 def _turned(jpeg: bytes, orientation: int) -> bytes:
@@ -308,9 +313,11 @@ def test_a_heic_s_metadata_items_leave_its_picture_hash_as_it_is_wherever_its_by
 
 def test_an_avif_rewritten_with_metadata_keeps_its_vector(tmp_path):
     photos, embedder, embedded = _indexed(tmp_path, {"party.avif": _avif("red"), "sea.avif": _avif("blue")})
-    _rewritten(photos / "party.avif", _avif("red", xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>'))
+    _rewritten(photos / "party.avif", _avif("red", xmp=_xmp_packet(4, "Ana")))  # rated and tagged
     summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
     assert (summary.updated, summary.reused, embedded) == (1, 1, [])  # read again, not embedded
+    hit = Searcher.open(tmp_path / "index", embedder).by_query("rating:4")[0]
+    assert (hit.key, hit.tags, hit.id) == ("party.avif", ("Ana",), 0)
     (photos / "party.avif").write_bytes(_avif("green"))
     summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
     assert (summary.updated, embedded) == (1, [1])
