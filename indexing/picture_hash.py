@@ -1,5 +1,5 @@
-"""A photo's picture hash: what identifies the picture in a JPEG, PNG, WebP or HEIF (HEIC, AVIF)
-file apart from its metadata.
+"""A photo's picture hash: what identifies the picture in a JPEG, PNG, WebP, HEIF (HEIC, AVIF) or
+TIFF file (camera RAW files built as TIFFs among them) apart from its metadata.
 
 Photo editors and file managers write keywords, ratings, captions and dates inside a JPEG (digiKam
 and Lightroom when told to, Windows' Explorer and Photos always): its EXIF, XMP, IPTC and comment
@@ -12,9 +12,11 @@ among them), its time and its EXIF (but the orientation); a WebP without its EXI
 (but the orientation) and its extended header (`VP8X`, which an editor adds with the first
 metadata: its flags say which other chunks there are, and those are hashed). A HEIF still image
 (an iPhone's HEIC, an AVIF) by its items but the EXIF and XMP ones, wherever their bytes lie
-(`indexing.heif`), with what turns it (its `irot` and `imir` properties, its EXIF orientation).
-Anything else (TIFF, camera RAW), or a file whose segments, chunks or boxes do not read as its
-format's, is hashed whole.
+(`indexing.heif`), with what turns it (its `irot` and `imir` properties, its EXIF orientation). A
+TIFF, and a camera RAW file built as one (DNG, NEF, ARW, CR2...), by its directories' entries but
+metadata's, each strip's or tile's bytes in place of where it lies (`indexing.tiff`). Anything
+else (other RAW files, CR3 among them), or a file whose segments, chunks, boxes or directories do
+not read as its format's, is hashed whole.
 
 The hash is XXH3's 128 bits (the `xxhash` package, which `datasets` needs too): 0.15 ms a 3.85 MB
 photo, where BLAKE2b, the whole-file hash of indexes made before (`sources.content_hash`), takes
@@ -29,7 +31,7 @@ from typing import Literal
 
 import xxhash
 
-from indexing import heif
+from indexing import heif, tiff
 
 # What the catalog records (its `content_hash`) for an index whose files are known by this hash.
 KIND = "xxh3-picture"
@@ -52,8 +54,8 @@ _BYTE_ORDERS: dict[bytes, Literal["little", "big"]] = {b"II": "little", b"MM": "
 
 
 def picture_hash(data: bytes) -> str:
-    """The hash of the picture of JPEG, PNG, WebP or HEIF `data` (see above); that of the whole
-    file for anything else."""
+    """The hash of the picture of JPEG, PNG, WebP, HEIF or TIFF `data` (see above); that of the
+    whole file for anything else."""
     if data.startswith(_JPEG):
         return _jpeg(data)
     if data.startswith(_PNG):
@@ -62,6 +64,8 @@ def picture_hash(data: bytes) -> str:
         return _webp(data)
     if data[4:8] == b"ftyp":
         return _heif(data)
+    if data[:4] in (b"II*\0", b"MM\0*"):
+        return _tiff(data)
     return _whole(data)
 
 
@@ -167,8 +171,23 @@ def _heif(data: bytes) -> str:
     return digest.hexdigest()
 
 
+def _tiff(data: bytes) -> str:
+    """A TIFF's picture hash (a scan's, or a camera RAW file's built as a TIFF: DNG, NEF...): its
+    directories' entries but metadata's, with its strips' and tiles' bytes (indexing.tiff); the
+    orientation is an entry of them."""
+    parts = tiff.picture_parts(data)
+    if parts is None:
+        return _whole(data)
+    digest = xxhash.xxh3_128(b"tiff picture")
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
 def _whole(data: bytes) -> str:
-    """The hash of a whole file (not a JPEG, PNG, WebP or HEIF still image, or not a whole one)."""
+    """The hash of a whole file (not a JPEG, PNG, WebP, HEIF still image or TIFF, or not a whole
+    one)."""
     return xxhash.xxh3_128_hexdigest(data)
 
 

@@ -47,10 +47,12 @@ def save_as_dataset(folder: Path, out: Path) -> None:
     ).save_to_disk(out)
 
 
-def write_dng(path: Path, planes: np.ndarray, *, orientation: int = 1, taken: str = "") -> None:
+def write_dng(
+    path: Path, planes: np.ndarray, *, orientation: int = 1, taken: str = "", xmp: bytes = b""
+) -> None:
     """A DNG as a camera writes one, without a preview: the (3, height, width) colour `planes`
     (12-bit, 0–4095) sampled through an RGGB colour filter into one 16-bit mosaic; `taken` as
-    EXIF writes a date ("2021:08:14 19:30:00")."""
+    EXIF writes a date ("2021:08:14 19:30:00"); `xmp` as Lightroom writes its metadata in it."""
     _, height, width = planes.shape
     mosaic = np.empty((height, width), np.uint16)
     mosaic[0::2, 0::2] = planes[0, 0::2, 0::2]  # R G
@@ -63,6 +65,8 @@ def write_dng(path: Path, planes: np.ndarray, *, orientation: int = 1, taken: st
     tags[274] = orientation
     if taken:
         tags[306] = taken  # DateTime
+    if xmp:
+        tags[700] = xmp
     tags.tagtype[33421], tags[33421] = 3, (2, 2)  # CFARepeatPatternDim
     tags.tagtype[33422], tags[33422] = 1, bytes([0, 1, 1, 2])  # CFAPattern: RGGB
     tags.tagtype[50706], tags[50706] = 1, bytes([1, 4, 0, 0])  # DNGVersion

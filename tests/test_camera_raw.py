@@ -4,6 +4,7 @@ own JPEG), and reported with what reads them where rawpy is missing."""
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +29,14 @@ def write_dng(
     ground: tuple[int, int, int],
     orientation: int = 1,
     taken: str = "",
+    xmp: bytes = b"",
 ):
     """A 384×256 DNG: a `square` of one colour (12-bit) in the middle of a `ground` of another."""
     planes = np.empty((3, 256, 384))
     for channel in range(3):
         planes[channel] = ground[channel]
         planes[channel, 64:192, 96:288] = square[channel]
-    synthetic.write_dng(path, planes, orientation=orientation, taken=taken)
+    synthetic.write_dng(path, planes, orientation=orientation, taken=taken, xmp=xmp)
 
 
 RED, BLUE, GREEN = (4000, 0, 200), (200, 0, 3000), (300, 3500, 300)
@@ -107,6 +109,29 @@ def test_a_folder_build_indexes_raw_files_but_not_beside_their_jpeg(tmp_path, em
     hit = searcher.by_image(photos / "shot.dng", k=1)[0]
     assert hit.key == "shot.dng" and hit.score > 0.999
     assert searcher.thumbnail(hit.id)[:2] == b"\xff\xd8"
+
+
+def test_a_dng_whose_metadata_an_editor_wrote_inside_keeps_its_vector(tmp_path, embedder):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_dng(photos / "shot.dng", square=RED, ground=BLUE)
+    write_dng(photos / "other.dng", square=GREEN, ground=BLUE)
+    build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+    embedded: list[int] = []
+    embed = embedder.embed_pixels
+    embedder.embed_pixels = lambda batch: embedded.append(len(batch)) or embed(batch)
+    try:
+        stat = (photos / "shot.dng").stat()
+        xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
+        write_dng(photos / "shot.dng", square=RED, ground=BLUE, taken="2021:08:14 19:30:00", xmp=xmp)
+        os.utime(photos / "shot.dng", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+        summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+        assert (summary.updated, summary.reused, embedded) == (1, 1, [])  # read again, not embedded
+        write_dng(photos / "shot.dng", square=BLUE, ground=RED)  # developed again: a new picture
+        summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+        assert (summary.updated, embedded) == (1, [1])
+    finally:
+        del embedder.embed_pixels
 
 
 def test_without_rawpy_raw_files_are_reported_with_what_reads_them(tmp_path):

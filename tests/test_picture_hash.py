@@ -1,7 +1,7 @@
-"""A JPEG's (a PNG's, a WebP's) picture hash: the same when only its metadata changes (an
-editor's keywords, rating, caption written inside the file), different when its picture or its
-orientation does; a build of a new index then keeps the photo's vector, where an older index embeds
-it again."""
+"""A JPEG's (a PNG's, a WebP's, a HEIC's or AVIF's, a TIFF's) picture hash: the same when only its
+metadata changes (an editor's keywords, rating, caption written inside the file), different when
+its picture or its orientation does; a build of a new index then keeps the photo's vector, where
+an older index embeds it again."""
 
 from __future__ import annotations
 
@@ -321,3 +321,50 @@ def test_an_avif_rewritten_with_metadata_keeps_its_vector(tmp_path):
     (photos / "party.avif").write_bytes(_avif("green"))
     summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
     assert (summary.updated, embedded) == (1, [1])
+
+
+def test_a_tiff_s_metadata_entries_leave_its_picture_hash_as_it_is():
+    from PIL.TiffImagePlugin import ImageFileDirectory_v2
+
+    def tiff(picture: Image.Image, compression: str = "raw", **tags: object) -> bytes:
+        entries = ImageFileDirectory_v2()
+        for tag, value in tags.items():
+            entries[int(tag[1:])] = value
+        buffer = io.BytesIO()
+        picture.save(buffer, "TIFF", tiffinfo=entries, compression=compression, strip_size=4096)
+        return buffer.getvalue()
+
+    photo = colour_image("red").resize((240, 180))
+    keywords = "Ana;Playa".encode("utf-16-le")
+    for compression in ("raw", "tiff_lzw"):  # (one strip after the entries; strips before them)
+        plain = tiff(photo, compression)
+        # An editor's: a description, software, a date, XMP, Windows' keywords and rating.
+        edited = tiff(
+            photo,
+            compression,
+            t270="a beach",
+            t305="an editor",
+            t306="2021:08:14 19:30:00",
+            t700=_xmp_packet(4),
+        )
+        assert (
+            picture_hash(edited)
+            == picture_hash(plain)
+            == picture_hash(tiff(photo, compression, t40094=keywords, t18246=4))
+        )
+        assert picture_hash(plain) != xxhash.xxh3_128_hexdigest(plain)
+        assert picture_hash(tiff(photo, compression, t274=6)) != picture_hash(plain)  # turned
+        assert picture_hash(tiff(colour_image("blue").resize((240, 180)), compression)) != picture_hash(plain)
+        strips = Image.open(io.BytesIO(plain)).tag_v2[273]
+        changed = bytearray(plain)
+        changed[strips[-1] + 5] ^= 1  # one byte of the picture's last strip
+        assert picture_hash(bytes(changed)) != picture_hash(plain)
+    assert Image.open(io.BytesIO(edited)).tag_v2[273] == strips and len(strips) > 1  # LZW: strips
+    raw, edited_raw = tiff(photo), tiff(photo, t700=_xmp_packet(4))
+    assert Image.open(io.BytesIO(edited_raw)).tag_v2[273] != Image.open(io.BytesIO(raw)).tag_v2[273]  # moved
+    assert picture_hash(raw[:-10]) == xxhash.xxh3_128_hexdigest(raw[:-10])  # cut short: whole
+    first = int.from_bytes(raw[4:8], "little")
+    count = int.from_bytes(raw[first : first + 2], "little")
+    looped = bytearray(raw)
+    looped[first + 2 + 12 * count : first + 6 + 12 * count] = raw[4:8]  # the next directory: itself
+    assert picture_hash(bytes(looped)) == xxhash.xxh3_128_hexdigest(bytes(looped))
