@@ -26,6 +26,9 @@ _GPS_IFD = 0x8825
 _LAT_REF, _LAT, _LON_REF, _LON = 1, 2, 3, 4
 # Windows' star rating, in the main IFD (Explorer's and Photos' "Rating": 0 to 5).
 _RATING = 0x4746
+# A TIFF's XMP packet, an entry of its main IFD; a TIFF's first bytes.
+_XMP = 700
+_TIFF = (b"II*\0", b"MM\0*")
 # Decimal places kept of a position: 5 is about a metre.
 PLACES = 5
 
@@ -123,18 +126,13 @@ def from_bytes(data: bytes) -> Facts:
 
 
 def _read(file: BinaryIO) -> Facts:
-    """The facts of an EXIF header (none for a file Pillow cannot read)."""
+    """The facts of an EXIF header (none for a file Pillow cannot read, but a TIFF-built one)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(file) as img:
                 # Keywords, a rating, a town and a caption an editor wrote inside the file (an export's).
-                packet = img.info.get("xmp")
-                told = (
-                    xmp.read(packet)
-                    if isinstance(packet, bytes) and len(packet) <= xmp.MOST_BYTES
-                    else xmp.NOTHING
-                )
+                told = _told(img.info.get("xmp"))
                 raw = img.info.get("exif")
                 if isinstance(raw, bytes):
                     exif = Image.Exif()
@@ -143,15 +141,44 @@ def _read(file: BinaryIO) -> Facts:
                     exif = img.getexif()
                 else:  # a PNG's eXIf chunk after its pixels is not worth decoding them for
                     return Facts(tags=told.tags, rating=told.rating, town=told.town, caption=told.caption)
-                inner = exif.get_ifd(_EXIF_IFD)
-                dates = (inner.get(_ORIGINAL), inner.get(_DIGITIZED), exif.get(_DATETIME))
-                taken = next((found for value in dates if (found := exif_date(value))), "")
-                lat, lon = _position(exif.get_ifd(_GPS_IFD)) if _GPS_IFD in exif else (None, None)
-                rating = told.rating if told.rating is not None else rating_of(exif.get(_RATING))
-                town = told.town if lat is None else ""
-                return Facts(taken, lat, lon, tags=told.tags, rating=rating, town=town, caption=told.caption)
+                return _facts(exif, told)
     except Exception:  # Pillow's header parsers raise many kinds: any means "nothing said"
+        return _tiff_read(file)
+
+
+def _tiff_read(file: BinaryIO) -> Facts:
+    """The facts of a TIFF-built file that Pillow cannot open (a camera RAW: a DNG, where Lightroom
+    writes its keywords and rating; a NEF, ARW, CR2): its directories read as an EXIF header, each
+    value where it lies in the file (the XMP of a DNG whose metadata was rewritten may be at its
+    end); none for anything else."""
+    try:
+        file.seek(0)
+        if file.read(4) not in _TIFF:
+            return Facts()
+        file.seek(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exif = Image.Exif()
+            exif.load_from_fp(file)
+            return _facts(exif, _told(exif.get(_XMP)))
+    except Exception:  # (as above)
         return Facts()
+
+
+def _told(packet: object) -> xmp.Told:
+    """What an XMP packet inside the file says (nothing for none, or one too long)."""
+    return xmp.read(packet) if isinstance(packet, bytes) and len(packet) <= xmp.MOST_BYTES else xmp.NOTHING
+
+
+def _facts(exif: Image.Exif, told: xmp.Told) -> Facts:
+    """The facts of an EXIF header and what the file's XMP says."""
+    inner = exif.get_ifd(_EXIF_IFD)
+    dates = (inner.get(_ORIGINAL), inner.get(_DIGITIZED), exif.get(_DATETIME))
+    taken = next((found for value in dates if (found := exif_date(value))), "")
+    lat, lon = _position(exif.get_ifd(_GPS_IFD)) if _GPS_IFD in exif else (None, None)
+    rating = told.rating if told.rating is not None else rating_of(exif.get(_RATING))
+    town = told.town if lat is None else ""
+    return Facts(taken, lat, lon, tags=told.tags, rating=rating, town=town, caption=told.caption)
 
 
 def dataset_position(lat: object, lon: object) -> tuple[float | None, float | None]:
@@ -188,7 +215,8 @@ def _degrees(value: object, ref: object, signs: str, most: float) -> float | Non
         parts = [float(part) for part in value]  # type: ignore[arg-type]
     except (TypeError, ValueError, ZeroDivisionError):
         return None
-    if not all(math.isfinite(part) and part >= 0 for part in parts) or any(p >= 60 for p in parts[1:]):
+    # (A minute or second of 60 is a rounding's: exiftool writes 40.4° as 40° 23′ 60″.)
+    if not all(math.isfinite(part) and part >= 0 for part in parts) or any(p > 60 for p in parts[1:]):
         return None
     degrees = sum(part / 60**n for n, part in enumerate(parts))
     if degrees > most:

@@ -122,11 +122,18 @@ def test_a_dng_whose_metadata_an_editor_wrote_inside_keeps_its_vector(tmp_path, 
     embedder.embed_pixels = lambda batch: embedded.append(len(batch)) or embed(batch)
     try:
         stat = (photos / "shot.dng").stat()
-        xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
+        xmp = (  # as Lightroom writes a rating and a keyword inside a DNG
+            b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            b'<rdf:Description xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
+            b'xmlns:dc="http://purl.org/dc/elements/1.1/" xmp:Rating="4">'
+            b"<dc:subject><rdf:Bag><rdf:li>Ana</rdf:li></rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>"
+        )
         write_dng(photos / "shot.dng", square=RED, ground=BLUE, taken="2021:08:14 19:30:00", xmp=xmp)
         os.utime(photos / "shot.dng", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
         summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
         assert (summary.updated, summary.reused, embedded) == (1, 1, [])  # read again, not embedded
+        hit = Searcher.open(tmp_path / "index", embedder).by_query("rating:4")[0]  # (Pillow cannot open it)
+        assert (hit.key, hit.tags, hit.taken) == ("shot.dng", ("Ana",), "2021-08-14T19:30:00")
         write_dng(photos / "shot.dng", square=BLUE, ground=RED)  # developed again: a new picture
         summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
         assert (summary.updated, embedded) == (1, [1])

@@ -80,10 +80,12 @@ def test_the_position_comes_from_the_gps_header_and_nonsense_is_none(tmp_path: P
         ("no-fix.jpg", ("N", (0.0, 0.0, 0.0), "E", (0.0, 0.0, 0.0))),  # a receiver without a fix
         ("too-far.jpg", ("N", (91.0, 0.0, 0.0), "E", (3.0, 0.0, 0.0))),
         ("no-hemisphere.jpg", ("X", (40.0, 0.0, 0.0), "E", (3.0, 0.0, 0.0))),
-        ("sixty-minutes.jpg", ("N", (40.0, 60.0, 0.0), "E", (3.0, 0.0, 0.0))),
+        ("sixty-one-minutes.jpg", ("N", (40.0, 61.0, 0.0), "E", (3.0, 0.0, 0.0))),
     ]:
         _save(tmp_path / name, ("red",), where)
         assert headers.from_file(tmp_path / name) == headers.Facts(), name
+    _save(tmp_path / "rounded.jpg", ("red",), ("N", (40.0, 23.0, 60.0), "W", (3.0, 42.0, 0.0)))  # as exiftool
+    assert headers.from_file(tmp_path / "rounded.jpg") == headers.Facts("", 40.4, -3.7)  # writes 40.4, -3.7
     (tmp_path / "text.jpg").write_text("not an image")
     assert headers.from_file(tmp_path / "text.jpg") == headers.Facts()
 
