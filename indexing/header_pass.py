@@ -21,9 +21,10 @@ HEADERS_TASK = 64
 # What a folder's header pass reads, by version: 2 added Google Takeout's sidecars (and videos'); 3
 # made a video's UTC time local, where it says where it was shot; 4 read how long a video lasts; 5
 # read XMP keywords; 6 star ratings; 7 the people Takeout's sidecars name; 8 the towns IPTC
-# locations name; 9 captions. An index read by an older one reads every image's header again, once
-# (`reread`).
-HEADERS_READER = 9
+# locations name; 9 captions; 10 a DNG's (a TIFF-built RAW's that Pillow cannot open) keywords,
+# rating and GPS position, and GPS minutes or seconds of 60. An index read by an older one reads
+# every image's header again, once (`reread`).
+HEADERS_READER = 10
 
 
 class HeadersAhead:

@@ -14,6 +14,7 @@ from PIL import Image
 
 from indexing import camera_raw, headers
 from indexing.build import build_index
+from indexing.catalog import CATALOG, Catalog
 from indexing.errors import BadImage
 from indexing.images import load_image
 from indexing.search import Searcher
@@ -134,6 +135,13 @@ def test_a_dng_whose_metadata_an_editor_wrote_inside_keeps_its_vector(tmp_path, 
         assert (summary.updated, summary.reused, embedded) == (1, 1, [])  # read again, not embedded
         hit = Searcher.open(tmp_path / "index", embedder).by_query("rating:4")[0]  # (Pillow cannot open it)
         assert (hit.key, hit.tags, hit.taken) == ("shot.dng", ("Ana",), "2021-08-14T19:30:00")
+        catalog = Catalog(tmp_path / "index" / CATALOG)  # as a version that could not read them left it
+        catalog.set_facts([("2021-08-14T19:30:00", None, None, None, (), None, "", "shot.dng")])
+        catalog.set_meta(headers_reader="9")
+        catalog.close()
+        summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
+        assert "2 headers read again, once" in summary.report() and embedded == []
+        assert Searcher.open(tmp_path / "index", embedder).by_query("tag:ana")[0].key == "shot.dng"
         write_dng(photos / "shot.dng", square=BLUE, ground=RED)  # developed again: a new picture
         summary = build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
         assert (summary.updated, embedded) == (1, [1])
