@@ -56,15 +56,16 @@ def from_file(path: Path | None) -> Facts | None:
     """What the photo (or video) at `path` says (nothing for no file); None when the file cannot be
     opened now, a disk gone or a permission lost, so that a later build reads it again.
 
-    When: its XMP sidecar's time (as a photo editor set it), else its header's local time (EXIF;
-    an iPhone video's own), else a date in its name (phones and messaging apps name files by date:
-    WhatsApp strips EXIF; Android's VID_20190714_182205.mp4), else Google Takeout's sidecar's,
-    else a video container's creation time: these two in UTC, marked so ("…Z", made local once the
-    build knows the place: indexing.dates). Where: its XMP sidecar's position, else its header's,
-    else Takeout's sidecar's. How long: a video's container's. Keywords: its XMP sidecar's, else
-    those inside its file (an editor's export) with the people Takeout's sidecar names. Rating:
-    its XMP sidecar's, else its file's, else 5 stars for a favourite in Takeout's sidecar. Caption:
-    its XMP sidecar's, else its file's, else Takeout's sidecar's description.
+    When: its XMP sidecar's time (as a photo editor set it), else its header's local time (EXIF,
+    else the file's own XMP; an iPhone video's own), else a date in its name (phones and
+    messaging apps name files by date: WhatsApp strips EXIF; Android's VID_20190714_182205.mp4),
+    else Google Takeout's sidecar's, else a video container's creation time: these two in UTC,
+    marked so ("…Z", made local once the build knows the place: indexing.dates). Where: its XMP
+    sidecar's position, else its header's (EXIF's, else its own XMP's), else Takeout's sidecar's.
+    How long: a video's container's. Keywords: its XMP sidecar's, else those inside its file (an
+    editor's export) with the people Takeout's sidecar names. Rating: its XMP sidecar's, else its
+    file's, else 5 stars for a favourite in Takeout's sidecar. Caption: its XMP sidecar's, else
+    its file's, else Takeout's sidecar's description.
     """
     if path is None:
         return Facts()
@@ -140,7 +141,7 @@ def _read(file: BinaryIO) -> Facts:
                 elif img.format == "TIFF":  # its tags are its header
                     exif = img.getexif()
                 else:  # a PNG's eXIf chunk after its pixels is not worth decoding them for
-                    return Facts(tags=told.tags, rating=told.rating, town=told.town, caption=told.caption)
+                    exif = Image.Exif()
                 return _facts(exif, told)
     except Exception:  # Pillow's header parsers raise many kinds: any means "nothing said"
         return _tiff_read(file)
@@ -171,11 +172,14 @@ def _told(packet: object) -> xmp.Told:
 
 
 def _facts(exif: Image.Exif, told: xmp.Told) -> Facts:
-    """The facts of an EXIF header and what the file's XMP says."""
+    """The facts of an EXIF header and what the file's XMP says: its date and position where the
+    EXIF has none (a PNG or TIFF an editor exported, with XMP alone)."""
     inner = exif.get_ifd(_EXIF_IFD)
-    dates = (inner.get(_ORIGINAL), inner.get(_DIGITIZED), exif.get(_DATETIME))
+    dates = (inner.get(_ORIGINAL), inner.get(_DIGITIZED), exif.get(_DATETIME), told.taken)
     taken = next((found for value in dates if (found := exif_date(value))), "")
     lat, lon = _position(exif.get_ifd(_GPS_IFD)) if _GPS_IFD in exif else (None, None)
+    if lat is None:
+        lat, lon = dataset_position(told.lat, told.lon)
     rating = told.rating if told.rating is not None else rating_of(exif.get(_RATING))
     town = told.town if lat is None else ""
     return Facts(taken, lat, lon, tags=told.tags, rating=rating, town=town, caption=told.caption)

@@ -69,6 +69,25 @@ def _camera_photo(path, colour="red", taken="2018:05:01 10:00:00"):
     colour_image(colour).save(path, exif=exif)
 
 
+def test_a_photo_s_own_xmp_gives_its_date_and_position_where_its_exif_has_none(tmp_path):
+    from PIL.PngImagePlugin import PngInfo
+
+    packet = LIGHTROOM.encode()  # as Lightroom or Photoshop export a PNG: XMP alone, no EXIF
+    png = PngInfo()
+    png.add_itxt("XML:com.adobe.xmp", LIGHTROOM)
+    colour_image("red").save(tmp_path / "export.png", pnginfo=png)
+    colour_image("red").save(tmp_path / "export.webp", xmp=packet)
+    colour_image("red").save(tmp_path / "export.jpg", xmp=packet, exif=Image.Exif())
+    for name in ("export.png", "export.webp", "export.jpg"):
+        assert headers.from_file(tmp_path / name) == headers.Facts("2021-03-02T08:00:00", 48.8584, 2.2945), (
+            name
+        )
+    _camera_photo(tmp_path / "camera.jpg")  # its EXIF's date comes first
+    exif = Image.open(tmp_path / "camera.jpg").getexif()
+    colour_image("red").save(tmp_path / "camera.jpg", exif=exif, xmp=packet)
+    assert headers.from_file(tmp_path / "camera.jpg").taken == "2018-05-01T10:00:00"
+
+
 def test_a_sidecar_is_found_by_its_editors_names(tmp_path):
     for name in ("IMG_1.CR2", "IMG_1.JPG", "IMG_2.NEF", "scan.png"):
         (tmp_path / name).write_bytes(b"")
