@@ -22,9 +22,10 @@ HEADERS_TASK = 64
 # made a video's UTC time local, where it says where it was shot; 4 read how long a video lasts; 5
 # read XMP keywords; 6 star ratings; 7 the people Takeout's sidecars name; 8 the towns IPTC
 # locations name; 9 captions; 10 a DNG's (a TIFF-built RAW's that Pillow cannot open) keywords,
-# rating and GPS position, GPS minutes or seconds of 60, and a date and position from a file's own
-# XMP where its EXIF has none. An index read by an older one reads every image's header again,
-# once (`reread`).
+# rating and GPS position, GPS minutes or seconds of 60, a date and position from a file's own
+# XMP where its EXIF has none, and keywords and captions from IPTC (Picasa's) and Windows' tags
+# where XMP has none. An index read by an older one reads every image's header again, once
+# (`reread`).
 HEADERS_READER = 10
 
 

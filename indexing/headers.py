@@ -1,19 +1,22 @@
-"""What a photo's header says: when it was taken (EXIF dates, else a date in its name) and where
-(EXIF GPS); a video's, from its container's metadata; else Google Takeout's sidecar. A photo
-editor's XMP sidecar comes first. Headers alone are read: no pixel is decoded."""
+"""What a photo's header says: when it was taken (EXIF dates, else its own XMP's, else a date in
+its name) and where (EXIF GPS, else its own XMP's); its keywords, rating and caption (its XMP's,
+else IPTC's, else Windows'); a video's, from its container's metadata; else Google Takeout's
+sidecar. A photo editor's XMP sidecar comes first. Headers alone are read: no pixel is decoded."""
 
 from __future__ import annotations
 
 import io
 import math
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from PIL import Image
+from PIL import Image, IptcImagePlugin
 
 from indexing import camera_raw, takeout, video, xmp
+from indexing.captions import caption_of
 from indexing.dates import date_in_name, exif_date, in_utc
 from indexing.ratings import rating_of
 
@@ -26,6 +29,11 @@ _GPS_IFD = 0x8825
 _LAT_REF, _LAT, _LON_REF, _LON = 1, 2, 3, 4
 # Windows' star rating, in the main IFD (Explorer's and Photos' "Rating": 0 to 5).
 _RATING = 0x4746
+# Windows' keywords in the main IFD (Explorer's "Tags": UTF-16, separated by semicolons).
+_XP_KEYWORDS = 0x9C9E
+# IPTC's record of a JPEG or TIFF: its keywords, its headline and its caption (Picasa's, and older
+# Photo Mechanic's and newsrooms' tools, which write no XMP).
+_IPTC_KEYWORDS, _IPTC_HEADLINE, _IPTC_CAPTION = (2, 25), (2, 105), (2, 120)
 # A TIFF's XMP packet, an entry of its main IFD; a TIFF's first bytes.
 _XMP = 700
 _TIFF = (b"II*\0", b"MM\0*")
@@ -142,7 +150,7 @@ def _read(file: BinaryIO) -> Facts:
                     exif = img.getexif()
                 else:  # a PNG's eXIf chunk after its pixels is not worth decoding them for
                     exif = Image.Exif()
-                return _facts(exif, told)
+                return _facts(exif, told, *_iptc(img))
     except Exception:  # Pillow's header parsers raise many kinds: any means "nothing said"
         return _tiff_read(file)
 
@@ -171,9 +179,47 @@ def _told(packet: object) -> xmp.Told:
     return xmp.read(packet) if isinstance(packet, bytes) and len(packet) <= xmp.MOST_BYTES else xmp.NOTHING
 
 
-def _facts(exif: Image.Exif, told: xmp.Told) -> Facts:
+def _iptc(img: Image.Image) -> tuple[tuple[str, ...], str]:
+    """The keywords and the caption (headline and caption) of the IPTC record inside a JPEG or a
+    TIFF; none for other formats, or a record that does not read."""
+    try:
+        record = IptcImagePlugin.getiptcinfo(img) or {}  # type: ignore[arg-type]
+    except Exception:  # (as Pillow's header parsers: any means nothing said)
+        return (), ""
+    keywords = record.get(_IPTC_KEYWORDS, [])
+    tags = _kept_tags(_text(k) for k in (keywords if isinstance(keywords, list) else [keywords]))
+    return tags, caption_of(_text(record.get(_IPTC_HEADLINE, b"")), _text(record.get(_IPTC_CAPTION, b"")))
+
+
+def _text(value: object) -> str:
+    """An IPTC or EXIF text: UTF-8 (which Picasa writes without saying so), else Windows' Latin."""
+    if not isinstance(value, bytes):
+        return ""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("cp1252", "replace")
+
+
+def _kept_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """Keywords as the catalog keeps them: spaces made one, each once, as many as XMP's are."""
+    kept = (" ".join(tag.split())[: xmp.MOST_TAG_CHARS] for tag in tags)
+    return tuple(dict.fromkeys(tag for tag in kept if tag))[: xmp.MOST_TAGS]
+
+
+def _windows_tags(value: object) -> tuple[str, ...]:
+    """Windows' keywords (EXIF's XPKeywords: UTF-16 text, "Ana;Playa")."""
+    if not isinstance(value, bytes):
+        return ()
+    return _kept_tags(value.decode("utf-16-le", "replace").rstrip("\0").split(";"))
+
+
+def _facts(
+    exif: Image.Exif, told: xmp.Told, iptc_tags: tuple[str, ...] = (), iptc_caption: str = ""
+) -> Facts:
     """The facts of an EXIF header and what the file's XMP says: its date and position where the
-    EXIF has none (a PNG or TIFF an editor exported, with XMP alone)."""
+    EXIF has none (a PNG or TIFF an editor exported, with XMP alone); its keywords and caption
+    where it has none, else IPTC's (`iptc_tags`, `iptc_caption`), else Windows' keywords."""
     inner = exif.get_ifd(_EXIF_IFD)
     dates = (inner.get(_ORIGINAL), inner.get(_DIGITIZED), exif.get(_DATETIME), told.taken)
     taken = next((found for value in dates if (found := exif_date(value))), "")
@@ -182,7 +228,8 @@ def _facts(exif: Image.Exif, told: xmp.Told) -> Facts:
         lat, lon = dataset_position(told.lat, told.lon)
     rating = told.rating if told.rating is not None else rating_of(exif.get(_RATING))
     town = told.town if lat is None else ""
-    return Facts(taken, lat, lon, tags=told.tags, rating=rating, town=town, caption=told.caption)
+    tags = told.tags or iptc_tags or _windows_tags(exif.get(_XP_KEYWORDS))
+    return Facts(taken, lat, lon, tags=tags, rating=rating, town=town, caption=told.caption or iptc_caption)
 
 
 def dataset_position(lat: object, lon: object) -> tuple[float | None, float | None]:

@@ -88,6 +88,45 @@ def test_a_photo_s_own_xmp_gives_its_date_and_position_where_its_exif_has_none(t
     assert headers.from_file(tmp_path / "camera.jpg").taken == "2018-05-01T10:00:00"
 
 
+def _with_iptc(jpeg: bytes, *datasets: tuple[int, bytes]) -> bytes:
+    """A JPEG with an IPTC record (datasets of record 2) as Picasa writes one: Photoshop's APP13
+    segment, its IPTC resource."""
+    record = b"".join(b"\x1c\x02" + bytes([n]) + len(v).to_bytes(2, "big") + v for n, v in datasets)
+    resource = b"8BIM\x04\x04\x00\x00" + len(record).to_bytes(4, "big") + record + b"\x00" * (len(record) % 2)
+    payload = b"Photoshop 3.0\x00" + resource
+    return jpeg[:2] + b"\xff\xed" + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[2:]
+
+
+def test_keywords_and_captions_in_iptc_or_windows_tags_are_read_where_xmp_says_none(tmp_path):
+    import io
+
+    plain = io.BytesIO()
+    colour_image("red").save(plain, "JPEG")
+    picasa = _with_iptc(
+        plain.getvalue(), (25, "Ana María".encode()), (25, b"Playa"), (120, "Cumpleaños de Ana".encode())
+    )
+    (tmp_path / "picasa.jpg").write_bytes(picasa)
+    facts = headers.from_file(tmp_path / "picasa.jpg")
+    assert (facts.tags, facts.caption) == (("Ana María", "Playa"), "Cumpleaños de Ana")
+    latin = _with_iptc(plain.getvalue(), (25, "Señor".encode("cp1252")), (105, b"Fiesta"))  # an older tool's
+    (tmp_path / "latin.jpg").write_bytes(latin)
+    assert (
+        headers.from_file(tmp_path / "latin.jpg").tags,
+        headers.from_file(tmp_path / "latin.jpg").caption,
+    ) == (
+        ("Señor",),
+        "Fiesta",
+    )
+    exif = Image.Exif()
+    exif[0x9C9E] = "Ana;Playa;".encode("utf-16-le") + b"\x00\x00"  # Windows' Explorer's tags
+    colour_image("red").save(tmp_path / "windows.jpg", exif=exif)
+    assert headers.from_file(tmp_path / "windows.jpg").tags == ("Ana", "Playa")
+    xmp_said = io.BytesIO()  # XMP, where it says, comes first
+    colour_image("red").save(xmp_said, "JPEG", xmp=_keywords("Luis").encode())
+    (tmp_path / "both.jpg").write_bytes(_with_iptc(xmp_said.getvalue(), (25, b"Ana")))
+    assert headers.from_file(tmp_path / "both.jpg").tags == ("Luis",)
+
+
 def test_a_sidecar_is_found_by_its_editors_names(tmp_path):
     for name in ("IMG_1.CR2", "IMG_1.JPG", "IMG_2.NEF", "scan.png"):
         (tmp_path / name).write_bytes(b"")
