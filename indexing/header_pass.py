@@ -23,9 +23,9 @@ HEADERS_TASK = 64
 # read XMP keywords; 6 star ratings; 7 the people Takeout's sidecars name; 8 the towns IPTC
 # locations name; 9 captions; 10 a DNG's (a TIFF-built RAW's that Pillow cannot open) keywords,
 # rating and GPS position, GPS minutes or seconds of 60, a date and position from a file's own
-# XMP where its EXIF has none, and keywords and captions from IPTC (Picasa's) and Windows' tags
-# where XMP has none. An index read by an older one reads every image's header again, once
-# (`reread`).
+# XMP where its EXIF has none, keywords and captions from IPTC (Picasa's) and Windows' tags where
+# XMP has none, and the names of XMP's face regions as keywords. An index read by an older one
+# reads every image's header again, once (`reread`).
 HEADERS_READER = 10
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import math
 import warnings
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
@@ -187,7 +186,7 @@ def _iptc(img: Image.Image) -> tuple[tuple[str, ...], str]:
     except Exception:  # (as Pillow's header parsers: any means nothing said)
         return (), ""
     keywords = record.get(_IPTC_KEYWORDS, [])
-    tags = _kept_tags(_text(k) for k in (keywords if isinstance(keywords, list) else [keywords]))
+    tags = xmp.kept_tags(_text(k) for k in (keywords if isinstance(keywords, list) else [keywords]))
     return tags, caption_of(_text(record.get(_IPTC_HEADLINE, b"")), _text(record.get(_IPTC_CAPTION, b"")))
 
 
@@ -201,17 +200,11 @@ def _text(value: object) -> str:
         return value.decode("cp1252", "replace")
 
 
-def _kept_tags(tags: Iterable[str]) -> tuple[str, ...]:
-    """Keywords as the catalog keeps them: spaces made one, each once, as many as XMP's are."""
-    kept = (" ".join(tag.split())[: xmp.MOST_TAG_CHARS] for tag in tags)
-    return tuple(dict.fromkeys(tag for tag in kept if tag))[: xmp.MOST_TAGS]
-
-
 def _windows_tags(value: object) -> tuple[str, ...]:
     """Windows' keywords (EXIF's XPKeywords: UTF-16 text, "Ana;Playa")."""
     if not isinstance(value, bytes):
         return ()
-    return _kept_tags(value.decode("utf-16-le", "replace").rstrip("\0").split(";"))
+    return xmp.kept_tags(value.decode("utf-16-le", "replace").rstrip("\0").split(";"))
 
 
 def _facts(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
@@ -35,7 +35,8 @@ STAMP = " xmp:"
 class Told(NamedTuple):
     """What XMP says of a photo: when (the text it writes, an ISO 8601 local time,
     "2019-07-14T18:22:05.12+02:00"; "" for nothing), where (degrees, None for nothing), its
-    keywords (`dc:subject`: Lightroom's and digiKam's tags, people's names among them), its
+    keywords (`dc:subject`: Lightroom's and digiKam's tags, people's names among them; then the
+    names of its face regions, Picasa's and Windows Live Photo Gallery's too), its
     rating (`xmp:Rating`: stars, 1 to 5, -1 rejected; None unrated: indexing.ratings), the
     town its IPTC location names ("Sevilla, ES": the city typed in an editor, for a photo without
     a GPS position; "" for none) and its caption (`dc:title` and `dc:description`, as
@@ -59,6 +60,14 @@ _SUBJECT = f"{_DC}subject"
 # A title and a description are each a list of translations (rdf:Alt): the default one is kept.
 _CAPTIONS = (f"{_DC}title", f"{_DC}description")
 _ITEM = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}li"
+# The names of the people in a photo's face regions, which are keywords too: the Metadata Working
+# Group's (Picasa's, digiKam's, Lightroom's, Mylio's) and Windows Live Photo Gallery's.
+_PEOPLE = frozenset(
+    {
+        "{http://www.metadataworkinggroup.com/schemas/regions/}Name",
+        "{http://ns.microsoft.com/photo/1.2/t/Region#}PersonDisplayName",
+    }
+)
 _LANGUAGE = "{http://www.w3.org/XML/1998/namespace}lang"
 _EXIF = "{http://ns.adobe.com/exif/1.0/}"
 # When, most telling first: the shutter, the photo's creation as the editor keeps it, the file's.
@@ -136,23 +145,35 @@ def read(data: bytes) -> Told:
     said: dict[str, str] = {}
     tags: list[str] = []
     captions: dict[str, str] = {}
+    people: list[str] = []
     for element in root.iter():  # a property is an attribute of its description, or an element
         for name, value in element.attrib.items():
             said.setdefault(name, value)
+            if name in _PEOPLE:
+                people.append(value)
         if element.text and element.text.strip() and not len(element):
             said.setdefault(element.tag, element.text.strip())
+            if element.tag in _PEOPLE:
+                people.append(element.text)
         if element.tag == _SUBJECT:
-            tags += [" ".join((li.text or "").split())[:MOST_TAG_CHARS] for li in element.iter(_ITEM)]
+            tags += [li.text or "" for li in element.iter(_ITEM)]
         if element.tag in _CAPTIONS:
             captions.setdefault(element.tag, _default_text(element))
     taken = next((said[name] for name in (*_DATES, _CREATED) if said.get(name)), "")
     lat, lon = _degrees(said.get(_LAT, ""), "NS", 90), _degrees(said.get(_LON, ""), "EW", 180)
-    kept = tuple(dict.fromkeys(tag for tag in tags if tag))[:MOST_TAGS]
+    kept = kept_tags((*tags, *people))
     rating = rating_of(said.get(_RATING, ""))
     if lat is None or lon is None:
         lat = lon = None
     caption = caption_of(*(captions.get(name, "") for name in _CAPTIONS))
     return Told(taken, lat, lon, kept, rating, _town_named(said), caption)
+
+
+def kept_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """Keywords as the catalog keeps them: spaces made one, cut to MOST_TAG_CHARS, each once, at
+    most MOST_TAGS."""
+    kept = (" ".join(tag.split())[:MOST_TAG_CHARS] for tag in tags)
+    return tuple(dict.fromkeys(tag for tag in kept if tag))[:MOST_TAGS]
 
 
 def _default_text(element: ET.Element) -> str:

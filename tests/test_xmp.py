@@ -127,6 +127,30 @@ def test_keywords_and_captions_in_iptc_or_windows_tags_are_read_where_xmp_says_n
     assert headers.from_file(tmp_path / "both.jpg").tags == ("Luis",)
 
 
+def test_the_names_of_a_photo_s_face_regions_are_keywords():
+    rdf = 'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
+    picasa = f"""<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF {rdf}>
+     <rdf:Description rdf:about="" xmlns:mwg-rs="http://www.metadataworkinggroup.com/schemas/regions/"
+       xmlns:dc="http://purl.org/dc/elements/1.1/">
+      <dc:subject><rdf:Bag><rdf:li>Playa</rdf:li><rdf:li>Ana</rdf:li></rdf:Bag></dc:subject>
+      <mwg-rs:Regions rdf:parseType="Resource"><mwg-rs:RegionList><rdf:Bag>
+       <rdf:li><rdf:Description mwg-rs:Name="Ana" mwg-rs:Type="Face"/></rdf:li>
+       <rdf:li><rdf:Description mwg-rs:Type="Face">
+        <mwg-rs:Name>Luis  Pérez</mwg-rs:Name></rdf:Description></rdf:li>
+      </rdf:Bag></mwg-rs:RegionList></mwg-rs:Regions>
+     </rdf:Description></rdf:RDF></x:xmpmeta>"""
+    assert xmp.read(picasa.encode()).tags == ("Playa", "Ana", "Luis Pérez")  # each once, subject first
+    gallery = f"""<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF {rdf}>
+     <rdf:Description rdf:about="" xmlns:MP="http://ns.microsoft.com/photo/1.2/"
+       xmlns:MPRI="http://ns.microsoft.com/photo/1.2/t/RegionInfo#"
+       xmlns:MPReg="http://ns.microsoft.com/photo/1.2/t/Region#">
+      <MP:RegionInfo rdf:parseType="Resource"><MPRI:Regions><rdf:Bag>
+       <rdf:li MPReg:PersonDisplayName="Marta" MPReg:Rectangle="0.1, 0.2, 0.3, 0.4"/>
+      </rdf:Bag></MPRI:Regions></MP:RegionInfo>
+     </rdf:Description></rdf:RDF></x:xmpmeta>"""
+    assert xmp.read(gallery.encode()).tags == ("Marta",)  # Windows Live Photo Gallery's
+
+
 def test_a_sidecar_is_found_by_its_editors_names(tmp_path):
     for name in ("IMG_1.CR2", "IMG_1.JPG", "IMG_2.NEF", "scan.png"):
         (tmp_path / name).write_bytes(b"")
