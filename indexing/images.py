@@ -44,6 +44,8 @@ else:
     HEIF = True
 
 ImageInput = str | Path | bytes | BinaryIO | Image.Image
+# The brands a HEIC file's `ftyp` box names first (an iPhone's, Samsung's; still or burst).
+_HEIC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
 
 # Pillow refuses to open a picture of over 179 megapixels, before knowing what a reduced-size
 # decode would make of it: a 24000×8000 panorama JPEG (8 MB) decodes at 3000×1000 for CLIP, and its
@@ -114,6 +116,8 @@ def load_image(src: ImageInput, *, min_side: int | None = None, camera: bool = F
     except BadImage:
         raise
     except UnidentifiedImageError:
+        if not HEIF and _heic(src):  # (an iPhone's photo, sent as it is, or renamed .jpg by an app)
+            raise BadImage("a HEIC photo (an iPhone's): pip install pillow-heif to read it", "heic") from None
         raise BadImage("not an image, or a format Pillow cannot read", "not_an_image") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         # Pillow reports truncated and corrupt data as OSError/SyntaxError/ValueError.
@@ -211,6 +215,16 @@ def _retry_after(asked: str | None, attempt: int) -> float:
     except ValueError:  # none, or an HTTP date
         seconds = -1.0
     return min(seconds, 30.0) if seconds >= 0 else float(2 ** (attempt - 1))  # nan, below 0: ours
+
+
+def _heic(src: BinaryIO) -> bool:
+    """Whether the file `src` reads is a HEIC (its `ftyp` box first, naming a HEIC brand)."""
+    try:
+        src.seek(0)
+        head = src.read(12)
+    except (OSError, ValueError):
+        return False
+    return head[4:8] == b"ftyp" and head[8:12] in _HEIC_BRANDS
 
 
 def _check_size(width: int, height: int) -> None:
