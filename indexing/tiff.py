@@ -17,10 +17,11 @@ from typing import Literal
 # Entries that are metadata, not picture: the document and page names, description, maker and
 # model, software, date, artist, host computer, copyright, XMP, IPTC, Photoshop's resources, the
 # EXIF, GPS and interoperability directories' pointers, Windows' title, comment, author, keywords,
-# subject and rating, and DNG's private data (a maker's notes, with offsets into the file).
+# subject and rating, DNG's private data (a maker's notes, with offsets into the file) and what a
+# DNG says of its preview's making (application, version, settings, when; the preview is hashed).
 METADATA = frozenset(
     {269, 270, 271, 272, 285, 305, 306, 315, 316, 33432, 700, 33723, 34377, 34665, 34853, 40965}
-    | {40091, 40092, 40093, 40094, 40095, 18246, 18249, 50740}
+    | {40091, 40092, 40093, 40094, 40095, 18246, 18249, 50740, 50966, 50967, 50968, 50969, 50971}
 )
 # Entries that say where data lies, each with the entry that says how long: strips, tiles, and an
 # old-style JPEG's stream. The data is the picture, not where it lies.
