@@ -202,7 +202,8 @@ def _degrees(text: str, signs: str, most: float) -> float | None:
     if not found or found.group(4) not in signs:
         return None
     parts = [float(part) for part in found.groups()[:3] if part is not None]
-    if any(part >= 60 for part in parts[1:]) or ("." in (found.group(1) or "") and len(parts) > 1):
+    # (60 is a rounding's, as in EXIF: indexing.headers._degrees.)
+    if any(part > 60 for part in parts[1:]) or ("." in (found.group(1) or "") and len(parts) > 1):
         return None
     degrees = sum(part / 60**n for n, part in enumerate(parts))
     if degrees > most:

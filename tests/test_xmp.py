@@ -194,6 +194,7 @@ def test_a_sidecar_comes_before_the_photo_s_own_header(tmp_path):
         ("40.41764N", 40.41764),  # decimal degrees, as some tools write them
         ("95,0N", None),  # beyond a pole
         ("40,61N", None),  # 61 minutes
+        ("40,59,60N", 41.0),  # a rounding's 60 seconds
         ("40,25.1E", None),  # a longitude's hemisphere
         ("40.5,25N", None),
         ("", None),
