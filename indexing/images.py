@@ -35,13 +35,16 @@ from indexing.config import (
 )
 from indexing.errors import BadImage
 
-try:  # HEIC/HEIF, iPhones' photos: read where pillow-heif is installed (the project does not need it)
-    from pillow_heif import register_heif_opener
+try:  # HEIC/HEIF, iPhones' photos: pi-heif (libheif's decoding, a requirement), or pillow-heif
+    from pi_heif import register_heif_opener
 except ImportError:
-    HEIF = False
-else:
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        register_heif_opener = None
+HEIF = register_heif_opener is not None
+if register_heif_opener is not None:
     register_heif_opener()
-    HEIF = True
 
 ImageInput = str | Path | bytes | BinaryIO | Image.Image
 # The brands a HEIC file's `ftyp` box names first (an iPhone's, Samsung's; still or burst).
@@ -54,7 +57,7 @@ _HEIC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", 
 Image.MAX_IMAGE_PIXELS = None
 
 # What a folder build reads: the common formats, AVIF where Pillow was built with it, HEIC/HEIF
-# with pillow-heif, camera RAW with rawpy, videos (a frame of each) with PyAV. Formats this
+# with pi-heif (or pillow-heif), camera RAW with rawpy, videos (a frame of each) with PyAV. Formats this
 # installation cannot read are reported, with what reads them.
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -63,7 +66,7 @@ IMAGE_EXTENSIONS = frozenset(
     | (camera_raw.EXTENSIONS if camera_raw.AVAILABLE else set())
     | (video.EXTENSIONS if video.AVAILABLE else set())
 )
-_HEIF = ("HEIC (iPhone photo)", "pip install pillow-heif to index them")
+_HEIF = ("HEIC (iPhone photo)", "pip install pi-heif to index them")
 _RAW = ("camera RAW", "pip install rawpy to index them")
 _VIDEO = ("video", "pip install av to index them (a frame of each)")
 UNREAD_FORMATS = (
@@ -117,7 +120,7 @@ def load_image(src: ImageInput, *, min_side: int | None = None, camera: bool = F
         raise
     except UnidentifiedImageError:
         if not HEIF and _heic(src):  # (an iPhone's photo, sent as it is, or renamed .jpg by an app)
-            raise BadImage("a HEIC photo (an iPhone's): pip install pillow-heif to read it", "heic") from None
+            raise BadImage("a HEIC photo (an iPhone's): pip install pi-heif to read it", "heic") from None
         raise BadImage("not an image, or a format Pillow cannot read", "not_an_image") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         # Pillow reports truncated and corrupt data as OSError/SyntaxError/ValueError.

@@ -229,7 +229,7 @@ class FolderSource:
     (config.SKIPPED_FOLDERS: thumbnails, trash), whatever matches an `exclude` pattern (a glob,
     matched against names and against paths in the folder), and symlinks that lead outside the
     folder (and symlink loops). Names that are not valid UTF-8, and photo formats this installation
-    cannot read (HEIC without pillow-heif), are left out and reported (`warnings`, `left_out`). A
+    cannot read (HEIC without pi-heif), are left out and reported (`warnings`, `left_out`). A
     camera RAW file beside a JPEG of the same name (RAW+JPEG) is left out: the JPEG stands for it;
     so is a video beside a photo of its name (a Live Photo's motion: the photo stands for it).
     Fingerprint: size and modification time, as rclip does: cheap to re-check; and its XMP
@@ -326,7 +326,7 @@ class FolderSource:
             (stem.lower(), suffix.lower()) for stem, suffix in (os.path.splitext(e.name) for e in entries)
         ]
         shots = {stem for stem, suffix in names if suffix in camera_raw.TWIN_SUFFIXES}
-        stills = {  # photos this installation reads (a HEIC without pillow-heif leaves its video in)
+        stills = {  # photos this installation reads (a HEIC without pi-heif leaves its video in)
             stem for stem, suffix in names if suffix in video.STILL_SUFFIXES and suffix in IMAGE_EXTENSIONS
         }
         sidecars = {  # photo editors' XMP files, by lowercase name

@@ -10,8 +10,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def output_without(package: str, script: str) -> list[str]:
-    """The lines `script` prints in a new interpreter (in the repository) without `package`."""
-    code = f"import sys; sys.modules[{package!r}] = None\n{script}"
+def output_without(package: str | tuple[str, ...], script: str) -> list[str]:
+    """The lines `script` prints in a new interpreter (in the repository) without `package` (or
+    without any of several)."""
+    packages = (package,) if isinstance(package, str) else package
+    code = "import sys\n" + "".join(f"sys.modules[{p!r}] = None\n" for p in packages) + script
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     return run.stdout.splitlines()

@@ -210,17 +210,15 @@ def test_a_download_is_asked_again_when_the_server_says_not_now_and_not_when_it_
         server.server_close()
 
 
-def test_a_heic_without_pillow_heif_is_named_with_what_reads_it(monkeypatch, tmp_path):
+def test_a_heic_this_installation_cannot_read_is_named_with_what_reads_it(monkeypatch, tmp_path):
     from indexing import images
     from ui import text
 
-    monkeypatch.setattr(images, "HEIF", False)  # (as without pillow-heif, which the project does not need)
+    monkeypatch.setattr(images, "HEIF", False)  # (as without pi-heif: the fake below is no HEIC it reads)
     iphone = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + b"\0\0\0\x08mdat" + bytes(64)
     (tmp_path / "IMG_0001.jpg").write_bytes(iphone)  # renamed by an app, or sent as it is
     for src in (tmp_path / "IMG_0001.jpg", iphone, io.BytesIO(iphone)):
-        with pytest.raises(
-            BadImage, match=r"a HEIC photo \(an iPhone's\): pip install pillow-heif"
-        ) as caught:
+        with pytest.raises(BadImage, match=r"a HEIC photo \(an iPhone's\): pip install pi-heif") as caught:
             load_image(src)
         assert caught.value.code == "heic"
     assert "envíala como JPEG" in text.error("es", caught.value)
