@@ -116,7 +116,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--no-fast-decode",
         action="store_true",
-        help="decode JPEGs at full size (slower; matches transformers' processor exactly)",
+        help="decode JPEGs (and a HEIC, not its thumbnail) at full size (slower; matches "
+        "transformers' processor exactly)",
     )
     build.add_argument(
         "--decode",

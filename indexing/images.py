@@ -24,7 +24,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
-from indexing import camera_raw, video
+from indexing import camera_raw, heif, video
 from indexing.config import (
     MAX_DECODED_PIXELS,
     MAX_FILE_BYTES,
@@ -35,7 +35,7 @@ from indexing.config import (
 )
 from indexing.errors import BadImage
 
-try:  # HEIC/HEIF, iPhones' photos: pi-heif (libheif's decoding, a requirement), or pillow-heif
+try:  # HEIC/HEIF, iPhones' photos, where pi-heif (libheif's decoding) or pillow-heif is installed
     from pi_heif import register_heif_opener
 except ImportError:
     try:
@@ -109,6 +109,11 @@ def load_image(src: ImageInput, *, min_side: int | None = None, camera: bool = F
         if isinstance(src, bytes):
             if not src:
                 raise BadImage("empty file (0 bytes)", "empty_file")
+            if HEIF and src[4:8] == b"ftyp" and src[8:12] in _HEIC_BRANDS:
+                if min_side and (small := _heif_thumbnail(src, min_side)) is not None:
+                    return small
+                if not heif.well_formed(src):  # (libheif can crash on some damaged files)
+                    raise BadImage("corrupt or truncated image (its HEIF boxes do not read)", "corrupt_image")
             src = io.BytesIO(src)
         img = Image.open(src)
         if min_side:
@@ -122,8 +127,9 @@ def load_image(src: ImageInput, *, min_side: int | None = None, camera: bool = F
         if not HEIF and _heic(src):  # (an iPhone's photo, sent as it is, or renamed .jpg by an app)
             raise BadImage("a HEIC photo (an iPhone's): pip install pi-heif to read it", "heic") from None
         raise BadImage("not an image, or a format Pillow cannot read", "not_an_image") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        # Pillow reports truncated and corrupt data as OSError/SyntaxError/ValueError.
+    except (OSError, ValueError, SyntaxError, EOFError, RuntimeError) as exc:
+        # Pillow reports truncated and corrupt data as OSError/SyntaxError/ValueError (libheif's
+        # plug-ins as RuntimeError too).
         raise BadImage(f"corrupt or truncated image ({exc})", "corrupt_image", detail=str(exc)) from None
 
 
@@ -218,6 +224,21 @@ def _retry_after(asked: str | None, attempt: int) -> float:
     except ValueError:  # none, or an HTTP date
         seconds = -1.0
     return min(seconds, 30.0) if seconds >= 0 else float(2 ** (attempt - 1))  # nan, below 0: ours
+
+
+def _heif_thumbnail(data: bytes, min_side: int) -> Image.Image | None:
+    """A HEIC's thumbnail, decoded, where it holds one with both sides at least `min_side`
+    (indexing.heif.thumbnail_file): an iPhone's 320×240, decoded 26 times quicker than its 12
+    megapixels, as a JPEG decodes at a reduced size; None else, or where it does not decode."""
+    found = heif.thumbnail_file(data, min_side)
+    if found is None:
+        return None
+    try:
+        img = Image.open(io.BytesIO(found))
+        img.load()
+    except (OSError, ValueError, SyntaxError, EOFError, RuntimeError):
+        return None
+    return _to_rgb(img)
 
 
 def _heic(src: BinaryIO) -> bool:

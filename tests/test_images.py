@@ -13,6 +13,7 @@ from PIL import Image, ImageCms
 from indexing import config, headers
 from indexing.errors import BadImage
 from indexing.images import (
+    HEIF,
     clip_pixels,
     clip_pixels_and_thumbnail,
     load_image,
@@ -226,3 +227,32 @@ def test_a_heic_this_installation_cannot_read_is_named_with_what_reads_it(monkey
     with pytest.raises(BadImage) as caught:
         load_image(video)
     assert caught.value.code == "not_an_image"
+
+
+@pytest.mark.skipif(not HEIF, reason="needs pi-heif or pillow-heif (requirements-dev.txt installs pi-heif)")
+def test_a_heic_decodes_from_its_thumbnail_at_a_reduced_size_turned_as_its_picture():
+    from pathlib import Path
+
+    from indexing import heif
+
+    photo = Path(__file__).resolve().parent / "data" / "iphone.heic"  # (tests/test_build.py's DATA)
+    small, whole = load_image(photo, min_side=224), load_image(photo)
+    assert (small.size, whole.size) == ((240, 320), (480, 640))  # the thumbnail, held upright too
+    for picture in (small, whole):
+        top, bottom = picture.getpixel((120, 5)), picture.getpixel((120, picture.height - 5))
+        assert top[2] < 100 < top[0] and bottom[0] > 150 > bottom[2], (top, bottom)  # yellow, red
+    crops = [clip_pixels(picture, 224, fast=True).astype(np.float32) for picture in (small, whole)]
+    assert np.abs(crops[0] - crops[1]).mean() < 3  # (in 0-255 levels)
+    assert load_image(photo, min_side=300).size == (480, 640)  # its thumbnail is too small for that
+    assert heif.thumbnail_file(photo.read_bytes(), 241) is None
+    assert heif.thumbnail_file(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic", 224) is None
+    # Damaged where libheif crashed the process in a fuzzing run (properties of an item there is
+    # not): refused before libheif sees it, at full size and where the thumbnail cannot serve.
+    data = bytearray(photo.read_bytes())
+    first = data.index(b"ipma") + 4 + 8  # (after its version, flags and count: the first item's id)
+    data[first : first + 2] = (99).to_bytes(2, "big")
+    assert heif.read_still(bytes(data)) is not None and not heif.well_formed(bytes(data))
+    for min_side in (None, 300):
+        with pytest.raises(BadImage, match="its HEIF boxes do not read") as caught:
+            load_image(bytes(data), min_side=min_side)
+        assert caught.value.code == "corrupt_image"
