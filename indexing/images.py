@@ -47,8 +47,10 @@ if register_heif_opener is not None:
     register_heif_opener()
 
 ImageInput = str | Path | bytes | BinaryIO | Image.Image
-# The brands a HEIC file's `ftyp` box names first (an iPhone's, Samsung's; still or burst).
+# The brands a HEIC file's `ftyp` box names first (an iPhone's, Samsung's; still or burst), and
+# those of a still picture, which is checked before libheif decodes it.
 _HEIC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+_HEIC_STILLS = frozenset({b"heic", b"heix", b"heim", b"heis", b"mif1"})
 
 # Pillow refuses to open a picture of over 179 megapixels, before knowing what a reduced-size
 # decode would make of it: a 24000×8000 panorama JPEG (8 MB) decodes at 3000×1000 for CLIP, and its
@@ -109,7 +111,7 @@ def load_image(src: ImageInput, *, min_side: int | None = None, camera: bool = F
         if isinstance(src, bytes):
             if not src:
                 raise BadImage("empty file (0 bytes)", "empty_file")
-            if HEIF and src[4:8] == b"ftyp" and src[8:12] in _HEIC_BRANDS:
+            if HEIF and src[4:8] == b"ftyp" and src[8:12] in _HEIC_STILLS:
                 if min_side and (small := _heif_thumbnail(src, min_side)) is not None:
                     return small
                 if not heif.well_formed(src):  # (libheif can crash on some damaged files)
