@@ -1,6 +1,8 @@
 """A HEIF still image's structure (HEIC, iPhones' photos; AVIF): its items, their data and the
 boxes that say how they make the picture, read from the file's boxes (ISO/IEC 23008-12 and
-ISO/IEC 14496-12), for its picture hash (indexing.picture_hash). Decoding is Pillow's plug-ins'.
+ISO/IEC 14496-12), for its picture hash (indexing.picture_hash), a check before libheif decodes
+it (`well_formed`), and its thumbnail as a file of its own (`thumbnail_file`, a build's quick
+decode). Decoding is Pillow's plug-ins'.
 
 A HEIF file is a `ftyp` box, a `meta` box and the data (`mdat`). `meta` lists the items (`iinf`:
 the picture, or its tiles and the grid that joins them, a thumbnail, the EXIF, the XMP), where each
