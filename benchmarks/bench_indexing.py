@@ -273,6 +273,8 @@ def main() -> None:
         help="also time the build with other decoding, batch and worker settings",
     )
     args = parser.parse_args()
+    if args.fidelity_images < 1:  # (the model's rates, which the ceiling needs, are timed on them)
+        parser.error("--fidelity-images must be at least 1")
     width, height = (int(n) for n in args.size.lower().split("x"))
 
     print(machine())
