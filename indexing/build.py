@@ -702,7 +702,8 @@ def _decoded(items: Iterable[SourceItem], decoders: _Decoders, *, batch_size: in
             except BrokenExecutor:
                 names = ", ".join(item.label for item in group_items)
                 raise BuscadorError(
-                    f"a decode process stopped while decoding {names} (out of memory?). What was "
-                    "embedded so far is kept: run the build again, or with --decode threads"
+                    f"a decode process stopped while decoding {names} (out of memory, or a decoder "
+                    "that crashed on a damaged file among them: move it aside). What was embedded "
+                    "so far is kept: run the build again, or with --decode threads"
                 ) from None
             ready.extend(zip([n for n, _ in group], decoders.finish(group_items, result), strict=True))
