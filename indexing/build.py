@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import multiprocessing
 import queue
 import sys
 import time
@@ -17,7 +16,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import (
     BrokenExecutor,
     Future,
-    ProcessPoolExecutor,
     ThreadPoolExecutor,
 )
 from contextlib import contextmanager
@@ -29,7 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from indexing import config, headers
+from indexing import config, guard, headers
 from indexing.camera_raw import named_raw
 from indexing.catalog import Row
 from indexing.changes import (
@@ -320,7 +318,8 @@ class _Decoders:
     decoding them gave; `finish` turns that into a _Prepared for each; `workers` run at a time,
     with `ahead` batches decoded beyond the one the model is on; `complete`, if any, starts
     finishing a batch on the model's device (JPEGs decoded on the GPU, on a thread of its own);
-    `processes`, its decode processes if it has any (for other work beside)."""
+    `processes`, its decode processes if it has any (for other work beside); `alone`, what
+    decoding each item alone gives, as `start` would, for the items of a task a crash lost."""
 
     mode: str  # threads, processes or gpu
     start: Callable[[list[SourceItem]], Future[list[Any]]]
@@ -329,7 +328,8 @@ class _Decoders:
     chunk: int = 1
     ahead: int = 0
     complete: Callable[[_Batch], Future[_Batch]] | None = None
-    processes: ProcessPoolExecutor | None = None
+    processes: guard.Pool | None = None
+    alone: Callable[[list[SourceItem]], list[Any]] | None = None
 
 
 @contextmanager
@@ -368,11 +368,10 @@ def _decoders(
             else None
         )
         try:
-            # spawn, not fork: the parent has torch's and SQLite's threads, which a fork would copy
-            # mid-work. The GPU's decoding of a batch runs on a thread of its own, beside the model
-            # on the batch before it and the handing out of files (`_one_ahead`).
+            # The GPU's decoding of a batch runs on a thread of its own, beside the model on the
+            # batch before it and the handing out of files (`_one_ahead`).
             with (
-                ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool,
+                guard.Pool(count) as pool,
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpu") as on_gpu_thread,
             ):
                 yield _Decoders(
@@ -382,6 +381,9 @@ def _decoders(
                     ),
                     lambda items, decoded: _reuse_or(writer, items, decoded),
                     count,
+                    alone=lambda items: _one_by_one(
+                        items, size, fast, pictures=writer.catalog.picture_hashes, gpu=gpu
+                    ),
                     chunk=PROCESS_CHUNK if decoder is None else GPU_CHUNK,
                     ahead=2 if on_gpu else 0,
                     complete=None
@@ -407,12 +409,28 @@ def _decoders(
 
 
 def _submit(
-    pool: ProcessPoolExecutor, items: list[SourceItem], size: int, fast: bool, *, pictures: bool, gpu: bool
+    pool: guard.Pool, items: list[SourceItem], size: int, fast: bool, *, pictures: bool, gpu: bool
 ) -> Future[list[tuple[Decoded, JpegFile | None, headers.Facts | None]]]:
     """`items` handed to a decode process (indexing.decoding), a task for them all; with `gpu`, the
     JPEGs the GPU can decode only read."""
     jobs = [(i.data, i.content, header_wanted(i)) for i in items]
     return pool.submit(prepare_several, jobs, size, fast, pictures, gpu)
+
+
+def _one_by_one(
+    items: list[SourceItem], size: int, fast: bool, *, pictures: bool, gpu: bool
+) -> list[tuple[Decoded, JpegFile | None, headers.Facts | None]]:
+    """The items of a task lost when a decode process crashed (the pool's tasks all fail then),
+    each decoded alone in a guard process, as `_submit` would: the item that crashes its process
+    again is skipped with the reason, the others decoded."""
+    done = []
+    for item in items:
+        try:
+            job = (item.data, item.content, header_wanted(item))
+            done += guard.guarded(prepare_several, [job], size, fast, pictures, gpu)
+        except BadImage as exc:
+            done.append(((item.content, None, b"", str(exc)), None, None))
+    return done
 
 
 def _one_ahead(batches: Iterator[_Batch], start: Callable[[_Batch], Future[_Batch]]) -> Iterator[_Batch]:
@@ -699,11 +717,7 @@ def _decoded(items: Iterable[SourceItem], decoders: _Decoders, *, batch_size: in
             group_items = [item for _, item in group]
             try:
                 result = future.result()
-            except BrokenExecutor:
-                names = ", ".join(item.label for item in group_items)
-                raise BuscadorError(
-                    f"a decode process stopped while decoding {names} (out of memory, or a decoder "
-                    "that crashed on a damaged file among them: move it aside). What was embedded "
-                    "so far is kept: run the build again, or with --decode threads"
-                ) from None
+            except BrokenExecutor:  # a decoder crashed (every task then in the pool fails)
+                assert decoders.alone is not None  # (decode processes' futures alone break)
+                result = decoders.alone(group_items)
             ready.extend(zip([n for n, _ in group], decoders.finish(group_items, result), strict=True))

@@ -57,13 +57,18 @@ def taken(path: Path) -> str:
     return when.isoformat(timespec="seconds") if when is not None and when.year > 1970 else ""  # 0: none
 
 
+def require() -> None:
+    """Raise BadImage where rawpy is not installed."""
+    if rawpy is None:
+        raise BadImage("a camera RAW file: pip install rawpy to read it", "camera_raw")
+
+
 def develop(data: bytes, side: int, check_size: Callable[[int, int], None]) -> Image.Image:
     """An upright RGB picture of the RAW file `data` whose short side is at least `side` where the
     file allows: its preview, else its half-size development, whose width and height
     `check_size` may refuse first. Raises BadImage for a file LibRaw cannot read, or any RAW
     without rawpy."""
-    if rawpy is None:
-        raise BadImage("a camera RAW file: pip install rawpy to read it", "camera_raw")
+    require()
     try:
         with rawpy.imread(io.BytesIO(data)) as raw:
             preview = _preview(raw, side)

@@ -94,7 +94,10 @@ def prepare_for_model(
     try:
         camera = camera or named_raw(data)
         raw, content = read_and_hash(data, content, pictures)
-        image = load_image(raw, min_side=size if fast else None, camera=camera)
+        # A RAW file decoded by name: its guard process reads it (tens of megabytes through a pipe
+        # took longer than reading them again).
+        source = data if camera and isinstance(data, Path) else raw
+        image = load_image(source, min_side=size if fast else None, camera=camera)
         return content, *clip_pixels_and_thumbnail(image, size, fast=fast), ""
     except BadImage as exc:
         return content, None, b"", str(exc)

@@ -5,12 +5,13 @@ or from the files' headers in a pass after the model (indexing.headers reads one
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import BrokenExecutor, CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, CancelledError, Future
 from pathlib import Path
 
 from indexing import headers, places
 from indexing.catalog import Catalog, Said
 from indexing.decoding import facts_of, header_facts
+from indexing.guard import Pool
 from indexing.progress import progress_bar
 from indexing.sources import Source, SourceItem
 
@@ -36,7 +37,7 @@ class HeadersAhead:
     against about 1 ms). What they could not read is left to that pass (`read_headers`); without
     processes (threads, on the CPU, where the model holds the cores) it reads them all."""
 
-    def __init__(self, pool: ProcessPoolExecutor | None) -> None:
+    def __init__(self, pool: Pool | None) -> None:
         self._pool = pool
         self._waiting: list[tuple[str, Path]] = []  # (key, file)
         self._asked: list[tuple[list[str], Future[list[headers.Facts | None]]]] = []

@@ -14,9 +14,11 @@ from typing import BinaryIO
 
 from PIL import Image, IptcImagePlugin
 
-from indexing import camera_raw, takeout, video, xmp
+from indexing import camera_raw, heif, takeout, video, xmp
 from indexing.captions import caption_of
 from indexing.dates import date_in_name, exif_date, in_utc
+from indexing.errors import BadImage
+from indexing.guard import guarded
 from indexing.ratings import rating_of
 
 # EXIF tags, most telling first: when the shutter fired, when it was digitised (a scan), when the
@@ -103,13 +105,13 @@ def _from_file(path: Path) -> Facts | None:
     last = ""  # a video container's creation time: the last resort
     with file:
         if video.named_video(path):
-            found = video.header(path)
+            found = _video_header(path)
             facts = Facts(exif_date(found.local), *dataset_position(found.lat, found.lon), found.seconds)
             last = found.utc
         else:
             facts = _read(file)
     if not facts.taken and camera_raw.named_raw(path):  # a RAW Pillow cannot read (.CR3, ...): LibRaw can
-        facts = replace(facts, taken=camera_raw.taken(path))
+        facts = replace(facts, taken=_raw_taken(path))
     if not facts.taken:
         facts = replace(facts, taken=date_in_name(path.name))
     told = takeout.when_and_where(path)  # (most photos have no sidecar: one look in a dictionary)
@@ -133,8 +135,29 @@ def from_bytes(data: bytes) -> Facts:
     return _read(io.BytesIO(data))
 
 
+def _video_header(path: Path) -> video.Header:
+    """What a video's container says (FFmpeg's to read: in a guard process, indexing.guard)."""
+    try:
+        return guarded(video.header, path)
+    except BadImage:  # (FFmpeg crashed on it)
+        return video.Header()
+
+
+def _raw_taken(path: Path) -> str:
+    """When a camera RAW's EXIF, as LibRaw reads it, says it was taken (in a guard process)."""
+    try:
+        return guarded(camera_raw.taken, path)
+    except BadImage:  # (LibRaw crashed on it)
+        return ""
+
+
 def _read(file: BinaryIO) -> Facts:
-    """The facts of an EXIF header (none for a file Pillow cannot read, but a TIFF-built one)."""
+    """The facts of an EXIF header (none for a file Pillow cannot read, but a TIFF-built one or a
+    HEIF)."""
+    head = file.read(12)
+    if head[4:8] == b"ftyp":
+        return _heif_read(head + file.read())
+    file.seek(0)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -170,6 +193,29 @@ def _tiff_read(file: BinaryIO) -> Facts:
             exif.load_from_fp(file)
             return _facts(exif, _told(exif.get(_XMP)))
     except Exception:  # (as above)
+        return Facts()
+
+
+def _heif_read(data: bytes) -> Facts:
+    """The facts of a HEIF still image (HEIC, AVIF): its EXIF and
+    XMP items, read by indexing.heif (libheif, which can crash on damaged files, is not needed);
+    none for anything else (an MP4 in a dataset's row)."""
+    still = heif.read_still(data)
+    if still is None:
+        return Facts()
+    exif, told = Image.Exif(), xmp.NOTHING
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for item in still.items:
+                if item.type == heif.EXIF and len(item.data) >= 4 and not len(exif):
+                    exif.load(
+                        item.data[4 + int.from_bytes(item.data[:4], "big") :]
+                    )  # (its TIFF header's offset first)
+                elif (item.type, item.content_type) == (heif.MIME, heif.XMP) and told is xmp.NOTHING:
+                    told = _told(item.data)
+            return _facts(exif, told)
+    except Exception:  # (as Pillow's header parsers: any means nothing said)
         return Facts()
 
 

@@ -9,7 +9,10 @@ size limit; a video's file is read by FFmpeg (indexing.video).
 
 from __future__ import annotations
 
+import functools
 import http.client
+import importlib
+import importlib.util
 import io
 import os
 import time
@@ -34,17 +37,12 @@ from indexing.config import (
     URL_TRIES,
 )
 from indexing.errors import BadImage
+from indexing.guard import guarded
 
-try:  # HEIC/HEIF, iPhones' photos, where pi-heif (libheif's decoding) or pillow-heif is installed
-    from pi_heif import register_heif_opener
-except ImportError:
-    try:
-        from pillow_heif import register_heif_opener
-    except ImportError:
-        register_heif_opener = None
-HEIF = register_heif_opener is not None
-if register_heif_opener is not None:
-    register_heif_opener()
+# HEIC/HEIF, iPhones' photos, where pi-heif (libheif's decoding) or pillow-heif is installed: decoded
+# in a guard process (indexing.guard), where libheif is given to Pillow (`_libheif`).
+_LIBHEIF = ("pi_heif", "pillow_heif")
+HEIF = any(importlib.util.find_spec(name) is not None for name in _LIBHEIF)
 
 ImageInput = str | Path | bytes | BinaryIO | Image.Image
 # The brands a HEIC file's `ftyp` box names first (an iPhone's, Samsung's; still or burst), and
@@ -99,25 +97,33 @@ def load_image(src: ImageInput, *, min_side: int | None = None, camera: bool = F
     if isinstance(src, Image.Image):
         _check_size(*src.size)
         return _to_rgb(ImageOps.exif_transpose(src))
+    side = max(min_side or 0, THUMBNAIL_SIDE)
     if isinstance(src, (str, Path)):
-        camera = camera or camera_raw.named_raw(Path(src))
-        if video.named_video(Path(src)):
-            return video.frame(Path(src), max(min_side or 0, THUMBNAIL_SIDE), _check_size)
-        src = read_file(Path(src))
+        path = Path(src)
+        if video.named_video(path):
+            video.require()
+            return guarded(video.frame, path, side, _check_size)
+        if camera or camera_raw.named_raw(path):
+            camera_raw.require()
+            return guarded(_develop, path, side)  # (read there: a RAW is tens of megabytes)
+        src = read_file(path)
+    data = src if isinstance(src, bytes) else src.read()
     if camera:
-        data = src if isinstance(src, bytes) else src.read()
-        return camera_raw.develop(data, max(min_side or 0, THUMBNAIL_SIDE), _check_size)
+        camera_raw.require()
+        return guarded(_develop, data, side)
+    if data[4:8] == b"ftyp":  # an ISO file: HEIF (HEIC, AVIF), libheif's or libavif's to decode
+        if not HEIF and data[8:12] in _HEIC_BRANDS:  # (an iPhone's photo, or renamed .jpg by an app)
+            raise BadImage("a HEIC photo (an iPhone's): pip install pi-heif to read it", "heic")
+        return guarded(_decode_heif, data, min_side)
+    return _decoded(data, min_side)
+
+
+def _decoded(data: bytes, min_side: int | None) -> Image.Image:
+    """`data` decoded by Pillow, as `load_image` says."""
+    if not data:
+        raise BadImage("empty file (0 bytes)", "empty_file")
     try:
-        if isinstance(src, bytes):
-            if not src:
-                raise BadImage("empty file (0 bytes)", "empty_file")
-            if HEIF and src[4:8] == b"ftyp" and src[8:12] in _HEIC_STILLS:
-                if min_side and (small := _heif_thumbnail(src, min_side)) is not None:
-                    return small
-                if not heif.well_formed(src):  # (libheif can crash on some damaged files)
-                    raise BadImage("corrupt or truncated image (its HEIF boxes do not read)", "corrupt_image")
-            src = io.BytesIO(src)
-        img = Image.open(src)
+        img = Image.open(io.BytesIO(data))
         if min_side:
             img.draft(None, (min_side, min_side))
         _check_size(*img.size)
@@ -126,13 +132,50 @@ def load_image(src: ImageInput, *, min_side: int | None = None, camera: bool = F
     except BadImage:
         raise
     except UnidentifiedImageError:
-        if not HEIF and _heic(src):  # (an iPhone's photo, sent as it is, or renamed .jpg by an app)
-            raise BadImage("a HEIC photo (an iPhone's): pip install pi-heif to read it", "heic") from None
         raise BadImage("not an image, or a format Pillow cannot read", "not_an_image") from None
     except (OSError, ValueError, SyntaxError, EOFError, RuntimeError) as exc:
         # Pillow reports truncated and corrupt data as OSError/SyntaxError/ValueError (libheif's
         # plug-ins as RuntimeError too).
         raise BadImage(f"corrupt or truncated image ({exc})", "corrupt_image", detail=str(exc)) from None
+
+
+def _decode_heif(data: bytes, min_side: int | None) -> Image.Image:
+    """A HEIF file decoded (in a guard process): a HEIC's thumbnail where it serves, else its
+    picture once its boxes read whole (libheif crashes on some damaged files whose do not)."""
+    _libheif()
+    if HEIF and data[8:12] in _HEIC_STILLS:
+        if min_side and (small := _heif_thumbnail(data, min_side)) is not None:
+            return small
+        if not heif.well_formed(data):
+            raise BadImage("corrupt or truncated image (its HEIF boxes do not read)", "corrupt_image")
+    img = _decoded(data, min_side)
+    return _reduced(img, min_side) if min_side else img
+
+
+def _reduced(img: Image.Image, side: int) -> Image.Image:
+    """`img` reduced as a JPEG is decoded at a reduced size (by 2 to 8, both sides still at least
+    `side`): what a guard process sends back is up to 64 times smaller (a 12-megapixel HEIC's
+    36 MB took 120 ms)."""
+    factor = min(8, min(img.size) // side)
+    return img.reduce(factor) if factor > 1 else img
+
+
+@functools.cache
+def _libheif() -> None:
+    """Let Pillow open HEIC files with libheif, in this process (a guard process: indexing.guard)."""
+    for name in _LIBHEIF:
+        try:
+            importlib.import_module(name).register_heif_opener()
+            return
+        except ImportError:
+            continue
+
+
+def _develop(src: Path | bytes, side: int) -> Image.Image:
+    """A camera RAW file (its path or bytes) developed (in a guard process): indexing.camera_raw."""
+    return _reduced(
+        camera_raw.develop(read_file(src) if isinstance(src, Path) else src, side, _check_size), side
+    )
 
 
 def read_file(path: Path) -> bytes:
@@ -241,16 +284,6 @@ def _heif_thumbnail(data: bytes, min_side: int) -> Image.Image | None:
     except (OSError, ValueError, SyntaxError, EOFError, RuntimeError):
         return None
     return _to_rgb(img)
-
-
-def _heic(src: BinaryIO) -> bool:
-    """Whether the file `src` reads is a HEIC (its `ftyp` box first, naming a HEIC brand)."""
-    try:
-        src.seek(0)
-        head = src.read(12)
-    except (OSError, ValueError):
-        return False
-    return head[4:8] == b"ftyp" and head[8:12] in _HEIC_BRANDS
 
 
 def _check_size(width: int, height: int) -> None:

@@ -71,13 +71,18 @@ def clock(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+def require() -> None:
+    """Raise BadImage where PyAV is not installed."""
+    if av is None:
+        raise BadImage("a video: pip install av to read it", "video")
+
+
 def frame(path: Path, side: int, check_size: Callable[[int, int], None]) -> Image.Image:
     """The picture the video at `path` stands for (see the module's docstring), upright, RGB, its
     short side scaled down to `side` where it is longer; `check_size` may refuse the frame's
     width and height first. Raises BadImage for a file with no picture FFmpeg can decode, or any
     video without PyAV."""
-    if av is None:
-        raise BadImage("a video: pip install av to read it", "video")
+    require()
     try:
         with av.open(str(path)) as container:
             stream = _moving(container)
@@ -176,8 +181,7 @@ def seekable_copy(path: Path, out: Path) -> None:
 
 def _to_play(path: Path) -> tuple[av.container.InputContainer, list[av.stream.Stream]]:
     """The video at `path` opened, and the streams of it a browser plays (see playable())."""
-    if av is None:
-        raise BadImage("a video: pip install av to read it", "video")
+    require()
     try:
         source = av.open(str(path))
     except (av.FFmpegError, OSError, ValueError) as exc:

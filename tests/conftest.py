@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.crashing import site_with_the_crash
 from tests.synthetic import write_collection
 from tests.tiny_clip import SHARED_MODEL, make_tiny_clip
 
@@ -122,3 +123,26 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield b
         b.close()
+
+
+@pytest.fixture
+def crashing_children(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Python processes started during the test (guard and decode processes) crash on
+    tests.crashing.CRASHING; this one never loads that decoder. The guard's processes are new
+    ones (those started before do not crash), ended after."""
+    from indexing import guard
+
+    monkeypatch.setenv("PYTHONPATH", str(site_with_the_crash(tmp_path / "crashing-site")))
+    fresh = guard.Guard(2)
+    monkeypatch.setattr(guard, "_shared", fresh)
+    yield
+    fresh.close()
+
+
+@pytest.fixture
+def decoders_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Native decoders called in this process, not in a guard's (indexing.guard): for a test that
+    replaces one (rawpy's reader) with monkeypatch, which reaches no other process."""
+    from indexing import guard
+
+    monkeypatch.setattr(guard, "_inside", True)

@@ -174,6 +174,20 @@ def test_bad_input_gets_a_clear_error_and_the_app_keeps_serving(client, tmp_path
     assert client.predict("still there?", 1, -1.0, api_name="/search_text")[1]
 
 
+def test_an_upload_that_crashes_its_decoder_is_refused_and_the_app_keeps_serving(
+    crashing_children, client, tmp_path
+):
+    from tests.crashing import CRASHING
+
+    damaged = tmp_path / "IMG_0042.heic"  # as libheif crashed on some damaged HEICs
+    damaged.write_bytes(CRASHING)
+    with pytest.raises(
+        AppError, match="could not be used as an image: a damaged image, which stopped our decoder"
+    ):
+        client.predict(handle_file(str(damaged)), 5, 0.0, api_name="/search_image")
+    assert client.predict("still there?", 1, -1.0, api_name="/search_text")[1]
+
+
 @pytest.mark.parametrize(
     ("endpoint", "args", "message"),
     [

@@ -698,23 +698,27 @@ def test_commits_run_beside_the_model_in_order_and_their_errors_surface():
     assert disk.written == []
 
 
-def test_a_decode_process_that_dies_stops_the_build_with_advice():
-    from concurrent.futures import BrokenExecutor, Future
+@pytest.mark.parametrize("decode", ["threads", "processes"])
+def test_a_file_that_crashes_its_decoder_is_skipped_and_the_build_goes_on(
+    crashing_children, tmp_path, collection, embedder, decode
+):
+    from tests.crashing import CRASHING
 
-    from indexing.build import _decoded, _Decoders
-    from indexing.sources import SourceItem
-
-    def start(group):
-        future = Future()
-        future.set_exception(BrokenExecutor("a child process terminated abruptly"))
-        return future
-
-    items = [SourceItem(name, name, "1", b"") for name in ("a.jpg", "huge.png")]  # one task of 2
-    decoders = _Decoders("processes", start, lambda _, done: done, workers=1, chunk=2)
-    with pytest.raises(
-        BuscadorError, match=r"decode process stopped while decoding a.jpg, huge.png \(.*--decode threads"
-    ):
-        next(_decoded(items, decoders, batch_size=4))
+    folder = tmp_path / "photos"
+    shutil.copytree(collection, folder)
+    (folder / "damaged.heic").write_bytes(CRASHING)  # libheif's crash, played by tests.crashing
+    warnings: list[str] = []
+    source, out = FolderSource(folder), tmp_path / decode
+    summary = build_index(
+        source, out, embedder, progress=False, decode=decode, workers=2, warn=warnings.append
+    )
+    assert summary.skipped == [
+        ("damaged.heic", "its decoder crashed on it (SIGSEGV): a damaged file, or too little memory")
+    ]
+    assert warnings == [f"skipped damaged.heic: {summary.skipped[0][1]}"]
+    assert summary.count == 12  # every other photo of the task the crash lost, decoded alone
+    hit = Searcher.open(out, embedder).by_image(collection / "img_005.png", k=1)[0]
+    assert hit.key == "img_005.png" and hit.score > 0.999
 
 
 def test_decode_workers_follow_the_cpus_the_process_may_use(monkeypatch, embedder):
@@ -847,12 +851,16 @@ def test_heic_photos_this_installation_cannot_read_are_reported_not_silently_lef
         f"    load_image({str(tmp_path / 'renamed.jpg')!r})\n"
         "except BadImage as exc:\n"
         "    print(exc, exc.code)\n"
+        "from indexing.headers import from_file\n"  # (its boxes read by indexing.heif, not libheif)
+        f"facts = from_file(Path({str(tmp_path / 'renamed.jpg')!r}))\n"
+        "print(facts.taken, facts.tags)\n"
     )
-    lines = output_without(("pi_heif", "pillow_heif"), script)
+    lines = output_without(("pi_heif", "pillow_heif"), "from pathlib import Path\n" + script)
     heic = ("HEIC (iPhone photo)", "pip install pi-heif to index them")
     left_out = sorted((name, *heic) for name in ("IMG_0000.HEIC", "IMG_0001.heic", "IMG_0002.HEIC"))
     assert lines[0] == f"{['renamed.jpg']} {left_out}"  # (the .jpg is listed: its content is found out later)
     assert lines[1] == "a HEIC photo (an iPhone's): pip install pi-heif to read it heic"
+    assert lines[2] == "2021-08-14T19:30:00 ('Ana',)"  # its header read all the same
 
 
 def test_images_in_a_folder_that_cannot_be_listed_this_time_stay_indexed(

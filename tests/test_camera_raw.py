@@ -83,7 +83,9 @@ class _Raw:
 
 
 @pytest.mark.parametrize(("side", "used"), [(600, "preview"), (120, "development")])
-def test_the_camera_s_preview_is_taken_when_large_enough_and_turned_as_the_raw_says(monkeypatch, side, used):
+def test_the_camera_s_preview_is_taken_when_large_enough_and_turned_as_the_raw_says(
+    monkeypatch, decoders_here, side, used
+):
     preview = io.BytesIO()
     Image.new("RGB", (side * 3 // 2, side), (0, 200, 0)).save(preview, "JPEG")
     raw = _Raw(preview.getvalue(), flip=6)  # the camera was held on its side
@@ -181,7 +183,7 @@ def test_a_raw_says_when_it_was_taken_where_pillow_cannot_read_it(tmp_path):
     assert headers.from_file(tmp_path / "IMG_20190714_182205.dng") == headers.Facts("2019-07-14T18:22:05")
 
 
-def test_a_raw_too_large_to_develop_is_refused_before_it_is(tmp_path, monkeypatch):
+def test_a_raw_too_large_to_develop_is_refused_before_it_is(tmp_path, monkeypatch, decoders_here):
     write_dng(tmp_path / "shot.dng", square=RED, ground=BLUE)
     monkeypatch.setattr("indexing.images.MAX_DECODED_PIXELS", 20_000)  # 192×128 is more
     with pytest.raises(BadImage, match=r"image too large \(192×128 pixels"):

@@ -222,6 +222,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "video": "a video, which this server cannot read",
             "not_playable": "a video in a format browsers do not play",
             "corrupt_image": "corrupt or truncated image",
+            "decoder_crashed": "a damaged image, which stopped our decoder: send another copy of it",
             "empty_file": "empty file (0 bytes)",
             "file_too_large": "file too large ({mb} MB; the limit is {limit} MB)",
             "too_many_pixels": "image too large ({width}×{height} pixels; the limit is {limit} megapixels)",
@@ -477,6 +478,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "video": "un vídeo, que este servidor no sabe leer",
             "not_playable": "un vídeo en un formato que los navegadores no reproducen",
             "corrupt_image": "la imagen está dañada o incompleta",
+            "decoder_crashed": "una imagen dañada, que detuvo nuestro decodificador: envía otra copia",
             "empty_file": "el archivo está vacío (0 bytes)",
             "file_too_large": "archivo demasiado grande ({mb} MB; el límite es {limit} MB)",
             "too_many_pixels": (
