@@ -97,6 +97,10 @@ UPLOADS_CHECK_S = 300
 MAX_DECODED_PIXELS = 100_000_000
 # Files are read whole before decoding; bigger ones are refused rather than filling memory.
 MAX_FILE_BYTES = 256 * 1024 * 1024
+# Seconds a native decoder (libheif, LibRaw, FFmpeg: indexing.guard) may take on one file before
+# its guard process is ended and the file skipped as one it is stuck on (a 12-megapixel HEIC takes
+# 0.4 s, a camera RAW's development 0.2 s, a frame of a 4K video about 1 s).
+DECODE_TIMEOUT_S = 120
 # Seconds a download (`search --image URL`, a dataset's web addresses) waits for the server before
 # saying it could not download the image.
 URL_TIMEOUT_S = 30

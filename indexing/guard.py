@@ -19,6 +19,7 @@ import atexit
 import multiprocessing
 import os
 import pickle
+import select
 import signal
 import struct
 import subprocess
@@ -28,7 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from typing import IO, Any, TypeVar
 
-from indexing.config import usable_cores
+from indexing import config
 from indexing.errors import BadImage
 
 T = TypeVar("T")
@@ -62,6 +63,10 @@ class _Died(Exception):
     """The guard process ended before answering."""
 
 
+class _Stuck(Exception):
+    """The guard process did not answer in time."""
+
+
 class _Process:
     """One guard process, and the pipes to it."""
 
@@ -80,6 +85,8 @@ class _Process:
     def call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         try:
             _send(self._to, pickle.dumps((fn, args)))
+            if not select.select([self._from], [], [], config.DECODE_TIMEOUT_S)[0]:
+                raise _Stuck
             answer = _receive(self._from)
         except OSError:  # (its end of the pipe closed)
             answer = None
@@ -109,6 +116,10 @@ class _Process:
             except ValueError:
                 return f"signal {-code}"
         return f"exit status {code}"
+
+    def kill(self) -> None:
+        self._process.kill()
+        self.close()
 
     def close(self) -> None:
         try:
@@ -144,6 +155,14 @@ class Guard:
                     f"its decoder crashed on it ({reason}): a damaged file, or too little memory",
                     "decoder_crashed",
                     reason=reason,
+                ) from None
+            except _Stuck:
+                process.kill()
+                seconds = config.DECODE_TIMEOUT_S
+                raise BadImage(
+                    f"its decoder was still on it after {seconds} s: a damaged file",
+                    "decoder_crashed",
+                    reason=f"{seconds} s",
                 ) from None
             except BaseException:
                 self._give_back(process)
@@ -202,7 +221,7 @@ def _guard() -> Guard:
     global _shared  # noqa: PLW0603 (one guard a process, made when first needed)
     with _shared_lock:
         if _shared is None:
-            _shared = Guard(min(4, usable_cores()))
+            _shared = Guard(min(4, config.usable_cores()))
             atexit.register(_shared.close)
         return _shared
 

@@ -174,6 +174,13 @@ def test_bad_input_gets_a_clear_error_and_the_app_keeps_serving(client, tmp_path
     assert client.predict("still there?", 1, -1.0, api_name="/search_text")[1]
 
 
+def test_an_iphone_heic_dropped_on_the_page_is_searched_with(client):
+    # (decoded in a guard process: this one never hands libheif a visitor's file)
+    heic = Path(__file__).resolve().parent / "data" / "iphone.heic"
+    _, results, status, _ = client.predict(handle_file(str(heic)), 3, -1.0, api_name="/search_image")
+    assert len(results) == 3 and status.startswith("3 results")
+
+
 def test_an_upload_that_crashes_its_decoder_is_refused_and_the_app_keeps_serving(
     crashing_children, client, tmp_path
 ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from concurrent.futures import BrokenExecutor
 
 import pytest
@@ -17,6 +18,10 @@ from tests.crashing import CRASHING
 
 def _pid() -> int:
     return os.getpid()
+
+
+def _stuck() -> None:
+    time.sleep(60)
 
 
 def _refuse(name: str) -> None:
@@ -43,12 +48,12 @@ def test_a_decoder_that_crashes_costs_its_file_alone(crashing_children, tmp_path
 
 
 def test_a_crash_among_calls_at_once_fails_its_own_call_only(crashing_children):
-    heic = (Image.new("RGB", (8, 8)),)  # (stands in for a good file beside the damaged one)
+    good = (Image.new("RGB", (8, 8)),)  # (stands in for a good file beside the damaged one)
     answers: dict[int, object] = {}
 
     def call(n: int) -> None:
         try:
-            answers[n] = load_image(CRASHING) if n == 3 else guard.guarded(load_image, heic[0]).size
+            answers[n] = load_image(CRASHING) if n == 3 else guard.guarded(load_image, good[0]).size
         except BadImage as exc:
             answers[n] = exc.code
 
@@ -65,3 +70,16 @@ def test_a_pool_that_a_crash_broke_starts_again(crashing_children):
         with pytest.raises(BrokenExecutor):
             pool.submit(load_image, CRASHING).result()
         assert pool.submit(_pid).result() != os.getpid()
+
+
+def test_a_decoder_stuck_on_a_file_is_ended_and_the_file_refused(monkeypatch):
+    from indexing import config
+
+    monkeypatch.setattr(config, "DECODE_TIMEOUT_S", 1)
+    monkeypatch.setattr(guard, "_shared", guard.Guard(1))
+    started = time.perf_counter()
+    with pytest.raises(BadImage, match=r"its decoder was still on it after 1 s: a damaged file") as caught:
+        guard.guarded(_stuck)
+    assert caught.value.code == "decoder_crashed" and time.perf_counter() - started < 10
+    assert guard.guarded(_pid) != os.getpid()  # a new process takes the next call
+    guard._shared.close()
