@@ -82,7 +82,8 @@ class _Process:
         self._to.write(path)
         self._to.flush()
 
-    def call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
+        """(True, what fn(*args) returned) or (False, what it raised), from the process."""
         try:
             _send(self._to, pickle.dumps((fn, args)))
             if not select.select([self._from], [], [], config.DECODE_TIMEOUT_S)[0]:
@@ -93,12 +94,9 @@ class _Process:
         if answer is None:
             raise _Died
         try:
-            done, value = pickle.loads(answer)
+            return pickle.loads(answer)
         except Exception as exc:  # (an exception whose class will not be made again here)
-            done, value = False, RuntimeError(f"{type(exc).__name__}: {exc}")
-        if done:
-            return value
-        raise value
+            return False, RuntimeError(f"{type(exc).__name__}: {exc}")
 
     def alive(self) -> bool:
         return self._process.poll() is None
@@ -147,7 +145,7 @@ class Guard:
                     process.close()
                 process = _Process()
             try:
-                value = process.call(fn, args)
+                done, value = process.call(fn, args)
             except _Died:
                 reason = process.reason()
                 process.close()
@@ -164,11 +162,13 @@ class Guard:
                     "decoder_crashed",
                     reason=f"{seconds} s",
                 ) from None
-            except BaseException:
-                self._give_back(process)
+            except BaseException:  # (Ctrl-C mid-call: its answer would reach the next call)
+                process.kill()
                 raise
             self._give_back(process)
-            return value
+            if done:
+                return value
+            raise value
 
     def _give_back(self, process: _Process) -> None:
         with self._lock:
