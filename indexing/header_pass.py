@@ -25,9 +25,10 @@ HEADERS_TASK = 64
 # locations name; 9 captions; 10 a DNG's (a TIFF-built RAW's that Pillow cannot open) keywords,
 # rating and GPS position, GPS minutes or seconds of 60, a date and position from a file's own
 # XMP where its EXIF has none, keywords and captions from IPTC (Picasa's) and Windows' tags where
-# XMP has none, and the names of XMP's face regions as keywords. An index read by an older one
-# reads every image's header again, once (`reread`).
-HEADERS_READER = 10
+# XMP has none, and the names of XMP's face regions as keywords; 11 the town an IPTC record's
+# location names (an older Photo Mechanic's; ISO's three-letter country codes) where XMP names
+# none. An index read by an older one reads every image's header again, once (`reread`).
+HEADERS_READER = 11
 
 
 class HeadersAhead:

@@ -33,8 +33,10 @@ _RATING = 0x4746
 # Windows' keywords in the main IFD (Explorer's "Tags": UTF-16, separated by semicolons).
 _XP_KEYWORDS = 0x9C9E
 # IPTC's record of a JPEG or TIFF: its keywords, its headline and its caption (Picasa's, and older
-# Photo Mechanic's and newsrooms' tools, which write no XMP).
+# Photo Mechanic's and newsrooms' tools, which write no XMP); where it was taken: city, state,
+# country's code (ISO's three letters, mostly) and name.
 _IPTC_KEYWORDS, _IPTC_HEADLINE, _IPTC_CAPTION = (2, 25), (2, 105), (2, 120)
+_IPTC_PLACE = ((2, 90), (2, 95), (2, 100), (2, 101))
 # A TIFF's XMP packet, an entry of its main IFD; a TIFF's first bytes.
 _XMP = 700
 _TIFF = (b"II*\0", b"MM\0*")
@@ -172,7 +174,7 @@ def _read(file: BinaryIO) -> Facts:
                     exif = img.getexif()
                 else:  # a PNG's eXIf chunk after its pixels is not worth decoding them for
                     exif = Image.Exif()
-                return _facts(exif, told, *_iptc(img))
+                return _facts(exif, told, _iptc(img))
     except Exception:  # Pillow's header parsers raise many kinds: any means "nothing said"
         return _tiff_read(file)
 
@@ -224,16 +226,29 @@ def _told(packet: object) -> xmp.Told:
     return xmp.read(packet) if isinstance(packet, bytes) and len(packet) <= xmp.MOST_BYTES else xmp.NOTHING
 
 
-def _iptc(img: Image.Image) -> tuple[tuple[str, ...], str]:
-    """The keywords and the caption (headline and caption) of the IPTC record inside a JPEG or a
-    TIFF; none for other formats, or a record that does not read."""
+@dataclass(frozen=True)
+class _Iptc:
+    """What the IPTC record inside a JPEG or a TIFF says: keywords, caption (headline and caption),
+    the town its location names (`xmp.town_of`)."""
+
+    tags: tuple[str, ...] = ()
+    caption: str = ""
+    town: str = ""
+
+
+def _iptc(img: Image.Image) -> _Iptc:
+    """What the IPTC record inside a JPEG or a TIFF says; nothing for other formats, or a record
+    that does not read."""
     try:
         record = IptcImagePlugin.getiptcinfo(img) or {}  # type: ignore[arg-type]
     except Exception:  # (as Pillow's header parsers: any means nothing said)
-        return (), ""
+        return _Iptc()
     keywords = record.get(_IPTC_KEYWORDS, [])
-    tags = xmp.kept_tags(_text(k) for k in (keywords if isinstance(keywords, list) else [keywords]))
-    return tags, caption_of(_text(record.get(_IPTC_HEADLINE, b"")), _text(record.get(_IPTC_CAPTION, b"")))
+    return _Iptc(
+        xmp.kept_tags(_text(k) for k in (keywords if isinstance(keywords, list) else [keywords])),
+        caption_of(_text(record.get(_IPTC_HEADLINE, b"")), _text(record.get(_IPTC_CAPTION, b""))),
+        xmp.town_of(*(_text(record.get(field, b"")) for field in _IPTC_PLACE)),
+    )
 
 
 def _text(value: object) -> str:
@@ -253,12 +268,10 @@ def _windows_tags(value: object) -> tuple[str, ...]:
     return xmp.kept_tags(value.decode("utf-16-le", "replace").rstrip("\0").split(";"))
 
 
-def _facts(
-    exif: Image.Exif, told: xmp.Told, iptc_tags: tuple[str, ...] = (), iptc_caption: str = ""
-) -> Facts:
+def _facts(exif: Image.Exif, told: xmp.Told, iptc: _Iptc = _Iptc()) -> Facts:
     """The facts of an EXIF header and what the file's XMP says: its date and position where the
-    EXIF has none (a PNG or TIFF an editor exported, with XMP alone); its keywords and caption
-    where it has none, else IPTC's (`iptc_tags`, `iptc_caption`), else Windows' keywords."""
+    EXIF has none (a PNG or TIFF an editor exported, with XMP alone); its keywords, caption and
+    town where it has none, else the IPTC record's, else (keywords) Windows'."""
     inner = exif.get_ifd(_EXIF_IFD)
     dates = (inner.get(_ORIGINAL), inner.get(_DIGITIZED), exif.get(_DATETIME), told.taken)
     taken = next((found for value in dates if (found := exif_date(value))), "")
@@ -266,9 +279,9 @@ def _facts(
     if lat is None:
         lat, lon = dataset_position(told.lat, told.lon)
     rating = told.rating if told.rating is not None else rating_of(exif.get(_RATING))
-    town = told.town if lat is None else ""
-    tags = told.tags or iptc_tags or _windows_tags(exif.get(_XP_KEYWORDS))
-    return Facts(taken, lat, lon, tags=tags, rating=rating, town=town, caption=told.caption or iptc_caption)
+    town = (told.town or iptc.town) if lat is None else ""
+    tags = told.tags or iptc.tags or _windows_tags(exif.get(_XP_KEYWORDS))
+    return Facts(taken, lat, lon, tags=tags, rating=rating, town=town, caption=told.caption or iptc.caption)
 
 
 def dataset_position(lat: object, lon: object) -> tuple[float | None, float | None]:

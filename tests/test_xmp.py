@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sqlite3
 
@@ -98,8 +99,6 @@ def _with_iptc(jpeg: bytes, *datasets: tuple[int, bytes]) -> bytes:
 
 
 def test_keywords_and_captions_in_iptc_or_windows_tags_are_read_where_xmp_says_none(tmp_path):
-    import io
-
     plain = io.BytesIO()
     colour_image("red").save(plain, "JPEG")
     picasa = _with_iptc(
@@ -467,13 +466,20 @@ def test_a_photo_without_gps_is_placed_in_the_town_its_iptc_location_names(tmp_p
     for name, sidecar in sidecars.items():
         colour_image("red").save(photos / name)
         (photos / f"{name}.xmp").write_text(sidecar, encoding="utf-8")
+    jpeg = io.BytesIO()
+    colour_image("red").save(jpeg, "JPEG")
+    # An older Photo Mechanic's: an IPTC record alone, its country's code in ISO's three letters.
+    iptc = _with_iptc(jpeg.getvalue(), (90, "Málaga".encode()), (100, b"ESP"), (101, "España".encode()))
+    (photos / "press.jpg").write_bytes(iptc)
+    assert headers.from_file(photos / "press.jpg").town == "Málaga, ESP"
     assert headers.from_file(photos / "scan.png").town == "Sevilla, ES"
     assert headers.from_file(photos / "gps.png").town == ""
     embedder = ColourEmbedder()
     build_index(FolderSource(photos), tmp_path / "index", embedder, progress=False)
     searcher = Searcher.open(tmp_path / "index", embedder)
-    towns = {hit.key: hit.place for hit in searcher.by_text("red", k=5)}
+    towns = {hit.key: hit.place for hit in searcher.by_text("red", k=6)}
     assert towns == {
+        "press.jpg": "Málaga, Spain",
         "scan.png": "Sevilla, Spain",  # GeoNames' name
         "slide.png": "Portland, OR, United States",
         "film.png": "Córdoba, Argentina",
