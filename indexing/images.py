@@ -167,7 +167,7 @@ def _libheif() -> None:
         try:
             importlib.import_module(name).register_heif_opener()
             return
-        except ImportError:
+        except Exception:  # (not installed, or its libheif does not load: HEICs then do not read)
             continue
 
 
