@@ -77,7 +77,8 @@ def develop(data: bytes, side: int, check_size: Callable[[int, int], None]) -> I
             check_size(raw.sizes.width // 2, raw.sizes.height // 2)
             pixels = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
     except (rawpy.LibRawError, OSError, ValueError) as exc:
-        raise BadImage(f"corrupt or truncated image ({exc})", "corrupt_image", detail=str(exc)) from None
+        detail = " ".join(str(exc).split())  # (one line: libheif's end with a line break)
+        raise BadImage(f"corrupt or truncated image ({detail})", "corrupt_image", detail=detail) from None
     return Image.fromarray(pixels, "RGB")
 
 

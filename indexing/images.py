@@ -18,6 +18,7 @@ import os
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,6 +50,11 @@ ImageInput = str | Path | bytes | BinaryIO | Image.Image
 # those of a still picture, which is checked before libheif decodes it.
 _HEIC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
 _HEIC_STILLS = frozenset({b"heic", b"heix", b"heim", b"heis", b"mif1"})
+
+# Pillow warns of damaged EXIF data it reads past ("Truncated File Read", "Corrupt EXIF data") while
+# the picture decodes: a line naming Pillow's file and line amid a build's progress tells a user
+# nothing (what does not decode is a BadImage, with its reason).
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 # Pillow refuses to open a picture of over 179 megapixels, before knowing what a reduced-size
 # decode would make of it: a 24000×8000 panorama JPEG (8 MB) decodes at 3000×1000 for CLIP, and its
@@ -136,7 +142,8 @@ def _decoded(data: bytes, min_side: int | None) -> Image.Image:
     except (OSError, ValueError, SyntaxError, EOFError, RuntimeError) as exc:
         # Pillow reports truncated and corrupt data as OSError/SyntaxError/ValueError (libheif's
         # plug-ins as RuntimeError too).
-        raise BadImage(f"corrupt or truncated image ({exc})", "corrupt_image", detail=str(exc)) from None
+        detail = " ".join(str(exc).split())  # (one line: libheif's end with a line break)
+        raise BadImage(f"corrupt or truncated image ({detail})", "corrupt_image", detail=detail) from None
 
 
 def _decode_heif(data: bytes, min_side: int | None) -> Image.Image:

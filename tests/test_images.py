@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -21,6 +23,7 @@ from indexing.images import (
     read_url,
     thumbnail_jpeg,
 )
+from tests.isolation import REPO
 from tests.synthetic import shapes_image
 
 
@@ -256,3 +259,34 @@ def test_a_heic_decodes_from_its_thumbnail_at_a_reduced_size_turned_as_its_pictu
         with pytest.raises(BadImage, match="its HEIF boxes do not read") as caught:
             load_image(bytes(data), min_side=min_side)
         assert caught.value.code == "corrupt_image"
+
+
+def test_a_photo_whose_exif_is_cut_short_decodes_without_pillow_s_warning(tmp_path):
+    jpeg = io.BytesIO()
+    Image.new("RGB", (64, 48), "red").save(jpeg, "JPEG")
+    # An EXIF whose one entry's text lies past its end: Pillow warns "Truncated File Read".
+    tiff = b"II*\0" + (8).to_bytes(4, "little") + (1).to_bytes(2, "little")
+    tiff += (0x010F).to_bytes(2, "little") + (2).to_bytes(2, "little") + (100).to_bytes(4, "little")
+    tiff += (0x1000).to_bytes(4, "little") + bytes(4)
+    app1 = b"Exif\0\0" + tiff
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(
+        jpeg.getvalue()[:2] + b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1 + jpeg.getvalue()[2:]
+    )
+    script = f"from indexing.images import load_image; print(load_image({str(photo)!r}).size)"
+    run = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
+    assert (run.stdout, run.stderr) == ("(64, 48)\n", "")
+
+
+def test_a_decoder_s_message_of_several_lines_is_told_in_one(monkeypatch):
+    def refuse(_file: object) -> None:
+        raise RuntimeError(
+            "Memory allocation error: Security limit exceeded: Image size 640x480\n"
+        )  # libheif's
+
+    monkeypatch.setattr(Image, "open", refuse)
+    with pytest.raises(BadImage) as caught:
+        load_image(b"\xff\xd8 a photo")
+    assert str(caught.value) == (
+        "corrupt or truncated image (Memory allocation error: Security limit exceeded: Image size 640x480)"
+    )
