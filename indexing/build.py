@@ -514,7 +514,9 @@ def _prepare(
         if same is not None:
             return _stored_copy(writer, item, content, same, facts)
         if crop is not None:
-            _, pixels, thumbnail, error = prepare_for_model(data, *crop, content, camera=named_raw(item.data))
+            camera = named_raw(item.data)  # (a RAW file given by its path: its guard process reads it)
+            given = item.data if camera else data
+            _, pixels, thumbnail, error = prepare_for_model(given, *crop, content, camera=camera)
             return _Prepared(item, pixels, thumbnail, content=content, error=error, facts=facts)
         img = embedder.load(data)
         return _Prepared(item, embedder.pixels(img), thumbnail_jpeg(img), content=content, facts=facts)

@@ -77,9 +77,20 @@ def develop(data: bytes, side: int, check_size: Callable[[int, int], None]) -> I
             check_size(raw.sizes.width // 2, raw.sizes.height // 2)
             pixels = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
     except (rawpy.LibRawError, OSError, ValueError) as exc:
-        detail = " ".join(str(exc).split())  # (one line: libheif's end with a line break)
+        detail = _said(exc)
         raise BadImage(f"corrupt or truncated image ({detail})", "corrupt_image", detail=detail) from None
+    if pixels.ndim != 3 or pixels.shape[2] != 3:  # (a damaged file's development: one channel, say)
+        raise BadImage("corrupt or truncated image (its development is no colour picture)", "corrupt_image")
     return Image.fromarray(pixels, "RGB")
+
+
+def _said(exc: Exception) -> str:
+    """What went wrong, in a line: LibRaw's "Input/output error" is a file it read past the end of
+    (cut short, or damaged), not the disk's error it sounds like; its messages come as bytes."""
+    if isinstance(exc, rawpy.LibRawIOError):
+        return "its data runs past the end of the file: cut short, or damaged"
+    said = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], bytes) else str(exc)
+    return " ".join((said.decode(errors="replace") if isinstance(said, bytes) else said).split())
 
 
 def _preview(raw: Any, side: int) -> Image.Image | None:
@@ -102,6 +113,7 @@ def _preview(raw: Any, side: int) -> Image.Image | None:
         OSError,
         ValueError,
         SyntaxError,
+        TypeError,  # (a bitmap of a shape Pillow has no mode for)
     ):
         return None
     if min(picture.size) < side:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from indexing import headers
+from indexing import guard, headers
 from indexing.camera_raw import named_raw
 from indexing.config import MAX_DECODED_PIXELS
 from indexing.errors import BadImage
@@ -93,11 +93,13 @@ def prepare_for_model(
     as `read_and_hash`'s."""
     try:
         camera = camera or named_raw(data)
-        raw, content = read_and_hash(data, content, pictures)
-        # A RAW file decoded by name: its guard process reads it (tens of megabytes through a pipe
-        # took longer than reading them again).
-        source = data if camera and isinstance(data, Path) else raw
-        image = load_image(source, min_side=size if fast else None, camera=camera)
+        if camera and isinstance(data, Path) and content and not guard.inside():
+            # Its hash known: its guard process reads the RAW file (tens of megabytes through a
+            # pipe took longer than reading them again there).
+            image = load_image(data, min_side=size if fast else None, camera=True)
+        else:
+            raw, content = read_and_hash(data, content, pictures)
+            image = load_image(raw, min_side=size if fast else None, camera=camera)
         return content, *clip_pixels_and_thumbnail(image, size, fast=fast), ""
     except BadImage as exc:
         return content, None, b"", str(exc)

@@ -45,9 +45,20 @@ _SIZE = struct.Struct("!Q")
 
 def enter() -> None:
     """Mark this process as one where native decoders run as they are called (a guard process, a
-    build's decode process)."""
+    build's decode process). What they print ("unknown file: Unexpected end of file", LibRaw's on
+    a cut-short RAW) goes nowhere: it would fall among a build's lines, and the build tells each
+    file's trouble itself."""
     global _inside  # noqa: PLW0603 (one flag a process, set once as it starts)
     _inside = True
+    nowhere = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(nowhere, 1)
+    os.dup2(nowhere, 2)
+    os.close(nowhere)
+
+
+def inside() -> bool:
+    """Whether this process runs native decoders as they are called (`enter`)."""
+    return _inside
 
 
 def guarded(fn: Callable[..., T], *args: Any) -> T:
@@ -228,12 +239,10 @@ def _guard() -> Guard:
 
 def serve() -> None:
     """A guard process's loop: a call in, its answer out, until its input ends."""
+    answers = os.fdopen(os.dup(1), "wb")  # (before `enter` sends what is printed nowhere)
     enter()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     calls = sys.stdin.buffer
-    answers = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # what a decoder prints goes to stderr, not among the answers
-    sys.stdout = sys.stderr
     while (call := _receive(calls)) is not None:
         try:
             fn, args = pickle.loads(call)

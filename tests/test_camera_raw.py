@@ -190,6 +190,23 @@ def test_a_raw_too_large_to_develop_is_refused_before_it_is(tmp_path, monkeypatc
         load_image(tmp_path / "shot.dng")
 
 
-def test_a_file_that_is_no_raw_is_a_bad_image():
+def test_a_file_that_is_no_raw_is_a_bad_image(tmp_path):
     with pytest.raises(BadImage, match="corrupt or truncated image"):
         load_image(b"II*\x00 nothing", camera=True)
+    write_dng(tmp_path / "shot.dng", square=RED, ground=BLUE)
+    (tmp_path / "cut.dng").write_bytes((tmp_path / "shot.dng").read_bytes()[:-4000])  # a copy cut short
+    with pytest.raises(BadImage) as caught:  # (LibRaw's "Input/output error", in bytes, is no disk's)
+        load_image(tmp_path / "cut.dng")
+    assert (
+        str(caught.value)
+        == "corrupt or truncated image (its data runs past the end of the file: cut short, or damaged)"
+    )
+
+
+def test_a_damaged_raw_whose_development_is_no_colour_picture_is_a_bad_image(monkeypatch, decoders_here):
+    raw = _Raw(b"", flip=0)
+    raw.extract_thumb = lambda: (_ for _ in ()).throw(rawpy.LibRawNoThumbnailError())
+    raw.postprocess = lambda **options: np.zeros((1, 1, 1), np.uint8)  # a fuzzed DNG's, one channel
+    monkeypatch.setattr(camera_raw.rawpy, "imread", lambda file: raw)
+    with pytest.raises(BadImage, match=r"its development is no colour picture"):
+        load_image(b"a RAW", camera=True)
