@@ -68,7 +68,7 @@ from indexing.sources import (
     Source,
     SourceItem,
 )
-from indexing.store import Writer, open_for_build, write_index
+from indexing.store import VECTORS, Writer, open_for_build, write_index
 
 # Where a build's time goes: waiting for decoded images, the model, waiting for the disk (vectors,
 # thumbnails and catalog rows are written beside the model), reading headers (when and where
@@ -213,6 +213,12 @@ def build_index(
     writer = Writer(out_dir, catalog, embedder.dim)
     try:
         one_collection(catalog, out_dir, source, replace=replace)
+        if lost := writer.without_vectors():  # embedded again, as new images
+            warn(
+                f"{len(lost):,} image{'' if len(lost) == 1 else 's'} had no vector in {VECTORS} (the "
+                "file was cut short: a copy or sync stopped halfway?): embedding them again"
+            )
+            writer.delete(lost)
         if catalog.get_meta("headers_unread"):  # read before places were: all again
             catalog.forget_headers()
         unread = UnreadRows(catalog, source)

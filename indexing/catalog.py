@@ -258,7 +258,10 @@ class Catalog:
             # made before keeps hashing whole files, or its copies and moves would not be known.
             self.picture_hashes = self.get_meta("content_hash") == picture_hash.KIND
         except sqlite3.DatabaseError as exc:
-            raise BuscadorError(f"{path} is not a readable index catalog ({exc})") from None
+            raise BuscadorError(
+                f"{path} is not a readable index catalog ({exc}): the index cannot be mended; move "
+                f"{path.parent} aside and build the index again (its photos are embedded anew)"
+            ) from None
         if version != FORMAT_VERSION:
             self._db.close()
             raise BuscadorError(
@@ -453,6 +456,10 @@ class Catalog:
                 if row:
                     gone.append(row[0])
         return gone
+
+    def keys_from(self, first: int) -> list[str]:
+        """The keys of the rows whose id is `first` or more."""
+        return self._keys("WHERE id >= ?", (first,))
 
     def ids_under(self, prefix: str) -> np.ndarray:
         """The ids whose key starts with `prefix`, in order (int64)."""

@@ -183,6 +183,12 @@ class Writer:
         self.thumbnails.delete(gone)
         return len(gone)
 
+    def without_vectors(self) -> list[str]:
+        """The keys of indexed images whose vector the vector file does not hold: a build writes
+        vectors before their rows, so only a file cut short from outside (a copy or a sync
+        stopped halfway, a full disk's) leaves any."""
+        return self.catalog.keys_from(self.vectors.rows())
+
     def stored(self, item_id: int) -> tuple[np.ndarray, bytes]:
         """The vector and thumbnail of an indexed image."""
         return self.vectors.read([item_id])[0], self.thumbnails.get(item_id) or b""

@@ -196,6 +196,24 @@ def test_a_build_killed_with_sigkill_resumes_to_what_a_clean_build_gives(tmp_pat
     assert np.array_equal(np.sort(faiss.vector_to_array(a.id_map)), np.arange(60))
 
 
+def test_a_vector_file_cut_short_from_outside_is_mended_by_the_next_build(tmp_path, collection, embedder):
+    index = tmp_path / "index"
+    build_index(FolderSource(collection), index, embedder, progress=False)
+    vectors = index / VECTORS
+    vectors.write_bytes(vectors.read_bytes()[: 5 * 512 * 2])  # an rsync stopped after 5 rows
+    warnings: list[str] = []
+    summary = build_index(FolderSource(collection), index, embedder, progress=False, warn=warnings.append)
+    assert warnings == [
+        "7 images had no vector in vectors.f16 (the file was cut short: a copy or sync stopped halfway?): "
+        "embedding them again"
+    ]
+    assert (summary.count, summary.added, summary.unchanged) == (12, 7, 5)
+    searcher = Searcher.open(index, embedder)
+    for name in ("img_002.png", "img_009.png"):  # one kept, one embedded again
+        hit = searcher.by_image(collection / name, k=1)[0]
+        assert hit.key == name and hit.score > 0.999
+
+
 def test_bad_files_are_skipped_reported_and_the_rest_indexed(tmp_path, collection, embedder):
     folder = tmp_path / "mixed"
     shutil.copytree(collection, folder)

@@ -72,5 +72,7 @@ def test_a_catalog_of_another_format_is_refused_read_only_and_a_newer_one_for_wr
     with pytest.raises(BuscadorError, match="written by a newer Buscador Visual"):
         Catalog(tmp_path / CATALOG)
     (tmp_path / "other.sqlite").write_bytes(b"not a database at all" * 100)
-    with pytest.raises(BuscadorError, match="not a readable index catalog"):
+    with pytest.raises(
+        BuscadorError, match=r"not a readable index catalog .*; move .* aside and build the index again"
+    ):
         Catalog(tmp_path / "other.sqlite")
