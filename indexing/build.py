@@ -69,6 +69,7 @@ from indexing.sources import (
     SourceItem,
 )
 from indexing.store import VECTORS, Writer, open_for_build, write_index
+from indexing.thumbnails import shard_ids
 
 # Where a build's time goes: waiting for decoded images, the model, waiting for the disk (vectors,
 # thumbnails and catalog rows are written beside the model), reading headers (when and where
@@ -213,12 +214,7 @@ def build_index(
     writer = Writer(out_dir, catalog, embedder.dim)
     try:
         one_collection(catalog, out_dir, source, replace=replace)
-        if lost := writer.without_vectors():  # embedded again, as new images
-            warn(
-                f"{len(lost):,} image{'' if len(lost) == 1 else 's'} had no vector in {VECTORS} (the "
-                "file was cut short: a copy or sync stopped halfway?): embedding them again"
-            )
-            writer.delete(lost)
+        _mend(writer, warn)
         if catalog.get_meta("headers_unread"):  # read before places were: all again
             catalog.forget_headers()
         unread = UnreadRows(catalog, source)
@@ -528,6 +524,27 @@ def _prepare(
         return _Prepared(item, embedder.pixels(img), thumbnail_jpeg(img), content=content, facts=facts)
     except BadImage as exc:
         return _Prepared(item, error=str(exc))
+
+
+def _mend(writer: Writer, warn: Callable[[str], None]) -> None:
+    """Images whose vector or thumbnail an index folder lost from outside (a copy or a sync
+    stopped halfway, a disk's fault) taken out of its catalog, with a line saying so: the build
+    embeds them again, as new images."""
+    if lost := writer.without_vectors():
+        warn(
+            f"{len(lost):,} image{'' if len(lost) == 1 else 's'} had no vector in {VECTORS} (the "
+            "file was cut short: a copy or sync stopped halfway?): embedding them again"
+        )
+        writer.delete(lost)
+    for name in writer.damaged_shards():
+        ids = shard_ids(name)
+        lost = writer.catalog.keys_from(ids.start, ids.stop)
+        warn(
+            f"{name} is gone or damaged (a copy or sync stopped halfway?): embedding its "
+            f"{len(lost):,} image{'' if len(lost) == 1 else 's'} again"
+        )
+        (writer.out_dir / name).unlink(missing_ok=True)
+        writer.delete(lost)
 
 
 def _gone(diff: Diff, source: Source, summary: BuildSummary, warn: Callable[[str], None]) -> list[str]:

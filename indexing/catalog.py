@@ -457,9 +457,11 @@ class Catalog:
                     gone.append(row[0])
         return gone
 
-    def keys_from(self, first: int) -> list[str]:
-        """The keys of the rows whose id is `first` or more."""
-        return self._keys("WHERE id >= ?", (first,))
+    def keys_from(self, first: int, end: int | None = None) -> list[str]:
+        """The keys of the rows whose id is `first` or more (and under `end`)."""
+        if end is None:
+            return self._keys("WHERE id >= ?", (first,))
+        return self._keys("WHERE id >= ? AND id < ?", (first, end))
 
     def ids_under(self, prefix: str) -> np.ndarray:
         """The ids whose key starts with `prefix`, in order (int64)."""

@@ -47,7 +47,7 @@ from indexing.files import file_digest, replace_atomically
 from indexing.narrowing import Narrowing
 from indexing.places import NAMING, Near, country_name
 from indexing.tags import fold
-from indexing.thumbnails import Thumbnails
+from indexing.thumbnails import Thumbnails, reads_whole
 from indexing.vectors import NAME as VECTORS
 from indexing.vectors import VectorFile
 
@@ -161,6 +161,7 @@ class Writer:
     build writes again under the same ids."""
 
     def __init__(self, out_dir: Path, catalog: Catalog, dim: int) -> None:
+        self.out_dir = out_dir
         self.catalog = catalog
         self.vectors = VectorFile(out_dir / VECTORS, dim)
         self.thumbnails = Thumbnails(out_dir)
@@ -182,6 +183,26 @@ class Writer:
         gone = self.catalog.delete(keys)
         self.thumbnails.delete(gone)
         return len(gone)
+
+    def damaged_shards(self) -> list[str]:
+        """The thumbnail shards the last manifest records that are gone, or no longer read whole
+        (a copy cut short, a disk's fault): each checked where its size is not the recorded one
+        (a build interrupted since changes it too), so an intact index costs a look at each."""
+        try:
+            recorded = json.loads((self.out_dir / MANIFEST).read_text(encoding="utf-8")).get("thumbnails", {})
+        except (OSError, ValueError, AttributeError):
+            return []
+        damaged = []
+        for name, said in recorded.items():
+            path = self.out_dir / name
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                damaged.append(name)
+                continue
+            if size != said.get("size") and not reads_whole(path):
+                damaged.append(name)
+        return damaged
 
     def without_vectors(self) -> list[str]:
         """The keys of indexed images whose vector the vector file does not hold: a build writes

@@ -214,6 +214,37 @@ def test_a_vector_file_cut_short_from_outside_is_mended_by_the_next_build(tmp_pa
         assert hit.key == name and hit.score > 0.999
 
 
+def test_a_thumbnail_shard_damaged_from_outside_is_mended_by_the_next_build(tmp_path, collection, embedder):
+    folder, index, shard = (
+        tmp_path / "photos",
+        tmp_path / "index",
+        tmp_path / "index" / "thumbs" / "00000.sqlite",
+    )
+    shutil.copytree(collection, folder)
+    build_index(FolderSource(folder), index, embedder, progress=False)
+    shard.write_bytes(shard.read_bytes()[: len(shard.read_bytes()) // 2])  # a copy stopped halfway
+    warnings: list[str] = []
+    summary = build_index(FolderSource(folder), index, embedder, progress=False, warn=warnings.append)
+    assert warnings == [
+        "thumbs/00000.sqlite is gone or damaged (a copy or sync stopped halfway?): "
+        "embedding its 12 images again"
+    ]
+    assert (summary.count, summary.added) == (12, 12)
+    searcher = Searcher.open(index, embedder)
+    assert all(searcher.thumbnail(hit.id)[:2] == b"\xff\xd8" for hit in searcher.by_text("a shape", k=12))
+    # Damaged where its size stays: a build that writes there says what to do, which mends it.
+    data = bytearray(shard.read_bytes())
+    data[4096:] = b"\xff" * (len(data) - 4096)
+    shard.write_bytes(bytes(data))
+    shapes_image(99).save(folder / "new.png")
+    with pytest.raises(BuscadorError, match=r"00000.sqlite is damaged \(.*\): delete it and build again"):
+        build_index(FolderSource(folder), index, embedder, progress=False)
+    shard.unlink()
+    assert build_index(FolderSource(folder), index, embedder, progress=False).count == 13
+    searcher = Searcher.open(index, embedder)
+    assert all(searcher.thumbnail(hit.id)[:2] == b"\xff\xd8" for hit in searcher.by_text("a shape", k=13))
+
+
 def test_bad_files_are_skipped_reported_and_the_rest_indexed(tmp_path, collection, embedder):
     folder = tmp_path / "mixed"
     shutil.copytree(collection, folder)
