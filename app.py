@@ -349,6 +349,8 @@ def build_ui(engine: Engine) -> gr.Blocks:
         image_search.success(
             remember_combined, [image, words, weight, *controls], last, api_visibility="private"
         )
+        # A picture the browser may not show (an iPhone's HEIC in Chrome) is shown as a JPEG of it.
+        image.upload(h.shown, image, image, api_visibility="private", show_progress="hidden")
         # The API's /search_image: the page never clicks this button, so nothing to remember.
         image_only.click(h.search_image, [image, *controls], outputs, api_name="search_image", **searching)
         like_search = like_button.click(

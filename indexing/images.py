@@ -390,6 +390,19 @@ def thumbnail_jpeg(img: Image.Image, side: int = THUMBNAIL_SIDE) -> bytes:
     return jpeg_bytes(thumb)
 
 
+def unseen_in_browsers(path: Path) -> bool:
+    """Whether a browser may not show the image file at `path`: a HEIC (Chrome and Firefox show
+    none), a TIFF (only Safari shows one), a camera RAW (none)."""
+    if camera_raw.named_raw(path):
+        return True
+    try:
+        with path.open("rb") as file:
+            head = file.read(12)
+    except OSError:
+        return False
+    return (head[4:8] == b"ftyp" and head[8:12] in _HEIC_BRANDS) or head[:4] in (b"II*\0", b"MM\0*")
+
+
 def photo_jpeg(path: Path, side: int = PHOTO_SIDE) -> bytes:
     """The image file at `path`, upright, at most `side` pixels on its long side, as a JPEG: how
     the app shows an original. A JPEG decodes at the DCT scale that keeps half of `side` on both

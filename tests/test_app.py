@@ -386,6 +386,18 @@ def test_browser_image_upload_finds_itself_first(browser, server, collection):
     page.close()
 
 
+def test_browser_an_iphone_heic_dropped_is_shown_and_searched_with(browser, server):
+    page = browser.new_page(locale="en-US")
+    page.goto(server)
+    page.get_by_role("tab", name="Image").click()
+    # Chromium shows no HEIC: the page shows a JPEG of it, which the search takes.
+    _upload_query_image(page, Path(__file__).resolve().parent / "data" / "iphone.heic")
+    assert page.evaluate("document.querySelector('#query-image img').naturalWidth") == 480  # upright
+    page.locator("#search-image").click()
+    page.wait_for_function("document.querySelectorAll('#results .caption-label').length > 0", timeout=30000)
+    page.close()
+
+
 def test_browser_shared_link_runs_its_search(browser, server):
     page = browser.new_page(locale="en-US")
     page.goto(server + "?q=a+blue+circle&k=3")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -290,3 +291,17 @@ def test_a_decoder_s_message_of_several_lines_is_told_in_one(monkeypatch):
     assert str(caught.value) == (
         "corrupt or truncated image (Memory allocation error: Security limit exceeded: Image size 640x480)"
     )
+
+
+def test_the_formats_a_browser_may_not_show_are_told_apart(tmp_path):
+    from indexing.images import unseen_in_browsers
+
+    picture = Image.new("RGB", (8, 8), "red")
+    for name, unseen in (("a.png", False), ("a.jpg", False), ("a.webp", False), ("a.tif", True)):
+        picture.save(tmp_path / name)
+        assert unseen_in_browsers(tmp_path / name) is unseen, name
+    heic = (Path(__file__).resolve().parent / "data" / "iphone.heic").read_bytes()
+    (tmp_path / "renamed.jpg").write_bytes(heic)  # an iPhone's photo, by its bytes
+    (tmp_path / "shot.dng").write_bytes(b"II*\0")  # a camera RAW, by its name
+    assert unseen_in_browsers(tmp_path / "renamed.jpg") and unseen_in_browsers(tmp_path / "shot.dng")
+    assert not unseen_in_browsers(tmp_path / "gone.heic")

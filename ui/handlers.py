@@ -25,8 +25,8 @@ from gradio.data_classes import FileData
 
 from indexing import config
 from indexing.duplicates import Member
-from indexing.errors import BuscadorError
-from indexing.images import is_url
+from indexing.errors import BadImage, BuscadorError
+from indexing.images import is_url, photo_jpeg, unseen_in_browsers
 from indexing.ratings import stars
 from indexing.search import Hit, Searcher, last_words
 from indexing.sources import WEB_ADDRESS, source_text
@@ -126,6 +126,22 @@ class Handlers:
             link=lambda: {"q": text, "k": int(k)},
             note=note,
         )
+
+    @staticmethod
+    def shown(image: str | None) -> Any:
+        """An uploaded picture a browser may not show (an iPhone's HEIC in Chrome, a TIFF, a camera
+        RAW) replaced by a JPEG of it (as the app shows an original: at most PHOTO_SIDE, upright),
+        which the page shows and a search then takes; any other left as it is, and one that does
+        not decode too (the search says what is wrong with it)."""
+        if not image or is_url(image) or not unseen_in_browsers(Path(image)):
+            return gr.skip()
+        try:
+            jpeg = photo_jpeg(Path(image))
+        except BadImage:
+            return gr.skip()
+        shown = Path(image).with_name(f"{Path(image).stem}-shown.jpg")  # (beside it: deleted with it)
+        shown.write_bytes(jpeg)
+        return str(shown)
 
     def search_image(  # noqa: PLR0917 (Gradio passes an event's inputs in order)
         self,
