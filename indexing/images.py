@@ -148,7 +148,7 @@ def _decoded(data: bytes, min_side: int | None) -> Image.Image:
 
 def _decode_heif(data: bytes, min_side: int | None) -> Image.Image:
     """A HEIF file decoded (in a guard process): a HEIC's thumbnail where it serves, else its
-    picture once its boxes read whole (libheif crashes on some damaged files whose do not)."""
+    picture once its boxes read whole (libheif crashes on some damaged files whose boxes do not)."""
     _libheif()
     if HEIF and data[8:12] in _HEIC_STILLS:
         if min_side and (small := _heif_thumbnail(data, min_side)) is not None:
