@@ -516,8 +516,10 @@ def _prepare(
         if same is not None:
             return _stored_copy(writer, item, content, same, facts)
         if crop is not None:
-            camera = named_raw(item.data)  # (a RAW file given by its path: its guard process reads it)
-            given = item.data if camera else data
+            camera = named_raw(item.data)
+            # A RAW or HEIF file is handed over by its path: its guard process reads it.
+            by_path = isinstance(item.data, Path) and (camera or data[4:8] == b"ftyp")
+            given = item.data if by_path else data
             _, pixels, thumbnail, error = prepare_for_model(given, *crop, content, camera=camera)
             return _Prepared(item, pixels, thumbnail, content=content, error=error, facts=facts)
         img = embedder.load(data)

@@ -93,10 +93,10 @@ def prepare_for_model(
     as `read_and_hash`'s."""
     try:
         camera = camera or named_raw(data)
-        if camera and isinstance(data, Path) and content and not guard.inside():
-            # Its hash known: its guard process reads the RAW file (tens of megabytes through a
-            # pipe took longer than reading them again there).
-            image = load_image(data, min_side=size if fast else None, camera=True)
+        if isinstance(data, Path) and content and not guard.inside():
+            # A file handed over by its path, its hash known (a RAW or a HEIF: its guard process
+            # reads it, which is quicker than sending its bytes through a pipe).
+            image = load_image(data, min_side=size if fast else None, camera=camera)
         else:
             raw, content = read_and_hash(data, content, pictures)
             image = load_image(raw, min_side=size if fast else None, camera=camera)
