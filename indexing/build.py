@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from indexing import config, guard, headers
+from indexing import config, guard, headers, heif
 from indexing.camera_raw import named_raw
 from indexing.catalog import Row
 from indexing.changes import (
@@ -518,7 +518,7 @@ def _prepare(
         if crop is not None:
             camera = named_raw(item.data)
             # A RAW or HEIF file is handed over by its path: its guard process reads it.
-            by_path = isinstance(item.data, Path) and (camera or data[4:8] == b"ftyp")
+            by_path = isinstance(item.data, Path) and (camera or heif.is_iso(data))
             given = item.data if by_path else data
             _, pixels, thumbnail, error = prepare_for_model(given, *crop, content, camera=camera)
             return _Prepared(item, pixels, thumbnail, content=content, error=error, facts=facts)

@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from PIL import Image, IptcImagePlugin
 
-from indexing import camera_raw, heif, takeout, video, xmp
+from indexing import camera_raw, heif, takeout, tiff, video, xmp
 from indexing.captions import caption_of
 from indexing.dates import date_in_name, exif_date, in_utc
 from indexing.errors import BadImage
@@ -37,9 +37,8 @@ _XP_KEYWORDS = 0x9C9E
 # country's code (ISO's three letters, mostly) and name.
 _IPTC_KEYWORDS, _IPTC_HEADLINE, _IPTC_CAPTION = (2, 25), (2, 105), (2, 120)
 _IPTC_PLACE = ((2, 90), (2, 95), (2, 100), (2, 101))
-# A TIFF's XMP packet, an entry of its main IFD; a TIFF's first bytes.
+# A TIFF's XMP packet, an entry of its main IFD.
 _XMP = 700
-_TIFF = (b"II*\0", b"MM\0*")
 # Decimal places kept of a position: 5 is about a metre.
 PLACES = 5
 
@@ -157,7 +156,7 @@ def _read(file: BinaryIO) -> Facts:
     """The facts of an EXIF header (none for a file Pillow cannot read, but a TIFF-built one or a
     HEIF)."""
     head = file.read(12)
-    if head[4:8] == b"ftyp":
+    if heif.is_iso(head):
         return _heif_read(head + file.read())
     file.seek(0)
     try:
@@ -186,7 +185,7 @@ def _tiff_read(file: BinaryIO) -> Facts:
     end); none for anything else."""
     try:
         file.seek(0)
-        if file.read(4) not in _TIFF:
+        if not tiff.is_tiff(file.read(4)):
             return Facts()
         file.seek(0)
         with warnings.catch_warnings():
@@ -211,9 +210,8 @@ def _heif_read(data: bytes) -> Facts:
             warnings.simplefilter("ignore")
             for item in still.items:
                 if item.type == heif.EXIF and len(item.data) >= 4 and not len(exif):
-                    exif.load(
-                        item.data[4 + int.from_bytes(item.data[:4], "big") :]
-                    )  # (its TIFF header's offset first)
+                    start = 4 + int.from_bytes(item.data[:4], "big")  # (its TIFF header's offset first)
+                    exif.load(item.data[start:])
                 elif (item.type, item.content_type) == (heif.MIME, heif.XMP) and told is xmp.NOTHING:
                     told = _told(item.data)
             return _facts(exif, told)

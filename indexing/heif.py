@@ -52,10 +52,16 @@ class _Unread(Exception):
     """What the file holds does not read as a HEIF still image this module knows."""
 
 
+def is_iso(head: bytes) -> bool:
+    """Whether a file whose first bytes are `head` is an ISO base media file (a `ftyp` box first):
+    a HEIF (HEIC, AVIF), or an MP4, a MOV, a CR3."""
+    return head[4:8] == b"ftyp"
+
+
 def read_still(data: bytes) -> Still | None:
     """`data`'s HEIF structure, or None where it is not a HEIF still image, or one that does not
     read (cut short, an item stored outside the file or built from another, an image sequence)."""
-    if data[4:8] != b"ftyp":
+    if not is_iso(data):
         return None
     try:
         return _still(data)

@@ -62,9 +62,9 @@ def picture_hash(data: bytes) -> str:
         return _png(data)
     if data.startswith(_RIFF) and data[8:12] == _WEBP:
         return _webp(data)
-    if data[4:8] == b"ftyp":
+    if heif.is_iso(data):
         return _heif(data)
-    if data[:4] in (b"II*\0", b"MM\0*"):
+    if tiff.is_tiff(data):
         return _tiff(data)
     return _whole(data)
 

@@ -188,12 +188,8 @@ class Writer:
         """The thumbnail shards the last manifest records that are gone, or no longer read whole
         (a copy cut short, a disk's fault): each checked where its size is not the recorded one
         (a build interrupted since changes it too), so an intact index costs a look at each."""
-        try:
-            recorded = json.loads((self.out_dir / MANIFEST).read_text(encoding="utf-8")).get("thumbnails", {})
-        except (OSError, ValueError, AttributeError):
-            return []
         damaged = []
-        for name, said in recorded.items():
+        for name, said in _recorded_thumbnails(self.out_dir).items():
             path = self.out_dir / name
             try:
                 size = path.stat().st_size
@@ -372,6 +368,16 @@ def _grown_index(
     return ann.grow(last.index, last, ids, stored, budget_mb=wanted["memory_budget_mb"], progress=progress)
 
 
+def _recorded_thumbnails(out_dir: Path) -> dict[str, Any]:
+    """The thumbnail shards the manifest in `out_dir` records (name → its digest and size); none
+    where there is no manifest, or one that does not read."""
+    try:
+        recorded = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8")).get("thumbnails", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return recorded if isinstance(recorded, dict) else {}
+
+
 def _write_manifest(
     out_dir: Path, manifest: dict[str, Any], verified: dict[str, dict[str, Any]] | None = None
 ) -> dict[str, Any]:
@@ -383,13 +389,12 @@ def _write_manifest(
     minutes).
     """
     verified = verified or {}
-    previous: dict[str, Any] = {}
+    previous = _recorded_thumbnails(out_dir)
     stamp = 0
-    if (out_dir / MANIFEST).exists():
+    if previous:
         try:
-            previous = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8")).get("thumbnails", {})
             stamp = (out_dir / MANIFEST).stat().st_mtime_ns
-        except (OSError, ValueError):
+        except OSError:
             previous = {}
     thumbs = {}
     for name in Thumbnails(out_dir).names():

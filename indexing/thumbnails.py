@@ -99,9 +99,9 @@ class Thumbnails:
                             _compact(db, name)
                     finally:
                         db.close()
+                except sqlite3.OperationalError:  # (a full disk's, a lock's: as they are)
+                    raise
                 except sqlite3.DatabaseError as exc:
-                    if isinstance(exc, sqlite3.OperationalError):  # (a full disk's, a lock's: as they are)
-                        raise
                     raise BuscadorError(
                         f"{self.folder / name} is damaged ({exc}): delete it and build again (the "
                         "images whose thumbnails it held are embedded again)"

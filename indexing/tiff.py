@@ -39,6 +39,11 @@ class _Unread(Exception):
     """The file's directories do not read as a TIFF's."""
 
 
+def is_tiff(head: bytes) -> bool:
+    """Whether a file whose first bytes are `head` is a classic TIFF (a scan's, a DNG, a NEF...)."""
+    return head[:4] in _ORDERS
+
+
 def picture_parts(data: bytes) -> list[bytes | memoryview] | None:
     """The parts of TIFF `data` that make its picture, in order: each directory's entries but
     metadata (`METADATA`), the strips', tiles' and JPEG stream's bytes in place of their offsets;
