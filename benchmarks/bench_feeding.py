@@ -76,6 +76,9 @@ class InstantModel:
     def precision_used(self, tower: str) -> str:
         return "fp32"
 
+    def runtime_used(self) -> str:
+        return "none"
+
 
 def _decode(path: Path) -> int:
     return len(prepare_for_model(path, 224, True, None, pictures=True)[2])  # as in a new index

@@ -6,10 +6,13 @@
    - Buscador Visual's pipeline (`build_index`): reduced-size JPEG decoding, batched embedding,
      decoding overlapped with the model.
    Prints images/s for both, the ratio, and the cosine between the two paths' embeddings.
-   The build runs in the precision `auto` picks on this machine (see indexing/precision.py).
+   The build runs in the precision and runtime `auto` picks on this machine (see
+   indexing/precision.py, indexing/openvino_tower.py); on a CPU with OpenVINO installed, a build
+   with the runtime torch follows, for the comparison.
 2. bf16 fidelity on --fidelity-images generated images and 200 texts: centred cosine (the
-   collection's mean fp32 vector subtracted) between bf16 and fp32 embeddings of every image, and
-   recall@10 of bf16 queries (images and texts) against the fp32 index.
+   collection's mean fp32 vector subtracted) between bf16 and torch's fp32 embeddings of every
+   image, and recall@10 of bf16 queries (images and texts) against the fp32 index; for torch's
+   bf16 and, on a CPU with OpenVINO, OpenVINO's bf16 and fp32 (texts run in torch either way).
 3. The feeding side: decode + crop + 256-px thumbnail of 1024×768 JPEGs, images/s with one
    worker process and with one per core, and the scaling (N workers against N × one worker).
    With the model on the CPU, the ceiling a build of these photos cannot pass there: what one
@@ -139,16 +142,24 @@ def crop_difference(paths: list[Path]) -> tuple[float, float]:
 
 def centred_fidelity(model_dir: Path, n: int) -> dict[str, float]:
     """Section 2: bf16 against fp32 on n generated images and 200 texts, printed; the model's
-    images/s in each precision returned, in a build's batches on this device, after a first call
-    (its kernels chosen, its weights cast) that is not timed."""
+    images/s for each precision and runtime returned ("fp32", "bf16", "bf16 openvino", ...), in a
+    build's batches on this device, after a first call (its kernels chosen, its weights cast, a
+    converted tower compiled) that is not timed."""
     from indexing import ann, config
     from indexing.embedder import Embedder
+    from indexing.openvino_tower import installed
 
     crops = np.stack([clip_pixels(shapes_image(i, (320, 240)), 224, fast=True) for i in range(n)])
-    fp32, bf16 = Embedder(str(model_dir), precision="fp32"), Embedder(str(model_dir), precision="bf16")
+    fp32 = Embedder(str(model_dir), precision="fp32", runtime="torch")
+    embedders = {"fp32": fp32, "bf16": Embedder(str(model_dir), precision="bf16", runtime="torch")}
+    if fp32.device == "cpu" and installed():
+        for precision in ("bf16", "fp32"):
+            embedders[f"{precision} openvino"] = Embedder(
+                str(model_dir), precision=precision, runtime="openvino"
+            )
     batch = config.BATCH_SIZE if fp32.device == "cpu" else config.GPU_BATCH_SIZE
     seconds, vectors = {}, {}
-    for name, embedder in (("fp32", fp32), ("bf16", bf16)):
+    for name, embedder in embedders.items():
         embedder.embed_pixels(crops[:batch])
         started = time.perf_counter()
         vectors[name] = np.concatenate(
@@ -156,8 +167,11 @@ def centred_fidelity(model_dir: Path, n: int) -> dict[str, float]:
         )
         seconds[name] = time.perf_counter() - started
     mean = vectors["fp32"].mean(0)
-    a, b = vectors["fp32"] - mean, vectors["bf16"] - mean
-    centred = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+    def centred(name: str) -> np.ndarray:
+        a, b = vectors["fp32"] - mean, vectors[name] - mean
+        return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
     ids = np.arange(n, dtype=np.int64)
     index = ann.build("flat", ids, vectors["fp32"], budget_mb=config.MEMORY_BUDGET_MB).index
     sample = np.random.default_rng(0).choice(n, size=min(200, n), replace=False)
@@ -170,16 +184,24 @@ def centred_fidelity(model_dir: Path, n: int) -> dict[str, float]:
     texts = [
         f"a photo of {w} number {i}" for i, w in enumerate(["a dog", "the sea", "a red car", "coffee"] * 50)
     ]
-    text32, text16 = fp32.embed_texts(texts), bf16.embed_texts(texts)
+    text32, text16 = fp32.embed_texts(texts), embedders["bf16"].embed_texts(texts)
     print(
         f"bf16 against fp32, {n} images: model (batches of {batch}) {n / seconds['fp32']:.1f} images/s fp32, "
         f"{n / seconds['bf16']:.1f} bf16 ({seconds['fp32'] / seconds['bf16']:.2f}×); centred cosine "
-        f"min {centred.min():.5f}, mean {centred.mean():.5f}"
+        f"min {centred('bf16').min():.5f}, mean {centred('bf16').mean():.5f}"
     )
     print(
         f"recall@10 of bf16 queries against the fp32 index: images "
         f"{recall(vectors['fp32'][sample], vectors['bf16'][sample]):.3f}, texts {recall(text32, text16):.3f}"
     )
+    for name in [name for name in embedders if "openvino" in name]:
+        cosine, gain = centred(name), seconds["fp32"] / seconds[name]
+        print(
+            f"OpenVINO {name.split()[0]} against torch's fp32, {n} images: {n / seconds[name]:.1f} images/s "
+            f"({gain:.2f}× torch's fp32, {seconds['bf16'] / seconds[name]:.2f}× its bf16); centred cosine "
+            f"min {cosine.min():.5f}, mean {cosine.mean():.5f}; recall@10 of its image queries against "
+            f"the fp32 index {recall(vectors['fp32'][sample], vectors[name][sample]):.3f}"
+        )
     return {name: n / spent for name, spent in seconds.items()}
 
 
@@ -299,6 +321,12 @@ def main() -> None:
     )
     print(f"speed-up:        {fast_rate / seed_rate:.2f}×")
     compare_with_seed(seed_paths, seed_vecs)
+    if embedder.runtime == "openvino":
+        torch_rate, torch_stages = timed_build(folder, Embedder(str(model_dir), runtime="torch"))
+        print(
+            f"build, runtime torch: {torch_rate:7.2f} images/s, {torch_rate / seed_rate:.2f}× the seed loop "
+            f"({torch_stages})"
+        )
     if args.variants:
         cores = usable_cores()
         on_cpu = embedder.device == "cpu"
@@ -338,8 +366,8 @@ def main() -> None:
 
     rates = centred_fidelity(model_dir, args.fidelity_images)
     if embedder.device == "cpu":
-        precision = embedder.precision_used("image")
-        ceiling(paths, rates.get(precision, rates["fp32"]), precision, seed_rate)
+        used = embedder.precision_used("image") + (" openvino" if embedder.runtime == "openvino" else "")
+        ceiling(paths, rates.get(used, rates["fp32"]), used, seed_rate)
     decode_scaling(paths[:1600] if (width, height) == (1024, 768) else photo_files(240, (1024, 768)))
 
     if args.skip_queries:

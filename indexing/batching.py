@@ -176,3 +176,6 @@ class BatchingEmbedder:
 
     def precision_used(self, tower: str) -> str:
         return self.embedder.precision_used(tower)
+
+    def runtime_used(self) -> str:
+        return self.embedder.runtime_used()

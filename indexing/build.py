@@ -106,6 +106,7 @@ class BuildSummary:
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     decoding: str = ""  # where images were decoded: threads, processes or gpu
+    model: str = ""  # the image model's precision and runtime in this build, e.g. "bf16 in OpenVINO"
 
     def changes(self) -> dict[str, int]:
         """What this build changed, as recorded in the manifest."""
@@ -140,6 +141,7 @@ class BuildSummary:
             else f"{self.index_type}, recall@10 {self.recall_at_10:.3f}"
         )
         stages = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.stages.items())
+        model = f", model {self.model}" if self.model else ""
         return (
             f"{self.count} image{'' if self.count == 1 else 's'} indexed ({kind}) "
             f"in {self.seconds:.1f}s{rate}: "
@@ -152,7 +154,7 @@ class BuildSummary:
                 if self.reread
                 else ""
             )
-            + f"\ntime per stage ({self.decoding} decoding): {stages}"
+            + f"\ntime per stage ({self.decoding} decoding{model}): {stages}"
             + (f"\nwarning: {self.warning}" if self.warning else "")
         )
 
@@ -281,6 +283,8 @@ def build_index(
         if not diff.seen and not summary.skipped and not diff.known:  # (else: `_gone` says why kept)
             warn(nothing_found(source))
         catalog.record_precision(embedder.precision_used("image"))  # over all builds
+        if embedder.precision_used("image"):  # (nothing when no image was embedded)
+            summary.model = f"{embedder.precision_used('image')} in {embedder.runtime_used()}"
         summary.seen = len(diff.seen)
         summary.unchanged = diff.unchanged
         summary.removed = writer.delete(_gone(diff, source, summary, warn))

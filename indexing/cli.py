@@ -102,6 +102,12 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--model", help=model_help)
     build.add_argument("--precision", choices=config.PRECISIONS, help=precision_help)
     build.add_argument(
+        "--runtime",
+        choices=config.RUNTIMES,
+        help="what runs the image model on a CPU (default: $CLIP_RUNTIME or auto: OpenVINO where it is "
+        "installed, torch elsewhere; texts and GPUs always torch)",
+    )
+    build.add_argument(
         "--batch-size",
         type=int,
         help=f"images per model call (default: {config.BATCH_SIZE} on the CPU, "
@@ -359,7 +365,9 @@ def main(argv: list[str] | None = None) -> int:
 def _embedder(args: argparse.Namespace, fast_decode: bool = True) -> Embedder:
     from indexing.embedder import Embedder  # imported late: torch takes seconds to load
 
-    return Embedder(args.model, fast_decode=fast_decode, precision=args.precision)
+    return Embedder(
+        args.model, fast_decode=fast_decode, precision=args.precision, runtime=getattr(args, "runtime", None)
+    )
 
 
 class _WhenAsked:

@@ -16,6 +16,9 @@ DEFAULT_INDEX_DIR = "index"
 # The model's precisions (indexing.precision): named here, where the command line reads them
 # without loading torch.
 PRECISIONS = ("auto", "fp32", "bf16")
+# What runs the image tower on batches of images on the CPU (indexing.embedder): OpenVINO where
+# installed under auto; the app's queries keep torch unless told (see ui.startup).
+RUNTIMES = ("auto", "torch", "openvino")
 # Distilled into CLIP ViT-B/32's image space from a multilingual DistilBERT: 50+ languages.
 MULTILINGUAL_TEXT_MODEL = "sentence-transformers/clip-ViT-B-32-multilingual-v1"
 
@@ -156,6 +159,19 @@ def model_name(override: str | None = None) -> str:
 def precision(override: str | None = None) -> str:
     """The model's precision: the flag, else $CLIP_PRECISION, else "auto" (see indexing.precision)."""
     return override or _env("CLIP_PRECISION") or "auto"
+
+
+def runtime(override: str | None = None, default: str = "auto") -> str:
+    """What runs the image tower on the CPU: the flag, else $CLIP_RUNTIME, else `default`."""
+    return override or _env("CLIP_RUNTIME") or default
+
+
+def cache_dir() -> Path:
+    """Where converted models are kept: $BUSCADOR_CACHE, else $XDG_CACHE_HOME/buscador, else
+    ~/.cache/buscador."""
+    if folder := _env("BUSCADOR_CACHE"):
+        return Path(folder).expanduser()
+    return Path(_env("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "buscador"
 
 
 def duplicate_threshold(override: float | None = None) -> float:

@@ -2,6 +2,8 @@
 
 The model comes from a Hub id or a local directory (`--model` / $CLIP_MODEL) and runs on CUDA
 when available, in fp32 or bf16 as `indexing.precision` chooses (`--precision` / $CLIP_PRECISION).
+On a CPU, batches of images run through OpenVINO where it is installed (`--runtime` /
+$CLIP_RUNTIME; `indexing.openvino_tower`), after its first batch agrees with torch's fp32.
 Images are preprocessed here (resize, crop, normalise in one batched tensor op) instead of
 through `CLIPProcessor`, which converts every image to float64 numpy one at a time.
 """
@@ -9,9 +11,10 @@ through `CLIPProcessor`, which converts every image to float64 numpy one at a ti
 from __future__ import annotations
 
 import logging
+import platform
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -22,7 +25,10 @@ from transformers.utils import logging as transformers_logging
 from indexing import config
 from indexing.errors import BuscadorError
 from indexing.images import ImageInput, clip_pixels, load_image
-from indexing.precision import Precision
+from indexing.precision import CHECKED_ROWS, MIN_AGREEMENT, Precision
+
+if TYPE_CHECKING:
+    from indexing.openvino_tower import OpenVinoTower
 
 log = logging.getLogger(__name__)
 # A batch of CLIP's uint8 (n, size, size, 3) crops: a NumPy array, or a tensor on the model's
@@ -61,6 +67,8 @@ class EmbedderLike(Protocol):
 
     def precision_used(self, tower: str) -> str: ...
 
+    def runtime_used(self) -> str: ...
+
 
 class Embedder:
     """One loaded CLIP model; thread-safe for inference, so an app shares one across requests."""
@@ -72,12 +80,15 @@ class Embedder:
         device: str | None = None,
         fast_decode: bool = True,
         precision: str | None = None,
+        runtime: str | None = None,
     ) -> None:
         name = config.model_name(model)
         self.model_name = config.model_identity(name)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.fast_decode = fast_decode
         self.precision = Precision(config.precision(precision), self.device)
+        self.runtime = _runtime(config.runtime(runtime), self.device)
+        self._tower: OpenVinoTower | None = None  # made at the first batch of images
         _fit_threads()
         if name.startswith(("/", ".", "~")) and not Path(name).expanduser().is_dir():
             raise BuscadorError(f"no model directory at {name} (set --model or CLIP_MODEL)")
@@ -117,6 +128,9 @@ class Embedder:
             batch = torch.from_numpy(batch)
         x = batch.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         x = (x - self._mean) / self._std
+        if len(x) > 1 and self.runtime == "openvino" and (tower := self._openvino_tower(x)):
+            self.precision.note("image", tower.precision)
+            return _unit(torch.from_numpy(tower(x.numpy())))
         return _unit(
             self.precision.run(
                 "image", len(x), lambda rows: _tensor(self.model.get_image_features(pixel_values=x[rows]))
@@ -160,6 +174,44 @@ class Embedder:
         """What this embedder ran `tower` ("image" or "text") in so far: "fp32", "bf16", "bf16+fp32"."""
         return self.precision.describe(tower)
 
+    def runtime_used(self) -> str:
+        """What ran this embedder's image batches so far: "OpenVINO" or "torch"."""
+        return "OpenVINO" if self._tower is not None else "torch"
+
+    def _openvino_tower(self, x: torch.Tensor) -> OpenVinoTower | None:
+        """The image tower compiled by OpenVINO, made at the first batch, in the precision torch
+        would use for it; None (and torch from then on) where OpenVINO has no bf16 for a bf16
+        tower, or where its output on the batch's first rows disagrees with torch's fp32
+        (checked once for a converted tower on a kind of CPU)."""
+        if self._tower is not None:
+            return self._tower
+        from indexing.openvino_tower import OpenVinoTower, has_bf16
+
+        precision = self.precision.fixed or "bf16"  # auto with native bf16: bf16 by rule
+        if precision == "bf16" and not has_bf16():  # OpenVINO would quietly run fp32
+            log.info("image batches run in torch: OpenVINO computes no bf16 on this CPU")
+            self.runtime = "torch"
+            return None
+        tower = OpenVinoTower(self.model, self.image_size, precision, torch.get_num_threads())
+        if not tower.agreed:
+            rows = x[:CHECKED_ROWS]
+            expected = _tensor(self.model.get_image_features(pixel_values=rows)).float()
+            found = torch.from_numpy(tower(rows.numpy()))
+            agreement = float(torch.nn.functional.cosine_similarity(expected, found, dim=-1).min())
+            if agreement < MIN_AGREEMENT:
+                log.warning(
+                    "OpenVINO's image tower disagrees with torch's (cosine %.4f): image batches run in torch",
+                    agreement,
+                )
+                tower.forget()
+                self.runtime = "torch"
+                return None
+            tower.note_agreed()
+            log.info("OpenVINO's image tower agrees with torch's fp32 (cosine %.4f)", agreement)
+        log.info("image batches run in OpenVINO, %s", precision)
+        self._tower = tower
+        return tower
+
 
 def words_read(tokenizer: Any, text: str, max_tokens: int) -> str | None:
     """The beginning of `text` that a text model reading `max_tokens` tokens (its own marks
@@ -176,6 +228,24 @@ def words_read(tokenizer: Any, text: str, max_tokens: int) -> str | None:
         return tokenizer.decode(ids[:room]).strip() if len(ids) > room else None
     tokens = tokenizer(text, return_offsets_mapping=True, **options)
     return text[: tokens["offset_mapping"][room - 1][1]] if len(tokens["input_ids"]) > room else None
+
+
+def _runtime(requested: str, device: str) -> str:
+    """ "torch" or "openvino", for the requested runtime on this device."""
+    from indexing.openvino_tower import installed
+
+    if requested not in config.RUNTIMES:
+        raise BuscadorError(f"unknown runtime {requested!r}: use {', '.join(config.RUNTIMES)}", "bad_runtime")
+    if requested == "openvino" and not device.startswith("cpu"):
+        raise BuscadorError(
+            f"the OpenVINO runtime runs on the CPU, and the model is on {device}: use auto or torch"
+        )
+    if requested == "openvino" and not installed():
+        raise BuscadorError("OpenVINO is not installed: `pip install openvino`, or use the runtime torch")
+    if requested == "auto":  # (measured on x86-64 CPUs only: elsewhere torch, unless asked)
+        x86 = platform.machine().lower() in ("x86_64", "amd64")
+        return "openvino" if device.startswith("cpu") and x86 and installed() else "torch"
+    return requested
 
 
 def _fit_threads() -> None:

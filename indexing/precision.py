@@ -81,6 +81,10 @@ class Precision:
         with self._autocast(choice):
             return forward(slice(0, rows)).float()
 
+    def note(self, tower: str, precision: str) -> None:
+        """Count a call of `tower` made in `precision` elsewhere (another runtime)."""
+        self.used[tower].add(precision)
+
     def describe(self, tower: str) -> str:
         """The precisions a tower used so far, e.g. "bf16", or "bf16+fp32" after a mix."""
         return "+".join(sorted(self.used[tower]))

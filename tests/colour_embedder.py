@@ -60,6 +60,9 @@ class ColourEmbedder:
     def precision_used(self, tower: str) -> str:
         return "fp32"
 
+    def runtime_used(self) -> str:
+        return "numpy"
+
     def words_read(self, text: str) -> str | None:
         return None  # it reads every word
 

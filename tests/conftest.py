@@ -25,16 +25,19 @@ if SHARED_MODEL.is_dir():  # everything the tests need is local: make sure nothi
 def _temp_folder_of_the_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The code under test (and what it starts) makes its temporary files in a folder of the
     test run's, which pytest removes with its older runs, not in the system's: gradio_client leaves
-    an empty folder there for every file it downloads (some 60 a run)."""
+    an empty folder there for every file it downloads (some 60 a run). Converted models are cached
+    there too, not in the user's cache."""
     folder = str(tmp_path_factory.mktemp("tmp"))
-    before = tempfile.tempdir, os.environ.get("TMPDIR")
+    before = tempfile.tempdir, {name: os.environ.get(name) for name in ("TMPDIR", "BUSCADOR_CACHE")}
     tempfile.tempdir, os.environ["TMPDIR"] = folder, folder
+    os.environ["BUSCADOR_CACHE"] = str(tmp_path_factory.mktemp("cache"))  # converted models
     yield
     tempfile.tempdir = before[0]
-    if before[1] is None:
-        del os.environ["TMPDIR"]
-    else:
-        os.environ["TMPDIR"] = before[1]
+    for name, value in before[1].items():
+        if value is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

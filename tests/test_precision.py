@@ -1,5 +1,6 @@
 """Precision: fp32 or bf16 per model path, by the hardware and by measurement; recorded in the
-manifest; an index built in bf16 answers fp32 queries (and the other way round)."""
+manifest; an index built in bf16 answers fp32 queries (and the other way round). (Torch's choice
+for image batches is tested with the runtime torch; OpenVINO's in test_openvino_tower.)"""
 
 from __future__ import annotations
 
@@ -36,7 +37,9 @@ def test_forced_fp32_and_bf16_run_as_asked(tiny_model, collection):
 
 def test_auto_measures_each_path_once_where_the_cpu_has_bf16(tiny_model, collection, monkeypatch, caplog):
     monkeypatch.setattr(precision_module, "cpu_has_bf16", lambda: True)
-    auto = Embedder(tiny_model, precision="auto", device="cpu")  # a GPU machine's default is CUDA
+    auto = Embedder(
+        tiny_model, precision="auto", device="cpu", runtime="torch"
+    )  # a GPU machine's default is CUDA
     assert auto.precision.fixed is None  # to be measured
     with caplog.at_level("INFO", logger="indexing.precision"):
         auto.embed_pixels(_crops(auto, collection))
@@ -59,7 +62,7 @@ def test_auto_measures_each_path_once_where_the_cpu_has_bf16(tiny_model, collect
 def test_image_batches_stay_in_fp32_where_bf16_disagrees(tiny_model, collection, monkeypatch):
     monkeypatch.setattr(precision_module, "cpu_has_bf16", lambda: True)
     monkeypatch.setattr(precision_module, "MIN_AGREEMENT", 1.01)  # no bf16 output can agree now
-    auto = Embedder(tiny_model, precision="auto", device="cpu")
+    auto = Embedder(tiny_model, precision="auto", device="cpu", runtime="torch")
     vectors = auto.embed_pixels(_crops(auto, collection))
     assert auto.precision.chosen["image_batch"] == "fp32" and auto.precision_used("image") == "fp32"
     exact = Embedder(tiny_model, precision="fp32").embed_pixels(_crops(auto, collection))

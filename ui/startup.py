@@ -174,7 +174,9 @@ def start(
     try:
         every = config.index_check_seconds(pulled=repo is not None) if follow_builds else 0.0
         engine = Engine(None, duplicate_threshold=config.duplicate_threshold())
-        embedder = Embedder(model)
+        # torch for the app's queries: one image at a time, or a few together, where converting
+        # OpenVINO's tower (seconds, a cache of 350 MB) would not pay; $CLIP_RUNTIME may say otherwise.
+        embedder = Embedder(model, runtime=config.runtime(default="torch"))
     except BuscadorError as exc:
         log.error("%s", exc)
         return Engine(None, str(exc))

@@ -1,0 +1,192 @@
+"""The OpenVINO runtime for a CPU's image batches: chosen by `auto` where installed, its vectors
+those of torch's model (a build with it finds the known image), its conversion cached and read
+back, a damaged or disagreeing conversion replaced by torch, clear refusals where it cannot run."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+import numpy as np
+import pytest
+
+from indexing import openvino_tower
+from indexing.build import build_index
+from indexing.embedder import Embedder, _runtime
+from indexing.errors import BuscadorError
+from indexing.search import Searcher
+from indexing.sources import FolderSource
+from indexing.store import read_manifest
+
+pytestmark = pytest.mark.skipif(not openvino_tower.installed(), reason="needs OpenVINO")
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A cache folder of the test's own (no conversion made by another test)."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("BUSCADOR_CACHE", str(folder))
+    return folder / "openvino"
+
+
+@pytest.fixture
+def conversions(monkeypatch) -> list[int]:
+    """Counts the tower's conversions from torch."""
+    made: list[int] = []
+    convert = openvino_tower._convert
+
+    def counted(*args, **kwargs):
+        made.append(1)
+        return convert(*args, **kwargs)
+
+    monkeypatch.setattr(openvino_tower, "_convert", counted)
+    return made
+
+
+def _crops(embedder: Embedder, collection, n: int = 6) -> np.ndarray:
+    return np.stack([embedder.pixels(embedder.load(p)) for p in sorted(collection.iterdir())[:n]])
+
+
+def test_auto_builds_in_openvino_and_the_index_finds_the_known_image(tmp_path, tiny_model, collection, cache):
+    embedder = Embedder(tiny_model, device="cpu")
+    assert embedder.runtime == "openvino"
+    summary = build_index(FolderSource(collection), tmp_path / "index", embedder, progress=False)
+    assert embedder._tower is not None  # the batches really ran there
+    precision = "bf16" if openvino_tower.has_bf16() and embedder.precision.fixed is None else "fp32"
+    assert read_manifest(tmp_path / "index")["precision"] == {"image": precision}
+    assert f"(threads decoding, model {precision} in OpenVINO): decode" in summary.report()
+    searcher = Searcher.open(tmp_path / "index", Embedder(tiny_model, precision="fp32", runtime="torch"))
+    for name in ("img_001.png", "img_007.png", "img_011.png"):
+        hit = searcher.by_image(collection / name, k=1)[0]
+        assert hit.key == name and hit.score > 0.99
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_its_vectors_are_torchs(tiny_model, collection, cache, precision):
+    openvino = Embedder(tiny_model, precision=precision, runtime="openvino")
+    torch_fp32 = Embedder(tiny_model, precision="fp32", runtime="torch")
+    crops = _crops(torch_fp32, collection)
+    found, expected = openvino.embed_pixels(crops), torch_fp32.embed_pixels(crops)
+    assert found.dtype == np.float32 and found.shape == expected.shape
+    assert (found * expected).sum(1).min() > (0.9999 if precision == "fp32" else 0.99)
+    assert openvino.precision_used("image") == precision
+    # a single image (a query) runs in torch
+    one = openvino.embed_pixels(crops[:1])
+    assert float(one[0] @ expected[0]) > 0.99
+
+
+def test_the_conversion_is_cached_and_read_back(tiny_model, collection, cache, conversions, caplog):
+    first = Embedder(tiny_model, precision="fp32")
+    crops = _crops(first, collection)
+    with caplog.at_level("INFO", logger="indexing.embedder"):
+        a = first.embed_pixels(crops)
+    assert len(conversions) == 1 and "agrees with torch's fp32" in caplog.text
+    (entry,) = cache.iterdir()
+    assert (entry / "tower.xml").is_file() and (entry / "tower.bin").stat().st_size > 0
+    assert [p.name for p in entry.glob("agreed-fp32-*")]
+    caplog.clear()
+    second = Embedder(tiny_model, precision="fp32")
+    with caplog.at_level("INFO", logger="indexing.embedder"):
+        b = second.embed_pixels(crops)
+    assert len(conversions) == 1  # read back, not converted again
+    assert "agrees" not in caplog.text  # and not checked again on this CPU
+    assert np.allclose(a, b, atol=1e-6)
+
+
+def test_other_weights_are_another_entry(tiny_model, other_model, collection, cache, conversions):
+    Embedder(tiny_model, precision="fp32").embed_pixels(_crops(Embedder(tiny_model), collection))
+    other = Embedder(other_model, precision="fp32")
+    vectors = other.embed_pixels(_crops(other, collection))
+    assert len(conversions) == 2 and len(list(cache.iterdir())) == 2 and vectors.shape[1] == 256
+
+
+def test_a_damaged_cache_entry_is_converted_again(tiny_model, collection, cache, conversions, caplog):
+    embedder = Embedder(tiny_model, precision="fp32")
+    crops = _crops(embedder, collection)
+    expected = embedder.embed_pixels(crops)
+    (entry,) = cache.iterdir()
+    weights = entry / "tower.bin"
+    size = weights.stat().st_size
+    with weights.open("r+b") as f:
+        f.truncate(size // 2)  # a copy stopped halfway, a full disk
+    again = Embedder(tiny_model, precision="fp32")
+    with caplog.at_level("WARNING"):
+        vectors = again.embed_pixels(crops)
+    assert "converting again" in caplog.text and len(conversions) == 2
+    assert weights.stat().st_size == size and again.runtime == "openvino"
+    assert np.allclose(vectors, expected, atol=1e-6)
+
+
+def test_a_tower_that_disagrees_hands_the_batches_back_to_torch(
+    tiny_model, collection, cache, monkeypatch, caplog
+):
+    monkeypatch.setattr(
+        openvino_tower.OpenVinoTower,
+        "__call__",
+        lambda self, pixels: np.random.default_rng(0).standard_normal((len(pixels), 512)).astype(np.float32),
+    )
+    embedder = Embedder(tiny_model, precision="fp32")
+    crops = _crops(embedder, collection)
+    with caplog.at_level("WARNING"):
+        vectors = embedder.embed_pixels(crops)
+    assert "disagrees with torch's" in caplog.text and embedder.runtime == "torch"
+    expected = Embedder(tiny_model, precision="fp32", runtime="torch").embed_pixels(crops)
+    assert np.allclose(vectors, expected, atol=1e-5)
+    assert list(cache.iterdir()) == []  # the conversion is not kept
+
+
+def test_bf16_where_openvino_has_none_runs_in_torch(tiny_model, collection, cache, monkeypatch, conversions):
+    monkeypatch.setattr(openvino_tower, "has_bf16", lambda: False)
+    embedder = Embedder(tiny_model, precision="bf16")
+    embedder.embed_pixels(_crops(embedder, collection))
+    assert embedder.runtime == "torch" and embedder.precision_used("image") == "bf16" and not conversions
+
+
+def test_a_cache_that_cannot_be_written_costs_a_conversion_each_time(
+    tmp_path, tiny_model, collection, monkeypatch, conversions, caplog
+):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("BUSCADOR_CACHE", str(blocked))
+    embedder = Embedder(tiny_model, precision="fp32")
+    crops = _crops(embedder, collection)
+    with caplog.at_level("WARNING"):
+        vectors = embedder.embed_pixels(crops)
+    assert "could not cache the OpenVINO tower" in caplog.text and embedder.runtime == "openvino"
+    expected = Embedder(tiny_model, precision="fp32", runtime="torch").embed_pixels(crops)
+    assert (vectors * expected).sum(1).min() > 0.9999 and blocked.read_text() == "not a folder"
+
+
+def test_old_entries_and_abandoned_conversions_are_deleted(tiny_model, collection, cache):
+    cache.mkdir(parents=True)
+    for hours, name in enumerate(("model-c", "model-b", "model-a", ".model-d.halfway"), start=1):
+        (cache / name).mkdir()
+        used = time.time() - 3600 * hours - 60
+        os.utime(cache / name, (used, used))
+    (cache / ".model-e.being-written").mkdir()  # another build's, now
+    embedder = Embedder(tiny_model, precision="fp32")
+    embedder.embed_pixels(_crops(embedder, collection))
+    kept = sorted(p.name for p in cache.iterdir())
+    assert len(kept) == openvino_tower.ENTRIES_KEPT + 1 and ".model-e.being-written" in kept
+    assert "model-c" in kept  # the most recently used before this one
+
+
+def test_the_runtime_is_chosen_and_refused_clearly(tiny_model, monkeypatch):
+    assert Embedder(tiny_model, runtime="torch").runtime == "torch"
+    monkeypatch.setenv("CLIP_RUNTIME", "torch")
+    assert Embedder(tiny_model).runtime == "torch"
+    monkeypatch.delenv("CLIP_RUNTIME")
+    with pytest.raises(BuscadorError, match="unknown runtime 'onnx': use auto, torch, openvino"):
+        Embedder(tiny_model, runtime="onnx")
+    monkeypatch.setattr(openvino_tower, "installed", lambda: False)
+    assert Embedder(tiny_model, device="cpu").runtime == "torch"  # auto without OpenVINO
+    monkeypatch.setattr(openvino_tower, "installed", lambda: True)
+    monkeypatch.setattr(platform, "machine", lambda: "arm64")
+    assert Embedder(tiny_model, device="cpu").runtime == "torch"  # auto: measured on x86-64 alone
+    monkeypatch.setattr(openvino_tower, "installed", lambda: False)
+    with pytest.raises(BuscadorError, match="OpenVINO is not installed: `pip install openvino`"):
+        Embedder(tiny_model, runtime="openvino")
+    with pytest.raises(BuscadorError, match="runs on the CPU, and the model is on cuda: use auto or torch"):
+        _runtime("openvino", "cuda")
+    assert _runtime("auto", "cuda") == "torch"
