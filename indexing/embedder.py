@@ -89,6 +89,8 @@ class Embedder:
         self.precision = Precision(config.precision(precision), self.device)
         self.runtime = _runtime(config.runtime(runtime), self.device)
         self._tower: OpenVinoTower | None = None  # made at the first batch of images
+        self._tower_entry: Path | None = None  # where its conversion is cached
+        self._rows_in_torch = 0  # image batches' rows run in torch while a conversion waits
         _fit_threads()
         if name.startswith(("/", ".", "~")) and not Path(name).expanduser().is_dir():
             raise BuscadorError(f"no model directory at {name} (set --model or CLIP_MODEL)")
@@ -175,24 +177,40 @@ class Embedder:
         return self.precision.describe(tower)
 
     def runtime_used(self) -> str:
-        """What ran this embedder's image batches so far: "OpenVINO" or "torch"."""
-        return "OpenVINO" if self._tower is not None else "torch"
+        """What ran this embedder's image batches so far: "torch", "OpenVINO", "torch, then OpenVINO"."""
+        if self._tower is None:
+            return "torch"
+        return "torch, then OpenVINO" if self._rows_in_torch else "OpenVINO"
 
     def _openvino_tower(self, x: torch.Tensor) -> OpenVinoTower | None:
-        """The image tower compiled by OpenVINO, made at the first batch, in the precision torch
-        would use for it; None (and torch from then on) where OpenVINO has no bf16 for a bf16
-        tower, or where its output on the batch's first rows disagrees with torch's fp32
+        """The image tower compiled by OpenVINO, in the precision torch would use for it: made at
+        the first batch where its conversion is cached, else once `CONVERT_AFTER` images ran in
+        torch (None until then). None, and torch from then on, where OpenVINO has no bf16 for a
+        bf16 tower, or where its output on the batch's first rows disagrees with torch's fp32
         (checked once for a converted tower on a kind of CPU)."""
         if self._tower is not None:
             return self._tower
-        from indexing.openvino_tower import OpenVinoTower, has_bf16
+        from indexing.openvino_tower import CONVERT_AFTER, OpenVinoTower, cache_entry, has_bf16, is_cached
 
         precision = self.precision.fixed or "bf16"  # auto with native bf16: bf16 by rule
         if precision == "bf16" and not has_bf16():  # OpenVINO would quietly run fp32
             log.info("image batches run in torch: OpenVINO computes no bf16 on this CPU")
             self.runtime = "torch"
             return None
-        tower = OpenVinoTower(self.model, self.image_size, precision, torch.get_num_threads())
+        if self._tower_entry is None:
+            self._tower_entry = cache_entry(self.model, self.image_size)
+        if not is_cached(self._tower_entry) and self._rows_in_torch < CONVERT_AFTER[precision]:
+            if not self._rows_in_torch:
+                log.info(
+                    "image batches run in torch for the first %d images, then in OpenVINO (its "
+                    "conversion, once for this model, pays past about that many)",
+                    CONVERT_AFTER[precision],
+                )
+            self._rows_in_torch += len(x)
+            return None
+        tower = OpenVinoTower(
+            self.model, self.image_size, precision, torch.get_num_threads(), self._tower_entry
+        )
         if not tower.agreed:
             rows = x[:CHECKED_ROWS]
             expected = _tensor(self.model.get_image_features(pixel_values=rows)).float()

@@ -24,9 +24,11 @@ pytestmark = pytest.mark.skipif(not openvino_tower.installed(), reason="needs Op
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    """A cache folder of the test's own (no conversion made by another test)."""
+    """A cache folder of the test's own (no conversion made by another test), and the tower
+    converted at the first batch (a build waits for 100 or 1,000 images)."""
     folder = tmp_path / "cache"
     monkeypatch.setenv("BUSCADOR_CACHE", str(folder))
+    monkeypatch.setattr(openvino_tower, "CONVERT_AFTER", {"bf16": 0, "fp32": 0})
     return folder / "openvino"
 
 
@@ -94,6 +96,24 @@ def test_the_conversion_is_cached_and_read_back(tiny_model, collection, cache, c
     assert np.allclose(a, b, atol=1e-6)
 
 
+def test_a_build_converts_only_after_enough_images_and_a_cached_tower_runs_at_once(
+    tmp_path, tiny_model, collection, cache, conversions, monkeypatch
+):
+    monkeypatch.setattr(openvino_tower, "CONVERT_AFTER", {"bf16": 10, "fp32": 10})
+    embedder = Embedder(tiny_model, precision="fp32")
+    crops = _crops(embedder, collection)
+    expected = Embedder(tiny_model, precision="fp32", runtime="torch").embed_pixels(crops)
+    for _ in range(2):  # 6, then 12 images: torch, no conversion yet
+        assert np.allclose(embedder.embed_pixels(crops), expected, atol=1e-6)
+        assert not conversions and embedder.runtime_used() == "torch"
+    vectors = embedder.embed_pixels(crops)  # past 10 images: converted
+    assert len(conversions) == 1 and embedder.runtime_used() == "torch, then OpenVINO"
+    assert (vectors * expected).sum(1).min() > 0.9999
+    later = Embedder(tiny_model, precision="fp32")  # another build: the cached tower, at once
+    summary = build_index(FolderSource(collection), tmp_path / "index", later, progress=False)
+    assert len(conversions) == 1 and "model fp32 in OpenVINO)" in summary.report()
+
+
 def test_other_weights_are_another_entry(tiny_model, other_model, collection, cache, conversions):
     Embedder(tiny_model, precision="fp32").embed_pixels(_crops(Embedder(tiny_model), collection))
     other = Embedder(other_model, precision="fp32")
@@ -149,6 +169,7 @@ def test_a_cache_that_cannot_be_written_costs_a_conversion_each_time(
     blocked = tmp_path / "a-file"
     blocked.write_text("not a folder")
     monkeypatch.setenv("BUSCADOR_CACHE", str(blocked))
+    monkeypatch.setattr(openvino_tower, "CONVERT_AFTER", {"bf16": 0, "fp32": 0})
     embedder = Embedder(tiny_model, precision="fp32")
     crops = _crops(embedder, collection)
     with caplog.at_level("WARNING"):
