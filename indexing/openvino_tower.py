@@ -95,7 +95,9 @@ class OpenVinoTower:
         try:
             compiled = core.compile_model(_cached_graph(core, model, image_size, self.entry), "CPU", settings)
         except RuntimeError as exc:  # a cached graph whose weights file was damaged
-            log.warning("the cached OpenVINO tower in %s failed (%s): converting again", self.entry, exc)
+            log.warning(
+                "the cached OpenVINO tower in %s failed (%s): converting again", self.entry, _said(exc)
+            )
             self.forget()
             compiled = core.compile_model(_cached_graph(core, model, image_size, self.entry), "CPU", settings)
         self._request = compiled.create_infer_request()
@@ -146,11 +148,12 @@ def _cached_graph(core: object, model: torch.nn.Module, image_size: int, entry: 
     if xml.is_file():
         try:
             graph = core.read_model(str(xml))  # type: ignore[attr-defined]
-            os.utime(entry)  # most recently used
+            with contextlib.suppress(OSError):  # (a cache shared read-only)
+                os.utime(entry)  # most recently used
             return graph
         except RuntimeError as exc:  # a file cut short or damaged: made again below
             log.warning(
-                "the cached OpenVINO tower in %s could not be read (%s): converting again", entry, exc
+                "the cached OpenVINO tower in %s could not be read (%s): converting again", entry, _said(exc)
             )
             shutil.rmtree(entry, ignore_errors=True)
     graph = _convert(model, image_size)
@@ -163,9 +166,13 @@ def _cached_graph(core: object, model: torch.nn.Module, image_size: int, entry: 
         except OSError:  # another build cached it meanwhile
             shutil.rmtree(temporary, ignore_errors=True)
         _drop_old(root)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # OpenVINO's write errors are RuntimeErrors
         shutil.rmtree(temporary, ignore_errors=True)
-        log.warning("could not cache the OpenVINO tower in %s (%s): it is converted at each build", root, exc)
+        log.warning(
+            "could not cache the OpenVINO tower in %s (%s): it is converted at each build",
+            root,
+            _room_left(root) or _said(exc),
+        )
     return graph
 
 
@@ -221,3 +228,19 @@ def _drop_old(root: Path) -> None:
             entries.append((age, path))
     for _, old in sorted(entries)[ENTRIES_KEPT:]:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _said(exc: Exception) -> str:
+    """An error's last line: OpenVINO's begin with the check and the source line that failed."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
+def _room_left(folder: Path) -> str | None:
+    """ "N MB left on its disk" where that is too little for a tower (OpenVINO's error for a full
+    disk is "basic_ios::clear: iostream error"), else None."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return None
+    return f"{free // 2**20} MB left on its disk" if free < 1024 * 2**20 else None

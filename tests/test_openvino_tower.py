@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -163,20 +164,47 @@ def test_bf16_where_openvino_has_none_runs_in_torch(tiny_model, collection, cach
     assert embedder.runtime == "torch" and embedder.precision_used("image") == "bf16" and not conversions
 
 
+@pytest.mark.parametrize("trouble", ["a file in the way", "a failed write"])
 def test_a_cache_that_cannot_be_written_costs_a_conversion_each_time(
-    tmp_path, tiny_model, collection, monkeypatch, conversions, caplog
+    tmp_path, tiny_model, collection, monkeypatch, conversions, caplog, trouble
 ):
-    blocked = tmp_path / "a-file"
-    blocked.write_text("not a folder")
-    monkeypatch.setenv("BUSCADOR_CACHE", str(blocked))
     monkeypatch.setattr(openvino_tower, "CONVERT_AFTER", {"bf16": 0, "fp32": 0})
-    embedder = Embedder(tiny_model, precision="fp32")
-    crops = _crops(embedder, collection)
-    with caplog.at_level("WARNING"):
-        vectors = embedder.embed_pixels(crops)
-    assert "could not cache the OpenVINO tower" in caplog.text and embedder.runtime == "openvino"
+    if trouble == "a file in the way":
+        blocked = tmp_path / "a-file"
+        blocked.write_text("not a folder")
+        monkeypatch.setenv("BUSCADOR_CACHE", str(blocked))
+        said = "Not a directory"
+    else:
+        import openvino
+
+        monkeypatch.setenv("BUSCADOR_CACHE", str(tmp_path / "cache"))
+
+        def fails(*args, **kwargs):
+            raise RuntimeError(
+                "Check 'bin_file' failed at src/core/src/pass/serialize.cpp:124:\nCan't open bin file"
+            )
+
+        monkeypatch.setattr(openvino, "save_model", fails)
+        said = "(Can't open bin file)"
+    for _ in range(2):
+        embedder = Embedder(tiny_model, precision="fp32")
+        crops = _crops(embedder, collection)
+        with caplog.at_level("WARNING"):
+            vectors = embedder.embed_pixels(crops)
+        assert "could not cache the OpenVINO tower" in caplog.text and said in caplog.text
+        assert embedder.runtime_used() == "OpenVINO"
+    assert len(conversions) == 2
     expected = Embedder(tiny_model, precision="fp32", runtime="torch").embed_pixels(crops)
-    assert (vectors * expected).sum(1).min() > 0.9999 and blocked.read_text() == "not a folder"
+    assert (vectors * expected).sum(1).min() > 0.9999
+    if trouble == "a failed write":
+        assert not any((tmp_path / "cache" / "openvino").iterdir())  # nothing half-written left
+
+
+def test_a_full_disk_is_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(openvino_tower.shutil, "disk_usage", lambda folder: SimpleNamespace(free=300 * 2**20))
+    assert openvino_tower._room_left(tmp_path) == "300 MB left on its disk"
+    monkeypatch.setattr(openvino_tower.shutil, "disk_usage", lambda folder: SimpleNamespace(free=50 * 2**30))
+    assert openvino_tower._room_left(tmp_path) is None
 
 
 def test_old_entries_and_abandoned_conversions_are_deleted(tiny_model, collection, cache):
