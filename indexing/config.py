@@ -104,6 +104,9 @@ MAX_FILE_BYTES = 256 * 1024 * 1024
 # its guard process is ended and the file skipped as one it is stuck on (a 12-megapixel HEIC takes
 # 0.4 s, a camera RAW's development 0.2 s, a frame of a 4K video about 1 s).
 DECODE_TIMEOUT_S = 120
+# A video copied for the app to play (ui.video_copies) in a guard process: a copy runs at the
+# disk's speed (a gigabyte in seconds), so one still going after this long is stuck.
+VIDEO_COPY_TIMEOUT_S = 600
 # Seconds a download (`search --image URL`, a dataset's web addresses) waits for the server before
 # saying it could not download the image.
 URL_TIMEOUT_S = 30

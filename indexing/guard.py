@@ -64,13 +64,13 @@ def inside() -> bool:
     return _inside
 
 
-def guarded(fn: Callable[..., T], *args: Any) -> T:
+def guarded(fn: Callable[..., T], *args: Any, timeout_s: float | None = None) -> T:
     """fn(*args) in a guard process (here, in one already). `fn` and its arguments travel pickled:
-    a module's function, plain values. What it raises is raised here; where its process dies,
-    BadImage."""
+    a module's function, plain values. What it raises is raised here; where its process dies, or
+    is still on it after `timeout_s` (default config.DECODE_TIMEOUT_S), BadImage."""
     if _inside:
         return fn(*args)
-    return _guard()(fn, *args)
+    return _guard()(fn, *args, timeout_s=timeout_s)
 
 
 class _Died(Exception):
@@ -96,11 +96,11 @@ class _Process:
         self._to.write(path)
         self._to.flush()
 
-    def call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
+    def call(self, fn: Callable[..., Any], args: tuple[Any, ...], timeout_s: float) -> tuple[bool, Any]:
         """(True, what fn(*args) returned) or (False, what it raised), from the process."""
         try:
             _send(self._to, pickle.dumps((fn, args)))
-            if not select.select([self._from], [], [], config.DECODE_TIMEOUT_S)[0]:
+            if not select.select([self._from], [], [], timeout_s)[0]:
                 raise _Stuck
             answer = _receive(self._from)
         except OSError:  # (its end of the pipe closed)
@@ -150,7 +150,8 @@ class Guard:
         self._lock = threading.Lock()
         self._idle: list[_Process] = []
 
-    def __call__(self, fn: Callable[..., T], *args: Any) -> T:
+    def __call__(self, fn: Callable[..., T], *args: Any, timeout_s: float | None = None) -> T:
+        seconds = timeout_s or config.DECODE_TIMEOUT_S
         with self._slots:
             with self._lock:
                 process = self._idle.pop() if self._idle else None
@@ -159,7 +160,7 @@ class Guard:
                     process.close()
                 process = _Process()
             try:
-                done, value = process.call(fn, args)
+                done, value = process.call(fn, args, seconds)
             except _Died:
                 reason = process.reason()
                 process.close()
@@ -170,7 +171,6 @@ class Guard:
                 ) from None
             except _Stuck:
                 process.kill()
-                seconds = config.DECODE_TIMEOUT_S
                 raise BadImage(
                     f"its decoder was still on it after {seconds} s: a damaged file",
                     "decoder_crashed",

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 # An ISO file (a `ftyp` box first, as a HEIC's) of a brand no real decoder knows.
@@ -28,3 +32,17 @@ def site_with_the_crash(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sitecustomize.py").write_text(_PLUGIN)
     return folder
+
+
+@dataclass(frozen=True)
+class CrashOn:
+    """`then(path, *rest)`, except that the process crashes (SIGSEGV) on a file named `name`: a
+    native library's call standing in for one that crashes, sent to a guard process (pickled)."""
+
+    name: str
+    then: Callable[..., object]
+
+    def __call__(self, path: Path, *rest: object) -> object:
+        if path.name == self.name:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return self.then(path, *rest)

@@ -82,4 +82,9 @@ def test_a_decoder_stuck_on_a_file_is_ended_and_the_file_refused(monkeypatch):
         guard.guarded(_stuck)
     assert caught.value.code == "decoder_crashed" and time.perf_counter() - started < 10
     assert guard.guarded(_pid) != os.getpid()  # a new process takes the next call
+    started = time.perf_counter()
+    with pytest.raises(BadImage, match=r"still on it after 0.5 s"):  # a call's own limit
+        guard.guarded(_stuck, timeout_s=0.5)
+    assert time.perf_counter() - started < 5
+    assert guard.guarded(time.sleep, 1.5, timeout_s=5) is None  # longer than the default, allowed
     guard._shared.close()

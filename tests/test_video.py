@@ -28,6 +28,7 @@ from indexing.images import load_image, photo_jpeg
 from indexing.search import Searcher
 from indexing.sources import SAMPLED, FolderSource, content_hash, sampled_content_hash
 from tests.colour_embedder import PALETTE, ColourEmbedder, colour_image
+from tests.crashing import CrashOn
 from tests.isolation import output_without
 from tests.synthetic import write_video
 from ui import video_copies
@@ -154,7 +155,7 @@ def _first_colour(mp4: bytes, where: Path) -> str:
         return _colour(next(container.decode(video=0)).to_image(), (5, 5))
 
 
-def test_a_played_video_is_sought_by_ranges_in_one_copy_of_it(tmp_path, monkeypatch):
+def test_a_played_video_is_sought_by_ranges_in_one_copy_of_it(tmp_path, monkeypatch, decoders_here):
     photos = tmp_path / "photos"
     photos.mkdir()
     write_video(photos / "a.mp4", [RED, BLUE, RED], tags={"location": "+36.5271-006.2886/"})
@@ -181,7 +182,7 @@ def test_a_played_video_is_sought_by_ranges_in_one_copy_of_it(tmp_path, monkeypa
     assert len(made) == 2
 
 
-def test_copies_beyond_their_room_go_least_recently_played_first(tmp_path, monkeypatch):
+def test_copies_beyond_their_room_go_least_recently_played_first(tmp_path, monkeypatch, decoders_here):
     for name, colour in [("a", RED), ("b", BLUE), ("c", BLACK)]:
         write_video(tmp_path / f"{name}.mp4", [colour, colour])
     size = max(path.stat().st_size for path in tmp_path.glob("*.mp4"))
@@ -237,6 +238,27 @@ def test_a_copy_a_cleaner_removed_is_made_again_and_no_room_for_copies_streams(t
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "not-there"))  # nowhere to write one
     shutil.rmtree(again.parent)
     assert copies.copy_of(tmp_path / "a.mp4") is None  # streamed instead
+
+
+def test_a_video_whose_copy_crashes_ffmpeg_is_refused_and_the_app_plays_the_next(tmp_path, monkeypatch):
+    for name, colour in [("a", RED), ("b", BLUE)]:
+        write_video(tmp_path / f"{name}.mp4", [colour, colour])
+    embedder = ColourEmbedder()
+    build_index(FolderSource(tmp_path), tmp_path / "index", embedder, progress=False)
+    searcher = Searcher.open(tmp_path / "index", embedder)
+    urls = {
+        colour: f"/video/{index_tag(searcher)}/{searcher.by_text(colour, k=1)[0].id}.mp4"
+        for colour in ("red", "blue")
+    }
+    monkeypatch.setattr(video_copies, "seekable_copy", CrashOn("a.mp4", video.seekable_copy))
+    http = TestClient(Starlette(routes=[video_route(Engine(searcher, originals=True), VideoCopies(10**8))]))
+    for _ in range(2):  # asked again: told again, without another crash
+        answer = http.get(urls["red"])
+        assert answer.status_code == 404 and "a damaged video, which stopped our player" in answer.text
+    blue = http.get(urls["blue"], headers={"Accept-Language": "es"})
+    assert blue.status_code == 200 and _first_colour(blue.content, tmp_path / "played.mp4") == "blue"
+    spanish = http.get(urls["red"], headers={"Accept-Language": "es"})
+    assert "un vídeo dañado, que detuvo nuestro reproductor" in spanish.text
 
 
 def test_a_video_too_big_for_a_copy_is_streamed(tmp_path):

@@ -223,6 +223,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "not_playable": "a video in a format browsers do not play",
             "corrupt_image": "corrupt or truncated image",
             "decoder_crashed": "a damaged image, which stopped our decoder: send another copy of it",
+            "video_crashed": "a damaged video, which stopped our player: it cannot be played here",
             "empty_file": "empty file (0 bytes)",
             "file_too_large": "file too large ({mb} MB; the limit is {limit} MB)",
             "too_many_pixels": "image too large ({width}×{height} pixels; the limit is {limit} megapixels)",
@@ -479,6 +480,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "not_playable": "un vídeo en un formato que los navegadores no reproducen",
             "corrupt_image": "la imagen está dañada o incompleta",
             "decoder_crashed": "una imagen dañada, que detuvo nuestro decodificador: envía otra copia",
+            "video_crashed": "un vídeo dañado, que detuvo nuestro reproductor: no se puede reproducir aquí",
             "empty_file": "el archivo está vacío (0 bytes)",
             "file_too_large": "archivo demasiado grande ({mb} MB; el límite es {limit} MB)",
             "too_many_pixels": (

@@ -8,6 +8,10 @@ request for it from the copy, ranges included. Copies live in a folder of the ap
 by its user alone, removed when the app stops (or, where it was killed, by the next app that makes
 copies); the least recently played go when they take more than `room` bytes. A video bigger than
 half the room is streamed instead, as it comes, without seeking past what has arrived.
+
+FFmpeg makes the copy in a guard process (indexing.guard): a damaged video that crashed it costs
+that video (the visitor is told, and asking again does not try again), not the app. Streaming, for
+videos with no room for a copy, runs in the app's process.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ import weakref
 from collections import OrderedDict
 from pathlib import Path
 
+from indexing import config
+from indexing.errors import BadImage
+from indexing.guard import guarded
 from indexing.video import seekable_copy
 
 
@@ -35,11 +42,13 @@ class VideoCopies:
         self._making: dict[str, threading.Lock] = {}
         self._sizes: OrderedDict[str, int] = OrderedDict()  # least recently played first
         self._folder: Path | None = None
+        self._damaged: dict[str, BadImage] = {}  # videos whose copy crashed FFmpeg, by name
 
     def copy_of(self, path: Path) -> Path | None:
         """The seekable copy of the video at `path`, made now if it is not there yet; None for a
         video bigger than half the room, or one whose copy the disk could not hold (the caller
-        streams it). Raises BadImage for a video a browser cannot play, or unreadable."""
+        streams it). Raises BadImage for a video a browser cannot play, or unreadable, or whose
+        copy crashed FFmpeg (then again at once, when asked again, without another try)."""
         try:
             stat = path.stat()
         except OSError:
@@ -51,6 +60,8 @@ class VideoCopies:
             making = self._making.setdefault(name, threading.Lock())
         with making:  # a second request for the same video waits for the first one's copy
             with self._lock:
+                if name in self._damaged:
+                    raise self._damaged[name]
                 if name in self._sizes:
                     if (copy := self._copy(name)).is_file():
                         self._sizes.move_to_end(name)
@@ -85,11 +96,18 @@ class VideoCopies:
         os.close(fd)
         copy = folder / f"{name}.mp4"
         try:
-            seekable_copy(path, Path(temporary))
+            guarded(seekable_copy, path, Path(temporary), timeout_s=config.VIDEO_COPY_TIMEOUT_S)
             os.replace(temporary, copy)
             return copy.stat().st_size
         except OSError:
             return None
+        except BadImage as exc:
+            if exc.code != "decoder_crashed":
+                raise
+            damaged = BadImage(f"a damaged video: {exc}", "video_crashed")
+            with self._lock:
+                self._damaged[name] = damaged
+            raise damaged from None
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
