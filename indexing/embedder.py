@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -91,6 +92,7 @@ class Embedder:
         self._tower: OpenVinoTower | None = None  # made at the first batch of images
         self._tower_entry: Path | None = None  # where its conversion is cached
         self._rows_in_torch = 0  # image batches' rows run in torch while a conversion waits
+        self._tower_lock = threading.Lock()  # (one tower made, where threads share this embedder)
         _fit_threads()
         if name.startswith(("/", ".", "~")) and not Path(name).expanduser().is_dir():
             raise BuscadorError(f"no model directory at {name} (set --model or CLIP_MODEL)")
@@ -130,7 +132,7 @@ class Embedder:
             batch = torch.from_numpy(batch)
         x = batch.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         x = (x - self._mean) / self._std
-        if len(x) > 1 and self.runtime == "openvino" and (tower := self._openvino_tower(x)):
+        if len(x) > 1 and self.runtime == "openvino" and (tower := self._tower or self._openvino_tower(x)):
             self.precision.note("image", tower.precision)
             return _unit(torch.from_numpy(tower(x.numpy())))
         return _unit(
@@ -188,8 +190,13 @@ class Embedder:
         torch (None until then). None, and torch from then on, where OpenVINO has no bf16 for a
         bf16 tower, or where its output on the batch's first rows disagrees with torch's fp32
         (checked once for a converted tower on a kind of CPU)."""
-        if self._tower is not None:
+        with self._tower_lock:
+            if self._tower is None and self.runtime == "openvino":
+                self._tower = self._made_tower(x)
             return self._tower
+
+    def _made_tower(self, x: torch.Tensor) -> OpenVinoTower | None:
+        """`_openvino_tower`'s work, under its lock."""
         from indexing.openvino_tower import CONVERT_AFTER, OpenVinoTower, cache_entry, has_bf16, is_cached
 
         precision = self.precision.fixed or "bf16"  # auto with native bf16: bf16 by rule
@@ -227,7 +234,6 @@ class Embedder:
             tower.note_agreed()
             log.info("OpenVINO's image tower agrees with torch's fp32 (cosine %.4f)", agreement)
         log.info("image batches run in OpenVINO, %s", precision)
-        self._tower = tower
         return tower
 
 
@@ -249,7 +255,7 @@ def words_read(tokenizer: Any, text: str, max_tokens: int) -> str | None:
 
 
 def _runtime(requested: str, device: str) -> str:
-    """ "torch" or "openvino", for the requested runtime on this device."""
+    """What runs the image batches, "torch" or "openvino", for the runtime requested on this device."""
     from indexing.openvino_tower import installed
 
     if requested not in config.RUNTIMES:

@@ -6,10 +6,12 @@ batches (RESULTS, twenty-first session, an AMD Zen 5 with AVX512-BF16: bf16 10.0
 Its bf16 keeps the issue's fidelity (centred cosine ≥ 0.9996 against fp32 over 1,000 images).
 
 The tower is converted from the torch model already loaded, through OpenVINO's PyTorch front
-end (its `convert_model` tool would send usage statistics), about 1.5 s for ViT-B/32, and kept as
+end (its `convert_model` tool would send usage statistics), 1.4–2.4 s for ViT-B/32, and kept as
 OpenVINO IR in the cache folder (`config.cache_dir`), named by a hash of the weights and of the
-versions that made it, so later builds read it in about 0.2 s. A cache entry that cannot be read
-is made again; a cache that cannot be written costs the conversion each time, with a log line.
+versions that made it, so later builds read and compile it in about 0.25 s. Since a conversion
+costs more than a small build saves, a build converts only after CONVERT_AFTER images (below). A
+cache entry that cannot be read is made again; a cache that cannot be written costs the
+conversion each time, with a log line.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ class OpenVinoTower:
             self._agreed.touch()
 
     def forget(self) -> None:
-        """Delete this tower's cache entry (its output was found wrong)."""
+        """Delete this tower's cache entry (damaged, or its output found wrong)."""
         shutil.rmtree(self.entry, ignore_errors=True)
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
