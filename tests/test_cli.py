@@ -59,6 +59,19 @@ def test_build_search_info(tmp_path, collection, tiny_model, capsys, monkeypatch
     assert info["built at"].strip().startswith("20")
 
 
+def test_a_build_says_what_ran_its_model_and_takes_the_runtime_asked(
+    tmp_path, collection, tiny_model, capsys, monkeypatch
+):
+    monkeypatch.setenv("CLIP_MODEL", tiny_model)
+    monkeypatch.setenv("CLIP_PRECISION", "fp32")
+    out = str(tmp_path / "index")
+    assert main(["build", str(collection), "--out", out, "--no-progress", "--runtime", "torch"]) == 0
+    assert "(threads decoding, model fp32 in torch): decode" in capsys.readouterr().out
+    monkeypatch.setenv("CLIP_RUNTIME", "onnx")
+    assert main(["build", str(collection), "--out", out, "--no-progress"]) == 2
+    assert "error: unknown runtime 'onnx': use auto, torch, openvino" in capsys.readouterr().err
+
+
 def test_the_description_may_follow_the_index_or_stand_alone(
     built_index, collection, tiny_model, capsys, monkeypatch
 ):
