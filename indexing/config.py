@@ -16,8 +16,8 @@ DEFAULT_INDEX_DIR = "index"
 # The model's precisions (indexing.precision): named here, where the command line reads them
 # without loading torch.
 PRECISIONS = ("auto", "fp32", "bf16")
-# What runs the image tower on batches of images on the CPU (indexing.embedder): OpenVINO where
-# installed under auto; the app's queries keep torch unless told (see ui.startup).
+# What runs the image tower on the CPU (indexing.embedder): under auto, OpenVINO where installed
+# (a build's batches; the app's image queries too, its tower made at start-up: ui.startup).
 RUNTIMES = ("auto", "torch", "openvino")
 # Distilled into CLIP ViT-B/32's image space from a multilingual DistilBERT: 50+ languages.
 MULTILINGUAL_TEXT_MODEL = "sentence-transformers/clip-ViT-B-32-multilingual-v1"
@@ -164,9 +164,9 @@ def precision(override: str | None = None) -> str:
     return override or _env("CLIP_PRECISION") or "auto"
 
 
-def runtime(override: str | None = None, default: str = "auto") -> str:
-    """What runs the image tower on the CPU: the flag, else $CLIP_RUNTIME, else `default`."""
-    return override or _env("CLIP_RUNTIME") or default
+def runtime(override: str | None = None) -> str:
+    """What runs the image tower on the CPU: the flag, else $CLIP_RUNTIME, else "auto"."""
+    return override or _env("CLIP_RUNTIME") or "auto"
 
 
 def cache_dir() -> Path:

@@ -273,16 +273,28 @@ def test_a_full_disk_while_start_builds_the_samples_is_a_message_not_a_crash(
     assert engine.problem == f"No space left on device ({tmp_path / 'index' / 'vectors.f16'})"
 
 
+@pytest.mark.parametrize("runtime", ["torch", "openvino"])
 def test_start_runs_each_kind_of_query_through_the_model_before_the_first_visitor(
-    tmp_path, tiny_model, built_index, monkeypatch
+    tmp_path, tiny_model, built_index, collection, monkeypatch, runtime
 ):
-    from indexing import precision
+    from indexing import openvino_tower, precision
 
+    if runtime == "openvino" and not openvino_tower.installed():
+        pytest.skip("needs OpenVINO")
     monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)  # so that each path is measured
+    monkeypatch.setattr(openvino_tower, "has_bf16", lambda: True)
+    monkeypatch.setenv("CLIP_RUNTIME", runtime)
     engine = start(index_dir=built_index, model=tiny_model)
     embedder = engine.searcher.embedder
-    # A single text, texts that arrive together and a single image: each chose its precision.
-    assert set(embedder.precision.chosen) == {"text_one", "text_batch", "image_one"}
+    # A single text, texts that arrive together and a single image: each chose its precision; or,
+    # in OpenVINO, the image tower was made (converted, whatever the images a build would wait for).
+    if runtime == "torch":
+        assert set(embedder.precision.chosen) == {"text_one", "text_batch", "image_one"}
+    else:
+        assert set(embedder.precision.chosen) == {"text_one", "text_batch"}
+        assert embedder.runtime_used() == "OpenVINO" and embedder.precision_used("image") == "bf16"
+        hit = engine.searcher.by_image(collection / "img_003.png", k=1)[0]
+        assert hit.key == "img_003.png" and hit.score > 0.99  # (a single image, in its tower)
 
 
 # --- a real browser -------------------------------------------------------------------------------

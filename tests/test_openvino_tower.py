@@ -74,9 +74,48 @@ def test_its_vectors_are_torchs(tiny_model, collection, cache, precision):
     assert found.dtype == np.float32 and found.shape == expected.shape
     assert (found * expected).sum(1).min() > (0.9999 if precision == "fp32" else 0.99)
     assert openvino.precision_used("image") == precision
-    # a single image (a query) runs in torch
-    one = openvino.embed_pixels(crops[:1])
-    assert float(one[0] @ expected[0]) > 0.99
+    one = openvino.embed_pixels(crops[:1])  # a single image (a query), in the tower made
+    assert float(one[0] @ expected[0]) > (0.9999 if precision == "fp32" else 0.99)
+
+
+def test_a_single_image_never_makes_the_tower_and_a_server_makes_it_at_once(
+    tiny_model, collection, cache, conversions, monkeypatch
+):
+    monkeypatch.setattr(openvino_tower, "CONVERT_AFTER", {"bf16": 1000, "fp32": 100})  # as shipped
+    calls = []
+    run = openvino_tower.OpenVinoTower.__call__
+    monkeypatch.setattr(
+        openvino_tower.OpenVinoTower, "__call__", lambda self, px: calls.append(1) or run(self, px)
+    )
+    embedder = Embedder(tiny_model, precision="fp32")
+    crops = _crops(embedder, collection)
+    for _ in range(3):  # a command-line search: torch, no conversion (0.35 s a search)
+        embedder.embed_pixels(crops[:1])
+    assert not conversions and not calls and embedder.runtime_used() == "torch"
+    server = Embedder(tiny_model, precision="fp32")
+    server.ready_image_tower()  # at the app's start: converted now, whatever CONVERT_AFTER says
+    assert len(conversions) == 1 and server.runtime_used() == "OpenVINO"
+    calls.clear()
+    vector = server.embed_pixels(crops[:1])
+    assert calls == [1]  # a visitor's image, in the tower
+    expected = Embedder(tiny_model, precision="fp32", runtime="torch").embed_pixels(crops[:1])
+    assert float(vector[0] @ expected[0]) > 0.9999
+
+
+def test_a_model_the_converter_cannot_take_runs_in_torch(tiny_model, collection, cache, monkeypatch, caplog):
+    def refuses(*args):
+        raise ValueError("Cannot convert: an operation it does not know")
+
+    monkeypatch.setattr(openvino_tower, "_convert", refuses)
+    embedder = Embedder(tiny_model, precision="fp32")
+    crops = _crops(embedder, collection)
+    with caplog.at_level("WARNING"):
+        vectors = embedder.embed_pixels(crops)
+        embedder.ready_image_tower()
+    assert "OpenVINO could not take the image tower (Cannot convert" in caplog.text
+    assert embedder.runtime == "torch" and caplog.text.count("could not take") == 1
+    expected = Embedder(tiny_model, precision="fp32", runtime="torch").embed_pixels(crops)
+    assert np.allclose(vectors, expected, atol=1e-6)
 
 
 def test_the_conversion_is_cached_and_read_back(tiny_model, collection, cache, conversions, caplog):

@@ -54,6 +54,7 @@ def _warm_up(embedder: Embedder) -> None:
     each kind chooses its precision (indexing.precision) and prepares the CPU's kernels, which made
     the first image query take 0.45 s against 0.06 s for the next ones (benchmarks/RESULTS.md)."""
     started = time.perf_counter()
+    embedder.ready_image_tower()  # OpenVINO's, on an x86-64 CPU: image queries 2.3–3× as fast
     embedder.embed_texts(["a photo"])  # one query
     embedder.embed_texts(["a photo", "a dog"])  # queries that arrive together
     embedder.embed_pixels(np.zeros((1, embedder.image_size, embedder.image_size, 3), np.uint8))
@@ -174,9 +175,7 @@ def start(
     try:
         every = config.index_check_seconds(pulled=repo is not None) if follow_builds else 0.0
         engine = Engine(None, duplicate_threshold=config.duplicate_threshold())
-        # torch for the app's queries: one image at a time, or a few together, where converting
-        # OpenVINO's tower (seconds, a cache of 350 MB) would not pay; $CLIP_RUNTIME may say otherwise.
-        embedder = Embedder(model, runtime=config.runtime(default="torch"))
+        embedder = Embedder(model)
     except BuscadorError as exc:
         log.error("%s", exc)
         return Engine(None, str(exc))
