@@ -1,4 +1,4 @@
-"""CLIP's image tower compiled by OpenVINO: the batches of images a build embeds on a CPU.
+"""CLIP's image tower compiled by OpenVINO: a build's batches of images, and the app's, on a CPU.
 
 Why: on the CPUs measured, OpenVINO ran the ViT-B/32 image tower faster than torch for a build's
 batches (RESULTS, twenty-first session, an AMD Zen 5 with AVX512-BF16: bf16 10.0–10.9 against
