@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 import warnings
+from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -35,9 +36,9 @@ from transformers.utils import logging as transformers_logging
 from indexing import config
 
 log = logging.getLogger(__name__)
-# Entries kept in the cache (each the tower's fp32 weights: about 350 MB for ViT-B/32), the most
-# recently used first: a model and its successor.
-ENTRIES_KEPT = 2
+# Entries kept in the cache (each a tower's fp32 weights: about 350 MB for ViT-B/32's image tower,
+# 250 MB for its text tower), the most recently used first: a model's two and its successor's.
+ENTRIES_KEPT = 4
 # A folder a conversion is still writing is this old at most (seconds).
 STALE_S = 3600
 # A build converts the tower (about 2.5 s with its caching, for ViT-B/32) only after it has embedded
@@ -46,7 +47,7 @@ STALE_S = 3600
 # against 25.7). A tower already cached is used from the first batch.
 CONVERT_AFTER = {"bf16": 1000, "fp32": 100}
 # Bump when what is converted changes (inputs, outputs, the graph around the model).
-LAYOUT = 1
+LAYOUT = 2
 
 
 def installed() -> bool:
@@ -61,29 +62,50 @@ def has_bf16() -> bool:
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
-class _Features(torch.nn.Module):
-    """The image tower as one function of normalised pixels: what is traced and converted."""
+@dataclass(frozen=True)
+class Kind:
+    """Which of CLIP's towers: "image" (normalised crops of `image_size` pixels) or "text"
+    (token ids and their attention mask, any length)."""
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    name: str
+    image_size: int = 0
+
+    @property
+    def weights(self) -> tuple[str, ...]:
+        """The prefixes of its weights' names in the model's state."""
+        return (
+            ("vision_model.", "visual_projection.")
+            if self.name == "image"
+            else ("text_model.", "text_projection.")
+        )
+
+
+class _Features(torch.nn.Module):
+    """A tower as one function of its inputs: what is traced and converted."""
+
+    def __init__(self, model: torch.nn.Module, kind: Kind) -> None:
         super().__init__()
         self.model = model
+        self.kind = kind.name
 
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        out = self.model.get_image_features(pixel_values=pixel_values)
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        if self.kind == "image":
+            out = self.model.get_image_features(pixel_values=inputs[0])
+        else:
+            out = self.model.get_text_features(input_ids=inputs[0], attention_mask=inputs[1])
         return out if isinstance(out, torch.Tensor) else out.pooler_output
 
 
 class OpenVinoTower:
-    """The image tower of a loaded CLIP model, compiled for this CPU in fp32 or bf16.
+    """A tower of a loaded CLIP model, compiled for this CPU in fp32 or bf16.
 
-    Called with normalised float32 pixels (n, 3, size, size), it returns the unnormalised
-    features (n, dim), as `get_image_features` does. One batch at a time (a lock): a batch takes
-    every core anyway.
+    Called with its inputs as NumPy arrays (the image tower: normalised float32 pixels (n, 3,
+    size, size); the text tower: int64 token ids and attention mask (n, length)), it returns the
+    unnormalised features (n, dim), as `get_image_features` and `get_text_features` do. One call
+    at a time (a lock): a batch takes every core anyway.
     """
 
-    def __init__(
-        self, model: torch.nn.Module, image_size: int, precision: str, threads: int, entry: Path
-    ) -> None:
+    def __init__(self, model: torch.nn.Module, kind: Kind, precision: str, threads: int, entry: Path) -> None:
         import openvino as ov
 
         self.precision = precision
@@ -95,13 +117,13 @@ class OpenVinoTower:
             "PERFORMANCE_HINT": "LATENCY",
         }
         try:
-            compiled = core.compile_model(_cached_graph(core, model, image_size, self.entry), "CPU", settings)
+            compiled = core.compile_model(_cached_graph(core, model, kind, self.entry), "CPU", settings)
         except RuntimeError as exc:  # a cached graph whose weights file was damaged
             log.warning(
                 "the cached OpenVINO tower in %s failed (%s): converting again", self.entry, _said(exc)
             )
             self.forget()
-            compiled = core.compile_model(_cached_graph(core, model, image_size, self.entry), "CPU", settings)
+            compiled = core.compile_model(_cached_graph(core, model, kind, self.entry), "CPU", settings)
         self._request = compiled.create_infer_request()
         self._lock = threading.Lock()
         cpu = " ".join(
@@ -124,15 +146,15 @@ class OpenVinoTower:
         """Delete this tower's cache entry (damaged, or its output found wrong)."""
         shutil.rmtree(self.entry, ignore_errors=True)
 
-    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+    def __call__(self, *inputs: np.ndarray) -> np.ndarray:
         with self._lock:
-            out = self._request.infer({0: np.ascontiguousarray(pixels, dtype=np.float32)})
+            out = self._request.infer({i: np.ascontiguousarray(a) for i, a in enumerate(inputs)})
             return np.array(out[0], dtype=np.float32)  # a copy: the request reuses its buffer
 
 
-def cache_entry(model: torch.nn.Module, image_size: int) -> Path:
+def cache_entry(model: torch.nn.Module, kind: Kind) -> Path:
     """The cache folder of this model's converted tower (there or not yet)."""
-    return config.cache_dir() / "openvino" / _key(model, image_size)
+    return config.cache_dir() / "openvino" / _key(model, kind)
 
 
 def is_cached(entry: Path) -> bool:
@@ -140,7 +162,7 @@ def is_cached(entry: Path) -> bool:
     return (entry / "tower.xml").is_file()
 
 
-def _cached_graph(core: object, model: torch.nn.Module, image_size: int, entry: Path) -> object:
+def _cached_graph(core: object, model: torch.nn.Module, kind: Kind, entry: Path) -> object:
     """The tower's OpenVINO graph: read from its cache entry, else converted (and cached there
     when it can be)."""
     import openvino as ov
@@ -158,7 +180,7 @@ def _cached_graph(core: object, model: torch.nn.Module, image_size: int, entry: 
                 "the cached OpenVINO tower in %s could not be read (%s): converting again", entry, _said(exc)
             )
             shutil.rmtree(entry, ignore_errors=True)
-    graph = _convert(model, image_size)
+    graph = _convert(model, kind)
     temporary = root / f".{entry.name}.{uuid.uuid4().hex}"
     try:
         temporary.mkdir(parents=True)
@@ -178,13 +200,18 @@ def _cached_graph(core: object, model: torch.nn.Module, image_size: int, entry: 
     return graph
 
 
-def _convert(model: torch.nn.Module, image_size: int) -> object:
-    """The tower converted from torch (traced on a batch of 2, then any batch size)."""
+def _convert(model: torch.nn.Module, kind: Kind) -> object:
+    """The tower converted from torch, traced on a batch of 2 (two texts of different lengths,
+    so that padding is traced), then taking any batch size (and, for texts, any length)."""
     from openvino.frontend import FrontEndManager
     from openvino.frontend.pytorch.ts_decoder import TorchScriptPythonDecoder
 
-    example = torch.zeros(2, 3, image_size, image_size)
-    log.info("converting the image tower for OpenVINO (once for this model)")
+    if kind.name == "image":
+        example: tuple[torch.Tensor, ...] = (torch.zeros(2, 3, kind.image_size, kind.image_size),)
+    else:  # (ids within any vocabulary; the longer text's end, the shorter's padding)
+        ids = torch.tensor([[0, 5, 6, 7, 2], [0, 5, 2, 1, 1]])
+        example = (ids, (torch.arange(5) < torch.tensor([[5], [3]])).long())
+    log.info("converting the %s tower for OpenVINO (once for this model)", kind.name)
     verbosity = transformers_logging.get_verbosity()
     transformers_logging.set_verbosity_error()  # notes about the model's training settings
     try:
@@ -192,26 +219,29 @@ def _convert(model: torch.nn.Module, image_size: int) -> object:
         # size, the only inputs this graph gets.
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            decoder = TorchScriptPythonDecoder(_Features(model).eval(), example_input=(example,))
+            decoder = TorchScriptPythonDecoder(_Features(model, kind).eval(), example_input=example)
     finally:
         transformers_logging.set_verbosity(verbosity)
     front_end = FrontEndManager().load_by_framework("pytorch")
     graph = front_end.convert(front_end.load(decoder))
-    graph.reshape([-1, 3, image_size, image_size])
+    if kind.name == "image":
+        graph.reshape([-1, 3, kind.image_size, kind.image_size])
+    else:
+        graph.reshape({0: [-1, -1], 1: [-1, -1]})
     return graph
 
 
-def _key(model: torch.nn.Module, image_size: int) -> str:
+def _key(model: torch.nn.Module, kind: Kind) -> str:
     """A name for the tower's conversion: its weights and the versions that convert and run it."""
     import openvino as ov
     import transformers
 
     digest = xxhash.xxh3_128()
-    versions = (LAYOUT, image_size, ov.__version__, torch.__version__, transformers.__version__)
+    versions = (LAYOUT, kind, ov.__version__, torch.__version__, transformers.__version__)
     digest.update(repr(versions).encode())
     digest.update(model.config.to_json_string().encode())  # type: ignore[attr-defined]
     for name, tensor in model.state_dict().items():
-        if name.startswith(("vision_model.", "visual_projection.")):
+        if name.startswith(kind.weights):
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().reshape(-1).view(torch.uint8).numpy().data)
     return digest.hexdigest()

@@ -287,12 +287,14 @@ def test_start_runs_each_kind_of_query_through_the_model_before_the_first_visito
     engine = start(index_dir=built_index, model=tiny_model)
     embedder = engine.searcher.embedder
     # A single text, texts that arrive together and a single image: each chose its precision; or,
-    # in OpenVINO, the image tower was made (converted, whatever the images a build would wait for).
+    # in OpenVINO, both towers were made (converted, whatever the images a build would wait for).
     if runtime == "torch":
         assert set(embedder.precision.chosen) == {"text_one", "text_batch", "image_one"}
     else:
-        assert set(embedder.precision.chosen) == {"text_one", "text_batch"}
-        assert embedder.runtime_used() == "OpenVINO" and embedder.precision_used("image") == "bf16"
+        assert not embedder.precision.chosen  # nothing left to torch
+        assert embedder.runtime_used() == "OpenVINO" and embedder._text_tower is not None
+        # texts in fp32: OpenVINO's bf16 moved them more than the issue allows
+        assert (embedder.precision_used("image"), embedder.precision_used("text")) == ("bf16", "fp32")
         hit = engine.searcher.by_image(collection / "img_003.png", k=1)[0]
         assert hit.key == "img_003.png" and hit.score > 0.99  # (a single image, in its tower)
 

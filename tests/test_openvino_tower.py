@@ -85,7 +85,9 @@ def test_a_single_image_never_makes_the_tower_and_a_server_makes_it_at_once(
     calls = []
     run = openvino_tower.OpenVinoTower.__call__
     monkeypatch.setattr(
-        openvino_tower.OpenVinoTower, "__call__", lambda self, px: calls.append(1) or run(self, px)
+        openvino_tower.OpenVinoTower,
+        "__call__",
+        lambda self, *inputs: calls.append(len(inputs)) or run(self, *inputs),
     )
     embedder = Embedder(tiny_model, precision="fp32")
     crops = _crops(embedder, collection)
@@ -93,13 +95,19 @@ def test_a_single_image_never_makes_the_tower_and_a_server_makes_it_at_once(
         embedder.embed_pixels(crops[:1])
     assert not conversions and not calls and embedder.runtime_used() == "torch"
     server = Embedder(tiny_model, precision="fp32")
-    server.ready_image_tower()  # at the app's start: converted now, whatever CONVERT_AFTER says
-    assert len(conversions) == 1 and server.runtime_used() == "OpenVINO"
+    server.ready_towers()  # at the app's start: both converted now, whatever CONVERT_AFTER says
+    assert len(conversions) == 2 and server.runtime_used() == "OpenVINO"
     calls.clear()
     vector = server.embed_pixels(crops[:1])
-    assert calls == [1]  # a visitor's image, in the tower
-    expected = Embedder(tiny_model, precision="fp32", runtime="torch").embed_pixels(crops[:1])
-    assert float(vector[0] @ expected[0]) > 0.9999
+    assert calls == [1]  # a visitor's image, in the image tower
+    torch_fp32 = Embedder(tiny_model, precision="fp32", runtime="torch")
+    assert float(vector[0] @ torch_fp32.embed_pixels(crops[:1])[0]) > 0.9999
+    calls.clear()
+    texts = ["a red circle", "a blue square on a white background", "x " * 100, "a"]
+    found = server.embed_texts(texts)  # short and long, padded together, one cut at 77 tokens
+    assert calls and set(calls) == {2}  # in the text tower (ids and mask)
+    assert (found * torch_fp32.embed_texts(texts)).sum(1).min() > 0.9999
+    assert embedder._text_tower is None  # a command-line search's texts: torch
 
 
 def test_a_model_the_converter_cannot_take_runs_in_torch(tiny_model, collection, cache, monkeypatch, caplog):
@@ -111,7 +119,7 @@ def test_a_model_the_converter_cannot_take_runs_in_torch(tiny_model, collection,
     crops = _crops(embedder, collection)
     with caplog.at_level("WARNING"):
         vectors = embedder.embed_pixels(crops)
-        embedder.ready_image_tower()
+        embedder.ready_towers()
     assert "OpenVINO could not take the image tower (Cannot convert" in caplog.text
     assert embedder.runtime == "torch" and caplog.text.count("could not take") == 1
     expected = Embedder(tiny_model, precision="fp32", runtime="torch").embed_pixels(crops)
@@ -184,7 +192,9 @@ def test_a_tower_that_disagrees_hands_the_batches_back_to_torch(
     monkeypatch.setattr(
         openvino_tower.OpenVinoTower,
         "__call__",
-        lambda self, pixels: np.random.default_rng(0).standard_normal((len(pixels), 512)).astype(np.float32),
+        lambda self, *inputs: (
+            np.random.default_rng(0).standard_normal((len(inputs[0]), 512)).astype(np.float32)
+        ),
     )
     embedder = Embedder(tiny_model, precision="fp32")
     crops = _crops(embedder, collection)

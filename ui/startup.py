@@ -54,7 +54,7 @@ def _warm_up(embedder: Embedder) -> None:
     each kind chooses its precision (indexing.precision) and prepares the CPU's kernels, which made
     the first image query take 0.45 s against 0.06 s for the next ones (benchmarks/RESULTS.md)."""
     started = time.perf_counter()
-    embedder.ready_image_tower()  # OpenVINO's, on an x86-64 CPU: image queries 2.3–3× as fast
+    embedder.ready_towers()  # OpenVINO's, on an x86-64 CPU: an image query 2.3×, a text 1.8× as fast
     embedder.embed_texts(["a photo"])  # one query
     embedder.embed_texts(["a photo", "a dog"])  # queries that arrive together
     embedder.embed_pixels(np.zeros((1, embedder.image_size, embedder.image_size, 3), np.uint8))
