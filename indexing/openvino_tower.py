@@ -193,7 +193,7 @@ def _cached_graph(core: object, model: torch.nn.Module, kind: Kind, entry: Path)
     except (OSError, RuntimeError) as exc:  # OpenVINO's write errors are RuntimeErrors
         shutil.rmtree(temporary, ignore_errors=True)
         log.warning(
-            "could not cache the OpenVINO tower in %s (%s): it is converted at each build",
+            "could not cache the OpenVINO tower in %s (%s): it is converted each time it is needed",
             root,
             _room_left(root) or _said(exc),
         )
@@ -215,8 +215,8 @@ def _convert(model: torch.nn.Module, kind: Kind) -> object:
     verbosity = transformers_logging.get_verbosity()
     transformers_logging.set_verbosity_error()  # notes about the model's training settings
     try:
-        # The tracer's warnings (Python booleans made of tensors) hold for any batch of one image
-        # size, the only inputs this graph gets.
+        # The tracer's warnings (Python booleans made of tensors) hold for every input this graph
+        # gets: crops of one size; texts of two tokens or more (the tokenizer's marks) with a mask.
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             decoder = TorchScriptPythonDecoder(_Features(model, kind).eval(), example_input=example)
