@@ -104,8 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--runtime",
         choices=config.RUNTIMES,
-        help="what runs the image model on a CPU (default: $CLIP_RUNTIME or auto: OpenVINO where it is "
-        "installed, torch elsewhere; texts and GPUs always torch)",
+        help="what runs the model on a CPU (default: $CLIP_RUNTIME or auto: OpenVINO on an x86-64 CPU "
+        "where it is installed, converted once 1,000 images are done unless cached; torch elsewhere)",
     )
     build.add_argument(
         "--batch-size",

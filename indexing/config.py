@@ -16,8 +16,8 @@ DEFAULT_INDEX_DIR = "index"
 # The model's precisions (indexing.precision): named here, where the command line reads them
 # without loading torch.
 PRECISIONS = ("auto", "fp32", "bf16")
-# What runs the image tower on the CPU (indexing.embedder): under auto, OpenVINO where installed
-# (a build's batches; the app's image queries too, its tower made at start-up: ui.startup).
+# What runs the model's towers on the CPU (indexing.embedder): under auto, OpenVINO where installed
+# (a build's image batches; the app's queries, its towers made at start-up: ui.startup).
 RUNTIMES = ("auto", "torch", "openvino")
 # Distilled into CLIP ViT-B/32's image space from a multilingual DistilBERT: 50+ languages.
 MULTILINGUAL_TEXT_MODEL = "sentence-transformers/clip-ViT-B-32-multilingual-v1"
@@ -165,7 +165,7 @@ def precision(override: str | None = None) -> str:
 
 
 def runtime(override: str | None = None) -> str:
-    """What runs the image tower on the CPU: the flag, else $CLIP_RUNTIME, else "auto"."""
+    """What runs the model on the CPU: the flag, else $CLIP_RUNTIME, else "auto"."""
     return override or _env("CLIP_RUNTIME") or "auto"
 
 

@@ -2,9 +2,9 @@
 
 The model comes from a Hub id or a local directory (`--model` / $CLIP_MODEL) and runs on CUDA
 when available, in fp32 or bf16 as `indexing.precision` chooses (`--precision` / $CLIP_PRECISION).
-On an x86-64 CPU, images run through OpenVINO where it is installed (`--runtime` / $CLIP_RUNTIME;
-`indexing.openvino_tower`): a build's batches once the conversion pays, the app's queries from its
-start, after the tower's output agrees with torch's fp32.
+On an x86-64 CPU, the model runs through OpenVINO where it is installed (`--runtime` /
+$CLIP_RUNTIME; `indexing.openvino_tower`): a build's image batches once the conversion pays, the
+app's image and text queries from its start, after each tower's output agrees with torch's fp32.
 Images are preprocessed here (resize, crop, normalise in one batched tensor op) instead of
 through `CLIPProcessor`, which converts every image to float64 numpy one at a time.
 """
