@@ -245,20 +245,22 @@ class Embedder:
             self.runtime = "torch"
             return None
         kind = Kind(name, self.image_size if name == "image" else 0)
-        entry = self._entries.get(name) or self._entries.setdefault(name, cache_entry(self.model, kind))
-        waiting = name == "image" and not convert_now and self._rows_in_torch < CONVERT_AFTER[precision]
-        if waiting and not is_cached(entry):
-            if not self._rows_in_torch:
-                log.info(
-                    "image batches run in torch for the first %d images, then in OpenVINO (its "
-                    "conversion, once for this model, pays past about that many)",
-                    CONVERT_AFTER[precision],
-                )
-            self._rows_in_torch += len(inputs[0])
-            return None
+        # Anything OpenVINO raises (a library its wheel needs missing here, a model its converter
+        # cannot take) leaves the model to torch.
         try:
+            entry = self._entries.get(name) or self._entries.setdefault(name, cache_entry(self.model, kind))
+            waiting = name == "image" and not convert_now and self._rows_in_torch < CONVERT_AFTER[precision]
+            if waiting and not is_cached(entry):
+                if not self._rows_in_torch:
+                    log.info(
+                        "image batches run in torch for the first %d images, then in OpenVINO (its "
+                        "conversion, once for this model, pays past about that many)",
+                        CONVERT_AFTER[precision],
+                    )
+                self._rows_in_torch += len(inputs[0])
+                return None
             tower = OpenVinoTower(self.model, kind, precision, torch.get_num_threads(), entry)
-        except Exception as exc:  # a converter's failure on a model it cannot take: torch runs it
+        except Exception as exc:
             log.warning("OpenVINO could not take the %s tower (%s): the model runs in torch", name, exc)
             self.runtime = "torch"
             return None

@@ -56,10 +56,14 @@ def installed() -> bool:
 
 
 def has_bf16() -> bool:
-    """Whether OpenVINO computes bf16 natively on this CPU (else it would quietly run fp32)."""
-    import openvino as ov
+    """Whether OpenVINO computes bf16 natively on this CPU (else it would quietly run fp32); False
+    where OpenVINO is there but does not load (a library its wheel needs missing on this system)."""
+    try:
+        import openvino as ov
 
-    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except (ImportError, RuntimeError):
+        return False
 
 
 @dataclass(frozen=True)

@@ -206,6 +206,29 @@ def test_a_tower_that_disagrees_hands_the_batches_back_to_torch(
     assert list(cache.iterdir()) == []  # the conversion is not kept
 
 
+def test_an_openvino_that_does_not_load_leaves_torch(tiny_model, collection, cache, monkeypatch, caplog):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def broken(name, *args, **kwargs):
+        if name == "openvino" or name.startswith("openvino."):
+            raise ImportError("libtbb.so.12: cannot open shared object file")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", broken)
+    for precision in ("fp32", "bf16"):
+        embedder = Embedder(tiny_model, precision=precision)
+        crops = _crops(embedder, collection)
+        with caplog.at_level("INFO"):
+            vectors = embedder.embed_pixels(crops)
+            embedder.ready_towers()
+        assert embedder.runtime == "torch" and embedder.runtime_used() == "torch"
+        assert vectors.shape == (len(crops), 512)
+    assert "could not take the image tower (libtbb.so.12" in caplog.text  # fp32
+    assert "OpenVINO computes no bf16 on this CPU" in caplog.text  # bf16
+
+
 def test_bf16_where_openvino_has_none_runs_in_torch(tiny_model, collection, cache, monkeypatch, conversions):
     monkeypatch.setattr(openvino_tower, "has_bf16", lambda: False)
     embedder = Embedder(tiny_model, precision="bf16")
