@@ -229,6 +229,7 @@ class Embedder:
         `_openvino_tower`); under its lock."""
         from indexing.openvino_tower import (
             CONVERT_AFTER,
+            Features,
             Kind,
             OpenVinoTower,
             cache_entry,
@@ -248,7 +249,9 @@ class Embedder:
         # Anything OpenVINO raises (a library its wheel needs missing here, a model its converter
         # cannot take) leaves the model to torch.
         try:
-            entry = self._entries.get(name) or self._entries.setdefault(name, cache_entry(self.model, kind))
+            if name not in self._entries:
+                self._entries[name] = cache_entry(self.model, kind)
+            entry = self._entries[name]
             waiting = name == "image" and not convert_now and self._rows_in_torch < CONVERT_AFTER[precision]
             if waiting and not is_cached(entry):
                 if not self._rows_in_torch:
@@ -266,10 +269,7 @@ class Embedder:
             return None
         if not tower.agreed:
             probe = tuple(t[:CHECKED_ROWS] for t in inputs)
-            if name == "image":
-                expected = _tensor(self.model.get_image_features(pixel_values=probe[0]))
-            else:
-                expected = _tensor(self.model.get_text_features(input_ids=probe[0], attention_mask=probe[1]))
+            expected = Features(self.model, kind)(*probe)
             found = torch.from_numpy(tower(*(t.numpy() for t in probe)))
             agreement = float(torch.nn.functional.cosine_similarity(expected.float(), found, dim=-1).min())
             if agreement < MIN_AGREEMENT:

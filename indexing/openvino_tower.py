@@ -84,8 +84,9 @@ class Kind:
         )
 
 
-class _Features(torch.nn.Module):
-    """A tower as one function of its inputs: what is traced and converted."""
+class Features(torch.nn.Module):
+    """A tower as one function of its inputs, as OpenVinoTower takes them: what is traced and
+    converted, and what its output is checked against."""
 
     def __init__(self, model: torch.nn.Module, kind: Kind) -> None:
         super().__init__()
@@ -223,7 +224,7 @@ def _convert(model: torch.nn.Module, kind: Kind) -> object:
         # gets: crops of one size; texts of two tokens or more (the tokenizer's marks) with a mask.
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            decoder = TorchScriptPythonDecoder(_Features(model, kind).eval(), example_input=example)
+            decoder = TorchScriptPythonDecoder(Features(model, kind).eval(), example_input=example)
     finally:
         transformers_logging.set_verbosity(verbosity)
     front_end = FrontEndManager().load_by_framework("pytorch")
