@@ -17,6 +17,7 @@ conversion each time, with a log line.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -55,9 +56,11 @@ def installed() -> bool:
     return find_spec("openvino") is not None
 
 
+@functools.cache
 def has_bf16() -> bool:
     """Whether OpenVINO computes bf16 natively on this CPU (else it would quietly run fp32); False
-    where OpenVINO is there but does not load (a library its wheel needs missing on this system)."""
+    where OpenVINO is there but does not load (a library its wheel needs missing on this system).
+    Asked once a process (a build asks at each batch while its first images run in torch)."""
     try:
         import openvino as ov
 
