@@ -49,13 +49,18 @@ T = gr.I18n(**ui_text.labels())  # T("key"): a label the browser shows in its la
 def lenient_upload(image: gr.Image) -> gr.Image:
     """Let every upload reach the handler as a file path, even one Pillow cannot open.
 
-    gr.Image's own preprocessing opens the file and fails with an internal message on a corrupt
-    or truncated upload; passed on, our decoder says what is wrong with it instead. (Wrapped on
-    the instance: a gr.Image subclass would make Gradio write a .pyi stub beside this file.)
+    gr.Image's own preprocessing opens the file with every format Pillow knows (its header read)
+    and fails with an internal message on a corrupt or truncated upload; passed on unopened, the
+    file meets our decoder alone, which opens the formats it reads (`images.PILLOW_FORMATS`) and
+    says what is wrong with the rest. A pasted or webcam picture (a data: address) is still
+    written to a file by Gradio. (Wrapped on the instance: a gr.Image subclass would make Gradio
+    write a .pyi stub beside this file.)
     """
     strict = image.preprocess
 
     def preprocess(payload: Any) -> Any:
+        if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
+            return str(payload.path)
         try:
             return strict(payload)
         except (OSError, ValueError, SyntaxError):

@@ -99,7 +99,7 @@ def _preview(raw: Any, side: int) -> Image.Image | None:
     try:
         thumb = raw.extract_thumb()
         if thumb.format == rawpy.ThumbFormat.JPEG:
-            picture = Image.open(io.BytesIO(thumb.data))
+            picture = Image.open(io.BytesIO(thumb.data), formats=["JPEG"])
             oriented = picture.getexif().get(_EXIF_ORIENTATION, 1) != 1  # by its own EXIF
             picture.draft("RGB", (side, side))
             picture = ImageOps.exif_transpose(picture).convert("RGB")

@@ -46,7 +46,7 @@ def gpu_candidate(raw: bytes) -> JpegFile | None:
     if not raw.startswith(b"\xff\xd8") or not raw[-64:].rstrip(b"\x00").endswith(b"\xff\xd9"):
         return None
     try:
-        img = Image.open(io.BytesIO(raw))  # reads the header only
+        img = Image.open(io.BytesIO(raw), formats=["JPEG"])  # reads the header only
         if img.format != "JPEG" or img.mode not in ("RGB", "L"):
             return None
         pixels = img.width * img.height

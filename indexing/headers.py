@@ -19,6 +19,7 @@ from indexing.captions import caption_of
 from indexing.dates import date_in_name, exif_date, in_utc
 from indexing.errors import BadImage
 from indexing.guard import guarded
+from indexing.images import open_picture
 from indexing.ratings import rating_of
 
 # EXIF tags, most telling first: when the shutter fired, when it was digitised (a scan), when the
@@ -162,7 +163,7 @@ def _read(file: BinaryIO) -> Facts:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(file) as img:
+            with open_picture(file) as img:
                 # Keywords, a rating, a town and a caption an editor wrote inside the file (an export's).
                 told = _told(img.info.get("xmp"))
                 raw = img.info.get("exif")

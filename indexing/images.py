@@ -46,6 +46,24 @@ _LIBHEIF = ("pi_heif", "pillow_heif")
 HEIF = any(importlib.util.find_spec(name) is not None for name in _LIBHEIF)
 
 ImageInput = str | Path | bytes | BinaryIO | Image.Image
+# The formats Pillow opens for us: those of photo collections, datasets and browsers' uploads
+# (HEIF where libheif was given to Pillow, in a guard process). Pillow knows forty more by their
+# first bytes, whatever a file's name: its EPS plug-in hands the file to Ghostscript, which runs
+# PostScript as a program (a "holiday.jpg" holding PostScript did, and Ghostscript's failure
+# stopped the build with a traceback), and a public app has no use for the risk of the rest
+# (Photoshop, FITS, SGI, ...).
+PILLOW_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "DIB", "AVIF", "HEIF", "ICO", "PPM")
+# Formats outside them that a refused file is named by: those people have and whose first bytes
+# say so beyond doubt (some others' would be mistaken: a TGA's for an icon's).
+_TOLD = {
+    "EPS": "EPS (PostScript)",
+    "PSD": "PSD (Photoshop)",
+    "JPEG2000": "JPEG 2000",
+    "ICNS": "ICNS",
+    "QOI": "QOI",
+    "DDS": "DDS",
+    "FITS": "FITS",
+}
 # The brands a HEIC file's `ftyp` box names first (an iPhone's, Samsung's; still or burst), and
 # those of a still picture, which is checked before libheif decodes it.
 _HEIC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
@@ -141,12 +159,50 @@ def _heif_guarded(head: bytes, src: Path | bytes, min_side: int | None) -> Image
     return guarded(_decode_heif, src, min_side)
 
 
+def open_picture(file: BinaryIO) -> Image.Image:
+    """`Image.open` of `file` (its header read, not its pixels) in one of PILLOW_FORMATS; raises
+    BadImage ("unread_format") for a file of another format Pillow knows, and Pillow's
+    UnidentifiedImageError for anything else."""
+    _all_plugins()
+    try:
+        return Image.open(file, formats=[name for name in PILLOW_FORMATS if name in Image.OPEN])
+    except UnidentifiedImageError:
+        file.seek(0)
+        known = _known_format(file.read(16))
+        if known is None:
+            raise
+        raise BadImage(
+            f"a file in {known} format, which is not read here (JPEG, PNG, WebP, GIF, TIFF, BMP, "
+            "HEIC and AVIF are)",
+            "unread_format",
+            format=known,
+        ) from None
+
+
+@functools.cache
+def _all_plugins() -> None:
+    """Pillow's plug-ins all registered (it registers the rarer ones at the first file the common
+    ones do not open): so that PILLOW_FORMATS finds those it has, and `_known_format` names others."""
+    Image.init()
+
+
+def _known_format(head: bytes) -> str | None:
+    """The name of the format of a file beginning with `head`, where it is one of _TOLD (by its
+    plug-in's check of those bytes alone: nothing decoded); None for any other."""
+    for name, told in _TOLD.items():
+        accept = Image.OPEN.get(name, (None, None))[1]
+        said = accept(head) if accept is not None else False
+        if said and not isinstance(said, str):  # (a str is Pillow's warning, not a match)
+            return told
+    return None
+
+
 def _decoded(data: bytes, min_side: int | None) -> Image.Image:
     """`data` decoded by Pillow, as `load_image` says."""
     if not data:
         raise BadImage("empty file (0 bytes)", "empty_file")
     try:
-        img = Image.open(io.BytesIO(data))
+        img = open_picture(io.BytesIO(data))
         if min_side:
             img.draft(None, (min_side, min_side))
         _check_size(*img.size)
@@ -155,7 +211,7 @@ def _decoded(data: bytes, min_side: int | None) -> Image.Image:
     except BadImage:
         raise
     except UnidentifiedImageError:
-        raise BadImage("not an image, or a format Pillow cannot read", "not_an_image") from None
+        raise BadImage("not an image, or a format we cannot read", "not_an_image") from None
     except (OSError, ValueError, SyntaxError, EOFError, RuntimeError) as exc:
         # Pillow reports truncated and corrupt data as OSError/SyntaxError/ValueError (libheif's
         # plug-ins as RuntimeError too).
@@ -305,9 +361,9 @@ def _heif_thumbnail(data: bytes, min_side: int) -> Image.Image | None:
     if found is None:
         return None
     try:
-        img = Image.open(io.BytesIO(found))
+        img = open_picture(io.BytesIO(found))
         img.load()
-    except (OSError, ValueError, SyntaxError, EOFError, RuntimeError):
+    except (BadImage, OSError, ValueError, SyntaxError, EOFError, RuntimeError):
         return None
     return _to_rgb(img)
 

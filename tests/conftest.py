@@ -143,6 +143,24 @@ def crashing_children(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
 
 
 @pytest.fixture
+def ghostscript(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A stand-in `gs` (Ghostscript) first on PATH, which Pillow's EPS plug-in finds; it writes down
+    each run in the file returned (never there: nothing of ours should run it)."""
+    from PIL import EpsImagePlugin
+
+    ran = tmp_path / "ghostscript-ran"
+    folder = tmp_path / "ghostscript-bin"
+    folder.mkdir()
+    (folder / "gs").write_text(
+        f'#!/bin/sh\n[ "$1" = --version ] && {{ echo 10.0; exit 0; }}\necho "$@" >> {ran}\n'
+    )
+    (folder / "gs").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", None)  # (found again, on this PATH)
+    return ran
+
+
+@pytest.fixture
 def decoders_here(monkeypatch: pytest.MonkeyPatch) -> None:
     """Native decoders called in this process, not in a guard's (indexing.guard): for a test that
     replaces one (rawpy's reader) with monkeypatch, which reaches no other process."""

@@ -12,25 +12,31 @@ from pathlib import Path
 # An ISO file (a `ftyp` box first, as a HEIC's) of a brand no real decoder knows.
 CRASHING = b"\0\0\0\x10ftypcrsh\0\0\0\0" + bytes(64)
 
-# A Pillow plug-in that kills its process with SIGSEGV when it opens CRASHING.
-_PLUGIN = """
+# Pillow's opening of a file made to kill its process with SIGSEGV when the file is CRASHING (as
+# libheif's plug-in did on the damaged HEICs).
+_SITE = """
 import os, signal
-from PIL import Image, ImageFile
+from PIL import Image
 
-class _Crash(ImageFile.ImageFile):
-    format = "CRASH"
+_open = Image.open
 
-    def _open(self):
+def _crashing_open(fp, *args, **kwargs):
+    head = fp.read(16) if hasattr(fp, "read") else b""
+    if head:
+        fp.seek(0)
+    if head[4:12] == b"ftypcrsh":
         os.kill(os.getpid(), signal.SIGSEGV)
+    return _open(fp, *args, **kwargs)
 
-Image.register_open("CRASH", _Crash, lambda prefix: prefix[4:12] == b"ftypcrsh")
+Image.open = _crashing_open
 """
 
 
 def site_with_the_crash(folder: Path) -> Path:
-    """A folder whose sitecustomize.py loads the plug-in: on PYTHONPATH, every Python started loads it."""
+    """A folder whose sitecustomize.py makes Pillow crash on CRASHING: on PYTHONPATH, every Python
+    started there does."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "sitecustomize.py").write_text(_PLUGIN)
+    (folder / "sitecustomize.py").write_text(_SITE)
     return folder
 
 

@@ -1,5 +1,5 @@
 """Generated test images: coloured shapes on coloured backgrounds, distinct per seed; camera RAW
-files (DNG) of a picture; videos of coloured seconds."""
+files (DNG) of a picture; videos of coloured seconds; a PostScript picture."""
 
 from __future__ import annotations
 
@@ -9,6 +9,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 from PIL.TiffImagePlugin import ImageFileDirectory_v2
+
+# An EPS picture (PostScript: a program, which Pillow's EPS plug-in hands to Ghostscript), as a
+# file named .jpg may hold.
+POSTSCRIPT = (
+    b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 100\n"
+    b"newpath 0 0 moveto 100 100 lineto stroke\nshowpage\n"
+)
 
 
 def shapes_image(seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:

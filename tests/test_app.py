@@ -28,6 +28,7 @@ from indexing.build import build_index
 from indexing.duplicates import Member
 from indexing.search import Searcher
 from indexing.sources import FolderSource
+from tests.synthetic import POSTSCRIPT
 from tests.tiny_clip import DUPLICATE_THRESHOLD
 from ui import uploads
 from ui.groups import groups_html
@@ -131,7 +132,8 @@ def _bad_files(tmp: Path) -> dict[str, Path]:
     (tmp / "truncated.jpg").write_bytes(good.getvalue()[:300])
     side = int((config.MAX_DECODED_PIXELS * 1.2) ** 0.5)
     Image.new("1", (side, side)).save(tmp / "huge.png")
-    return {name: tmp / name for name in ("notes.png", "truncated.jpg", "huge.png")}
+    (tmp / "postscript.jpg").write_bytes(POSTSCRIPT)
+    return {name: tmp / name for name in ("notes.png", "truncated.jpg", "huge.png", "postscript.jpg")}
 
 
 @pytest.mark.parametrize(
@@ -144,6 +146,11 @@ def _bad_files(tmp: Path) -> dict[str, Path]:
         ("/search_image", ["notes.png", 5, 0.0], "could not be used as an image: not an image"),
         ("/search_image", ["truncated.jpg", 5, 0.0], "corrupt or truncated"),
         ("/search_image", ["huge.png", 5, 0.0], "too large"),
+        (
+            "/search_image",
+            ["postscript.jpg", 5, 0.0],
+            r"a file in EPS \(PostScript\) format, which is not read here",
+        ),
         ("/search_similar", [None, 5, 0.0], "Click a result"),
         ("/search_similar", [99999, 5, 0.0], "no image with id 99999"),
         ("/search_text", ["cat", 1.5, 0.0], r"K must be a whole number from 1 to 50, not 1\.5"),
@@ -158,6 +165,7 @@ def _bad_files(tmp: Path) -> dict[str, Path]:
         "non-image",
         "truncated",
         "huge",
+        "postscript",
         "no-id",
         "bad-id",
         "k-fraction",
@@ -172,6 +180,14 @@ def test_bad_input_gets_a_clear_error_and_the_app_keeps_serving(client, tmp_path
     with pytest.raises(AppError, match=message):
         client.predict(*args, api_name=endpoint)
     assert client.predict("still there?", 1, -1.0, api_name="/search_text")[1]
+
+
+def test_a_postscript_upload_is_never_handed_to_ghostscript(ghostscript, client, tmp_path):
+    upload = tmp_path / "holiday.jpg"
+    upload.write_bytes(POSTSCRIPT)
+    with pytest.raises(AppError, match=r"could not be used as an image: a file in EPS \(PostScript\) format"):
+        client.predict(handle_file(str(upload)), 5, 0.0, api_name="/search_image")
+    assert not ghostscript.exists()
 
 
 def test_an_iphone_heic_dropped_on_the_page_is_searched_with(client):
@@ -203,8 +219,13 @@ def test_an_upload_that_crashes_its_decoder_is_refused_and_the_app_keeps_serving
         ("/search_similar", [99999, 5, 0.0], "No hay ninguna imagen con id 99999"),
         ("/search_image", ["notes.png", 5, 0.0], "Ese archivo no sirve como imagen: no es una imagen"),
         ("/search_image", ["truncated.jpg", 5, 0.0], "la imagen está dañada o incompleta"),
+        (
+            "/search_image",
+            ["postscript.jpg", 5, 0.0],
+            r"un archivo en formato EPS \(PostScript\), que aquí no se lee",
+        ),
     ],
-    ids=["blank-text", "k-fraction", "unknown-id", "non-image", "truncated"],
+    ids=["blank-text", "k-fraction", "unknown-id", "non-image", "truncated", "postscript"],
 )
 def test_errors_reach_spanish_visitors_in_spanish(server, tmp_path, endpoint, args, message):
     files = _bad_files(tmp_path)

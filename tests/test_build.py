@@ -748,6 +748,27 @@ def test_commits_run_beside_the_model_in_order_and_their_errors_surface():
 
 
 @pytest.mark.parametrize("decode", ["threads", "processes"])
+def test_a_postscript_file_named_jpg_is_skipped_unrun_and_the_build_goes_on(
+    ghostscript, tmp_path, collection, embedder, decode
+):
+    from tests.synthetic import POSTSCRIPT
+
+    folder = tmp_path / "photos"
+    shutil.copytree(collection, folder)
+    (folder / "holiday.jpg").write_bytes(POSTSCRIPT)
+    warnings: list[str] = []
+    source, out = FolderSource(folder), tmp_path / decode
+    summary = build_index(
+        source, out, embedder, progress=False, decode=decode, workers=2, warn=warnings.append
+    )
+    assert warnings == [
+        "skipped holiday.jpg: a file in EPS (PostScript) format, which is not read here (JPEG, PNG, "
+        "WebP, GIF, TIFF, BMP, HEIC and AVIF are)"
+    ]
+    assert summary.count == 12 and not ghostscript.exists()  # Ghostscript never ran on it
+
+
+@pytest.mark.parametrize("decode", ["threads", "processes"])
 def test_a_file_that_crashes_its_decoder_is_skipped_and_the_build_goes_on(
     crashing_children, tmp_path, collection, embedder, decode
 ):

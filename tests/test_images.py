@@ -233,6 +233,30 @@ def test_a_heic_this_installation_cannot_read_is_named_with_what_reads_it(monkey
     assert caught.value.code == "not_an_image"
 
 
+def test_a_postscript_file_is_refused_by_its_format_and_ghostscript_never_runs(ghostscript, tmp_path):
+    from tests.synthetic import POSTSCRIPT
+
+    photo = tmp_path / "holiday.jpg"
+    photo.write_bytes(POSTSCRIPT)
+    for src in (photo, POSTSCRIPT):
+        with pytest.raises(
+            BadImage, match=r"a file in EPS \(PostScript\) format, which is not read here"
+        ) as caught:
+            load_image(src)
+        assert caught.value.code == "unread_format" and caught.value.params == {"format": "EPS (PostScript)"}
+    assert headers.from_bytes(POSTSCRIPT) == headers.Facts()  # its header: nothing said
+    assert not ghostscript.exists()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "ICO", "PPM"])
+def test_the_formats_we_read_still_decode(fmt):
+    picture = shapes_image(4, (48, 48))  # (an icon is square)
+    data = io.BytesIO()
+    picture.save(data, fmt)
+    got = load_image(data.getvalue())
+    assert got.size == (48, 48) and got.mode == "RGB"
+
+
 @pytest.mark.skipif(not HEIF, reason="needs pi-heif or pillow-heif (requirements-dev.txt installs pi-heif)")
 def test_a_heic_decodes_from_its_thumbnail_at_a_reduced_size_turned_as_its_picture():
     from pathlib import Path
@@ -280,7 +304,7 @@ def test_a_photo_whose_exif_is_cut_short_decodes_without_pillow_s_warning(tmp_pa
 
 
 def test_a_decoder_s_message_of_several_lines_is_told_in_one(monkeypatch):
-    def refuse(_file: object) -> None:
+    def refuse(_file: object, **_options: object) -> None:
         raise RuntimeError(
             "Memory allocation error: Security limit exceeded: Image size 640x480\n"
         )  # libheif's

@@ -217,6 +217,10 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "no_captioned": "No image of this index has “{words}” in its caption.",
             "no_captioned_among": "None of the images searched has “{words}” in its caption.",
             "not_an_image": "not an image, or a format we cannot read",
+            "unread_format": (
+                "a file in {format} format, which is not read here (JPEG, PNG, WebP, GIF, TIFF, BMP, "
+                "HEIC and AVIF are)"
+            ),
             "camera_raw": "a camera RAW file, which this server cannot read: send its JPEG",
             "heic": "a HEIC photo (an iPhone's), which this server cannot read: send it as a JPEG",
             "video": "a video, which this server cannot read",
@@ -474,6 +478,10 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "no_captioned": "Ninguna imagen de este índice tiene «{words}» en su leyenda.",
             "no_captioned_among": "Ninguna de las imágenes buscadas tiene «{words}» en su leyenda.",
             "not_an_image": "no es una imagen, o tiene un formato que no sabemos leer",
+            "unread_format": (
+                "un archivo en formato {format}, que aquí no se lee (sí JPEG, PNG, WebP, GIF, TIFF, "
+                "BMP, HEIC y AVIF)"
+            ),
             "camera_raw": "un archivo RAW de cámara, que este servidor no sabe leer: envía su JPEG",
             "heic": "una foto HEIC (de iPhone), que este servidor no sabe leer: envíala como JPEG",
             "video": "un vídeo, que este servidor no sabe leer",
