@@ -248,6 +248,19 @@ def test_a_postscript_file_is_refused_by_its_format_and_ghostscript_never_runs(g
     assert not ghostscript.exists()
 
 
+def test_a_float_tiff_with_nan_and_infinities_decodes_quietly():
+    import warnings
+
+    values = np.linspace(0, 2, 48 * 64, dtype=np.float32).reshape(48, 64)
+    values[0, :3] = (np.nan, np.inf, -np.inf)  # (a scientific camera's TIFF may hold them)
+    data = io.BytesIO()
+    Image.fromarray(values).save(data, "TIFF")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's "invalid value encountered" went to the build's output
+        picture = np.asarray(load_image(data.getvalue()))
+    assert picture.shape == (48, 64, 3) and picture[0, :3].max() == 0 and picture[-1, -1, 0] == 255
+
+
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "ICO", "PPM"])
 def test_the_formats_we_read_still_decode(fmt):
     picture = shapes_image(4, (48, 48))  # (an icon is square)
