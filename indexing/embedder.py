@@ -27,7 +27,7 @@ from transformers.utils import logging as transformers_logging
 from indexing import config
 from indexing.errors import BuscadorError
 from indexing.images import ImageInput, clip_pixels, load_image
-from indexing.precision import CHECKED_ROWS, MIN_AGREEMENT, Precision
+from indexing.precision import CHECKED_ROWS, Precision
 
 if TYPE_CHECKING:
     from indexing.openvino_tower import OpenVinoTower
@@ -89,7 +89,7 @@ class Embedder:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.fast_decode = fast_decode
         self.precision = Precision(config.precision(precision), self.device)
-        self.runtime = _runtime(config.runtime(runtime), self.device)
+        self.runtime = runtime_for(config.runtime(runtime), self.device)
         self._tower: OpenVinoTower | None = None  # the image tower, made at a batch of images
         self._text_tower: OpenVinoTower | None = None  # made for a server alone (ready_towers)
         self._entries: dict[str, Path] = {}  # where each tower's conversion is cached (a hash of its weights)
@@ -229,9 +229,9 @@ class Embedder:
         `_openvino_tower`); under its lock."""
         from indexing.openvino_tower import (
             CONVERT_AFTER,
-            Features,
             Kind,
             OpenVinoTower,
+            agrees,
             cache_entry,
             has_bf16,
             is_cached,
@@ -267,22 +267,9 @@ class Embedder:
             log.warning("OpenVINO could not take the %s tower (%s): the model runs in torch", name, exc)
             self.runtime = "torch"
             return None
-        if not tower.agreed:
-            probe = tuple(t[:CHECKED_ROWS] for t in inputs)
-            expected = Features(self.model, kind)(*probe)
-            found = torch.from_numpy(tower(*(t.numpy() for t in probe)))
-            agreement = float(torch.nn.functional.cosine_similarity(expected.float(), found, dim=-1).min())
-            if agreement < MIN_AGREEMENT:
-                log.warning(
-                    "OpenVINO's %s tower disagrees with torch's (cosine %.4f): the model runs in torch",
-                    name,
-                    agreement,
-                )
-                tower.forget()
-                self.runtime = "torch"
-                return None
-            tower.note_agreed()
-            log.info("OpenVINO's %s tower agrees with torch's fp32 (cosine %.4f)", name, agreement)
+        if not agrees(tower, self.model, kind, inputs):
+            self.runtime = "torch"
+            return None
         log.info("%s run in OpenVINO, %s", "images" if name == "image" else "texts", precision)
         return tower
 
@@ -304,8 +291,8 @@ def words_read(tokenizer: Any, text: str, max_tokens: int) -> str | None:
     return text[: tokens["offset_mapping"][room - 1][1]] if len(tokens["input_ids"]) > room else None
 
 
-def _runtime(requested: str, device: str) -> str:
-    """What runs the image batches, "torch" or "openvino", for the runtime requested on this device."""
+def runtime_for(requested: str, device: str) -> str:
+    """What runs a model, "torch" or "openvino", for the runtime requested on this device."""
     from indexing.openvino_tower import installed
 
     if requested not in config.RUNTIMES:

@@ -1,4 +1,4 @@
-"""CLIP's image tower compiled by OpenVINO: a build's batches of images, and the app's, on a CPU.
+"""CLIP's towers (and the app's text model for other languages) compiled by OpenVINO, on a CPU.
 
 Why: on the CPUs measured, OpenVINO ran the ViT-B/32 image tower faster than torch for a build's
 batches (RESULTS, twenty-first session, an AMD Zen 5 with AVX512-BF16: bf16 10.0–10.9 against
@@ -35,11 +35,13 @@ import xxhash
 from transformers.utils import logging as transformers_logging
 
 from indexing import config
+from indexing.precision import CHECKED_ROWS, MIN_AGREEMENT
 
 log = logging.getLogger(__name__)
 # Entries kept in the cache (each a tower's fp32 weights: about 350 MB for ViT-B/32's image tower,
-# 250 MB for its text tower), the most recently used first: a model's two and its successor's.
-ENTRIES_KEPT = 4
+# 250 MB for its text tower, 540 MB for the multilingual text model), the most recently used
+# first: an app's three and a successor's.
+ENTRIES_KEPT = 6
 # A folder a conversion is still writing is this old at most (seconds).
 STALE_S = 3600
 # A build converts the tower (about 2.5 s with its caching, for ViT-B/32) only after it has embedded
@@ -71,8 +73,9 @@ def has_bf16() -> bool:
 
 @dataclass(frozen=True)
 class Kind:
-    """Which of CLIP's towers: "image" (normalised crops of `image_size` pixels) or "text"
-    (token ids and their attention mask, any length)."""
+    """Which tower: CLIP's "image" (normalised crops of `image_size` pixels) or "text" (token ids
+    and their attention mask, any length), or "sentence": a text model whose forward takes token
+    ids and mask to its vector (indexing.text_encoder's, for other languages)."""
 
     name: str
     image_size: int = 0
@@ -80,11 +83,11 @@ class Kind:
     @property
     def weights(self) -> tuple[str, ...]:
         """The prefixes of its weights' names in the model's state."""
-        return (
-            ("vision_model.", "visual_projection.")
-            if self.name == "image"
-            else ("text_model.", "text_projection.")
-        )
+        prefixes = {
+            "image": ("vision_model.", "visual_projection."),
+            "text": ("text_model.", "text_projection."),
+        }
+        return prefixes.get(self.name, ("",))
 
 
 class Features(torch.nn.Module):
@@ -99,18 +102,20 @@ class Features(torch.nn.Module):
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         if self.kind == "image":
             out = self.model.get_image_features(pixel_values=inputs[0])
-        else:
+        elif self.kind == "text":
             out = self.model.get_text_features(input_ids=inputs[0], attention_mask=inputs[1])
+        else:
+            out = self.model(*inputs)
         return out if isinstance(out, torch.Tensor) else out.pooler_output
 
 
 class OpenVinoTower:
-    """A tower of a loaded CLIP model, compiled for this CPU in fp32 or bf16.
+    """A tower of a loaded model, compiled for this CPU in fp32 or bf16.
 
     Called with its inputs as NumPy arrays (the image tower: normalised float32 pixels (n, 3,
-    size, size); the text tower: int64 token ids and attention mask (n, length)), it returns the
-    unnormalised features (n, dim), as `get_image_features` and `get_text_features` do. One call
-    at a time (a lock): a batch takes every core anyway.
+    size, size); a text tower: int64 token ids and attention mask (n, length)), it returns the
+    unnormalised features (n, dim), as `Features` does. One call at a time (a lock): a batch
+    takes every core anyway.
     """
 
     def __init__(self, model: torch.nn.Module, kind: Kind, precision: str, threads: int, entry: Path) -> None:
@@ -158,6 +163,32 @@ class OpenVinoTower:
         with self._lock:
             out = self._request.infer({i: np.ascontiguousarray(a) for i, a in enumerate(inputs)})
             return np.array(out[0], dtype=np.float32)  # a copy: the request reuses its buffer
+
+
+def agrees(
+    tower: OpenVinoTower, model: torch.nn.Module, kind: Kind, inputs: tuple[torch.Tensor, ...]
+) -> bool:
+    """Whether `tower`'s output on the first CHECKED_ROWS of `inputs` agrees with torch's fp32
+    (`Features`; cosine ≥ MIN_AGREEMENT), checked once for a cache entry on a kind of CPU and
+    remembered there; a tower that disagrees is deleted from the cache, with a warning."""
+    if tower.agreed:
+        return True
+    probe = tuple(t[:CHECKED_ROWS] for t in inputs)
+    with torch.inference_mode():
+        expected = Features(model, kind)(*probe)
+    found = torch.from_numpy(tower(*(t.numpy() for t in probe)))
+    agreement = float(torch.nn.functional.cosine_similarity(expected.float(), found, dim=-1).min())
+    if agreement < MIN_AGREEMENT:
+        log.warning(
+            "OpenVINO's %s tower disagrees with torch's (cosine %.4f): the model runs in torch",
+            kind.name,
+            agreement,
+        )
+        tower.forget()
+        return False
+    tower.note_agreed()
+    log.info("OpenVINO's %s tower agrees with torch's fp32 (cosine %.4f)", kind.name, agreement)
+    return True
 
 
 def cache_entry(model: torch.nn.Module, kind: Kind) -> Path:

@@ -9,6 +9,10 @@ installs nothing more.
 
 A text encoder only makes sense against the image space it was trained for: which one is declared
 in the model folder's `buscador.json` ({"image_model": ...}) or, for known Hub models, below.
+
+On an x86-64 CPU the app runs it through OpenVINO (`ready_towers`, the runtime `auto`, as CLIP's
+towers: indexing.openvino_tower): one query of 12 tokens 12.6–13.1 ms against torch's 30–35 on
+the AMD Zen 4 measured (benchmarks/RESULTS.md), in fp32 as torch runs it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -24,8 +29,11 @@ from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
 from indexing import config
-from indexing.embedder import words_read
+from indexing.embedder import runtime_for, words_read
 from indexing.errors import BuscadorError
+
+if TYPE_CHECKING:
+    from indexing.openvino_tower import OpenVinoTower
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +47,11 @@ DECLARATION = "buscador.json"
 class TextEncoder:
     """Texts in, float32 L2-normalised vectors in the image space of `image_model` out."""
 
-    def __init__(self, name: str, *, device: str | None = None) -> None:
+    def __init__(self, name: str, *, device: str | None = None, runtime: str | None = None) -> None:
         self.model_name = config.model_identity(name)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.runtime = runtime_for(config.runtime(runtime), self.device)
+        self._tower: OpenVinoTower | None = None
         transformers_logging.disable_progress_bar()
         try:
             root = _folder(name)
@@ -50,18 +60,15 @@ class TextEncoder:
             kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
             if kinds[:2] != ["Transformer", "Pooling"] or not set(kinds[2:]) <= {"Dense", "Normalize"}:
                 raise BuscadorError(f"text model {name}: unsupported modules {kinds}")
-            self.model = AutoModel.from_pretrained(root / modules[0]["path"]).to(self.device).eval()
+            transformer = AutoModel.from_pretrained(root / modules[0]["path"]).to(self.device).eval()
             self.tokenizer = AutoTokenizer.from_pretrained(root / modules[0]["path"])
             self.max_tokens = _max_tokens(root / modules[0]["path"], self.tokenizer)
             _check_mean_pooling(root / modules[1]["path"])
-            self.dense = next(
-                (
-                    _dense(root / m["path"], self.device)
-                    for m, kind in zip(modules, kinds, strict=True)
-                    if kind == "Dense"
-                ),
+            dense = next(
+                (_dense(root / m["path"]) for m, kind in zip(modules, kinds, strict=True) if kind == "Dense"),
                 None,
             )
+            self.model = SentenceVectors(transformer, dense).to(self.device).eval()
         except (OSError, ValueError, KeyError) as exc:
             raise BuscadorError(
                 f"could not load the text model {name!r}: {str(exc).splitlines()[0]}\n"
@@ -80,16 +87,37 @@ class TextEncoder:
             truncation=True,
             max_length=self.max_tokens,
             return_tensors="pt",
-        ).to(self.device)
-        hidden = self.model(
-            input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
-        ).last_hidden_state
-        mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        if self.dense is not None:
-            weight, bias, activation = self.dense
-            pooled = activation(torch.nn.functional.linear(pooled, weight, bias))
-        return torch.nn.functional.normalize(pooled.float(), dim=-1).cpu().numpy()
+        )
+        ids, mask = tokens["input_ids"], tokens["attention_mask"]
+        if self._tower is not None:
+            vectors = torch.from_numpy(self._tower(ids.numpy(), mask.numpy()))
+        else:
+            vectors = self.model(ids.to(self.device), mask.to(self.device))
+        return torch.nn.functional.normalize(vectors.float(), dim=-1).cpu().numpy()
+
+    def ready_towers(self) -> None:
+        """Run the model through OpenVINO from now on, where the runtime is "openvino" (`auto` on
+        an x86-64 CPU): converted now where it is not cached (1–2 s, once), checked against torch
+        once on this kind of CPU. For a server; torch stays where it cannot be made."""
+        if self.runtime != "openvino" or self._tower is not None:
+            return
+        from indexing.openvino_tower import Kind, OpenVinoTower, agrees, cache_entry
+
+        kind = Kind("sentence")
+        probe = self.tokenizer(["a photo of a dog", "a photo"], padding=True, return_tensors="pt")
+        try:
+            tower = OpenVinoTower(
+                self.model, kind, "fp32", torch.get_num_threads(), cache_entry(self.model, kind)
+            )
+            if not agrees(tower, self.model, kind, (probe["input_ids"], probe["attention_mask"])):
+                self.runtime = "torch"
+                return
+        except Exception as exc:  # (as CLIP's towers: anything OpenVINO raises leaves torch)
+            log.warning("OpenVINO could not take the text model (%s): it runs in torch", exc)
+            self.runtime = "torch"
+            return
+        self._tower = tower
+        log.info("texts in other languages run in OpenVINO, fp32")
 
     def words_read(self, text: str) -> str | None:
         """The part of `text` this model reads when the text is longer than its tokens
@@ -151,8 +179,26 @@ def _check_mean_pooling(folder: Path) -> None:
         raise ValueError(f"only mean pooling is supported, not {settings}")
 
 
-def _dense(folder: Path, device: str) -> tuple[torch.Tensor, torch.Tensor | None, torch.nn.Module]:
-    """The Dense layer's weight, bias and activation (Identity or Tanh), read without pickle."""
+class SentenceVectors(torch.nn.Module):
+    """The text model as one function: token ids and their attention mask in, its vectors out
+    (unnormalised): the transformer's output mean-pooled over the text's tokens, then mapped by
+    the Dense layer where there is one. What torch runs, and what OpenVINO converts."""
+
+    def __init__(self, transformer: torch.nn.Module, dense: torch.nn.Sequential | None) -> None:
+        super().__init__()
+        self.transformer = transformer
+        self.config = transformer.config  # (part of the name of its OpenVINO conversion)
+        self.dense = dense
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.transformer(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return pooled if self.dense is None else self.dense(pooled)
+
+
+def _dense(folder: Path) -> torch.nn.Sequential:
+    """The Dense layer (a linear map, then Identity or Tanh), its weights read without pickle."""
     settings = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     activations = {
         "torch.nn.modules.linear.Identity": torch.nn.Identity(),
@@ -167,6 +213,10 @@ def _dense(folder: Path, device: str) -> tuple[torch.Tensor, torch.Tensor | None
         weights = load_file(str(folder / "model.safetensors"))
     else:  # older saves: a PyTorch state dict, read with weights_only (no code runs)
         weights = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    weight = weights["linear.weight"].float().to(device)
-    bias = weights.get("linear.bias")
-    return weight, (bias.float().to(device) if bias is not None else None), activation
+    weight, bias = weights["linear.weight"].float(), weights.get("linear.bias")
+    linear = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
+    with torch.no_grad():
+        linear.weight.copy_(weight)
+        if bias is not None:
+            linear.bias.copy_(bias.float())
+    return torch.nn.Sequential(linear, activation)

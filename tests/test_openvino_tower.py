@@ -14,7 +14,7 @@ import pytest
 
 from indexing import openvino_tower
 from indexing.build import build_index
-from indexing.embedder import Embedder, _runtime
+from indexing.embedder import Embedder, runtime_for
 from indexing.errors import BuscadorError
 from indexing.search import Searcher
 from indexing.sources import FolderSource
@@ -129,7 +129,7 @@ def test_a_model_the_converter_cannot_take_runs_in_torch(tiny_model, collection,
 def test_the_conversion_is_cached_and_read_back(tiny_model, collection, cache, conversions, caplog):
     first = Embedder(tiny_model, precision="fp32")
     crops = _crops(first, collection)
-    with caplog.at_level("INFO", logger="indexing.embedder"):
+    with caplog.at_level("INFO"):
         a = first.embed_pixels(crops)
     assert len(conversions) == 1 and "agrees with torch's fp32" in caplog.text
     (entry,) = cache.iterdir()
@@ -137,7 +137,7 @@ def test_the_conversion_is_cached_and_read_back(tiny_model, collection, cache, c
     assert [p.name for p in entry.glob("agreed-fp32-*")]
     caplog.clear()
     second = Embedder(tiny_model, precision="fp32")
-    with caplog.at_level("INFO", logger="indexing.embedder"):
+    with caplog.at_level("INFO"):
         b = second.embed_pixels(crops)
     assert len(conversions) == 1  # read back, not converted again
     assert "agrees" not in caplog.text  # and not checked again on this CPU
@@ -284,7 +284,8 @@ def test_a_full_disk_is_named(tmp_path, monkeypatch):
 
 def test_old_entries_and_abandoned_conversions_are_deleted(tiny_model, collection, cache):
     cache.mkdir(parents=True)
-    for hours, name in enumerate(("model-c", "model-b", "model-a", ".model-d.halfway"), start=1):
+    older = [f"model-{n}" for n in range(openvino_tower.ENTRIES_KEPT)]  # model-0 the most recently used
+    for hours, name in enumerate([*older, ".model-d.halfway"], start=1):
         (cache / name).mkdir()
         used = time.time() - 3600 * hours - 60
         os.utime(cache / name, (used, used))
@@ -293,7 +294,7 @@ def test_old_entries_and_abandoned_conversions_are_deleted(tiny_model, collectio
     embedder.embed_pixels(_crops(embedder, collection))
     kept = sorted(p.name for p in cache.iterdir())
     assert len(kept) == openvino_tower.ENTRIES_KEPT + 1 and ".model-e.being-written" in kept
-    assert "model-c" in kept  # the most recently used before this one
+    assert older[-2] in kept and older[-1] not in kept  # the least recently used went
 
 
 def test_the_runtime_is_chosen_and_refused_clearly(tiny_model, monkeypatch):
@@ -312,5 +313,5 @@ def test_the_runtime_is_chosen_and_refused_clearly(tiny_model, monkeypatch):
     with pytest.raises(BuscadorError, match="OpenVINO is not installed: `pip install openvino`"):
         Embedder(tiny_model, runtime="openvino")
     with pytest.raises(BuscadorError, match="runs on the CPU, and the model is on cuda: use auto or torch"):
-        _runtime("openvino", "cuda")
-    assert _runtime("auto", "cuda") == "torch"
+        runtime_for("openvino", "cuda")
+    assert runtime_for("auto", "cuda") == "torch"

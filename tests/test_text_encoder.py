@@ -8,6 +8,7 @@ import logging
 import numpy as np
 import pytest
 
+from indexing import openvino_tower
 from indexing.errors import BuscadorError
 from indexing.search import Searcher
 from indexing.text_encoder import TextEncoder
@@ -152,3 +153,49 @@ def test_a_description_too_long_for_either_encoder_says_where_it_stopped(
     assert f"note: the description is too long for the model: it read up to “…{end}”" in (
         capsys.readouterr().err
     )
+
+
+needs_openvino = pytest.mark.skipif(not openvino_tower.installed(), reason="needs OpenVINO")
+
+
+@needs_openvino
+def test_in_openvino_it_embeds_as_in_torch_and_its_conversion_is_kept(
+    multilingual, tmp_path, monkeypatch, caplog
+):
+    monkeypatch.setenv("BUSCADOR_CACHE", str(tmp_path / "cache"))
+    texts = [*SENTENCES, "a much longer text about many cats and dogs " * 10]
+    encoder = TextEncoder(multilingual, device="cpu", runtime="openvino")
+    in_torch = encoder.embed_texts(texts)
+    with caplog.at_level("INFO"):
+        encoder.ready_towers()
+    assert encoder._tower is not None and "sentence tower agrees with torch's fp32" in caplog.text
+    in_openvino = encoder.embed_texts(texts)  # padded to the longest
+    assert np.sum(in_torch * in_openvino, axis=1).min() > 0.9999
+    alone = encoder.embed_texts([texts[1]])
+    assert float(alone[0] @ in_torch[1]) > 0.9999
+    made: list[int] = []
+    monkeypatch.setattr(openvino_tower, "_convert", lambda *args: made.append(1))
+    again = TextEncoder(multilingual, device="cpu", runtime="openvino")
+    again.ready_towers()  # the app's next start: read back, not converted
+    assert again._tower is not None and not made
+    assert np.allclose(again.embed_texts(texts), in_openvino, atol=1e-6)
+
+
+@needs_openvino
+def test_where_openvino_cannot_take_it_torch_runs_it(multilingual, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("BUSCADOR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("CLIP_RUNTIME", "torch")
+    asked = TextEncoder(multilingual, device="cpu")
+    asked.ready_towers()
+    assert asked.runtime == "torch" and asked._tower is None and not (tmp_path / "cache").exists()
+    monkeypatch.delenv("CLIP_RUNTIME")
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("Exception from src/core/src/node.cpp: unsupported operation")
+
+    monkeypatch.setattr(openvino_tower, "OpenVinoTower", fails)
+    encoder = TextEncoder(multilingual, device="cpu", runtime="openvino")
+    with caplog.at_level("WARNING"):
+        encoder.ready_towers()
+    assert encoder.runtime == "torch" and "OpenVINO could not take the text model" in caplog.text
+    assert encoder.embed_texts(["un gato rojo"]).shape == (1, 512)

@@ -20,8 +20,12 @@ SENTENCES = [
 ]
 
 
-def make_tiny_multilingual(out: Path, image_model: str | None, *, seed: int = 0) -> Path:
-    """Save the model into `out`; `image_model`: what its buscador.json declares (None: nothing)."""
+def make_tiny_multilingual(
+    out: Path, image_model: str | None, *, seed: int = 0, full_size: bool = False
+) -> Path:
+    """Save the model into `out`; `image_model`: what its buscador.json declares (None: nothing).
+    `full_size`: the published model's sizes (a multilingual DistilBERT: 119,547 token embeddings,
+    768 wide, 6 layers), random weights, for timing it."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers import models as st
 
@@ -45,9 +49,12 @@ def make_tiny_multilingual(out: Path, image_model: str | None, *, seed: int = 0)
         mask_token="[MASK]",
     )
     torch.manual_seed(seed)
-    config = DistilBertConfig(
-        vocab_size=fast.vocab_size, dim=32, hidden_dim=64, n_layers=2, n_heads=2, max_position_embeddings=128
+    sizes = (
+        {"vocab_size": 119547, "dim": 768, "hidden_dim": 3072, "n_layers": 6, "n_heads": 12}
+        if full_size
+        else {"vocab_size": fast.vocab_size, "dim": 32, "hidden_dim": 64, "n_layers": 2, "n_heads": 2}
     )
+    config = DistilBertConfig(**sizes, max_position_embeddings=512 if full_size else 128)
     base = out / "base"
     DistilBertModel(config).save_pretrained(base)
     fast.save_pretrained(base)

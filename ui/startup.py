@@ -46,6 +46,7 @@ def _text_encoder(name: str | None, batch_queries: bool) -> TextEncoderLike | No
     except BuscadorError as exc:
         log.warning("queries in other languages will use CLIP's own text encoder: %s", exc)
         return None
+    encoder.ready_towers()  # OpenVINO's, on an x86-64 CPU: a query 2.5× as fast as in torch
     return BatchingTextEncoder(encoder) if batch_queries else encoder
 
 
