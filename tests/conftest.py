@@ -60,6 +60,14 @@ def embedder(tiny_model: str):
 
 
 @pytest.fixture(scope="session")
+def multilingual(tmp_path_factory: pytest.TempPathFactory, embedder) -> str:
+    """A tiny text model for other languages (tests.tiny_multilingual), aligned to `embedder`'s."""
+    from tests.tiny_multilingual import make_tiny_multilingual
+
+    return str(make_tiny_multilingual(tmp_path_factory.mktemp("multilingual"), embedder.model_name))
+
+
+@pytest.fixture(scope="session")
 def collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """12 generated images, read-only for tests: copy it before changing it."""
     folder = tmp_path_factory.mktemp("collection")

@@ -296,7 +296,7 @@ def test_a_full_disk_while_start_builds_the_samples_is_a_message_not_a_crash(
 
 @pytest.mark.parametrize("runtime", ["torch", "openvino"])
 def test_start_runs_each_kind_of_query_through_the_model_before_the_first_visitor(
-    tmp_path, tiny_model, built_index, collection, monkeypatch, runtime
+    tmp_path, tiny_model, built_index, collection, multilingual, monkeypatch, runtime
 ):
     from indexing import openvino_tower, precision
 
@@ -305,13 +305,15 @@ def test_start_runs_each_kind_of_query_through_the_model_before_the_first_visito
     monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)  # so that each path is measured
     monkeypatch.setattr(openvino_tower, "has_bf16", lambda: True)
     monkeypatch.setenv("CLIP_RUNTIME", runtime)
-    engine = start(index_dir=built_index, model=tiny_model)
-    embedder = engine.searcher.embedder
+    engine = start(index_dir=built_index, model=tiny_model, text_model=multilingual)
+    embedder, text_model = engine.searcher.embedder, engine.searcher.text_encoder
     # A single text, texts that arrive together and a single image: each chose its precision; or,
     # in OpenVINO, both towers were made (converted, whatever the images a build would wait for).
     if runtime == "torch":
         assert set(embedder.precision.chosen) == {"text_one", "text_batch", "image_one"}
+        assert text_model._tower is None
     else:
+        assert text_model._tower is not None  # the text model for other languages too
         assert not embedder.precision.chosen  # nothing left to torch
         assert embedder.runtime_used() == "OpenVINO" and embedder._text_tower is not None
         # texts in fp32: OpenVINO's bf16 moved them more than the issue allows

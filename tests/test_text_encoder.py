@@ -15,11 +15,6 @@ from indexing.text_encoder import TextEncoder
 from tests.tiny_multilingual import SENTENCES, make_tiny_multilingual
 
 
-@pytest.fixture(scope="session")
-def multilingual(tmp_path_factory, embedder) -> str:
-    return str(make_tiny_multilingual(tmp_path_factory.mktemp("multilingual"), embedder.model_name))
-
-
 def test_it_embeds_as_sentence_transformers_does(multilingual):
     from sentence_transformers import SentenceTransformer
 
