@@ -11,8 +11,8 @@ A text encoder only makes sense against the image space it was trained for: whic
 in the model folder's `buscador.json` ({"image_model": ...}) or, for known Hub models, below.
 
 On an x86-64 CPU the app runs it through OpenVINO (`ready_towers`, the runtime `auto`, as CLIP's
-towers: indexing.openvino_tower): one query of 12 tokens 12.6–13.1 ms against torch's 30–35 on
-the AMD Zen 4 measured (benchmarks/RESULTS.md), in fp32 as torch runs it.
+towers: indexing.openvino_tower): one query of 28 tokens 16.5–17.1 ms against torch's 36.7–44.9
+on the AMD Zen 4 measured (benchmarks/bench_text_model.py), in fp32 as torch runs it.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class TextEncoder:
 
     def ready_towers(self) -> None:
         """Run the model through OpenVINO from now on, where the runtime is "openvino" (`auto` on
-        an x86-64 CPU): converted now where it is not cached (1–2 s, once), checked against torch
+        an x86-64 CPU): converted now where it is not cached (about 3 s, once), checked against torch
         once on this kind of CPU. For a server; torch stays where it cannot be made."""
         if self.runtime != "openvino" or self._tower is not None:
             return
