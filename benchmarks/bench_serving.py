@@ -6,8 +6,11 @@ and outputs whose handlers return at once (`benchmarks/trivial_app.py`: the ceil
 loopback only, each scenario runs N raw-HTTP clients (POST /gradio_api/call/ENDPOINT, then read
 the answer's event stream) for a bounded time, and prints requests/s, p50, p95, max and errors.
 Also: one text search alone, and a gradio_client call of /hits_text against the raw HTTP call.
+With --text-model, the app loads the multilingual text model's architecture (random weights,
+benchmarks/bench_text_model.py; needs requirements-dev.txt) and one text search alone is also
+timed from a Spanish browser (Accept-Language: es), which that model answers.
 
-Usage: .venv/bin/python -m benchmarks.bench_serving [--clients 32] [--seconds 20]
+Usage: .venv/bin/python -m benchmarks.bench_serving [--clients 32] [--seconds 20] [--text-model]
 """
 
 from __future__ import annotations
@@ -147,18 +150,20 @@ def main() -> None:
     parser = arguments(__doc__)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--text-model", action="store_true", help="load the multilingual text model too")
     args = parser.parse_args()
     n, secs = args.clients, args.seconds
 
     model = make_model()
     index = WORK / "serving-index"  # built by the app from the sample collection on first start
     print(f"torch {torch.__version__}, {usable_cores()} cores; app: full-size ViT-B/32 (random weights)")
-    app = start(
-        [sys.executable, "app.py"],
-        7870,
-        {"CLIP_MODEL": str(model), "INDEX_DIR": str(index), "GRADIO_SERVER_PORT": "7870"},
-        WORK / "app.log",
-    )
+    settings = {"CLIP_MODEL": str(model), "INDEX_DIR": str(index), "GRADIO_SERVER_PORT": "7870"}
+    if args.text_model:
+        from benchmarks.bench_text_model import random_text_model
+        from indexing.config import model_identity
+
+        settings["TEXT_MODEL"] = str(random_text_model(model_identity(str(model))))
+    app = start([sys.executable, "app.py"], 7870, settings, WORK / "app.log")
     ours, ceiling, same_size = "http://127.0.0.1:7870", "http://127.0.0.1:7871", "http://127.0.0.1:7872"
     others: list[subprocess.Popen] = []
     try:
@@ -170,14 +175,20 @@ def main() -> None:
                 call(http, ours, "search_text", text(0))
                 call(http, ours, "search_image", [image, 12, 0.0, True, ""])
 
-        for name, make_data in [("", text), (", an example", examples)]:
-            with httpx.Client() as http:
+        spanish = [(", in Spanish", text, {"Accept-Language": "es"})] if args.text_model else []
+        for name, make_data, headers in [("", text, {}), (", an example", examples, {}), *spanish]:
+            with httpx.Client(headers=headers) as http:
                 alone = []
                 for i in range(60):
                     started = time.perf_counter()
                     call(http, ours, "search_text", make_data(i))
                     alone.append(time.perf_counter() - started)
             report(f"one client, /search_text{name}", alone, 0, sum(alone))
+        if args.text_model:
+            said = (WORK / "app.log").read_text(errors="replace")
+            print(
+                f"Spanish searches the multilingual model answered: {said.count('text_encoder=multilingual')}"
+            )
 
         from gradio_client import Client
 

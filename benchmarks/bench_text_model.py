@@ -11,6 +11,7 @@ Usage: .venv/bin/python -m benchmarks.bench_text_model [--rounds 3] [--queries 4
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from pathlib import Path
@@ -30,17 +31,26 @@ def resident_mb() -> float:
     return float("nan")
 
 
+def random_text_model(image_model: str) -> Path:
+    """The published multilingual model's architecture with random weights (made once, in WORK),
+    declared aligned to `image_model`."""
+    from tests.tiny_multilingual import make_tiny_multilingual
+
+    folder = WORK / "multilingual-random" / "model"
+    if not folder.is_dir():
+        make_tiny_multilingual(folder.parent, image_model, full_size=True)
+    (folder / "buscador.json").write_text(json.dumps({"image_model": image_model}))
+    return folder
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--queries", type=int, default=40)
     args = parser.parse_args()
     from indexing.text_encoder import TextEncoder
-    from tests.tiny_multilingual import make_tiny_multilingual
 
-    folder = WORK / "multilingual-random" / "model"
-    if not folder.is_dir():
-        make_tiny_multilingual(folder.parent, "openai/clip-vit-base-patch32", full_size=True)
+    folder = random_text_model("openai/clip-vit-base-patch32")
     before = resident_mb()
     torch_encoder = TextEncoder(str(folder), device="cpu", runtime="torch")
     loaded = resident_mb()
