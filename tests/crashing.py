@@ -11,9 +11,11 @@ from pathlib import Path
 
 # An ISO file (a `ftyp` box first, as a HEIC's) of a brand no real decoder knows.
 CRASHING = b"\0\0\0\x10ftypcrsh\0\0\0\0" + bytes(64)
+# A TIFF's header (its first directory's offset next), then the same mark.
+CRASHING_TIFF = b"II*\0\x10\0\0\0crsh" + bytes(64)
 
-# Pillow's opening of a file made to kill its process with SIGSEGV when the file is CRASHING (as
-# libheif's plug-in did on the damaged HEICs).
+# Pillow's opening of a file made to kill its process with SIGSEGV when the file's bytes 8 to 12 are
+# "crsh": CRASHING (as libheif's plug-in did on the damaged HEICs), or CRASHING_TIFF.
 _SITE = """
 import os, signal
 from PIL import Image
@@ -24,7 +26,7 @@ def _crashing_open(fp, *args, **kwargs):
     head = fp.read(16) if hasattr(fp, "read") else b""
     if head:
         fp.seek(0)
-    if head[4:12] == b"ftypcrsh":
+    if head[8:12] == b"crsh":
         os.kill(os.getpid(), signal.SIGSEGV)
     return _open(fp, *args, **kwargs)
 

@@ -13,7 +13,7 @@ from PIL import Image
 from indexing import guard
 from indexing.errors import BadImage
 from indexing.images import load_image
-from tests.crashing import CRASHING
+from tests.crashing import CRASHING, CRASHING_TIFF
 
 
 def _pid() -> int:
@@ -45,6 +45,16 @@ def test_a_decoder_that_crashes_costs_its_file_alone(crashing_children, tmp_path
     assert caught.value.code == "decoder_crashed"
     assert guard.guarded(_pid) not in (first, os.getpid())  # a new process took the next call
     assert load_image(photo).getpixel((0, 0)) == (200, 30, 30)
+
+
+def test_a_tiff_handed_by_its_path_is_decoded_in_a_guard_process(crashing_children, tmp_path):
+    # (a visitor's upload: libtiff's crash, played by tests.crashing, costs that call alone)
+    upload = tmp_path / "scan.tif"
+    upload.write_bytes(CRASHING_TIFF)
+    with pytest.raises(BadImage, match=r"its decoder crashed on it \(SIGSEGV\)"):
+        load_image(upload)
+    Image.new("RGB", (64, 48), (30, 200, 30)).save(upload)
+    assert load_image(upload, min_side=16).getpixel((0, 0)) == (30, 200, 30)
 
 
 def test_a_crash_among_calls_at_once_fails_its_own_call_only(crashing_children):
