@@ -205,7 +205,9 @@ class Embedder:
             normalised = (torch.from_numpy(pixels).float() - self._mean) / self._std
             self._openvino_tower(normalised, convert_now=True)
             if self.runtime == "openvino":
-                ids = self.tokenizer(["a photo of a dog", "a photo"], padding=True, return_tensors="pt")
+                from indexing.openvino_tower import PROBE_TEXTS
+
+                ids = self.tokenizer(PROBE_TEXTS, padding=True, return_tensors="pt")
                 with self._tower_lock:
                     self._text_tower = self._made_tower(
                         "text", (ids["input_ids"], ids["attention_mask"]), True

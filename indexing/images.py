@@ -236,20 +236,20 @@ def _decode_heif(src: Path | bytes, min_side: int | None) -> Image.Image:
             return small
         if not heif.well_formed(data):
             raise BadImage("corrupt or truncated image (its HEIF boxes do not read)", "corrupt_image")
-    img = _decoded(data, min_side)
-    return _reduced(img, min_side) if min_side else img
+    return _reduced(_decoded(data, min_side), min_side)
 
 
 def _decode_tiff(path: Path, min_side: int | None) -> Image.Image:
     """A TIFF file decoded (in a guard process), reduced as `_reduced` says."""
-    img = _decoded(read_file(path), min_side)
-    return _reduced(img, min_side) if min_side else img
+    return _reduced(_decoded(read_file(path), min_side), min_side)
 
 
-def _reduced(img: Image.Image, side: int) -> Image.Image:
+def _reduced(img: Image.Image, side: int | None) -> Image.Image:
     """`img` reduced as a JPEG is decoded at a reduced size (by 2 to 8, both sides still at least
-    `side`): what a guard process sends back is up to 64 times smaller (a 12-megapixel HEIC's
-    36 MB took 120 ms)."""
+    `side`; as it is without a side): what a guard process sends back is up to 64 times smaller
+    (a 12-megapixel HEIC's 36 MB took 120 ms)."""
+    if not side:
+        return img
     factor = min(8, min(img.size) // side)
     return img.reduce(factor) if factor > 1 else img
 

@@ -49,6 +49,9 @@ STALE_S = 3600
 # against 34.0 images/s on the Zen 5 measured, 2.7 ms an image saved) and 100 in fp32 (15.3
 # against 25.7). A tower already cached is used from the first batch.
 CONVERT_AFTER = {"bf16": 1000, "fp32": 100}
+# What a text tower is first checked on against torch: two texts of different lengths, so that the
+# shorter one's padding is checked too.
+PROBE_TEXTS = ["a photo of a dog", "a photo"]
 # Bump when what is converted changes (inputs, outputs, the graph around the model).
 LAYOUT = 2
 

@@ -101,10 +101,10 @@ class TextEncoder:
         once on this kind of CPU. For a server; torch stays where it cannot be made."""
         if self.runtime != "openvino" or self._tower is not None:
             return
-        from indexing.openvino_tower import Kind, OpenVinoTower, agrees, cache_entry
+        from indexing.openvino_tower import PROBE_TEXTS, Kind, OpenVinoTower, agrees, cache_entry
 
         kind = Kind("sentence")
-        probe = self.tokenizer(["a photo of a dog", "a photo"], padding=True, return_tensors="pt")
+        probe = self.tokenizer(PROBE_TEXTS, padding=True, return_tensors="pt")
         try:
             tower = OpenVinoTower(
                 self.model, kind, "fp32", torch.get_num_threads(), cache_entry(self.model, kind)
